@@ -1,0 +1,11 @@
+# FindLAPACKE.cmake - locate LAPACKE (Debian liblapacke-dev).
+# Sets LAPACKE_FOUND, LAPACKE_INCLUDE_DIRS, LAPACKE_LIBRARIES.
+include(FindPackageHandleStandardArgs)
+find_path(LAPACKE_INCLUDE_DIR lapacke.h)
+find_library(LAPACKE_LIBRARY NAMES lapacke)
+find_package_handle_standard_args(LAPACKE REQUIRED_VARS LAPACKE_LIBRARY LAPACKE_INCLUDE_DIR)
+if(LAPACKE_FOUND)
+  set(LAPACKE_INCLUDE_DIRS ${LAPACKE_INCLUDE_DIR})
+  set(LAPACKE_LIBRARIES ${LAPACKE_LIBRARY})
+endif()
+mark_as_advanced(LAPACKE_INCLUDE_DIR LAPACKE_LIBRARY)

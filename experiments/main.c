@@ -1,0 +1,41 @@
+/* main.c - `alig` subcommand dispatch. Each subcommand lives in its own cmd_*.c file. */
+#include <stdio.h>
+#include <string.h>
+
+#include "alig/alig.h"
+#include "cli.h"
+
+static const cli_command commands[] = {
+    { "list", cmd_list, "list solvers and problems with their parameters and defaults" },
+    { "info", cmd_info, "print the facts of a problem instance (w*, f*, eps, constants)" },
+    { "solve", cmd_solve, "run one solver on one problem and write a per-iteration CSV" },
+    { "demo", cmd_demo, "a short tour: each problem class with ALI-G and SGD" },
+};
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+static void usage(FILE *f)
+{
+    fprintf(f, "alig %s - the ALI-G toolkit\n\nusage: alig COMMAND [options]   (alig COMMAND --help for details)\n\n",
+            ALIG_VERSION);
+    for (size_t i = 0; i < N_COMMANDS; i++) fprintf(f, "  %-13s %s\n", commands[i].name, commands[i].help);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("alig %s\n", ALIG_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "alig: unknown command '%s' (try 'alig --help')\n", argv[1]);
+    return 2;
+}

@@ -1,0 +1,151 @@
+/**
+ * @file problem.h
+ * @brief Convex finite-sum test problems with known w⋆, f⋆ and an exact interpolation tolerance ε.
+ *
+ *   f(w) = (1/n) Σ_i ℓ_i(w),  minimised over Ω = ℝ^d or the L2 ball {‖w‖ ≤ radius}.
+ *
+ * Synthetic classes (constructions and proofs in docs/problems.md): for any ε ≥ 0 the
+ * generator returns w⋆, an exact minimiser of f over Ω, with max_i ℓ_i(w⋆) = ε:
+ *   - "lipschitz":        absolute deviation |x_iᵀw − y_i| in ± pairs (non-smooth, C = max‖x_i‖);
+ *   - "smooth":           least squares ½(x_iᵀw − y_i)² with rank-deficient X (β = max‖x_i‖², α = 0);
+ *   - "strongly-convex":  least squares with full-column-rank X (α = λ_min(XᵀX/n) > 0 via LAPACKE).
+ * Real data: a LIBSVM / SVMlight file turned into a least-squares, absolute, hinge or logistic
+ * problem, with f⋆ computed numerically (see alig_problem_from_dataset).
+ *
+ * The struct is transparent (it is the interface): read its facts directly. Oracle calls are
+ * counted in the struct itself. Everything is double precision.
+ * Ownership: problems own all their arrays; free with alig_problem_free().
+ */
+#ifndef ALIG_PROBLEM_H
+#define ALIG_PROBLEM_H
+
+#include <stddef.h>
+#include "alig/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct alig_problem alig_problem;
+
+/**
+ * Per-sample oracle: returns ℓ_i(w); when grad_acc is not NULL, adds scale·∇ℓ_i(w) to grad_acc
+ * (a subgradient for non-smooth losses). Does not touch the call counters.
+ */
+typedef double (*alig_loss_fn)(const alig_problem *p, size_t i, const double *w, double *grad_acc, double scale);
+
+struct alig_problem {
+    char name[32];          /**< class name: "lipschitz", "smooth", "strongly-convex", "libsvm:<loss>", ... */
+    size_t dim;             /**< d */
+    size_t n;               /**< number of samples */
+    double radius;          /**< Ω = {‖w‖ ≤ radius}; INFINITY for ℝ^d */
+    double eps;             /**< requested interpolation tolerance ε (NAN for real data) */
+    double eps_realized;    /**< max_i ℓ_i(w⋆), recomputed from the data */
+    double f_star;          /**< f(w⋆) */
+    double f_star_lower;    /**< certified lower bound on min_Ω f (== f_star when exact) */
+    double *w_star;         /**< d entries: an exact (or, for real data, computed) minimiser */
+    double *w0;             /**< start point (d entries), or NULL for w₀ = 0; the solver projects it onto Ω */
+    double lipschitz_C;     /**< max subgradient norm of any ℓ_i on Ω, NAN if unbounded/unknown */
+    double smooth_beta;     /**< smoothness of every ℓ_i, NAN if not smooth */
+    double strong_alpha;    /**< strong convexity of f on Ω (0 if not strongly convex) */
+    double lipschitz_f;     /**< smoothness of f itself (λ_max of the Hessian bound), NAN if not smooth */
+    int convex;             /**< 1 for every problem here except non-convex stand-ins */
+    unsigned long seed;     /**< generator seed (0 for real data) */
+
+    alig_loss_fn loss_i;    /**< the per-sample oracle */
+    void *impl;             /**< data of the class (owned) */
+    void (*impl_free)(void *impl);
+
+    size_t calls_sample;    /**< per-sample oracle evaluations made through the functions below */
+    size_t calls_full;      /**< full-objective evaluations */
+};
+
+/** Parameters of a synthetic instance. Fields at 0 take the class default. */
+typedef struct alig_problem_spec {
+    size_t dim;             /**< d [class default] */
+    size_t samples;         /**< n [class default] */
+    double eps;             /**< ε >= 0 [0] */
+    double radius;          /**< ball radius of Ω; 0 or INFINITY = ℝ^d [INFINITY] */
+    unsigned long seed;     /**< GSL RNG seed [1] */
+} alig_problem_spec;
+
+/** Names of the synthetic classes, NULL-terminated. */
+extern const char *const alig_problem_names[];
+
+/** Defaults of class `name` (dim, samples). @return ALIG_EINVAL for an unknown name. */
+alig_status alig_problem_defaults(const char *name, alig_problem_spec *spec);
+
+/**
+ * @brief Generate a synthetic instance.
+ * @param out  receives the problem (NULL on failure); free with alig_problem_free().
+ * @return ALIG_SUCCESS; ALIG_EINVAL (unknown name, or ε > 0 impossible for this shape: the
+ *         message of alig_problem_last_error() says why); ALIG_EBADTOL; ALIG_EBADLEN;
+ *         ALIG_EBADRADIUS; ALIG_ENOMEM.
+ */
+alig_status alig_problem_make(alig_problem **out, const char *name, const alig_problem_spec *spec);
+
+/** @brief Free a problem and everything it owns. NULL-safe. */
+void alig_problem_free(alig_problem *p);
+
+/** @brief ℓ_i(w) and ∇ℓ_i(w) (grad may be NULL). Counts one sample call. */
+double alig_problem_sample(alig_problem *p, size_t i, const double *w, double *grad);
+
+/**
+ * @brief Mini-batch mean loss (1/b) Σ_{j<b} ℓ_{idx[j]}(w) and its gradient (grad may be NULL,
+ *        else overwritten). Counts b sample calls.
+ */
+double alig_problem_batch(alig_problem *p, const size_t *idx, size_t b, const double *w, double *grad);
+
+/** @brief Full objective f(w) and ∇f(w) (grad may be NULL). Counts one full call. */
+double alig_problem_full(alig_problem *p, const double *w, double *grad);
+
+/* ------------------------------------------------------------------ real data */
+
+/** A dense data set read from a LIBSVM / SVMlight file. */
+typedef struct alig_dataset {
+    size_t n, dim;
+    double *x;              /**< n × dim, row-major */
+    double *y;              /**< n labels */
+    int zero_based;         /**< 1 if the file used index 0 */
+} alig_dataset;
+
+/** Loss applied to a data set. */
+typedef enum alig_loss_kind {
+    ALIG_LOSS_SQUARED = 0,  /**< ½(xᵀw − y)² */
+    ALIG_LOSS_ABSOLUTE,     /**< |xᵀw − y| */
+    ALIG_LOSS_HINGE,        /**< max(0, 1 − y·xᵀw), labels mapped to ±1 */
+    ALIG_LOSS_LOGISTIC      /**< log(1 + exp(−y·xᵀw)), labels mapped to ±1 */
+} alig_loss_kind;
+
+/** "squared", "absolute", "hinge", "logistic", NULL-terminated, indexed by alig_loss_kind. */
+extern const char *const alig_loss_names[];
+
+/**
+ * @brief Read a LIBSVM / SVMlight file: `label idx:value ...` per line, `#` comments, blank lines
+ *        skipped, indices 1-based (0-based detected when an index 0 occurs), increasing per line.
+ * @param err_line  if not NULL, receives the 1-based line number of the first bad line (0 if none).
+ * @return ALIG_SUCCESS, ALIG_EIO (cannot open/read), ALIG_EFORMAT (bad or truncated line, or no
+ *         sample), ALIG_ENOMEM. On failure *out is NULL. Free with alig_dataset_free().
+ */
+alig_status alig_dataset_read_libsvm(const char *path, alig_dataset **out, size_t *err_line);
+
+void alig_dataset_free(alig_dataset *d);
+
+/**
+ * @brief Turn a data set into a problem (the data are copied). f⋆ and w⋆: squared loss by
+ *        LAPACKE least squares (exact); logistic by GSL BFGS2 to gradient norm 1e-10;
+ *        absolute and hinge by BFGS2 on Huber-smoothed losses with the smoothing driven to 1e-7,
+ *        which brackets f⋆ within [f_star_lower, f_star] (docs/problems.md).
+ * @param radius  INFINITY or 0 for ℝ^d; a finite radius constrains w⋆ (projected BFGS not used:
+ *                a finite radius is only accepted when the unconstrained minimiser lies inside).
+ */
+alig_status alig_problem_from_dataset(alig_problem **out, const alig_dataset *d, alig_loss_kind loss,
+                                      double radius);
+
+/** @brief A sentence on the last failure of alig_problem_make / _from_dataset in this thread ("" if none). */
+const char *alig_problem_last_error(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ALIG_PROBLEM_H */

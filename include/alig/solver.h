@@ -1,0 +1,258 @@
+/**
+ * @file solver.h
+ * @brief First-order step rules (ALI-G and baselines) over flat parameter vectors.
+ *
+ * Design (GSL multimin style): every method is a const `alig_solver_type`
+ * table; `alig_solver` is the generic object wrapping one. The caller owns
+ * the loop and the oracle:
+ *
+ * @code
+ *   alig_params_alig p = ALIG_PARAMS_ALIG_DEFAULT;   // designated initializers; in an
+ *                                                     // expression: (alig_params_alig)ALIG_PARAMS_ALIG_DEFAULT
+ *   p.eta = 0.1; p.momentum = 0.9;
+ *   alig_solver *s;
+ *   int rc = alig_solver_alloc(&s, alig_solver_alig, ALIG_F64, n, &p);
+ *   rc = alig_solver_set(s, w, INFINITY);           // binds w (caller-owned), projects onto the ball
+ *   for (t = 0; t < T; t++) {
+ *       loss = my_oracle(w, g);                      // mini-batch mean loss and its gradient
+ *       if ((rc = alig_solver_step(s, loss, g))) break;   // w updated in place
+ *   }
+ *   alig_solver_free(s);
+ * @endcode
+ *
+ * One core, two precisions: the same type table drives `double` vectors
+ * (convex problems) and `float` vectors (neural nets). Step-size logic is
+ * scalar code in double, written once per method; the per-element work goes
+ * through a small table of vector kernels instantiated for both element types
+ * (solvers/kernels_tmpl.h). Reductions (‖g‖², dot products) accumulate in
+ * double whatever the element type.
+ *
+ * Ownership: the solver never owns the parameter vector `x` nor the gradient;
+ * it owns its own state (momentum buffers etc.), freed by alig_solver_free().
+ * The library never prints or exits.
+ */
+#ifndef ALIG_SOLVER_H
+#define ALIG_SOLVER_H
+
+#include <stddef.h>
+#include <math.h>
+#include "alig/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Element type of the parameter and gradient vectors. */
+typedef enum alig_dtype { ALIG_F64 = 0, ALIG_F32 = 1 } alig_dtype;
+
+/* ------------------------------------------------------------------------- */
+/* Parameter descriptors: let the CLI and users list, print and set fields   */
+/* of any method's parameter struct generically.                             */
+/* ------------------------------------------------------------------------- */
+typedef enum alig_param_kind {
+    ALIG_PARAM_DOUBLE,      /**< double; "inf" accepted where the field allows INFINITY */
+    ALIG_PARAM_BOOL,        /**< int used as 0/1 */
+    ALIG_PARAM_ENUM,        /**< int indexing `choices` */
+    ALIG_PARAM_LIST         /**< alig_double_list (e.g. milestones) */
+} alig_param_kind;
+
+#define ALIG_LIST_MAX 16
+/** A short fixed-capacity list of doubles inside a parameter struct (no ownership). */
+typedef struct alig_double_list { size_t n; double v[ALIG_LIST_MAX]; } alig_double_list;
+
+typedef struct alig_param_desc {
+    const char *name;           /**< flag name without dashes, e.g. "eta" */
+    alig_param_kind kind;
+    size_t offset;              /**< offsetof(params struct, field) */
+    const char *help;           /**< one line */
+    const char *const *choices; /**< ALIG_PARAM_ENUM only: NULL-terminated names */
+} alig_param_desc;
+
+/* ------------------------------------------------------------------------- */
+/* Type table                                                                */
+/* ------------------------------------------------------------------------- */
+struct alig_kernels;   /* private vector-kernel table (solvers/kernels.h) */
+
+/** What a method's iterate() sees. `x` and `g` are of element type `dtype`. */
+typedef struct alig_step_ctx {
+    alig_dtype dtype;
+    size_t n;
+    void *x;                        /**< parameters, updated in place */
+    const void *g;                  /**< gradient of `loss` at x */
+    double loss;                    /**< the (mini-batch mean) loss at x */
+    double gsq;                     /**< ‖g‖², computed by the wrapper in double */
+    const struct alig_kernels *k;   /**< kernels for `dtype` */
+    double xsq;                     /**< out: ‖x_new‖² if the method computed it, else NAN */
+    double step;                    /**< out: step size actually used (clipped) */
+    double step_unclipped;          /**< out: step size before clipping */
+} alig_step_ctx;
+
+enum {
+    ALIG_SOLVER_FULL_ORACLE = 1u << 0   /**< method is deterministic: drive it with f and ∇f (Polyak) */
+};
+
+typedef struct alig_solver_type {
+    const char *name;                   /**< "alig", "polyak", ... */
+    const char *summary;                /**< one line with the step formula and citation */
+    unsigned flags;
+    size_t params_size;
+    const void *params_default;         /**< defaults, as a params struct */
+    const alig_param_desc *params_desc; /**< array describing each field */
+    size_t n_params_desc;
+    size_t state_size;                  /**< bytes of the method's private state */
+    /** Check every field; return the field's own status. No allocation. */
+    alig_status (*validate)(const void *params);
+    /** Initialise `state` (zeroed, state_size bytes) for n elements of dtype; allocate buffers. */
+    alig_status (*alloc)(void *state, const void *params, alig_dtype dtype, size_t n);
+    /** Reset buffers and counters before a new run (called by alig_solver_set). */
+    void (*reset)(void *state, size_t n, const struct alig_kernels *k);
+    /** One step: read ctx->x, ctx->g, ctx->loss, ctx->gsq; update ctx->x; fill ctx->step*. */
+    alig_status (*iterate)(void *state, alig_step_ctx *ctx);
+    /** Free buffers allocated by alloc (not the state block itself). NULL-safe content. */
+    void (*free)(void *state);
+} alig_solver_type;
+
+/* ------------------------------------------------------------------------- */
+/* Methods (one file each in solvers/) and their parameters                  */
+/* ------------------------------------------------------------------------- */
+
+/** ALI-G (Berrada, Zisserman & Kumar 2020, Alg. 1; spec/alig.md):
+ *  γ = min((ℓ − B)/(‖g‖² + δ), η); γ = 0 if ‖g‖² + δ = 0 or ℓ < B;
+ *  w ← Π(w − γg) with standard momentum  v ← μv − γg, w ← w − γg + μv,
+ *  or adjusted momentum                 b ← μb − g,  w ← w − γg + γμb.
+ *  η = INFINITY gives ALI-G∞. */
+typedef struct alig_params_alig {
+    double eta;          /**< maximal learning rate η > 0, INFINITY = ALI-G∞ [INFINITY] */
+    double delta;        /**< δ >= 0 added to ‖g‖² [1e-5] */
+    double lower_bound;  /**< B, uniform lower bound on the loss [0] */
+    double momentum;     /**< μ >= 0 [0] */
+    int adjusted;        /**< 1 = adjusted ("pytorch-like") momentum [0] */
+} alig_params_alig;
+#define ALIG_PARAMS_ALIG_DEFAULT \
+    { .eta = INFINITY, .delta = 1e-5, .lower_bound = 0.0, .momentum = 0.0, .adjusted = 0 }
+
+/** Deterministic Polyak step (Polyak 1987): γ = r·(f − f⋆)/‖∇f‖²; γ = 0 if f < f⋆ or ∇f = 0.
+ *  Drive it with the full objective and gradient (flag ALIG_SOLVER_FULL_ORACLE). */
+typedef struct alig_params_polyak {
+    double f_star;       /**< optimal value f⋆ [0] */
+    double relax;        /**< relaxation r in (0, 2) [1] */
+} alig_params_polyak;
+#define ALIG_PARAMS_POLYAK_DEFAULT { .f_star = 0.0, .relax = 1.0 }
+
+/** APROX truncated model (Asi & Duchi 2019): γ_k = min(α_k, (ℓ − B)/‖g‖²), α_k = α₀ k^(−β), k = 1, 2, ... */
+typedef struct alig_params_aprox {
+    double lr;           /**< α₀ > 0 [1] */
+    double decay;        /**< β in [0, 1] [0.5] */
+    double lower_bound;  /**< B [0] */
+} alig_params_aprox;
+#define ALIG_PARAMS_APROX_DEFAULT { .lr = 1.0, .decay = 0.5, .lower_bound = 0.0 }
+
+/** SGD in the PyTorch convention (spec/baselines.md §7): g' = g + λw;
+ *  b = g' (first step) or μb + (1 − τ)g'; d = g' + μb (Nesterov) or b; w ← w − α_k d. */
+typedef enum alig_schedule { ALIG_SCHEDULE_CONSTANT = 0, ALIG_SCHEDULE_SQRT, ALIG_SCHEDULE_MULTISTEP } alig_schedule;
+typedef struct alig_params_sgd {
+    double lr;                      /**< α₀ > 0 [0.1] */
+    int schedule;                   /**< alig_schedule: constant α₀; sqrt α₀/√(k+1); multistep [constant] */
+    alig_double_list milestones;    /**< multistep: step counts k at which α is multiplied by `factor` [] */
+    double factor;                  /**< multistep factor in (0, 1] [0.1] */
+    double momentum;                /**< μ >= 0 [0] */
+    double dampening;               /**< τ in [0, 1] [0] */
+    int nesterov;                   /**< 1 = Nesterov (needs μ > 0, τ = 0) [0] */
+    double weight_decay;            /**< coupled L2 λ >= 0 [0] */
+} alig_params_sgd;
+#define ALIG_PARAMS_SGD_DEFAULT { .lr = 0.1, .schedule = ALIG_SCHEDULE_CONSTANT, \
+    .milestones = { 0, { 0 } }, .factor = 0.1, .momentum = 0.0, .dampening = 0.0, .nesterov = 0, .weight_decay = 0.0 }
+
+/** SPS / SPSmax (Loizou et al. 2021): γ = (ℓ − f⋆_B)/(c‖g‖² + ε), capped by γ_b (SPSmax);
+ *  γ = 0 when ‖g‖ < 1e-8 or ℓ < f⋆_B. With `smooth`, γ_b,k = τ^(1/n_b)·γ_{k−1}, where a
+ *  zero-gradient step does not overwrite γ_{k−1} (the freeze defect of the reference code is avoided). */
+typedef struct alig_params_sps {
+    double c;                   /**< c > 0 [0.5] */
+    double gamma_b;             /**< cap γ_b > 0; INFINITY = plain SPS [INFINITY]; with smooth: initial step [1] if infinite */
+    double f_star;              /**< f⋆_B, lower bound of the batch loss [0] */
+    double eps;                 /**< ε >= 0 added to the denominator [0] */
+    int smooth;                 /**< 1 = 'smooth_iter' cap [0] */
+    double tau;                 /**< smoothing growth per epoch τ > 1 [2] */
+    double batches_per_epoch;   /**< n_b >= 1 [1] */
+} alig_params_sps;
+#define ALIG_PARAMS_SPS_DEFAULT { .c = 0.5, .gamma_b = INFINITY, .f_star = 0.0, \
+    .eps = 0.0, .smooth = 0, .tau = 2.0, .batches_per_epoch = 1.0 }
+
+extern const alig_solver_type *const alig_solver_alig;
+extern const alig_solver_type *const alig_solver_polyak;
+extern const alig_solver_type *const alig_solver_aprox;
+extern const alig_solver_type *const alig_solver_sgd;
+extern const alig_solver_type *const alig_solver_sps;
+
+/** NULL-terminated list of every registered solver type. */
+extern const alig_solver_type *const alig_solver_types[];
+
+/** @return the type named `name`, or NULL. */
+const alig_solver_type *alig_solver_type_find(const char *name);
+
+/* ------------------------------------------------------------------------- */
+/* Generic solver object                                                     */
+/* ------------------------------------------------------------------------- */
+typedef struct alig_solver alig_solver;
+
+/**
+ * @brief Validate `params` (NULL = the type's defaults) and allocate a solver for n elements.
+ * @param out    receives the solver; set to NULL on failure. Free with alig_solver_free().
+ * @return ALIG_SUCCESS, a parameter's own status (nothing allocated), ALIG_EBADLEN (n = 0),
+ *         ALIG_EBADDTYPE or ALIG_ENOMEM.
+ */
+alig_status alig_solver_alloc(alig_solver **out, const alig_solver_type *type, alig_dtype dtype,
+                              size_t n, const void *params);
+
+/**
+ * @brief Bind the parameter vector `x` (n elements, caller-owned, updated in place by every step),
+ *        reset the method's state and counters, set the L2-ball radius of Ω and project x onto it.
+ * @param radius  r > 0, or INFINITY for Ω = ℝⁿ.
+ * @return ALIG_SUCCESS, ALIG_EINVAL (NULL), ALIG_EBADRADIUS, ALIG_ENONFINITE (x not finite).
+ */
+alig_status alig_solver_set(alig_solver *s, void *x, double radius);
+
+/**
+ * @brief One step from the loss at x and its gradient g (n elements of the solver's dtype).
+ * @return ALIG_SUCCESS; ALIG_ENONFINITE if the loss or ‖g‖² is not finite (x unchanged) or the
+ *         new iterate is not finite; ALIG_EINVAL if not set.
+ */
+alig_status alig_solver_step(alig_solver *s, double loss, const void *g);
+
+/** @brief Free the solver and its state. NULL-safe. Does not touch x. */
+void alig_solver_free(alig_solver *s);
+
+const char *alig_solver_name(const alig_solver *s);
+const alig_solver_type *alig_solver_get_type(const alig_solver *s);
+/** @return the step size used at the last step (clipped), NAN before the first step. */
+double alig_solver_step_size(const alig_solver *s);
+/** @return the step size before clipping at the last step, NAN before the first step. */
+double alig_solver_step_size_unclipped(const alig_solver *s);
+/** @return ‖g‖² of the last step. */
+double alig_solver_grad_sumsq(const alig_solver *s);
+/** @return number of steps taken since alig_solver_set. */
+size_t alig_solver_iter(const alig_solver *s);
+/** @return the bound parameter vector (NULL before set). */
+void *alig_solver_x(const alig_solver *s);
+/** @return the ball radius of Ω (INFINITY if none). */
+double alig_solver_radius(const alig_solver *s);
+
+/** @brief Euclidean projection onto {‖x‖ ≤ radius}: x ← x·r/‖x‖ when ‖x‖ > r. No-op for r = INFINITY. */
+void alig_project_l2(alig_dtype dtype, size_t n, void *x, double radius);
+
+/** @brief ‖x‖² accumulated in double. */
+double alig_vec_sumsq(alig_dtype dtype, size_t n, const void *x);
+
+/* ------------------------------------------------------------------------- */
+/* Parameter helpers (used by the CLI; handy for users)                      */
+/* ------------------------------------------------------------------------- */
+/** @brief Set one named field of a params struct from text ("0.1", "inf", "true", "multistep", "10,20").
+ *  @return ALIG_SUCCESS, ALIG_EINVAL (unknown name / unparsable text). Validation is done by alloc. */
+alig_status alig_params_set(const alig_solver_type *type, void *params, const char *name, const char *text);
+/** @brief Format one field's value into buf (e.g. "inf", "0.1", "multistep"). @return buf. */
+char *alig_params_format(const alig_param_desc *d, const void *params, char *buf, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ALIG_SOLVER_H */

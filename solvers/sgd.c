@@ -1,0 +1,121 @@
+/* sgd.c - SGD in the PyTorch convention (torch.optim.SGD; spec/baselines.md §7):
+ *   d = g + λw;  μ > 0: b = d (first step) or μb + (1 − τ)d;  d = d + μb (Nesterov) or b;
+ *   w ← Π_Ω(w − α_k d),
+ * with α_k = α₀ (constant), α₀/√(k+1) (sqrt; k = 0, 1, ...) or α₀·factor^#{m ∈ milestones : m ≤ k}
+ * (multistep; milestones are step counts, e.g. epochs × batches per epoch). The learning rate
+ * multiplies outside the buffer, as in PyTorch. Reported steps: clipped = unclipped = α_k. */
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include "kernels.h"
+#include "methods.h"
+
+typedef struct {
+    alig_params_sgd p;
+    void *buf;
+    size_t bytes;
+    size_t k;
+} sgd_state;
+
+static const alig_params_sgd defaults = ALIG_PARAMS_SGD_DEFAULT;
+static const char *const schedule_names[] = { "constant", "sqrt", "multistep", NULL };
+
+static const alig_param_desc desc[] = {
+    { "lr", ALIG_PARAM_DOUBLE, offsetof(alig_params_sgd, lr), "learning rate alpha_0", NULL },
+    { "schedule", ALIG_PARAM_ENUM, offsetof(alig_params_sgd, schedule), "constant | sqrt (alpha_0/sqrt(k+1)) | multistep", schedule_names },
+    { "milestones", ALIG_PARAM_LIST, offsetof(alig_params_sgd, milestones), "multistep: comma-separated step counts", NULL },
+    { "factor", ALIG_PARAM_DOUBLE, offsetof(alig_params_sgd, factor), "multistep: factor applied at each milestone", NULL },
+    { "momentum", ALIG_PARAM_DOUBLE, offsetof(alig_params_sgd, momentum), "momentum mu", NULL },
+    { "dampening", ALIG_PARAM_DOUBLE, offsetof(alig_params_sgd, dampening), "dampening tau", NULL },
+    { "nesterov", ALIG_PARAM_BOOL, offsetof(alig_params_sgd, nesterov), "Nesterov momentum", NULL },
+    { "weight-decay", ALIG_PARAM_DOUBLE, offsetof(alig_params_sgd, weight_decay), "coupled L2 weight decay lambda", NULL },
+};
+
+static alig_status validate(const void *params)
+{
+    const alig_params_sgd *p = params;
+    if (!(p->lr > 0.0) || !isfinite(p->lr)) return ALIG_EBADLR;
+    if (p->schedule < ALIG_SCHEDULE_CONSTANT || p->schedule > ALIG_SCHEDULE_MULTISTEP) return ALIG_EBADSCHEDULE;
+    if (p->milestones.n > ALIG_LIST_MAX) return ALIG_EBADSCHEDULE;
+    for (size_t i = 0; i < p->milestones.n; i++) {
+        double m = p->milestones.v[i];
+        if (!(m >= 0.0) || !isfinite(m) || (i > 0 && !(m > p->milestones.v[i - 1]))) return ALIG_EBADSCHEDULE;
+    }
+    if (!(p->factor > 0.0 && p->factor <= 1.0)) return ALIG_EBADDECAY;
+    if (!(p->momentum >= 0.0) || !isfinite(p->momentum)) return ALIG_EBADMOMENTUM;
+    if (!(p->dampening >= 0.0 && p->dampening <= 1.0)) return ALIG_EBADDAMPENING;
+    if (p->nesterov && (p->momentum <= 0.0 || p->dampening != 0.0)) return ALIG_EBADDAMPENING;
+    if (!(p->weight_decay >= 0.0) || !isfinite(p->weight_decay)) return ALIG_EBADWEIGHTDECAY;
+    return ALIG_SUCCESS;
+}
+
+static alig_status state_alloc(void *state, const void *params, alig_dtype dtype, size_t n)
+{
+    sgd_state *s = state;
+    s->p = *(const alig_params_sgd *)params;
+    if (s->p.momentum > 0.0) {
+        s->bytes = n * alig_kernels_get(dtype)->elem_size;
+        s->buf = calloc(1, s->bytes);
+        if (!s->buf) return ALIG_ENOMEM;
+    }
+    return ALIG_SUCCESS;
+}
+
+static void reset(void *state, size_t n, const alig_kernels *k)
+{
+    (void)n; (void)k;
+    sgd_state *s = state;
+    s->k = 0;
+    if (s->buf) memset(s->buf, 0, s->bytes);
+}
+
+/* α_k for step k = 0, 1, ... */
+static double learning_rate(const alig_params_sgd *p, size_t k)
+{
+    switch (p->schedule) {
+    case ALIG_SCHEDULE_SQRT:
+        return p->lr / sqrt((double)k + 1.0);
+    case ALIG_SCHEDULE_MULTISTEP: {
+        double lr = p->lr;
+        for (size_t i = 0; i < p->milestones.n; i++)
+            if (p->milestones.v[i] <= (double)k) lr *= p->factor;
+        return lr;
+    }
+    default:
+        return p->lr;
+    }
+}
+
+static alig_status iterate(void *state, alig_step_ctx *c)
+{
+    sgd_state *s = state;
+    double lr = learning_rate(&s->p, s->k);
+    c->step = c->step_unclipped = lr;
+    c->xsq = c->k->sgd(c->n, c->x, c->g, s->buf, lr, s->p.momentum, s->p.dampening, s->p.weight_decay,
+                       s->p.nesterov, s->k == 0);
+    s->k++;
+    return ALIG_SUCCESS;
+}
+
+static void state_free(void *state)
+{
+    sgd_state *s = state;
+    free(s->buf);
+    s->buf = NULL;
+}
+
+const alig_solver_type alig_type_sgd = {
+    .name = "sgd",
+    .summary = "SGD (PyTorch convention): heavy-ball or Nesterov momentum, constant / sqrt / multistep schedule",
+    .flags = 0,
+    .params_size = sizeof(alig_params_sgd),
+    .params_default = &defaults,
+    .params_desc = desc,
+    .n_params_desc = sizeof desc / sizeof desc[0],
+    .state_size = sizeof(sgd_state),
+    .validate = validate,
+    .alloc = state_alloc,
+    .reset = reset,
+    .iterate = iterate,
+    .free = state_free,
+};
