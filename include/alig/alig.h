@@ -7,7 +7,8 @@
  * onto an L2 ball. This library provides:
  *   - status.h   one status enum and alig_strerror(); the library never prints or exits;
  *   - solver.h   ALI-G and baselines as const type tables over float or double vectors;
- *   - problem.h  convex finite-sum problems with exact interpolation tolerance ε.
+ *   - problem.h  convex finite-sum problems with exact interpolation tolerance ε;
+ *   - run.h      the reference driver: one solver on one problem, every iterate observed.
  *
  * Minimal use:
  * @code
@@ -35,5 +36,6 @@
 #include "alig/status.h"
 #include "alig/solver.h"
 #include "alig/problem.h"
+#include "alig/run.h"
 
 #endif
