@@ -15,5 +15,8 @@ int cmd_list(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_solve(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
+int cmd_rates(int argc, char **argv);
+int cmd_oscillation(int argc, char **argv);
+int cmd_figures(int argc, char **argv);
 
 #endif

@@ -10,6 +10,9 @@ static const cli_command commands[] = {
     { "info", cmd_info, "print the facts of a problem instance (w*, f*, eps, constants)" },
     { "solve", cmd_solve, "run one solver on one problem and write a per-iteration CSV" },
     { "demo", cmd_demo, "a short tour: each problem class with ALI-G and SGD" },
+    { "rates", cmd_rates, "check every convergence bound of docs/theory.md empirically" },
+    { "oscillation", cmd_oscillation, "the non-convex example: Polyak cycles, ALI-G converges below its threshold" },
+    { "figures", cmd_figures, "regenerate every documentation figure under docs/figures/" },
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
