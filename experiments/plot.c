@@ -163,6 +163,26 @@ static int write_text(const char *path, const char *text)
     return ok ? 0 : -1;
 }
 
+int alig_plot_quote(char *buf, size_t len, const char *s)
+{
+    if (!buf || len == 0) return -1;
+    size_t k = 0;
+    if (!s || len < 3) goto overflow;
+    buf[k++] = '\'';
+    for (; *s; s++) {
+        size_t need = (*s == '\'') ? 2 : 1;
+        if (k + need + 2 > len) goto overflow;
+        if (*s == '\'') buf[k++] = '\'';
+        buf[k++] = *s;
+    }
+    buf[k++] = '\'';
+    buf[k] = '\0';
+    return 0;
+overflow:
+    buf[0] = '\0';
+    return -1;
+}
+
 /* gnuplot single-quoted string: only ' needs doubling. */
 static void gp_quote(FILE *f, const char *s)
 {
@@ -224,7 +244,9 @@ int alig_plot_render(const char *out_stem, const char *body, int width, int heig
         fprintf(m, "set terminal png size %d,%d enhanced background rgb 'white'\n", width, height);
     fputs("set output ", m);
     gp_quote(m, pngtmp);
-    fputs("\nreplot\nset output\n", m);
+    fputs("\n", m);
+    fputs(body, m);   /* drawn again rather than `replot`, which cannot redo a multiplot */
+    fputs("\nset output\n", m);
     if (fclose(m) != 0 || !text) {
         set_err(err, errlen, "cannot build gnuplot script%s%s", NULL, NULL);
         goto fail;

@@ -216,9 +216,11 @@ char *alig_params_format(const alig_param_desc *d, const void *params, char *buf
         break;
     }
     case ALIG_PARAM_ENUM: {
-        int v;
+        int v, nchoices = 0;
         memcpy(&v, field, sizeof v);
-        snprintf(buf, len, "%s", d->choices[v]);
+        while (d->choices && d->choices[nchoices]) nchoices++;
+        if (v >= 0 && v < nchoices) snprintf(buf, len, "%s", d->choices[v]);
+        else snprintf(buf, len, "%d", v);    /* out of range: shown as a number, which alig_params_set rejects */
         break;
     }
     case ALIG_PARAM_LIST: {

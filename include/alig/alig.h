@@ -37,5 +37,6 @@
 #include "alig/solver.h"
 #include "alig/problem.h"
 #include "alig/run.h"
+#include "alig/data.h"
 
 #endif

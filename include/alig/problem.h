@@ -78,21 +78,25 @@ alig_status alig_problem_defaults(const char *name, alig_problem_spec *spec);
 /**
  * @brief Generate a synthetic instance.
  * @param out  receives the problem (NULL on failure); free with alig_problem_free().
+ * ε is met to 1e-10 relative for ε ≥ 1e-10 (least squares; rounding of y_i = x_iᵀw⋆ − r_i) and for
+ * every ε > 0 (lipschitz, d ≥ 2). One seed gives the same X and direction of w⋆ for every ε and
+ * radius, so sweeps over ε compare like with like.
  * @return ALIG_SUCCESS; ALIG_EINVAL (unknown name, or ε > 0 impossible for this shape: the
- *         message of alig_problem_last_error() says why); ALIG_EBADTOL; ALIG_EBADLEN;
- *         ALIG_EBADRADIUS; ALIG_ENOMEM.
+ *         message of alig_problem_last_error() says why); ALIG_EBADTOL; ALIG_EBADLEN (more than
+ *         32768 dimensions or 2^31 data entries); ALIG_EBADRADIUS; ALIG_ENOMEM.
  */
 alig_status alig_problem_make(alig_problem **out, const char *name, const alig_problem_spec *spec);
 
 /** @brief Free a problem and everything it owns. NULL-safe. */
 void alig_problem_free(alig_problem *p);
 
-/** @brief ℓ_i(w) and ∇ℓ_i(w) (grad may be NULL). Counts one sample call. */
+/** @brief ℓ_i(w) and ∇ℓ_i(w) (grad may be NULL). Counts one sample call. NAN (grad zeroed) if i ≥ n. */
 double alig_problem_sample(alig_problem *p, size_t i, const double *w, double *grad);
 
 /**
  * @brief Mini-batch mean loss (1/b) Σ_{j<b} ℓ_{idx[j]}(w) and its gradient (grad may be NULL,
- *        else overwritten). Counts b sample calls.
+ *        else overwritten). Counts b sample calls. NAN (grad zeroed, nothing counted) if b = 0 or
+ *        an index is ≥ n.
  */
 double alig_problem_batch(alig_problem *p, const size_t *idx, size_t b, const double *w, double *grad);
 
@@ -123,26 +127,43 @@ extern const char *const alig_loss_names[];
 /**
  * @brief Read a LIBSVM / SVMlight file: `label idx:value ...` per line, `#` comments, blank lines
  *        skipped, indices 1-based (0-based detected when an index 0 occurs), increasing per line.
+ *        An SVMlight `qid:N` token after the label is skipped; CR LF line ends and a last line
+ *        without newline are accepted; gzip-compressed files are read transparently (zlib).
+ *        Numbers are parsed with strtod (the C locale's decimal point is assumed).
  * @param err_line  if not NULL, receives the 1-based line number of the first bad line (0 if none).
- * @return ALIG_SUCCESS, ALIG_EIO (cannot open/read), ALIG_EFORMAT (bad or truncated line, or no
- *         sample), ALIG_ENOMEM. On failure *out is NULL. Free with alig_dataset_free().
+ * @return ALIG_SUCCESS, ALIG_EIO (cannot open/read), ALIG_EFORMAT (bad or truncated line, a gzip
+ *         stream that ends early, no sample, or no feature), ALIG_ENOMEM. On failure *out is NULL
+ *         and alig_problem_last_error() says what and where. Free with alig_dataset_free().
  */
 alig_status alig_dataset_read_libsvm(const char *path, alig_dataset **out, size_t *err_line);
 
 void alig_dataset_free(alig_dataset *d);
 
 /**
- * @brief Turn a data set into a problem (the data are copied). f⋆ and w⋆: squared loss by
- *        LAPACKE least squares (exact); logistic by GSL BFGS2 to gradient norm 1e-10;
- *        absolute and hinge by BFGS2 on Huber-smoothed losses with the smoothing driven to 1e-7,
- *        which brackets f⋆ within [f_star_lower, f_star] (docs/problems.md).
- * @param radius  INFINITY or 0 for ℝ^d; a finite radius constrains w⋆ (projected BFGS not used:
- *                a finite radius is only accepted when the unconstrained minimiser lies inside).
+ * @brief Turn a data set into a problem (the data are copied; hinge / logistic labels are mapped
+ *        to y > 0 ? +1 : −1). f⋆ and w⋆ (docs/problems.md §5):
+ *        - squared: minimum-norm least squares by LAPACKE_dgelsd (exact up to rounding);
+ *        - logistic: GSL BFGS2 from 0 to ‖∇f‖ ≤ 1e-10, then Newton steps; separable data (no
+ *          minimiser) are refused with ALIG_ENOPROG;
+ *        - absolute, hinge: Newton with exact line search on Huber-smoothed losses, smoothing
+ *          1 → 1e-7, then a crossover step onto the kinks; f_star is the true loss there.
+ *        For absolute, hinge and logistic f_star_lower is a Lagrange-dual value (certified up to
+ *        rounding), so f_star_lower ≤ min f ≤ f_star; it falls back to 0 if no dual point is found.
+ * @param radius  INFINITY or 0 for ℝ^d; a finite radius is only accepted when the computed
+ *                (unconstrained) minimiser lies inside the ball.
+ * @return ALIG_SUCCESS; ALIG_EINVAL (NULL, unknown loss); ALIG_EBADRADIUS; ALIG_EBADLEN (empty or
+ *         too large); ALIG_ENONFINITE (NaN / Inf in the data); ALIG_EUNSUPPORTED (minimiser
+ *         outside the ball, or more than 32768 features); ALIG_ENOPROG (no minimiser found);
+ *         ALIG_ENOMEM. On failure *out is NULL and alig_problem_last_error() says why.
  */
 alig_status alig_problem_from_dataset(alig_problem **out, const alig_dataset *d, alig_loss_kind loss,
                                       double radius);
 
-/** @brief A sentence on the last failure of alig_problem_make / _from_dataset in this thread ("" if none). */
+/**
+ * @brief A sentence on the last failure of alig_problem_make, alig_problem_from_dataset or
+ *        alig_dataset_read_libsvm in this thread ("" after a success). Thread-local storage,
+ *        valid until the next such call in the same thread.
+ */
 const char *alig_problem_last_error(void);
 
 #ifdef __cplusplus

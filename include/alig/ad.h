@@ -1,0 +1,392 @@
+/**
+ * @file ad.h
+ * @brief Reverse-mode automatic differentiation over float tensors (the `alig_ad_*` layer).
+ *
+ * A net is a graph of nodes. Each node is one op from a small vocabulary (enum alig_op) with
+ * a shape of up to 4 dimensions (NCHW for images, (N, F) for features), a float value buffer
+ * and, when it depends on a trainable tensor, a float gradient buffer. Layers are
+ * compositions of ops: a dense layer is matmul + bias_add, a residual block is
+ * alig_ad_add(x, f(x)), an LSTM cell is matmul, slice, sigmoid, tanh, mul and add.
+ *
+ * Parameters live in an arena (alig_ad_params) that owns ONE contiguous float vector x[n]
+ * and ONE gradient vector g[n]; every trainable tensor is a view into them, so the solver
+ * core (solver.h with ALIG_F32) drives a net exactly as it drives a convex problem:
+ * ‖g‖², the step and the L2-ball projection act on x and g as flat vectors. Non-trainable
+ * state (batch-norm running averages) lives in a separate buffer array of the same arena,
+ * outside x. Several graphs may share one arena, e.g. a training graph and an evaluation
+ * graph with another batch size.
+ *
+ * @code
+ *   alig_ad_params *P;  alig_ad_graph *G;  int w1, b1;
+ *   alig_ad_params_alloc(&P);
+ *   alig_ad_params_add(P, 2, (int[]){ 784, 10 }, &w1);           // declare shapes first
+ *   alig_ad_params_add(P, 1, (int[]){ 10 }, &b1);
+ *   alig_ad_graph_alloc(&G, P, 42);                              // dropout seed 42
+ *   alig_ad_node *x = alig_ad_input(G, 2, (int[]){ 128, 784 });
+ *   alig_ad_node *y = alig_ad_input(G, 1, (int[]){ 128 });       // class indices as floats
+ *   alig_ad_node *s = alig_ad_bias_add(G, alig_ad_matmul(G, x, alig_ad_param(G, w1), 0, 0),
+ *                                      alig_ad_param(G, b1));
+ *   alig_ad_node *loss = alig_ad_softmax_ce(G, s, y);
+ *   if (alig_ad_graph_compile(G)) puts(alig_ad_graph_error(G)); // seals P: x, g allocated
+ *   // initialise alig_ad_params_x(P), then per mini-batch:
+ *   memcpy(x->value, batch, ...);  memcpy(y->value, labels, ...);
+ *   alig_ad_forward(G, 1);  alig_ad_backward(G, loss);          // g = ∇ loss
+ *   alig_solver_step(solver, alig_ad_scalar(loss), alig_ad_params_g(P));
+ * @endcode
+ *
+ * Conventions.
+ *   - Op constructors return the new node, or NULL on failure. The first failure is
+ *     recorded in the graph (alig_ad_graph_status / alig_ad_graph_error say which op and
+ *     which shapes) and every later constructor returns NULL, so a model can be built as
+ *     one expression and checked once. A NULL operand with a clean status is ALIG_EINVAL,
+ *     except where an argument is documented as optional.
+ *   - Shapes are checked at construction; nothing is allocated before compile.
+ *   - Elementwise ops need identical shapes (no broadcasting); bias_add broadcasts a
+ *     vector over axis 1; concat and slice act on axis 1 (channels / features).
+ *   - backward() sets g to the gradient of one scalar loss node: it zeroes g and every
+ *     activation gradient, then accumulates (+=) through the graph, so a node feeding
+ *     several consumers (or a parameter used twice) receives the sum.
+ *   - Labels are INPUT nodes of shape (N) holding class indices as floats (exact below
+ *     2^24); forward returns ALIG_EINVAL if one is not an integer in [0, C). Targets and
+ *     labels never receive gradients and must not depend on parameters.
+ *   - Dropout randomness is counter-based: element i of dropout node k at training
+ *     forward number t keeps its input iff u ≥ p, with u the top 24 bits of SplitMix64
+ *     (Steele, Lea & Flood 2014) at counter i of a stream keyed by (seed, k, t). The masks
+ *     thus do not depend on the number of OpenMP threads. t counts training forwards of
+ *     this graph (alig_ad_graph_rng / alig_ad_graph_set_rng read and restore it).
+ *   - Reductions (losses, sums, bias and batch-norm statistics) accumulate in double, in
+ *     a fixed order: results do not depend on the thread count, except within float
+ *     rounding inside OpenBLAS sgemm (matmul, conv) and in conv2d's weight gradient when
+ *     blocks of images run in parallel (one partial sum per thread).
+ *
+ * Ownership: the arena owns x, g and the buffers; the graph owns its nodes, activation and
+ * gradient buffers and workspaces (node pointers are valid until alig_ad_graph_free). The
+ * graph does not own the arena: free graphs first, then the arena. The library never
+ * prints or exits. Neither object is safe to use from two threads at once.
+ */
+#ifndef ALIG_AD_H
+#define ALIG_AD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "alig/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ALIG_AD_MAX_DIM 4   /**< tensors have 1 to 4 dimensions */
+#define ALIG_AD_MAX_IN 8    /**< most operands of one node (concat of up to 8) */
+
+/** The op vocabulary. One forward/backward pair per op (nets/ops_*.c). */
+typedef enum alig_op {
+    ALIG_OP_INPUT = 0,      /**< data fed by the caller (no gradient) */
+    ALIG_OP_PARAM,          /**< trainable tensor: a view into the arena's x and g */
+    ALIG_OP_BUFFER,         /**< non-trainable arena tensor (batch-norm running stats) */
+    ALIG_OP_MATMUL,         /**< Y = op(A)·op(B), 2-D, op = identity or transpose (sgemm) */
+    ALIG_OP_BIAS_ADD,       /**< y[n,c,...] = x[n,c,...] + b[c] */
+    ALIG_OP_CONV2D,         /**< cross-correlation + optional bias, stride, zero padding (im2col + sgemm) */
+    ALIG_OP_MAXPOOL2D,      /**< max over windows (first maximum wins ties) */
+    ALIG_OP_AVGPOOL2D,      /**< mean over windows, padding counted (PyTorch count_include_pad) */
+    ALIG_OP_GLOBAL_AVGPOOL, /**< (N,C,H,W) -> (N,C), mean over H·W */
+    ALIG_OP_RELU,           /**< max(x, 0); derivative 0 at x = 0 */
+    ALIG_OP_SIGMOID,        /**< 1/(1 + e^−x) */
+    ALIG_OP_TANH,           /**< tanh x */
+    ALIG_OP_ADD,            /**< a + b */
+    ALIG_OP_MUL,            /**< a ⊙ b */
+    ALIG_OP_AFFINE,         /**< a·x + c with constants a, c (e.g. 1 − x, x/T) */
+    ALIG_OP_CONCAT,         /**< concatenation along axis 1 */
+    ALIG_OP_SLICE,          /**< x[:, start:start+len, ...] along axis 1 */
+    ALIG_OP_RESHAPE,        /**< same data, new shape (flatten is (N, rest)) */
+    ALIG_OP_DROPOUT,        /**< train: x·m/(1−p), m ~ Bernoulli(1−p); eval: x */
+    ALIG_OP_BATCHNORM,      /**< per-channel normalisation, batch stats (train) / running (eval) */
+    ALIG_OP_SOFTMAX,        /**< row softmax of a 2-D tensor */
+    ALIG_OP_SUM,            /**< Σ of all elements -> scalar */
+    ALIG_OP_SOFTMAX_CE,     /**< mean softmax cross-entropy -> scalar */
+    ALIG_OP_HINGE,          /**< mean multi-class hinge (Crammer–Singer), hard or smoothed -> scalar */
+    ALIG_OP_BCE_LOGITS,     /**< mean binary cross-entropy on logits -> scalar */
+    ALIG_OP_COUNT
+} alig_op;
+
+/** Options of alig_ad_conv2d. Fields at 0 take the default. */
+typedef struct alig_ad_conv_opts {
+    int stride_h, stride_w;     /**< stride >= 1 [1] */
+    int pad_h, pad_w;           /**< zero padding >= 0 on each side [0] */
+} alig_ad_conv_opts;
+
+/** Options of the pooling ops. Kernel sizes are required; other fields at 0 take the default. */
+typedef struct alig_ad_pool_opts {
+    int kh, kw;                 /**< window >= 1 (required) */
+    int stride_h, stride_w;     /**< stride >= 1 [window size, as in PyTorch] */
+    int pad_h, pad_w;           /**< padding, 0 <= pad <= window/2 [0] */
+} alig_ad_pool_opts;
+
+/** Options of alig_ad_batchnorm (PyTorch BatchNorm defaults). */
+typedef struct alig_ad_bn_opts {
+    double momentum;            /**< running ← (1 − m)·running + m·batch, m in (0, 1] [0.1] */
+    double eps;                 /**< ε > 0 added to the variance [1e-5] */
+} alig_ad_bn_opts;
+#define ALIG_AD_BN_OPTS_DEFAULT { .momentum = 0.1, .eps = 1e-5 }
+
+/** Op-specific parameters of a node (the member named after the op is the valid one). */
+typedef union alig_ad_aux {
+    struct { int trans_a, trans_b; } matmul;
+    alig_ad_conv_opts conv;
+    alig_ad_pool_opts pool;
+    struct { float a, c; } affine;
+    struct { int start, len; } slice;
+    struct { float p; } dropout;
+    struct { float momentum, eps; } bn;
+    struct { int smooth; } hinge;
+} alig_ad_aux;
+
+typedef struct alig_ad_node alig_ad_node;
+
+/** A node. Transparent for reading; write only into an INPUT node's value (after compile). */
+struct alig_ad_node {
+    alig_op op;
+    int ndim;                           /**< 1..ALIG_AD_MAX_DIM */
+    int dims[ALIG_AD_MAX_DIM];          /**< dims[ndim..] are 1 */
+    size_t size;                        /**< number of elements */
+    float *value;                       /**< forward value (NULL before compile) */
+    float *grad;                        /**< ∂loss/∂value; NULL when no parameter reaches this node */
+    double scalar;                      /**< size-1 nodes: the value in double after forward */
+    int n_in;
+    alig_ad_node *in[ALIG_AD_MAX_IN];   /**< operands (created before this node) */
+    int index;                          /**< position in the graph: creation order is topological */
+    int requires_grad;                  /**< 1 if some parameter reaches this node */
+    int param_id;                       /**< PARAM / BUFFER: arena id; otherwise −1 */
+    alig_ad_aux aux;
+    /* private to nets/: op workspace owned by the graph */
+    void *work;
+    size_t work_bytes;
+};
+
+/* ------------------------------------------------------------------------- */
+/* Parameter arena: one flat x[n], one flat g[n], plus non-trainable buffers */
+/* ------------------------------------------------------------------------- */
+typedef struct alig_ad_params alig_ad_params;
+
+/** @brief An empty arena. @param out receives it (NULL on failure); free with alig_ad_params_free.
+ *  @return ALIG_SUCCESS, ALIG_EINVAL, ALIG_ENOMEM. */
+alig_status alig_ad_params_alloc(alig_ad_params **out);
+
+/** @brief Free the arena with x, g and the buffers. NULL-safe. Free its graphs first. */
+void alig_ad_params_free(alig_ad_params *P);
+
+/**
+ * @brief Declare a trainable tensor (before the arena is sealed). Its values start at 0.
+ * @param id  receives its id, for alig_ad_param() and the accessors below.
+ * @return ALIG_SUCCESS; ALIG_EINVAL (NULL, or arena already sealed); ALIG_EBADLEN (bad shape);
+ *         ALIG_ENOMEM.
+ */
+alig_status alig_ad_params_add(alig_ad_params *P, int ndim, const int *dims, int *id);
+
+/** @brief Declare a non-trainable buffer tensor, filled with `init` when sealed. Same returns. */
+alig_status alig_ad_params_add_buffer(alig_ad_params *P, int ndim, const int *dims, float init, int *id);
+
+/** @brief Allocate x, g (zeroed) and the buffers; no declaration after this. Idempotent.
+ *  Called by alig_ad_graph_compile when needed. @return ALIG_SUCCESS, ALIG_EINVAL, ALIG_ENOMEM. */
+alig_status alig_ad_params_seal(alig_ad_params *P);
+
+/** @return n, the length of x and g (trainable elements). */
+size_t alig_ad_params_n(const alig_ad_params *P);
+/** @return the flat parameter vector x[n] (NULL before sealing); owned by the arena. */
+float *alig_ad_params_x(alig_ad_params *P);
+/** @return the flat gradient vector g[n] (NULL before sealing); owned by the arena. */
+float *alig_ad_params_g(alig_ad_params *P);
+/** @return the number of buffer elements, and the buffer array (NULL before sealing). */
+size_t alig_ad_params_nbuf(const alig_ad_params *P);
+float *alig_ad_params_buf(alig_ad_params *P);
+/** @return number of declared tensors (ids are 0 .. count−1). */
+int alig_ad_params_count(const alig_ad_params *P);
+/** @return 1 if tensor `id` is trainable, 0 if it is a buffer, −1 for a bad id. */
+int alig_ad_params_trainable(const alig_ad_params *P, int id);
+/** @return tensor `id`'s element count (0 for a bad id); copies its shape into ndim/dims if not NULL. */
+size_t alig_ad_params_shape(const alig_ad_params *P, int id, int *ndim, int dims[ALIG_AD_MAX_DIM]);
+/** @return offset of tensor `id` inside x (trainable) or inside the buffer array. */
+size_t alig_ad_params_offset(const alig_ad_params *P, int id);
+/** @return pointer to tensor `id`'s values (into x or the buffers), NULL before sealing or bad id. */
+float *alig_ad_params_value(alig_ad_params *P, int id);
+/** @return pointer to tensor `id`'s gradient (into g), NULL for buffers, before sealing or bad id. */
+float *alig_ad_params_grad(alig_ad_params *P, int id);
+
+/* ------------------------------------------------------------------------- */
+/* Graph                                                                     */
+/* ------------------------------------------------------------------------- */
+typedef struct alig_ad_graph alig_ad_graph;
+
+/**
+ * @brief An empty graph over arena P (NULL: a graph without parameters).
+ * @param seed  dropout seed (any value).
+ * @return ALIG_SUCCESS, ALIG_EINVAL, ALIG_ENOMEM. Free with alig_ad_graph_free.
+ */
+alig_status alig_ad_graph_alloc(alig_ad_graph **out, alig_ad_params *P, uint64_t seed);
+
+/** @brief Free the graph, its nodes and buffers (not the arena). NULL-safe. */
+void alig_ad_graph_free(alig_ad_graph *G);
+
+/** @return the first construction / compile failure (ALIG_SUCCESS if none). */
+alig_status alig_ad_graph_status(const alig_ad_graph *G);
+/** @return a sentence on that failure ("" if none), e.g. "conv2d: input has 3 channels, weight 1". */
+const char *alig_ad_graph_error(const alig_ad_graph *G);
+
+/**
+ * @brief Allocate activation, gradient and work buffers; seal the arena if needed and bind
+ *        parameter nodes to it. No node can be added afterwards. Forward calls it if needed.
+ * @return the construction status if a constructor failed; ALIG_ENOMEM; ALIG_SUCCESS.
+ */
+alig_status alig_ad_graph_compile(alig_ad_graph *G);
+
+/** @return number of nodes; node i (creation order). */
+int alig_ad_graph_size(const alig_ad_graph *G);
+alig_ad_node *alig_ad_graph_node(const alig_ad_graph *G, int i);
+
+/** @brief Read and set the dropout stream (seed, number of training forwards so far). */
+void alig_ad_graph_rng(const alig_ad_graph *G, uint64_t *seed, uint64_t *step);
+void alig_ad_graph_set_rng(alig_ad_graph *G, uint64_t seed, uint64_t step);
+
+/**
+ * @brief Evaluate every node in creation order.
+ * @param train  1: training mode (dropout active, batch norm uses and updates batch
+ *               statistics, the dropout counter advances); 0: evaluation mode.
+ * @return ALIG_SUCCESS; the graph status; ALIG_EINVAL (a label out of range or not an integer);
+ *         ALIG_EBADLEN (training batch norm with one value per channel); ALIG_ENOMEM.
+ */
+alig_status alig_ad_forward(alig_ad_graph *G, int train);
+
+/**
+ * @brief Gradient of the scalar node `loss` after forward: zeroes g and the activation
+ *        gradients, then accumulates through every node the loss depends on, in the mode
+ *        of the last forward.
+ * @return ALIG_SUCCESS; ALIG_EINVAL (no forward yet, loss not of this graph);
+ *         ALIG_EBADLEN (loss has more than one element).
+ */
+alig_status alig_ad_backward(alig_ad_graph *G, alig_ad_node *loss);
+
+/** @return the value of a size-1 node in double (the loss ops keep their double sum). */
+double alig_ad_scalar(const alig_ad_node *n);
+
+/** @return the op's name ("conv2d"), "?" for an unknown op. */
+const char *alig_ad_op_name(alig_op op);
+
+/* ------------------------------------------------------------------------- */
+/* Leaves                                                                    */
+/* ------------------------------------------------------------------------- */
+/** @brief Data node of the given shape; write its value after compile. */
+alig_ad_node *alig_ad_input(alig_ad_graph *G, int ndim, const int *dims);
+/** @brief View of trainable arena tensor `id` (shape from the declaration). */
+alig_ad_node *alig_ad_param(alig_ad_graph *G, int id);
+/** @brief View of arena buffer `id` (no gradient). */
+alig_ad_node *alig_ad_buffer(alig_ad_graph *G, int id);
+
+/* ------------------------------------------------------------------------- */
+/* Ops (each returns the new node, or NULL with the graph status set)        */
+/* ------------------------------------------------------------------------- */
+/** Y = op(A)·op(B); A (M,K) or (K,M) with trans_a; B (K,N) or (N,K) with trans_b; Y (M,N).
+ *  A dense layer with PyTorch's (out,in) weight is matmul(x, W, 0, 1). */
+alig_ad_node *alig_ad_matmul(alig_ad_graph *G, alig_ad_node *a, alig_ad_node *b, int trans_a, int trans_b);
+/** y = x + b broadcast over axis 1: x (N,C[,H,W]), b (C). */
+alig_ad_node *alig_ad_bias_add(alig_ad_graph *G, alig_ad_node *x, alig_ad_node *b);
+/** y[n,k,p,q] = b[k] + Σ_{c,r,s} w[k,c,r,s]·x[n,c,p·sh−ph+r, q·sw−pw+s] (zero outside);
+ *  x (N,C,H,W), w (K,C,R,S), y (N,K,P,Q), P = ⌊(H + 2ph − R)/sh⌋ + 1.
+ *  @param b     bias (K), or NULL for none (fused: cheaper than a separate bias_add).
+ *  @param opts  NULL = stride 1, no padding. */
+alig_ad_node *alig_ad_conv2d(alig_ad_graph *G, alig_ad_node *x, alig_ad_node *w, alig_ad_node *b,
+                             const alig_ad_conv_opts *opts);
+/** Max over kh×kw windows of (N,C,H,W); padded cells never win. Output size as conv2d. */
+alig_ad_node *alig_ad_maxpool2d(alig_ad_graph *G, alig_ad_node *x, const alig_ad_pool_opts *opts);
+/** Window sum / (kh·kw) (padding counted as zeros). */
+alig_ad_node *alig_ad_avgpool2d(alig_ad_graph *G, alig_ad_node *x, const alig_ad_pool_opts *opts);
+/** (N,C,H,W) -> (N,C): mean over each H×W plane. */
+alig_ad_node *alig_ad_global_avgpool(alig_ad_graph *G, alig_ad_node *x);
+alig_ad_node *alig_ad_relu(alig_ad_graph *G, alig_ad_node *x);
+alig_ad_node *alig_ad_sigmoid(alig_ad_graph *G, alig_ad_node *x);
+alig_ad_node *alig_ad_tanh(alig_ad_graph *G, alig_ad_node *x);
+/** a + b, same shapes. */
+alig_ad_node *alig_ad_add(alig_ad_graph *G, alig_ad_node *a, alig_ad_node *b);
+/** a ⊙ b, same shapes. */
+alig_ad_node *alig_ad_mul(alig_ad_graph *G, alig_ad_node *a, alig_ad_node *b);
+/** a·x + c, constants a and c. */
+alig_ad_node *alig_ad_affine(alig_ad_graph *G, alig_ad_node *x, double a, double c);
+/** Concatenate 1..ALIG_AD_MAX_IN tensors along axis 1 (other dims equal). */
+alig_ad_node *alig_ad_concat(alig_ad_graph *G, int n, alig_ad_node *const *xs);
+/** x[:, start:start+len, ...] (axis 1), 0 <= start, len >= 1, start + len <= dims[1]. */
+alig_ad_node *alig_ad_slice(alig_ad_graph *G, alig_ad_node *x, int start, int len);
+/** Same elements, new shape (sizes must match). */
+alig_ad_node *alig_ad_reshape(alig_ad_graph *G, alig_ad_node *x, int ndim, const int *dims);
+/** (N, d1, ...) -> (N, d1·d2·...). */
+alig_ad_node *alig_ad_flatten(alig_ad_graph *G, alig_ad_node *x);
+/** Inverted dropout with drop probability p in [0, 1); identity in evaluation mode. */
+alig_ad_node *alig_ad_dropout(alig_ad_graph *G, alig_ad_node *x, double p);
+/**
+ * Batch normalisation over axis 1 of x (N,C) or (N,C,H,W) (Ioffe & Szegedy 2015), statistics
+ * over the M = N·H·W values of each channel:
+ *   train: y = γ·(x − μ_B)/√(σ²_B + ε) + β, σ²_B biased; running_mean ← (1−m)·rm + m·μ_B,
+ *          running_var ← (1−m)·rv + m·σ²_B·M/(M−1) (unbiased), as PyTorch;
+ *   eval:  y = γ·(x − rm)/√(rv + ε) + β, running averages untouched.
+ * @param gamma, beta  (C) trainable nodes, or both NULL for no affine part (γ = 1, β = 0).
+ * @param running_mean, running_var  (C) BUFFER nodes (declare with init 0 and 1).
+ * @param opts  NULL = ALIG_AD_BN_OPTS_DEFAULT.
+ */
+alig_ad_node *alig_ad_batchnorm(alig_ad_graph *G, alig_ad_node *x, alig_ad_node *gamma, alig_ad_node *beta,
+                                alig_ad_node *running_mean, alig_ad_node *running_var,
+                                const alig_ad_bn_opts *opts);
+/** Softmax of each row of a 2-D tensor (N,C). */
+alig_ad_node *alig_ad_softmax(alig_ad_graph *G, alig_ad_node *x);
+/** Σ of all elements, a scalar (shape (1)). */
+alig_ad_node *alig_ad_sum(alig_ad_graph *G, alig_ad_node *x);
+/** (1/N) Σ_i −log softmax(s_i)[y_i]; scores (N,C), labels (N). */
+alig_ad_node *alig_ad_softmax_ce(alig_ad_graph *G, alig_ad_node *scores, alig_ad_node *labels);
+/**
+ * Multi-class hinge of Crammer & Singer (2001) as in Deep Frank-Wolfe (spec/baselines.md §6):
+ *   aug_ij = s_ij + [j ≠ y_i] − s_iy;   loss = (1/N) Σ_i Σ_j ξ_ij·aug_ij, ξ held constant;
+ *   hard:   ξ_i = onehot(argmax_j aug_ij) (first maximum), i.e. max_j aug_ij;
+ *   smooth: ξ_i = softmax(s_i) (temperature 1, raw scores), replaced by the hard ξ_i on rows
+ *           where Σ_j ξ_ij·aug_ij < 0.
+ * Backward: ∂loss/∂s_i = (ξ_i − e_{y_i})/N. For `hard` this is a subgradient of the loss;
+ * for `smooth` it is DFW's surrogate (ξ not differentiated), NOT the gradient of the
+ * smoothed value, so a finite-difference check of the smooth loss is expected to fail.
+ * @param smooth 0 = hard, 1 = smoothed.
+ */
+alig_ad_node *alig_ad_hinge(alig_ad_graph *G, alig_ad_node *scores, alig_ad_node *labels, int smooth);
+/** (1/n) Σ max(z,0) − z·t + log(1 + e^−|z|) over all n elements; targets t in [0,1], same shape. */
+alig_ad_node *alig_ad_bce_logits(alig_ad_graph *G, alig_ad_node *logits, alig_ad_node *targets);
+
+/* ------------------------------------------------------------------------- */
+/* Gradient check (nets/gradcheck.c)                                         */
+/* ------------------------------------------------------------------------- */
+/** Options of alig_ad_gradcheck. Fields at 0 take the default. */
+typedef struct alig_ad_gradcheck_opts {
+    double h;               /**< central-difference step on each coordinate of x [1e-3] */
+    size_t max_coords;      /**< check at most this many coordinates, drawn at random [all] */
+    unsigned long seed;     /**< GSL RNG seed for that draw [1] */
+    int eval;               /**< 1: check in evaluation mode; 0: training mode [0] */
+} alig_ad_gradcheck_opts;
+
+typedef struct alig_ad_gradcheck_result {
+    size_t checked;         /**< coordinates compared */
+    double max_err;         /**< max_i |a_i − d_i| / max(|a_i|, |d_i|, floor), floor = 1e-2·‖a‖∞ (at least 1e-6) */
+    double max_abs_err;     /**< max_i |a_i − d_i| */
+    size_t worst;           /**< coordinate of x with the largest max_err */
+    double max_abs_grad;    /**< ‖a‖∞ over all of g: the non-triviality guard (0 means nothing was tested) */
+    double max_abs_fd;      /**< max_i |d_i| over checked coordinates */
+} alig_ad_gradcheck_result;
+
+/**
+ * @brief Compare g from backward (a) with central differences of the loss (d), computed in
+ *        double from the loss values at x_i ± h (the actual float perturbation is used as
+ *        the divisor). The dropout counter is rewound before each forward so every
+ *        evaluation sees the same masks; x and the arena buffers (running statistics) are
+ *        restored afterwards; g holds the analytic gradient on return.
+ * @param opts  NULL = defaults.
+ * @return ALIG_SUCCESS, ALIG_EINVAL (no arena, or no trainable element), a forward/backward
+ *         status, ALIG_ENOMEM.
+ */
+alig_status alig_ad_gradcheck(alig_ad_graph *G, alig_ad_node *loss, const alig_ad_gradcheck_opts *opts,
+                              alig_ad_gradcheck_result *res);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ALIG_AD_H */

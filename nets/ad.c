@@ -1,0 +1,476 @@
+/* ad.c - the autodiff driver: parameter arena, graph construction helpers, compile (buffer
+ * allocation), forward in creation order and backward in reverse order from a scalar loss.
+ *
+ * Creation order is a topological order (an op's operands exist before it), so the graph
+ * needs no sort: forward walks the node array upwards, backward walks it downwards from the
+ * loss, visiting only the nodes the loss depends on (marked first, kann's `kad_mark_back`
+ * idea) that lead back to a parameter (requires_grad). The per-op math lives in ops_*.c,
+ * reached through one table indexed by enum alig_op. */
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ad_impl.h"
+
+/* ====================================================================== op table */
+
+static const alig_ad_opdef def_input = { "input", NULL, NULL };
+static const alig_ad_opdef def_param = { "param", NULL, NULL };
+static const alig_ad_opdef def_buffer = { "buffer", NULL, NULL };
+
+const alig_ad_opdef *const alig_ad_opdefs[ALIG_OP_COUNT] = {
+    [ALIG_OP_INPUT] = &def_input,
+    [ALIG_OP_PARAM] = &def_param,
+    [ALIG_OP_BUFFER] = &def_buffer,
+    [ALIG_OP_MATMUL] = &alig_ad_def_matmul,
+    [ALIG_OP_BIAS_ADD] = &alig_ad_def_bias_add,
+    [ALIG_OP_CONV2D] = &alig_ad_def_conv2d,
+    [ALIG_OP_MAXPOOL2D] = &alig_ad_def_maxpool2d,
+    [ALIG_OP_AVGPOOL2D] = &alig_ad_def_avgpool2d,
+    [ALIG_OP_GLOBAL_AVGPOOL] = &alig_ad_def_global_avgpool,
+    [ALIG_OP_RELU] = &alig_ad_def_relu,
+    [ALIG_OP_SIGMOID] = &alig_ad_def_sigmoid,
+    [ALIG_OP_TANH] = &alig_ad_def_tanh,
+    [ALIG_OP_ADD] = &alig_ad_def_add,
+    [ALIG_OP_MUL] = &alig_ad_def_mul,
+    [ALIG_OP_AFFINE] = &alig_ad_def_affine,
+    [ALIG_OP_CONCAT] = &alig_ad_def_concat,
+    [ALIG_OP_SLICE] = &alig_ad_def_slice,
+    [ALIG_OP_RESHAPE] = &alig_ad_def_reshape,
+    [ALIG_OP_DROPOUT] = &alig_ad_def_dropout,
+    [ALIG_OP_BATCHNORM] = &alig_ad_def_batchnorm,
+    [ALIG_OP_SOFTMAX] = &alig_ad_def_softmax,
+    [ALIG_OP_SUM] = &alig_ad_def_sum,
+    [ALIG_OP_SOFTMAX_CE] = &alig_ad_def_softmax_ce,
+    [ALIG_OP_HINGE] = &alig_ad_def_hinge,
+    [ALIG_OP_BCE_LOGITS] = &alig_ad_def_bce_logits,
+};
+
+const char *alig_ad_op_name(alig_op op)
+{
+    if ((int)op < 0 || op >= ALIG_OP_COUNT || !alig_ad_opdefs[op]) return "?";
+    return alig_ad_opdefs[op]->name;
+}
+
+/* ====================================================================== shapes */
+
+/* Validate a shape; returns its element count, or 0 if invalid (bad ndim, a dim < 1, or more
+ * than INT_MAX elements: kernels index planes and sgemm dimensions with int). */
+static size_t shape_size(int ndim, const int *dims)
+{
+    if (ndim < 1 || ndim > ALIG_AD_MAX_DIM || !dims) return 0;
+    size_t s = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (dims[i] < 1) return 0;
+        if (s > (size_t)INT_MAX / (size_t)dims[i]) return 0;
+        s *= (size_t)dims[i];
+    }
+    return s;
+}
+
+const char *alig_ad_shape_str(const alig_ad_node *n, char *buf, size_t len)
+{
+    size_t o = 0;
+    if (!len) return buf;
+    buf[0] = '\0';
+    o += (size_t)snprintf(buf, len, "(");
+    for (int i = 0; i < n->ndim && o < len; i++)
+        o += (size_t)snprintf(buf + o, len - o, i ? ",%d" : "%d", n->dims[i]);
+    if (o < len) snprintf(buf + o, len - o, ")");
+    return buf;
+}
+
+int alig_ad_same_shape(const alig_ad_node *a, const alig_ad_node *b)
+{
+    if (a->ndim != b->ndim) return 0;
+    for (int i = 0; i < a->ndim; i++)
+        if (a->dims[i] != b->dims[i]) return 0;
+    return 1;
+}
+
+size_t alig_ad_inner(const alig_ad_node *n, int from)
+{
+    size_t s = 1;
+    for (int i = from; i < n->ndim; i++) s *= (size_t)n->dims[i];
+    return s;
+}
+
+/* ====================================================================== arena */
+
+alig_status alig_ad_params_alloc(alig_ad_params **out)
+{
+    if (!out) return ALIG_EINVAL;
+    *out = calloc(1, sizeof **out);
+    return *out ? ALIG_SUCCESS : ALIG_ENOMEM;
+}
+
+void alig_ad_params_free(alig_ad_params *P)
+{
+    if (!P) return;
+    free(P->t);
+    free(P->x);
+    free(P->g);
+    free(P->buf);
+    free(P);
+}
+
+static alig_status params_declare(alig_ad_params *P, int trainable, int ndim, const int *dims, float init, int *id)
+{
+    if (id) *id = -1;
+    if (!P || !id || P->sealed) return ALIG_EINVAL;
+    size_t size = shape_size(ndim, dims);
+    if (!size) return ALIG_EBADLEN;
+    if (P->count == P->cap) {
+        int cap = P->cap ? 2 * P->cap : 16;
+        alig_ad_tensor_desc *t = realloc(P->t, (size_t)cap * sizeof *t);
+        if (!t) return ALIG_ENOMEM;
+        P->t = t;
+        P->cap = cap;
+    }
+    alig_ad_tensor_desc *d = &P->t[P->count];
+    memset(d, 0, sizeof *d);
+    d->trainable = trainable;
+    d->ndim = ndim;
+    for (int i = 0; i < ALIG_AD_MAX_DIM; i++) d->dims[i] = i < ndim ? dims[i] : 1;
+    d->size = size;
+    d->init = init;
+    if (trainable) {
+        d->offset = P->n;
+        P->n += size;
+    } else {
+        d->offset = P->nbuf;
+        P->nbuf += size;
+    }
+    *id = P->count++;
+    return ALIG_SUCCESS;
+}
+
+alig_status alig_ad_params_add(alig_ad_params *P, int ndim, const int *dims, int *id)
+{
+    return params_declare(P, 1, ndim, dims, 0.0f, id);
+}
+
+alig_status alig_ad_params_add_buffer(alig_ad_params *P, int ndim, const int *dims, float init, int *id)
+{
+    return params_declare(P, 0, ndim, dims, init, id);
+}
+
+alig_status alig_ad_params_seal(alig_ad_params *P)
+{
+    if (!P) return ALIG_EINVAL;
+    if (P->sealed) return ALIG_SUCCESS;
+    /* at least one element each, so that the pointers are never NULL once sealed */
+    P->x = calloc(P->n ? P->n : 1, sizeof *P->x);
+    P->g = calloc(P->n ? P->n : 1, sizeof *P->g);
+    P->buf = calloc(P->nbuf ? P->nbuf : 1, sizeof *P->buf);
+    if (!P->x || !P->g || !P->buf) {
+        free(P->x);
+        free(P->g);
+        free(P->buf);
+        P->x = P->g = P->buf = NULL;
+        return ALIG_ENOMEM;
+    }
+    for (int i = 0; i < P->count; i++)
+        if (!P->t[i].trainable)
+            for (size_t j = 0; j < P->t[i].size; j++) P->buf[P->t[i].offset + j] = P->t[i].init;
+    P->sealed = 1;
+    return ALIG_SUCCESS;
+}
+
+size_t alig_ad_params_n(const alig_ad_params *P) { return P ? P->n : 0; }
+float *alig_ad_params_x(alig_ad_params *P) { return P ? P->x : NULL; }
+float *alig_ad_params_g(alig_ad_params *P) { return P ? P->g : NULL; }
+size_t alig_ad_params_nbuf(const alig_ad_params *P) { return P ? P->nbuf : 0; }
+float *alig_ad_params_buf(alig_ad_params *P) { return P ? P->buf : NULL; }
+int alig_ad_params_count(const alig_ad_params *P) { return P ? P->count : 0; }
+
+static const alig_ad_tensor_desc *desc_of(const alig_ad_params *P, int id)
+{
+    return P && id >= 0 && id < P->count ? &P->t[id] : NULL;
+}
+
+int alig_ad_params_trainable(const alig_ad_params *P, int id)
+{
+    const alig_ad_tensor_desc *d = desc_of(P, id);
+    return d ? d->trainable : -1;
+}
+
+size_t alig_ad_params_shape(const alig_ad_params *P, int id, int *ndim, int dims[ALIG_AD_MAX_DIM])
+{
+    const alig_ad_tensor_desc *d = desc_of(P, id);
+    if (!d) return 0;
+    if (ndim) *ndim = d->ndim;
+    if (dims) memcpy(dims, d->dims, sizeof d->dims);
+    return d->size;
+}
+
+size_t alig_ad_params_offset(const alig_ad_params *P, int id)
+{
+    const alig_ad_tensor_desc *d = desc_of(P, id);
+    return d ? d->offset : 0;
+}
+
+float *alig_ad_params_value(alig_ad_params *P, int id)
+{
+    const alig_ad_tensor_desc *d = desc_of(P, id);
+    if (!d || !P->sealed) return NULL;
+    return (d->trainable ? P->x : P->buf) + d->offset;
+}
+
+float *alig_ad_params_grad(alig_ad_params *P, int id)
+{
+    const alig_ad_tensor_desc *d = desc_of(P, id);
+    if (!d || !P->sealed || !d->trainable) return NULL;
+    return P->g + d->offset;
+}
+
+/* ====================================================================== graph */
+
+alig_status alig_ad_graph_alloc(alig_ad_graph **out, alig_ad_params *P, uint64_t seed)
+{
+    if (!out) return ALIG_EINVAL;
+    *out = calloc(1, sizeof **out);
+    if (!*out) return ALIG_ENOMEM;
+    (*out)->P = P;
+    (*out)->seed = seed;
+    return ALIG_SUCCESS;
+}
+
+static void node_free(alig_ad_node *n)
+{
+    if (!n) return;
+    if (n->op != ALIG_OP_PARAM && n->op != ALIG_OP_BUFFER) {
+        free(n->value);
+        free(n->grad);
+    }
+    free(n->work);
+    free(n);
+}
+
+void alig_ad_graph_free(alig_ad_graph *G)
+{
+    if (!G) return;
+    for (int i = 0; i < G->n_nodes; i++) node_free(G->nodes[i]);
+    free(G->nodes);
+    free(G->ws);
+    free(G->mark);
+    free(G);
+}
+
+alig_status alig_ad_graph_status(const alig_ad_graph *G) { return G ? G->status : ALIG_EINVAL; }
+const char *alig_ad_graph_error(const alig_ad_graph *G) { return G ? G->err : "no graph"; }
+int alig_ad_graph_size(const alig_ad_graph *G) { return G ? G->n_nodes : 0; }
+
+alig_ad_node *alig_ad_graph_node(const alig_ad_graph *G, int i)
+{
+    return G && i >= 0 && i < G->n_nodes ? G->nodes[i] : NULL;
+}
+
+void alig_ad_graph_rng(const alig_ad_graph *G, uint64_t *seed, uint64_t *step)
+{
+    if (!G) return;
+    if (seed) *seed = G->seed;
+    if (step) *step = G->step;
+}
+
+void alig_ad_graph_set_rng(alig_ad_graph *G, uint64_t seed, uint64_t step)
+{
+    if (!G) return;
+    G->seed = seed;
+    G->step = step;
+}
+
+alig_ad_node *alig_ad_fail(alig_ad_graph *G, alig_status st, const char *op, const char *fmt, ...)
+{
+    if (!G || G->status) return NULL;
+    G->status = st;
+    int o = snprintf(G->err, sizeof G->err, "%s: ", op);
+    if (o < 0 || (size_t)o >= sizeof G->err) return NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(G->err + o, sizeof G->err - (size_t)o, fmt, ap);
+    va_end(ap);
+    return NULL;
+}
+
+int alig_ad_check_args(alig_ad_graph *G, const char *op, int n_req, alig_ad_node *const *ins)
+{
+    if (!G || G->status) return 0;
+    if (G->compiled) {
+        alig_ad_fail(G, ALIG_EINVAL, op, "graph already compiled, no node can be added");
+        return 0;
+    }
+    for (int i = 0; i < n_req; i++)
+        if (!ins[i]) {
+            alig_ad_fail(G, ALIG_EINVAL, op, "operand %d is NULL", i + 1);
+            return 0;
+        }
+    /* operands must belong to this graph */
+    for (int i = 0; i < n_req; i++)
+        if (ins[i]->index < 0 || ins[i]->index >= G->n_nodes || G->nodes[ins[i]->index] != ins[i]) {
+            alig_ad_fail(G, ALIG_EINVAL, op, "operand %d belongs to another graph", i + 1);
+            return 0;
+        }
+    return 1;
+}
+
+alig_ad_node *alig_ad_new_node(alig_ad_graph *G, alig_op op, int ndim, const int *dims, int n_in,
+                               alig_ad_node *const *ins)
+{
+    const char *name = alig_ad_op_name(op);
+    size_t size = shape_size(ndim, dims);
+    if (!size) return alig_ad_fail(G, ALIG_EBADLEN, name, "invalid result shape (a dimension < 1 or too many elements)");
+    if (n_in < 0 || n_in > ALIG_AD_MAX_IN) return alig_ad_fail(G, ALIG_EINVAL, name, "too many operands");
+    if (G->n_nodes == G->cap) {
+        int cap = G->cap ? 2 * G->cap : 32;
+        alig_ad_node **nodes = realloc(G->nodes, (size_t)cap * sizeof *nodes);
+        if (!nodes) return alig_ad_fail(G, ALIG_ENOMEM, name, "out of memory");
+        G->nodes = nodes;
+        G->cap = cap;
+    }
+    alig_ad_node *n = calloc(1, sizeof *n);
+    if (!n) return alig_ad_fail(G, ALIG_ENOMEM, name, "out of memory");
+    n->op = op;
+    n->ndim = ndim;
+    for (int i = 0; i < ALIG_AD_MAX_DIM; i++) n->dims[i] = i < ndim ? dims[i] : 1;
+    n->size = size;
+    n->scalar = NAN;
+    n->n_in = n_in;
+    n->param_id = -1;
+    for (int i = 0; i < n_in; i++) {
+        n->in[i] = ins[i];
+        if (ins[i]->requires_grad) n->requires_grad = 1;
+    }
+    n->index = G->n_nodes;
+    G->nodes[G->n_nodes++] = n;
+    return n;
+}
+
+/* ====================================================================== leaves */
+
+alig_ad_node *alig_ad_input(alig_ad_graph *G, int ndim, const int *dims)
+{
+    if (!alig_ad_check_args(G, "input", 0, NULL)) return NULL;
+    if (!dims) return alig_ad_fail(G, ALIG_EINVAL, "input", "dims is NULL");
+    return alig_ad_new_node(G, ALIG_OP_INPUT, ndim, dims, 0, NULL);
+}
+
+static alig_ad_node *arena_leaf(alig_ad_graph *G, int id, int trainable)
+{
+    const char *name = trainable ? "param" : "buffer";
+    if (!alig_ad_check_args(G, name, 0, NULL)) return NULL;
+    if (!G->P) return alig_ad_fail(G, ALIG_EINVAL, name, "the graph has no parameter arena");
+    const alig_ad_tensor_desc *d = desc_of(G->P, id);
+    if (!d) return alig_ad_fail(G, ALIG_EINVAL, name, "no tensor with id %d in the arena", id);
+    if (d->trainable != trainable)
+        return alig_ad_fail(G, ALIG_EINVAL, name, "tensor %d is %s", id, d->trainable ? "trainable" : "a buffer");
+    alig_ad_node *n = alig_ad_new_node(G, trainable ? ALIG_OP_PARAM : ALIG_OP_BUFFER, d->ndim, d->dims, 0, NULL);
+    if (!n) return NULL;
+    n->param_id = id;
+    n->requires_grad = trainable;
+    return n;
+}
+
+alig_ad_node *alig_ad_param(alig_ad_graph *G, int id) { return arena_leaf(G, id, 1); }
+alig_ad_node *alig_ad_buffer(alig_ad_graph *G, int id) { return arena_leaf(G, id, 0); }
+
+alig_status alig_ad_read_labels(const alig_ad_node *labels, int N, int C, int32_t *out)
+{
+    for (int i = 0; i < N; i++) {
+        const float v = labels->value[i];
+        if (!(v >= 0.0f && v < (float)C) || v != floorf(v)) return ALIG_EINVAL;
+        out[i] = (int32_t)v;
+    }
+    return ALIG_SUCCESS;
+}
+
+/* ====================================================================== compile, forward, backward */
+
+alig_status alig_ad_graph_compile(alig_ad_graph *G)
+{
+    if (!G) return ALIG_EINVAL;
+    if (G->status) return G->status;
+    if (G->compiled) return ALIG_SUCCESS;
+    if (G->P && alig_ad_params_seal(G->P)) {
+        alig_ad_fail(G, ALIG_ENOMEM, "compile", "cannot allocate the parameter arena");
+        return G->status;
+    }
+    for (int i = 0; i < G->n_nodes; i++) {
+        alig_ad_node *n = G->nodes[i];
+        if (n->op == ALIG_OP_PARAM || n->op == ALIG_OP_BUFFER) {
+            const alig_ad_tensor_desc *d = &G->P->t[n->param_id];
+            n->value = (d->trainable ? G->P->x : G->P->buf) + d->offset;
+            n->grad = d->trainable ? G->P->g + d->offset : NULL;
+        } else {
+            if (!n->value) n->value = calloc(n->size, sizeof *n->value);
+            if (n->requires_grad && !n->grad) n->grad = calloc(n->size, sizeof *n->grad);
+            if (!n->value || (n->requires_grad && !n->grad)) goto nomem;
+        }
+        if (n->work_bytes && !n->work && !(n->work = calloc(1, n->work_bytes))) goto nomem;
+    }
+    if (G->ws_need && !(G->ws = malloc(G->ws_need * sizeof *G->ws))) goto nomem;
+    if (!(G->mark = calloc((size_t)G->n_nodes + 1, 1))) goto nomem;
+    G->compiled = 1;
+    return ALIG_SUCCESS;
+nomem:
+    /* buffers allocated so far are released by alig_ad_graph_free */
+    alig_ad_fail(G, ALIG_ENOMEM, "compile", "cannot allocate activation buffers");
+    return G->status;
+}
+
+alig_status alig_ad_forward(alig_ad_graph *G, int train)
+{
+    if (!G) return ALIG_EINVAL;
+    alig_status rc = alig_ad_graph_compile(G);
+    if (rc) return rc;
+    G->forward_done = 0;
+    train = train ? 1 : 0;
+    for (int i = 0; i < G->n_nodes; i++) {
+        alig_ad_node *n = G->nodes[i];
+        const alig_ad_opdef *d = alig_ad_opdefs[n->op];
+        n->scalar = NAN;
+        if (d->forward && (rc = d->forward(G, n, train))) return rc;
+        if (n->size == 1 && isnan(n->scalar)) n->scalar = n->value[0];
+    }
+    G->forward_done = 1;
+    G->last_train = train;
+    if (train) G->step++;
+    return ALIG_SUCCESS;
+}
+
+alig_status alig_ad_backward(alig_ad_graph *G, alig_ad_node *loss)
+{
+    if (!G || !loss || !G->forward_done) return ALIG_EINVAL;
+    if (loss->index < 0 || loss->index >= G->n_nodes || G->nodes[loss->index] != loss) return ALIG_EINVAL;
+    if (loss->size != 1) return ALIG_EBADLEN;
+    const int top = loss->index;
+    memset(G->mark, 0, (size_t)G->n_nodes);
+    G->mark[top] = 1;
+    for (int i = top; i >= 0; i--) {
+        if (!G->mark[i]) continue;
+        const alig_ad_node *n = G->nodes[i];
+        for (int j = 0; j < n->n_in; j++) G->mark[n->in[j]->index] = 1;
+    }
+    for (int i = 0; i <= top; i++) {
+        alig_ad_node *n = G->nodes[i];
+        if (G->mark[i] && n->grad && n->op != ALIG_OP_PARAM) memset(n->grad, 0, n->size * sizeof *n->grad);
+    }
+    if (G->P && G->P->sealed) memset(G->P->g, 0, (G->P->n ? G->P->n : 1) * sizeof *G->P->g);
+    if (!loss->requires_grad) return ALIG_SUCCESS;     /* no parameter reaches the loss: g = 0 */
+    loss->grad[0] += 1.0f;
+    for (int i = top; i >= 0; i--) {
+        alig_ad_node *n = G->nodes[i];
+        const alig_ad_opdef *d = alig_ad_opdefs[n->op];
+        if (G->mark[i] && n->requires_grad && d->backward) d->backward(G, n, G->last_train);
+    }
+    return ALIG_SUCCESS;
+}
+
+double alig_ad_scalar(const alig_ad_node *n)
+{
+    if (!n || !n->value) return NAN;
+    return isnan(n->scalar) && n->size == 1 ? n->value[0] : n->scalar;
+}

@@ -1,0 +1,1012 @@
+/* kernels.c - compute kernels of the autodiff ops; see kernels.h for the contract of each.
+ *
+ * Layout of this file: each optimised kernel is followed by its *_naive reference. The naive
+ * versions are deliberately plain (serial, bounds check per element, double accumulators) and
+ * use a different formulation where one exists (direct convolution instead of im2col, gather
+ * instead of scatter, the staged batch-norm backward), so that agreeing with them means
+ * something.
+ *
+ * Convolution as im2col + sgemm (Chellapilla, Puri & Simard 2006): a block of B images is
+ * unrolled into one column matrix (C·R·S, B·P·Q) so that a single sgemm of shape
+ * (K, B·P·Q, C·R·S) does the work of B small ones. Two ways to use the cores:
+ *   - one block at a time, large: OpenBLAS threads the sgemm, our OpenMP threads the unrolling
+ *     and the reordering between (K, B·P·Q) and (B, K, P·Q);
+ *   - several small blocks at once, one per thread, each kept in that core's cache, with a
+ *     single-threaded sgemm (what the OpenMP OpenBLAS does inside a parallel region). On small
+ *     layers (the Fashion-MNIST CNN) this avoids a fork/join inside every small sgemm, the
+ *     way batch-parallel CPU convolutions do it.
+ * The op layer (ops_conv.c) picks the plan. */
+#include <float.h>
+#include <math.h>
+#include <string.h>
+
+#include <cblas.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "kernels.h"
+
+static inline int imin(int a, int b) { return a < b ? a : b; }
+static inline int imax(int a, int b) { return a > b ? a : b; }
+static inline size_t zmin(size_t a, size_t b) { return a < b ? a : b; }
+/* ⌈a/b⌉ for b > 0, and 0 for a <= 0 */
+static inline int ceil_pos(int a, int b) { return a <= 0 ? 0 : (a + b - 1) / b; }
+
+/* ====================================================================== gemm */
+
+void alig_nk_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, const float *B,
+                  float beta, float *C)
+{
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) {                       /* C = beta·C; not every BLAS accepts K = 0 */
+        for (size_t i = 0; i < (size_t)M * (size_t)N; i++) C[i] = beta == 0.0f ? 0.0f : beta * C[i];
+        return;
+    }
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                M, N, K, alpha, A, ta ? M : K, B, tb ? K : N, beta, C, N);
+}
+
+void alig_nk_gemm_naive(int ta, int tb, int M, int N, int K, float alpha, const float *A, const float *B,
+                        float beta, float *C)
+{
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double acc = 0.0;
+            for (int k = 0; k < K; k++) {
+                double a = ta ? A[(size_t)k * M + i] : A[(size_t)i * K + k];
+                double b = tb ? B[(size_t)j * K + k] : B[(size_t)k * N + j];
+                acc += a * b;
+            }
+            float *c = &C[(size_t)i * N + j];
+            *c = (float)(alpha * acc + (beta == 0.0f ? 0.0 : (double)beta * *c));
+        }
+}
+
+int alig_nk_blas_nests(void)
+{
+    const int par = openblas_get_parallel();       /* 0 sequential, 1 pthreads, 2 OpenMP */
+    return par == 0 || par == 2;
+}
+
+/* ====================================================================== convolution */
+
+int alig_nk_out_len(int in, int k, int stride, int pad)
+{
+    if (in <= 0 || k <= 0 || stride <= 0 || pad < 0 || in + 2 * pad < k) return 0;
+    return (in + 2 * pad - k) / stride + 1;
+}
+
+static inline int thread_id(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+/* floats of one slot: col (CRS, B·PQ) + gemm output (K, B·PQ) */
+static size_t conv_slot_floats(const alig_nk_conv *s, int block)
+{
+    return ((size_t)s->C * s->R * s->S + (size_t)s->K) * (size_t)block * s->P * s->Q;
+}
+
+size_t alig_nk_conv_ws(const alig_nk_conv *s, int block, int slots)
+{
+    if (slots < 1) slots = 1;
+    size_t f = (size_t)slots * conv_slot_floats(s, block);
+    if (slots > 1) f += (size_t)slots * s->K * s->C * s->R * s->S;     /* per-slot dw partials */
+    return f;
+}
+
+void alig_nk_conv_plan(const alig_nk_conv *s, int max_slots, size_t slot_floats, size_t ws_avail, int *block,
+                       int *slots)
+{
+    int sl = max_slots < 1 ? 1 : max_slots;
+    if (sl > s->N) sl = s->N;
+    const size_t per_image = conv_slot_floats(s, 1);
+    size_t b = per_image ? slot_floats / per_image : 1;
+    if (b < 1) b = 1;
+    if (sl > 1) {                       /* at least one block per slot */
+        size_t even = ((size_t)s->N + (size_t)sl - 1) / (size_t)sl;
+        if (b > even) b = even;
+    }
+    if (b > (size_t)s->N) b = (size_t)s->N;
+    /* fit the available scratch: fewer slots first, then smaller blocks */
+    while (ws_avail && sl > 1 && alig_nk_conv_ws(s, (int)b, sl) > ws_avail) sl--;
+    while (ws_avail && b > 1 && alig_nk_conv_ws(s, (int)b, sl) > ws_avail) b--;
+    *block = (int)b;
+    *slots = sl;
+}
+
+/* Valid output columns for kernel column sx: q in [*q0, *q1) reads iw = q·sw − pw + sx in [0, W). */
+static inline void valid_range(int sx, int stride, int pad, int in, int out, int *q0, int *q1)
+{
+    int lo = ceil_pos(pad - sx, stride);
+    int hi = imin(out, ceil_pos(in + pad - sx, stride));
+    if (lo > hi) lo = hi;
+    *q0 = lo;
+    *q1 = hi;
+}
+
+/* One run of im2col: column-matrix row `row` = (c, r, sx), image b: P·Q contiguous entries. */
+static void im2col_run(const alig_nk_conv *s, int B, const float *x, float *col, int row, int b)
+{
+    const int C = s->C, H = s->H, W = s->W, R = s->R, S = s->S, P = s->P, Q = s->Q;
+    const int sh = s->sh, sw = s->sw, ph = s->ph, pw = s->pw;
+    const size_t PQ = (size_t)P * Q;
+    const int c = row / (R * S), r = (row / S) % R, sx = row % S;
+    const float *xp = x + ((size_t)b * C + c) * H * W;
+    float *cp = col + (size_t)row * B * PQ + (size_t)b * PQ;
+    int q0, q1;
+    valid_range(sx, sw, pw, W, Q, &q0, &q1);
+    const int off = sx - pw;                            /* x column of output column q is q·sw + off */
+    for (int p = 0; p < P; p++) {
+        float *cr = cp + (size_t)p * Q;
+        const int ih = p * sh - ph + r;
+        if (ih < 0 || ih >= H) {
+            memset(cr, 0, (size_t)Q * sizeof *cr);
+            continue;
+        }
+        const float *xr = xp + (size_t)ih * W;
+        for (int q = 0; q < q0; q++) cr[q] = 0.0f;
+        if (sw == 1) {
+            if (q1 > q0) memcpy(cr + q0, xr + q0 + off, (size_t)(q1 - q0) * sizeof *cr);
+        } else {
+            for (int q = q0; q < q1; q++) cr[q] = xr[q * sw + off];
+        }
+        for (int q = q1; q < Q; q++) cr[q] = 0.0f;
+    }
+}
+
+/* One plane of col2im: image b, channel c gets its R·S rows of col added back. */
+static void col2im_plane(const alig_nk_conv *s, int B, const float *col, float *dx, int b, int c)
+{
+    const int C = s->C, H = s->H, W = s->W, R = s->R, S = s->S, P = s->P, Q = s->Q;
+    const int sh = s->sh, sw = s->sw, ph = s->ph, pw = s->pw;
+    const size_t PQ = (size_t)P * Q;
+    float *xp = dx + ((size_t)b * C + c) * H * W;
+    for (int r = 0; r < R; r++)
+        for (int sx = 0; sx < S; sx++) {
+            const size_t row = ((size_t)c * R + r) * S + sx;
+            const float *cp = col + row * B * PQ + (size_t)b * PQ;
+            int q0, q1;
+            valid_range(sx, sw, pw, W, Q, &q0, &q1);
+            const int off = sx - pw;
+            for (int p = 0; p < P; p++) {
+                const int ih = p * sh - ph + r;
+                if (ih < 0 || ih >= H) continue;
+                float *xr = xp + (size_t)ih * W;
+                const float *cr = cp + (size_t)p * Q;
+                for (int q = q0; q < q1; q++) xr[q * sw + off] += cr[q];
+            }
+        }
+}
+
+void alig_nk_im2col(const alig_nk_conv *s, int B, const float *x, float *col)
+{
+    const int rows = s->C * s->R * s->S;
+    ALIG_NK_OMP(omp parallel for collapse(2) schedule(static))
+    for (int row = 0; row < rows; row++)
+        for (int b = 0; b < B; b++) im2col_run(s, B, x, col, row, b);
+}
+
+void alig_nk_im2col_naive(const alig_nk_conv *s, int B, const float *x, float *col)
+{
+    const size_t PQ = (size_t)s->P * s->Q;
+    for (int c = 0; c < s->C; c++)
+        for (int r = 0; r < s->R; r++)
+            for (int sx = 0; sx < s->S; sx++) {
+                size_t row = ((size_t)c * s->R + r) * s->S + sx;
+                for (int b = 0; b < B; b++)
+                    for (int p = 0; p < s->P; p++)
+                        for (int q = 0; q < s->Q; q++) {
+                            int ih = p * s->sh - s->ph + r, iw = q * s->sw - s->pw + sx;
+                            float v = 0.0f;
+                            if (ih >= 0 && ih < s->H && iw >= 0 && iw < s->W)
+                                v = x[(((size_t)b * s->C + c) * s->H + ih) * s->W + iw];
+                            col[row * B * PQ + b * PQ + (size_t)p * s->Q + q] = v;
+                        }
+            }
+}
+
+void alig_nk_col2im(const alig_nk_conv *s, int B, const float *col, float *dx)
+{
+    /* one (image, channel) plane per iteration: its R·S rows all land in that plane only */
+    ALIG_NK_OMP(omp parallel for collapse(2) schedule(static))
+    for (int b = 0; b < B; b++)
+        for (int c = 0; c < s->C; c++) col2im_plane(s, B, col, dx, b, c);
+}
+
+void alig_nk_col2im_naive(const alig_nk_conv *s, int B, const float *col, float *dx)
+{
+    const size_t PQ = (size_t)s->P * s->Q;
+    for (int c = 0; c < s->C; c++)
+        for (int r = 0; r < s->R; r++)
+            for (int sx = 0; sx < s->S; sx++) {
+                size_t row = ((size_t)c * s->R + r) * s->S + sx;
+                for (int b = 0; b < B; b++)
+                    for (int p = 0; p < s->P; p++)
+                        for (int q = 0; q < s->Q; q++) {
+                            int ih = p * s->sh - s->ph + r, iw = q * s->sw - s->pw + sx;
+                            if (ih >= 0 && ih < s->H && iw >= 0 && iw < s->W)
+                                dx[(((size_t)b * s->C + c) * s->H + ih) * s->W + iw] +=
+                                    col[row * B * PQ + b * PQ + (size_t)p * s->Q + q];
+                        }
+            }
+}
+
+/* Forward of images [n0, n0 + B) with scratch col (CRS, B·PQ) and tmp (K, B·PQ). With par, the
+ * unrolling and reordering use OpenMP and sgemm its own threads; without, everything is serial
+ * (the caller runs several blocks in parallel and sgemm is single-threaded inside). */
+static void conv_fwd_block(const alig_nk_conv *s, const float *x, const float *w, const float *bias, float *y,
+                           float *col, float *tmp, int n0, int B, int par)
+{
+    const int K = s->K, CRS = s->C * s->R * s->S;
+    const size_t PQ = (size_t)s->P * s->Q, CHW = (size_t)s->C * s->H * s->W;
+    const float *xb = x + (size_t)n0 * CHW;
+    float *yb = y + (size_t)n0 * K * PQ;
+    if (par) {
+        alig_nk_im2col(s, B, xb, col);
+    } else {
+        for (int row = 0; row < CRS; row++)
+            for (int b = 0; b < B; b++) im2col_run(s, B, xb, col, row, b);
+    }
+    if (B == 1) {                                       /* (K, PQ) is already y's layout */
+        alig_nk_gemm(0, 0, K, (int)PQ, CRS, 1.0f, w, col, 0.0f, yb);
+        if (bias)
+            for (int k = 0; k < K; k++)
+                for (size_t j = 0; j < PQ; j++) yb[k * PQ + j] += bias[k];
+        return;
+    }
+    alig_nk_gemm(0, 0, K, (int)(B * PQ), CRS, 1.0f, w, col, 0.0f, tmp);
+    /* (K, B, PQ) -> (B, K, PQ), adding the bias */
+    ALIG_NK_OMP(omp parallel for collapse(2) schedule(static) if (par))
+    for (int b = 0; b < B; b++)
+        for (int k = 0; k < K; k++) {
+            float *yr = yb + ((size_t)b * K + k) * PQ;
+            const float *tr = tmp + ((size_t)k * B + b) * PQ;
+            const float bk = bias ? bias[k] : 0.0f;
+            for (size_t j = 0; j < PQ; j++) yr[j] = tr[j] + bk;
+        }
+}
+
+void alig_nk_conv2d_forward(const alig_nk_conv *s, const float *x, const float *w, const float *bias, float *y,
+                            float *ws, int block, int slots)
+{
+    const int CRS = s->C * s->R * s->S;
+    const size_t slot = conv_slot_floats(s, block), colf = (size_t)CRS * block * s->P * s->Q;
+    const int nblk = (s->N + block - 1) / block;
+    if (slots <= 1) {
+        for (int bi = 0; bi < nblk; bi++)
+            conv_fwd_block(s, x, w, bias, y, ws, ws + colf, bi * block, imin(block, s->N - bi * block), 1);
+        return;
+    }
+    ALIG_NK_OMP(omp parallel for num_threads(slots) schedule(static))
+    for (int bi = 0; bi < nblk; bi++) {
+        float *col = ws + (size_t)thread_id() * slot;
+        conv_fwd_block(s, x, w, bias, y, col, col + colf, bi * block, imin(block, s->N - bi * block), 0);
+    }
+}
+
+void alig_nk_conv2d_forward_naive(const alig_nk_conv *s, const float *x, const float *w, const float *bias, float *y)
+{
+    for (int n = 0; n < s->N; n++)
+        for (int k = 0; k < s->K; k++)
+            for (int p = 0; p < s->P; p++)
+                for (int q = 0; q < s->Q; q++) {
+                    double acc = bias ? bias[k] : 0.0;
+                    for (int c = 0; c < s->C; c++)
+                        for (int r = 0; r < s->R; r++)
+                            for (int sx = 0; sx < s->S; sx++) {
+                                int ih = p * s->sh - s->ph + r, iw = q * s->sw - s->pw + sx;
+                                if (ih < 0 || ih >= s->H || iw < 0 || iw >= s->W) continue;
+                                acc += (double)w[(((size_t)k * s->C + c) * s->R + r) * s->S + sx] *
+                                       x[(((size_t)n * s->C + c) * s->H + ih) * s->W + iw];
+                            }
+                    y[(((size_t)n * s->K + k) * s->P + p) * s->Q + q] = (float)acc;
+                }
+}
+
+/* Backward of images [n0, n0 + B): dw += dyᵀ-block · colᵀ, dx += col2im(wᵀ · dy-block). */
+static void conv_bwd_block(const alig_nk_conv *s, const float *x, const float *w, const float *dy, float *dx,
+                           float *dw, float *col, float *tmp, int n0, int B, int par)
+{
+    const int K = s->K, CRS = s->C * s->R * s->S;
+    const size_t PQ = (size_t)s->P * s->Q, CHW = (size_t)s->C * s->H * s->W;
+    const float *dyb = dy + (size_t)n0 * K * PQ;
+    const float *dyt = dyb;                             /* dy of the block as (K, B·PQ) */
+    if (B > 1) {
+        ALIG_NK_OMP(omp parallel for collapse(2) schedule(static) if (par))
+        for (int b = 0; b < B; b++)
+            for (int k = 0; k < K; k++)
+                memcpy(tmp + ((size_t)k * B + b) * PQ, dyb + ((size_t)b * K + k) * PQ, PQ * sizeof *tmp);
+        dyt = tmp;
+    }
+    if (dw) {
+        if (par) {
+            alig_nk_im2col(s, B, x + (size_t)n0 * CHW, col);
+        } else {
+            for (int row = 0; row < CRS; row++)
+                for (int b = 0; b < B; b++) im2col_run(s, B, x + (size_t)n0 * CHW, col, row, b);
+        }
+        alig_nk_gemm(0, 1, K, CRS, (int)(B * PQ), 1.0f, dyt, col, 1.0f, dw);
+    }
+    if (dx) {
+        alig_nk_gemm(1, 0, CRS, (int)(B * PQ), K, 1.0f, w, dyt, 0.0f, col);
+        if (par) {
+            alig_nk_col2im(s, B, col, dx + (size_t)n0 * CHW);
+        } else {
+            for (int b = 0; b < B; b++)
+                for (int c = 0; c < s->C; c++) col2im_plane(s, B, col, dx + (size_t)n0 * CHW, b, c);
+        }
+    }
+}
+
+void alig_nk_conv2d_backward(const alig_nk_conv *s, const float *x, const float *w, const float *dy,
+                             float *dx, float *dw, float *db, float *ws, int block, int slots)
+{
+    const size_t PQ = (size_t)s->P * s->Q;
+    if (db) alig_nk_bias_backward(s->N, s->K, PQ, dy, db);
+    if (!dx && !dw) return;
+    const int CRS = s->C * s->R * s->S;
+    const size_t slot = conv_slot_floats(s, block), colf = (size_t)CRS * block * PQ, wsz = (size_t)s->K * CRS;
+    const int nblk = (s->N + block - 1) / block;
+    if (slots <= 1) {
+        for (int bi = 0; bi < nblk; bi++)
+            conv_bwd_block(s, x, w, dy, dx, dw, ws, ws + colf, bi * block, imin(block, s->N - bi * block), 1);
+        return;
+    }
+    /* blocks in parallel; each slot accumulates its own dw partial, added in slot order */
+    float *part = ws + (size_t)slots * slot;
+    if (dw) memset(part, 0, (size_t)slots * wsz * sizeof *part);
+    ALIG_NK_OMP(omp parallel for num_threads(slots) schedule(static))
+    for (int bi = 0; bi < nblk; bi++) {
+        const int t = thread_id();
+        float *col = ws + (size_t)t * slot;
+        conv_bwd_block(s, x, w, dy, dx, dw ? part + (size_t)t * wsz : NULL, col, col + colf, bi * block,
+                       imin(block, s->N - bi * block), 0);
+    }
+    if (dw) {
+        ALIG_NK_OMP(omp parallel for schedule(static) if (wsz * (size_t)slots >= ALIG_NK_PAR_MIN))
+        for (size_t i = 0; i < wsz; i++) {
+            float acc = dw[i];
+            for (int t = 0; t < slots; t++) acc += part[(size_t)t * wsz + i];
+            dw[i] = acc;
+        }
+    }
+}
+
+void alig_nk_conv2d_backward_naive(const alig_nk_conv *s, const float *x, const float *w, const float *dy,
+                                   float *dx, float *dw, float *db)
+{
+    if (db)
+        for (int k = 0; k < s->K; k++) {
+            double acc = 0.0;
+            for (int n = 0; n < s->N; n++)
+                for (int j = 0; j < s->P * s->Q; j++) acc += dy[((size_t)n * s->K + k) * s->P * s->Q + j];
+            db[k] += (float)acc;
+        }
+    if (dw)
+        for (int k = 0; k < s->K; k++)
+            for (int c = 0; c < s->C; c++)
+                for (int r = 0; r < s->R; r++)
+                    for (int sx = 0; sx < s->S; sx++) {
+                        double acc = 0.0;
+                        for (int n = 0; n < s->N; n++)
+                            for (int p = 0; p < s->P; p++)
+                                for (int q = 0; q < s->Q; q++) {
+                                    int ih = p * s->sh - s->ph + r, iw = q * s->sw - s->pw + sx;
+                                    if (ih < 0 || ih >= s->H || iw < 0 || iw >= s->W) continue;
+                                    acc += (double)dy[(((size_t)n * s->K + k) * s->P + p) * s->Q + q] *
+                                           x[(((size_t)n * s->C + c) * s->H + ih) * s->W + iw];
+                                }
+                        dw[(((size_t)k * s->C + c) * s->R + r) * s->S + sx] += (float)acc;
+                    }
+    if (dx)             /* gather: input cell (h, v) meets output (p, q) through tap (r, sx) */
+        for (int n = 0; n < s->N; n++)
+            for (int c = 0; c < s->C; c++)
+                for (int h = 0; h < s->H; h++)
+                    for (int v = 0; v < s->W; v++) {
+                        double acc = 0.0;
+                        for (int k = 0; k < s->K; k++)
+                            for (int r = 0; r < s->R; r++)
+                                for (int sx = 0; sx < s->S; sx++) {
+                                    int ph = h + s->ph - r, pq = v + s->pw - sx;
+                                    if (ph < 0 || pq < 0 || ph % s->sh || pq % s->sw) continue;
+                                    int p = ph / s->sh, q = pq / s->sw;
+                                    if (p >= s->P || q >= s->Q) continue;
+                                    acc += (double)dy[(((size_t)n * s->K + k) * s->P + p) * s->Q + q] *
+                                           w[(((size_t)k * s->C + c) * s->R + r) * s->S + sx];
+                                }
+                        dx[(((size_t)n * s->C + c) * s->H + h) * s->W + v] += (float)acc;
+                    }
+}
+
+/* ====================================================================== pooling */
+
+void alig_nk_maxpool_forward(const alig_nk_pool *s, const float *x, float *y, int32_t *arg)
+{
+    const int H = s->H, W = s->W, P = s->P, Q = s->Q;
+    const long planes = (long)s->N * s->C;
+    const int fast = s->kh == 2 && s->kw == 2 && s->sh == 2 && s->sw == 2 && s->ph == 0 && s->pw == 0;
+    ALIG_NK_OMP(omp parallel for schedule(static))
+    for (long pl = 0; pl < planes; pl++) {
+        const float *xp = x + (size_t)pl * H * W;
+        float *yp = y + (size_t)pl * P * Q;
+        int32_t *ap = arg + (size_t)pl * P * Q;
+        if (fast) {     /* 2×2, stride 2: the CNN's pooling; same first-maximum rule */
+            for (int p = 0; p < P; p++) {
+                const float *r0 = xp + (size_t)2 * p * W, *r1 = r0 + W;
+                for (int q = 0; q < Q; q++) {
+                    int i0 = 2 * p * W + 2 * q;
+                    float best = r0[2 * q];
+                    int bi = i0;
+                    if (r0[2 * q + 1] > best) { best = r0[2 * q + 1]; bi = i0 + 1; }
+                    if (r1[2 * q] > best) { best = r1[2 * q]; bi = i0 + W; }
+                    if (r1[2 * q + 1] > best) { best = r1[2 * q + 1]; bi = i0 + W + 1; }
+                    yp[p * Q + q] = best;
+                    ap[p * Q + q] = bi;
+                }
+            }
+            continue;
+        }
+        for (int p = 0; p < P; p++) {
+            const int h0 = imax(p * s->sh - s->ph, 0), h1 = imin(p * s->sh - s->ph + s->kh, H);
+            for (int q = 0; q < Q; q++) {
+                const int w0 = imax(q * s->sw - s->pw, 0), w1 = imin(q * s->sw - s->pw + s->kw, W);
+                int bi = h0 * W + w0;
+                float best = xp[bi];
+                for (int h = h0; h < h1; h++)
+                    for (int v = w0; v < w1; v++)
+                        if (xp[h * W + v] > best) { best = xp[h * W + v]; bi = h * W + v; }
+                yp[p * Q + q] = best;
+                ap[p * Q + q] = bi;
+            }
+        }
+    }
+}
+
+/* Winner of window (p, q) of plane xp by plain scanning with explicit bounds checks. */
+static size_t maxpool_winner_naive(const alig_nk_pool *s, const float *xp, int p, int q)
+{
+    int found = 0;
+    size_t best_i = 0;
+    for (int i = 0; i < s->kh; i++)
+        for (int j = 0; j < s->kw; j++) {
+            int h = p * s->sh - s->ph + i, v = q * s->sw - s->pw + j;
+            if (h < 0 || h >= s->H || v < 0 || v >= s->W) continue;
+            size_t idx = (size_t)h * s->W + v;
+            if (!found || xp[idx] > xp[best_i]) { best_i = idx; found = 1; }
+        }
+    return best_i;
+}
+
+void alig_nk_maxpool_forward_naive(const alig_nk_pool *s, const float *x, float *y)
+{
+    for (size_t pl = 0; pl < (size_t)s->N * s->C; pl++)
+        for (int p = 0; p < s->P; p++)
+            for (int q = 0; q < s->Q; q++) {
+                const float *xp = x + pl * s->H * s->W;
+                y[(pl * s->P + p) * s->Q + q] = xp[maxpool_winner_naive(s, xp, p, q)];
+            }
+}
+
+void alig_nk_maxpool_backward(const alig_nk_pool *s, const float *dy, const int32_t *arg, float *dx)
+{
+    const size_t HW = (size_t)s->H * s->W, PQ = (size_t)s->P * s->Q;
+    const long planes = (long)s->N * s->C;
+    ALIG_NK_OMP(omp parallel for schedule(static))
+    for (long pl = 0; pl < planes; pl++) {
+        float *xp = dx + (size_t)pl * HW;
+        const float *dp = dy + (size_t)pl * PQ;
+        const int32_t *ap = arg + (size_t)pl * PQ;
+        for (size_t j = 0; j < PQ; j++) xp[ap[j]] += dp[j];
+    }
+}
+
+void alig_nk_maxpool_backward_naive(const alig_nk_pool *s, const float *x, const float *dy, float *dx)
+{
+    for (size_t pl = 0; pl < (size_t)s->N * s->C; pl++)
+        for (int p = 0; p < s->P; p++)
+            for (int q = 0; q < s->Q; q++) {
+                const float *xp = x + pl * s->H * s->W;
+                dx[pl * s->H * s->W + maxpool_winner_naive(s, xp, p, q)] += dy[(pl * s->P + p) * s->Q + q];
+            }
+}
+
+void alig_nk_avgpool_forward(const alig_nk_pool *s, const float *x, float *y)
+{
+    const int H = s->H, W = s->W, P = s->P, Q = s->Q;
+    const long planes = (long)s->N * s->C;
+    const double inv = 1.0 / ((double)s->kh * s->kw);
+    ALIG_NK_OMP(omp parallel for schedule(static))
+    for (long pl = 0; pl < planes; pl++) {
+        const float *xp = x + (size_t)pl * H * W;
+        float *yp = y + (size_t)pl * P * Q;
+        for (int p = 0; p < P; p++) {
+            const int h0 = imax(p * s->sh - s->ph, 0), h1 = imin(p * s->sh - s->ph + s->kh, H);
+            for (int q = 0; q < Q; q++) {
+                const int w0 = imax(q * s->sw - s->pw, 0), w1 = imin(q * s->sw - s->pw + s->kw, W);
+                double acc = 0.0;
+                for (int h = h0; h < h1; h++)
+                    for (int v = w0; v < w1; v++) acc += xp[h * W + v];
+                yp[p * Q + q] = (float)(acc * inv);
+            }
+        }
+    }
+}
+
+void alig_nk_avgpool_forward_naive(const alig_nk_pool *s, const float *x, float *y)
+{
+    for (size_t pl = 0; pl < (size_t)s->N * s->C; pl++)
+        for (int p = 0; p < s->P; p++)
+            for (int q = 0; q < s->Q; q++) {
+                double acc = 0.0;
+                for (int i = 0; i < s->kh; i++)
+                    for (int j = 0; j < s->kw; j++) {
+                        int h = p * s->sh - s->ph + i, v = q * s->sw - s->pw + j;
+                        if (h >= 0 && h < s->H && v >= 0 && v < s->W) acc += x[(pl * s->H + h) * s->W + v];
+                    }
+                y[(pl * s->P + p) * s->Q + q] = (float)(acc / (s->kh * s->kw));
+            }
+}
+
+void alig_nk_avgpool_backward(const alig_nk_pool *s, const float *dy, float *dx)
+{
+    const int H = s->H, W = s->W, P = s->P, Q = s->Q;
+    const long planes = (long)s->N * s->C;
+    const float inv = (float)(1.0 / ((double)s->kh * s->kw));
+    ALIG_NK_OMP(omp parallel for schedule(static))
+    for (long pl = 0; pl < planes; pl++) {
+        float *xp = dx + (size_t)pl * H * W;
+        const float *dp = dy + (size_t)pl * P * Q;
+        for (int p = 0; p < P; p++) {
+            const int h0 = imax(p * s->sh - s->ph, 0), h1 = imin(p * s->sh - s->ph + s->kh, H);
+            for (int q = 0; q < Q; q++) {
+                const int w0 = imax(q * s->sw - s->pw, 0), w1 = imin(q * s->sw - s->pw + s->kw, W);
+                const float g = dp[p * Q + q] * inv;
+                for (int h = h0; h < h1; h++)
+                    for (int v = w0; v < w1; v++) xp[h * W + v] += g;
+            }
+        }
+    }
+}
+
+void alig_nk_avgpool_backward_naive(const alig_nk_pool *s, const float *dy, float *dx)
+{
+    /* gather: each input cell sums dy over the windows that contain it */
+    for (size_t pl = 0; pl < (size_t)s->N * s->C; pl++)
+        for (int h = 0; h < s->H; h++)
+            for (int v = 0; v < s->W; v++) {
+                double acc = 0.0;
+                for (int p = 0; p < s->P; p++)
+                    for (int q = 0; q < s->Q; q++) {
+                        int i = h - (p * s->sh - s->ph), j = v - (q * s->sw - s->pw);
+                        if (i >= 0 && i < s->kh && j >= 0 && j < s->kw) acc += dy[(pl * s->P + p) * s->Q + q];
+                    }
+                dx[(pl * s->H + h) * s->W + v] += (float)(acc / (s->kh * s->kw));
+            }
+}
+
+void alig_nk_plane_mean_forward(size_t NC, size_t L, const float *x, float *y)
+{
+    ALIG_NK_OMP(omp parallel for schedule(static) if (NC * L >= ALIG_NK_PAR_MIN))
+    for (size_t i = 0; i < NC; i++) {
+        double acc = 0.0;
+        for (size_t l = 0; l < L; l++) acc += x[i * L + l];
+        y[i] = (float)(acc / (double)L);
+    }
+}
+
+void alig_nk_plane_mean_backward(size_t NC, size_t L, const float *dy, float *dx)
+{
+    ALIG_NK_OMP(omp parallel for schedule(static) if (NC * L >= ALIG_NK_PAR_MIN))
+    for (size_t i = 0; i < NC; i++) {
+        const float g = (float)((double)dy[i] / (double)L);
+        for (size_t l = 0; l < L; l++) dx[i * L + l] += g;
+    }
+}
+
+/* ====================================================================== bias, elementwise */
+
+void alig_nk_bias_forward(int N, int C, size_t L, const float *x, const float *b, float *y)
+{
+    ALIG_NK_OMP(omp parallel for collapse(2) schedule(static) if ((size_t)N * C * L >= ALIG_NK_PAR_MIN))
+    for (int n = 0; n < N; n++)
+        for (int c = 0; c < C; c++) {
+            const size_t o = ((size_t)n * C + c) * L;
+            const float bc = b[c];
+            for (size_t l = 0; l < L; l++) y[o + l] = x[o + l] + bc;
+        }
+}
+
+void alig_nk_bias_backward(int N, int C, size_t L, const float *dy, float *db)
+{
+    ALIG_NK_OMP(omp parallel for schedule(static) if ((size_t)N * C * L >= ALIG_NK_PAR_MIN))
+    for (int c = 0; c < C; c++) {
+        double acc = 0.0;
+        for (int n = 0; n < N; n++) {
+            const float *d = dy + ((size_t)n * C + c) * L;
+            for (size_t l = 0; l < L; l++) acc += d[l];
+        }
+        db[c] += (float)acc;
+    }
+}
+
+#define ELEMENTWISE(n, body)                                                                  \
+    do {                                                                                      \
+        ALIG_NK_OMP(omp parallel for simd schedule(static) if ((n) >= ALIG_NK_PAR_MIN))       \
+        for (size_t i = 0; i < (n); i++) { body; }                                            \
+    } while (0)
+
+void alig_nk_relu_forward(size_t n, const float *x, float *y) { ELEMENTWISE(n, y[i] = x[i] > 0.0f ? x[i] : 0.0f); }
+void alig_nk_relu_backward(size_t n, const float *x, const float *dy, float *dx)
+{
+    ELEMENTWISE(n, dx[i] += x[i] > 0.0f ? dy[i] : 0.0f);
+}
+void alig_nk_sigmoid_forward(size_t n, const float *x, float *y) { ELEMENTWISE(n, y[i] = 1.0f / (1.0f + expf(-x[i]))); }
+void alig_nk_sigmoid_backward(size_t n, const float *y, const float *dy, float *dx)
+{
+    ELEMENTWISE(n, dx[i] += dy[i] * y[i] * (1.0f - y[i]));
+}
+void alig_nk_tanh_forward(size_t n, const float *x, float *y) { ELEMENTWISE(n, y[i] = tanhf(x[i])); }
+void alig_nk_tanh_backward(size_t n, const float *y, const float *dy, float *dx)
+{
+    ELEMENTWISE(n, dx[i] += dy[i] * (1.0f - y[i] * y[i]));
+}
+void alig_nk_add_forward(size_t n, const float *a, const float *b, float *y) { ELEMENTWISE(n, y[i] = a[i] + b[i]); }
+void alig_nk_mul_forward(size_t n, const float *a, const float *b, float *y) { ELEMENTWISE(n, y[i] = a[i] * b[i]); }
+void alig_nk_mul_backward(size_t n, const float *other, const float *dy, float *dx)
+{
+    ELEMENTWISE(n, dx[i] += dy[i] * other[i]);
+}
+void alig_nk_affine_forward(size_t n, float a, float c, const float *x, float *y) { ELEMENTWISE(n, y[i] = a * x[i] + c); }
+void alig_nk_axpy(size_t n, float a, const float *x, float *y) { ELEMENTWISE(n, y[i] += a * x[i]); }
+void alig_nk_add_const(size_t n, float c, float *y) { ELEMENTWISE(n, y[i] += c); }
+
+void alig_nk_copy_rows(size_t rows, size_t len, const float *src, size_t src_ld, float *dst, size_t dst_ld)
+{
+    ALIG_NK_OMP(omp parallel for schedule(static) if (rows * len >= ALIG_NK_PAR_MIN))
+    for (size_t r = 0; r < rows; r++) memcpy(dst + r * dst_ld, src + r * src_ld, len * sizeof *dst);
+}
+
+void alig_nk_acc_rows(size_t rows, size_t len, const float *src, size_t src_ld, float *dst, size_t dst_ld)
+{
+    ALIG_NK_OMP(omp parallel for schedule(static) if (rows * len >= ALIG_NK_PAR_MIN))
+    for (size_t r = 0; r < rows; r++)
+        for (size_t j = 0; j < len; j++) dst[r * dst_ld + j] += src[r * src_ld + j];
+}
+
+/* Deterministic sum: fixed 4096-element chunks, partials added serially in chunk order. */
+#define NK_CHUNK ((size_t)4096)
+#define NK_SUPER 256
+typedef double (*chunk_fn)(const void *ctx, size_t i0, size_t i1);
+
+static double det_sum(size_t n, chunk_fn fn, const void *ctx)
+{
+    double total = 0.0;
+    for (size_t s0 = 0; s0 < n; s0 += NK_CHUNK * NK_SUPER) {
+        double part[NK_SUPER];
+        const size_t s1 = zmin(n, s0 + NK_CHUNK * NK_SUPER);
+        const long nc = (long)((s1 - s0 + NK_CHUNK - 1) / NK_CHUNK);
+        ALIG_NK_OMP(omp parallel for schedule(static) if (s1 - s0 >= ALIG_NK_PAR_MIN))
+        for (long c = 0; c < nc; c++) {
+            const size_t i0 = s0 + (size_t)c * NK_CHUNK;
+            part[c] = fn(ctx, i0, zmin(s1, i0 + NK_CHUNK));
+        }
+        for (long c = 0; c < nc; c++) total += part[c];
+    }
+    return total;
+}
+
+static double sum_chunk(const void *ctx, size_t i0, size_t i1)
+{
+    const float *x = ctx;
+    double s = 0.0;
+    for (size_t i = i0; i < i1; i++) s += x[i];
+    return s;
+}
+
+double alig_nk_sum(size_t n, const float *x) { return det_sum(n, sum_chunk, x); }
+
+void alig_nk_softmax_forward(int N, int C, const float *x, float *y)
+{
+    ALIG_NK_OMP(omp parallel for schedule(static) if ((size_t)N * C >= ALIG_NK_PAR_MIN))
+    for (int i = 0; i < N; i++) {
+        const float *xr = x + (size_t)i * C;
+        float *yr = y + (size_t)i * C;
+        float mx = xr[0];
+        for (int j = 1; j < C; j++) mx = xr[j] > mx ? xr[j] : mx;
+        double z = 0.0;
+        for (int j = 0; j < C; j++) z += exp((double)xr[j] - mx);
+        for (int j = 0; j < C; j++) yr[j] = (float)(exp((double)xr[j] - mx) / z);
+    }
+}
+
+void alig_nk_softmax_backward(int N, int C, const float *y, const float *dy, float *dx)
+{
+    ALIG_NK_OMP(omp parallel for schedule(static) if ((size_t)N * C >= ALIG_NK_PAR_MIN))
+    for (int i = 0; i < N; i++) {
+        const float *yr = y + (size_t)i * C, *dr = dy + (size_t)i * C;
+        double dot = 0.0;
+        for (int j = 0; j < C; j++) dot += (double)dr[j] * yr[j];
+        for (int j = 0; j < C; j++) dx[(size_t)i * C + j] += (float)(yr[j] * ((double)dr[j] - dot));
+    }
+}
+
+/* ====================================================================== dropout */
+
+uint64_t alig_nk_mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+    return z ^ (z >> 31);
+}
+
+size_t alig_nk_dropout_mask(size_t n, float p, uint64_t key, float *mask)
+{
+    const uint64_t phi = UINT64_C(0x9E3779B97F4A7C15);
+    const uint64_t thr = (uint64_t)ceil((double)p * 16777216.0);    /* keep iff u·2^24 >= p·2^24 */
+    const float keep = (float)(1.0 / (1.0 - (double)p));
+    size_t kept = 0;
+    ALIG_NK_OMP(omp parallel for schedule(static) reduction(+:kept) if (n >= ALIG_NK_PAR_MIN))
+    for (size_t i = 0; i < n; i++) {
+        const uint64_t u = alig_nk_mix64(key + (uint64_t)(i + 1) * phi) >> 40;
+        const int k = u >= thr;
+        mask[i] = k ? keep : 0.0f;
+        kept += (size_t)k;
+    }
+    return kept;
+}
+
+/* ====================================================================== batch normalisation */
+
+void alig_nk_bn_forward(int train, int N, int C, size_t L, const float *x, const float *gamma, const float *beta,
+                        float eps, float momentum, float *run_mean, float *run_var, float *mean, float *invstd,
+                        float *y)
+{
+    const double M = (double)N * (double)L;
+    ALIG_NK_OMP(omp parallel for schedule(dynamic, 1) if ((size_t)N * C * L >= ALIG_NK_PAR_MIN))
+    for (int c = 0; c < C; c++) {
+        double mu, is;
+        if (train) {
+            /* one pass, shifted by the channel's first value against cancellation */
+            const double k0 = x[(size_t)c * L];
+            double s = 0.0, ss = 0.0;
+            for (int n = 0; n < N; n++) {
+                const float *xr = x + ((size_t)n * C + c) * L;
+                for (size_t l = 0; l < L; l++) {
+                    const double d = xr[l] - k0;
+                    s += d;
+                    ss += d * d;
+                }
+            }
+            mu = k0 + s / M;
+            double var = (ss - s * s / M) / M;
+            if (var < 0.0) var = 0.0;
+            is = 1.0 / sqrt(var + eps);
+            const double unbiased = M > 1.0 ? var * M / (M - 1.0) : var;
+            run_mean[c] = (float)((1.0 - momentum) * run_mean[c] + (double)momentum * mu);
+            run_var[c] = (float)((1.0 - momentum) * run_var[c] + (double)momentum * unbiased);
+        } else {
+            mu = run_mean[c];
+            is = 1.0 / sqrt((double)run_var[c] + eps);
+        }
+        mean[c] = (float)mu;
+        invstd[c] = (float)is;
+        const double g = gamma ? gamma[c] : 1.0, b = beta ? beta[c] : 0.0;
+        const float a = (float)(g * is), sh = (float)(b - mu * g * is);    /* y = a·x + sh */
+        for (int n = 0; n < N; n++) {
+            const size_t o = ((size_t)n * C + c) * L;
+            for (size_t l = 0; l < L; l++) y[o + l] = a * x[o + l] + sh;
+        }
+    }
+}
+
+void alig_nk_bn_forward_naive(int train, int N, int C, size_t L, const float *x, const float *gamma,
+                              const float *beta, float eps, float momentum, float *run_mean, float *run_var,
+                              float *mean, float *invstd, float *y)
+{
+    const double M = (double)N * (double)L;
+    for (int c = 0; c < C; c++) {
+        double mu, var;
+        if (train) {                    /* two passes */
+            mu = 0.0;
+            for (int n = 0; n < N; n++)
+                for (size_t l = 0; l < L; l++) mu += x[((size_t)n * C + c) * L + l];
+            mu /= M;
+            var = 0.0;
+            for (int n = 0; n < N; n++)
+                for (size_t l = 0; l < L; l++) {
+                    double d = x[((size_t)n * C + c) * L + l] - mu;
+                    var += d * d;
+                }
+            run_mean[c] = (float)((1.0 - momentum) * run_mean[c] + momentum * mu);
+            run_var[c] = (float)((1.0 - momentum) * run_var[c] + momentum * (var / (M - 1.0)));
+            var /= M;
+        } else {
+            mu = run_mean[c];
+            var = run_var[c];
+        }
+        mean[c] = (float)mu;
+        invstd[c] = (float)(1.0 / sqrt(var + eps));
+        for (int n = 0; n < N; n++)
+            for (size_t l = 0; l < L; l++) {
+                size_t i = ((size_t)n * C + c) * L + l;
+                double xh = (x[i] - mu) / sqrt(var + eps);
+                y[i] = (float)((gamma ? gamma[c] : 1.0) * xh + (beta ? beta[c] : 0.0));
+            }
+    }
+}
+
+void alig_nk_bn_backward(int train, int N, int C, size_t L, const float *x, const float *gamma,
+                         const float *mean, const float *invstd, const float *dy,
+                         float *dx, float *dgamma, float *dbeta)
+{
+    const double M = (double)N * (double)L;
+    ALIG_NK_OMP(omp parallel for schedule(dynamic, 1) if ((size_t)N * C * L >= ALIG_NK_PAR_MIN))
+    for (int c = 0; c < C; c++) {
+        const double mu = mean[c], is = invstd[c];
+        double sdy = 0.0, sdyx = 0.0;
+        for (int n = 0; n < N; n++) {
+            const size_t o = ((size_t)n * C + c) * L;
+            for (size_t l = 0; l < L; l++) {
+                sdy += dy[o + l];
+                sdyx += (double)dy[o + l] * ((x[o + l] - mu) * is);
+            }
+        }
+        if (dgamma) dgamma[c] += (float)sdyx;
+        if (dbeta) dbeta[c] += (float)sdy;
+        if (!dx) continue;
+        const double k = (gamma ? gamma[c] : 1.0) * is;
+        if (train) {    /* dx = k·(dy − Σdy/M − x̂·Σ(dy·x̂)/M) */
+            const float a = (float)k, b = (float)(k * sdy / M), e = (float)(k * sdyx / M * is);
+            const float f = (float)mu;
+            for (int n = 0; n < N; n++) {
+                const size_t o = ((size_t)n * C + c) * L;
+                for (size_t l = 0; l < L; l++) dx[o + l] += a * dy[o + l] - b - e * (x[o + l] - f);
+            }
+        } else {
+            const float a = (float)k;
+            for (int n = 0; n < N; n++) {
+                const size_t o = ((size_t)n * C + c) * L;
+                for (size_t l = 0; l < L; l++) dx[o + l] += a * dy[o + l];
+            }
+        }
+    }
+}
+
+void alig_nk_bn_backward_naive(int train, int N, int C, size_t L, const float *x, const float *gamma,
+                               const float *mean, const float *invstd, const float *dy,
+                               float *dx, float *dgamma, float *dbeta)
+{
+    /* staged chain rule through x̂ = (x − μ)·s, s = (σ² + ε)^(−1/2), with σ² and μ functions of x
+     * in training mode and constants in evaluation mode */
+    const double M = (double)N * (double)L;
+    for (int c = 0; c < C; c++) {
+        const double mu = mean[c], s = invstd[c], g = gamma ? gamma[c] : 1.0;
+        double dg = 0.0, db = 0.0, dvar = 0.0, dmu = 0.0, sum_xm = 0.0;
+        for (int n = 0; n < N; n++)
+            for (size_t l = 0; l < L; l++) {
+                size_t i = ((size_t)n * C + c) * L + l;
+                double xm = x[i] - mu, dxh = dy[i] * g;
+                dg += dy[i] * xm * s;
+                db += dy[i];
+                dvar += dxh * xm * -0.5 * s * s * s;
+                dmu += -dxh * s;
+                sum_xm += xm;
+            }
+        dmu += dvar * -2.0 * sum_xm / M;
+        if (dgamma) dgamma[c] += (float)dg;
+        if (dbeta) dbeta[c] += (float)db;
+        if (!dx) continue;
+        for (int n = 0; n < N; n++)
+            for (size_t l = 0; l < L; l++) {
+                size_t i = ((size_t)n * C + c) * L + l;
+                double v = dy[i] * g * s;
+                if (train) v += dvar * 2.0 * (x[i] - mu) / M + dmu / M;
+                dx[i] += (float)v;
+            }
+    }
+}
+
+/* ====================================================================== losses */
+
+double alig_nk_softmax_ce_forward(int N, int C, const float *s, const int32_t *y, float *prob, double *rowloss)
+{
+    ALIG_NK_OMP(omp parallel for schedule(static) if ((size_t)N * C >= ALIG_NK_PAR_MIN))
+    for (int i = 0; i < N; i++) {
+        const float *sr = s + (size_t)i * C;
+        float mx = sr[0];
+        for (int j = 1; j < C; j++) mx = sr[j] > mx ? sr[j] : mx;
+        double z = 0.0;
+        for (int j = 0; j < C; j++) z += exp((double)sr[j] - mx);
+        const double logz = mx + log(z);
+        for (int j = 0; j < C; j++) prob[(size_t)i * C + j] = (float)exp((double)sr[j] - logz);
+        rowloss[i] = logz - sr[y[i]];
+    }
+    double tot = 0.0;
+    for (int i = 0; i < N; i++) tot += rowloss[i];
+    return tot / N;
+}
+
+void alig_nk_softmax_ce_backward(int N, int C, const float *prob, const int32_t *y, float dl, float *ds)
+{
+    const float k = (float)((double)dl / N);
+    ALIG_NK_OMP(omp parallel for schedule(static) if ((size_t)N * C >= ALIG_NK_PAR_MIN))
+    for (int i = 0; i < N; i++) {
+        for (int j = 0; j < C; j++) ds[(size_t)i * C + j] += k * prob[(size_t)i * C + j];
+        ds[(size_t)i * C + y[i]] -= k;
+    }
+}
+
+double alig_nk_hinge_forward(int N, int C, const float *s, const int32_t *y, int smooth, float *xi, double *rowloss)
+{
+    ALIG_NK_OMP(omp parallel for schedule(static) if ((size_t)N * C >= ALIG_NK_PAR_MIN))
+    for (int i = 0; i < N; i++) {
+        const float *sr = s + (size_t)i * C;
+        float *xr = xi + (size_t)i * C;
+        const double sy = sr[y[i]];
+        /* hard: the first maximiser of aug_j = s_j + [j ≠ y] − s_y (aug_y = 0, so the max is >= 0) */
+        int jstar = 0;
+        double amax = -INFINITY;
+        for (int j = 0; j < C; j++) {
+            const double a = sr[j] + (j != y[i]) - sy;
+            if (a > amax) { amax = a; jstar = j; }
+        }
+        double loss = amax;
+        int hard = 1;
+        if (smooth) {   /* ξ = softmax(s); keep it where Σ ξ·aug >= 0 */
+            float mx = sr[0];
+            for (int j = 1; j < C; j++) mx = sr[j] > mx ? sr[j] : mx;
+            double z = 0.0, l = 0.0;
+            for (int j = 0; j < C; j++) z += exp((double)sr[j] - mx);
+            for (int j = 0; j < C; j++) {
+                const double e = exp((double)sr[j] - mx) / z;
+                xr[j] = (float)e;
+                l += e * (sr[j] + (j != y[i]) - sy);
+            }
+            if (l >= 0.0) { loss = l; hard = 0; }
+        }
+        if (hard) {
+            for (int j = 0; j < C; j++) xr[j] = 0.0f;
+            xr[jstar] = 1.0f;
+        }
+        rowloss[i] = loss;
+    }
+    double tot = 0.0;
+    for (int i = 0; i < N; i++) tot += rowloss[i];
+    return tot / N;
+}
+
+void alig_nk_hinge_backward(int N, int C, const float *xi, const int32_t *y, float dl, float *ds)
+{
+    alig_nk_softmax_ce_backward(N, C, xi, y, dl, ds);   /* the same (weights − e_y)/N shape */
+}
+
+typedef struct { const float *z, *t; } bce_ctx;
+
+static double bce_chunk(const void *ctx, size_t i0, size_t i1)
+{
+    const bce_ctx *b = ctx;
+    double s = 0.0;
+    for (size_t i = i0; i < i1; i++) {
+        const double z = b->z[i];
+        s += (z > 0.0 ? z : 0.0) - z * b->t[i] + log1p(exp(-fabs(z)));
+    }
+    return s;
+}
+
+double alig_nk_bce_logits_forward(size_t n, const float *z, const float *t)
+{
+    bce_ctx c = { z, t };
+    return det_sum(n, bce_chunk, &c) / (double)n;
+}
+
+void alig_nk_bce_logits_backward(size_t n, const float *z, const float *t, float dl, float *dz)
+{
+    const double k = (double)dl / (double)n;
+    ELEMENTWISE(n, dz[i] += (float)(k * (1.0 / (1.0 + exp(-(double)z[i])) - t[i])));
+}

@@ -1,0 +1,189 @@
+/* kernels.h - raw-pointer compute kernels behind the autodiff ops (private to nets/ and the tests).
+ *
+ * Conventions (llm.c style):
+ *   - float tensors, row-major and packed; images are NCHW; each kernel's comment gives its shapes;
+ *   - backward kernels ACCUMULATE (+=) into gradient outputs; a NULL gradient output is skipped;
+ *   - every optimised kernel has a *_naive twin right after it: plain loops, serial, double
+ *     accumulation, written independently; tests/test_kernels.c compares the two;
+ *   - OpenMP appears only here, on outer loops (`omp parallel for`, static schedule). Every
+ *     reduction is split in a fixed way (per channel, per row, or fixed 4096-element chunks), so
+ *     results do not depend on the thread count. Exceptions, within float rounding: OpenBLAS
+ *     sgemm, and the convolution's weight gradient in its block-parallel plan (one partial
+ *     sum per thread);
+ *   - sgemm (alig_nk_gemm) runs inside an OpenMP parallel region only in the convolution's
+ *     block-parallel plan, and only when OpenBLAS is its OpenMP (or sequential) build, which
+ *     then runs single-threaded: the cores are never oversubscribed (alig_nk_blas_nests);
+ *   - everything compiles and gives the same results with OpenMP off.
+ */
+#ifndef ALIG_NETS_KERNELS_H
+#define ALIG_NETS_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef _OPENMP
+#define ALIG_NK_PRAGMA(x) _Pragma(#x)
+#define ALIG_NK_OMP(x) ALIG_NK_PRAGMA(x)
+#else
+#define ALIG_NK_OMP(x)
+#endif
+
+/* Elementwise loops shorter than this run serially (no fork/join overhead). */
+#define ALIG_NK_PAR_MIN 32768
+
+/* ------------------------------------------------------------------ gemm */
+/* C (M,N) = alpha·op(A)·op(B) + beta·C, op(A) (M,K), op(B) (K,N).
+ * A is (M,K), or (K,M) when ta; B is (K,N), or (N,K) when tb. beta = 0 ignores C's old content.
+ * Optimised: cblas_sgemm (OpenBLAS). */
+void alig_nk_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, const float *B,
+                  float beta, float *C);
+void alig_nk_gemm_naive(int ta, int tb, int M, int N, int K, float alpha, const float *A, const float *B,
+                        float beta, float *C);
+
+/* ------------------------------------------------------------------ convolution */
+typedef struct alig_nk_conv {
+    int N, C, H, W;     /* input  x (N,C,H,W) */
+    int K, R, S;        /* weight w (K,C,R,S) */
+    int sh, sw;         /* strides >= 1 */
+    int ph, pw;         /* zero padding >= 0 */
+    int P, Q;           /* output y (N,K,P,Q): P = (H + 2ph − R)/sh + 1, Q likewise */
+} alig_nk_conv;
+
+/* Output length of a window op: ⌊(in + 2·pad − k)/stride⌋ + 1, or 0 when the window does not fit. */
+int alig_nk_out_len(int in, int k, int stride, int pad);
+
+/* Scratch floats of a plan: `slots` blocks in flight, each with col (C·R·S, B·P·Q) and the
+ * sgemm output (K, B·P·Q) for B = block images; with slots > 1 also slots·K·C·R·S dw partials. */
+size_t alig_nk_conv_ws(const alig_nk_conv *s, int block, int slots);
+/* Choose a plan: at most max_slots parallel blocks (never more than N), blocks of about
+ * slot_floats scratch each (at least 1 image, at most ⌈N/slots⌉), shrunk (slots first, then
+ * block) until alig_nk_conv_ws fits ws_avail (0 = no limit). */
+void alig_nk_conv_plan(const alig_nk_conv *s, int max_slots, size_t slot_floats, size_t ws_avail, int *block,
+                       int *slots);
+
+/* col (C·R·S, B·P·Q) ← patches of x (B,C,H,W): col[(c·R + r)·S + s][b·PQ + p·Q + q] =
+ * x[b,c,p·sh − ph + r, q·sw − pw + s], 0 outside. (N in s is ignored; B images are read.) */
+void alig_nk_im2col(const alig_nk_conv *s, int B, const float *x, float *col);
+void alig_nk_im2col_naive(const alig_nk_conv *s, int B, const float *x, float *col);
+/* dx (B,C,H,W) += adjoint of im2col applied to col (C·R·S, B·P·Q). */
+void alig_nk_col2im(const alig_nk_conv *s, int B, const float *col, float *dx);
+void alig_nk_col2im_naive(const alig_nk_conv *s, int B, const float *col, float *dx);
+
+/* y (N,K,P,Q) = conv(x (N,C,H,W), w (K,C,R,S)) + bias[k] (bias (K) or NULL).
+ * Plan (block, slots) and ws of alig_nk_conv_ws(s, block, slots) floats:
+ *   slots = 1: blocks one after the other; im2col and reordering threaded with OpenMP, sgemm
+ *              threaded by OpenBLAS (the choice for large layers, or a pthreads OpenBLAS);
+ *   slots > 1: up to `slots` blocks at once, one per OpenMP thread, each with a serial im2col and
+ *              a sgemm that runs single-threaded inside the region. Only valid when sgemm does
+ *              not spawn threads there: OpenMP or sequential OpenBLAS (see alig_nk_blas_nests).
+ * Outputs do not depend on the plan except through sgemm's own summation order. */
+void alig_nk_conv2d_forward(const alig_nk_conv *s, const float *x, const float *w, const float *bias, float *y,
+                            float *ws, int block, int slots);
+void alig_nk_conv2d_forward_naive(const alig_nk_conv *s, const float *x, const float *w, const float *bias, float *y);
+/* dx (N,C,H,W) += ∂/∂x, dw (K,C,R,S) += ∂/∂w, db (K) += ∂/∂b of Σ dy·y; any may be NULL.
+ * With slots > 1, dw is summed per slot and the partials added in slot order. */
+void alig_nk_conv2d_backward(const alig_nk_conv *s, const float *x, const float *w, const float *dy,
+                             float *dx, float *dw, float *db, float *ws, int block, int slots);
+void alig_nk_conv2d_backward_naive(const alig_nk_conv *s, const float *x, const float *w, const float *dy,
+                                   float *dx, float *dw, float *db);
+
+/* 1 if sgemm may be called inside an OpenMP parallel region without oversubscribing the cores:
+ * OpenBLAS is its OpenMP build (runs single-threaded inside a region) or sequential. 0 for the
+ * pthreads build, whose threads would multiply ours (OpenBLAS issue #3187). */
+int alig_nk_blas_nests(void);
+
+/* ------------------------------------------------------------------ pooling */
+typedef struct alig_nk_pool {
+    int N, C, H, W;     /* input x (N,C,H,W) */
+    int kh, kw;         /* window */
+    int sh, sw;         /* strides */
+    int ph, pw;         /* padding, ph <= kh/2 and pw <= kw/2 (every window holds a real cell) */
+    int P, Q;           /* output y (N,C,P,Q) */
+} alig_nk_pool;
+
+/* y[n,c,p,q] = max of the window; arg (N,C,P,Q) receives the winner's index ih·W + iw in its
+ * plane (first maximum in row-major window order). */
+void alig_nk_maxpool_forward(const alig_nk_pool *s, const float *x, float *y, int32_t *arg);
+void alig_nk_maxpool_forward_naive(const alig_nk_pool *s, const float *x, float *y);
+/* dx (N,C,H,W) += dy routed to the winners; the naive version recomputes them from x. */
+void alig_nk_maxpool_backward(const alig_nk_pool *s, const float *dy, const int32_t *arg, float *dx);
+void alig_nk_maxpool_backward_naive(const alig_nk_pool *s, const float *x, const float *dy, float *dx);
+
+/* y[n,c,p,q] = (Σ window) / (kh·kw), padded cells count as zeros. */
+void alig_nk_avgpool_forward(const alig_nk_pool *s, const float *x, float *y);
+void alig_nk_avgpool_forward_naive(const alig_nk_pool *s, const float *x, float *y);
+void alig_nk_avgpool_backward(const alig_nk_pool *s, const float *dy, float *dx);
+void alig_nk_avgpool_backward_naive(const alig_nk_pool *s, const float *dy, float *dx);
+
+/* y (NC) = mean of each plane of x (NC, L); backward dx += dy/L. */
+void alig_nk_plane_mean_forward(size_t NC, size_t L, const float *x, float *y);
+void alig_nk_plane_mean_backward(size_t NC, size_t L, const float *dy, float *dx);
+
+/* ------------------------------------------------------------------ bias, elementwise */
+/* y (N,C,L) = x + b[c];  db (C) += Σ_{n,l} dy[n,c,l] (double). */
+void alig_nk_bias_forward(int N, int C, size_t L, const float *x, const float *b, float *y);
+void alig_nk_bias_backward(int N, int C, size_t L, const float *dy, float *db);
+
+void alig_nk_relu_forward(size_t n, const float *x, float *y);
+void alig_nk_relu_backward(size_t n, const float *x, const float *dy, float *dx);        /* dx += dy·[x > 0] */
+void alig_nk_sigmoid_forward(size_t n, const float *x, float *y);
+void alig_nk_sigmoid_backward(size_t n, const float *y, const float *dy, float *dx);     /* dx += dy·y(1−y) */
+void alig_nk_tanh_forward(size_t n, const float *x, float *y);
+void alig_nk_tanh_backward(size_t n, const float *y, const float *dy, float *dx);        /* dx += dy(1−y²) */
+void alig_nk_add_forward(size_t n, const float *a, const float *b, float *y);
+void alig_nk_mul_forward(size_t n, const float *a, const float *b, float *y);
+void alig_nk_mul_backward(size_t n, const float *other, const float *dy, float *dx);     /* dx += dy·other */
+void alig_nk_affine_forward(size_t n, float a, float c, const float *x, float *y);       /* y = a·x + c */
+void alig_nk_axpy(size_t n, float a, const float *x, float *y);                          /* y += a·x */
+void alig_nk_add_const(size_t n, float c, float *y);                                     /* y += c */
+/* Strided row blocks (concat, slice): for r < rows, dst[r·dst_ld + j] (=, or += for acc) src[r·src_ld + j], j < len. */
+void alig_nk_copy_rows(size_t rows, size_t len, const float *src, size_t src_ld, float *dst, size_t dst_ld);
+void alig_nk_acc_rows(size_t rows, size_t len, const float *src, size_t src_ld, float *dst, size_t dst_ld);
+
+/* Σ x in double over fixed 4096-element chunks (deterministic for any thread count). */
+double alig_nk_sum(size_t n, const float *x);
+
+/* Row softmax of x (N,C) into y; backward dx += y ⊙ (dy − Σ_j dy_j y_j). */
+void alig_nk_softmax_forward(int N, int C, const float *x, float *y);
+void alig_nk_softmax_backward(int N, int C, const float *y, const float *dy, float *dx);
+
+/* ------------------------------------------------------------------ dropout */
+/* SplitMix64 finaliser (Steele, Lea & Flood 2014). */
+uint64_t alig_nk_mix64(uint64_t z);
+/* mask[i] = (u_i >= p) / (1 − p), u_i = (mix64(key + (i+1)·φ) >> 40)·2^−24, φ = 0x9E3779B97F4A7C15.
+ * Counter-based: mask[i] depends on (key, i) only. Returns the number of kept elements. */
+size_t alig_nk_dropout_mask(size_t n, float p, uint64_t key, float *mask);
+
+/* ------------------------------------------------------------------ batch normalisation */
+/* x, y (N,C,L); gamma, beta (C) or NULL (1 and 0); mean, invstd (C) out: the statistics used.
+ * train: batch mean and biased variance; run_mean, run_var (C) updated with momentum m
+ *        (run_var with the unbiased variance, M = N·L >= 2).
+ * eval:  run_mean, run_var used, not changed. */
+void alig_nk_bn_forward(int train, int N, int C, size_t L, const float *x, const float *gamma, const float *beta,
+                        float eps, float momentum, float *run_mean, float *run_var, float *mean, float *invstd,
+                        float *y);
+void alig_nk_bn_forward_naive(int train, int N, int C, size_t L, const float *x, const float *gamma,
+                              const float *beta, float eps, float momentum, float *run_mean, float *run_var,
+                              float *mean, float *invstd, float *y);
+/* dx (N,C,L), dgamma, dbeta (C) += gradients (any may be NULL), given the forward's mean, invstd.
+ * train: dx = γ·invstd/M·(M·dy − Σdy − x̂·Σ(dy·x̂));  eval: dx = γ·invstd·dy. */
+void alig_nk_bn_backward(int train, int N, int C, size_t L, const float *x, const float *gamma,
+                         const float *mean, const float *invstd, const float *dy,
+                         float *dx, float *dgamma, float *dbeta);
+void alig_nk_bn_backward_naive(int train, int N, int C, size_t L, const float *x, const float *gamma,
+                               const float *mean, const float *invstd, const float *dy,
+                               float *dx, float *dgamma, float *dbeta);
+
+/* ------------------------------------------------------------------ losses */
+/* s (N,C) scores, y (N) labels in [0,C). Row losses go to rowloss (N); the mean is returned.
+ * softmax CE: prob (N,C) out; backward ds += dl·(prob − e_y)/N. */
+double alig_nk_softmax_ce_forward(int N, int C, const float *s, const int32_t *y, float *prob, double *rowloss);
+void alig_nk_softmax_ce_backward(int N, int C, const float *prob, const int32_t *y, float dl, float *ds);
+/* multi-class hinge (see ad.h): xi (N,C) out; backward ds += dl·(xi − e_y)/N. */
+double alig_nk_hinge_forward(int N, int C, const float *s, const int32_t *y, int smooth, float *xi, double *rowloss);
+void alig_nk_hinge_backward(int N, int C, const float *xi, const int32_t *y, float dl, float *ds);
+/* mean over n of max(z,0) − z·t + log1p(e^−|z|); backward dz += dl·(σ(z) − t)/n. */
+double alig_nk_bce_logits_forward(size_t n, const float *z, const float *t);
+void alig_nk_bce_logits_backward(size_t n, const float *z, const float *t, float dl, float *dz);
+
+#endif

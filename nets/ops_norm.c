@@ -1,0 +1,133 @@
+/* ops_norm.c - dropout and batch normalisation: the two ops whose behaviour depends on the
+ * train / eval mode.
+ *
+ * Dropout (Srivastava et al. 2014), inverted: train y = x ⊙ m, m_i = [u_i >= p]/(1 − p), so the
+ * expectation is unchanged and evaluation is the identity. The mask is stored for backward
+ * (dx += dy ⊙ m). u_i comes from a counter-based SplitMix64 stream keyed by (graph seed, node
+ * index, training-forward count): deterministic for any thread count and recomputable.
+ *
+ * Batch normalisation (Ioffe & Szegedy 2015), PyTorch's conventions: biased batch variance to
+ * normalise, unbiased variance into the running average, momentum m = 0.1 by default. The
+ * running averages are BUFFER nodes (arena buffers outside x) updated in place by every
+ * training forward; the statistics actually used (mean, 1/σ) are kept in the node's
+ * workspace for backward. */
+#include <math.h>
+#include <string.h>
+
+#include "ad_impl.h"
+#include "kernels.h"
+
+/* ---------------------------------------------------------------- dropout */
+
+alig_ad_node *alig_ad_dropout(alig_ad_graph *G, alig_ad_node *x, double p)
+{
+    alig_ad_node *ins[1] = { x };
+    if (!alig_ad_check_args(G, "dropout", 1, ins)) return NULL;
+    if (!(p >= 0.0 && p < 1.0)) return alig_ad_fail(G, ALIG_EINVAL, "dropout", "p = %g must lie in [0, 1)", p);
+    alig_ad_node *n = alig_ad_new_node(G, ALIG_OP_DROPOUT, x->ndim, x->dims, 1, ins);
+    if (!n) return NULL;
+    n->aux.dropout.p = (float)p;
+    n->work_bytes = n->size * sizeof(float);
+    return n;
+}
+
+/* Stream key of dropout node `index` at training forward number `step`. */
+static uint64_t dropout_key(uint64_t seed, int index, uint64_t step)
+{
+    const uint64_t phi = UINT64_C(0x9E3779B97F4A7C15);
+    uint64_t k = alig_nk_mix64(seed + phi);
+    k = alig_nk_mix64(k ^ ((uint64_t)(unsigned)index * phi));
+    return alig_nk_mix64(k ^ (step * UINT64_C(0xD1B54A32D192ED03)));
+}
+
+static alig_status dropout_forward(alig_ad_graph *G, alig_ad_node *n, int train)
+{
+    const float p = n->aux.dropout.p;
+    if (!train || p == 0.0f) {
+        memcpy(n->value, n->in[0]->value, n->size * sizeof *n->value);
+        return ALIG_SUCCESS;
+    }
+    float *mask = n->work;
+    alig_nk_dropout_mask(n->size, p, dropout_key(G->seed, n->index, G->step), mask);
+    alig_nk_mul_forward(n->size, n->in[0]->value, mask, n->value);
+    return ALIG_SUCCESS;
+}
+
+static void dropout_backward(alig_ad_graph *G, alig_ad_node *n, int train)
+{
+    (void)G;
+    alig_ad_node *x = n->in[0];
+    if (!x->grad) return;
+    if (!train || n->aux.dropout.p == 0.0f)
+        alig_nk_axpy(n->size, 1.0f, n->grad, x->grad);
+    else
+        alig_nk_mul_backward(n->size, n->work, n->grad, x->grad);
+}
+
+const alig_ad_opdef alig_ad_def_dropout = { "dropout", dropout_forward, dropout_backward };
+
+/* ---------------------------------------------------------------- batch normalisation */
+
+enum { BN_X, BN_RMEAN, BN_RVAR, BN_GAMMA, BN_BETA };
+
+alig_ad_node *alig_ad_batchnorm(alig_ad_graph *G, alig_ad_node *x, alig_ad_node *gamma, alig_ad_node *beta,
+                                alig_ad_node *running_mean, alig_ad_node *running_var,
+                                const alig_ad_bn_opts *opts)
+{
+    alig_ad_node *ins[5] = { x, running_mean, running_var, gamma, beta };
+    char sx[64], sp[64];
+    if (!alig_ad_check_args(G, "batchnorm", 3, ins)) return NULL;
+    if ((gamma == NULL) != (beta == NULL))
+        return alig_ad_fail(G, ALIG_EINVAL, "batchnorm", "gamma and beta must both be given or both be NULL");
+    const int affine = gamma != NULL;
+    if (affine && !alig_ad_check_args(G, "batchnorm", 5, ins)) return NULL;
+    const alig_ad_bn_opts o = opts ? *opts : (alig_ad_bn_opts)ALIG_AD_BN_OPTS_DEFAULT;
+    if (!(o.momentum >= 0.0 && o.momentum <= 1.0))
+        return alig_ad_fail(G, ALIG_EINVAL, "batchnorm", "momentum %g must lie in [0, 1]", o.momentum);
+    if (!(o.eps > 0.0) || !isfinite(o.eps))
+        return alig_ad_fail(G, ALIG_EINVAL, "batchnorm", "eps %g must be finite and > 0", o.eps);
+    if (x->ndim != 2 && x->ndim != 4)
+        return alig_ad_fail(G, ALIG_EBADLEN, "batchnorm", "need x (N,C) or (N,C,H,W), got %s",
+                            alig_ad_shape_str(x, sx, sizeof sx));
+    const int C = x->dims[1];
+    for (int i = 1; i < (affine ? 5 : 3); i++)
+        if (ins[i]->ndim != 1 || ins[i]->dims[0] != C)
+            return alig_ad_fail(G, ALIG_EBADLEN, "batchnorm", "x is %s, so every per-channel tensor must be (%d), got %s",
+                                alig_ad_shape_str(x, sx, sizeof sx), C, alig_ad_shape_str(ins[i], sp, sizeof sp));
+    if (running_mean->op != ALIG_OP_BUFFER || running_var->op != ALIG_OP_BUFFER || running_mean == running_var)
+        return alig_ad_fail(G, ALIG_EINVAL, "batchnorm", "running mean and variance must be two distinct buffer nodes");
+    alig_ad_node *n = alig_ad_new_node(G, ALIG_OP_BATCHNORM, x->ndim, x->dims, affine ? 5 : 3, ins);
+    if (!n) return NULL;
+    n->aux.bn.momentum = (float)o.momentum;
+    n->aux.bn.eps = (float)o.eps;
+    n->work_bytes = 2 * (size_t)C * sizeof(float);      /* mean, invstd */
+    return n;
+}
+
+static alig_status bn_forward(alig_ad_graph *G, alig_ad_node *n, int train)
+{
+    (void)G;
+    const int N = n->dims[0], C = n->dims[1];
+    const size_t L = alig_ad_inner(n, 2);
+    if (train && (size_t)N * L < 2) return ALIG_EBADLEN;   /* no batch variance from one value */
+    float *mean = n->work, *invstd = mean + C;
+    const float *gamma = n->n_in == 5 ? n->in[BN_GAMMA]->value : NULL;
+    const float *beta = n->n_in == 5 ? n->in[BN_BETA]->value : NULL;
+    alig_nk_bn_forward(train, N, C, L, n->in[BN_X]->value, gamma, beta, n->aux.bn.eps, n->aux.bn.momentum,
+                       n->in[BN_RMEAN]->value, n->in[BN_RVAR]->value, mean, invstd, n->value);
+    return ALIG_SUCCESS;
+}
+
+static void bn_backward(alig_ad_graph *G, alig_ad_node *n, int train)
+{
+    (void)G;
+    const int N = n->dims[0], C = n->dims[1];
+    const size_t L = alig_ad_inner(n, 2);
+    const float *mean = n->work, *invstd = mean + C;
+    const int affine = n->n_in == 5;
+    alig_nk_bn_backward(train, N, C, L, n->in[BN_X]->value, affine ? n->in[BN_GAMMA]->value : NULL, mean, invstd,
+                        n->grad, n->in[BN_X]->grad, affine ? n->in[BN_GAMMA]->grad : NULL,
+                        affine ? n->in[BN_BETA]->grad : NULL);
+}
+
+const alig_ad_opdef alig_ad_def_batchnorm = { "batchnorm", bn_forward, bn_backward };

@@ -1,0 +1,1011 @@
+/* test_ad_ops.c - the autodiff graph (include/alig/ad.h) against independent expectations:
+ *   - gradient checks of every op against double-precision central differences of the loss
+ *     (alig_ad_gradcheck), each with a non-triviality guard (‖g‖∞ and the checked count);
+ *     ops that are not scalar are reduced by a fixed random projection L = Σ r ⊙ op(·);
+ *     piecewise-linear ops (relu, maxpool, hard hinge) get inputs whose kinks lie farther
+ *     than h away;
+ *   - negative control: the checker flags the smoothed hinge, whose backward is DFW's
+ *     surrogate (ξ held constant) and not the gradient of the smoothed value;
+ *   - composites: a small CNN, a pre-activation residual block with batch norm and dropout, an
+ *     LSTM unrolled over 3 steps sharing one weight node (gradient accumulation);
+ *   - loss values against plain double re-implementations (softmax CE, hinge hard/smooth);
+ *   - batch-norm train/eval semantics (batch statistics, PyTorch running averages, eval
+ *     from running averages, a second graph sharing the arena);
+ *   - dropout train/eval semantics and determinism (seed, step, thread count);
+ *   - with OpenMP, a CNN's loss and gradient with 1 and 2 threads (within float rounding);
+ *   - the flat x/g contract (views, zeroing, accumulation) and shape errors reported as a
+ *     status with a message, never a crash;
+ *   - the solver core (ALIG_F32) training a small net through x and g. */
+#include <CUnit/Basic.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <gsl/gsl_rng.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "alig/ad.h"
+#include "alig/solver.h"
+
+/* ------------------------------------------------------------------ fixture */
+
+#define MAX_RAND 64
+
+typedef struct {
+    alig_ad_params *P;
+    alig_ad_graph *G;
+    gsl_rng *rng;
+    alig_ad_node *rand_in[MAX_RAND];   /* inputs filled with U(lo, hi) after compile */
+    double lo[MAX_RAND], hi[MAX_RAND];
+    int n_rand;
+} fx;
+
+static void fx_init(fx *f, unsigned long seed)
+{
+    memset(f, 0, sizeof *f);
+    CU_ASSERT_FATAL(alig_ad_params_alloc(&f->P) == ALIG_SUCCESS);
+    CU_ASSERT_FATAL(alig_ad_graph_alloc(&f->G, f->P, seed) == ALIG_SUCCESS);
+    f->rng = gsl_rng_alloc(gsl_rng_mt19937);
+    CU_ASSERT_FATAL(f->rng != NULL);
+    gsl_rng_set(f->rng, seed);
+}
+
+static void fx_free(fx *f)
+{
+    alig_ad_graph_free(f->G);
+    alig_ad_params_free(f->P);
+    gsl_rng_free(f->rng);
+}
+
+static double unif(fx *f, double lo, double hi) { return lo + (hi - lo) * gsl_rng_uniform(f->rng); }
+
+/* a trainable tensor of the given shape, and its node */
+static alig_ad_node *par(fx *f, int ndim, const int *dims)
+{
+    int id;
+    if (alig_ad_params_add(f->P, ndim, dims, &id)) return NULL;
+    return alig_ad_param(f->G, id);
+}
+
+/* an input filled with U(lo, hi) at compile */
+static alig_ad_node *rin(fx *f, int ndim, const int *dims, double lo, double hi)
+{
+    alig_ad_node *n = alig_ad_input(f->G, ndim, dims);
+    CU_ASSERT_FATAL(f->n_rand < MAX_RAND);
+    f->rand_in[f->n_rand] = n;
+    f->lo[f->n_rand] = lo;
+    f->hi[f->n_rand++] = hi;
+    return n;
+}
+
+/* L = Σ r ⊙ y with r ~ U(−1, 1) fixed */
+static alig_ad_node *project(fx *f, alig_ad_node *y)
+{
+    if (!y) return NULL;
+    return alig_ad_sum(f->G, alig_ad_mul(f->G, y, rin(f, y->ndim, y->dims, -1, 1)));
+}
+
+/* compile; x ~ U(lo, hi); the registered inputs ~ their ranges */
+static void fx_compile(fx *f, double lo, double hi)
+{
+    alig_status rc = alig_ad_graph_compile(f->G);
+    if (rc) printf("  compile failed: %s\n", alig_ad_graph_error(f->G));
+    CU_ASSERT_FATAL(rc == ALIG_SUCCESS);
+    float *x = alig_ad_params_x(f->P);
+    for (size_t i = 0; i < alig_ad_params_n(f->P); i++) x[i] = (float)unif(f, lo, hi);
+    for (int k = 0; k < f->n_rand; k++)
+        for (size_t i = 0; i < f->rand_in[k]->size; i++) f->rand_in[k]->value[i] = (float)unif(f, f->lo[k], f->hi[k]);
+}
+
+/* labels 0..C−1 drawn at random into an input node */
+static void fill_labels(fx *f, alig_ad_node *y, int C)
+{
+    for (size_t i = 0; i < y->size; i++) y->value[i] = (float)gsl_rng_uniform_int(f->rng, (unsigned long)C);
+}
+
+/* gradient check with a non-triviality guard; prints one line */
+static void check(fx *f, alig_ad_node *loss, const char *name, double h, double tol, int eval, size_t max_coords)
+{
+    alig_ad_gradcheck_opts o = { .h = h, .eval = eval, .max_coords = max_coords, .seed = 7 };
+    alig_ad_gradcheck_result r;
+    alig_status rc = alig_ad_gradcheck(f->G, loss, &o, &r);
+    printf("  gradcheck %-34s n %5zu checked %5zu  max err %.2e  |g|max %.2e\n", name, alig_ad_params_n(f->P),
+           r.checked, r.max_err, r.max_abs_grad);
+    CU_ASSERT(rc == ALIG_SUCCESS);
+    CU_ASSERT(r.checked == (max_coords ? max_coords : alig_ad_params_n(f->P)));
+    CU_ASSERT(r.max_abs_grad > 1e-2);        /* the guard: a zero gradient would pass any check */
+    CU_ASSERT(r.max_abs_fd > 1e-2);
+    CU_ASSERT(r.max_err < tol);
+}
+
+/* ------------------------------------------------------------------ single ops */
+
+static void test_grad_matmul(void)
+{
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            fx f;
+            fx_init(&f, 11 + 2 * ta + tb);
+            alig_ad_node *a = par(&f, 2, ta ? (int[]){ 4, 3 } : (int[]){ 3, 4 });
+            alig_ad_node *b = par(&f, 2, tb ? (int[]){ 5, 4 } : (int[]){ 4, 5 });
+            alig_ad_node *loss = project(&f, alig_ad_matmul(f.G, a, b, ta, tb));
+            fx_compile(&f, -1, 1);
+            char name[40];
+            snprintf(name, sizeof name, "matmul ta=%d tb=%d", ta, tb);
+            check(&f, loss, name, 1e-2, 1e-3, 0, 0);
+            fx_free(&f);
+        }
+    /* x·xᵀ: the same node as both operands */
+    fx f;
+    fx_init(&f, 3);
+    alig_ad_node *x = par(&f, 2, (int[]){ 3, 4 });
+    alig_ad_node *loss = project(&f, alig_ad_matmul(f.G, x, x, 0, 1));
+    fx_compile(&f, -1, 1);
+    check(&f, loss, "matmul x·xᵀ", 1e-2, 1e-3, 0, 0);
+    fx_free(&f);
+}
+
+static void test_grad_bias_add(void)
+{
+    for (int four = 0; four < 2; four++) {
+        fx f;
+        fx_init(&f, 21 + four);
+        alig_ad_node *x = par(&f, four ? 4 : 2, four ? (int[]){ 2, 3, 2, 4 } : (int[]){ 5, 3 });
+        alig_ad_node *b = par(&f, 1, (int[]){ 3 });
+        alig_ad_node *loss = project(&f, alig_ad_bias_add(f.G, x, b));
+        fx_compile(&f, -1, 1);
+        check(&f, loss, four ? "bias_add (N,C,H,W)" : "bias_add (N,C)", 1e-2, 1e-3, 0, 0);
+        fx_free(&f);
+    }
+}
+
+static void test_grad_conv2d(void)
+{
+    const alig_ad_conv_opts opts[3] = { { 0 }, { .stride_h = 2, .stride_w = 1, .pad_h = 1, .pad_w = 2 },
+                                         { .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1 } };
+    for (int k = 0; k < 3; k++) {
+        fx f;
+        fx_init(&f, 31 + k);
+        alig_ad_node *x = par(&f, 4, (int[]){ 2, 3, 6, 5 });
+        alig_ad_node *w = par(&f, 4, (int[]){ 4, 3, 3, 2 });
+        alig_ad_node *b = k ? par(&f, 1, (int[]){ 4 }) : NULL;                 /* fused bias on two of three */
+        alig_ad_node *loss = project(&f, alig_ad_conv2d(f.G, x, w, b, &opts[k]));
+        fx_compile(&f, -1, 1);
+        char name[40];
+        snprintf(name, sizeof name, "conv2d opts %d", k);
+        check(&f, loss, name, 1e-2, 1e-3, 0, 0);
+        fx_free(&f);
+    }
+}
+
+/* values of a parameter tensor replaced by a random permutation of 0.05·k + 0.025: distinct, spaced 0.05, none at 0 */
+static void spaced_values(fx *f, float *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) v[i] = (float)(0.05 * ((double)i - (double)n / 2) + 0.025);   /* 0 excluded */
+    for (size_t i = n - 1; i > 0; i--) {
+        size_t j = gsl_rng_uniform_int(f->rng, (unsigned long)(i + 1));
+        float t = v[i]; v[i] = v[j]; v[j] = t;
+    }
+}
+
+static void test_grad_pool(void)
+{
+    const alig_ad_pool_opts opts[3] = { { .kh = 2, .kw = 2 }, { .kh = 3, .kw = 3, .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1 },
+                                         { .kh = 3, .kw = 2, .stride_h = 1, .stride_w = 1, .pad_h = 1 } };
+    for (int k = 0; k < 3; k++)
+        for (int avg = 0; avg < 2; avg++) {
+            fx f;
+            fx_init(&f, 41 + k);
+            alig_ad_node *x = par(&f, 4, (int[]){ 2, 2, 5, 6 });
+            alig_ad_node *y = avg ? alig_ad_avgpool2d(f.G, x, &opts[k]) : alig_ad_maxpool2d(f.G, x, &opts[k]);
+            alig_ad_node *loss = project(&f, y);
+            fx_compile(&f, -1, 1);
+            spaced_values(&f, alig_ad_params_x(f.P), alig_ad_params_n(f.P));   /* no tie within h */
+            char name[40];
+            snprintf(name, sizeof name, "%s opts %d", avg ? "avgpool2d" : "maxpool2d", k);
+            check(&f, loss, name, 1e-2, 1e-3, 0, 0);
+            fx_free(&f);
+        }
+    fx f;
+    fx_init(&f, 49);
+    alig_ad_node *loss = project(&f, alig_ad_global_avgpool(f.G, par(&f, 4, (int[]){ 3, 4, 3, 5 })));
+    fx_compile(&f, -1, 1);
+    check(&f, loss, "global_avgpool", 1e-2, 1e-3, 0, 0);
+    fx_free(&f);
+}
+
+static void test_grad_unary(void)
+{
+    const alig_op ops[4] = { ALIG_OP_RELU, ALIG_OP_SIGMOID, ALIG_OP_TANH, ALIG_OP_AFFINE };
+    for (int k = 0; k < 4; k++) {
+        fx f;
+        fx_init(&f, 51 + k);
+        alig_ad_node *x = par(&f, 3, (int[]){ 4, 3, 5 }), *y = NULL;
+        switch (ops[k]) {
+        case ALIG_OP_RELU: y = alig_ad_relu(f.G, x); break;
+        case ALIG_OP_SIGMOID: y = alig_ad_sigmoid(f.G, x); break;
+        case ALIG_OP_TANH: y = alig_ad_tanh(f.G, x); break;
+        default: y = alig_ad_affine(f.G, x, -1.5, 0.25); break;
+        }
+        alig_ad_node *loss = project(&f, y);
+        fx_compile(&f, -2, 2);
+        if (ops[k] == ALIG_OP_RELU) spaced_values(&f, alig_ad_params_x(f.P), alig_ad_params_n(f.P));
+        check(&f, loss, alig_ad_op_name(ops[k]), 1e-2, 2e-3, 0, 0);
+        fx_free(&f);
+    }
+}
+
+static void test_grad_binary(void)
+{
+    for (int k = 0; k < 4; k++) {       /* add, mul, a + a, a ⊙ a */
+        fx f;
+        fx_init(&f, 61 + k);
+        alig_ad_node *a = par(&f, 2, (int[]){ 4, 6 });
+        alig_ad_node *b = k < 2 ? par(&f, 2, (int[]){ 4, 6 }) : a;
+        alig_ad_node *y = (k % 2 == 0) ? alig_ad_add(f.G, a, b) : alig_ad_mul(f.G, a, b);
+        alig_ad_node *loss = project(&f, y);
+        fx_compile(&f, -1, 1);
+        const char *names[4] = { "add", "mul", "add a+a", "mul a*a" };
+        check(&f, loss, names[k], 1e-2, 1e-3, 0, 0);
+        fx_free(&f);
+    }
+}
+
+static void test_grad_shape_ops(void)
+{
+    fx f;
+    fx_init(&f, 71);
+    alig_ad_node *a = par(&f, 4, (int[]){ 2, 1, 3, 2 });
+    alig_ad_node *b = par(&f, 4, (int[]){ 2, 3, 3, 2 });
+    alig_ad_node *c = par(&f, 4, (int[]){ 2, 2, 3, 2 });
+    alig_ad_node *cat = alig_ad_concat(f.G, 3, (alig_ad_node *[]){ a, b, c });
+    alig_ad_node *sl = alig_ad_slice(f.G, cat, 2, 3);                    /* straddles a|b|c? channels 2..4 */
+    alig_ad_node *fl = alig_ad_flatten(f.G, sl);
+    alig_ad_node *loss = alig_ad_add(f.G, project(&f, fl), project(&f, cat));
+    fx_compile(&f, -1, 1);
+    CU_ASSERT(cat->dims[1] == 6 && sl->dims[1] == 3 && fl->ndim == 2 && fl->dims[1] == 18);
+    check(&f, loss, "concat + slice + flatten", 1e-2, 1e-3, 0, 0);
+    /* values: channel 2 of the slice is channel 4 of the concat = channel 0 of c */
+    CU_ASSERT_EQUAL(alig_ad_forward(f.G, 1), ALIG_SUCCESS);
+    CU_ASSERT(sl->value[2 * 6] == c->value[0]);      /* n = 0, channel 2 of sl, (0,0) */
+    CU_ASSERT(cat->value[6 * 6 + 0] == a->value[6]); /* n = 1, channel 0 = a's image 1 */
+    fx_free(&f);
+
+    fx_init(&f, 72);
+    alig_ad_node *x = par(&f, 2, (int[]){ 3, 8 });
+    loss = project(&f, alig_ad_reshape(f.G, x, 3, (int[]){ 2, 4, 3 }));
+    fx_compile(&f, -1, 1);
+    check(&f, loss, "reshape", 1e-2, 1e-3, 0, 0);
+    fx_free(&f);
+}
+
+static void test_grad_softmax_sum(void)
+{
+    fx f;
+    fx_init(&f, 81);
+    alig_ad_node *loss = project(&f, alig_ad_softmax(f.G, par(&f, 2, (int[]){ 4, 5 })));
+    fx_compile(&f, -2, 2);
+    check(&f, loss, "softmax", 1e-2, 2e-3, 0, 0);
+    fx_free(&f);
+    fx_init(&f, 82);
+    loss = alig_ad_sum(f.G, par(&f, 3, (int[]){ 2, 3, 4 }));
+    fx_compile(&f, -1, 1);
+    check(&f, loss, "sum", 1e-2, 1e-4, 0, 0);
+    fx_free(&f);
+}
+
+static void test_grad_dropout(void)
+{
+    for (int eval = 0; eval < 2; eval++) {
+        fx f;
+        fx_init(&f, 91);
+        alig_ad_node *x = par(&f, 2, (int[]){ 8, 10 });
+        alig_ad_node *loss = project(&f, alig_ad_dropout(f.G, x, 0.4));
+        fx_compile(&f, -1, 1);
+        check(&f, loss, eval ? "dropout (eval)" : "dropout (train)", 1e-2, 1e-3, eval, 0);
+        fx_free(&f);
+    }
+}
+
+/* batch norm with its own arena buffers; x is trainable so ∂/∂x is checked too */
+static alig_ad_node *bn_block(fx *f, alig_ad_node *x, int affine, const alig_ad_bn_opts *o)
+{
+    int C = x->dims[1], rm, rv;
+    CU_ASSERT_FATAL(alig_ad_params_add_buffer(f->P, 1, &C, 0.0f, &rm) == ALIG_SUCCESS);
+    CU_ASSERT_FATAL(alig_ad_params_add_buffer(f->P, 1, &C, 1.0f, &rv) == ALIG_SUCCESS);
+    alig_ad_node *g = affine ? par(f, 1, &C) : NULL, *b = affine ? par(f, 1, &C) : NULL;
+    return alig_ad_batchnorm(f->G, x, g, b, alig_ad_buffer(f->G, rm), alig_ad_buffer(f->G, rv), o);
+}
+
+static void test_grad_batchnorm(void)
+{
+    for (int four = 0; four < 2; four++)
+        for (int affine = 0; affine < 2; affine++)
+            for (int eval = 0; eval < 2; eval++) {
+                fx f;
+                fx_init(&f, 101 + four);
+                alig_ad_node *x = par(&f, four ? 4 : 2, four ? (int[]){ 3, 2, 3, 2 } : (int[]){ 6, 3 });
+                alig_ad_node *loss = project(&f, bn_block(&f, x, affine, NULL));
+                fx_compile(&f, -1, 1);
+                if (eval) {     /* non-trivial running statistics */
+                    float *buf = alig_ad_params_buf(f.P);
+                    for (size_t i = 0; i < alig_ad_params_nbuf(f.P); i++) buf[i] = (float)unif(&f, 0.5, 1.5);
+                }
+                char name[48];
+                snprintf(name, sizeof name, "batchnorm %s%s (%s)", four ? "(N,C,H,W)" : "(N,C)", affine ? " affine" : "",
+                         eval ? "eval" : "train");
+                check(&f, loss, name, 1e-2, 5e-3, eval, 0);
+                fx_free(&f);
+            }
+}
+
+static void test_grad_losses(void)
+{
+    /* softmax cross-entropy straight from the loss node */
+    fx f;
+    fx_init(&f, 111);
+    alig_ad_node *s = par(&f, 2, (int[]){ 6, 4 });
+    alig_ad_node *y = alig_ad_input(f.G, 1, (int[]){ 6 });
+    alig_ad_node *loss = alig_ad_softmax_ce(f.G, s, y);
+    fx_compile(&f, -2, 2);
+    fill_labels(&f, y, 4);
+    check(&f, loss, "softmax_ce", 1e-2, 1e-3, 0, 0);
+    fx_free(&f);
+
+    /* hard hinge: rows whose two largest augmented scores differ by more than 4h */
+    fx_init(&f, 112);
+    s = par(&f, 2, (int[]){ 8, 5 });
+    y = alig_ad_input(f.G, 1, (int[]){ 8 });
+    loss = alig_ad_hinge(f.G, s, y, 0);
+    fx_compile(&f, -2, 2);
+    fill_labels(&f, y, 5);
+    float *x = alig_ad_params_x(f.P);
+    for (int tries = 0;; tries++) {
+        int ok = 1;
+        for (int i = 0; i < 8; i++) {
+            double a1 = -INFINITY, a2 = -INFINITY;
+            int yi = (int)y->value[i];
+            for (int j = 0; j < 5; j++) {
+                double a = x[i * 5 + j] + (j != yi) - x[i * 5 + yi];
+                if (a > a1) { a2 = a1; a1 = a; } else if (a > a2) a2 = a;
+            }
+            ok &= a1 - a2 > 0.04;
+        }
+        if (ok) break;
+        CU_ASSERT_FATAL(tries < 1000);
+        for (int i = 0; i < 40; i++) x[i] = (float)unif(&f, -2, 2);
+    }
+    check(&f, loss, "hinge (hard)", 1e-2, 1e-3, 0, 0);
+    fx_free(&f);
+
+    /* binary cross-entropy on logits */
+    fx_init(&f, 113);
+    s = par(&f, 2, (int[]){ 4, 6 });
+    loss = alig_ad_bce_logits(f.G, s, rin(&f, 2, (int[]){ 4, 6 }, 0, 1));
+    fx_compile(&f, -3, 3);
+    check(&f, loss, "bce_logits", 1e-2, 1e-3, 0, 0);
+    fx_free(&f);
+}
+
+/* The checker must fail where backward is not the gradient: the smoothed hinge's backward holds
+ * ξ = softmax(s) constant (DFW), while the value Σ ξ(s)·aug(s) moves ξ too. */
+static void test_gradcheck_negative_control(void)
+{
+    fx f;
+    fx_init(&f, 121);
+    alig_ad_node *s = par(&f, 2, (int[]){ 6, 4 });
+    alig_ad_node *y = alig_ad_input(f.G, 1, (int[]){ 6 });
+    alig_ad_node *loss = alig_ad_hinge(f.G, s, y, 1);
+    fx_compile(&f, -1, 1);
+    fill_labels(&f, y, 4);
+    alig_ad_gradcheck_result r;
+    CU_ASSERT_EQUAL(alig_ad_gradcheck(f.G, loss, &(alig_ad_gradcheck_opts){ .h = 1e-3 }, &r), ALIG_SUCCESS);
+    printf("  gradcheck smoothed hinge (expected to FAIL): max err %.2e\n", r.max_err);
+    CU_ASSERT(r.checked == 24);
+    CU_ASSERT(r.max_err > 0.1);
+    fx_free(&f);
+}
+
+/* ------------------------------------------------------------------ composites */
+
+static void test_grad_cnn(void)
+{
+    fx f;
+    fx_init(&f, 131);
+    alig_ad_graph *G = f.G;
+    alig_ad_node *x = rin(&f, 4, (int[]){ 3, 2, 8, 8 }, -1, 1);
+    alig_ad_node *lab = alig_ad_input(G, 1, (int[]){ 3 });
+    alig_ad_node *h = alig_ad_conv2d(G, x, par(&f, 4, (int[]){ 4, 2, 3, 3 }), par(&f, 1, (int[]){ 4 }),
+                                     &(alig_ad_conv_opts){ .pad_h = 1, .pad_w = 1 });      /* fused bias */
+    h = alig_ad_tanh(G, h);
+    h = alig_ad_avgpool2d(G, h, &(alig_ad_pool_opts){ .kh = 2, .kw = 2 });
+    h = alig_ad_conv2d(G, h, par(&f, 4, (int[]){ 5, 4, 3, 3 }), NULL, NULL);   /* separate bias_add */
+    h = alig_ad_sigmoid(G, alig_ad_bias_add(G, h, par(&f, 1, (int[]){ 5 })));
+    h = alig_ad_flatten(G, h);                                            /* (3, 5·2·2) */
+    h = alig_ad_matmul(G, h, par(&f, 2, (int[]){ 3, 20 }), 0, 1);         /* PyTorch (out,in) layout */
+    alig_ad_node *loss = alig_ad_softmax_ce(G, alig_ad_bias_add(G, h, par(&f, 1, (int[]){ 3 })), lab);
+    fx_compile(&f, -0.7, 0.7);
+    fill_labels(&f, lab, 3);
+    check(&f, loss, "CNN conv-tanh-avgpool-conv-dense-CE", 1e-2, 5e-3, 0, 0);
+    fx_free(&f);
+}
+
+static void test_grad_resblock(void)
+{
+    /* pre-activation block: y = x + conv(drop(tanh(bn(conv(tanh(bn(x))))))) */
+    fx f;
+    fx_init(&f, 141);
+    alig_ad_graph *G = f.G;
+    alig_ad_node *x = rin(&f, 4, (int[]){ 4, 3, 4, 4 }, -1, 1);
+    const alig_ad_conv_opts same = { .pad_h = 1, .pad_w = 1 };
+    alig_ad_node *h = alig_ad_tanh(G, bn_block(&f, x, 1, NULL));
+    h = alig_ad_conv2d(G, h, par(&f, 4, (int[]){ 3, 3, 3, 3 }), NULL, &same);
+    h = alig_ad_tanh(G, bn_block(&f, h, 1, NULL));
+    h = alig_ad_dropout(G, h, 0.3);
+    h = alig_ad_conv2d(G, h, par(&f, 4, (int[]){ 3, 3, 3, 3 }), NULL, &same);
+    alig_ad_node *out = alig_ad_add(G, x, h);
+    alig_ad_node *loss = project(&f, alig_ad_global_avgpool(G, out));
+    fx_compile(&f, -0.5, 0.5);
+    float *gam = alig_ad_params_value(f.P, 2);        /* first BN's gamma: start near 1 */
+    for (int c = 0; c < 3; c++) gam[c] += 1.0f;
+    check(&f, loss, "residual block BN+dropout (train)", 1e-2, 5e-3, 0, 0);
+    check(&f, loss, "residual block BN+dropout (eval)", 1e-2, 5e-3, 1, 0);
+    fx_free(&f);
+}
+
+static void test_grad_lstm(void)
+{
+    /* LSTM cell (gates i, f, g, o from one (N, 4H) pre-activation), 3 steps, weights shared */
+    enum { N = 2, D = 3, H = 4, T = 3 };
+    fx f;
+    fx_init(&f, 151);
+    alig_ad_graph *G = f.G;
+    alig_ad_node *Wx = par(&f, 2, (int[]){ D, 4 * H }), *Wh = par(&f, 2, (int[]){ H, 4 * H });
+    alig_ad_node *b = par(&f, 1, (int[]){ 4 * H });
+    int wy_id;
+    CU_ASSERT_FATAL(alig_ad_params_add(f.P, 2, (int[]){ H, 1 }, &wy_id) == ALIG_SUCCESS);
+    alig_ad_node *h = rin(&f, 2, (int[]){ N, H }, -0.5, 0.5), *c = rin(&f, 2, (int[]){ N, H }, -0.5, 0.5);
+    alig_ad_node *loss = NULL;
+    for (int t = 0; t < T; t++) {
+        alig_ad_node *xt = rin(&f, 2, (int[]){ N, D }, -1, 1);
+        alig_ad_node *z = alig_ad_bias_add(G, alig_ad_add(G, alig_ad_matmul(G, xt, Wx, 0, 0), alig_ad_matmul(G, h, Wh, 0, 0)), b);
+        alig_ad_node *ig = alig_ad_sigmoid(G, alig_ad_slice(G, z, 0, H));
+        alig_ad_node *fg = alig_ad_sigmoid(G, alig_ad_slice(G, z, H, H));
+        alig_ad_node *gg = alig_ad_tanh(G, alig_ad_slice(G, z, 2 * H, H));
+        alig_ad_node *og = alig_ad_sigmoid(G, alig_ad_slice(G, z, 3 * H, H));
+        c = alig_ad_add(G, alig_ad_mul(G, fg, c), alig_ad_mul(G, ig, gg));
+        h = alig_ad_mul(G, og, alig_ad_tanh(G, c));
+        /* a fresh view of the same output weights at every step: views must accumulate too */
+        alig_ad_node *lt = alig_ad_bce_logits(G, alig_ad_matmul(G, h, alig_ad_param(G, wy_id), 0, 0),
+                                              rin(&f, 2, (int[]){ N, 1 }, 0, 1));
+        loss = loss ? alig_ad_add(G, loss, lt) : lt;
+    }
+    fx_compile(&f, -0.8, 0.8);
+    check(&f, loss, "LSTM x3 shared weights + BCE", 1e-2, 5e-3, 0, 0);
+    /* the loss is a sum of three scalars: its double value is the sum of theirs */
+    CU_ASSERT(fabs(alig_ad_scalar(loss) - (double)loss->value[0]) < 1e-6);
+    fx_free(&f);
+}
+
+/* ------------------------------------------------------------------ values */
+
+static void test_loss_values(void)
+{
+    enum { N = 7, C = 5 };
+    fx f;
+    fx_init(&f, 161);
+    alig_ad_node *s = par(&f, 2, (int[]){ N, C });
+    alig_ad_node *y = alig_ad_input(f.G, 1, (int[]){ N });
+    alig_ad_node *ce = alig_ad_softmax_ce(f.G, s, y);
+    alig_ad_node *hh = alig_ad_hinge(f.G, s, y, 0);
+    alig_ad_node *hs = alig_ad_hinge(f.G, s, y, 1);
+    fx_compile(&f, -3, 3);
+    fill_labels(&f, y, C);
+    float *sv = alig_ad_params_x(f.P), *g = alig_ad_params_g(f.P);
+    sv[0 * C + (int)y->value[0]] = 9.0f;           /* row 0: margin satisfied, hinge rows 0 */
+    sv[1 * C + (int)y->value[1]] = -9.0f;          /* row 1: badly wrong, smooth Σξ·aug > 0 */
+    CU_ASSERT_EQUAL_FATAL(alig_ad_forward(f.G, 1), ALIG_SUCCESS);
+    double ref_ce = 0, ref_hard = 0, ref_smooth = 0;
+    double gh[N][C], gs[N][C];
+    for (int i = 0; i < N; i++) {
+        const int yi = (int)y->value[i];
+        double mx = -INFINITY, z = 0, amax = -INFINITY, sm = 0, xi[C];
+        int js = 0;
+        for (int j = 0; j < C; j++) mx = fmax(mx, sv[i * C + j]);
+        for (int j = 0; j < C; j++) z += exp(sv[i * C + j] - mx);
+        ref_ce += -(sv[i * C + yi] - mx - log(z));
+        for (int j = 0; j < C; j++) {
+            double a = sv[i * C + j] + (j == yi ? 0.0 : 1.0) - sv[i * C + yi];
+            if (a > amax) { amax = a; js = j; }
+            xi[j] = exp(sv[i * C + j] - mx) / z;
+            sm += xi[j] * a;
+        }
+        ref_hard += amax;
+        if (sm < 0) {           /* DFW: negative smooth contribution falls back to the hard row */
+            sm = amax;
+            for (int j = 0; j < C; j++) xi[j] = j == js;
+        }
+        ref_smooth += sm;
+        for (int j = 0; j < C; j++) {
+            gh[i][j] = ((j == js) - (j == yi)) / (double)N;
+            gs[i][j] = (xi[j] - (j == yi)) / (double)N;
+        }
+        if (i == 0) CU_ASSERT(amax == 0.0);       /* row 0 contributes nothing */
+    }
+    ref_ce /= N; ref_hard /= N; ref_smooth /= N;
+    printf("  CE %.6f (ref %.6f)  hinge hard %.6f (ref %.6f)  smooth %.6f (ref %.6f)\n", alig_ad_scalar(ce), ref_ce,
+           alig_ad_scalar(hh), ref_hard, alig_ad_scalar(hs), ref_smooth);
+    CU_ASSERT(fabs(alig_ad_scalar(ce) - ref_ce) < 1e-6 * (1 + ref_ce));
+    CU_ASSERT(fabs(alig_ad_scalar(hh) - ref_hard) < 1e-6 * (1 + ref_hard));
+    CU_ASSERT(fabs(alig_ad_scalar(hs) - ref_smooth) < 1e-6 * (1 + ref_smooth));
+    CU_ASSERT(alig_ad_scalar(hs) <= alig_ad_scalar(hh) + 1e-12);    /* a convex combination is at most the max */
+    CU_ASSERT(alig_ad_scalar(hs) >= 0.0);
+    /* backward of each hinge: (ξ − e_y)/N */
+    double eh = 0, es = 0;
+    CU_ASSERT_EQUAL(alig_ad_backward(f.G, hh), ALIG_SUCCESS);
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < C; j++) eh = fmax(eh, fabs(g[i * C + j] - gh[i][j]));
+    CU_ASSERT_EQUAL(alig_ad_backward(f.G, hs), ALIG_SUCCESS);
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < C; j++) es = fmax(es, fabs(g[i * C + j] - gs[i][j]));
+    CU_ASSERT(eh < 1e-7);
+    CU_ASSERT(es < 1e-7);
+    /* all margins satisfied: zero loss and zero gradient */
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < C; j++) sv[i * C + j] = j == (int)y->value[i] ? 2.0f : 0.5f;
+    CU_ASSERT_EQUAL(alig_ad_forward(f.G, 1), ALIG_SUCCESS);
+    CU_ASSERT(alig_ad_scalar(hh) == 0.0);
+    CU_ASSERT_EQUAL(alig_ad_backward(f.G, hh), ALIG_SUCCESS);
+    double gmax = 0;
+    for (int i = 0; i < N * C; i++) gmax = fmax(gmax, fabs(g[i]));
+    CU_ASSERT(gmax == 0.0);
+    fx_free(&f);
+}
+
+/* ------------------------------------------------------------------ batch-norm semantics */
+
+static void test_batchnorm_semantics(void)
+{
+    enum { N = 5, C = 3, HW = 4 };
+    alig_ad_params *P;
+    alig_ad_graph *G, *E;
+    int gid, bid, rm, rv;
+    CU_ASSERT_FATAL(alig_ad_params_alloc(&P) == ALIG_SUCCESS);
+    CU_ASSERT_FATAL(alig_ad_params_add(P, 1, (int[]){ C }, &gid) == ALIG_SUCCESS);
+    CU_ASSERT_FATAL(alig_ad_params_add(P, 1, (int[]){ C }, &bid) == ALIG_SUCCESS);
+    CU_ASSERT_FATAL(alig_ad_params_add_buffer(P, 1, (int[]){ C }, 0.0f, &rm) == ALIG_SUCCESS);
+    CU_ASSERT_FATAL(alig_ad_params_add_buffer(P, 1, (int[]){ C }, 1.0f, &rv) == ALIG_SUCCESS);
+    CU_ASSERT_FATAL(alig_ad_graph_alloc(&G, P, 1) == ALIG_SUCCESS);
+    CU_ASSERT_FATAL(alig_ad_graph_alloc(&E, P, 1) == ALIG_SUCCESS);
+    alig_ad_node *x = alig_ad_input(G, 4, (int[]){ N, C, 2, 2 });
+    alig_ad_node *y = alig_ad_batchnorm(G, x, alig_ad_param(G, gid), alig_ad_param(G, bid), alig_ad_buffer(G, rm),
+                                        alig_ad_buffer(G, rv), NULL);
+    /* an evaluation graph with another batch size on the same arena */
+    alig_ad_node *xe = alig_ad_input(E, 4, (int[]){ 1, C, 1, 1 });
+    alig_ad_node *ye = alig_ad_batchnorm(E, xe, alig_ad_param(E, gid), alig_ad_param(E, bid), alig_ad_buffer(E, rm),
+                                         alig_ad_buffer(E, rv), NULL);
+    CU_ASSERT_FATAL(alig_ad_graph_compile(G) == ALIG_SUCCESS && alig_ad_graph_compile(E) == ALIG_SUCCESS);
+    float *gam = alig_ad_params_value(P, gid), *bet = alig_ad_params_value(P, bid);
+    float *rmean = alig_ad_params_value(P, rm), *rvar = alig_ad_params_value(P, rv);
+    CU_ASSERT(rvar[0] == 1.0f && rmean[0] == 0.0f);       /* buffer initial values */
+    CU_ASSERT(alig_ad_params_grad(P, rm) == NULL);         /* buffers are not in g */
+    CU_ASSERT(alig_ad_params_n(P) == 2 * C && alig_ad_params_nbuf(P) == 2 * C);
+    for (int c = 0; c < C; c++) { gam[c] = 1.0f + c; bet[c] = 0.5f * c; }
+    for (size_t i = 0; i < x->size; i++) x->value[i] = (float)(3.0 + sin(1.7 * i) * (1 + i % 3));
+    /* batch statistics, in double */
+    double mu[C], var[C];
+    for (int c = 0; c < C; c++) {
+        double s = 0, ss = 0;
+        for (int n = 0; n < N; n++)
+            for (int l = 0; l < HW; l++) s += x->value[(n * C + c) * HW + l];
+        mu[c] = s / (N * HW);
+        for (int n = 0; n < N; n++)
+            for (int l = 0; l < HW; l++) ss += pow(x->value[(n * C + c) * HW + l] - mu[c], 2);
+        var[c] = ss / (N * HW);
+    }
+    CU_ASSERT_EQUAL(alig_ad_forward(G, 1), ALIG_SUCCESS);
+    double err = 0, merr = 0;
+    for (int c = 0; c < C; c++) {
+        double m = 0, v = 0;
+        for (int n = 0; n < N; n++)
+            for (int l = 0; l < HW; l++) {
+                double xv = x->value[(n * C + c) * HW + l], yv = y->value[(n * C + c) * HW + l];
+                err = fmax(err, fabs(yv - ((1.0 + c) * (xv - mu[c]) / sqrt(var[c] + 1e-5) + 0.5 * c)));
+                m += yv;
+                v += pow(yv - 0.5 * c, 2);
+            }
+        merr = fmax(merr, fabs(m / (N * HW) - 0.5 * c));           /* output mean β */
+        merr = fmax(merr, fabs(sqrt(v / (N * HW)) - (1.0 + c) * sqrt(var[c] / (var[c] + 1e-5))));   /* std γ */
+        /* running averages: momentum 0.1, unbiased variance */
+        CU_ASSERT(fabs(rmean[c] - 0.1 * mu[c]) < 1e-6);
+        CU_ASSERT(fabs(rvar[c] - (0.9 + 0.1 * var[c] * (N * HW) / (N * HW - 1.0))) < 1e-6);
+    }
+    CU_ASSERT(err < 1e-5);
+    CU_ASSERT(merr < 1e-5);
+    /* eval: running averages used, not changed */
+    float rm_before[C], rv_before[C];
+    memcpy(rm_before, rmean, sizeof rm_before);
+    memcpy(rv_before, rvar, sizeof rv_before);
+    CU_ASSERT_EQUAL(alig_ad_forward(G, 0), ALIG_SUCCESS);
+    CU_ASSERT(memcmp(rm_before, rmean, sizeof rm_before) == 0 && memcmp(rv_before, rvar, sizeof rv_before) == 0);
+    err = 0;
+    for (int c = 0; c < C; c++)
+        for (int n = 0; n < N; n++)
+            for (int l = 0; l < HW; l++) {
+                int i = (n * C + c) * HW + l;
+                err = fmax(err, fabs(y->value[i] - ((1.0 + c) * (x->value[i] - rmean[c]) / sqrt(rvar[c] + 1e-5) + 0.5 * c)));
+            }
+    CU_ASSERT(err < 1e-5);
+    /* k more training passes on the same batch: rm_k = (1 − 0.9^k)·μ exactly in real arithmetic */
+    for (int k = 2; k <= 40; k++) CU_ASSERT_EQUAL(alig_ad_forward(G, 1), ALIG_SUCCESS);
+    for (int c = 0; c < C; c++) CU_ASSERT(fabs(rmean[c] - (1.0 - pow(0.9, 40)) * mu[c]) < 1e-5);
+    /* the evaluation graph (batch of 1) sees the same running averages */
+    for (int c = 0; c < C; c++) xe->value[c] = 0.5f * (float)c - 1.0f;
+    CU_ASSERT_EQUAL(alig_ad_forward(E, 0), ALIG_SUCCESS);
+    for (int c = 0; c < C; c++)
+        CU_ASSERT(fabs(ye->value[c] - ((1.0 + c) * (xe->value[c] - rmean[c]) / sqrt(rvar[c] + 1e-5) + 0.5 * c)) < 1e-5);
+    /* training with one value per channel is refused; evaluation is fine */
+    CU_ASSERT_EQUAL(alig_ad_forward(E, 1), ALIG_EBADLEN);
+    CU_ASSERT_EQUAL(alig_ad_forward(E, 0), ALIG_SUCCESS);
+    alig_ad_graph_free(G);
+    alig_ad_graph_free(E);
+    alig_ad_params_free(P);
+
+    /* momentum option: 0.5 */
+    fx f;
+    fx_init(&f, 171);
+    alig_ad_node *xi = rin(&f, 2, (int[]){ 4, 2 }, -1, 1);
+    bn_block(&f, xi, 0, &(alig_ad_bn_opts){ .momentum = 0.5, .eps = 1e-3 });
+    fx_compile(&f, 0, 0);
+    CU_ASSERT_EQUAL(alig_ad_forward(f.G, 1), ALIG_SUCCESS);
+    double m0 = 0;
+    for (int n = 0; n < 4; n++) m0 += xi->value[n * 2];
+    CU_ASSERT(fabs(alig_ad_params_buf(f.P)[0] - 0.5 * m0 / 4) < 1e-6);
+    fx_free(&f);
+}
+
+/* ------------------------------------------------------------------ dropout semantics */
+
+static void run_dropout(uint64_t seed, int train, int steps, float *out, size_t n)
+{
+    alig_ad_graph *G;
+    CU_ASSERT_FATAL(alig_ad_graph_alloc(&G, NULL, seed) == ALIG_SUCCESS);
+    alig_ad_node *x = alig_ad_input(G, 2, (int[]){ 100, (int)(n / 100) });
+    alig_ad_node *y = alig_ad_dropout(G, x, 0.25);
+    CU_ASSERT_FATAL(alig_ad_graph_compile(G) == ALIG_SUCCESS);
+    for (size_t i = 0; i < n; i++) x->value[i] = 1.0f + (float)(i % 7);
+    for (int s = 0; s < steps; s++) CU_ASSERT_EQUAL(alig_ad_forward(G, train), ALIG_SUCCESS);
+    memcpy(out, y->value, n * sizeof *out);
+    uint64_t sd, st;
+    alig_ad_graph_rng(G, &sd, &st);
+    CU_ASSERT(sd == seed && st == (uint64_t)(train ? steps : 0));
+    alig_ad_graph_free(G);
+}
+
+static void test_dropout_semantics(void)
+{
+    const size_t n = 40000;
+    float *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b), *c = malloc(n * sizeof *c);
+    CU_ASSERT_FATAL(a && b && c);
+    run_dropout(5, 0, 3, a, n);                          /* eval: identity */
+    int ident = 1;
+    for (size_t i = 0; i < n; i++) ident &= a[i] == 1.0f + (float)(i % 7);
+    CU_ASSERT(ident);
+    run_dropout(5, 1, 1, a, n);                          /* train: 0 or x/(1 − p) */
+    size_t zeros = 0;
+    int vals = 1;
+    for (size_t i = 0; i < n; i++) {
+        zeros += a[i] == 0.0f;
+        vals &= a[i] == 0.0f || a[i] == (1.0f + (float)(i % 7)) * (float)(1.0 / 0.75);
+    }
+    CU_ASSERT(vals);
+    CU_ASSERT(fabs((double)zeros - 0.25 * n) < 5 * sqrt(n * 0.25 * 0.75));
+    run_dropout(5, 1, 1, b, n);                          /* same seed, same step: same mask */
+    CU_ASSERT(memcmp(a, b, n * sizeof *a) == 0);
+    run_dropout(5, 1, 2, b, n);                          /* next step: another mask */
+    CU_ASSERT(memcmp(a, b, n * sizeof *a) != 0);
+    run_dropout(6, 1, 1, c, n);                          /* another seed: another mask */
+    CU_ASSERT(memcmp(a, c, n * sizeof *a) != 0);
+#ifdef _OPENMP
+    const int saved = omp_get_max_threads();
+    omp_set_num_threads(1);
+    run_dropout(5, 1, 2, c, n);
+    omp_set_num_threads(2);
+    run_dropout(5, 1, 2, a, n);
+    omp_set_num_threads(saved);
+    CU_ASSERT(memcmp(a, b, n * sizeof *a) == 0 && memcmp(c, b, n * sizeof *a) == 0);
+#endif
+    free(a); free(b); free(c);
+}
+
+/* ------------------------------------------------------------------ flat x / g */
+
+static void test_flat_params(void)
+{
+    alig_ad_params *P;
+    alig_ad_graph *G;
+    int a, bf, b;
+    CU_ASSERT_FATAL(alig_ad_params_alloc(&P) == ALIG_SUCCESS);
+    CU_ASSERT_EQUAL(alig_ad_params_add(P, 2, (int[]){ 2, 3 }, &a), ALIG_SUCCESS);
+    CU_ASSERT_EQUAL(alig_ad_params_add_buffer(P, 1, (int[]){ 4 }, 2.5f, &bf), ALIG_SUCCESS);
+    CU_ASSERT_EQUAL(alig_ad_params_add(P, 1, (int[]){ 3 }, &b), ALIG_SUCCESS);
+    CU_ASSERT_EQUAL(alig_ad_params_add(P, 0, (int[]){ 3 }, &(int){ 0 }), ALIG_EBADLEN);
+    CU_ASSERT_EQUAL(alig_ad_params_add(P, 2, (int[]){ 3, 0 }, &(int){ 0 }), ALIG_EBADLEN);
+    CU_ASSERT(alig_ad_params_x(P) == NULL);                  /* nothing before sealing */
+    CU_ASSERT_FATAL(alig_ad_graph_alloc(&G, P, 0) == ALIG_SUCCESS);
+    alig_ad_node *A = alig_ad_param(G, a), *B = alig_ad_param(G, b);
+    CU_ASSERT(alig_ad_buffer(G, a) == NULL && alig_ad_graph_status(G) == ALIG_EINVAL);   /* a is trainable */
+    alig_ad_graph_free(G);
+    CU_ASSERT_FATAL(alig_ad_graph_alloc(&G, P, 0) == ALIG_SUCCESS);
+    A = alig_ad_param(G, a);
+    B = alig_ad_param(G, b);
+    alig_ad_node *x = alig_ad_input(G, 2, (int[]){ 4, 2 });
+    /* loss = Σ r ⊙ (x·A + b) + Σ B ⊙ B (B used twice) */
+    alig_ad_node *r = alig_ad_input(G, 2, (int[]){ 4, 3 });
+    alig_ad_node *loss = alig_ad_add(G, alig_ad_sum(G, alig_ad_mul(G, r, alig_ad_bias_add(G, alig_ad_matmul(G, x, A, 0, 0), B))),
+                                     alig_ad_sum(G, alig_ad_mul(G, B, B)));
+    CU_ASSERT_FATAL(alig_ad_graph_compile(G) == ALIG_SUCCESS);
+    CU_ASSERT_EQUAL(alig_ad_params_add(P, 1, (int[]){ 2 }, &(int){ 0 }), ALIG_EINVAL);  /* sealed */
+    float *X = alig_ad_params_x(P), *Gr = alig_ad_params_g(P);
+    CU_ASSERT(alig_ad_params_n(P) == 9);
+    CU_ASSERT(A->value == X && B->value == X + 6 && A->grad == Gr && B->grad == Gr + 6);
+    CU_ASSERT(alig_ad_params_value(P, b) == X + 6 && alig_ad_params_offset(P, b) == 6);
+    CU_ASSERT(alig_ad_params_buf(P)[3] == 2.5f && alig_ad_params_trainable(P, bf) == 0);
+    for (int i = 0; i < 9; i++) X[i] = 0.1f * (float)(i + 1);
+    for (int i = 0; i < 8; i++) x->value[i] = (float)(i % 3) - 1.0f;
+    for (int i = 0; i < 12; i++) r->value[i] = 0.5f - 0.25f * (float)(i % 4);
+    CU_ASSERT_EQUAL(alig_ad_backward(G, loss), ALIG_EINVAL);    /* before any forward */
+    CU_ASSERT_EQUAL(alig_ad_forward(G, 1), ALIG_SUCCESS);
+    CU_ASSERT_EQUAL(alig_ad_backward(G, loss), ALIG_SUCCESS);
+    /* hand gradient: ∂/∂A[k][j] = Σ_i x[i][k]·r[i][j]; ∂/∂b[j] = Σ_i r[i][j] + 2·b[j] */
+    double e = 0;
+    for (int k = 0; k < 2; k++)
+        for (int j = 0; j < 3; j++) {
+            double s = 0;
+            for (int i = 0; i < 4; i++) s += x->value[i * 2 + k] * r->value[i * 3 + j];
+            e = fmax(e, fabs(Gr[k * 3 + j] - s));
+        }
+    for (int j = 0; j < 3; j++) {
+        double s = 2.0 * X[6 + j];
+        for (int i = 0; i < 4; i++) s += r->value[i * 3 + j];
+        e = fmax(e, fabs(Gr[6 + j] - s));
+    }
+    CU_ASSERT(e < 1e-6);
+    /* a second backward recomputes g (zeroed first), it does not add to it */
+    float g1[9];
+    memcpy(g1, Gr, sizeof g1);
+    CU_ASSERT_EQUAL(alig_ad_backward(G, loss), ALIG_SUCCESS);
+    CU_ASSERT(memcmp(g1, Gr, sizeof g1) == 0);
+    CU_ASSERT_EQUAL(alig_ad_backward(G, A), ALIG_EBADLEN);     /* not a scalar */
+    alig_ad_graph_free(G);
+    alig_ad_params_free(P);
+}
+
+/* ------------------------------------------------------------------ errors */
+
+static void test_shape_errors(void)
+{
+    alig_ad_params *P;
+    alig_ad_graph *G;
+    CU_ASSERT_FATAL(alig_ad_params_alloc(&P) == ALIG_SUCCESS);
+    int w;
+    CU_ASSERT_FATAL(alig_ad_params_add(P, 4, (int[]){ 8, 1, 3, 3 }, &w) == ALIG_SUCCESS);
+
+    struct { const char *what, *needle; alig_status st; } cases[] = {
+        { "conv channels", "channels", ALIG_EBADLEN },
+        { "matmul inner", "inner", ALIG_EBADLEN },
+        { "add shapes", "shapes differ", ALIG_EBADLEN },
+        { "NULL operand", "NULL", ALIG_EINVAL },
+        { "pool padding", "padding", ALIG_EINVAL },
+        { "dropout p", "p = 1", ALIG_EINVAL },
+        { "bn buffers", "buffer", ALIG_EINVAL },
+        { "slice range", "outside", ALIG_EBADLEN },
+        { "conv too small", "larger", ALIG_EBADLEN },
+        { "labels shape", "labels", ALIG_EBADLEN },
+        { "input dims", "shape", ALIG_EBADLEN },
+        { "concat dims", "axis 1", ALIG_EBADLEN },
+        { "reshape size", "elements", ALIG_EBADLEN },
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        CU_ASSERT_FATAL(alig_ad_graph_alloc(&G, P, 0) == ALIG_SUCCESS);
+        alig_ad_node *x3 = alig_ad_input(G, 4, (int[]){ 2, 3, 5, 5 });
+        alig_ad_node *x1 = alig_ad_input(G, 4, (int[]){ 2, 1, 5, 5 });
+        alig_ad_node *m = alig_ad_input(G, 2, (int[]){ 4, 3 }), *r = NULL;
+        switch (k) {
+        case 0: r = alig_ad_conv2d(G, x3, alig_ad_param(G, w), NULL, NULL); break;
+        case 1: r = alig_ad_matmul(G, m, m, 0, 0); break;
+        case 2: r = alig_ad_add(G, x3, x1); break;
+        case 3: r = alig_ad_relu(G, NULL); break;
+        case 4: r = alig_ad_maxpool2d(G, x1, &(alig_ad_pool_opts){ .kh = 2, .kw = 2, .pad_h = 2 }); break;
+        case 5: r = alig_ad_dropout(G, m, 1.0); break;
+        case 6: r = alig_ad_batchnorm(G, m, NULL, NULL, alig_ad_input(G, 1, (int[]){ 3 }), alig_ad_input(G, 1, (int[]){ 3 }),
+                                      NULL); break;
+        case 7: r = alig_ad_slice(G, m, 2, 2); break;
+        case 8: r = alig_ad_conv2d(G, alig_ad_input(G, 4, (int[]){ 1, 1, 2, 2 }), alig_ad_param(G, w), NULL, NULL); break;
+        case 9: r = alig_ad_softmax_ce(G, m, alig_ad_input(G, 1, (int[]){ 3 })); break;
+        case 10: r = alig_ad_input(G, 2, (int[]){ 4, -1 }); break;
+        case 11: r = alig_ad_concat(G, 2, (alig_ad_node *[]){ x3, m }); break;
+        default: r = alig_ad_reshape(G, m, 2, (int[]){ 5, 2 }); break;
+        }
+        const char *msg = alig_ad_graph_error(G);
+        printf("  %-16s -> %s: \"%s\"\n", cases[k].what, alig_status_name(alig_ad_graph_status(G)), msg);
+        CU_ASSERT(r == NULL);
+        CU_ASSERT_EQUAL(alig_ad_graph_status(G), cases[k].st);
+        CU_ASSERT(strstr(msg, cases[k].needle) != NULL);
+        /* sticky: later constructors return NULL, compile and forward report the status */
+        CU_ASSERT(alig_ad_relu(G, m) == NULL);
+        CU_ASSERT_EQUAL(alig_ad_graph_compile(G), cases[k].st);
+        CU_ASSERT_EQUAL(alig_ad_forward(G, 1), cases[k].st);
+        CU_ASSERT_EQUAL(alig_ad_graph_status(G), cases[k].st);
+        alig_ad_graph_free(G);
+    }
+
+    /* runtime: a label out of range or not an integer; nodes after compile */
+    CU_ASSERT_FATAL(alig_ad_graph_alloc(&G, P, 0) == ALIG_SUCCESS);
+    alig_ad_node *s = alig_ad_input(G, 2, (int[]){ 2, 3 }), *y = alig_ad_input(G, 1, (int[]){ 2 });
+    alig_ad_hinge(G, s, y, 0);
+    CU_ASSERT_FATAL(alig_ad_graph_compile(G) == ALIG_SUCCESS);
+    y->value[0] = 1; y->value[1] = 3;
+    CU_ASSERT_EQUAL(alig_ad_forward(G, 0), ALIG_EINVAL);
+    y->value[1] = 1.5f;
+    CU_ASSERT_EQUAL(alig_ad_forward(G, 0), ALIG_EINVAL);
+    y->value[1] = 2;
+    CU_ASSERT_EQUAL(alig_ad_forward(G, 0), ALIG_SUCCESS);
+    CU_ASSERT(alig_ad_relu(G, s) == NULL && alig_ad_graph_status(G) == ALIG_EINVAL);
+    alig_ad_graph_free(G);
+    /* a graph without an arena cannot hold parameters; a node of another graph is refused */
+    alig_ad_graph *G2;
+    CU_ASSERT_FATAL(alig_ad_graph_alloc(&G, NULL, 0) == ALIG_SUCCESS && alig_ad_graph_alloc(&G2, NULL, 0) == ALIG_SUCCESS);
+    CU_ASSERT(alig_ad_param(G, 0) == NULL && alig_ad_graph_status(G) == ALIG_EINVAL);
+    alig_ad_node *o = alig_ad_input(G2, 1, (int[]){ 3 });
+    alig_ad_node *o2 = alig_ad_input(G2, 1, (int[]){ 3 });
+    (void)o2;
+    CU_ASSERT(alig_ad_relu(G2, o) != NULL);
+    alig_ad_graph *G3;
+    CU_ASSERT_FATAL(alig_ad_graph_alloc(&G3, NULL, 0) == ALIG_SUCCESS);
+    alig_ad_input(G3, 1, (int[]){ 3 });
+    CU_ASSERT(alig_ad_relu(G3, o2) == NULL && alig_ad_graph_status(G3) == ALIG_EINVAL);
+    alig_ad_graph_free(G);
+    alig_ad_graph_free(G2);
+    alig_ad_graph_free(G3);
+    alig_ad_params_free(P);
+    alig_ad_graph_free(NULL);
+    alig_ad_params_free(NULL);
+    CU_ASSERT_STRING_EQUAL(alig_ad_op_name(ALIG_OP_CONV2D), "conv2d");
+    CU_ASSERT_STRING_EQUAL(alig_ad_op_name(ALIG_OP_COUNT), "?");
+    for (int op = 0; op < ALIG_OP_COUNT; op++) CU_ASSERT(strcmp(alig_ad_op_name((alig_op)op), "?") != 0);
+}
+
+/* ------------------------------------------------------------------ thread count */
+
+#ifdef _OPENMP
+/* A CNN large enough for every kernel's parallel path: loss and g with 1 and 2 threads agree
+ * within float rounding (sgemm and the per-thread conv weight partials are the only differences). */
+static void test_threads_graph(void)
+{
+    fx f;
+    fx_init(&f, 191);
+    alig_ad_graph *G = f.G;
+    alig_ad_node *x = rin(&f, 4, (int[]){ 8, 4, 16, 16 }, -1, 1), *y = alig_ad_input(G, 1, (int[]){ 8 });
+    const alig_ad_conv_opts same = { .pad_h = 1, .pad_w = 1 };
+    alig_ad_node *h = alig_ad_conv2d(G, x, par(&f, 4, (int[]){ 16, 4, 3, 3 }), par(&f, 1, (int[]){ 16 }), &same);
+    h = alig_ad_relu(G, bn_block(&f, h, 1, NULL));
+    h = alig_ad_dropout(G, h, 0.2);
+    h = alig_ad_maxpool2d(G, h, &(alig_ad_pool_opts){ .kh = 2, .kw = 2 });
+    h = alig_ad_conv2d(G, h, par(&f, 4, (int[]){ 8, 16, 3, 3 }), NULL, &same);
+    h = alig_ad_global_avgpool(G, alig_ad_tanh(G, h));
+    alig_ad_node *loss = alig_ad_hinge(G, alig_ad_matmul(G, h, par(&f, 2, (int[]){ 8, 5 }), 0, 0), y, 1);
+    fx_compile(&f, -0.3, 0.3);
+    fill_labels(&f, y, 5);
+    const size_t n = alig_ad_params_n(f.P);
+    float *g1 = malloc(n * sizeof *g1), *buf1 = malloc(alig_ad_params_nbuf(f.P) * sizeof *buf1);
+    CU_ASSERT_FATAL(g1 && buf1);
+    const int saved = omp_get_max_threads();
+    double l[2];
+    double gd = 0, gs = 0;
+    for (int t = 0; t < 2; t++) {
+        omp_set_num_threads(t + 1);
+        alig_ad_graph_set_rng(G, 191, 0);
+        float *buf = alig_ad_params_buf(f.P);
+        for (size_t i = 0; i < alig_ad_params_nbuf(f.P); i++) buf[i] = (float)(i % 2);   /* rm 0, rv 1 */
+        CU_ASSERT_FATAL(alig_ad_forward(G, 1) == ALIG_SUCCESS && alig_ad_backward(G, loss) == ALIG_SUCCESS);
+        l[t] = alig_ad_scalar(loss);
+        const float *g = alig_ad_params_g(f.P);
+        if (t == 0) {
+            memcpy(g1, g, n * sizeof *g1);
+            memcpy(buf1, buf, alig_ad_params_nbuf(f.P) * sizeof *buf1);
+        } else {
+            for (size_t i = 0; i < n; i++) { gd = fmax(gd, fabs((double)g[i] - g1[i])); gs = fmax(gs, fabs((double)g1[i])); }
+            CU_ASSERT(memcmp(buf1, buf, alig_ad_params_nbuf(f.P) * sizeof *buf1) == 0);   /* BN stats: bitwise */
+        }
+    }
+    omp_set_num_threads(saved);
+    printf("  1 vs 2 threads: loss %.9f vs %.9f, max |dg| / |g|max = %.2e\n", l[0], l[1], gd / gs);
+    CU_ASSERT(fabs(l[0] - l[1]) <= 1e-6 * fabs(l[0]));
+    CU_ASSERT(gs > 1e-3 && gd <= 1e-5 * gs);
+    free(g1); free(buf1);
+    fx_free(&f);
+}
+#endif
+
+/* ------------------------------------------------------------------ the solver core drives a net */
+
+static void test_solver_drives_net(void)
+{
+    /* 2-16-3 MLP (tanh), three separable blobs of 16 points; ALI-G on the flat x, g (float) */
+    enum { N = 48, D = 2, H = 16, K = 3 };
+    fx f;
+    fx_init(&f, 181);
+    alig_ad_graph *G = f.G;
+    alig_ad_node *x = alig_ad_input(G, 2, (int[]){ N, D }), *y = alig_ad_input(G, 1, (int[]){ N });
+    alig_ad_node *h = alig_ad_tanh(G, alig_ad_bias_add(G, alig_ad_matmul(G, x, par(&f, 2, (int[]){ H, D }), 0, 1),
+                                                       par(&f, 1, (int[]){ H })));
+    alig_ad_node *s = alig_ad_bias_add(G, alig_ad_matmul(G, h, par(&f, 2, (int[]){ K, H }), 0, 1), par(&f, 1, (int[]){ K }));
+    alig_ad_node *loss = alig_ad_softmax_ce(G, s, y);
+    fx_compile(&f, -0.5, 0.5);
+    for (int i = 0; i < N; i++) {
+        int k = i % K;
+        y->value[i] = (float)k;
+        x->value[i * D] = (float)(2.0 * cos(2.1 * k) + unif(&f, -0.3, 0.3));
+        x->value[i * D + 1] = (float)(2.0 * sin(2.1 * k) + unif(&f, -0.3, 0.3));
+    }
+    alig_solver *sol;
+    alig_params_alig p = ALIG_PARAMS_ALIG_DEFAULT;
+    p.eta = 1.0;
+    CU_ASSERT_FATAL(alig_solver_alloc(&sol, alig_solver_alig, ALIG_F32, alig_ad_params_n(f.P), &p) == ALIG_SUCCESS);
+    CU_ASSERT_FATAL(alig_solver_set(sol, alig_ad_params_x(f.P), INFINITY) == ALIG_SUCCESS);
+    double first = NAN, last = NAN;
+    for (int t = 0; t < 200; t++) {
+        CU_ASSERT_FATAL(alig_ad_forward(G, 1) == ALIG_SUCCESS);
+        CU_ASSERT_FATAL(alig_ad_backward(G, loss) == ALIG_SUCCESS);
+        last = alig_ad_scalar(loss);
+        if (t == 0) first = last;
+        CU_ASSERT_FATAL(alig_solver_step(sol, last, alig_ad_params_g(f.P)) == ALIG_SUCCESS);
+    }
+    printf("  ALI-G (f32) on a 2-16-3 MLP: loss %.4f -> %.4f in 200 steps\n", first, last);
+    CU_ASSERT(last < 0.05 * first);
+    alig_solver_free(sol);
+    fx_free(&f);
+}
+
+int main(void)
+{
+    if (CU_initialize_registry() != CUE_SUCCESS) return 2;
+    CU_pSuite s1 = CU_add_suite("gradcheck ops", NULL, NULL);
+    CU_pSuite s2 = CU_add_suite("gradcheck composites", NULL, NULL);
+    CU_pSuite s3 = CU_add_suite("semantics", NULL, NULL);
+    CU_pSuite s4 = CU_add_suite("api", NULL, NULL);
+    if (!s1 || !s2 || !s3 || !s4) { CU_cleanup_registry(); return 2; }
+    CU_add_test(s1, "matmul (all transposes, x·xᵀ)", test_grad_matmul);
+    CU_add_test(s1, "bias_add", test_grad_bias_add);
+    CU_add_test(s1, "conv2d (stride, padding)", test_grad_conv2d);
+    CU_add_test(s1, "max / avg / global pooling", test_grad_pool);
+    CU_add_test(s1, "relu, sigmoid, tanh, affine", test_grad_unary);
+    CU_add_test(s1, "add, mul (also a+a, a*a)", test_grad_binary);
+    CU_add_test(s1, "concat, slice, flatten, reshape", test_grad_shape_ops);
+    CU_add_test(s1, "softmax, sum", test_grad_softmax_sum);
+    CU_add_test(s1, "dropout (train, eval)", test_grad_dropout);
+    CU_add_test(s1, "batchnorm (train, eval, affine or not)", test_grad_batchnorm);
+    CU_add_test(s1, "softmax_ce, hard hinge, bce_logits", test_grad_losses);
+    CU_add_test(s1, "negative control: smoothed hinge flagged", test_gradcheck_negative_control);
+    CU_add_test(s2, "small CNN", test_grad_cnn);
+    CU_add_test(s2, "pre-activation residual block", test_grad_resblock);
+    CU_add_test(s2, "LSTM, 3 steps, shared weights", test_grad_lstm);
+    CU_add_test(s3, "loss values vs double re-implementation", test_loss_values);
+    CU_add_test(s3, "batchnorm train/eval semantics", test_batchnorm_semantics);
+    CU_add_test(s3, "dropout train/eval semantics", test_dropout_semantics);
+    CU_add_test(s4, "flat x/g views, zeroing, accumulation", test_flat_params);
+    CU_add_test(s4, "shape errors: status + message", test_shape_errors);
+    CU_add_test(s4, "solver core (ALIG_F32) trains a net", test_solver_drives_net);
+#ifdef _OPENMP   /* without OpenMP there is one thread count only: not registered, not counted */
+    CU_add_test(s4, "1 vs 2 threads, whole graph", test_threads_graph);
+#endif
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    CU_basic_run_tests();
+    unsigned failed = CU_get_number_of_failures();
+    unsigned ran = CU_get_number_of_tests_run();
+    CU_cleanup_registry();
+    return (failed || ran == 0) ? 1 : 0;
+}

@@ -1,0 +1,504 @@
+/* test_kernels.c - the optimised kernels of nets/kernels.c against their *_naive references
+ * (plain loops, double accumulation, written independently), plus identities that need no
+ * reference at all:
+ *   - sgemm wrapper vs naive gemm, every transpose combination, beta = 0 / beta ≠ 0;
+ *   - im2col / col2im vs naive on shapes with stride, asymmetric and over-wide padding,
+ *     non-square kernels, 1×1 kernels; col2im is the adjoint of im2col (⟨im2col x, c⟩ = ⟨x, col2im c⟩);
+ *   - conv2d forward / backward (im2col + sgemm, blocked) vs direct convolution, with and without
+ *     the fused bias, for one-block-at-a-time plans (block 1, 2, N) and block-parallel plans
+ *     (slots 2, 3), with accumulation into non-zero gradients and any of dx, dw, db absent;
+ *     the plan chooser's arithmetic;
+ *   - max pooling (general and 2×2 fast path, with ties) and average pooling vs naive;
+ *   - batch normalisation (train and eval, forward and backward) vs the staged naive version;
+ *   - the deterministic chunked sum, the counter-based dropout mask;
+ *   - with OpenMP: 1 vs 2 threads give bitwise-identical results for every kernel of ours.
+ * Each comparison prints the largest relative difference it saw. */
+#include <CUnit/Basic.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <gsl/gsl_rng.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "nets/kernels.h"
+
+/* ------------------------------------------------------------------ helpers */
+
+static gsl_rng *rng;
+
+static float *randv(size_t n, double lo, double hi)
+{
+    float *v = malloc((n ? n : 1) * sizeof *v);
+    CU_ASSERT_FATAL(v != NULL);
+    for (size_t i = 0; i < n; i++) v[i] = (float)(lo + (hi - lo) * gsl_rng_uniform(rng));
+    return v;
+}
+
+static float *copyv(const float *src, size_t n)
+{
+    float *v = malloc((n ? n : 1) * sizeof *v);
+    CU_ASSERT_FATAL(v != NULL);
+    memcpy(v, src, n * sizeof *v);
+    return v;
+}
+
+/* max_i |a_i − b_i| / max(max_i |b_i|, 1e-30): relative to the scale of the reference */
+static double rel_diff(const float *a, const float *b, size_t n)
+{
+    double m = 0.0, s = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        m = fmax(m, fabs((double)a[i] - b[i]));
+        s = fmax(s, fabs((double)b[i]));
+    }
+    if (m != m) return INFINITY;
+    return m / fmax(s, 1e-30);
+}
+
+#define CHECK_CLOSE(a, b, n, tol, ...)                                          \
+    do {                                                                        \
+        double d_ = rel_diff((a), (b), (n));                                    \
+        printf("  %-44s rel diff %.2e\n", label_(__VA_ARGS__), d_);            \
+        CU_ASSERT(d_ <= (tol));                                                 \
+    } while (0)
+
+static char label_buf[128];
+static const char *label_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static const char *label_(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(label_buf, sizeof label_buf, fmt, ap);
+    va_end(ap);
+    return label_buf;
+}
+
+/* ------------------------------------------------------------------ gemm */
+
+static void test_gemm(void)
+{
+    const int M = 37, N = 29, K = 53;
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++)
+            for (int bi = 0; bi < 2; bi++) {
+                float beta = bi ? 1.3f : 0.0f;
+                float *A = randv((size_t)M * K, -1, 1), *B = randv((size_t)K * N, -1, 1);
+                float *C1 = randv((size_t)M * N, -1, 1), *C2 = copyv(C1, (size_t)M * N);
+                if (!bi) C1[0] = C2[0] = NAN;      /* beta = 0 must ignore C's content */
+                alig_nk_gemm(ta, tb, M, N, K, 0.7f, A, B, beta, C1);
+                alig_nk_gemm_naive(ta, tb, M, N, K, 0.7f, A, B, beta, C2);
+                CHECK_CLOSE(C1, C2, (size_t)M * N, 1e-5, "gemm ta=%d tb=%d beta=%g", ta, tb, beta);
+                free(A); free(B); free(C1); free(C2);
+            }
+    /* an independent value: [1 2; 3 4]·[5 6; 7 8] = [19 22; 43 50] */
+    float A[4] = { 1, 2, 3, 4 }, B[4] = { 5, 6, 7, 8 }, C[4];
+    alig_nk_gemm(0, 0, 2, 2, 2, 1.0f, A, B, 0.0f, C);
+    CU_ASSERT(C[0] == 19 && C[1] == 22 && C[2] == 43 && C[3] == 50);
+    alig_nk_gemm(1, 0, 2, 2, 2, 1.0f, A, B, 0.0f, C);        /* Aᵀ·B = [26 30; 38 44] */
+    CU_ASSERT(C[0] == 26 && C[1] == 30 && C[2] == 38 && C[3] == 44);
+}
+
+/* ------------------------------------------------------------------ convolution shapes */
+
+typedef struct { int N, C, H, W, K, R, S, sh, sw, ph, pw; } conv_case;
+
+static const conv_case conv_cases[] = {
+    { 3, 2, 7, 6, 4, 3, 3, 1, 1, 1, 1 },    /* same padding */
+    { 2, 3, 9, 8, 5, 3, 2, 2, 3, 1, 0 },    /* strides 2/3, non-square kernel, asymmetric padding */
+    { 4, 1, 28, 28, 8, 3, 3, 1, 1, 0, 0 },  /* the CNN's first layer, fewer filters */
+    { 3, 4, 5, 5, 6, 1, 1, 1, 1, 0, 0 },    /* 1×1 (WRN shortcut) */
+    { 2, 3, 6, 7, 2, 5, 5, 2, 2, 2, 2 },    /* wide kernel, stride 2 */
+    { 2, 2, 4, 4, 3, 2, 2, 1, 1, 3, 3 },    /* padding wider than the kernel: all-zero windows */
+    { 5, 3, 8, 8, 4, 3, 3, 2, 2, 1, 1 },    /* WRN downsampling conv */
+};
+#define N_CONV_CASES (sizeof conv_cases / sizeof conv_cases[0])
+
+static alig_nk_conv make_conv(const conv_case *c)
+{
+    alig_nk_conv s = { c->N, c->C, c->H, c->W, c->K, c->R, c->S, c->sh, c->sw, c->ph, c->pw, 0, 0 };
+    s.P = alig_nk_out_len(c->H, c->R, c->sh, c->ph);
+    s.Q = alig_nk_out_len(c->W, c->S, c->sw, c->pw);
+    CU_ASSERT_FATAL(s.P > 0 && s.Q > 0);
+    return s;
+}
+
+static void test_out_len(void)
+{
+    CU_ASSERT_EQUAL(alig_nk_out_len(28, 3, 1, 0), 26);
+    CU_ASSERT_EQUAL(alig_nk_out_len(26, 2, 2, 0), 13);
+    CU_ASSERT_EQUAL(alig_nk_out_len(7, 2, 2, 0), 3);
+    CU_ASSERT_EQUAL(alig_nk_out_len(32, 3, 2, 1), 16);
+    CU_ASSERT_EQUAL(alig_nk_out_len(2, 3, 1, 0), 0);
+}
+
+static void test_im2col(void)
+{
+    for (size_t ci = 0; ci < N_CONV_CASES; ci++) {
+        alig_nk_conv s = make_conv(&conv_cases[ci]);
+        const size_t xs = (size_t)s.N * s.C * s.H * s.W;
+        const size_t cs = (size_t)s.C * s.R * s.S * s.N * s.P * s.Q;
+        float *x = randv(xs, -1, 1), *c1 = randv(cs, 5, 6), *c2 = randv(cs, 7, 8);
+        alig_nk_im2col(&s, s.N, x, c1);
+        alig_nk_im2col_naive(&s, s.N, x, c2);
+        CU_ASSERT(memcmp(c1, c2, cs * sizeof *c1) == 0);   /* a pure copy: must be exact */
+        /* col2im vs naive, accumulating into the same non-zero start */
+        float *cv = randv(cs, -1, 1), *d1 = randv(xs, -1, 1), *d2 = copyv(d1, xs), *d0 = copyv(d1, xs);
+        alig_nk_col2im(&s, s.N, cv, d1);
+        alig_nk_col2im_naive(&s, s.N, cv, d2);
+        CHECK_CLOSE(d1, d2, xs, 1e-6, "col2im case %zu", ci);
+        /* adjoint identity: ⟨im2col x, c⟩ = ⟨x, col2im c⟩ (col2im from zero: d1 − d0) */
+        double lhs = 0.0, rhs = 0.0, scale = 0.0;
+        for (size_t i = 0; i < cs; i++) { lhs += (double)c1[i] * cv[i]; scale += fabs((double)c1[i] * cv[i]); }
+        for (size_t i = 0; i < xs; i++) rhs += (double)x[i] * ((double)d1[i] - d0[i]);
+        CU_ASSERT(fabs(lhs - rhs) <= 1e-5 * fmax(scale, 1.0));
+        free(x); free(c1); free(c2); free(cv); free(d1); free(d2); free(d0);
+    }
+}
+
+/* plans (block, slots): one block at a time (small, 2, all) and blocks in parallel */
+static const int plans[][2] = { { 1, 1 }, { 2, 1 }, { 1 << 20, 1 }, { 1, 2 }, { 2, 3 } };
+#define N_PLANS (sizeof plans / sizeof plans[0])
+
+static void test_conv_forward(void)
+{
+    for (size_t ci = 0; ci < N_CONV_CASES; ci++) {
+        alig_nk_conv s = make_conv(&conv_cases[ci]);
+        const size_t xs = (size_t)s.N * s.C * s.H * s.W, ws_ = (size_t)s.K * s.C * s.R * s.S;
+        const size_t ys = (size_t)s.N * s.K * s.P * s.Q;
+        float *x = randv(xs, -1, 1), *w = randv(ws_, -1, 1), *bias = randv((size_t)s.K, -1, 1);
+        for (int wb = 0; wb < 2; wb++) {
+            const float *bb = wb ? bias : NULL;
+            float *yr = randv(ys, 0, 1);
+            alig_nk_conv2d_forward_naive(&s, x, w, bb, yr);
+            for (size_t pi = 0; pi < N_PLANS; pi++) {
+                const int block = plans[pi][0] < s.N ? plans[pi][0] : s.N, slots = plans[pi][1];
+                float *ws = malloc(alig_nk_conv_ws(&s, block, slots) * sizeof *ws), *y = randv(ys, 5, 6);
+                CU_ASSERT_FATAL(ws != NULL);
+                alig_nk_conv2d_forward(&s, x, w, bb, y, ws, block, slots);
+                CHECK_CLOSE(y, yr, ys, 1e-5, "conv fwd case %zu bias %d block %d slots %d", ci, wb, block, slots);
+                free(ws); free(y);
+            }
+            free(yr);
+        }
+        free(x); free(w); free(bias);
+    }
+}
+
+static void test_conv_backward(void)
+{
+    for (size_t ci = 0; ci < N_CONV_CASES; ci++) {
+        alig_nk_conv s = make_conv(&conv_cases[ci]);
+        const size_t xs = (size_t)s.N * s.C * s.H * s.W, wsz = (size_t)s.K * s.C * s.R * s.S;
+        const size_t ys = (size_t)s.N * s.K * s.P * s.Q, K = (size_t)s.K;
+        float *x = randv(xs, -1, 1), *w = randv(wsz, -1, 1), *dy = randv(ys, -1, 1);
+        /* non-zero starting gradients: backward must add */
+        float *dx0 = randv(xs, -1, 1), *dw0 = randv(wsz, -1, 1), *db0 = randv(K, -1, 1);
+        float *dxr = copyv(dx0, xs), *dwr = copyv(dw0, wsz), *dbr = copyv(db0, K);
+        alig_nk_conv2d_backward_naive(&s, x, w, dy, dxr, dwr, dbr);
+        for (size_t pi = 0; pi < N_PLANS; pi++) {
+            const int block = plans[pi][0] < s.N ? plans[pi][0] : s.N, slots = plans[pi][1];
+            float *ws = malloc(alig_nk_conv_ws(&s, block, slots) * sizeof *ws);
+            float *dx = copyv(dx0, xs), *dw = copyv(dw0, wsz), *db = copyv(db0, K);
+            CU_ASSERT_FATAL(ws != NULL);
+            alig_nk_conv2d_backward(&s, x, w, dy, dx, dw, db, ws, block, slots);
+            CHECK_CLOSE(dx, dxr, xs, 1e-5, "conv bwd dx case %zu block %d slots %d", ci, block, slots);
+            CHECK_CLOSE(dw, dwr, wsz, 1e-5, "conv bwd dw case %zu block %d slots %d", ci, block, slots);
+            CU_ASSERT(rel_diff(db, dbr, K) <= 1e-5);
+            /* any subset absent: the others unchanged in value */
+            float *dx2 = copyv(dx0, xs), *dw2 = copyv(dw0, wsz), *db2 = copyv(db0, K);
+            alig_nk_conv2d_backward(&s, x, w, dy, NULL, dw2, NULL, ws, block, slots);
+            alig_nk_conv2d_backward(&s, x, w, dy, dx2, NULL, NULL, ws, block, slots);
+            alig_nk_conv2d_backward(&s, x, w, dy, NULL, NULL, db2, ws, block, slots);
+            CU_ASSERT(rel_diff(dx2, dxr, xs) <= 1e-5);
+            CU_ASSERT(rel_diff(dw2, dwr, wsz) <= 1e-5);
+            CU_ASSERT(rel_diff(db2, dbr, K) <= 1e-5);
+            free(ws); free(dx); free(dw); free(db); free(dx2); free(dw2); free(db2);
+        }
+        free(x); free(w); free(dy); free(dx0); free(dw0); free(db0); free(dxr); free(dwr); free(dbr);
+    }
+}
+
+static void test_conv_plan(void)
+{
+    alig_nk_conv s = make_conv(&(conv_case){ 128, 32, 13, 13, 64, 3, 3, 1, 1, 0, 0 });
+    int block, slots;
+    alig_nk_conv_plan(&s, 2, (size_t)1 << 18, 0, &block, &slots);
+    /* per image (288 + 64)·121 = 42592 floats: 6 images in 2^18 floats, 2 slots */
+    CU_ASSERT(block == 6 && slots == 2);
+    alig_nk_conv_plan(&s, 1, (size_t)1 << 30, 0, &block, &slots);
+    CU_ASSERT(block == 128 && slots == 1);
+    alig_nk_conv_plan(&s, 64, (size_t)1 << 30, 0, &block, &slots);     /* one block per slot at most */
+    CU_ASSERT(block == 2 && slots == 64);
+    const size_t avail = alig_nk_conv_ws(&s, 6, 2);
+    alig_nk_conv_plan(&s, 8, (size_t)1 << 18, avail, &block, &slots);    /* more threads than scratch */
+    CU_ASSERT(alig_nk_conv_ws(&s, block, slots) <= avail && slots >= 2);
+    alig_nk_conv_plan(&s, 4, (size_t)1 << 18, 1, &block, &slots);        /* nothing fits: smallest plan */
+    CU_ASSERT(block == 1 && slots == 1);
+}
+
+static void test_conv_hand(void)
+{
+    /* 1 image, 1 channel 3×3 = 1..9, kernel [1 0; 0 −1], stride 1, no padding:
+     * y[p,q] = x[p,q] − x[p+1,q+1] = −4 everywhere; with padding 1 the corners see one tap. */
+    float x[9] = { 1, 2, 3, 4, 5, 6, 7, 8, 9 }, w[4] = { 1, 0, 0, -1 };
+    alig_nk_conv s = { 1, 1, 3, 3, 1, 2, 2, 1, 1, 0, 0, 2, 2 };
+    float y[16], ws[128];
+    alig_nk_conv2d_forward(&s, x, w, NULL, y, ws, 1, 1);
+    for (int i = 0; i < 4; i++) CU_ASSERT(y[i] == -4.0f);
+    s.ph = s.pw = 1;
+    s.P = s.Q = 4;
+    alig_nk_conv2d_forward(&s, x, w, NULL, y, ws, 1, 1);
+    CU_ASSERT(y[0] == -1.0f);       /* only the −1 tap touches x[0,0] */
+    CU_ASSERT(y[15] == 9.0f);       /* only the +1 tap touches x[2,2] */
+    CU_ASSERT(y[5] == -4.0f);       /* interior: x[0,0] − x[1,1] */
+}
+
+/* ------------------------------------------------------------------ pooling */
+
+typedef struct { int N, C, H, W, kh, kw, sh, sw, ph, pw; } pool_case;
+
+static const pool_case pool_cases[] = {
+    { 2, 3, 8, 8, 2, 2, 2, 2, 0, 0 },   /* 2×2 fast path */
+    { 2, 3, 7, 9, 2, 2, 2, 2, 0, 0 },   /* fast path, odd sizes (last row/column dropped) */
+    { 2, 2, 9, 9, 3, 3, 2, 2, 1, 1 },   /* overlapping, padded (ResNet stem) */
+    { 1, 3, 6, 7, 3, 3, 1, 1, 1, 1 },   /* stride 1: every cell in up to 9 windows */
+    { 2, 2, 6, 8, 2, 3, 1, 2, 1, 0 },   /* mixed */
+};
+#define N_POOL_CASES (sizeof pool_cases / sizeof pool_cases[0])
+
+static alig_nk_pool make_pool(const pool_case *c)
+{
+    alig_nk_pool s = { c->N, c->C, c->H, c->W, c->kh, c->kw, c->sh, c->sw, c->ph, c->pw, 0, 0 };
+    s.P = alig_nk_out_len(c->H, c->kh, c->sh, c->ph);
+    s.Q = alig_nk_out_len(c->W, c->kw, c->sw, c->pw);
+    CU_ASSERT_FATAL(s.P > 0 && s.Q > 0);
+    return s;
+}
+
+static void test_maxpool(void)
+{
+    for (size_t ci = 0; ci < N_POOL_CASES; ci++) {
+        alig_nk_pool s = make_pool(&pool_cases[ci]);
+        const size_t xs = (size_t)s.N * s.C * s.H * s.W, ys = (size_t)s.N * s.C * s.P * s.Q;
+        for (int ties = 0; ties < 2; ties++) {
+            float *x = randv(xs, -1, 1);
+            if (ties)   /* few distinct values: many ties, first-maximum rule must agree */
+                for (size_t i = 0; i < xs; i++) x[i] = floorf(x[i] * 2.0f);
+            float *y1 = randv(ys, 0, 1), *y2 = randv(ys, 0, 1), *dy = randv(ys, -1, 1);
+            int32_t *arg = malloc(ys * sizeof *arg);
+            CU_ASSERT_FATAL(arg != NULL);
+            alig_nk_maxpool_forward(&s, x, y1, arg);
+            alig_nk_maxpool_forward_naive(&s, x, y2);
+            CU_ASSERT(memcmp(y1, y2, ys * sizeof *y1) == 0);
+            float *d1 = randv(xs, -1, 1), *d2 = copyv(d1, xs);
+            alig_nk_maxpool_backward(&s, dy, arg, d1);
+            alig_nk_maxpool_backward_naive(&s, x, dy, d2);
+            CHECK_CLOSE(d1, d2, xs, 1e-6, "maxpool case %zu ties %d", ci, ties);
+            free(x); free(y1); free(y2); free(dy); free(arg); free(d1); free(d2);
+        }
+    }
+    /* hand example: 4×4 plane, 2×2 windows */
+    float x[16] = { 1, 5, 2, 0, 3, 4, 8, 8, -1, -2, -3, -4, -5, -6, -7, -9 }, y[4], dx[16] = { 0 };
+    float dy[4] = { 1, 2, 3, 4 };
+    int32_t arg[4];
+    alig_nk_pool s = { 1, 1, 4, 4, 2, 2, 2, 2, 0, 0, 2, 2 };
+    alig_nk_maxpool_forward(&s, x, y, arg);
+    CU_ASSERT(y[0] == 5 && y[1] == 8 && y[2] == -1 && y[3] == -3);
+    CU_ASSERT(arg[0] == 1 && arg[1] == 6 && arg[2] == 8 && arg[3] == 10);   /* tie 8, 8: the first */
+    alig_nk_maxpool_backward(&s, dy, arg, dx);
+    CU_ASSERT(dx[1] == 1 && dx[6] == 2 && dx[7] == 0 && dx[8] == 3 && dx[10] == 4);
+}
+
+static void test_avgpool(void)
+{
+    for (size_t ci = 0; ci < N_POOL_CASES; ci++) {
+        alig_nk_pool s = make_pool(&pool_cases[ci]);
+        const size_t xs = (size_t)s.N * s.C * s.H * s.W, ys = (size_t)s.N * s.C * s.P * s.Q;
+        float *x = randv(xs, -1, 1), *y1 = randv(ys, 0, 1), *y2 = randv(ys, 0, 1), *dy = randv(ys, -1, 1);
+        alig_nk_avgpool_forward(&s, x, y1);
+        alig_nk_avgpool_forward_naive(&s, x, y2);
+        CHECK_CLOSE(y1, y2, ys, 1e-6, "avgpool fwd case %zu", ci);
+        float *d1 = randv(xs, -1, 1), *d2 = copyv(d1, xs);
+        alig_nk_avgpool_backward(&s, dy, d1);
+        alig_nk_avgpool_backward_naive(&s, dy, d2);
+        CHECK_CLOSE(d1, d2, xs, 1e-6, "avgpool bwd case %zu", ci);
+        free(x); free(y1); free(y2); free(dy); free(d1); free(d2);
+    }
+    /* padding counts as zeros: 2×2 plane of ones, 3×3 window, pad 1, stride 1 -> 4/9 */
+    float x[4] = { 1, 1, 1, 1 }, y[4];
+    alig_nk_pool s = { 1, 1, 2, 2, 3, 3, 1, 1, 1, 1, 2, 2 };
+    alig_nk_avgpool_forward(&s, x, y);
+    for (int i = 0; i < 4; i++) CU_ASSERT(fabsf(y[i] - 4.0f / 9.0f) < 1e-7f);
+}
+
+/* ------------------------------------------------------------------ batch normalisation */
+
+static void test_batchnorm(void)
+{
+    const int shapes[3][3] = { { 8, 5, 1 }, { 4, 3, 10 }, { 2, 6, 49 } };     /* N, C, L */
+    for (int si = 0; si < 3; si++)
+        for (int train = 0; train < 2; train++)
+            for (int affine = 0; affine < 2; affine++) {
+                const int N = shapes[si][0], C = shapes[si][1];
+                const size_t L = (size_t)shapes[si][2], n = (size_t)N * C * L;
+                float *x = randv(n, 2, 4);              /* mean far from 0: tests the shifted sums */
+                float *g = affine ? randv((size_t)C, 0.5, 1.5) : NULL, *b = affine ? randv((size_t)C, -1, 1) : NULL;
+                float *rm1 = randv((size_t)C, -1, 1), *rv1 = randv((size_t)C, 0.5, 2);
+                float *rm2 = copyv(rm1, (size_t)C), *rv2 = copyv(rv1, (size_t)C);
+                float *m1 = randv((size_t)C, 0, 1), *s1 = randv((size_t)C, 0, 1);
+                float *m2 = randv((size_t)C, 0, 1), *s2 = randv((size_t)C, 0, 1);
+                float *y1 = randv(n, 0, 1), *y2 = randv(n, 0, 1);
+                alig_nk_bn_forward(train, N, C, L, x, g, b, 1e-5f, 0.1f, rm1, rv1, m1, s1, y1);
+                alig_nk_bn_forward_naive(train, N, C, L, x, g, b, 1e-5f, 0.1f, rm2, rv2, m2, s2, y2);
+                CHECK_CLOSE(y1, y2, n, 2e-5, "bn fwd shape %d train %d affine %d", si, train, affine);
+                CU_ASSERT(rel_diff(rm1, rm2, (size_t)C) <= 1e-6);
+                CU_ASSERT(rel_diff(rv1, rv2, (size_t)C) <= 1e-5);
+                CU_ASSERT(rel_diff(s1, s2, (size_t)C) <= 1e-5);
+                float *dy = randv(n, -1, 1), *dx1 = randv(n, -1, 1), *dx2 = copyv(dx1, n);
+                float *dg1 = randv((size_t)C, -1, 1), *dg2 = copyv(dg1, (size_t)C);
+                float *db1 = randv((size_t)C, -1, 1), *db2 = copyv(db1, (size_t)C);
+                alig_nk_bn_backward(train, N, C, L, x, g, m1, s1, dy, dx1, dg1, db1);
+                alig_nk_bn_backward_naive(train, N, C, L, x, g, m1, s1, dy, dx2, dg2, db2);
+                CHECK_CLOSE(dx1, dx2, n, 2e-5, "bn bwd dx shape %d train %d affine %d", si, train, affine);
+                CU_ASSERT(rel_diff(dg1, dg2, (size_t)C) <= 1e-5);
+                CU_ASSERT(rel_diff(db1, db2, (size_t)C) <= 1e-5);
+                free(x); free(g); free(b); free(rm1); free(rv1); free(rm2); free(rv2);
+                free(m1); free(s1); free(m2); free(s2); free(y1); free(y2);
+                free(dy); free(dx1); free(dx2); free(dg1); free(dg2); free(db1); free(db2);
+            }
+}
+
+/* ------------------------------------------------------------------ sum, dropout mask */
+
+static void test_sum(void)
+{
+    const size_t sizes[4] = { 1, 4095, 4097, 3000001 };
+    for (int k = 0; k < 4; k++) {
+        size_t n = sizes[k];
+        float *x = randv(n, -1, 3);
+        long double ref = 0.0L;
+        for (size_t i = 0; i < n; i++) ref += x[i];
+        double s = alig_nk_sum(n, x);
+        CU_ASSERT(fabsl((long double)s - ref) <= 1e-12L * (fabsl(ref) + 1.0L) * 10.0L);
+        free(x);
+    }
+    CU_ASSERT(alig_nk_sum(0, NULL) == 0.0);
+}
+
+static void test_dropout_mask(void)
+{
+    const size_t n = 100000;
+    float *m1 = malloc(n * sizeof *m1), *m2 = malloc(n * sizeof *m2), *m3 = malloc(n * sizeof *m3);
+    CU_ASSERT_FATAL(m1 && m2 && m3);
+    const float p = 0.3f, keep = (float)(1.0 / (1.0 - 0.3f));
+    size_t kept = alig_nk_dropout_mask(n, p, 12345, m1);
+    size_t count = 0;
+    int values_ok = 1;
+    for (size_t i = 0; i < n; i++) {
+        values_ok &= m1[i] == 0.0f || m1[i] == keep;
+        count += m1[i] != 0.0f;
+    }
+    CU_ASSERT(values_ok);
+    CU_ASSERT_EQUAL(kept, count);
+    /* Binomial(n, 0.7): sd = √(n·0.21) ≈ 145; allow 5 sd */
+    CU_ASSERT(fabs((double)kept - 0.7 * n) < 5.0 * sqrt(n * 0.21));
+    /* same key: same mask; a prefix of a longer mask (counter-based); another key: another mask */
+    alig_nk_dropout_mask(n / 2, p, 12345, m2);
+    CU_ASSERT(memcmp(m1, m2, n / 2 * sizeof *m1) == 0);
+    alig_nk_dropout_mask(n, p, 12346, m3);
+    size_t same = 0;
+    for (size_t i = 0; i < n; i++) same += (m1[i] != 0.0f) == (m3[i] != 0.0f);
+    CU_ASSERT(same < (size_t)(0.62 * n));      /* independent masks agree on ≈ 0.7² + 0.3² = 58% */
+    /* p = 0 keeps everything with factor 1 */
+    CU_ASSERT_EQUAL(alig_nk_dropout_mask(n, 0.0f, 7, m2), n);
+    CU_ASSERT(m2[0] == 1.0f && m2[n - 1] == 1.0f);
+    free(m1); free(m2); free(m3);
+}
+
+/* ------------------------------------------------------------------ thread-count invariance */
+
+#ifdef _OPENMP
+static void test_threads(void)
+{
+    const int saved = omp_get_max_threads();
+    alig_nk_conv s = make_conv(&(conv_case){ 8, 16, 16, 16, 16, 3, 3, 1, 1, 1, 1 });
+    alig_nk_pool ps = make_pool(&(pool_case){ 8, 16, 16, 16, 2, 2, 2, 2, 0, 0 });
+    const size_t xs = (size_t)s.N * s.C * s.H * s.W, wsz = (size_t)s.K * s.C * 9, ys = (size_t)s.N * s.K * s.P * s.Q;
+    const size_t pys = (size_t)ps.N * ps.C * ps.P * ps.Q;
+    float *x = randv(xs, -1, 1), *w = randv(wsz, -1, 1), *dy = randv(ys, -1, 1), *pdy = randv(pys, -1, 1);
+    float *out[2][8];
+    float *ws = malloc(alig_nk_conv_ws(&s, 2, 2) * sizeof *ws);
+    int32_t *arg = malloc(pys * sizeof *arg);
+    CU_ASSERT_FATAL(ws && arg);
+    for (int t = 0; t < 2; t++) {
+        omp_set_num_threads(t + 1);
+        float **o = out[t];
+        o[0] = calloc(ys, sizeof(float)); o[1] = calloc(xs, sizeof(float)); o[2] = calloc(wsz, sizeof(float));
+        o[3] = calloc(pys, sizeof(float)); o[4] = calloc(xs, sizeof(float)); o[5] = calloc(xs, sizeof(float));
+        o[6] = calloc(xs, sizeof(float)); o[7] = calloc(64, sizeof(float));
+        /* the block-parallel plan with up to 2 slots: with 1 thread only slot 0 works */
+        alig_nk_conv2d_forward(&s, x, w, NULL, o[0], ws, 2, 2);
+        alig_nk_conv2d_backward(&s, x, w, dy, o[1], o[2], NULL, ws, 2, 2);
+        alig_nk_maxpool_forward(&ps, x, o[3], arg);
+        alig_nk_maxpool_backward(&ps, pdy, arg, o[4]);
+        float rm[16] = { 0 }, rv[16], mean[16], inv[16];
+        for (int c = 0; c < 16; c++) rv[c] = 1.0f;
+        alig_nk_bn_forward(1, s.N, s.C, (size_t)s.H * s.W, x, NULL, NULL, 1e-5f, 0.1f, rm, rv, mean, inv, o[5]);
+        alig_nk_bn_backward(1, s.N, s.C, (size_t)s.H * s.W, x, NULL, mean, inv, o[5], o[6], NULL, NULL);
+        o[7][0] = (float)alig_nk_sum(xs, x);
+        alig_nk_dropout_mask(60, 0.5f, 99, o[7] + 1);
+        o[7][61] = rm[3];
+        o[7][62] = rv[5];
+    }
+    omp_set_num_threads(saved);
+    const size_t sz[8] = { ys, xs, wsz, pys, xs, xs, xs, 64 };
+    const char *name[8] = { "conv fwd", "conv dx", "conv dw", "maxpool fwd", "maxpool bwd", "bn fwd", "bn bwd", "sum/mask/stats" };
+    for (int k = 0; k < 8; k++) {
+        /* conv goes through OpenBLAS sgemm, which may split its sums differently: tolerance;
+         * everything else is ours and must be bitwise identical */
+        if (k < 3) CHECK_CLOSE(out[0][k], out[1][k], sz[k], 1e-6, "1 vs 2 threads: %s", name[k]);
+        else {
+            int same = memcmp(out[0][k], out[1][k], sz[k] * sizeof(float)) == 0;
+            printf("  1 vs 2 threads: %-28s %s\n", name[k], same ? "bitwise equal" : "DIFFERENT");
+            CU_ASSERT(same);
+        }
+        free(out[0][k]); free(out[1][k]);
+    }
+    free(x); free(w); free(dy); free(pdy); free(ws); free(arg);
+}
+#endif
+
+int main(void)
+{
+    rng = gsl_rng_alloc(gsl_rng_mt19937);
+    if (!rng) return 2;
+    gsl_rng_set(rng, 20240611);
+    if (CU_initialize_registry() != CUE_SUCCESS) return 2;
+    CU_pSuite s = CU_add_suite("kernels", NULL, NULL);
+    if (!s) { CU_cleanup_registry(); return 2; }
+    CU_add_test(s, "gemm vs naive", test_gemm);
+    CU_add_test(s, "output lengths", test_out_len);
+    CU_add_test(s, "im2col / col2im vs naive, adjoint", test_im2col);
+    CU_add_test(s, "conv2d forward vs direct", test_conv_forward);
+    CU_add_test(s, "conv2d backward vs direct", test_conv_backward);
+    CU_add_test(s, "conv2d plans", test_conv_plan);
+    CU_add_test(s, "conv2d hand example", test_conv_hand);
+    CU_add_test(s, "maxpool vs naive (ties)", test_maxpool);
+    CU_add_test(s, "avgpool vs naive", test_avgpool);
+    CU_add_test(s, "batchnorm vs naive", test_batchnorm);
+    CU_add_test(s, "deterministic sum", test_sum);
+    CU_add_test(s, "dropout mask", test_dropout_mask);
+#ifdef _OPENMP   /* without OpenMP there is one thread count only: not registered, not counted */
+    CU_add_test(s, "1 vs 2 threads", test_threads);
+#endif
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    CU_basic_run_tests();
+    unsigned failed = CU_get_number_of_failures();
+    unsigned ran = CU_get_number_of_tests_run();
+    CU_cleanup_registry();
+    gsl_rng_free(rng);
+    return (failed || ran == 0) ? 1 : 0;
+}

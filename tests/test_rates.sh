@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# test_rates.sh - `alig rates` as a real check:
+#   1. the quick grid exits 0, every applicable bound held, and rates.csv has the required header
+#      and one row per checked case with held = 1;
+#   2. bounds scaled down by --bound-scale 0.01 make it exit 1 and say 'violated' (the failure path);
+#   3. the results do not depend on the number of OpenMP threads (byte-identical CSVs);
+#   4. usage errors exit 2.
+set -u
+CLI=${ALIG_CLI:?ALIG_CLI must point to the alig binary}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# ---- 1. quick grid (the default mode)
+"$CLI" rates --out "$tmp/q" --no-figures > "$tmp/q.out" 2> "$tmp/q.err"
+rc=$?
+[ $rc -eq 0 ] || { cat "$tmp/q.err" >&2; fail "quick rates exited $rc"; }
+for f in report.md rates.csv methods.csv; do [ -s "$tmp/q/$f" ] || fail "missing $f"; done
+header=$(head -1 "$tmp/q/rates.csv")
+for col in case problem solver eps eta delta max_ratio held rate_fit rate_fit_se rate_theory; do
+    echo ",$header," | grep -q ",$col," || fail "rates.csv header lacks column '$col': $header"
+done
+held_col=$(echo "$header" | tr ',' '\n' | grep -nx held | cut -d: -f1)
+rows=$(tail -n +2 "$tmp/q/rates.csv" | wc -l)
+[ "$rows" -ge 40 ] || fail "rates.csv has only $rows case rows"
+bad=$(tail -n +2 "$tmp/q/rates.csv" | cut -d, -f"$held_col" | grep -vcx 1)
+[ "$bad" -eq 0 ] || fail "$bad case rows have held != 1"
+grep -q "held" "$tmp/q.out" || fail "terminal table missing"
+grep -q "0 violated, 0 inconclusive" "$tmp/q.out" || fail "summary line missing or not all held"
+# every bound kind was exercised
+for b in ,D1, ,D1inf, ,D2, ,D3,; do grep -q "$b" "$tmp/q/rates.csv" || fail "no $b case checked"; done
+
+# ---- 2. a scaled-down bound must be reported violated, with a non-zero exit status
+"$CLI" rates --problem smooth --horizon 200 --seeds 4 --seeds-cap 8 --bound-scale 0.01 --no-figures \
+    --out "$tmp/s" > "$tmp/s.out" 2> "$tmp/s.err"
+rc=$?
+[ $rc -eq 1 ] || fail "scaled-down bound: exit status $rc, expected 1"
+grep -q "violated" "$tmp/s.err" || fail "scaled-down bound: stderr does not say 'violated': $(cat "$tmp/s.err")"
+grep -q ",0,violated," "$tmp/s/rates.csv" || fail "scaled-down bound: no row with held=0,violated"
+
+# ---- 3. thread-count independence
+"$CLI" rates --problem strongly-convex --horizon 300 --seeds 6 --threads 1 --no-figures --out "$tmp/t1" > /dev/null 2>&1 \
+    || fail "threads=1 run failed"
+"$CLI" rates --problem strongly-convex --horizon 300 --seeds 6 --threads 2 --no-figures --out "$tmp/t2" > /dev/null 2>&1 \
+    || fail "threads=2 run failed"
+cmp -s "$tmp/t1/rates.csv" "$tmp/t2/rates.csv" || fail "rates.csv differs between 1 and 2 threads"
+cmp -s "$tmp/t1/methods.csv" "$tmp/t2/methods.csv" || fail "methods.csv differs between 1 and 2 threads"
+
+# ---- 4. usage errors
+"$CLI" rates --quick --full > /dev/null 2>&1; [ $? -eq 2 ] || fail "--quick --full should be a usage error"
+"$CLI" rates --seeds 1 > /dev/null 2>&1; [ $? -eq 2 ] || fail "--seeds 1 should be a usage error"
+"$CLI" rates --problem nope > /dev/null 2>&1; [ $? -eq 2 ] || fail "unknown --problem should be a usage error"
+"$CLI" rates --bound-scale -1 > /dev/null 2>&1; [ $? -eq 2 ] || fail "negative --bound-scale should be a usage error"
+"$CLI" rates --help | grep -q "bound-scale" || fail "--help does not document --bound-scale"
+echo "test_rates: ok"
