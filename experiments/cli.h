@@ -18,5 +18,6 @@ int cmd_demo(int argc, char **argv);
 int cmd_rates(int argc, char **argv);
 int cmd_oscillation(int argc, char **argv);
 int cmd_figures(int argc, char **argv);
+int cmd_train(int argc, char **argv);
 
 #endif

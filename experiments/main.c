@@ -13,6 +13,7 @@ static const cli_command commands[] = {
     { "rates", cmd_rates, "check every convergence bound of docs/theory.md empirically" },
     { "oscillation", cmd_oscillation, "the non-convex example: Polyak cycles, ALI-G converges below its threshold" },
     { "figures", cmd_figures, "regenerate every documentation figure under docs/figures/" },
+    { "train", cmd_train, "train a neural net (mlp, cnn, wrn-D-K) on Fashion-MNIST with the shared optimizer core" },
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

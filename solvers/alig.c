@@ -86,6 +86,15 @@ static void state_free(void *state)
     s->buf = NULL;
 }
 
+static size_t state_blocks(void *state, void **ptr, size_t *bytes, size_t max)
+{
+    alig_state *s = state;
+    if (!s->buf || max < 1) return 0;
+    ptr[0] = s->buf;
+    bytes[0] = s->bytes;
+    return 1;
+}
+
 const alig_solver_type alig_type_alig = {
     .name = "alig",
     .summary = "ALI-G: gamma = min((loss - B)/(|g|^2 + delta), eta), projected; Berrada et al. 2020",
@@ -100,4 +109,5 @@ const alig_solver_type alig_type_alig = {
     .reset = reset,
     .iterate = iterate,
     .free = state_free,
+    .state_blocks = state_blocks,
 };

@@ -54,6 +54,15 @@ static alig_status iterate(void *state, alig_step_ctx *c)
 
 static void state_free(void *state) { (void)state; }
 
+static size_t state_blocks(void *state, void **ptr, size_t *bytes, size_t max)
+{
+    aprox_state *s = state;
+    if (max < 1) return 0;
+    ptr[0] = &s->k;
+    bytes[0] = sizeof s->k;
+    return 1;
+}
+
 const alig_solver_type alig_type_aprox = {
     .name = "aprox",
     .summary = "APROX truncated: gamma = min(alpha_0 k^-beta, (loss - B)/|g|^2); Asi & Duchi 2019",
@@ -68,4 +77,5 @@ const alig_solver_type alig_type_aprox = {
     .reset = reset,
     .iterate = iterate,
     .free = state_free,
+    .state_blocks = state_blocks,
 };

@@ -61,4 +61,5 @@ const alig_solver_type alig_type_polyak = {
     .reset = reset,
     .iterate = iterate,
     .free = state_free,
+    .state_blocks = NULL,   /* stateless */
 };

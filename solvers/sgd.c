@@ -104,6 +104,17 @@ static void state_free(void *state)
     s->buf = NULL;
 }
 
+static size_t state_blocks(void *state, void **ptr, size_t *bytes, size_t max)
+{
+    sgd_state *s = state;
+    if (max < 2) return 0;
+    ptr[0] = &s->k;
+    bytes[0] = sizeof s->k;
+    ptr[1] = s->buf;
+    bytes[1] = s->buf ? s->bytes : 0;
+    return 2;
+}
+
 const alig_solver_type alig_type_sgd = {
     .name = "sgd",
     .summary = "SGD (PyTorch convention): heavy-ball or Nesterov momentum, constant / sqrt / multistep schedule",
@@ -118,4 +129,5 @@ const alig_solver_type alig_type_sgd = {
     .reset = reset,
     .iterate = iterate,
     .free = state_free,
+    .state_blocks = state_blocks,
 };

@@ -236,3 +236,77 @@ char *alig_params_format(const alig_param_desc *d, const void *params, char *buf
     }
     return buf;
 }
+
+/* ---------------------------------------------------------------- checkpoints */
+
+#define STATE_MAGIC 0x414c4947u   /* "ALIG" */
+#define STATE_MAX_BLOCKS 8
+
+typedef struct {
+    unsigned magic;
+    char type[24];
+    int dtype;
+    unsigned long long n, iter, payload;
+    double step, step_unclipped, gsq;
+} state_header;
+
+static size_t blocks_of(const alig_solver *s, void **ptr, size_t *bytes)
+{
+    if (!s->type->state_blocks) return 0;
+    return s->type->state_blocks(s->state, ptr, bytes, STATE_MAX_BLOCKS);
+}
+
+size_t alig_solver_state_bytes(const alig_solver *s)
+{
+    if (!s) return 0;
+    void *ptr[STATE_MAX_BLOCKS];
+    size_t bytes[STATE_MAX_BLOCKS], total = sizeof(state_header);
+    size_t nb = blocks_of(s, ptr, bytes);
+    for (size_t i = 0; i < nb; i++) total += bytes[i];
+    return total;
+}
+
+alig_status alig_solver_state_export(const alig_solver *s, void *dst, size_t len)
+{
+    if (!s || !dst) return ALIG_EINVAL;
+    if (len < alig_solver_state_bytes(s)) return ALIG_EBADLEN;
+    void *ptr[STATE_MAX_BLOCKS];
+    size_t bytes[STATE_MAX_BLOCKS];
+    size_t nb = blocks_of(s, ptr, bytes);
+    state_header h = { .magic = STATE_MAGIC, .dtype = (int)s->dtype, .n = s->n, .iter = s->iter,
+                       .payload = alig_solver_state_bytes(s) - sizeof h,
+                       .step = s->step, .step_unclipped = s->step_unclipped, .gsq = s->gsq };
+    strncpy(h.type, s->type->name, sizeof h.type - 1);
+    char *out = dst;
+    memcpy(out, &h, sizeof h);
+    out += sizeof h;
+    for (size_t i = 0; i < nb; i++) {
+        if (bytes[i]) memcpy(out, ptr[i], bytes[i]);
+        out += bytes[i];
+    }
+    return ALIG_SUCCESS;
+}
+
+alig_status alig_solver_state_import(alig_solver *s, const void *src, size_t len)
+{
+    if (!s || !src) return ALIG_EINVAL;
+    state_header h;
+    if (len < sizeof h) return ALIG_EFORMAT;
+    memcpy(&h, src, sizeof h);
+    if (h.magic != STATE_MAGIC || strncmp(h.type, s->type->name, sizeof h.type) != 0 || h.dtype != (int)s->dtype
+        || h.n != s->n || len != alig_solver_state_bytes(s) || h.payload != len - sizeof h)
+        return ALIG_EFORMAT;
+    void *ptr[STATE_MAX_BLOCKS];
+    size_t bytes[STATE_MAX_BLOCKS];
+    size_t nb = blocks_of(s, ptr, bytes);
+    const char *in = (const char *)src + sizeof h;
+    for (size_t i = 0; i < nb; i++) {
+        if (bytes[i]) memcpy(ptr[i], in, bytes[i]);
+        in += bytes[i];
+    }
+    s->iter = (size_t)h.iter;
+    s->step = h.step;
+    s->step_unclipped = h.step_unclipped;
+    s->gsq = h.gsq;
+    return ALIG_SUCCESS;
+}

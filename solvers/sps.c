@@ -72,6 +72,15 @@ static alig_status iterate(void *state, alig_step_ctx *c)
 
 static void state_free(void *state) { (void)state; }
 
+static size_t state_blocks(void *state, void **ptr, size_t *bytes, size_t max)
+{
+    sps_state *s = state;
+    if (max < 1) return 0;
+    ptr[0] = &s->prev;
+    bytes[0] = sizeof s->prev;
+    return 1;
+}
+
 const alig_solver_type alig_type_sps = {
     .name = "sps",
     .summary = "SPS/SPSmax: gamma = min((loss - f*)/(c|g|^2 + eps), gamma_b); Loizou et al. 2021",
@@ -86,4 +95,5 @@ const alig_solver_type alig_type_sps = {
     .reset = reset,
     .iterate = iterate,
     .free = state_free,
+    .state_blocks = state_blocks,
 };

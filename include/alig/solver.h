@@ -110,6 +110,9 @@ typedef struct alig_solver_type {
     alig_status (*iterate)(void *state, alig_step_ctx *ctx);
     /** Free buffers allocated by alloc (not the state block itself). NULL-safe content. */
     void (*free)(void *state);
+    /** List the pieces of state that a checkpoint must keep (counters, buffers): fills up to
+     *  `max` (pointer, bytes) pairs and returns how many. NULL when the method keeps none. */
+    size_t (*state_blocks)(void *state, void **ptr, size_t *bytes, size_t max);
 } alig_solver_type;
 
 /* ------------------------------------------------------------------------- */
@@ -221,6 +224,18 @@ alig_status alig_solver_step(alig_solver *s, double loss, const void *g);
 
 /** @brief Free the solver and its state. NULL-safe. Does not touch x. */
 void alig_solver_free(alig_solver *s);
+
+/* ------------------------------------------------------------------------- */
+/* Checkpoints: the solver's own state (momentum buffers, counters, last steps) */
+/* ------------------------------------------------------------------------- */
+/** @return bytes needed by alig_solver_state_export (a header plus the method's state). */
+size_t alig_solver_state_bytes(const alig_solver *s);
+/** @brief Copy the solver state into dst (exactly alig_solver_state_bytes(s) bytes).
+ *  @return ALIG_SUCCESS, ALIG_EINVAL (NULL), ALIG_EBADLEN (bytes too small). */
+alig_status alig_solver_state_export(const alig_solver *s, void *dst, size_t bytes);
+/** @brief Restore a state exported from a solver of the same type, dtype and n, after
+ *  alig_solver_set. @return ALIG_SUCCESS, ALIG_EINVAL, ALIG_EFORMAT (wrong type, dtype, n or size). */
+alig_status alig_solver_state_import(alig_solver *s, const void *src, size_t bytes);
 
 const char *alig_solver_name(const alig_solver *s);
 const alig_solver_type *alig_solver_get_type(const alig_solver *s);
