@@ -71,33 +71,33 @@ static int spawn_gnuplot(char *const argv[], char *buf, size_t cap)
     return status;
 }
 
-/* The line of gnuplot's stderr that names the error (gnuplot prints the offending
- * script line first, then `"file" line N: message`); else its first non-blank line. */
+/* The line of gnuplot's stderr that names the error: gnuplot writes `"file" line N: message`,
+ * possibly after warnings of the same form; prefer the last such line that is not a warning,
+ * else the last such line, else the first non-blank line. */
 static void first_error_line(const char *text, char *line, size_t cap)
 {
-    const char *pick = NULL;
+    const char *first = NULL, *located = NULL, *error = NULL;
     for (const char *p = text; *p;) {
         size_t n = strcspn(p, "\n");
         if (n > 0) {
-            if (!pick)
-                pick = p;
+            if (!first) first = p;
             const char *hit = strstr(p, " line ");
             if (hit && hit < p + n) {
-                pick = p;
-                break;
+                located = p;
+                const char *w = strstr(p, "warning:");
+                if (!w || w >= p + n) error = p;
             }
         }
         p += n;
-        if (*p == '\n')
-            p++;
+        if (*p == '\n') p++;
     }
+    const char *pick = error ? error : located ? located : first;
     if (!pick) {
         snprintf(line, cap, "(no message)");
         return;
     }
     size_t n = strcspn(pick, "\n");
-    if (n >= cap)
-        n = cap - 1;
+    if (n >= cap) n = cap - 1;
     memcpy(line, pick, n);
     line[n] = '\0';
 }

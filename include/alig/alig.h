@@ -38,5 +38,6 @@
 #include "alig/problem.h"
 #include "alig/run.h"
 #include "alig/data.h"
+#include "alig/oscillation.h"
 
 #endif
