@@ -154,14 +154,15 @@ static double step_fn(void *vctx, int which)
 }
 
 /* (a2): alig_solver_step alone on a double vector, n = 1e5, ALI-G vs SGD without and with momentum
- * 0.9; ratio[mom] = ALI-G / SGD. */
+ * 0.9; ratio[mom] = ALI-G / SGD. Short blocks (10 steps) alternate A B A B, 10 × reps of them, so
+ * that both sides see the same load on a shared machine. */
 static void step_only(int threads, int reps, double ratio[2])
 {
-    const size_t n = 100000, iters = 100;
+    const size_t n = 100000, iters = 10;
     double *x = xmalloc(n * sizeof *x), *g = xmalloc(n * sizeof *g);
     for (size_t i = 0; i < n; i++) g[i] = 1e-3 * (double)((i % 7) + 1);
-    printf("    step only: alig_solver_step on a double vector, n = %zu, %zu steps per repetition, %d thread%s\n", n,
-           iters, threads, threads > 1 ? "s" : "");
+    printf("    step only: alig_solver_step on a double vector, n = %zu, %d blocks of %zu steps, %d thread%s\n", n,
+           10 * reps, iters, threads, threads > 1 ? "s" : "");
     for (int mom = 0; mom < 2; mom++) {
         alig_params_sgd ps = ALIG_PARAMS_SGD_DEFAULT;
         ps.lr = 1e-3;
@@ -171,7 +172,7 @@ static void step_only(int threads, int reps, double ratio[2])
         step_ctx sc = { { make(alig_solver_sgd, ALIG_F64, n, &ps), make(alig_solver_alig, ALIG_F64, n, &pa) },
                         x, g, n, iters, 0 };
         double t_sgd, t_alig;
-        ab(step_fn, &sc, reps, &t_sgd, &t_alig);
+        ab(step_fn, &sc, 10 * reps, &t_sgd, &t_alig);
         printf("    %-58s %12.4f %10s\n", mom ? "  sgd, heavy ball 0.9" : "  sgd", 1e6 * t_sgd, "1.000");
         printf("    %-58s %12.4f %10.3f\n", mom ? "  alig, standard momentum 0.9" : "  alig", 1e6 * t_alig,
                t_alig / t_sgd);
@@ -313,6 +314,8 @@ int main(int argc, char **argv)
 
     int met_a = ratio_a1 <= 1.10;
     for (int i = 0; i < 2; i++) met_a &= ratio_a2[i][0] <= 1.10 && ratio_a2[i][1] <= 1.10;
+    /* Note on reading (a): ALI-G and SGD make the same passes (‖g‖² in the wrapper, one fused
+     * update); only the scalar step-size logic differs, so ratios far from 1 are timing noise. */
     printf("\nsummary: (a) alig/sgd = %.3f (oracle+step); step only %.3f, %.3f with momentum (%d threads), "
            "%.3f, %.3f (1 thread): target <= 1.10: %s\n", ratio_a1, ratio_a2[0][0], ratio_a2[0][1], nthr,
            ratio_a2[1][0], ratio_a2[1][1], met_a ? "met" : "MISSED");

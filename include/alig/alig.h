@@ -39,5 +39,6 @@
 #include "alig/run.h"
 #include "alig/data.h"
 #include "alig/oscillation.h"
+#include "alig/ad.h"
 
 #endif
