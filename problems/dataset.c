@@ -6,17 +6,18 @@
  *             ‖∇f‖. Separable data (no minimiser) are detected and refused.
  *   absolute, hinge
  *             regularised Newton with an exact line search on the Huber-smoothed loss, smoothing
- *             κ = 1, 1e-1, ..., 1e-7 warm-started; then a "crossover" step that puts the samples
- *             in the quadratic zone of h_κ exactly on their kink (minimum-norm correction);
- *             f_star = the smaller true loss of the two points. (BFGS2 was tried first and
- *             stalls on these piecewise-quadratic objectives once κ is small.)
+ *             κ = 1, 1e-1, ..., 1e-7 with a predictor between stages; then "crossover" steps that
+ *             put the samples on their kink at the solution exactly on it (minimum-norm
+ *             correction); f_star = the smallest true loss among the candidates. (BFGS2 was tried
+ *             first and stalls on these piecewise-quadratic objectives once κ is small.)
  * Lower bounds come from Lagrange duality, not from the smoothing: for absolute, hinge and
  * logistic a dual vector a is built from the smoothed solution, corrected to satisfy the dual
  * constraints exactly (up to rounding), and its dual value is a certified lower bound:
  *   absolute  f(w) ≥ −(1/n)Σ a_i y_i          for a ∈ [−1,1]^n, Xᵀa = 0
  *   hinge     f(w) ≥ (1/n)Σ a_i               for a ∈ [0,1]^n,  Xᵀ(y∘a) = 0
  *   logistic  f(w) ≥ (1/n)Σ H(a_i)            for a ∈ [0,1]^n,  Xᵀ(y∘a) = 0, H binary entropy
- * If no feasible a is found, f_star_lower falls back to 0 (every loss is ≥ 0).
+ * If no feasible a is found, f_star_lower falls back to 0 (every loss is ≥ 0). The rounding
+ * residual of the constraint is accounted for (ds_lower_bound).
  */
 #include <float.h>
 #include <math.h>
@@ -159,18 +160,17 @@ done:
     return rc;
 }
 
-/* Newton polish for the logistic loss: H = (1/n) Xᵀ diag(σ(1−σ)) X, steps accepted while ‖∇f‖
- * decreases. Skipped for large d (dense d × d Hessian). */
+/* Newton polish for the logistic loss: H = (1/n) Xᵀ diag(σ(1−σ)) X, minimum-norm steps with
+ * backtracking. Skipped for large d (dense d × d Hessian). */
 static void ds_newton_logistic(ds_ctx *c, double *w)
 {
     const alig_pr_linear *L = c->L;
     const size_t n = L->n, d = L->d;
     if (d > 2000) return;
     double *g = malloc(d * sizeof *g), *h = malloc(d * d * sizeof *h), *xs = malloc(n * d * sizeof *xs);
-    double *wt = malloc(d * sizeof *wt), *gt = malloc(d * sizeof *gt);
-    if (!g || !h || !xs || !wt || !gt) goto done;
-    ds_eval(c, w, g);
-    double gn = alig_pr_nrm2(g, d);
+    double *wt = malloc(d * sizeof *wt), *gt = malloc(d * sizeof *gt), *dw = malloc(d * sizeof *dw);
+    if (!g || !h || !xs || !wt || !gt || !dw) goto done;
+    double f = ds_eval(c, w, g), gn = alig_pr_nrm2(g, d);
     for (int it = 0; it < 30 && gn > 0; it++) {
         /* rows scaled by √(σ(1−σ)): H = (1/n) X̃ᵀX̃ */
         for (size_t i = 0; i < n; i++) {
@@ -180,18 +180,30 @@ static void ds_newton_logistic(ds_ctx *c, double *w)
         }
         cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)d, (int)n, 1.0 / (double)n, xs, (int)d, 0.0, h,
                     (int)d);
-        for (size_t k = 0; k < d; k++) gt[k] = -g[k];
-        if (LAPACKE_dposv(LAPACK_ROW_MAJOR, 'U', (lapack_int)d, 1, h, (lapack_int)d, gt, 1) != 0) break;
-        for (size_t k = 0; k < d; k++) wt[k] = w[k] + gt[k];
-        ds_eval(c, wt, gt);
-        double gnt = alig_pr_nrm2(gt, d);
-        if (!(gnt < gn)) break;
-        memcpy(w, wt, d * sizeof *w);
-        memcpy(g, gt, d * sizeof *g);
-        gn = gnt;
+        /* minimum-norm solution of H Δ = −g: X may be rank-deficient (then H is singular, but g
+         * lies in the row space of X and so does the Newton step) */
+        for (size_t k = 0; k < d; k++) {
+            gt[k] = -g[k];
+            for (size_t l = 0; l < k; l++) h[k * d + l] = h[l * d + k];
+        }
+        if (alig_pr_lstsq(h, d, d, gt, dw, (double)d * DBL_EPSILON)) break;
+        /* backtracking: accept a decrease of f, or of ‖∇f‖ where f is flat to rounding */
+        int accepted = 0;
+        for (double t = 1.0; t > 1e-12 && !accepted; t *= 0.5) {
+            for (size_t k = 0; k < d; k++) wt[k] = w[k] + t * dw[k];
+            const double ft = ds_eval(c, wt, gt), gnt = alig_pr_nrm2(gt, d);
+            if (ft < f || (ft <= f + 1e-14 * fabs(f) && gnt < gn)) {
+                memcpy(w, wt, d * sizeof *w);
+                memcpy(g, gt, d * sizeof *g);
+                f = ft;
+                gn = gnt;
+                accepted = 1;
+            }
+        }
+        if (!accepted) break;
     }
 done:
-    free(g); free(h); free(xs); free(wt); free(gt);
+    free(g); free(h); free(xs); free(wt); free(gt); free(dw);
 }
 
 /* ---------------------------------------------------------------- Huber Newton (absolute, hinge) */
@@ -254,7 +266,7 @@ static double ds_line_search(const alig_pr_linear *L, const double *u, const dou
  *   (H + μI) Δ = −∇f_κ,  H = (1/(nκ)) Σ_{i in the quadratic zone} x_i x_iᵀ,  μ = min(‖∇f_κ‖, 1e-2)·tr(H)/d,
  * then the exact line search. f_κ is piecewise quadratic, so once the quadratic zone settles the
  * steps are Newton steps (μ → 0 with the gradient) and convergence is fast and to rounding level
- * (the finite Huber algorithms of Madsen & Nielsen 1990 rest on the same structure). */
+ * (the finite smoothing algorithm of Madsen & Nielsen, SIAM J. Optim. 1993, rests on the same structure). */
 static alig_status ds_newton_huber(ds_ctx *c, double *w, double kappa)
 {
     const alig_pr_linear *L = c->L;
@@ -319,9 +331,13 @@ done:
 
 /* ---------------------------------------------------------------- crossover (absolute, hinge) */
 
-/* Samples in the quadratic zone of h_κ at w are put exactly on their kink by the minimum-norm
- * correction Δ (x_iᵀΔ = t_i for those i); the result goes to wc. Returns 0 if there is no such sample. */
-static int ds_crossover(const alig_pr_linear *L, const double *w, double kappa, double *wc)
+/* The kink arguments t_i (absolute: x_iᵀw − y_i; hinge: 1 − y_i x_iᵀw) of the samples flagged in
+ * on_kink are scaled by rho by the minimum-norm correction Δ; the result w + Δ goes to wc.
+ * rho = 0 puts them exactly on their kink (crossover); rho = κ'/κ keeps their Huber derivatives
+ * t_i/κ, hence the gradient, unchanged when κ becomes κ' (predictor between smoothing stages).
+ * Returns 0 if no sample is flagged. */
+static int ds_crossover(const alig_pr_linear *L, const double *w, const unsigned char *on_kink, double rho,
+                        double *wc)
 {
     const size_t n = L->n, d = L->d;
     size_t m = 0;
@@ -329,18 +345,10 @@ static int ds_crossover(const alig_pr_linear *L, const double *w, double kappa, 
     int ok = 0;
     if (!a || !t || !delta) goto done;
     for (size_t i = 0; i < n; i++) {
+        if (!on_kink[i]) continue;
         const double u = alig_pr_dot(L->x + i * d, w, d);
-        double target;
-        if (L->kind == ALIG_LOSS_ABSOLUTE) {
-            if (!(fabs(u - L->y[i]) < kappa)) continue;
-            target = L->y[i] - u;                       /* x_iᵀ(w+Δ) = y_i */
-        } else {
-            double v = 1.0 - L->y[i] * u;
-            if (!(v > 0 && v < kappa)) continue;
-            target = L->y[i] * v;                       /* y_i x_iᵀ(w+Δ) = 1 */
-        }
         memcpy(a + m * d, L->x + i * d, d * sizeof *a);
-        t[m++] = target;
+        t[m++] = (1.0 - rho) * (L->kind == ALIG_LOSS_ABSOLUTE ? L->y[i] - u : L->y[i] * (1.0 - L->y[i] * u));
     }
     if (m == 0) goto done;
     if (alig_pr_lstsq(a, m, d, t, delta, (double)(m > d ? m : d) * DBL_EPSILON)) goto done;
@@ -362,26 +370,37 @@ static void ds_xt(const alig_pr_linear *L, int signed_, const double *a, double 
 
 /* From a0 ∈ [lo,hi]^n, find a ∈ [lo,hi]^n with Xᵀ(σ∘a) = 0 by minimum-norm corrections on the
  * coordinates strictly inside the box; coordinates a correction would push out are clipped and
- * frozen, and the rest re-solved (a few rounds). Returns 1 on success with a written. */
-static int ds_dual_fix(const alig_pr_linear *L, int signed_, double lo, double hi, const double *a0, double *a)
+ * frozen, and the rest re-solved. Rounds continue while they shrink the residual (down to its
+ * rounding floor). Returns 1 with a written and *res = ‖Xᵀ(σ∘a)‖ when the residual is at most
+ * 1e-13 Σ‖x_i‖. */
+static int ds_dual_fix(const alig_pr_linear *L, int signed_, double lo, double hi, const double *a0, double *a,
+                       double *res)
 {
     const size_t n = L->n, d = L->d;
     double *r = malloc(d * sizeof *r), *tmp = malloc(n * sizeof *tmp), *mt = malloc(d * n * sizeof *mt);
-    double *delta = malloc(n * sizeof *delta);
+    double *delta = malloc(n * sizeof *delta), *cur = malloc(n * sizeof *cur);
     size_t *fr = malloc(n * sizeof *fr);
     unsigned char *frozen = calloc(n, 1);
     int ok = 0;
-    if (!r || !tmp || !mt || !delta || !fr || !frozen) goto done;
-    memcpy(a, a0, n * sizeof *a);
-    double scale = 0.0;                 /* Σ|a_i|‖x_i‖: the size of the terms that must cancel */
+    if (!r || !tmp || !mt || !delta || !cur || !fr || !frozen) goto done;
+    memcpy(cur, a0, n * sizeof *cur);
+    double scale = 0.0;                 /* Σ max|a_i| ‖x_i‖: the size of the terms that must cancel */
     for (size_t i = 0; i < n; i++) scale += fmax(fabs(lo), fabs(hi)) * alig_pr_nrm2(L->x + i * d, d);
-    for (int round = 0; round < 8; round++) {
-        ds_xt(L, signed_, a, tmp, r);
-        if (alig_pr_nrm2(r, d) <= 1e-13 * scale) { ok = 1; break; }
-        if (round == 7) break;
+    double best = INFINITY;
+    for (int round = 0; round < 12; round++) {
+        ds_xt(L, signed_, cur, tmp, r);
+        const double rn = alig_pr_nrm2(r, d);
+        if (rn < best) {
+            const int stalled = !(rn < 0.5 * best);
+            best = rn;
+            memcpy(a, cur, n * sizeof *a);
+            if (rn == 0.0 || (stalled && rn <= 1e-13 * scale)) break;
+        } else if (best <= 1e-13 * scale) {
+            break;                      /* at the rounding floor */
+        }
         size_t m = 0;
         for (size_t i = 0; i < n; i++)
-            if (!frozen[i] && a[i] > lo && a[i] < hi) fr[m++] = i;
+            if (!frozen[i] && cur[i] > lo && cur[i] < hi) fr[m++] = i;
         if (m == 0) break;
         /* Mᵀ δ = −r with M's rows σ_i x_i (i free): a d × m system, minimum-norm solution */
         for (size_t j = 0; j < m; j++) {
@@ -393,23 +412,26 @@ static int ds_dual_fix(const alig_pr_linear *L, int signed_, double lo, double h
         if (alig_pr_lstsq(mt, d, m, r, delta, -1.0)) break;
         for (size_t j = 0; j < m; j++) {
             const size_t i = fr[j];
-            double v = a[i] + delta[j];
+            double v = cur[i] + delta[j];
             if (v <= lo || v >= hi) { v = fmin(fmax(v, lo), hi); frozen[i] = 1; }
-            a[i] = v;
+            cur[i] = v;
         }
     }
+    ok = best <= 1e-13 * scale;
+    *res = best;
 done:
-    free(r); free(tmp); free(mt); free(delta); free(fr); free(frozen);
+    free(r); free(tmp); free(mt); free(delta); free(cur); free(fr); free(frozen);
     return ok;
 }
 
-/* Absolute loss only: project a0 onto {Xᵀa = 0}, then scale into [−1,1]^n (always feasible). */
-static int ds_dual_project(const alig_pr_linear *L, const double *a0, double *a)
+/* Absolute loss only: project a0 onto {Xᵀa = 0}, then scale into [−1,1]^n (always feasible);
+ * *res = ‖Xᵀa‖ (rounding). */
+static int ds_dual_project(const alig_pr_linear *L, const double *a0, double *a, double *res)
 {
     const size_t n = L->n, d = L->d;
-    double *c = malloc(d * sizeof *c);
+    double *c = malloc(d * sizeof *c), *r = malloc(d * sizeof *r);
     int ok = 0;
-    if (!c) return 0;
+    if (!c || !r) goto done;
     if (alig_pr_lstsq(L->x, n, d, a0, c, -1.0) == ALIG_SUCCESS) {
         double amax = 1.0;
         for (size_t i = 0; i < n; i++) {
@@ -417,9 +439,13 @@ static int ds_dual_project(const alig_pr_linear *L, const double *a0, double *a)
             amax = fmax(amax, fabs(a[i]));
         }
         for (size_t i = 0; i < n; i++) a[i] /= amax;
+        ds_xta(L, a, 1.0, r);
+        *res = alig_pr_nrm2(r, d);
         ok = 1;
     }
+done:
     free(c);
+    free(r);
     return ok;
 }
 
@@ -429,20 +455,22 @@ static double ds_entropy(double a)
     return -a * log(a) - (1.0 - a) * log1p(-a);
 }
 
-/* Certified lower bound on min f from the smoothed solution w (0 if no dual point is found). */
-static double ds_lower_bound(ds_ctx *c, const double *w)
+/* Certified lower bound on min f from the smoothed solution w (0 if no dual point is found).
+ * The feasible dual point is left in a (n entries) and *ok says whether there is one. */
+static double ds_lower_bound(ds_ctx *c, const double *w, double *a, int *ok_out)
 {
     const alig_pr_linear *L = c->L;
     const size_t n = L->n;
-    double *a0 = malloc(n * sizeof *a0), *a = malloc(n * sizeof *a);
+    double *a0 = malloc(n * sizeof *a0);
     double lb = 0.0;
-    if (!a0 || !a) goto done;
+    int ok = 0;
+    if (!a0) goto done;
     /* a0 = −dφ_κ/du (absolute: +dφ/du), i.e. the dual variable of each sample at w */
     ds_eval(c, w, NULL);
-    int ok;
+    double res = 0.0;
     if (L->kind == ALIG_LOSS_ABSOLUTE) {
         for (size_t i = 0; i < n; i++) a0[i] = fmin(fmax(c->u[i], -1.0), 1.0);
-        ok = ds_dual_fix(L, 0, -1.0, 1.0, a0, a) || ds_dual_project(L, a0, a);
+        ok = ds_dual_fix(L, 0, -1.0, 1.0, a0, a, &res) || ds_dual_project(L, a0, a, &res);
         if (ok) {
             double s = 0.0;
             for (size_t i = 0; i < n; i++) s -= a[i] * L->y[i];
@@ -450,20 +478,21 @@ static double ds_lower_bound(ds_ctx *c, const double *w)
         }
     } else {
         for (size_t i = 0; i < n; i++) a0[i] = fmin(fmax(-L->y[i] * c->u[i], 0.0), 1.0);
-        ok = ds_dual_fix(L, 1, 0.0, 1.0, a0, a);
+        ok = ds_dual_fix(L, 1, 0.0, 1.0, a0, a, &res);
         if (ok) {
             double s = 0.0;
             for (size_t i = 0; i < n; i++) s += L->kind == ALIG_LOSS_HINGE ? a[i] : ds_entropy(a[i]);
             lb = s / (double)n;
         }
     }
+    /* The constraint holds to the rounding residual r = Xᵀ(σ∘a) only, and the Lagrangian bound at a
+     * minimiser w⋆ is then off by |rᵀw⋆|/n: allow twice ‖r‖‖w‖/n, w ≈ w⋆ being the computed point. */
+    if (ok) lb -= 2.0 * res * fmax(1.0, alig_pr_nrm2(w, L->d)) / (double)n;
 done:
     free(a0);
-    free(a);
+    *ok_out = ok;
     return lb > 0 ? lb : 0.0;
 }
-
-/* ---------------------------------------------------------------- driver */
 
 static double ds_true_f(ds_ctx *c, const double *w)
 {
@@ -473,6 +502,85 @@ static double ds_true_f(ds_ctx *c, const double *w)
     c->kappa = kappa;
     return f;
 }
+
+/* t_i, the argument of the kink (absolute: x_iᵀw − y_i; hinge: 1 − y_i x_iᵀw), at w. */
+static void ds_kink_args(const alig_pr_linear *L, const double *w, double *t)
+{
+    for (size_t i = 0; i < L->n; i++) {
+        const double u = alig_pr_dot(L->x + i * L->d, w, L->d);
+        t[i] = L->kind == ALIG_LOSS_ABSOLUTE ? u - L->y[i] : 1.0 - L->y[i] * u;
+    }
+}
+
+/* Predictor from the minimiser w of f_κ to a start for f_κ' (κ' < κ): shrink the kink arguments
+ * of the samples in the quadratic zone by κ'/κ, which leaves their Huber derivatives and the
+ * gradient unchanged as long as no other sample enters the zone (Madsen & Nielsen's continuation).
+ * Kept only if it lowers f_κ'. */
+static alig_status ds_predict(ds_ctx *c, double *w, double kappa, double kappa_new)
+{
+    const alig_pr_linear *L = c->L;
+    const size_t n = L->n, d = L->d;
+    double *t = malloc(n * sizeof *t), *wc = malloc(d * sizeof *wc);
+    unsigned char *mask = malloc(n);
+    alig_status rc = ALIG_SUCCESS;
+    if (!t || !wc || !mask) { rc = ALIG_ENOMEM; goto done; }
+    ds_kink_args(L, w, t);
+    for (size_t i = 0; i < n; i++)
+        mask[i] = (L->kind == ALIG_LOSS_ABSOLUTE || t[i] > 0) && fabs(t[i]) < kappa;
+    if (ds_crossover(L, w, mask, kappa_new / kappa, wc)) {
+        c->kappa = kappa_new;
+        if (ds_eval(c, wc, NULL) < ds_eval(c, w, NULL)) memcpy(w, wc, d * sizeof *w);
+    }
+done:
+    free(t); free(wc); free(mask);
+    return rc;
+}
+
+/* The dual bound from w_κ, then "crossover" candidates that put a set K of samples exactly on
+ * their kink, w becoming the candidate with the smallest true f. K starts as the samples within
+ * κ of their kink at w_κ plus, when a dual point a was found, those whose a_i is strictly inside
+ * its box (complementary slackness: at an optimal dual point those are on their kink at every
+ * minimiser). Samples that then break complementary slackness by a small amount (a_i at its lower
+ * bound with t_i > 0, or at its upper bound with t_i < 0: degenerate samples that sit on their kink
+ * although their dual variable is at a bound) join K, a few rounds. */
+static alig_status ds_polish_polyhedral(ds_ctx *c, double *w, double *lower)
+{
+    const alig_pr_linear *L = c->L;
+    const size_t n = L->n, d = L->d;
+    const double kappa = c->kappa, lo = L->kind == ALIG_LOSS_ABSOLUTE ? -1.0 : 0.0;
+    double *a = malloc(n * sizeof *a), *wc = malloc(d * sizeof *wc), *wk = malloc(d * sizeof *wk);
+    double *t = malloc(n * sizeof *t);
+    unsigned char *mask = malloc(n);
+    alig_status rc = ALIG_SUCCESS;
+    if (!a || !wc || !wk || !t || !mask) { rc = ALIG_ENOMEM; goto done; }
+    int ok;
+    *lower = ds_lower_bound(c, w, a, &ok);
+    memcpy(wk, w, d * sizeof *w);
+    double best = ds_true_f(c, w);
+    ds_kink_args(L, wk, t);
+    for (size_t i = 0; i < n; i++) mask[i] = fabs(t[i]) < kappa || (ok && a[i] > lo && a[i] < 1.0);
+    for (int round = 0; round < 6; round++) {
+        if (!ds_crossover(L, wk, mask, 0.0, wc)) break;
+        const double f = ds_true_f(c, wc);
+        if (f < best) { best = f; memcpy(w, wc, d * sizeof *w); }
+        if (!ok) break;
+        ds_kink_args(L, wc, t);
+        size_t added = 0;
+        for (size_t i = 0; i < n; i++)
+            if (!mask[i] && fabs(t[i]) < 1e3 * kappa && ((a[i] <= lo && t[i] > 0) || (a[i] >= 1.0 && t[i] < 0))) {
+                mask[i] = 1;
+                added++;
+            }
+        if (added == 0) break;
+    }
+done:
+    c->kappa = 0.0;
+    free(a); free(wc); free(wk); free(t); free(mask);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- driver */
+
 
 alig_status alig_problem_from_dataset(alig_problem **out, const alig_dataset *ds, alig_loss_kind loss,
                                       double radius)
@@ -544,20 +652,26 @@ alig_status alig_problem_from_dataset(alig_problem **out, const alig_dataset *ds
             rc = ALIG_ENOPROG;
             goto fail;
         }
-        lower = ds_lower_bound(&c, w);
+        int ok;
+        double *a = malloc(n * sizeof *a);
+        if (!a) { rc = ALIG_ENOMEM; goto fail; }
+        lower = ds_lower_bound(&c, w, a, &ok);
+        free(a);
         break;
     }
     case ALIG_LOSS_ABSOLUTE:
     case ALIG_LOSS_HINGE:
     default: {
         for (double kappa = 1.0; kappa > 0.5e-7; kappa *= 0.1) {
+            if (kappa < 1.0) {
+                rc = ds_predict(&c, w, 10.0 * kappa, kappa);
+                if (rc) goto fail;
+            }
             rc = ds_newton_huber(&c, w, kappa);
             if (rc) { alig_pr_error("Newton failed on the smoothed %s loss", alig_loss_names[loss]); goto fail; }
         }
-        lower = ds_lower_bound(&c, w);
-        if (ds_crossover(L, w, c.kappa, wc) && ds_true_f(&c, wc) < ds_true_f(&c, w))
-            memcpy(w, wc, d * sizeof *w);
-        c.kappa = 0.0;
+        rc = ds_polish_polyhedral(&c, w, &lower);
+        if (rc) goto fail;
         break;
     }
     }
