@@ -346,8 +346,9 @@ static void decide(const cfg *c, alig_rates_case *cs, const double *ck, size_t n
 }
 
 /* Fit log(mean) against log T (D1, D1∞, D2) or T (D3) over the checkpoints where the bound is
- * still dominated by its decaying part (bound >= 2 × its floor), T >= FIT_T_MIN, and the mean
- * is above the numerical floor. Weights 1/σ² with σ ≈ se/mean (delta method). */
+ * still dominated by its decaying part (bound >= 2 × its floor), in the last two decades of the
+ * horizon, and where the mean is above 10 × the double-precision resolution of the quantity.
+ * Weights 1/σ² with σ ≈ se/mean (delta method). */
 static void fit_rate(alig_rates_case *cs, const double *ck, size_t n_ck, double f_star, double bound_scale,
                      double level)
 {
@@ -356,7 +357,7 @@ static void fit_rate(alig_rates_case *cs, const double *ck, size_t n_ck, double 
     const double tmin = fmax(FIT_T_MIN, ck[n_ck - 1] / 100.0);
     const int semilog = cs->bound == ALIG_BOUND_D3;
     const double floor_b = bound_scale * alig_bound_floor(cs->bound, &cs->consts);
-    const double numfloor = (cs->bound == ALIG_BOUND_D3 ? 0.0 : 1e-13 * fabs(f_star)) + 1e-28;
+    const double numfloor = 10.0 * cs->resolution;
     double x[128], y[128], w[128];
     size_t n = 0;
     int floor_hit = 0;
@@ -388,14 +389,18 @@ static void fit_rate(alig_rates_case *cs, const double *ck, size_t n_ck, double 
     }
 }
 
-/* Rate of a method (side table): log-log slope of the mean last-iterate gap, T >= FIT_T_MIN. */
-static void fit_method(const double *mean, const double *ck, size_t n_ck, double f_star, double *slope, double *se)
+/* Rate of a method (side table): log-log slope of the mean last-iterate gap over the last two
+ * decades, above 10 × the resolution 16 ε_mach(f⋆ + f(w₀)) of a gap (a method that reaches machine
+ * precision is fitted on its way there only). */
+static void fit_method(const double *mean, const double *ck, size_t n_ck, double f_star, double f0, double *slope,
+                       double *se)
 {
     const double tmin = fmax(FIT_T_MIN, ck[n_ck - 1] / 100.0);
+    const double numfloor = 160.0 * DBL_EPSILON * (fabs(f_star) + fabs(f0));
     double x[128], y[128];
     size_t n = 0;
     for (size_t j = 0; j < n_ck && n < 128; j++) {
-        if (ck[j] < tmin || !(mean[j] > 1e-13 * fabs(f_star) + 1e-28) || !isfinite(mean[j])) continue;
+        if (ck[j] < tmin || !(mean[j] > numfloor) || !isfinite(mean[j])) continue;
         x[n] = log(ck[j]);
         y[n] = log(mean[j]);
         n++;
@@ -763,7 +768,7 @@ alig_status alig_rates_run(const alig_rates_config *cfg_in, alig_rates_result **
         mt->iters_to_target = INFINITY;
         for (size_t j = 0; j < n_ck; j++)
             if (mean_f[j] <= mt->target) { mt->iters_to_target = ck[j]; break; }
-        fit_method(mean_f, ck, n_ck, in->p->f_star, &mt->rate_fit, &mt->rate_fit_se);
+        fit_method(mean_f, ck, n_ck, in->p->f_star, in->f0, &mt->rate_fit, &mt->rate_fit_se);
     }
     free(mean_f);
     free(mean_a);

@@ -249,7 +249,7 @@ static int write_report(const char *dir, const alig_rates_result *r, const char 
                "standard error inflated by √(χ²/(n−2)) when larger than 1) of log(mean) against log T "
                "(D1, D1inf, D2; theory −1/2 and −1) or against T (D3; theory log q per step), over the last two decades of "
                "checkpoints (T >= max(10, T_horizon/100)) where the bound is at least twice its own floor (where its rate is the theorem's) and "
-               "the mean is above the numerical floor. D1 is fitted on E f(w̄_T) − f*. The theorems give upper "
+               "the mean is above 10 times the double-precision resolution of the quantity. D1 is fitted on E f(w̄_T) − f*. The theorems give upper "
                "bounds, so a fitted rate *faster* than the theory's is consistent with them; 'slower' would only "
                "say the bound is tight there.\n\n");
 

@@ -40,5 +40,6 @@
 #include "alig/data.h"
 #include "alig/oscillation.h"
 #include "alig/ad.h"
+#include "alig/analysis.h"
 
 #endif
