@@ -11,7 +11,9 @@
  *   convergence bounds (docs/theory.md) grow with η when ε > 0. δ = 0: the C port's guard makes a
  *   zero gradient a zero step, and the default δ = 1e-5 would add a floor of about δ/(2β) on least
  *   squares that dominates at this scale (the notes under the table say so and how to see it).
- * Sections added later (alig rates, alig oscillation) go after the table. */
+ * After the table, unless --table-only: the quick `alig rates` check (every convergence bound of
+ * docs/theory.md against measured runs) and `alig oscillation` (the non-convex example), with
+ * their reports written under results/. The demo's exit status is theirs. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -33,7 +35,11 @@ static void help(FILE *f)
                "eps > 0, also eta = SGD's lr.\n\n"
                "  --iters T             steps per run, T >= 1 [%d]\n"
                "  --eps E               the small interpolation tolerance, E > 0 [%g]\n"
-               "  --seed S              instance and sampling seed, S >= 1 [1]\n",
+               "  --seed S              instance and sampling seed, S >= 1 [1]\n"
+               "  --table-only          print the table only; skip the rates check and the oscillation example\n\n"
+               "Then (unless --table-only) it runs `alig rates` (quick check of every convergence bound, report in\n"
+               "results/rates/) and `alig oscillation` (report in results/oscillation/); the exit status is\n"
+               "non-zero if a bound was violated or left inconclusive.\n",
             DEMO_ITERS, DEMO_EPS);
 }
 
@@ -96,6 +102,7 @@ int cmd_demo(int argc, char **argv)
     cli_flags_add(&fl, "iters", 1);
     cli_flags_add(&fl, "eps", 1);
     cli_flags_add(&fl, "seed", 1);
+    cli_flags_add(&fl, "table-only", 0);
     int rc = cli_flags_parse(&fl, argc, argv);
     if (rc == CLI_HELP) {
         help(stdout);
@@ -161,5 +168,17 @@ int cmd_demo(int argc, char **argv)
            "  adds a floor near delta/(2 beta) on least squares, visible at this scale:\n"
            "    alig solve --problem smooth --solver alig --delta 1e-5 --iters %zu --out run.csv\n",
            iters);
-    return CLI_OK;
+    if (cli_get(&fl, "table-only")) return CLI_OK;
+
+    printf("\n== Convergence bounds: alig rates (quick) ==\n\n");
+    fflush(stdout);
+    char *rates_argv[] = { "rates", "--quick", "--out", "results/rates", NULL };
+    int rc_rates = cmd_rates(4, rates_argv);
+    printf("\n== Non-convex example: alig oscillation ==\n\n");
+    fflush(stdout);
+    char *osc_argv[] = { "oscillation", "--out", "results/oscillation", NULL };
+    int rc_osc = cmd_oscillation(3, osc_argv);
+    printf("\nReports and figures: results/rates/report.md (+ rates.csv, rates_*.svg) and results/oscillation/.\n"
+           "Documentation figures are regenerated with `alig figures` (docs/figures/).\n");
+    return rc_rates ? rc_rates : rc_osc;
 }

@@ -262,7 +262,7 @@ run 0 solve --data "$TMP/ok.svm" --loss squared --solver alig --delta 0 --iters 
 }
 
 # ---------------------------------------------------------------- demo
-run 0 demo --iters 200 && {
+run 0 demo --iters 200 --table-only && {
     check "demo: 15 result rows (3 classes x (eps 0: 2 runs, eps > 0: 3 runs))" [ "$(grep -cE '^(lipschitz|smooth|strongly-convex) ' "$TMP/out")" -eq 15 ]
     check "demo: no run diverged at its stated step sizes" not_in diverged "$TMP/out"
     check "demo: header" grep -q "f(wbar)-f\*" "$TMP/out"
