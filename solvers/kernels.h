@@ -6,14 +6,28 @@
  *   - n is the element count; vectors are `void *` of the table's element type;
  *   - scalars come in as double and are rounded once to the element type;
  *   - reductions (sumsq, dot, the returned ‖w‖²) accumulate in double;
- *   - large n runs in parallel with OpenMP (static schedule: deterministic for a
- *     fixed thread count); small n stays serial (no fork/join overhead).
+ *   - n >= ALIG_KERNEL_PAR_MIN runs in parallel with OpenMP (static schedule); smaller n runs
+ *     in the calling thread without entering an OpenMP region (no fork/join, ~1 us per call
+ *     saved on 1-D and small problems), reductions in index order;
+ *   - per-element choices that are fixed for a call (first step, Nesterov, AMSGrad, centered,
+ *     momentum) are hoisted out of the loops: each variant is its own loop.
  */
 #ifndef ALIG_SOLVERS_KERNELS_H
 #define ALIG_SOLVERS_KERNELS_H
 
 #include <stddef.h>
 #include "alig/solver.h"
+
+/* Scalar coefficients of the Adam-family and Yogi kernels (computed in double by the method,
+ * rounded once to the element type inside the kernel). */
+typedef struct alig_adam_coef {
+    double beta1, beta2;    /* moment decays β1, β2 */
+    double l2;              /* coupled weight decay λ (0 = none) */
+    double keep;            /* decoupled decay factor 1 − lr·λ (1 = none); adam kernel only */
+    double step;            /* lr/(1 − β1^t), or lr·√(1 − β2^t)/(1 − β1^t) in the legacy form */
+    double sbc2;            /* √(1 − β2^t), or 1 in the legacy form (ε then sits next to the raw √v) */
+    double eps;             /* ε */
+} alig_adam_coef;
 
 typedef struct alig_kernels {
     alig_dtype dtype;
@@ -36,6 +50,22 @@ typedef struct alig_kernels {
      * w ← w − lr·d. b may be NULL when μ = 0. Returns ‖w_new‖². */
     double (*sgd)(size_t n, void *w, const void *g, void *b, double lr, double mu, double damp,
                   double wd, int nesterov, int first);
+    /* x_i ← a */
+    void (*fill)(size_t n, double a, void *x);
+    /* Adam family (spec/baselines.md §8), coefficients in `c`:
+     *   w ← keep·w (decoupled decay, AdamW);  d = g + l2·w (coupled decay, w before `keep`);
+     *   m ← β1 m + (1 − β1)d;  v ← β2 v + (1 − β2)d²;  vmax ← max(vmax, v) when vmax != NULL (AMSGrad);
+     *   w ← w − step·m/(√u/sbc2 + ε), u = vmax or v.  Returns ‖w_new‖². */
+    double (*adam)(size_t n, void *w, const void *g, void *m, void *v, void *vmax, const alig_adam_coef *c);
+    /* Yogi: as adam without vmax and keep, but v ← v − (1 − β2)·sign(v − d²)·d². Returns ‖w_new‖². */
+    double (*yogi)(size_t n, void *w, const void *g, void *m, void *v, const alig_adam_coef *c);
+    /* AdaGrad: d = g + l2·w;  S ← S + d²;  w ← w − lr·d/(√S + ε). Returns ‖w_new‖². */
+    double (*adagrad)(size_t n, void *w, const void *g, void *S, double lr, double l2, double eps);
+    /* RMSProp: d = g + l2·w;  v ← αv + (1 − α)d²;  u = v, or, when gbar != NULL (centered),
+     * ḡ ← αḡ + (1 − α)d and u = max(v − ḡ², 0);  q = d/(√u + ε);  with b != NULL (momentum μ):
+     * b ← μb + q, w ← w − lr·b; else w ← w − lr·q. Returns ‖w_new‖². */
+    double (*rmsprop)(size_t n, void *w, const void *g, void *v, void *gbar, void *b, double lr, double alpha,
+                      double l2, double mu, double eps);
 } alig_kernels;
 
 const alig_kernels *alig_kernels_get(alig_dtype dtype);

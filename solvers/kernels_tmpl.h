@@ -1,17 +1,114 @@
 /* kernels_tmpl.h - element kernels written once, included by kernels.c once per
- * element type with REAL (float | double) and KN(name) (name suffixed by type).
- * No include guard on purpose. See kernels.h for the contract of each kernel. */
+ * element type with REAL (float | double), KN(name) (name suffixed by type) and
+ * KSQRT (sqrt | sqrtf). See kernels.h for the contract of each kernel.
+ *
+ * Every loop goes through KLOOP / KLOOP_SUM, so each loop body is written once. From
+ * ALIG_KERNEL_PAR_MIN elements on the body runs in `omp parallel for simd` with a static
+ * schedule. Below, it runs in the calling thread without entering an OpenMP region (an
+ * `omp parallel ... if (false)` region, as these loops used before, still costs a fork/join
+ * call, about 1 us, which dominated 1-D and small convex problems): KLOOP as an `omp simd` loop;
+ * KLOOP_SUM, which reduces into the caller's `double s`, as a plain loop, so the sum runs in
+ * index order exactly as before (the `if` clause of the old combined construct also turned SIMD
+ * off), which keeps ‖g‖², and with it ALI-G's step, bit-identical. Without OpenMP both are
+ * `omp simd` loops for every n, as before. Options fixed for a call (first step, Nesterov,
+ * AMSGrad, centered, momentum) select one of several loops whose bodies are one macro with
+ * constant 0/1 arguments, folded by the compiler: no per-element branch. The loop macros and
+ * bodies are defined once (guard below); the kernels after them are instantiated per type. */
+
+#ifndef ALIG_KERNELS_TMPL_LOOPS
+#define ALIG_KERNELS_TMPL_LOOPS
+#ifdef _OPENMP
+#define KLOOP_SUM(n, ...)                                                                   \
+    do {                                                                                    \
+        if ((n) < ALIG_KERNEL_PAR_MIN) {                                                    \
+            for (size_t i = 0; i < (n); i++) { __VA_ARGS__ }                                \
+        } else {                                                                            \
+            _Pragma("omp parallel for simd schedule(static) reduction(+:s)")                \
+            for (size_t i = 0; i < (n); i++) { __VA_ARGS__ }                                \
+        }                                                                                   \
+    } while (0)
+#define KLOOP(n, ...)                                                                       \
+    do {                                                                                    \
+        if ((n) < ALIG_KERNEL_PAR_MIN) {                                                    \
+            _Pragma("omp simd")                                                             \
+            for (size_t i = 0; i < (n); i++) { __VA_ARGS__ }                                \
+        } else {                                                                            \
+            _Pragma("omp parallel for simd schedule(static)")                               \
+            for (size_t i = 0; i < (n); i++) { __VA_ARGS__ }                                \
+        }                                                                                   \
+    } while (0)
+#else
+#define KLOOP_SUM(n, ...)                                                                   \
+    do {                                                                                    \
+        _Pragma("omp simd reduction(+:s)")                                                  \
+        for (size_t i = 0; i < (n); i++) { __VA_ARGS__ }                                    \
+    } while (0)
+#define KLOOP(n, ...)                                                                       \
+    do {                                                                                    \
+        _Pragma("omp simd")                                                                 \
+        for (size_t i = 0; i < (n); i++) { __VA_ARGS__ }                                    \
+    } while (0)
+#endif
+
+/* SGD with momentum (PyTorch): FIRST: b = d, else b = μb + (1 − τ)d; NEST: step d + μb, else b. */
+#define SGD_MOMENTUM_BODY(FIRST, NEST)                                                      \
+    REAL d = g[i] + l2 * w[i];                                                              \
+    REAL bi = (FIRST) ? d : m * b[i] + omd * d;                                             \
+    b[i] = bi;                                                                              \
+    REAL step = (NEST) ? d + m * bi : bi;                                                   \
+    REAL wi = w[i] - a * step;                                                              \
+    w[i] = wi;                                                                              \
+    s += (double)wi * (double)wi;
+
+/* Adam family; AMS: AMSGrad's running max of the raw second moment. */
+#define ADAM_BODY(AMS)                                                                      \
+    REAL w0 = w[i];                                                                         \
+    REAL d = g[i] + l2 * w0;                                                                \
+    REAL mi = b1 * m[i] + omb1 * d;                                                         \
+    REAL vi = b2 * v[i] + omb2 * (d * d);                                                   \
+    m[i] = mi;                                                                              \
+    v[i] = vi;                                                                              \
+    REAL u = vi;                                                                            \
+    if (AMS) {                                                                              \
+        u = vmax[i] > vi ? vmax[i] : vi;                                                    \
+        vmax[i] = u;                                                                        \
+    }                                                                                       \
+    REAL den = KSQRT(u) / sbc2 + eps;                                                       \
+    REAL wi = keep * w0 - step * (mi / den);                                                \
+    w[i] = wi;                                                                              \
+    s += (double)wi * (double)wi;
+
+/* RMSProp; CENTERED: subtract the squared running mean of d; MOM: momentum buffer b. */
+#define RMSPROP_BODY(CENTERED, MOM)                                                         \
+    REAL w0 = w[i];                                                                         \
+    REAL d = g[i] + l2 * w0;                                                                \
+    REAL vi = al * v[i] + oma * (d * d);                                                    \
+    v[i] = vi;                                                                              \
+    REAL u = vi;                                                                            \
+    if (CENTERED) {                                                                         \
+        REAL gb = al * gbar[i] + oma * d;                                                   \
+        gbar[i] = gb;                                                                       \
+        u = vi - gb * gb;                                                                   \
+        u = u < 0 ? 0 : u;   /* ≥ 0 exactly; rounding may cross 0 (NaN is kept) */          \
+    }                                                                                       \
+    REAL q = d / (KSQRT(u) + eps);                                                          \
+    REAL wi;                                                                                \
+    if (MOM) {                                                                              \
+        REAL bi = mu * b[i] + q;                                                            \
+        b[i] = bi;                                                                          \
+        wi = w0 - a * bi;                                                                   \
+    } else {                                                                                \
+        wi = w0 - a * q;                                                                    \
+    }                                                                                       \
+    w[i] = wi;                                                                              \
+    s += (double)wi * (double)wi;
+#endif /* ALIG_KERNELS_TMPL_LOOPS */
 
 static double KN(sumsq)(size_t n, const void *xv)
 {
     const REAL *restrict x = xv;
     double s = 0.0;
-#ifdef _OPENMP
-#pragma omp parallel for simd schedule(static) reduction(+:s) if (n >= ALIG_KERNEL_PAR_MIN)
-#else
-#pragma omp simd reduction(+:s)
-#endif
-    for (size_t i = 0; i < n; i++) s += (double)x[i] * (double)x[i];
+    KLOOP_SUM(n, s += (double)x[i] * (double)x[i];);
     return s;
 }
 
@@ -20,12 +117,7 @@ static double KN(dot)(size_t n, const void *xv, const void *yv)
     const REAL *restrict x = xv;
     const REAL *restrict y = yv;
     double s = 0.0;
-#ifdef _OPENMP
-#pragma omp parallel for simd schedule(static) reduction(+:s) if (n >= ALIG_KERNEL_PAR_MIN)
-#else
-#pragma omp simd reduction(+:s)
-#endif
-    for (size_t i = 0; i < n; i++) s += (double)x[i] * (double)y[i];
+    KLOOP_SUM(n, s += (double)x[i] * (double)y[i];);
     return s;
 }
 
@@ -34,12 +126,7 @@ static int KN(all_finite)(size_t n, const void *xv)
     const REAL *restrict x = xv;
     /* x - x is 0 for finite x and NaN for ±inf and NaN; summing keeps it one pass. */
     double s = 0.0;
-#ifdef _OPENMP
-#pragma omp parallel for simd schedule(static) reduction(+:s) if (n >= ALIG_KERNEL_PAR_MIN)
-#else
-#pragma omp simd reduction(+:s)
-#endif
-    for (size_t i = 0; i < n; i++) s += (double)(x[i] - x[i]);
+    KLOOP_SUM(n, s += (double)(x[i] - x[i]););
     return s == 0.0;
 }
 
@@ -47,12 +134,14 @@ static void KN(scale)(size_t n, double a, void *xv)
 {
     REAL *restrict x = xv;
     const REAL ar = (REAL)a;
-#ifdef _OPENMP
-#pragma omp parallel for simd schedule(static) if (n >= ALIG_KERNEL_PAR_MIN)
-#else
-#pragma omp simd
-#endif
-    for (size_t i = 0; i < n; i++) x[i] *= ar;
+    KLOOP(n, x[i] *= ar;);
+}
+
+static void KN(fill)(size_t n, double a, void *xv)
+{
+    REAL *restrict x = xv;
+    const REAL ar = (REAL)a;
+    KLOOP(n, x[i] = ar;);
 }
 
 static double KN(axpy)(size_t n, double a, const void *xv, void *yv)
@@ -61,16 +150,11 @@ static double KN(axpy)(size_t n, double a, const void *xv, void *yv)
     REAL *restrict y = yv;
     const REAL ar = (REAL)a;
     double s = 0.0;
-#ifdef _OPENMP
-#pragma omp parallel for simd schedule(static) reduction(+:s) if (n >= ALIG_KERNEL_PAR_MIN)
-#else
-#pragma omp simd reduction(+:s)
-#endif
-    for (size_t i = 0; i < n; i++) {
+    KLOOP_SUM(n,
         REAL yi = y[i] + ar * x[i];
         y[i] = yi;
         s += (double)yi * (double)yi;
-    }
+    );
     return s;
 }
 
@@ -81,12 +165,7 @@ static double KN(alig_momentum)(size_t n, void *wv, const void *gv, void *vv, do
     REAL *restrict v = vv;
     const REAL gm = (REAL)gamma, m = (REAL)mu;
     double s = 0.0;
-#ifdef _OPENMP
-#pragma omp parallel for simd schedule(static) reduction(+:s) if (n >= ALIG_KERNEL_PAR_MIN)
-#else
-#pragma omp simd reduction(+:s)
-#endif
-    for (size_t i = 0; i < n; i++) {
+    KLOOP_SUM(n,
         /* same operation order as the official PyTorch code: w -= γg; v = μv - γg; w += μv */
         REAL gi = gm * g[i];
         REAL wi = w[i] - gi;
@@ -95,7 +174,7 @@ static double KN(alig_momentum)(size_t n, void *wv, const void *gv, void *vv, do
         v[i] = vi;
         w[i] = wi;
         s += (double)wi * (double)wi;
-    }
+    );
     return s;
 }
 
@@ -106,19 +185,14 @@ static double KN(alig_momentum_adj)(size_t n, void *wv, const void *gv, void *bv
     REAL *restrict b = bv;
     const REAL gm = (REAL)gamma, m = (REAL)mu, gmm = (REAL)(gamma * mu);
     double s = 0.0;
-#ifdef _OPENMP
-#pragma omp parallel for simd schedule(static) reduction(+:s) if (n >= ALIG_KERNEL_PAR_MIN)
-#else
-#pragma omp simd reduction(+:s)
-#endif
-    for (size_t i = 0; i < n; i++) {
+    KLOOP_SUM(n,
         REAL wi = w[i] - gm * g[i];
         REAL bi = m * b[i] - g[i];
         wi = wi + gmm * bi;
         b[i] = bi;
         w[i] = wi;
         s += (double)wi * (double)wi;
-    }
+    );
     return s;
 }
 
@@ -131,33 +205,99 @@ static double KN(sgd)(size_t n, void *wv, const void *gv, void *bv, double lr, d
     const REAL a = (REAL)lr, m = (REAL)mu, omd = (REAL)(1.0 - damp), l2 = (REAL)wd;
     double s = 0.0;
     if (mu == 0.0 || b == NULL) {
-#ifdef _OPENMP
-#pragma omp parallel for simd schedule(static) reduction(+:s) if (n >= ALIG_KERNEL_PAR_MIN)
-#else
-#pragma omp simd reduction(+:s)
-#endif
-        for (size_t i = 0; i < n; i++) {
+        KLOOP_SUM(n,
             REAL d = g[i] + l2 * w[i];
             REAL wi = w[i] - a * d;
             w[i] = wi;
             s += (double)wi * (double)wi;
-        }
-        return s;
-    }
-#ifdef _OPENMP
-#pragma omp parallel for simd schedule(static) reduction(+:s) if (n >= ALIG_KERNEL_PAR_MIN)
-#else
-#pragma omp simd reduction(+:s)
-#endif
-    for (size_t i = 0; i < n; i++) {
-        REAL d = g[i] + l2 * w[i];
-        REAL bi = first ? d : m * b[i] + omd * d;
-        b[i] = bi;
-        REAL step = nesterov ? d + m * bi : bi;
-        REAL wi = w[i] - a * step;
-        w[i] = wi;
-        s += (double)wi * (double)wi;
+        );
+    } else if (first) {
+        if (nesterov) KLOOP_SUM(n, SGD_MOMENTUM_BODY(1, 1));
+        else KLOOP_SUM(n, SGD_MOMENTUM_BODY(1, 0));
+    } else {
+        if (nesterov) KLOOP_SUM(n, SGD_MOMENTUM_BODY(0, 1));
+        else KLOOP_SUM(n, SGD_MOMENTUM_BODY(0, 0));
     }
     return s;
 }
 
+static double KN(adam)(size_t n, void *wv, const void *gv, void *mv, void *vv, void *vmaxv, const alig_adam_coef *c)
+{
+    REAL *restrict w = wv;
+    const REAL *restrict g = gv;
+    REAL *restrict m = mv;
+    REAL *restrict v = vv;
+    REAL *restrict vmax = vmaxv;
+    const REAL b1 = (REAL)c->beta1, omb1 = (REAL)(1.0 - c->beta1), b2 = (REAL)c->beta2,
+               omb2 = (REAL)(1.0 - c->beta2), l2 = (REAL)c->l2, keep = (REAL)c->keep, step = (REAL)c->step,
+               sbc2 = (REAL)c->sbc2, eps = (REAL)c->eps;
+    double s = 0.0;
+    if (vmax) KLOOP_SUM(n, ADAM_BODY(1));
+    else KLOOP_SUM(n, ADAM_BODY(0));
+    return s;
+}
+
+static double KN(yogi)(size_t n, void *wv, const void *gv, void *mv, void *vv, const alig_adam_coef *c)
+{
+    REAL *restrict w = wv;
+    const REAL *restrict g = gv;
+    REAL *restrict m = mv;
+    REAL *restrict v = vv;
+    const REAL b1 = (REAL)c->beta1, omb1 = (REAL)(1.0 - c->beta1), omb2 = (REAL)(1.0 - c->beta2),
+               l2 = (REAL)c->l2, step = (REAL)c->step, sbc2 = (REAL)c->sbc2, eps = (REAL)c->eps;
+    double s = 0.0;
+    KLOOP_SUM(n,
+        REAL w0 = w[i];
+        REAL d = g[i] + l2 * w0;
+        REAL d2 = d * d;
+        REAL mi = b1 * m[i] + omb1 * d;
+        REAL vo = v[i];
+        /* additive update: v moves towards d² by (1 − β2)d², sign(v − d²) ∈ {−1, 0, 1} */
+        REAL sg = vo > d2 ? (REAL)1 : vo < d2 ? (REAL)-1 : (REAL)0;
+        REAL vi = vo - omb2 * (sg * d2);
+        m[i] = mi;
+        v[i] = vi;
+        REAL den = KSQRT(vi) / sbc2 + eps;
+        REAL wi = w0 - step * (mi / den);
+        w[i] = wi;
+        s += (double)wi * (double)wi;
+    );
+    return s;
+}
+
+static double KN(adagrad)(size_t n, void *wv, const void *gv, void *Sv, double lr, double wd, double epsd)
+{
+    REAL *restrict w = wv;
+    const REAL *restrict g = gv;
+    REAL *restrict S = Sv;
+    const REAL a = (REAL)lr, l2 = (REAL)wd, eps = (REAL)epsd;
+    double s = 0.0;
+    KLOOP_SUM(n,
+        REAL w0 = w[i];
+        REAL d = g[i] + l2 * w0;
+        REAL Si = S[i] + d * d;
+        S[i] = Si;
+        REAL wi = w0 - a * (d / (KSQRT(Si) + eps));
+        w[i] = wi;
+        s += (double)wi * (double)wi;
+    );
+    return s;
+}
+
+static double KN(rmsprop)(size_t n, void *wv, const void *gv, void *vv, void *gbarv, void *bv, double lr,
+                          double alpha, double wd, double mud, double epsd)
+{
+    REAL *restrict w = wv;
+    const REAL *restrict g = gv;
+    REAL *restrict v = vv;
+    REAL *restrict gbar = gbarv;
+    REAL *restrict b = bv;
+    const REAL a = (REAL)lr, al = (REAL)alpha, oma = (REAL)(1.0 - alpha), l2 = (REAL)wd, mu = (REAL)mud,
+               eps = (REAL)epsd;
+    double s = 0.0;
+    if (gbar && b) KLOOP_SUM(n, RMSPROP_BODY(1, 1));
+    else if (gbar) KLOOP_SUM(n, RMSPROP_BODY(1, 0));
+    else if (b) KLOOP_SUM(n, RMSPROP_BODY(0, 1));
+    else KLOOP_SUM(n, RMSPROP_BODY(0, 0));
+    return s;
+}

@@ -8,9 +8,17 @@ const alig_solver_type *const alig_solver_polyak = &alig_type_polyak;
 const alig_solver_type *const alig_solver_aprox = &alig_type_aprox;
 const alig_solver_type *const alig_solver_sgd = &alig_type_sgd;
 const alig_solver_type *const alig_solver_sps = &alig_type_sps;
+const alig_solver_type *const alig_solver_adam = &alig_type_adam;
+const alig_solver_type *const alig_solver_adamw = &alig_type_adamw;
+const alig_solver_type *const alig_solver_amsgrad = &alig_type_amsgrad;
+const alig_solver_type *const alig_solver_yogi = &alig_type_yogi;
+const alig_solver_type *const alig_solver_adagrad = &alig_type_adagrad;
+const alig_solver_type *const alig_solver_rmsprop = &alig_type_rmsprop;
 
 const alig_solver_type *const alig_solver_types[] = {
-    &alig_type_alig, &alig_type_polyak, &alig_type_aprox, &alig_type_sgd, &alig_type_sps, NULL,
+    &alig_type_alig, &alig_type_polyak, &alig_type_aprox, &alig_type_sgd, &alig_type_sps,
+    &alig_type_adam, &alig_type_adamw, &alig_type_amsgrad, &alig_type_yogi, &alig_type_adagrad,
+    &alig_type_rmsprop, NULL,
 };
 
 const alig_solver_type *alig_solver_type_find(const char *name)

@@ -34,6 +34,7 @@ static const status_entry table[] = {
     { ALIG_EBADSEED, "ALIG_EBADSEED", "seed out of range" },
     { ALIG_EBADBATCH, "ALIG_EBADBATCH", "batch size must be between 1 and the number of samples" },
     { ALIG_EBADDTYPE, "ALIG_EBADDTYPE", "element type must be ALIG_F64 or ALIG_F32" },
+    { ALIG_EBADACCUM, "ALIG_EBADACCUM", "initial accumulator value must be finite and >= 0" },
 };
 
 static const status_entry *find(int code)

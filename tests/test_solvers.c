@@ -499,7 +499,7 @@ static const int all_codes[] = {
     ALIG_EUNSUPPORTED, ALIG_ENOPROG, ALIG_EBADETA, ALIG_EBADDELTA, ALIG_EBADMOMENTUM, ALIG_EBADRADIUS, ALIG_EBADLR,
     ALIG_EBADBOUND, ALIG_EBADDECAY, ALIG_EBADSCHEDULE, ALIG_EBADDAMPENING, ALIG_EBADWEIGHTDECAY, ALIG_EBADSPSC,
     ALIG_EBADGAMMAB, ALIG_EBADEPS, ALIG_EBADBETAS, ALIG_EBADRELAX, ALIG_EBADTOL, ALIG_EBADSEED, ALIG_EBADBATCH,
-    ALIG_EBADDTYPE,
+    ALIG_EBADDTYPE, ALIG_EBADACCUM,
 };
 
 /* Distinct codes are distinct numbers with distinct, non-empty sentences and names. */
@@ -1109,20 +1109,23 @@ static void test_params_format(void)
 
 static void test_registry(void)
 {
-    const char *names[] = { "alig", "polyak", "aprox", "sgd", "sps" };
+    const char *names[] = { "alig", "polyak", "aprox", "sgd", "sps", "adam", "adamw", "amsgrad", "adagrad",
+                            "rmsprop", "yogi" };
     const alig_solver_type *want[] = { alig_solver_alig, alig_solver_polyak, alig_solver_aprox, alig_solver_sgd,
-                                       alig_solver_sps };
+                                       alig_solver_sps, alig_solver_adam, alig_solver_adamw, alig_solver_amsgrad,
+                                       alig_solver_adagrad, alig_solver_rmsprop, alig_solver_yogi };
+    const size_t n_want = sizeof names / sizeof names[0];
     size_t n = 0;
     while (alig_solver_types[n]) n++;
-    CU_ASSERT(n == 5);
-    for (size_t i = 0; i < 5; i++) {
+    CU_ASSERT(n == n_want);
+    for (size_t i = 0; i < n_want; i++) {
         CU_ASSERT(alig_solver_type_find(names[i]) == want[i]);
         CU_ASSERT(strcmp(want[i]->name, names[i]) == 0);
         CU_ASSERT(want[i]->summary && strlen(want[i]->summary) > 10);
         CU_ASSERT(want[i]->validate(want[i]->params_default) == ALIG_SUCCESS);
     }
     CU_ASSERT(alig_solver_type_find("ALIG") == NULL);
-    CU_ASSERT(alig_solver_type_find("adam") == NULL);
+    CU_ASSERT(alig_solver_type_find("adamax") == NULL);
     CU_ASSERT(alig_solver_type_find(NULL) == NULL);
     CU_ASSERT((alig_solver_polyak->flags & ALIG_SOLVER_FULL_ORACLE) != 0);
     CU_ASSERT((alig_solver_alig->flags & ALIG_SOLVER_FULL_ORACLE) == 0);

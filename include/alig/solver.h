@@ -181,11 +181,96 @@ typedef struct alig_params_sps {
 #define ALIG_PARAMS_SPS_DEFAULT { .c = 0.5, .gamma_b = INFINITY, .f_star = 0.0, \
     .eps = 0.0, .smooth = 0, .tau = 2.0, .batches_per_epoch = 1.0 }
 
+/** Adam family in the PyTorch convention (spec/baselines.md §8): Adam (Kingma & Ba 2015),
+ *  AMSGrad (Reddi, Kale & Kumar 2018) and AdamW (Loshchilov & Hutter 2019) share this struct;
+ *  the three types differ in their defaults and in how λ acts. With t = 1, 2, ...:
+ *    adam, amsgrad:  d = g + λw (coupled L2);   adamw: w ← w(1 − lr·λ) first, then d = g (decoupled)
+ *    m ← β1 m + (1 − β1)d;   v ← β2 v + (1 − β2)d²;   u = v, or with amsgrad v̂ ← max(v̂, v), u = v̂
+ *    (the max is taken on the raw v, before bias correction, as torch.optim.Adam does);
+ *    w ← w − lr/(1 − β1^t) · m/(√u/√(1 − β2^t) + ε)              ε after the corrected √v (PyTorch)
+ *    w ← w − lr·√(1 − β2^t)/(1 − β1^t) · m/(√u + ε)   legacy_eps: ε next to the raw √v (ali-g repo's
+ *    alig/th/adamw.py and older PyTorch; it amounts to ε_t = ε/√(1 − β2^t), so the two differ early on).
+ *  ε = 0 is allowed, but then a coordinate whose gradient has always been 0 divides 0 by 0 and the
+ *  step fails with ALIG_ENONFINITE. The reported step size is lr. */
+typedef struct alig_params_adam {
+    double lr;              /**< learning rate > 0 [1e-3] */
+    double beta1;           /**< β1 in [0, 1) [0.9] */
+    double beta2;           /**< β2 in [0, 1) [0.999] */
+    double eps;             /**< ε >= 0 [1e-8] */
+    double weight_decay;    /**< λ >= 0: coupled for adam and amsgrad [0], decoupled for adamw [1e-2] */
+    int amsgrad;            /**< 1 = AMSGrad's running max of v [0; 1 for the amsgrad type] */
+    int legacy_eps;         /**< 1 = legacy ε placement [0] */
+} alig_params_adam;
+typedef alig_params_adam alig_params_adamw;     /**< the struct of alig_solver_adamw */
+typedef alig_params_adam alig_params_amsgrad;   /**< the struct of alig_solver_amsgrad */
+#define ALIG_PARAMS_ADAM_DEFAULT { .lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, \
+    .weight_decay = 0.0, .amsgrad = 0, .legacy_eps = 0 }
+#define ALIG_PARAMS_ADAMW_DEFAULT { .lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, \
+    .weight_decay = 1e-2, .amsgrad = 0, .legacy_eps = 0 }
+#define ALIG_PARAMS_AMSGRAD_DEFAULT { .lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, \
+    .weight_decay = 0.0, .amsgrad = 1, .legacy_eps = 0 }
+
+/** Yogi (Zaheer, Reddi, Sachan, Kale & Kumar, NeurIPS 2018; spec/baselines.md §8): Adam with an
+ *  additive second moment. d = g + λw (coupled, as the ali-g repo does);
+ *    m ← β1 m + (1 − β1)d;   v ← v − (1 − β2)·sign(v − d²)·d²   (sign(0) = 0), v starts at v0;
+ *    w ← w − lr·√(1 − β2^t)/(1 − β1^t) · m/(√v + ε)             legacy_eps (default; TF and ali-g)
+ *    w ← w − lr/(1 − β1^t) · m/(√v/√(1 − β2^t) + ε)             legacy_eps = 0 (PyTorch-Adam style)
+ *  Defaults are those of the ali-g repo's alig/th/yogi.py, used for the Yogi baseline of the ALI-G
+ *  paper: lr 1e-3, ε 1e-8, v0 0, legacy form. TensorFlow Addons / TFF defaults are lr 1e-2,
+ *  ε 1e-3, v0 1e-6 with the same legacy form: set those three fields to get them. The ali-g
+ *  code's amsgrad option is not offered (it fails there: its max buffer is never created). */
+typedef struct alig_params_yogi {
+    double lr;              /**< learning rate > 0 [1e-3] */
+    double beta1;           /**< β1 in [0, 1) [0.9] */
+    double beta2;           /**< β2 in [0, 1) [0.999] */
+    double eps;             /**< ε >= 0 [1e-8] */
+    double v0;              /**< initial value of every v_i, >= 0 [0] */
+    double weight_decay;    /**< coupled L2 λ >= 0 [0] */
+    int legacy_eps;         /**< 1 = ε next to the raw √v, bias corrections in the step [1] */
+} alig_params_yogi;
+#define ALIG_PARAMS_YOGI_DEFAULT { .lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .v0 = 0.0, \
+    .weight_decay = 0.0, .legacy_eps = 1 }
+
+/** AdaGrad in the PyTorch convention (Duchi, Hazan & Singer 2011; spec/baselines.md §8), t = 1, 2, ...:
+ *  d = g + λw;  S ← S + d² (S starts at initial_accumulator);  lr_t = lr/(1 + (t − 1)·lr_decay);
+ *  w ← w − lr_t·d/(√S + ε). The reported step size is lr_t. */
+typedef struct alig_params_adagrad {
+    double lr;                  /**< learning rate > 0 [1e-2] */
+    double lr_decay;            /**< lr_decay >= 0 [0] */
+    double weight_decay;        /**< coupled L2 λ >= 0 [0] */
+    double initial_accumulator; /**< initial value of every S_i, >= 0 [0] */
+    double eps;                 /**< ε >= 0 [1e-10] */
+} alig_params_adagrad;
+#define ALIG_PARAMS_ADAGRAD_DEFAULT { .lr = 1e-2, .lr_decay = 0.0, .weight_decay = 0.0, \
+    .initial_accumulator = 0.0, .eps = 1e-10 }
+
+/** RMSProp in the PyTorch convention (Tieleman & Hinton 2012, Coursera lecture 6e; spec/baselines.md §8), no bias
+ *  correction: d = g + λw;  v ← αv + (1 − α)d²;  u = v, or centered: ḡ ← αḡ + (1 − α)d, u = v − ḡ²
+ *  (clamped at 0 where rounding takes it below);  q = d/(√u + ε);  μ > 0: b ← μb + q, w ← w − lr·b;
+ *  else w ← w − lr·q. ε sits outside the square root (TensorFlow puts it inside). The reported step
+ *  size is lr. */
+typedef struct alig_params_rmsprop {
+    double lr;              /**< learning rate > 0 [1e-2] */
+    double alpha;           /**< smoothing constant α in [0, 1) [0.99] */
+    double eps;             /**< ε >= 0 [1e-8] */
+    double weight_decay;    /**< coupled L2 λ >= 0 [0] */
+    double momentum;        /**< μ >= 0 [0] */
+    int centered;           /**< 1 = divide by the centred second moment v − ḡ² [0] */
+} alig_params_rmsprop;
+#define ALIG_PARAMS_RMSPROP_DEFAULT { .lr = 1e-2, .alpha = 0.99, .eps = 1e-8, .weight_decay = 0.0, \
+    .momentum = 0.0, .centered = 0 }
+
 extern const alig_solver_type *const alig_solver_alig;
 extern const alig_solver_type *const alig_solver_polyak;
 extern const alig_solver_type *const alig_solver_aprox;
 extern const alig_solver_type *const alig_solver_sgd;
 extern const alig_solver_type *const alig_solver_sps;
+extern const alig_solver_type *const alig_solver_adam;
+extern const alig_solver_type *const alig_solver_adamw;
+extern const alig_solver_type *const alig_solver_amsgrad;
+extern const alig_solver_type *const alig_solver_yogi;
+extern const alig_solver_type *const alig_solver_adagrad;
+extern const alig_solver_type *const alig_solver_rmsprop;
 
 /** NULL-terminated list of every registered solver type. */
 extern const alig_solver_type *const alig_solver_types[];

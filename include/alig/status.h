@@ -47,7 +47,8 @@ typedef enum alig_status {
     ALIG_EBADTOL,           /**< interpolation tolerance eps must be finite and >= 0 */
     ALIG_EBADSEED,          /**< seed out of range */
     ALIG_EBADBATCH,         /**< batch size must be in [1, n] */
-    ALIG_EBADDTYPE          /**< element type is neither ALIG_F64 nor ALIG_F32 */
+    ALIG_EBADDTYPE,         /**< element type is neither ALIG_F64 nor ALIG_F32 */
+    ALIG_EBADACCUM          /**< initial accumulator (AdaGrad, Yogi v0) must be finite and >= 0 */
 } alig_status;
 
 /**
