@@ -41,5 +41,6 @@
 #include "alig/oscillation.h"
 #include "alig/ad.h"
 #include "alig/analysis.h"
+#include "alig/nn.h"
 
 #endif

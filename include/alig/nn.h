@@ -1,0 +1,258 @@
+/**
+ * @file nn.h
+ * @brief Networks for image classification on top of the autodiff layer (the `alig_nn_*` layer):
+ *        model specifications (MLP, the reference CNN, WRN-d-k), a net container holding the
+ *        parameter arena with a training graph and an evaluation graph, seeded initialisation,
+ *        mini-batch gradients, evaluation, and checkpoints.
+ *
+ * A net is driven by the shared solver core exactly like a convex problem: its trainable
+ * parameters are ONE flat float vector x[n] with ONE gradient vector g[n] (ad.h), so
+ *
+ * @code
+ *   alig_nn_spec spec;
+ *   alig_nn_cnn(&spec, 1, 28, 28, 10);                          // the reference CNN
+ *   alig_nn_net *net;  char err[256];
+ *   if (alig_nn_net_alloc(&net, &spec, 128, 256, 0, err, sizeof err)) puts(err);   // seed 0
+ *   alig_params_alig p = ALIG_PARAMS_ALIG_DEFAULT;  p.eta = 0.1;  p.momentum = 0.9;
+ *   alig_solver *s;
+ *   alig_solver_alloc(&s, alig_solver_alig, ALIG_F32, alig_nn_net_n(net), &p);
+ *   alig_solver_set(s, alig_nn_net_x(net), INFINITY);
+ *   for (size_t i = 0; i < train.n; i += 128) {                 // train: an alig_image_set (data.h)
+ *       size_t b = train.n - i < 128 ? train.n - i : 128;
+ *       double loss;  size_t correct;
+ *       alig_nn_net_gradient(net, &train, perm, i, b, &loss, &correct);   // g = ∇ mean CE
+ *       if (alig_solver_step(s, loss, alig_nn_net_g(net))) break;         // x updated in place
+ *   }
+ *   double val_loss, val_acc;
+ *   alig_nn_net_evaluate(net, &val, &val_loss, &val_acc);
+ * @endcode
+ *
+ * Models (docs/nets.md has the layer tables):
+ *   - MLP: flatten, then for each hidden width h: dense h, ReLU; then dense `classes`.
+ *   - CNN, the PyTorch peer's SmallCNN (peers/torch_fmnist.py): conv 32 3×3 (no padding), ReLU,
+ *     max-pool 2; conv 64 3×3, ReLU, max-pool 2; flatten; dense 128, ReLU; dense `classes`.
+ *     On 1×28×28 inputs: 28 → 26 → 13 → 11 → 5, 225,034 parameters.
+ *   - WRN-d-k (Zagoruyko & Komodakis 2016, "Wide Residual Networks", pre-activation basic
+ *     blocks): conv 3×3 to 16 channels; three stages of (d − 4)/6 blocks with 16k, 32k, 64k
+ *     channels and strides 1, 2, 2; BN, ReLU; global average pooling; dense `classes`. A block is
+ *     BN-ReLU-conv3×3(stride)-BN-ReLU-[dropout]-conv3×3, plus the identity, or a 1×1 strided
+ *     conv of the pre-activated input when the shape changes (as in the reference WRN code).
+ *     Convolutions in a WRN have no bias. Adapted to the input size: padding keeps each stage's
+ *     size and the global pooling takes whatever spatial size the last stage has (28×28 inputs:
+ *     28, 14, 7). Batch norm uses PyTorch's defaults (momentum 0.1, ε 1e-5).
+ *
+ * Initialisation (alig_nn_net_init), one gsl_rng mt19937 seeded with `seed`, tensors drawn in
+ * declaration order (the order of the layer tables), as PyTorch initialises each model:
+ *   - MLP and CNN, every dense and conv layer: PyTorch's default reset_parameters, i.e.
+ *     Kaiming-uniform with a = √5 for the weight, which is U(−1/√fan_in, 1/√fan_in), and the
+ *     bias from the same U(−1/√fan_in, 1/√fan_in); fan_in = inputs × kernel area;
+ *   - WRN (the peer's and the reference WRN code's scheme): conv weights N(0, 2/(k_h·k_w·C_out))
+ *     (Kaiming-normal, fan-out mode), BN γ = 1 and β = 0, the final dense weight
+ *     U(−1/√fan_in, 1/√fan_in) and its bias 0;
+ *   - batch-norm running mean 0 and running variance 1.
+ *
+ * Ownership: the net owns its arena, graphs and scratch; alig_nn_net_x/g point into the arena
+ * and stay valid until alig_nn_net_free. Data sets are the caller's. The library never prints
+ * or exits. A net is not safe to use from two threads at once (kernels use OpenMP inside).
+ */
+#ifndef ALIG_NN_H
+#define ALIG_NN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "alig/status.h"
+#include "alig/ad.h"
+#include "alig/data.h"
+#include "alig/solver.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ALIG_NN_MAX_HIDDEN 8    /**< most hidden layers of an MLP */
+
+/** Model family. */
+typedef enum alig_nn_kind { ALIG_NN_MLP = 0, ALIG_NN_CNN = 1, ALIG_NN_WRN = 2 } alig_nn_kind;
+
+/** What a model is. Fill it with alig_nn_mlp / alig_nn_cnn / alig_nn_wrn / alig_nn_spec_parse. */
+typedef struct alig_nn_spec {
+    alig_nn_kind kind;
+    int in_c, in_h, in_w;               /**< input channels, height, width (>= 1) */
+    int classes;                        /**< number of classes (>= 2) */
+    int n_hidden;                       /**< MLP: hidden layers, 0..ALIG_NN_MAX_HIDDEN */
+    int hidden[ALIG_NN_MAX_HIDDEN];     /**< MLP: their widths (>= 1) */
+    int depth;                          /**< WRN: d = 6m + 4 >= 10 (m blocks per stage) */
+    int width;                          /**< WRN: widening factor k >= 1 */
+    double dropout;                     /**< WRN: drop probability inside each block, in [0, 1) */
+} alig_nn_spec;
+
+/** @brief An MLP spec. @param hidden n_hidden widths (may be NULL when n_hidden = 0).
+ *  @return ALIG_SUCCESS, ALIG_EINVAL (NULL spec), ALIG_EBADLEN (a size out of range). */
+alig_status alig_nn_mlp(alig_nn_spec *spec, int in_c, int in_h, int in_w, int classes, int n_hidden,
+                        const int *hidden);
+/** @brief The reference CNN spec. Inputs must be at least 10×10 (two valid 3×3 convs, two pools).
+ *  @return ALIG_SUCCESS, ALIG_EINVAL, ALIG_EBADLEN. */
+alig_status alig_nn_cnn(alig_nn_spec *spec, int in_c, int in_h, int in_w, int classes);
+/** @brief A WRN-depth-width spec with dropout p inside the blocks (0 = none).
+ *  @return ALIG_SUCCESS, ALIG_EINVAL, ALIG_EBADLEN (depth not 6m + 4 >= 10, width < 1, sizes),
+ *          ALIG_EINVAL also for p outside [0, 1). */
+alig_status alig_nn_wrn(alig_nn_spec *spec, int depth, int width, double dropout, int in_c, int in_h, int in_w,
+                        int classes);
+
+/**
+ * @brief A spec from a model name: "mlp" (= "mlp-256-128"), "mlp-H1-H2-..." (up to
+ *        ALIG_NN_MAX_HIDDEN widths; "mlp-0" is a linear model), "cnn", "wrn-D-K" (e.g. "wrn-16-2").
+ * @param dropout  WRN only (must be 0 for the others).
+ * @return ALIG_SUCCESS; ALIG_EINVAL (unknown name, malformed numbers, dropout for a non-WRN);
+ *         ALIG_EBADLEN (sizes out of range, as the builders).
+ */
+alig_status alig_nn_spec_parse(alig_nn_spec *spec, const char *name, int in_c, int in_h, int in_w, int classes,
+                               double dropout);
+
+/** @brief The canonical name of a spec ("cnn", "mlp-256-128", "wrn-16-2") into buf. @return buf. */
+char *alig_nn_spec_name(const alig_nn_spec *spec, char *buf, size_t len);
+
+/** @brief Check every field (as the builders do). @return ALIG_SUCCESS, ALIG_EINVAL, ALIG_EBADLEN. */
+alig_status alig_nn_spec_check(const alig_nn_spec *spec);
+
+/* ------------------------------------------------------------------------- */
+/* Net container                                                             */
+/* ------------------------------------------------------------------------- */
+typedef struct alig_nn_net alig_nn_net;
+
+/**
+ * @brief Build a net: the arena, a training graph at batch `batch` (input, labels, logits, mean
+ *        softmax cross-entropy), an evaluation graph at batch `eval_batch` (logits only, batch norm
+ *        from running averages, dropout off) sharing the arena, and initialise it with `seed`
+ *        (alig_nn_net_init). A short last batch gets its own training graph, built on first use.
+ * @param batch       training batch size B >= 1.
+ * @param eval_batch  evaluation batch size >= 1 (only memory and speed depend on it).
+ * @param seed        initialisation seed; also keys the dropout stream.
+ * @param err         receives a message on failure ("" on success), e.g. the graph's own error
+ *                    "conv2d: kernel 3x3 larger than padded input (2,32,1,1)"; may be NULL.
+ * @return ALIG_SUCCESS; ALIG_EINVAL, ALIG_EBADLEN (bad spec, or a model that does not fit the
+ *         input size); ALIG_ENOMEM. *out is NULL on failure. Free with alig_nn_net_free.
+ */
+alig_status alig_nn_net_alloc(alig_nn_net **out, const alig_nn_spec *spec, int batch, int eval_batch,
+                              unsigned long seed, char *err, size_t errlen);
+
+/** @brief Free the net (graphs, arena, scratch). NULL-safe. */
+void alig_nn_net_free(alig_nn_net *net);
+
+/** @brief Re-initialise every parameter and buffer from `seed` (see the file comment) and rewind the
+ *  dropout stream to (seed, 0). @return ALIG_SUCCESS, ALIG_EINVAL, ALIG_ENOMEM. */
+alig_status alig_nn_net_init(alig_nn_net *net, unsigned long seed);
+
+const alig_nn_spec *alig_nn_net_spec(const alig_nn_net *net);
+/** @return the training batch size B. */
+int alig_nn_net_batch(const alig_nn_net *net);
+/** @return n, the number of trainable parameters (length of x and g). */
+size_t alig_nn_net_n(const alig_nn_net *net);
+/** @return the flat parameter vector x[n] (owned by the net). */
+float *alig_nn_net_x(alig_nn_net *net);
+/** @return the flat gradient vector g[n], filled by alig_nn_net_gradient (owned by the net). */
+float *alig_nn_net_g(alig_nn_net *net);
+/** @return the arena (x, g and the batch-norm buffers), owned by the net. */
+alig_ad_params *alig_nn_net_params(alig_nn_net *net);
+
+/**
+ * @brief The training graph at batch B and its nodes (for gradient checks and custom losses).
+ * @param x, y, logits, loss  receive the input (B,C,H,W), labels (B), scores (B,classes) and mean
+ *                            cross-entropy nodes; each may be NULL.
+ */
+alig_ad_graph *alig_nn_net_train_graph(alig_nn_net *net, alig_ad_node **x, alig_ad_node **y,
+                                       alig_ad_node **logits, alig_ad_node **loss);
+
+/** @brief Read / set the dropout stream: the seed and the number of training forwards so far.
+ *  The stream is shared by the batch-B graph and the short-batch graph. */
+void alig_nn_net_rng(const alig_nn_net *net, uint64_t *seed, uint64_t *step);
+void alig_nn_net_set_rng(alig_nn_net *net, uint64_t seed, uint64_t step);
+
+/**
+ * @brief One mini-batch in training mode: gathers samples idx[start .. start+b−1] of `set`
+ *        (alig_data_batch), runs forward (dropout on, batch statistics, running averages
+ *        updated) and backward, so that g = ∇ of the mean softmax cross-entropy.
+ * @param idx      sample order, or NULL for 0..n−1.
+ * @param b        1 <= b <= B; b < B runs the short-batch graph (built on first use, rebuilt when b changes).
+ * @param loss     receives the mean loss (double; not checked for finiteness: the caller decides).
+ * @param correct  if not NULL, receives how many of the b samples the pre-step scores classify
+ *                 correctly (first maximum).
+ * @return ALIG_SUCCESS; ALIG_EINVAL (NULL, set shape or classes not those of the spec, an index
+ *         out of range); ALIG_EBADBATCH (b = 0, b > B or start + b > set->n); ALIG_EBADLEN (b = 1 with
+ *         batch norm); ALIG_ENOMEM.
+ */
+alig_status alig_nn_net_gradient(alig_nn_net *net, const alig_image_set *set, const size_t *idx, size_t start,
+                                 size_t b, double *loss, size_t *correct);
+
+/**
+ * @brief Mean cross-entropy and accuracy over a whole set in evaluation mode (no parameter or
+ *        buffer changes), through the evaluation graph; the loss of each sample is computed in
+ *        double from its scores (log-sum-exp), so the result does not depend on eval_batch.
+ * @param loss, acc  receive them (either may be NULL). A non-finite score gives a NaN loss.
+ * @return ALIG_SUCCESS, ALIG_EINVAL (NULL, empty set, or shape / classes not those of the spec).
+ */
+alig_status alig_nn_net_evaluate(alig_nn_net *net, const alig_image_set *set, double *loss, double *acc);
+
+/* ------------------------------------------------------------------------- */
+/* Checkpoints                                                               */
+/* ------------------------------------------------------------------------- */
+
+/**
+ * A checkpoint in memory: everything needed to continue training exactly (docs/nets.md gives the
+ * byte layout). Arrays are owned by the struct; free with alig_nn_checkpoint_free.
+ */
+typedef struct alig_nn_checkpoint {
+    alig_nn_spec spec;
+    uint64_t rng_seed, rng_step;        /**< dropout stream */
+    char solver[32];                    /**< solver type name */
+    size_t params_bytes;                /**< the solver's parameter struct (type->params_size bytes) */
+    void *params;
+    double radius;                      /**< L2-ball radius of the solver (INFINITY = none) */
+    size_t n, nbuf;
+    float *x;                           /**< n parameters */
+    float *buf;                         /**< nbuf buffer values (batch-norm running statistics) */
+    size_t state_bytes;                 /**< alig_solver_state_export's block */
+    void *state;
+    size_t user_bytes;                  /**< an opaque block of the caller's (e.g. epoch, config, logs) */
+    void *user;
+} alig_nn_checkpoint;
+
+/**
+ * @brief Write a checkpoint of `net` and `solver` (bound to the net's x) to `path` atomically:
+ *        the bytes go to a temporary file "<path>.tmp.XXXXXX" in the same directory, which is
+ *        flushed, fsync'ed and renamed onto `path`; on any failure it is removed and `path` is
+ *        untouched. A CRC-32 of the content ends the file.
+ * @param params  the solver's parameter struct (the one given to alig_solver_alloc).
+ * @param user    caller's block of user_bytes bytes, stored verbatim (may be NULL if 0 bytes).
+ * @param err     receives "<path>: <what failed>" on failure, may be NULL.
+ * @return ALIG_SUCCESS, ALIG_EINVAL (NULL, or a solver not bound to this net's x), ALIG_EIO, ALIG_ENOMEM.
+ */
+alig_status alig_nn_checkpoint_save(const char *path, alig_nn_net *net, const alig_solver *solver,
+                                    const void *params, const void *user, size_t user_bytes, char *err,
+                                    size_t errlen);
+
+/**
+ * @brief Read a checkpoint file into `ck` (zeroed on failure; free with alig_nn_checkpoint_free).
+ * @return ALIG_SUCCESS; ALIG_EIO (cannot open or read); ALIG_EFORMAT (bad magic, version, byte
+ *         order, sizes, truncated, trailing bytes or CRC mismatch), with a message in err;
+ *         ALIG_ENOMEM; ALIG_EINVAL.
+ */
+alig_status alig_nn_checkpoint_read(const char *path, alig_nn_checkpoint *ck, char *err, size_t errlen);
+
+/** @brief Free the arrays and zero the struct. NULL-safe. */
+void alig_nn_checkpoint_free(alig_nn_checkpoint *ck);
+
+/**
+ * @brief Put a checkpoint's state back: x, the buffers and the dropout stream into `net`, and
+ *        (if solver is not NULL) the solver state. The net must have been built from ck->spec,
+ *        and the solver allocated with ck->params for ck->n elements of ALIG_F32 and bound with
+ *        alig_solver_set(solver, alig_nn_net_x(net), ck->radius) beforehand.
+ * @return ALIG_SUCCESS; ALIG_EINVAL (NULL, solver not bound to x); ALIG_EFORMAT (spec, sizes
+ *         or solver type do not match).
+ */
+alig_status alig_nn_checkpoint_restore(const alig_nn_checkpoint *ck, alig_nn_net *net, alig_solver *solver);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ALIG_NN_H */
