@@ -374,8 +374,8 @@ int cli_solver_make(const cli_flags *fl, cli_solver *out)
         const alig_param_desc *d = solver_desc_for_flag(t, f->name, &j);
         if (!d) {
             cli_solver_free(out);
-            return cli_fail(cmd, CLI_USAGE, "--%s is not a parameter of solver '%s' (see 'alig solve --help')", f->name,
-                            name);
+            return cli_fail(cmd, CLI_USAGE, "--%s is not a parameter of solver '%s' (see 'alig %s --help')", f->name,
+                            name, cmd);
         }
         if (alig_inf && !strcmp(d->name, "eta")) {
             cli_solver_free(out);
