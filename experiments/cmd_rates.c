@@ -434,6 +434,69 @@ static int write_class_figure(const char *dir, const alig_rates_result *r, const
     return CLI_OK;
 }
 
+/* Write OUT/rates_fits.dat and draw the fitted rates with ±2 standard errors next to the theorems'
+ * rates: left panel the log-log slopes (D1, D1inf, D2), right panel the per-step slopes (D3). */
+static int write_fits_figure(const char *dir, const alig_rates_result *r, int render, char *note, size_t note_len)
+{
+    char dat[4200], stem[4200];
+    snprintf(dat, sizeof dat, "%s/rates_fits.dat", dir);
+    snprintf(stem, sizeof stem, "%s/rates_fits", dir);
+    cli_out o = { 0 };
+    int rc = cli_out_open(CMD, &o, dat);
+    if (rc) return rc;
+    size_t count[2] = { 0, 0 };
+    for (int panel = 0; panel < 2; panel++) {
+        fprintf(o.f, "# %s: index fit se theory label\n", panel ? "D3 (per step)" : "D1, D1inf, D2 (log-log)");
+        for (size_t i = 0; i < r->n_cases; i++) {
+            const alig_rates_case *c = &r->cases[i];
+            if (c->verdict == ALIG_VERDICT_NA || isnan(c->rate_fit) || isnan(c->rate_theory)) continue;
+            if ((c->bound == ALIG_BOUND_D3) != panel) continue;
+            char lab[96];
+            snprintf(lab, sizeof lab, "%s e=%s h=%s d=%g %s", c->problem, c->eps_label, c->eta_label, c->delta,
+                     alig_bound_name(c->bound));
+            fprintf(o.f, "%zu %.17g %.17g %.17g \"%s\"\n", count[panel]++, c->rate_fit, c->rate_fit_se, c->rate_theory,
+                    lab);
+        }
+        fprintf(o.f, "\n\n");
+    }
+    if (ferror(o.f)) { cli_out_abort(&o); return cli_fail(CMD, CLI_RUNTIME, "cannot write %s", dat); }
+    if ((rc = cli_out_commit(CMD, &o))) return rc;
+    if (!count[0] && !count[1]) return CLI_OK;
+
+    char *body = NULL;
+    size_t blen = 0;
+    FILE *m = open_memstream(&body, &blen);
+    if (!m) return cli_fail(CMD, CLI_RUNTIME, "out of memory");
+    fprintf(m, "set multiplot layout 1,2 title 'alig rates: fitted rate (error bars: 2 standard errors) vs the theorem'\n");
+    fprintf(m, "set grid\nset key top left font ',9'\nset xtics rotate by 60 right font ',7' noenhanced\nset bmargin 14\n");
+    static const char *const titles[] = { "log-log slope of the gap (D1, D1inf, D2)", "slope of log E|w_T-w*|^2 per step (D3)" };
+    for (int panel = 0; panel < 2; panel++) {
+        fprintf(m, "set title '%s'\n", titles[panel]);
+        if (!count[panel]) {
+            fprintf(m, "set label 1 'no fitted case' at graph 0.3,0.5\nplot 1/0 notitle\nunset label 1\n");
+            continue;
+        }
+        fprintf(m, "set xrange [-1:%zu]\nplot ", count[panel]);
+        gp_quote(m, dat);
+        fprintf(m, " index %d using 1:2:(2*$3):xtic(5) with yerrorbars lc 1 pt 7 ps 0.6 title 'fitted', ", panel);
+        gp_quote(m, dat);
+        fprintf(m, " index %d using 1:4 with points lc 7 pt 2 ps 1.2 title 'theorem'\n", panel);
+    }
+    fprintf(m, "unset multiplot\n");
+    if (fclose(m) != 0 || !body) { free(body); return cli_fail(CMD, CLI_RUNTIME, "out of memory"); }
+    if (render) {
+        char err[512] = "";
+        if (alig_plot_render(stem, body, 1500, 650, err, sizeof err) != 0) {
+            free(body);
+            return cli_fail(CMD, CLI_RUNTIME, "figure %s: %s", stem, err);
+        }
+        snprintf(note + strlen(note), note_len - strlen(note),
+                 "- `rates_fits.svg`, `rates_fits.png`: fitted vs theoretical rates (data `rates_fits.dat`)\n");
+    }
+    free(body);
+    return CLI_OK;
+}
+
 /* ------------------------------------------------------------------ main */
 
 int cmd_rates(int argc, char **argv)
@@ -519,6 +582,7 @@ int cmd_rates(int argc, char **argv)
             for (size_t k = 0; k < res->n_cases; k++) present |= !strcmp(res->cases[k].problem, cls[i]);
             if (present) rc = write_class_figure(dir, res, cls[i], have_gnuplot, fig_note, sizeof fig_note);
         }
+        if (!rc) rc = write_fits_figure(dir, res, have_gnuplot, fig_note, sizeof fig_note);
     } else {
         snprintf(fig_note, sizeof fig_note, "None (--no-figures).\n");
     }
