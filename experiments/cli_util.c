@@ -598,3 +598,28 @@ double cli_now(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
+
+int cli_mkdir_p(const char *cmd, const char *path)
+{
+    char *p = malloc(strlen(path) + 1);
+    if (!p) return cli_fail(cmd, CLI_RUNTIME, "out of memory");
+    strcpy(p, path);
+    for (char *s = p + 1;; s++) {
+        if (*s != '/' && *s != '\0') continue;
+        char c = *s;
+        *s = '\0';
+        if (mkdir(p, 0777) != 0 && errno != EEXIST) {
+            int e = errno;
+            int rc = cli_fail(cmd, CLI_RUNTIME, "cannot create directory '%s': %s", p, strerror(e));
+            free(p);
+            return rc;
+        }
+        *s = c;
+        if (c == '\0') break;
+    }
+    free(p);
+    struct stat sb;
+    if (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return cli_fail(cmd, CLI_RUNTIME, "'%s' is not a directory", path);
+    return CLI_OK;
+}

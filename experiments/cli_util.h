@@ -168,6 +168,9 @@ typedef struct cli_out {
 
 /** Create the temporary file "<path>.tmp.XXXXXX". @return CLI_OK, or CLI_RUNTIME (printed). */
 int cli_out_open(const char *cmd, cli_out *o, const char *path);
+
+/** Create directory `path` and its parents (like mkdir -p). CLI_OK, or CLI_RUNTIME after one line on stderr. */
+int cli_mkdir_p(const char *cmd, const char *path);
 /** Flush, sync, close and rename onto `path`; on any failure remove the temporary file.
  *  @return CLI_OK, or CLI_RUNTIME (printed). */
 int cli_out_commit(const char *cmd, cli_out *o);

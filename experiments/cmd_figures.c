@@ -50,30 +50,6 @@ static void help(FILE *f)
             "  -h, --help   this text\n");
 }
 
-static int mkdir_p(const char *path)
-{
-    char *p = malloc(strlen(path) + 1);
-    if (!p) return cli_fail(CMD, CLI_RUNTIME, "out of memory");
-    strcpy(p, path);
-    for (char *s = p + 1;; s++) {
-        if (*s != '/' && *s != '\0') continue;
-        char c = *s;
-        *s = '\0';
-        if (mkdir(p, 0777) != 0 && errno != EEXIST) {
-            int e = errno;
-            int rc = cli_fail(CMD, CLI_RUNTIME, "cannot create directory '%s': %s", p, strerror(e));
-            free(p);
-            return rc;
-        }
-        *s = c;
-        if (c == '\0') break;
-    }
-    free(p);
-    struct stat sb;
-    if (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode)) return cli_fail(CMD, CLI_RUNTIME, "'%s' is not a directory", path);
-    return CLI_OK;
-}
-
 /* Remove a directory tree made by this command (regular files and subdirectories only). */
 static void remove_tree(const char *dir)
 {
@@ -226,7 +202,7 @@ int cmd_figures(int argc, char **argv)
     }
     if (!alig_plot_available())
         return cli_fail(CMD, CLI_RUNTIME, "gnuplot not found on PATH (install gnuplot-nox)");
-    if ((rc = mkdir_p(dest))) return rc;
+    if ((rc = cli_mkdir_p(CMD, dest))) return rc;
 
     int failed = 0;
     for (size_t i = 0; i < N_GEN; i++) {

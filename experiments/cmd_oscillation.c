@@ -62,31 +62,6 @@ static void help(FILE *f)
 
 /* ------------------------------------------------------------------ small helpers */
 
-static int mkdir_p(const char *path)
-{
-    char *p = malloc(strlen(path) + 1);
-    if (!p) return cli_fail(CMD, CLI_RUNTIME, "out of memory");
-    strcpy(p, path);
-    for (char *s = p + 1;; s++) {
-        if (*s != '/' && *s != '\0') continue;
-        char c = *s;
-        *s = '\0';
-        if (mkdir(p, 0777) != 0 && errno != EEXIST) {
-            int e = errno;
-            int rc = cli_fail(CMD, CLI_RUNTIME, "cannot create directory '%s': %s", p, strerror(e));
-            free(p);
-            return rc;
-        }
-        *s = c;
-        if (c == '\0') break;
-    }
-    free(p);
-    struct stat sb;
-    if (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode))
-        return cli_fail(CMD, CLI_RUNTIME, "'%s' is not a directory", path);
-    return CLI_OK;
-}
-
 /* "<dir>/<name>" into buf; CLI_RUNTIME if too long. */
 static int join(char *buf, size_t len, const char *dir, const char *name)
 {
@@ -608,7 +583,7 @@ int cmd_oscillation(int argc, char **argv)
     if (rc) return rc;
     if (o.plot && !alig_plot_available())
         return cli_fail(CMD, CLI_RUNTIME, "gnuplot not found on PATH (install gnuplot-nox, or pass --no-plot)");
-    if ((rc = mkdir_p(o.out))) return rc;
+    if ((rc = cli_mkdir_p(CMD, o.out))) return rc;
 
     double t0 = cli_now();
     osc_summary s = { 0 };

@@ -55,24 +55,6 @@ static void help(FILE *f)
 
 /* ------------------------------------------------------------------ small helpers */
 
-static int mkdir_p(const char *dir)
-{
-    char buf[4096];
-    size_t n = strlen(dir);
-    if (n == 0 || n >= sizeof buf) return -1;
-    memcpy(buf, dir, n + 1);
-    for (size_t i = 1; i <= n; i++) {
-        if (buf[i] == '/' || buf[i] == '\0') {
-            char c = buf[i];
-            buf[i] = '\0';
-            if (mkdir(buf, 0777) != 0 && errno != EEXIST) return -1;
-            buf[i] = c;
-        }
-    }
-    struct stat sb;
-    return (stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode)) ? 0 : -1;
-}
-
 static void fmt_num(char *b, size_t n, double v, const char *fmt)
 {
     if (isnan(v)) snprintf(b, n, "-");
@@ -553,7 +535,7 @@ int cmd_rates(int argc, char **argv)
     const int have_gnuplot = no_figs ? 0 : alig_plot_available();
     if (want_figs && !have_gnuplot)
         return cli_fail(CMD, CLI_RUNTIME, "--figures: gnuplot was not found on PATH (install gnuplot, or use --no-figures)");
-    if (mkdir_p(dir) != 0) return cli_fail(CMD, CLI_RUNTIME, "cannot create directory %s: %s", dir, strerror(errno));
+    if ((rc = cli_mkdir_p(CMD, dir))) return rc;
 
     char cmdline[1024] = "alig";
     for (int i = 0; i < argc; i++) {
