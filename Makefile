@@ -1,6 +1,6 @@
 # Thin wrapper over CMake presets; all build logic lives in CMakeLists.txt.
 #   make demo      install missing Debian packages, build (release), run the demo
-#   make check     install missing packages, build release + asan-ubsan, run ctest in both
+#   make check     install missing packages, build release + asan-ubsan + no-openmp, run ctest in each
 #   make install   install libalig, headers, CMake package and pkg-config file (PREFIX=/usr/local)
 JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
 PREFIX ?= /usr/local
@@ -25,6 +25,9 @@ check: deps
 	cmake --preset asan-ubsan >/dev/null
 	cmake --build --preset asan-ubsan -j $(JOBS)
 	ctest --preset asan-ubsan -j $(JOBS)
+	cmake --preset no-openmp >/dev/null
+	cmake --build --preset no-openmp -j $(JOBS)
+	ctest --preset no-openmp -j $(JOBS)
 
 install: build
 	cmake --install build/release --prefix $(PREFIX)

@@ -785,6 +785,71 @@ static void test_flat_params(void)
 
 /* ------------------------------------------------------------------ errors */
 
+/* alig_ad_graph_compile_inference: same forward values as a training compile of the same
+ * model on the same arena, no activation gradient, backward refused, modes not mixed. */
+static void test_inference_compile(void)
+{
+    enum { N = 3, C = 2, K = 4, H = 5 };
+    alig_ad_params *P;
+    alig_ad_graph *G[2];
+    alig_ad_node *x[2], *loss[2];
+    int wid, gid, bid, rm, rv;
+    CU_ASSERT_FATAL(alig_ad_params_alloc(&P) == ALIG_SUCCESS);
+    CU_ASSERT_FATAL(alig_ad_params_add(P, 4, (int[]){ K, C, 3, 3 }, &wid) == ALIG_SUCCESS);
+    CU_ASSERT_FATAL(alig_ad_params_add(P, 1, (int[]){ K }, &gid) == ALIG_SUCCESS);
+    CU_ASSERT_FATAL(alig_ad_params_add(P, 1, (int[]){ K }, &bid) == ALIG_SUCCESS);
+    CU_ASSERT_FATAL(alig_ad_params_add_buffer(P, 1, (int[]){ K }, 0.1f, &rm) == ALIG_SUCCESS);
+    CU_ASSERT_FATAL(alig_ad_params_add_buffer(P, 1, (int[]){ K }, 2.0f, &rv) == ALIG_SUCCESS);
+    for (int g = 0; g < 2; g++) {
+        CU_ASSERT_FATAL(alig_ad_graph_alloc(&G[g], P, 7) == ALIG_SUCCESS);
+        x[g] = alig_ad_input(G[g], 4, (int[]){ N, C, H, H });
+        alig_ad_node *h = alig_ad_conv2d(G[g], x[g], alig_ad_param(G[g], wid), NULL,
+                                         &(alig_ad_conv_opts){ .pad_h = 1, .pad_w = 1 });
+        h = alig_ad_batchnorm(G[g], h, alig_ad_param(G[g], gid), alig_ad_param(G[g], bid), alig_ad_buffer(G[g], rm),
+                              alig_ad_buffer(G[g], rv), NULL);
+        loss[g] = alig_ad_sum(G[g], alig_ad_relu(G[g], h));
+    }
+    CU_ASSERT_FATAL(alig_ad_graph_compile(G[0]) == ALIG_SUCCESS);
+    CU_ASSERT_FATAL(alig_ad_graph_compile_inference(G[1]) == ALIG_SUCCESS);
+    CU_ASSERT(alig_ad_graph_compile_inference(G[0]) == ALIG_EINVAL);   /* already a training graph */
+    CU_ASSERT(alig_ad_graph_compile(G[1]) == ALIG_SUCCESS);            /* stays an inference graph */
+    float *w = alig_ad_params_value(P, wid), *gam = alig_ad_params_value(P, gid), *bet = alig_ad_params_value(P, bid);
+    for (int i = 0; i < K * C * 9; i++) w[i] = (float)(0.3 * sin(0.9 * i));
+    for (int k = 0; k < K; k++) { gam[k] = 1.0f + 0.1f * k; bet[k] = 0.2f * k - 0.3f; }
+    for (size_t i = 0; i < x[0]->size; i++) x[0]->value[i] = x[1]->value[i] = (float)cos(0.37 * i);
+    int grads[2] = { 0, 0 };
+    for (int g = 0; g < 2; g++)
+        for (int i = 0; i < alig_ad_graph_size(G[g]); i++) {
+            const alig_ad_node *n = alig_ad_graph_node(G[g], i);
+            if (n->op != ALIG_OP_PARAM && n->grad) grads[g]++;
+        }
+    CU_ASSERT(grads[0] >= 3);          /* conv, batchnorm, relu, sum */
+    CU_ASSERT(grads[1] == 0);
+    /* values shared by liveness: input, conv, bn, relu, sum fit in fewer than 5 blocks
+     * (relu can reuse conv's, sum bn's); the loss comparison below checks nothing is clobbered */
+    const float *vals[16];
+    int n_vals = 0, n_dist = 0;
+    for (int i = 0; i < alig_ad_graph_size(G[1]) && n_vals < 16; i++) {
+        const alig_ad_node *n = alig_ad_graph_node(G[1], i);
+        if (n->op == ALIG_OP_PARAM || n->op == ALIG_OP_BUFFER) continue;
+        int seen = 0;
+        for (int j = 0; j < n_vals; j++) seen |= vals[j] == n->value;
+        n_dist += !seen;
+        vals[n_vals++] = n->value;
+    }
+    CU_ASSERT(n_vals == 5);
+    CU_ASSERT(n_dist < n_vals);
+    CU_ASSERT(x[1]->value != loss[1]->value);
+    CU_ASSERT_FATAL(alig_ad_forward(G[0], 0) == ALIG_SUCCESS && alig_ad_forward(G[1], 0) == ALIG_SUCCESS);
+    CU_ASSERT(alig_ad_scalar(loss[0]) == alig_ad_scalar(loss[1]));
+    CU_ASSERT(alig_ad_scalar(loss[1]) > 0.0);
+    CU_ASSERT(alig_ad_backward(G[0], loss[0]) == ALIG_SUCCESS);
+    CU_ASSERT(alig_ad_backward(G[1], loss[1]) == ALIG_EINVAL);
+    alig_ad_graph_free(G[0]);
+    alig_ad_graph_free(G[1]);
+    alig_ad_params_free(P);
+}
+
 static void test_shape_errors(void)
 {
     alig_ad_params *P;
@@ -998,6 +1063,7 @@ int main(void)
     CU_add_test(s3, "dropout train/eval semantics", test_dropout_semantics);
     CU_add_test(s4, "flat x/g views, zeroing, accumulation", test_flat_params);
     CU_add_test(s4, "shape errors: status + message", test_shape_errors);
+    CU_add_test(s4, "inference compile: no gradients, same values", test_inference_compile);
     CU_add_test(s4, "solver core (ALIG_F32) trains a net", test_solver_drives_net);
 #ifdef _OPENMP   /* without OpenMP there is one thread count only: not registered, not counted */
     CU_add_test(s4, "1 vs 2 threads, whole graph", test_threads_graph);
