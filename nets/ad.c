@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "ad_impl.h"
+#include "kernels.h"
 
 /* ====================================================================== op table */
 
@@ -239,10 +240,10 @@ alig_status alig_ad_graph_alloc(alig_ad_graph **out, alig_ad_params *P, uint64_t
     return ALIG_SUCCESS;
 }
 
-static void node_free(alig_ad_node *n)
+static void node_free(alig_ad_node *n, int borrowed)
 {
     if (!n) return;
-    if (n->op != ALIG_OP_PARAM && n->op != ALIG_OP_BUFFER) {
+    if (n->op != ALIG_OP_PARAM && n->op != ALIG_OP_BUFFER && !borrowed) {
         free(n->value);
         free(n->grad);
     }
@@ -253,7 +254,9 @@ static void node_free(alig_ad_node *n)
 void alig_ad_graph_free(alig_ad_graph *G)
 {
     if (!G) return;
-    for (int i = 0; i < G->n_nodes; i++) node_free(G->nodes[i]);
+    for (int i = 0; i < G->n_nodes; i++) node_free(G->nodes[i], G->pool != NULL);
+    for (int i = 0; i < G->n_pool; i++) free(G->pool[i]);
+    free(G->pool);
     free(G->nodes);
     free(G->ws);
     free(G->mark);
@@ -389,15 +392,73 @@ alig_status alig_ad_read_labels(const alig_ad_node *labels, int N, int C, int32_
 
 /* ====================================================================== compile, forward, backward */
 
-alig_status alig_ad_graph_compile(alig_ad_graph *G)
+/* Inference graphs: value buffers shared by liveness. Node j's value lives from j to the last
+ * node that reads it; inputs and nodes nothing reads (the outputs) live for ever. Nodes are
+ * served in creation order, each from the smallest free block that fits (a new block when
+ * none does); a node's operands are released only after its own block is taken, so no op
+ * ever writes over an operand. Returns ALIG_ENOMEM or ALIG_SUCCESS; blocks go to G->pool. */
+static alig_status plan_inference_values(alig_ad_graph *G)
+{
+    const int n = G->n_nodes;
+    int *last = malloc((size_t)(n ? n : 1) * sizeof *last);
+    int *freeb = malloc((size_t)(n ? n : 1) * sizeof *freeb);           /* free block ids */
+    size_t *cap = malloc((size_t)(n ? n : 1) * sizeof *cap);
+    int *owner = malloc((size_t)(n ? n : 1) * sizeof *owner);           /* node -> block id */
+    G->pool = calloc((size_t)(n ? n : 1), sizeof *G->pool);
+    alig_status rc = ALIG_SUCCESS;
+    if (!last || !freeb || !cap || !owner || !G->pool) { rc = ALIG_ENOMEM; goto done; }
+    for (int i = 0; i < n; i++) last[i] = G->nodes[i]->op == ALIG_OP_INPUT ? INT_MAX : -1;
+    for (int j = 0; j < n; j++)
+        for (int k = 0; k < G->nodes[j]->n_in; k++) {
+            const int i = G->nodes[j]->in[k]->index;
+            if (last[i] != INT_MAX && last[i] < j) last[i] = j;
+        }
+    for (int i = 0; i < n; i++)
+        if (last[i] < 0) last[i] = INT_MAX;                              /* outputs */
+    int n_free = 0;
+    for (int j = 0; j < n; j++) {
+        alig_ad_node *nd = G->nodes[j];
+        owner[j] = -1;
+        if (nd->op == ALIG_OP_PARAM || nd->op == ALIG_OP_BUFFER) continue;
+        int best = -1;
+        for (int f = 0; f < n_free; f++)
+            if (cap[freeb[f]] >= nd->size && (best < 0 || cap[freeb[f]] < cap[freeb[best]])) best = f;
+        if (best >= 0) {
+            owner[j] = freeb[best];
+            freeb[best] = freeb[--n_free];
+        } else {
+            if (!(G->pool[G->n_pool] = calloc(nd->size, sizeof(float)))) { rc = ALIG_ENOMEM; goto done; }
+            cap[G->n_pool] = nd->size;
+            owner[j] = G->n_pool++;
+        }
+        nd->value = G->pool[owner[j]];
+        for (int k = 0; k < nd->n_in; k++) {        /* operands read for the last time: release */
+            const int i = nd->in[k]->index;
+            if (last[i] == j && owner[i] >= 0) {
+                freeb[n_free++] = owner[i];
+                owner[i] = -1;                      /* an operand used twice is released once */
+            }
+        }
+    }
+done:
+    free(last);
+    free(freeb);
+    free(cap);
+    free(owner);
+    return rc;
+}
+
+static alig_status graph_compile(alig_ad_graph *G, int inference)
 {
     if (!G) return ALIG_EINVAL;
     if (G->status) return G->status;
-    if (G->compiled) return ALIG_SUCCESS;
+    if (G->compiled) return G->inference == inference ? ALIG_SUCCESS : ALIG_EINVAL;
+    G->inference = inference;
     if (G->P && alig_ad_params_seal(G->P)) {
         alig_ad_fail(G, ALIG_ENOMEM, "compile", "cannot allocate the parameter arena");
         return G->status;
     }
+    if (inference && plan_inference_values(G)) goto nomem;
     for (int i = 0; i < G->n_nodes; i++) {
         alig_ad_node *n = G->nodes[i];
         if (n->op == ALIG_OP_PARAM || n->op == ALIG_OP_BUFFER) {
@@ -406,8 +467,9 @@ alig_status alig_ad_graph_compile(alig_ad_graph *G)
             n->grad = d->trainable ? G->P->g + d->offset : NULL;
         } else {
             if (!n->value) n->value = calloc(n->size, sizeof *n->value);
-            if (n->requires_grad && !n->grad) n->grad = calloc(n->size, sizeof *n->grad);
-            if (!n->value || (n->requires_grad && !n->grad)) goto nomem;
+            const int want_grad = n->requires_grad && !inference;
+            if (want_grad && !n->grad) n->grad = calloc(n->size, sizeof *n->grad);
+            if (!n->value || (want_grad && !n->grad)) goto nomem;
         }
         if (n->work_bytes && !n->work && !(n->work = calloc(1, n->work_bytes))) goto nomem;
     }
@@ -420,6 +482,14 @@ nomem:
     alig_ad_fail(G, ALIG_ENOMEM, "compile", "cannot allocate activation buffers");
     return G->status;
 }
+
+alig_status alig_ad_graph_compile(alig_ad_graph *G)
+{
+    /* forward compiles on demand: an inference graph stays one */
+    return graph_compile(G, G && G->compiled ? G->inference : 0);
+}
+
+alig_status alig_ad_graph_compile_inference(alig_ad_graph *G) { return graph_compile(G, 1); }
 
 alig_status alig_ad_forward(alig_ad_graph *G, int train)
 {
@@ -443,7 +513,7 @@ alig_status alig_ad_forward(alig_ad_graph *G, int train)
 
 alig_status alig_ad_backward(alig_ad_graph *G, alig_ad_node *loss)
 {
-    if (!G || !loss || !G->forward_done) return ALIG_EINVAL;
+    if (!G || !loss || !G->forward_done || G->inference) return ALIG_EINVAL;
     if (loss->index < 0 || loss->index >= G->n_nodes || G->nodes[loss->index] != loss) return ALIG_EINVAL;
     if (loss->size != 1) return ALIG_EBADLEN;
     const int top = loss->index;
@@ -456,9 +526,9 @@ alig_status alig_ad_backward(alig_ad_graph *G, alig_ad_node *loss)
     }
     for (int i = 0; i <= top; i++) {
         alig_ad_node *n = G->nodes[i];
-        if (G->mark[i] && n->grad && n->op != ALIG_OP_PARAM) memset(n->grad, 0, n->size * sizeof *n->grad);
+        if (G->mark[i] && n->grad && n->op != ALIG_OP_PARAM) alig_nk_zero(n->size, n->grad);
     }
-    if (G->P && G->P->sealed) memset(G->P->g, 0, (G->P->n ? G->P->n : 1) * sizeof *G->P->g);
+    if (G->P && G->P->sealed) alig_nk_zero(G->P->n ? G->P->n : 1, G->P->g);
     if (!loss->requires_grad) return ALIG_SUCCESS;     /* no parameter reaches the loss: g = 0 */
     loss->grad[0] += 1.0f;
     for (int i = top; i >= 0; i--) {

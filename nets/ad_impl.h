@@ -40,6 +40,9 @@ struct alig_ad_graph {
     alig_status status;         /* first construction / compile failure */
     char err[200];
     int compiled;
+    int inference;              /* compiled by alig_ad_graph_compile_inference: no activation gradients */
+    float **pool;               /* inference: the value blocks nodes share (node values are borrowed) */
+    int n_pool;
     int forward_done, last_train;
     uint64_t seed, step;        /* dropout stream */
     float *ws;                  /* shared scratch (conv2d), ws_need floats */

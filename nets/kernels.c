@@ -27,6 +27,19 @@
 
 #include "kernels.h"
 
+/* Hot loops of our own (not sgemm) are built twice on x86-64 with GCC or Clang: for AVX2 and for
+ * the baseline; the loader picks one per machine (function multiversioning, an ifunc). The
+ * library itself stays baseline code, so it runs anywhere. No fast-math: the AVX2 clone does
+ * the same float / double operations in the same order, only wider. */
+#if defined(__x86_64__) && defined(__has_attribute) && !defined(ALIG_NK_NO_CLONES)
+#if __has_attribute(target_clones)
+#define NK_HOT __attribute__((target_clones("avx2", "default")))
+#endif
+#endif
+#ifndef NK_HOT
+#define NK_HOT
+#endif
+
 static inline int imin(int a, int b) { return a < b ? a : b; }
 static inline int imax(int a, int b) { return a > b ? a : b; }
 static inline size_t zmin(size_t a, size_t b) { return a < b ? a : b; }
@@ -131,7 +144,7 @@ static inline void valid_range(int sx, int stride, int pad, int in, int out, int
 }
 
 /* One run of im2col: column-matrix row `row` = (c, r, sx), image b: P·Q contiguous entries. */
-static void im2col_run(const alig_nk_conv *s, int B, const float *x, float *col, int row, int b)
+NK_HOT static void im2col_run(const alig_nk_conv *s, int B, const float *x, float *col, int row, int b)
 {
     const int C = s->C, H = s->H, W = s->W, R = s->R, S = s->S, P = s->P, Q = s->Q;
     const int sh = s->sh, sw = s->sw, ph = s->ph, pw = s->pw;
@@ -151,7 +164,10 @@ static void im2col_run(const alig_nk_conv *s, int B, const float *x, float *col,
         }
         const float *xr = xp + (size_t)ih * W;
         for (int q = 0; q < q0; q++) cr[q] = 0.0f;
-        if (sw == 1) {
+        if (sw == 1 && q1 - q0 >= 16) {                 /* 28-wide rows: an inline loop beats memcpy */
+            const float *xo = xr + off;
+            for (int q = q0; q < q1; q++) cr[q] = xo[q];
+        } else if (sw == 1) {                           /* 7-, 14-wide rows: memcpy measured faster */
             if (q1 > q0) memcpy(cr + q0, xr + q0 + off, (size_t)(q1 - q0) * sizeof *cr);
         } else {
             for (int q = q0; q < q1; q++) cr[q] = xr[q * sw + off];
@@ -161,7 +177,7 @@ static void im2col_run(const alig_nk_conv *s, int B, const float *x, float *col,
 }
 
 /* One plane of col2im: image b, channel c gets its R·S rows of col added back. */
-static void col2im_plane(const alig_nk_conv *s, int B, const float *col, float *dx, int b, int c)
+NK_HOT static void col2im_plane(const alig_nk_conv *s, int B, const float *col, float *dx, int b, int c)
 {
     const int C = s->C, H = s->H, W = s->W, R = s->R, S = s->S, P = s->P, Q = s->Q;
     const int sh = s->sh, sw = s->sw, ph = s->ph, pw = s->pw;
@@ -622,19 +638,37 @@ void alig_nk_bias_forward(int N, int C, size_t L, const float *x, const float *b
         }
 }
 
+/* Per-channel sums (bias gradient, batch norm) run in BN_LANES independent double accumulators (element l goes to lane
+ * l mod BN_LANES, lanes added in a fixed order at the end): the same result for any thread
+ * count, and no loop-carried dependency on a single double add, so the loop vectorises and
+ * is no longer bound by the add latency (without -ffast-math the compiler may not reorder). */
+#define BN_LANES 8
+
+static inline double lanes_total(const double *a)
+{
+    return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+}
+
+/* a[j] += Σ d over the elements of lane j of row d (L). */
+NK_HOT static void lane_sums(const float *d, size_t L, double *a)
+{
+    size_t l = 0;
+    for (; l + BN_LANES <= L; l += BN_LANES)
+        for (int j = 0; j < BN_LANES; j++) a[j] += d[l + (size_t)j];
+    for (int j = 0; l < L; l++, j++) a[j] += d[l];
+}
+
 void alig_nk_bias_backward(int N, int C, size_t L, const float *dy, float *db)
 {
     ALIG_NK_OMP(omp parallel for schedule(static) if ((size_t)N * C * L >= ALIG_NK_PAR_MIN))
     for (int c = 0; c < C; c++) {
-        double acc = 0.0;
-        for (int n = 0; n < N; n++) {
-            const float *d = dy + ((size_t)n * C + c) * L;
-            for (size_t l = 0; l < L; l++) acc += d[l];
-        }
-        db[c] += (float)acc;
+        double a[BN_LANES] = { 0 };
+        for (int n = 0; n < N; n++) lane_sums(dy + ((size_t)n * C + c) * L, L, a);
+        db[c] += (float)lanes_total(a);
     }
 }
 
+#define NK_ZCHUNK ((size_t)4096)
 #define ELEMENTWISE(n, body)                                                                  \
     do {                                                                                      \
         ALIG_NK_OMP(omp parallel for simd schedule(static) if ((n) >= ALIG_NK_PAR_MIN))       \
@@ -644,7 +678,9 @@ void alig_nk_bias_backward(int N, int C, size_t L, const float *dy, float *db)
 void alig_nk_relu_forward(size_t n, const float *x, float *y) { ELEMENTWISE(n, y[i] = x[i] > 0.0f ? x[i] : 0.0f); }
 void alig_nk_relu_backward(size_t n, const float *x, const float *dy, float *dx)
 {
-    ELEMENTWISE(n, dx[i] += x[i] > 0.0f ? dy[i] : 0.0f);
+    /* dy is loaded unconditionally: a select, not a branch, so the loop vectorises (a
+     * conditional load kept it scalar, with a mispredicted branch per element) */
+    ELEMENTWISE(n, const float d = dy[i]; dx[i] += x[i] > 0.0f ? d : 0.0f);
 }
 void alig_nk_sigmoid_forward(size_t n, const float *x, float *y) { ELEMENTWISE(n, y[i] = 1.0f / (1.0f + expf(-x[i]))); }
 void alig_nk_sigmoid_backward(size_t n, const float *y, const float *dy, float *dx)
@@ -665,6 +701,17 @@ void alig_nk_mul_backward(size_t n, const float *other, const float *dy, float *
 void alig_nk_affine_forward(size_t n, float a, float c, const float *x, float *y) { ELEMENTWISE(n, y[i] = a * x[i] + c); }
 void alig_nk_axpy(size_t n, float a, const float *x, float *y) { ELEMENTWISE(n, y[i] += a * x[i]); }
 void alig_nk_add_const(size_t n, float c, float *y) { ELEMENTWISE(n, y[i] += c); }
+
+void alig_nk_zero(size_t n, float *y)
+{
+    /* fixed 4096-float chunks, one memset each: threads split the pages of large buffers */
+    const size_t nc = (n + NK_ZCHUNK - 1) / NK_ZCHUNK;
+    ALIG_NK_OMP(omp parallel for schedule(static) if (n >= 4 * ALIG_NK_PAR_MIN))
+    for (size_t c = 0; c < nc; c++) {
+        const size_t i0 = c * NK_ZCHUNK;
+        memset(y + i0, 0, zmin(NK_ZCHUNK, n - i0) * sizeof *y);
+    }
+}
 
 void alig_nk_copy_rows(size_t rows, size_t len, const float *src, size_t src_ld, float *dst, size_t dst_ld)
 {
@@ -763,6 +810,41 @@ size_t alig_nk_dropout_mask(size_t n, float p, uint64_t key, float *mask)
 
 /* ====================================================================== batch normalisation */
 
+/* s[j] += Σ (x − k0), ss[j] += Σ (x − k0)² over the elements of lane j of row xr (L). */
+NK_HOT static void bn_stat_sums(const float *xr, size_t L, double k0, double *s, double *ss)
+{
+    size_t l = 0;
+    for (; l + BN_LANES <= L; l += BN_LANES)
+        for (int j = 0; j < BN_LANES; j++) {
+            const double d = (double)xr[l + (size_t)j] - k0;
+            s[j] += d;
+            ss[j] += d * d;
+        }
+    for (int j = 0; l < L; l++, j++) {
+        const double d = (double)xr[l] - k0;
+        s[j] += d;
+        ss[j] += d * d;
+    }
+}
+
+/* a[j] += Σ dy, b[j] += Σ dy·(x − mu)·is over lane j of one row. */
+NK_HOT static void bn_grad_sums(const float *dy, const float *x, size_t L, double mu, double is, double *a,
+                                double *b)
+{
+    size_t l = 0;
+    for (; l + BN_LANES <= L; l += BN_LANES)
+        for (int j = 0; j < BN_LANES; j++) {
+            const double d = dy[l + (size_t)j];
+            a[j] += d;
+            b[j] += d * (((double)x[l + (size_t)j] - mu) * is);
+        }
+    for (int j = 0; l < L; l++, j++) {
+        const double d = dy[l];
+        a[j] += d;
+        b[j] += d * (((double)x[l] - mu) * is);
+    }
+}
+
 void alig_nk_bn_forward(int train, int N, int C, size_t L, const float *x, const float *gamma, const float *beta,
                         float eps, float momentum, float *run_mean, float *run_var, float *mean, float *invstd,
                         float *y)
@@ -774,15 +856,9 @@ void alig_nk_bn_forward(int train, int N, int C, size_t L, const float *x, const
         if (train) {
             /* one pass, shifted by the channel's first value against cancellation */
             const double k0 = x[(size_t)c * L];
-            double s = 0.0, ss = 0.0;
-            for (int n = 0; n < N; n++) {
-                const float *xr = x + ((size_t)n * C + c) * L;
-                for (size_t l = 0; l < L; l++) {
-                    const double d = xr[l] - k0;
-                    s += d;
-                    ss += d * d;
-                }
-            }
+            double sa[BN_LANES] = { 0 }, ssa[BN_LANES] = { 0 };
+            for (int n = 0; n < N; n++) bn_stat_sums(x + ((size_t)n * C + c) * L, L, k0, sa, ssa);
+            const double s = lanes_total(sa), ss = lanes_total(ssa);
             mu = k0 + s / M;
             double var = (ss - s * s / M) / M;
             if (var < 0.0) var = 0.0;
@@ -849,14 +925,12 @@ void alig_nk_bn_backward(int train, int N, int C, size_t L, const float *x, cons
     ALIG_NK_OMP(omp parallel for schedule(dynamic, 1) if ((size_t)N * C * L >= ALIG_NK_PAR_MIN))
     for (int c = 0; c < C; c++) {
         const double mu = mean[c], is = invstd[c];
-        double sdy = 0.0, sdyx = 0.0;
+        double da[BN_LANES] = { 0 }, dxa[BN_LANES] = { 0 };
         for (int n = 0; n < N; n++) {
             const size_t o = ((size_t)n * C + c) * L;
-            for (size_t l = 0; l < L; l++) {
-                sdy += dy[o + l];
-                sdyx += (double)dy[o + l] * ((x[o + l] - mu) * is);
-            }
+            bn_grad_sums(dy + o, x + o, L, mu, is, da, dxa);
         }
+        const double sdy = lanes_total(da), sdyx = lanes_total(dxa);
         if (dgamma) dgamma[c] += (float)sdyx;
         if (dbeta) dbeta[c] += (float)sdy;
         if (!dx) continue;

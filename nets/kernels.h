@@ -136,6 +136,7 @@ void alig_nk_mul_backward(size_t n, const float *other, const float *dy, float *
 void alig_nk_affine_forward(size_t n, float a, float c, const float *x, float *y);       /* y = a·x + c */
 void alig_nk_axpy(size_t n, float a, const float *x, float *y);                          /* y += a·x */
 void alig_nk_add_const(size_t n, float c, float *y);                                     /* y += c */
+void alig_nk_zero(size_t n, float *y);                                                    /* y = 0 (threaded memset) */
 /* Strided row blocks (concat, slice): for r < rows, dst[r·dst_ld + j] (=, or += for acc) src[r·src_ld + j], j < len. */
 void alig_nk_copy_rows(size_t rows, size_t len, const float *src, size_t src_ld, float *dst, size_t dst_ld);
 void alig_nk_acc_rows(size_t rows, size_t len, const float *src, size_t src_ld, float *dst, size_t dst_ld);

@@ -70,7 +70,7 @@ static alig_status egraph_build(alig_nn_net *net)
     net->ex = alig_ad_input(net->eval, 4, (const int[]){ net->EB, s->in_c, s->in_h, s->in_w });
     net->elogits = alig_nn_model_forward(&b, s, net->ex);
     if ((rc = build_status(net, &b, net->eval))) return rc;
-    if ((rc = alig_ad_graph_compile(net->eval))) {
+    if ((rc = alig_ad_graph_compile_inference(net->eval))) {   /* no gradients */
         snprintf(net->err, sizeof net->err, "%s", alig_ad_graph_error(net->eval));
         return rc;
     }

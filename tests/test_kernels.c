@@ -420,6 +420,25 @@ static void test_dropout_mask(void)
 
 /* ------------------------------------------------------------------ thread-count invariance */
 
+/* alig_nk_zero: every element in [0, n) becomes 0, the guard cells around it stay; sizes below,
+ * at and above the threaded threshold, not multiples of the 4096-float chunk. */
+static void test_zero(void)
+{
+    const size_t sizes[] = { 1, 4095, 4097, 4 * (size_t)ALIG_NK_PAR_MIN + 123 };
+    for (int k = 0; k < 4; k++) {
+        const size_t n = sizes[k];
+        float *b = malloc((n + 2) * sizeof *b);
+        CU_ASSERT_FATAL(b != NULL);
+        for (size_t i = 0; i < n + 2; i++) b[i] = 1.0f + (float)(i % 7);
+        alig_nk_zero(n, b + 1);
+        size_t bad = 0;
+        for (size_t i = 1; i <= n; i++) bad += b[i] != 0.0f;
+        CU_ASSERT(bad == 0);
+        CU_ASSERT(b[0] == 1.0f && b[n + 1] == 1.0f + (float)((n + 1) % 7));
+        free(b);
+    }
+}
+
 #ifdef _OPENMP
 static void test_threads(void)
 {
@@ -491,6 +510,7 @@ int main(void)
     CU_add_test(s, "batchnorm vs naive", test_batchnorm);
     CU_add_test(s, "deterministic sum", test_sum);
     CU_add_test(s, "dropout mask", test_dropout_mask);
+    CU_add_test(s, "zero (threaded memset)", test_zero);
 #ifdef _OPENMP   /* without OpenMP there is one thread count only: not registered, not counted */
     CU_add_test(s, "1 vs 2 threads", test_threads);
 #endif

@@ -238,6 +238,20 @@ const char *alig_ad_graph_error(const alig_ad_graph *G);
  */
 alig_status alig_ad_graph_compile(alig_ad_graph *G);
 
+/**
+ * @brief Compile for forward passes only: like alig_ad_graph_compile, but no activation
+ *        gradient is allocated (node->grad stays NULL for every non-parameter node; parameter
+ *        nodes still point into the arena's g). alig_ad_backward on such a graph returns
+ *        ALIG_EINVAL. Values are also shared by liveness: after a forward, only INPUT
+ *        nodes, parameters, buffers and the nodes that no other node reads (the outputs) hold
+ *        their own values; an intermediate node's value is overwritten by later nodes. Use it
+ *        for evaluation graphs: their memory drops from all activations and gradients to
+ *        about the largest few activations.
+ * @return as alig_ad_graph_compile; ALIG_EINVAL if G was already compiled for training.
+ *         (alig_ad_graph_compile on an inference graph returns ALIG_SUCCESS and changes nothing.)
+ */
+alig_status alig_ad_graph_compile_inference(alig_ad_graph *G);
+
 /** @return number of nodes; node i (creation order). */
 int alig_ad_graph_size(const alig_ad_graph *G);
 alig_ad_node *alig_ad_graph_node(const alig_ad_graph *G, int i);
@@ -259,7 +273,7 @@ alig_status alig_ad_forward(alig_ad_graph *G, int train);
  * @brief Gradient of the scalar node `loss` after forward: zeroes g and the activation
  *        gradients, then accumulates through every node the loss depends on, in the mode
  *        of the last forward.
- * @return ALIG_SUCCESS; ALIG_EINVAL (no forward yet, loss not of this graph);
+ * @return ALIG_SUCCESS; ALIG_EINVAL (no forward yet, loss not of this graph, an inference graph);
  *         ALIG_EBADLEN (loss has more than one element).
  */
 alig_status alig_ad_backward(alig_ad_graph *G, alig_ad_node *loss);
