@@ -10,6 +10,20 @@
 #pragma clang diagnostic ignored "-Wpass-failed"
 #endif
 
+/* Each kernel is compiled twice, for AVX2 and for the x86-64 baseline, and the loader picks the
+ * right one once (GCC/Clang target_clones, an ifunc). "avx2" does not include FMA, so no
+ * contraction is introduced: element-wise results are identical on both paths, and so is the
+ * serial (n < ALIG_KERNEL_PAR_MIN) in-order ‖·‖². Only the grouping of the parallel SIMD
+ * reductions (large n) follows the vector width. -DALIG_NO_CLONES turns this off. */
+#if defined(__x86_64__) && defined(__has_attribute) && !defined(ALIG_NO_CLONES)
+#if __has_attribute(target_clones)
+#define KHOT __attribute__((target_clones("avx2", "default")))
+#endif
+#endif
+#ifndef KHOT
+#define KHOT
+#endif
+
 #define REAL double
 #define KN(name) name##_f64
 #define KSQRT sqrt

@@ -104,7 +104,7 @@
     s += (double)wi * (double)wi;
 #endif /* ALIG_KERNELS_TMPL_LOOPS */
 
-static double KN(sumsq)(size_t n, const void *xv)
+KHOT static double KN(sumsq)(size_t n, const void *xv)
 {
     const REAL *restrict x = xv;
     double s = 0.0;
@@ -112,7 +112,7 @@ static double KN(sumsq)(size_t n, const void *xv)
     return s;
 }
 
-static double KN(dot)(size_t n, const void *xv, const void *yv)
+KHOT static double KN(dot)(size_t n, const void *xv, const void *yv)
 {
     const REAL *restrict x = xv;
     const REAL *restrict y = yv;
@@ -121,7 +121,7 @@ static double KN(dot)(size_t n, const void *xv, const void *yv)
     return s;
 }
 
-static int KN(all_finite)(size_t n, const void *xv)
+KHOT static int KN(all_finite)(size_t n, const void *xv)
 {
     const REAL *restrict x = xv;
     /* x - x is 0 for finite x and NaN for ±inf and NaN; summing keeps it one pass. */
@@ -130,21 +130,21 @@ static int KN(all_finite)(size_t n, const void *xv)
     return s == 0.0;
 }
 
-static void KN(scale)(size_t n, double a, void *xv)
+KHOT static void KN(scale)(size_t n, double a, void *xv)
 {
     REAL *restrict x = xv;
     const REAL ar = (REAL)a;
     KLOOP(n, x[i] *= ar;);
 }
 
-static void KN(fill)(size_t n, double a, void *xv)
+KHOT static void KN(fill)(size_t n, double a, void *xv)
 {
     REAL *restrict x = xv;
     const REAL ar = (REAL)a;
     KLOOP(n, x[i] = ar;);
 }
 
-static double KN(axpy)(size_t n, double a, const void *xv, void *yv)
+KHOT static double KN(axpy)(size_t n, double a, const void *xv, void *yv)
 {
     const REAL *restrict x = xv;
     REAL *restrict y = yv;
@@ -158,7 +158,7 @@ static double KN(axpy)(size_t n, double a, const void *xv, void *yv)
     return s;
 }
 
-static double KN(alig_momentum)(size_t n, void *wv, const void *gv, void *vv, double gamma, double mu)
+KHOT static double KN(alig_momentum)(size_t n, void *wv, const void *gv, void *vv, double gamma, double mu)
 {
     REAL *restrict w = wv;
     const REAL *restrict g = gv;
@@ -178,7 +178,7 @@ static double KN(alig_momentum)(size_t n, void *wv, const void *gv, void *vv, do
     return s;
 }
 
-static double KN(alig_momentum_adj)(size_t n, void *wv, const void *gv, void *bv, double gamma, double mu)
+KHOT static double KN(alig_momentum_adj)(size_t n, void *wv, const void *gv, void *bv, double gamma, double mu)
 {
     REAL *restrict w = wv;
     const REAL *restrict g = gv;
@@ -196,7 +196,7 @@ static double KN(alig_momentum_adj)(size_t n, void *wv, const void *gv, void *bv
     return s;
 }
 
-static double KN(sgd)(size_t n, void *wv, const void *gv, void *bv, double lr, double mu, double damp,
+KHOT static double KN(sgd)(size_t n, void *wv, const void *gv, void *bv, double lr, double mu, double damp,
                       double wd, int nesterov, int first)
 {
     REAL *restrict w = wv;
@@ -221,7 +221,7 @@ static double KN(sgd)(size_t n, void *wv, const void *gv, void *bv, double lr, d
     return s;
 }
 
-static double KN(adam)(size_t n, void *wv, const void *gv, void *mv, void *vv, void *vmaxv, const alig_adam_coef *c)
+KHOT static double KN(adam)(size_t n, void *wv, const void *gv, void *mv, void *vv, void *vmaxv, const alig_adam_coef *c)
 {
     REAL *restrict w = wv;
     const REAL *restrict g = gv;
@@ -237,7 +237,7 @@ static double KN(adam)(size_t n, void *wv, const void *gv, void *mv, void *vv, v
     return s;
 }
 
-static double KN(yogi)(size_t n, void *wv, const void *gv, void *mv, void *vv, const alig_adam_coef *c)
+KHOT static double KN(yogi)(size_t n, void *wv, const void *gv, void *mv, void *vv, const alig_adam_coef *c)
 {
     REAL *restrict w = wv;
     const REAL *restrict g = gv;
@@ -265,7 +265,7 @@ static double KN(yogi)(size_t n, void *wv, const void *gv, void *mv, void *vv, c
     return s;
 }
 
-static double KN(adagrad)(size_t n, void *wv, const void *gv, void *Sv, double lr, double wd, double epsd)
+KHOT static double KN(adagrad)(size_t n, void *wv, const void *gv, void *Sv, double lr, double wd, double epsd)
 {
     REAL *restrict w = wv;
     const REAL *restrict g = gv;
@@ -284,7 +284,7 @@ static double KN(adagrad)(size_t n, void *wv, const void *gv, void *Sv, double l
     return s;
 }
 
-static double KN(rmsprop)(size_t n, void *wv, const void *gv, void *vv, void *gbarv, void *bv, double lr,
+KHOT static double KN(rmsprop)(size_t n, void *wv, const void *gv, void *vv, void *gbarv, void *bv, double lr,
                           double alpha, double wd, double mud, double epsd)
 {
     REAL *restrict w = wv;
