@@ -210,7 +210,8 @@ static int cfg_read(const char *blk, size_t len, train_cfg *c, sbuf *csv, sbuf *
         }
         if (bad) return -1;
     }
-    if (csv_bytes == SIZE_MAX || jsonl_bytes == SIZE_MAX || (size_t)(end - p) != csv_bytes + jsonl_bytes) return -1;
+    const size_t rest = (size_t)(end - p);   /* compare without forming csv_bytes + jsonl_bytes (it may wrap) */
+    if (csv_bytes > rest || jsonl_bytes != rest - csv_bytes) return -1;
     sb_add(csv, p, csv_bytes);
     sb_add(jsonl, p + csv_bytes, jsonl_bytes);
     return csv->failed || jsonl->failed ? -1 : 0;

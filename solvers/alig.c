@@ -71,11 +71,11 @@ static alig_status iterate(void *state, alig_step_ctx *c)
     c->step_unclipped = gu;
     c->step = gamma;
     if (!s->buf)
-        c->xsq = c->k->axpy(c->n, -gamma, c->g, c->x);
+        c->xsq = c->k->axpy(c->n, -alig_step_for(c->dtype, gamma), c->g, c->x);
     else if (p->adjusted)
-        c->xsq = c->k->alig_momentum_adj(c->n, c->x, c->g, s->buf, gamma, p->momentum);
+        c->xsq = c->k->alig_momentum_adj(c->n, c->x, c->g, s->buf, alig_step_for(c->dtype, gamma), p->momentum);
     else
-        c->xsq = c->k->alig_momentum(c->n, c->x, c->g, s->buf, gamma, p->momentum);
+        c->xsq = c->k->alig_momentum(c->n, c->x, c->g, s->buf, alig_step_for(c->dtype, gamma), p->momentum);
     return ALIG_SUCCESS;
 }
 

@@ -48,7 +48,7 @@ static alig_status iterate(void *state, alig_step_ctx *c)
     if (gamma > alpha) gamma = alpha;
     c->step_unclipped = gu;
     c->step = gamma;
-    c->xsq = c->k->axpy(c->n, -gamma, c->g, c->x);
+    c->xsq = c->k->axpy(c->n, -alig_step_for(c->dtype, gamma), c->g, c->x);
     return ALIG_SUCCESS;
 }
 

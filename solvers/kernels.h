@@ -15,6 +15,7 @@
 #ifndef ALIG_SOLVERS_KERNELS_H
 #define ALIG_SOLVERS_KERNELS_H
 
+#include <float.h>
 #include <stddef.h>
 #include "alig/solver.h"
 
@@ -69,6 +70,15 @@ typedef struct alig_kernels {
 } alig_kernels;
 
 const alig_kernels *alig_kernels_get(alig_dtype dtype);
+
+/* A step size as the kernels of `dtype` will use it: kernels round scalars to the element type,
+ * and a double γ above FLT_MAX would become +inf in float, turning 0·γ into NaN on coordinates
+ * with a zero gradient (ALI-G∞ with a tiny ‖g‖²). Clamped to FLT_MAX, such coordinates stay put
+ * and the others move by a finite (huge) step, as in double. */
+static inline double alig_step_for(alig_dtype dtype, double gamma)
+{
+    return (dtype == ALIG_F32 && gamma > FLT_MAX) ? FLT_MAX : gamma;
+}
 
 /* Below this many elements kernels run serially. */
 #define ALIG_KERNEL_PAR_MIN 32768

@@ -41,7 +41,7 @@ static alig_status iterate(void *state, alig_step_ctx *c)
     double gamma = gu > 0.0 ? gu : 0.0;
     c->step_unclipped = gu;
     c->step = gamma;
-    c->xsq = c->k->axpy(c->n, -gamma, c->g, c->x);
+    c->xsq = c->k->axpy(c->n, -alig_step_for(c->dtype, gamma), c->g, c->x);
     return ALIG_SUCCESS;
 }
 

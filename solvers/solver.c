@@ -68,12 +68,26 @@ void alig_solver_free(alig_solver *s)
     free(s);
 }
 
+/* Scale x onto the sphere of radius r when ‖x‖ > r. When ‖x‖² overflows (double only: a float
+ * vector's ‖x‖² accumulates in double and cannot), x is first scaled by 2^-600, which is exact
+ * except for entries too small to matter, and the norm is taken again. */
+static void project_with(const alig_kernels *k, size_t n, void *x, double radius, double xsq)
+{
+    if (!(radius < INFINITY)) return;
+    if (isinf(xsq)) {
+        k->scale(n, 0x1p-600, x);            /* now ‖x‖ = 2^-600 · the true norm */
+        double nrm = sqrt(k->sumsq(n, x));
+        k->scale(n, nrm > radius * 0x1p-600 ? radius / nrm : 0x1p600, x);
+        return;
+    }
+    if (xsq > radius * radius) k->scale(n, radius / sqrt(xsq), x);
+}
+
 void alig_project_l2(alig_dtype dtype, size_t n, void *x, double radius)
 {
     const alig_kernels *k = alig_kernels_get(dtype);
     if (!k || !x || !(radius < INFINITY)) return;
-    double nrm = sqrt(k->sumsq(n, x));
-    if (nrm > radius) k->scale(n, radius / nrm, x);
+    project_with(k, n, x, radius, k->sumsq(n, x));
 }
 
 double alig_vec_sumsq(alig_dtype dtype, size_t n, const void *x)
@@ -113,9 +127,8 @@ alig_status alig_solver_step(alig_solver *s, double loss, const void *g)
     s->step_unclipped = ctx.step_unclipped;
 
     double xsq = isnan(ctx.xsq) ? s->k->sumsq(s->n, s->x) : ctx.xsq;
-    if (!isfinite(xsq)) return ALIG_ENONFINITE;
-    if (s->radius < INFINITY && xsq > s->radius * s->radius)
-        s->k->scale(s->n, s->radius / sqrt(xsq), s->x);
+    if (!isfinite(xsq) && !s->k->all_finite(s->n, s->x)) return ALIG_ENONFINITE;   /* ‖x‖² = inf alone is no error */
+    project_with(s->k, s->n, s->x, s->radius, xsq);
     return ALIG_SUCCESS;
 }
 

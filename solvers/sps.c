@@ -3,7 +3,9 @@
  *   γ_u = (ℓ − f⋆_B)/(c‖g‖² + ε),   γ = min(γ_u, γ_b)  (SPSmax; γ_b = ∞ gives plain SPS),
  *   smooth variant: γ_b,k = τ^(1/n_b)·γ_{k−1} with γ_{−1} = γ_b (or 1 if γ_b = ∞).
  * Guards: γ = 0 when ‖g‖ < 1e-8 or ℓ <= f⋆_B. Unlike the reference code, such a zero step
- * does not overwrite γ_{k−1}: otherwise the smooth cap would stay 0 forever (the freeze defect). */
+ * does not overwrite γ_{k−1}: otherwise the smooth cap would stay 0 forever (the freeze defect).
+ * Deviation: the reference 'smooth_iter' mode ignores f⋆_B (it uses ℓ alone); here f⋆_B is
+ * subtracted in every mode, which is the same thing at the default f⋆_B = 0. */
 #include <stddef.h>
 #include "kernels.h"
 #include "methods.h"
@@ -66,7 +68,7 @@ static alig_status iterate(void *state, alig_step_ctx *c)
     /* A zero step (ℓ <= f⋆_B) is a guard, not information about the scale of the step: storing it
      * would freeze the smooth cap at 0 forever, the same defect as a zero-gradient step. */
     if (p->smooth && gamma > 0.0) s->prev = gamma;
-    c->xsq = c->k->axpy(c->n, -gamma, c->g, c->x);
+    c->xsq = c->k->axpy(c->n, -alig_step_for(c->dtype, gamma), c->g, c->x);
     return ALIG_SUCCESS;
 }
 
