@@ -641,7 +641,7 @@ void alig_nk_bias_forward(int N, int C, size_t L, const float *x, const float *b
 /* Per-channel sums (bias gradient, batch norm) run in BN_LANES independent double accumulators (element l goes to lane
  * l mod BN_LANES, lanes added in a fixed order at the end): the same result for any thread
  * count, and no loop-carried dependency on a single double add, so the loop vectorises and
- * is no longer bound by the add latency (without -ffast-math the compiler may not reorder). */
+ * is no longer bound by the add latency (without fast-math reassociation the compiler may not reorder). */
 #define BN_LANES 8
 
 static inline double lanes_total(const double *a)
