@@ -46,11 +46,8 @@ check "999 eta tested below 2/L" [ "$(json n_below_tested "$J")" = 999 ]
 check "fails by a 2-cycle at the threshold" [ "$(json outcome_at_threshold "$J")" = '"cycled"' ]
 check "summary.json = stdout JSON (except the timing)" \
     diff <(grep -v '"seconds"' "$J") <(grep -v '"seconds"' "$tmp/o/summary.json")
-if command -v python3 >/dev/null 2>&1; then
-    check "stdout is valid JSON" python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert d["polyak_cycles"] is True' "$J"
-fi
-s=$(json seconds "$J")
-check "completes within 60 s (took $s s)" awk -v s="$s" 'BEGIN { exit !(s < 60) }'
+check "stdout is valid JSON" python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert d["polyak_cycles"] is True' "$J"
+echo "info - took $(json seconds "$J") s (not asserted: timing belongs to benchmarks)"
 
 # ---------------------------------------------------------------- 2. files
 for f in function.csv trajectories.csv eta_scan.csv eta_sweep.csv eta_orbits.csv eta_zoom.csv summary.json; do
