@@ -5,49 +5,8 @@
 # Run by ctest with ALIG_CLI set to the alig binary; standalone: ALIG_CLI=build/.../bin/alig bash tests/test_cli.sh
 set -u
 
-ALIG=${ALIG_CLI:-}
-if [ -z "$ALIG" ] || [ ! -x "$ALIG" ]; then
-    echo "test_cli.sh: ALIG_CLI must name the alig binary (got '${ALIG}')" >&2
-    exit 1
-fi
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/alig_cli_test.XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
-
-PASS=0
-FAIL=0
-ok()   { PASS=$((PASS + 1)); }
-bad()  { FAIL=$((FAIL + 1)); echo "FAIL: $*"; }
-check() { # check DESCRIPTION CONDITION-COMMAND...
-    local what=$1; shift
-    if "$@"; then ok; else bad "$what"; fi
-}
-
-# run EXPECTED_RC ARGS... : runs alig, keeps stdout/stderr in $TMP/out, $TMP/err, checks the exit code.
-run() {
-    local want=$1; shift
-    "$ALIG" "$@" >"$TMP/out" 2>"$TMP/err"
-    local rc=$?
-    if [ "$rc" -ne "$want" ]; then
-        bad "alig $* -> exit $rc, expected $want; stderr: $(head -c 300 "$TMP/err")"
-        return 1
-    fi
-    ok
-    return 0
-}
-
-# usage_error NEEDLE ARGS... : exit 2, exactly one stderr line, containing NEEDLE (flag and/or value).
-usage_error() {
-    local needle=$1; shift
-    run 2 "$@" || return
-    local lines
-    lines=$(wc -l <"$TMP/err")
-    check "alig $*: one stderr line (got $lines)" [ "$lines" -eq 1 ]
-    check "alig $*: stderr names '$needle': $(cat "$TMP/err")" grep -qF -- "$needle" "$TMP/err"
-    check "alig $*: nothing on stdout" [ ! -s "$TMP/out" ]
-}
-
-# json_num KEY FILE : the value of "KEY": in the one-key-per-line JSON written by alig info --json.
-json_num() { sed -n "s/^ *\"$1\": *\\([^,]*\\),\\{0,1\\}\$/\\1/p" "$2"; }
+NAME=test_cli.sh
+. "$(dirname "$0")/lib/harness.sh"
 
 # float_eq A B RELTOL : |A - B| <= RELTOL * max(|A|, |B|, 1e-300)
 float_eq() { awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { d = a - b; if (d < 0) d = -d; m = (a < 0 ? -a : a);
@@ -269,5 +228,4 @@ run 0 demo --iters 200 --table-only && {
 usage_error "--iters" demo --iters 0
 usage_error "--eps" demo --eps 0
 
-echo "$PASS passed, $FAIL failed"
-[ "$FAIL" -eq 0 ]
+finish

@@ -9,44 +9,9 @@
 # ALIG_REQUIRE_FMNIST=1, otherwise reported as NOT RUN and not counted).
 set -u
 
-ALIG=${ALIG_CLI:-}
-if [ -z "$ALIG" ] || [ ! -x "$ALIG" ]; then
-    echo "test_train.sh: ALIG_CLI must name the alig binary (got '${ALIG}')" >&2
-    exit 1
-fi
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/alig_train_test.XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
-
-PASS=0
-FAIL=0
-ok()   { PASS=$((PASS + 1)); }
-bad()  { FAIL=$((FAIL + 1)); echo "FAIL: $*"; }
-check() { # check DESCRIPTION CONDITION-COMMAND...
-    local what=$1; shift
-    if "$@"; then ok; else bad "$what"; fi
-}
-
-# run EXPECTED_RC ARGS... : runs `alig train ARGS` with stdin not a terminal, keeps stdout/stderr.
-run() {
-    local want=$1; shift
-    "$ALIG" train "$@" >"$TMP/out" 2>"$TMP/err" </dev/null
-    local rc=$?
-    if [ "$rc" -ne "$want" ]; then
-        bad "alig train $* -> exit $rc, expected $want; stderr: $(head -c 400 "$TMP/err")"
-        return 1
-    fi
-    ok
-    return 0
-}
-
-# usage_error NEEDLE ARGS... : exit 2, exactly one stderr line containing NEEDLE, nothing on stdout.
-usage_error() {
-    local needle=$1; shift
-    run 2 "$@" || return
-    check "alig train $*: one stderr line (got $(wc -l <"$TMP/err"))" [ "$(wc -l <"$TMP/err")" -eq 1 ]
-    check "alig train $*: stderr names '$needle': $(cat "$TMP/err")" grep -qF -- "$needle" "$TMP/err"
-    check "alig train $*: nothing on stdout" [ ! -s "$TMP/out" ]
-}
+NAME=test_train.sh
+PREFIX=(train)
+. "$(dirname "$0")/lib/harness.sh"
 
 # runtime_error NEEDLE ARGS... : exit 1, the last stderr line contains NEEDLE.
 runtime_error() {
@@ -203,5 +168,4 @@ else
     echo "test_train.sh: NOT RUN: fashion-mnist run ($FM not found; run scripts/install-deps)"
 fi
 
-echo "test_train.sh: $PASS passed, $FAIL failed"
-[ "$FAIL" -eq 0 ] && [ "$PASS" -gt 0 ]
+finish
