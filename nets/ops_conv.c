@@ -1,6 +1,9 @@
 /* ops_conv.c - conv2d, maxpool2d, avgpool2d, global_avgpool (NCHW).
  *
- * conv2d runs im2col + sgemm over blocks of images (nets/kernels.c), with an optional fused bias
+ * conv2d has two algorithms (alig_ad_conv_opts.algo). 3×3 stride-1 convolutions with padding 0..2
+ * and at least 4 input channels run by default on Winograd's F(2×2, 3×3) (nets/winograd.c: 2.25
+ * times fewer multiplications; with one input channel its 16 sgemms have an inner dimension of 1
+ * and im2col is faster). Everything else runs im2col + sgemm over blocks of images (nets/kernels.c), with an optional fused bias
  * (one pass less over the output, forward and backward, than a separate bias_add). Its scratch
  * is shared by every conv node of the graph (nodes run one at a time), sized for the largest;
  * backward recomputes the columns instead of keeping them for the whole batch.
@@ -22,6 +25,7 @@
 
 #include "ad_impl.h"
 #include "kernels.h"
+#include "winograd.h"
 
 #define CONV_SLOT_FLOATS ((size_t)1 << 18)
 #define CONV_BIG_FLOATS ((size_t)1 << 21)
@@ -37,6 +41,36 @@ static void conv_shape(const alig_ad_node *n, alig_nk_conv *s)
     s->sh = n->aux.conv.stride_h; s->sw = n->aux.conv.stride_w;
     s->ph = n->aux.conv.pad_h; s->pw = n->aux.conv.pad_w;
     s->P = n->dims[2]; s->Q = n->dims[3];
+}
+
+/* 3×3 stride-1 convolutions with at least WINO_MIN_C input channels run on the Winograd path
+ * (nets/winograd.c); with fewer, its 16 sgemms have too short an inner dimension to pay. */
+#define WINO_MIN_C 4
+#define WINO_SLOT_FLOATS ((size_t)1 << 18)
+
+static int conv_wino(const alig_ad_node *n, const alig_nk_conv *s)
+{
+    switch (n->aux.conv.algo) {
+    case ALIG_CONV_IM2COL: return 0;
+    case ALIG_CONV_WINOGRAD: return 1;      /* eligibility checked by the constructor */
+    default: return alig_nk_wino_eligible(s) && s->C >= WINO_MIN_C;
+    }
+}
+
+static int conv_threads(void)
+{
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+static void wino_plan(const alig_nk_conv *s, size_t ws_avail, int *imgs, int *slots)
+{
+    const int threads = conv_threads();
+    const int par = threads > 1 && alig_nk_blas_nests();
+    alig_nk_wino_plan(s, par ? threads : 1, WINO_SLOT_FLOATS, ws_avail, imgs, slots);
 }
 
 static void conv_plan(const alig_nk_conv *s, size_t ws_avail, int *block, int *slots)
@@ -64,6 +98,8 @@ alig_ad_node *alig_ad_conv2d(alig_ad_graph *G, alig_ad_node *x, alig_ad_node *w,
     if (o.stride_w == 0) o.stride_w = 1;
     if (o.stride_h < 0 || o.stride_w < 0 || o.pad_h < 0 || o.pad_w < 0)
         return alig_ad_fail(G, ALIG_EINVAL, "conv2d", "negative stride or padding");
+    if (o.algo != ALIG_CONV_AUTO && o.algo != ALIG_CONV_IM2COL && o.algo != ALIG_CONV_WINOGRAD)
+        return alig_ad_fail(G, ALIG_EINVAL, "conv2d", "unknown algorithm %d", (int)o.algo);
     if (x->ndim != 4 || w->ndim != 4)
         return alig_ad_fail(G, ALIG_EBADLEN, "conv2d", "need x (N,C,H,W) and w (K,C,R,S), got %s and %s",
                             alig_ad_shape_str(x, sx, sizeof sx), alig_ad_shape_str(w, sw, sizeof sw));
@@ -84,8 +120,18 @@ alig_ad_node *alig_ad_conv2d(alig_ad_graph *G, alig_ad_node *x, alig_ad_node *w,
     alig_nk_conv s;
     int block, slots;
     conv_shape(n, &s);
-    conv_plan(&s, 0, &block, &slots);
-    const size_t need = alig_nk_conv_ws(&s, block, slots);
+    if (o.algo == ALIG_CONV_WINOGRAD && !alig_nk_wino_eligible(&s))
+        return alig_ad_fail(G, ALIG_EINVAL, "conv2d",
+                            "Winograd needs a 3x3 kernel, stride 1 and padding 0..2 (got %dx%d, stride %d,%d, pad %d,%d)",
+                            s.R, s.S, s.sh, s.sw, s.ph, s.pw);
+    size_t need;
+    if (conv_wino(n, &s)) {
+        wino_plan(&s, 0, &block, &slots);
+        need = alig_nk_wino_ws(&s, block, slots);
+    } else {
+        conv_plan(&s, 0, &block, &slots);
+        need = alig_nk_conv_ws(&s, block, slots);
+    }
     if (need > G->ws_need) G->ws_need = need;
     return n;
 }
@@ -96,6 +142,12 @@ static alig_status conv_forward(alig_ad_graph *G, alig_ad_node *n, int train)
     alig_nk_conv s;
     int block, slots;
     conv_shape(n, &s);
+    if (conv_wino(n, &s)) {
+        wino_plan(&s, G->ws_need, &block, &slots);
+        alig_nk_wino_forward(&s, n->in[0]->value, n->in[1]->value, n->n_in == 3 ? n->in[2]->value : NULL, n->value,
+                             G->ws, block, slots);
+        return ALIG_SUCCESS;
+    }
     conv_plan(&s, G->ws_need, &block, &slots);
     alig_nk_conv2d_forward(&s, n->in[0]->value, n->in[1]->value, n->n_in == 3 ? n->in[2]->value : NULL, n->value,
                            G->ws, block, slots);
@@ -108,6 +160,12 @@ static void conv_backward(alig_ad_graph *G, alig_ad_node *n, int train)
     alig_nk_conv s;
     int block, slots;
     conv_shape(n, &s);
+    if (conv_wino(n, &s)) {
+        wino_plan(&s, G->ws_need, &block, &slots);
+        alig_nk_wino_backward(&s, n->in[0]->value, n->in[1]->value, n->grad, n->in[0]->grad, n->in[1]->grad,
+                              n->n_in == 3 ? n->in[2]->grad : NULL, G->ws, block, slots);
+        return;
+    }
     conv_plan(&s, G->ws_need, &block, &slots);
     alig_nk_conv2d_backward(&s, n->in[0]->value, n->in[1]->value, n->grad, n->in[0]->grad, n->in[1]->grad,
                             n->n_in == 3 ? n->in[2]->grad : NULL, G->ws, block, slots);

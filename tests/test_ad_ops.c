@@ -180,6 +180,69 @@ static void test_grad_conv2d(void)
     }
 }
 
+/* The Winograd path through the graph: central-difference gradient checks (padding 0, 1, 2, with
+ * and without bias, odd sizes), the same values and gradients as the im2col path on the same
+ * parameters, and the constructor's refusals (a 3×3 stride-2 or a 1×1 kernel forced to Winograd,
+ * an unknown algorithm). */
+static void test_conv2d_winograd(void)
+{
+    const int pads[3] = { 1, 0, 2 };
+    for (int k = 0; k < 3; k++) {
+        float *val[2] = { NULL, NULL }, *grad[2] = { NULL, NULL };
+        size_t ny = 0, n = 0;
+        for (int a = 0; a < 2; a++) {       /* same seed: same parameters on both paths */
+            fx f;
+            fx_init(&f, 77 + k);
+            alig_ad_node *x = par(&f, 4, (int[]){ 3, 5, 7, 6 });
+            alig_ad_node *w = par(&f, 4, (int[]){ 4, 5, 3, 3 });
+            alig_ad_node *b = k != 1 ? par(&f, 1, (int[]){ 4 }) : NULL;
+            const alig_ad_conv_opts o = { .pad_h = pads[k], .pad_w = pads[(k + 1) % 3],
+                                          .algo = a ? ALIG_CONV_IM2COL : ALIG_CONV_WINOGRAD };
+            alig_ad_node *y = alig_ad_conv2d(f.G, x, w, b, &o);
+            alig_ad_node *loss = project(&f, y);
+            fx_compile(&f, -1, 1);
+            if (a == 0) {
+                char name[48];
+                snprintf(name, sizeof name, "conv2d winograd pad %d,%d", o.pad_h, o.pad_w);
+                /* the loss is bilinear in (x, w): central differences are exact for any h, so a
+                 * larger h than elsewhere only shrinks the float rounding of the two losses
+                 * (Winograd rounds y a little more than the direct sum: its transforms add terms) */
+                check(&f, loss, name, 5e-2, 1e-3, 0, 0);
+            }
+            CU_ASSERT_FATAL(alig_ad_forward(f.G, 1) == ALIG_SUCCESS);
+            CU_ASSERT_FATAL(alig_ad_backward(f.G, loss) == ALIG_SUCCESS);
+            ny = y->size;
+            n = alig_ad_params_n(f.P);
+            val[a] = malloc(ny * sizeof(float));
+            grad[a] = malloc(n * sizeof(float));
+            memcpy(val[a], y->value, ny * sizeof(float));
+            memcpy(grad[a], alig_ad_params_g(f.P), n * sizeof(float));
+            fx_free(&f);
+        }
+        double dv = 0, sv = 0, dg = 0, sg = 0;
+        for (size_t i = 0; i < ny; i++) { dv = fmax(dv, fabs(val[0][i] - val[1][i])); sv = fmax(sv, fabs(val[1][i])); }
+        for (size_t i = 0; i < n; i++) { dg = fmax(dg, fabs(grad[0][i] - grad[1][i])); sg = fmax(sg, fabs(grad[1][i])); }
+        printf("  winograd vs im2col, pads case %d: values %.2g, gradients %.2g (relative)\n", k, dv / sv, dg / sg);
+        CU_ASSERT(sv > 0.1 && sg > 0.1);
+        CU_ASSERT(dv <= 1e-5 * sv);
+        CU_ASSERT(dg <= 1e-5 * sg);
+        for (int a = 0; a < 2; a++) { free(val[a]); free(grad[a]); }
+    }
+    /* refusals */
+    for (int k = 0; k < 3; k++) {
+        fx f;
+        fx_init(&f, 5);
+        alig_ad_node *x = par(&f, 4, (int[]){ 2, 4, 6, 6 });
+        alig_ad_node *w = par(&f, 4, k == 1 ? (int[]){ 3, 4, 1, 1 } : (int[]){ 3, 4, 3, 3 });
+        alig_ad_conv_opts o = { .stride_h = k == 0 ? 2 : 1, .algo = k == 2 ? (alig_conv_algo)7 : ALIG_CONV_WINOGRAD };
+        CU_ASSERT(alig_ad_conv2d(f.G, x, w, NULL, &o) == NULL);
+        CU_ASSERT_EQUAL(alig_ad_graph_status(f.G), ALIG_EINVAL);
+        printf("  refused: \"%s\"\n", alig_ad_graph_error(f.G));
+        CU_ASSERT(strstr(alig_ad_graph_error(f.G), k == 2 ? "algorithm" : "Winograd") != NULL);
+        fx_free(&f);
+    }
+}
+
 /* values of a parameter tensor replaced by a random permutation of 0.05·k + 0.025: distinct, spaced 0.05, none at 0 */
 static void spaced_values(fx *f, float *v, size_t n)
 {
@@ -1046,6 +1109,7 @@ int main(void)
     CU_add_test(s1, "matmul (all transposes, x·xᵀ)", test_grad_matmul);
     CU_add_test(s1, "bias_add", test_grad_bias_add);
     CU_add_test(s1, "conv2d (stride, padding)", test_grad_conv2d);
+    CU_add_test(s1, "conv2d Winograd (gradients, vs im2col, refusals)", test_conv2d_winograd);
     CU_add_test(s1, "max / avg / global pooling", test_grad_pool);
     CU_add_test(s1, "relu, sigmoid, tanh, affine", test_grad_unary);
     CU_add_test(s1, "add, mul (also a+a, a*a)", test_grad_binary);

@@ -1,0 +1,488 @@
+/* winograd.c - F(2×2, 3×3) convolution, forward and backward (see winograd.h).
+ *
+ * Matrices (Lavin & Gray 2016, section 4.1), for correlation:
+ *     B^T = | 1  0 -1  0 |     G = | 1    0    0  |     A^T = | 1  1  1  0 |
+ *           | 0  1  1  0 |         | 1/2  1/2  1/2|           | 0  1 -1 -1 |
+ *           | 0 -1  1  0 |         | 1/2 -1/2  1/2|
+ *           | 0  1  0 -1 |         | 0    0    1  |
+ *
+ * Layouts. The transforms run channel-minor, so that their inner loops are unit-stride over
+ * channels (long and vectorisable, where rows of tiles are only 4 to 14 tiles long): each image
+ * of a chunk is first transposed to a zero-padded (2TH+2)·(2TW+2) × C array (pixel-major),
+ * and the outputs are produced pixel-major and transposed back to NCHW. With ξ = 4a + b the
+ * position in the 4×4 transformed tile and t = (i·TH + th)·TW + tw a tile of the chunk (image i,
+ * tile row th, tile column tw):
+ *     U[ξ][c][k],  V[t][ξ][c],  M[t][ξ][k],   so   M_ξ (T, K) = V_ξ (T, C) · U_ξ (C, K),
+ * with V_ξ and M_ξ strided matrices (leading dimensions 16·C and 16·K): a tile's 16 transformed
+ * values for all channels are one contiguous block, written and read as one stream.
+ *
+ * Scratch: U (16·C·K) shared, then per slot: a padded pixel-major image (bh·bw·C, also used for
+ * the input gradient), a pixel-major output image covering whole tiles (2TH·2TW·K), V (T·16·C),
+ * M (T·16·K) and a weight-gradient partial dU (16·C·K) at the slot's end, T = imgs·TH·TW (a
+ * chunk with fewer images uses the front of V and M). */
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include <cblas.h>
+
+#include "winograd.h"
+
+typedef struct wino_geom {
+    int TH, TW;         /* tiles per image: ⌈P/2⌉ × ⌈Q/2⌉ */
+    int bh, bw;         /* padded image: 2TH + 2 rows of 2TW + 2 pixels */
+    size_t tiles;       /* TH·TW */
+} wino_geom;
+
+/* The transform loops carry no dependence between iterations: their 16 streams are disjoint
+ * (the V_ξ, M_ξ are distinct matrices) but GCC cannot prove it from the shared base pointer. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define WINO_IVDEP _Pragma("GCC ivdep")
+#else
+#define WINO_IVDEP
+#endif
+
+/* The chunk-level transforms are built three times on x86-64 (AVX-512F, AVX2, baseline) and the
+ * loader picks one (function multiversioning, as in kernels.c). The clones do the same float
+ * additions in the same order, only wider; the transforms have no multiply-add to contract. */
+#if defined(__x86_64__) && defined(__has_attribute) && !defined(ALIG_NK_NO_CLONES)
+#if __has_attribute(target_clones)
+#define WINO_HOT __attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+#endif
+#ifndef WINO_HOT
+#define WINO_HOT
+#endif
+
+static wino_geom geom(const alig_nk_conv *s)
+{
+    wino_geom g;
+    g.TH = (s->P + 1) / 2;
+    g.TW = (s->Q + 1) / 2;
+    g.bh = 2 * g.TH + 2;
+    g.bw = 2 * g.TW + 2;
+    g.tiles = (size_t)g.TH * g.TW;
+    return g;
+}
+
+int alig_nk_wino_eligible(const alig_nk_conv *s)
+{
+    return s->R == 3 && s->S == 3 && s->sh == 1 && s->sw == 1 && s->ph >= 0 && s->ph <= 2 && s->pw >= 0 &&
+           s->pw <= 2 && s->P >= 1 && s->Q >= 1;
+}
+
+/* floats of one slot, without (chunk = 0) or with the chunk's V and M */
+static size_t slot_fixed(const alig_nk_conv *s, const wino_geom *g)
+{
+    return (size_t)g->bh * g->bw * s->C + 4 * g->tiles * s->K + 16 * (size_t)s->K * s->C;
+}
+
+static size_t slot_floats(const alig_nk_conv *s, const wino_geom *g, int imgs)
+{
+    return slot_fixed(s, g) + 16 * ((size_t)s->C + s->K) * (size_t)imgs * g->tiles;
+}
+
+size_t alig_nk_wino_ws(const alig_nk_conv *s, int imgs, int slots)
+{
+    const wino_geom g = geom(s);
+    return 16 * (size_t)s->K * s->C + (size_t)slots * slot_floats(s, &g, imgs);
+}
+
+void alig_nk_wino_plan(const alig_nk_conv *s, int max_slots, size_t target, size_t ws_avail, int *imgs,
+                       int *slots)
+{
+    const wino_geom g = geom(s);
+    int sl = max_slots < 1 ? 1 : max_slots;
+    if (sl > s->N) sl = s->N;
+    /* the chunk's V and M, which grow with the images of a chunk */
+    const size_t one = 16 * ((size_t)s->C + s->K) * g.tiles;
+    size_t b = one >= target ? 1 : target / one;
+    const size_t cap = ((size_t)s->N + sl - 1) / sl;
+    if (b > cap) b = cap;
+    if (b < 1) b = 1;
+    int bi = (int)b;
+    if (ws_avail) {
+        while (sl > 1 && alig_nk_wino_ws(s, bi, sl) > ws_avail) sl--;
+        while (bi > 1 && alig_nk_wino_ws(s, bi, sl) > ws_avail) bi--;
+    }
+    *imgs = bi;
+    *slots = sl;
+}
+
+/* ---------------------------------------------------------------- transforms */
+
+/* U[ξ][c][k] = (G w[k][c] G^T)[ξ] */
+static void weight_transform(const alig_nk_conv *s, const float *w, float *U)
+{
+    const size_t KC = (size_t)s->K * s->C;
+    ALIG_NK_OMP(omp parallel for schedule(static) if (KC >= 256))
+    for (int k = 0; k < s->K; k++)
+        for (int c = 0; c < s->C; c++) {
+            const float *g = w + 9 * ((size_t)k * s->C + c);
+            float t[4][3];      /* G g: rows a, columns s */
+            for (int j = 0; j < 3; j++) {
+                t[0][j] = g[j];
+                t[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
+                t[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
+                t[3][j] = g[6 + j];
+            }
+            float *u = U + (size_t)c * s->K + k;
+            for (int a = 0; a < 4; a++) {
+                u[(4 * a + 0) * KC] = t[a][0];
+                u[(4 * a + 1) * KC] = 0.5f * (t[a][0] + t[a][1] + t[a][2]);
+                u[(4 * a + 2) * KC] = 0.5f * (t[a][0] - t[a][1] + t[a][2]);
+                u[(4 * a + 3) * KC] = t[a][2];
+            }
+        }
+}
+
+/* xt (bh·bw, C) ← image x (C, H, W), transposed and padded with zeros (ph rows, pw columns). */
+static inline void to_padded(const alig_nk_conv *s, const wino_geom *g, const float *x, float *xt)
+{
+    const int C = s->C, HW = s->H * s->W;
+    memset(xt, 0, sizeof(float) * (size_t)g->bh * g->bw * C);
+    for (int h = 0; h < s->H; h++) {
+        float *row = xt + ((size_t)(h + s->ph) * g->bw + s->pw) * C;
+        const float *xr = x + (size_t)h * s->W;
+        for (int c0 = 0; c0 < C; c0 += 16) {      /* 16 planes at a time: 16 read streams, one write */
+            const int cn = C - c0 < 16 ? C - c0 : 16;
+            for (int w = 0; w < s->W; w++)
+                for (int c = 0; c < cn; c++) row[(size_t)w * C + c0 + c] = xr[(size_t)(c0 + c) * HW + w];
+        }
+    }
+}
+
+/* V[t][ξ][·] for tiles t0 .. t0 + TH·TW ← B^T d B of every tile of one padded image (ldv = C). */
+static inline void input_transform(const alig_nk_conv *s, const wino_geom *g, const float *xt, float *V,
+                                   size_t ldv, size_t t0)
+{
+    const int C = s->C;
+    const size_t rs = (size_t)g->bw * C;     /* one padded row */
+    for (int th = 0; th < g->TH; th++)
+        for (int tw = 0; tw < g->TW; tw++) {
+            const float *d0 = xt + (size_t)(2 * th) * rs + (size_t)(2 * tw) * C, *d1 = d0 + rs, *d2 = d1 + rs,
+                        *d3 = d2 + rs;
+            float *v = V + (t0 + (size_t)th * g->TW + tw) * 16 * C;
+            WINO_IVDEP
+            for (int c = 0; c < C; c++) {
+                /* d B along each patch row: (d0 − d2, d1 + d2, d2 − d1, d1 − d3) over columns */
+                const float a00 = d0[c] - d0[2 * C + c], a01 = d0[C + c] + d0[2 * C + c];
+                const float a02 = d0[2 * C + c] - d0[C + c], a03 = d0[C + c] - d0[3 * C + c];
+                const float a10 = d1[c] - d1[2 * C + c], a11 = d1[C + c] + d1[2 * C + c];
+                const float a12 = d1[2 * C + c] - d1[C + c], a13 = d1[C + c] - d1[3 * C + c];
+                const float a20 = d2[c] - d2[2 * C + c], a21 = d2[C + c] + d2[2 * C + c];
+                const float a22 = d2[2 * C + c] - d2[C + c], a23 = d2[C + c] - d2[3 * C + c];
+                const float a30 = d3[c] - d3[2 * C + c], a31 = d3[C + c] + d3[2 * C + c];
+                const float a32 = d3[2 * C + c] - d3[C + c], a33 = d3[C + c] - d3[3 * C + c];
+                /* B^T (d B) down the rows */
+                v[0 * ldv + c] = a00 - a20;  v[1 * ldv + c] = a01 - a21;
+                v[2 * ldv + c] = a02 - a22;  v[3 * ldv + c] = a03 - a23;
+                v[4 * ldv + c] = a10 + a20;  v[5 * ldv + c] = a11 + a21;
+                v[6 * ldv + c] = a12 + a22;  v[7 * ldv + c] = a13 + a23;
+                v[8 * ldv + c] = a20 - a10;  v[9 * ldv + c] = a21 - a11;
+                v[10 * ldv + c] = a22 - a12; v[11 * ldv + c] = a23 - a13;
+                v[12 * ldv + c] = a10 - a30; v[13 * ldv + c] = a11 - a31;
+                v[14 * ldv + c] = a12 - a32; v[15 * ldv + c] = a13 - a33;
+            }
+        }
+}
+
+/* V (16 × T × C) ← the transforms of images [n0, n0 + nb); xt: scratch for one padded image. */
+WINO_HOT static void chunk_input(const alig_nk_conv *s, const wino_geom *g, const float *x, int n0, int nb,
+                                 float *xt, float *V, size_t ldv)
+{
+    for (int i = 0; i < nb; i++) {
+        to_padded(s, g, x + (size_t)(n0 + i) * s->C * s->H * s->W, xt);
+        input_transform(s, g, xt, V, ldv, (size_t)i * g->tiles);
+    }
+}
+
+/* y of images [n0, n0 + nb) (NCHW) ← A^T M A per tile, + bias; yt: one pixel-major image
+ * covering whole tiles (2TH·2TW, K); the extra row / column of odd P / Q is not copied out. */
+WINO_HOT static void chunk_output(const alig_nk_conv *s, const wino_geom *g, const float *M, size_t ldm,
+                                  const float *bias, float *yt, float *y, int n0, int nb)
+{
+    const int K = s->K, P = s->P, Q = s->Q, Q2 = 2 * g->TW;
+    for (int i = 0; i < nb; i++) {
+        for (int th = 0; th < g->TH; th++)
+            for (int tw = 0; tw < g->TW; tw++) {
+                const float *m = M + ((size_t)i * g->tiles + (size_t)th * g->TW + tw) * 16 * K;
+                float *y00 = yt + ((size_t)(2 * th) * Q2 + 2 * tw) * K, *y01 = y00 + K, *y10 = y00 + (size_t)Q2 * K,
+                      *y11 = y10 + K;
+                WINO_IVDEP
+                for (int k = 0; k < K; k++) {
+                    const float m00 = m[0 * ldm + k], m01 = m[1 * ldm + k], m02 = m[2 * ldm + k], m03 = m[3 * ldm + k];
+                    const float m10 = m[4 * ldm + k], m11 = m[5 * ldm + k], m12 = m[6 * ldm + k], m13 = m[7 * ldm + k];
+                    const float m20 = m[8 * ldm + k], m21 = m[9 * ldm + k], m22 = m[10 * ldm + k], m23 = m[11 * ldm + k];
+                    const float m30 = m[12 * ldm + k], m31 = m[13 * ldm + k], m32 = m[14 * ldm + k], m33 = m[15 * ldm + k];
+                    const float t00 = m00 + m10 + m20, t01 = m01 + m11 + m21, t02 = m02 + m12 + m22, t03 = m03 + m13 + m23;
+                    const float t10 = m10 - m20 - m30, t11 = m11 - m21 - m31, t12 = m12 - m22 - m32, t13 = m13 - m23 - m33;
+                    y00[k] = t00 + t01 + t02;
+                    y01[k] = t01 - t02 - t03;
+                    y10[k] = t10 + t11 + t12;
+                    y11[k] = t11 - t12 - t13;
+                }
+            }
+        /* transpose (P, Q, K) → (K, P, Q) in blocks of 16 channels, adding the bias */
+        const size_t PQ = (size_t)P * Q;
+        float *yn = y + (size_t)(n0 + i) * K * PQ;
+        for (int k0 = 0; k0 < K; k0 += 16) {
+            const int kn = K - k0 < 16 ? K - k0 : 16;
+            float b[16];
+            for (int k = 0; k < kn; k++) b[k] = bias ? bias[k0 + k] : 0.0f;
+            for (int p = 0; p < P; p++)
+                for (int q = 0; q < Q; q++) {
+                    const float *src = yt + ((size_t)p * Q2 + q) * K + k0;
+                    float *dst = yn + (size_t)k0 * PQ + (size_t)p * Q + q;
+                    for (int k = 0; k < kn; k++) dst[(size_t)k * PQ] = src[k] + b[k];
+                }
+        }
+    }
+}
+
+/* dM (T, 16, K) ← A dy A^T per tile, for dy of images [n0, n0 + nb); dyt: one pixel-major image
+ * covering whole tiles (2TH·2TW, K), whose extra row / column (odd P / Q) holds zeros. */
+WINO_HOT static void chunk_output_adjoint(const alig_nk_conv *s, const wino_geom *g, const float *dy, float *dyt,
+                                          float *M, size_t ldm, int n0, int nb)
+{
+    const int K = s->K, P = s->P, Q = s->Q, Q2 = 2 * g->TW;
+    const size_t PQ = (size_t)P * Q;
+    if (P < 2 * g->TH) memset(dyt + (size_t)P * Q2 * K, 0, sizeof(float) * (size_t)Q2 * K);
+    for (int i = 0; i < nb; i++) {
+        const float *dn = dy + (size_t)(n0 + i) * K * PQ;
+        for (int k0 = 0; k0 < K; k0 += 16) {
+            const int kn = K - k0 < 16 ? K - k0 : 16;
+            for (int p = 0; p < P; p++) {
+                for (int q = 0; q < Q; q++) {
+                    float *dst = dyt + ((size_t)p * Q2 + q) * K + k0;
+                    const float *src = dn + (size_t)k0 * PQ + (size_t)p * Q + q;
+                    for (int k = 0; k < kn; k++) dst[k] = src[(size_t)k * PQ];
+                }
+                if (Q < Q2) memset(dyt + ((size_t)p * Q2 + Q) * K + k0, 0, sizeof(float) * (size_t)kn);
+            }
+        }
+        for (int th = 0; th < g->TH; th++)
+            for (int tw = 0; tw < g->TW; tw++) {
+                float *m = M + ((size_t)i * g->tiles + (size_t)th * g->TW + tw) * 16 * K;
+                const float *y00 = dyt + ((size_t)(2 * th) * Q2 + 2 * tw) * K, *y01 = y00 + K,
+                            *y10 = y00 + (size_t)Q2 * K, *y11 = y10 + K;
+                WINO_IVDEP
+                for (int k = 0; k < K; k++) {
+                    const float a = y00[k], b = y01[k], c = y10[k], d = y11[k];
+                    /* S = A dy (4×2), then S A^T (4×4) */
+                    const float s00 = a, s01 = b, s10 = a + c, s11 = b + d, s20 = a - c, s21 = b - d, s30 = -c, s31 = -d;
+                    m[0 * ldm + k] = s00;  m[1 * ldm + k] = s00 + s01;  m[2 * ldm + k] = s00 - s01;  m[3 * ldm + k] = -s01;
+                    m[4 * ldm + k] = s10;  m[5 * ldm + k] = s10 + s11;  m[6 * ldm + k] = s10 - s11;  m[7 * ldm + k] = -s11;
+                    m[8 * ldm + k] = s20;  m[9 * ldm + k] = s20 + s21;  m[10 * ldm + k] = s20 - s21; m[11 * ldm + k] = -s21;
+                    m[12 * ldm + k] = s30; m[13 * ldm + k] = s30 + s31; m[14 * ldm + k] = s30 - s31; m[15 * ldm + k] = -s31;
+                }
+            }
+    }
+}
+
+/* dx of images [n0, n0 + nb) += Σ over tiles of B dV B^T at each tile's patch (the adjoint of
+ * input_transform and to_padded); xt: one padded pixel-major image as accumulator. */
+WINO_HOT static void chunk_input_adjoint(const alig_nk_conv *s, const wino_geom *g, const float *V, size_t ldv,
+                                         float *xt, float *dx, int n0, int nb)
+{
+    const int C = s->C, HW = s->H * s->W;
+    const size_t rs = (size_t)g->bw * C;
+    for (int i = 0; i < nb; i++) {
+        memset(xt, 0, sizeof(float) * (size_t)g->bh * rs);
+        for (int th = 0; th < g->TH; th++)
+            for (int tw = 0; tw < g->TW; tw++) {
+                float *d0 = xt + (size_t)(2 * th) * rs + (size_t)(2 * tw) * C, *d1 = d0 + rs, *d2 = d1 + rs,
+                      *d3 = d2 + rs;
+                const float *v = V + ((size_t)i * g->tiles + (size_t)th * g->TW + tw) * 16 * C;
+                /* tiles overlap by two pixels: within one tile the 16 patch pixels are distinct */
+                WINO_IVDEP
+                for (int c = 0; c < C; c++) {
+                    float e[4][4];      /* B dV: patch rows, then (B dV) B^T along each row */
+                    for (int b = 0; b < 4; b++) {
+                        const float v0 = v[(size_t)b * ldv + c], v1 = v[(size_t)(4 + b) * ldv + c];
+                        const float v2 = v[(size_t)(8 + b) * ldv + c], v3 = v[(size_t)(12 + b) * ldv + c];
+                        e[0][b] = v0;
+                        e[1][b] = v1 - v2 + v3;
+                        e[2][b] = v1 + v2 - v0;
+                        e[3][b] = -v3;
+                    }
+                    float *row[4] = { d0, d1, d2, d3 };
+                    for (int r = 0; r < 4; r++) {
+                        row[r][c] += e[r][0];
+                        row[r][C + c] += e[r][1] - e[r][2] + e[r][3];
+                        row[r][2 * C + c] += e[r][1] + e[r][2] - e[r][0];
+                        row[r][3 * C + c] -= e[r][3];
+                    }
+                }
+            }
+        float *dn = dx + (size_t)(n0 + i) * C * HW;
+        for (int h = 0; h < s->H; h++) {
+            const float *row = xt + ((size_t)(h + s->ph) * g->bw + s->pw) * C;
+            for (int c0 = 0; c0 < C; c0 += 16) {
+                const int cn = C - c0 < 16 ? C - c0 : 16;
+                for (int w = 0; w < s->W; w++)
+                    for (int c = 0; c < cn; c++) dn[(size_t)(c0 + c) * HW + (size_t)h * s->W + w] += row[(size_t)w * C + c0 + c];
+            }
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- drivers */
+
+static int n_threads(void)
+{
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+static int slot_id(int slots)
+{
+#ifdef _OPENMP
+    return slots > 1 ? omp_get_thread_num() : 0;
+#else
+    (void)slots;
+    return 0;
+#endif
+}
+
+/* a slot's pieces for a chunk of T tiles */
+typedef struct wino_slot {
+    float *xt, *yt, *V, *M;
+    size_t ldv, ldm;
+} wino_slot;
+
+static wino_slot slot_at(const alig_nk_conv *s, const wino_geom *g, float *slot, size_t T)
+{
+    wino_slot w;
+    w.xt = slot;
+    w.yt = w.xt + (size_t)g->bh * g->bw * s->C;
+    w.ldv = (size_t)s->C;
+    w.ldm = (size_t)s->K;
+    w.V = w.yt + 4 * g->tiles * s->K;
+    w.M = w.V + 16 * T * s->C;
+    return w;
+}
+
+static void forward_chunk(const alig_nk_conv *s, const wino_geom *g, const float *x, const float *U,
+                          const float *bias, float *y, float *slot, int n0, int nb)
+{
+    const size_t T = (size_t)nb * g->tiles, KC = (size_t)s->K * s->C;
+    const wino_slot w = slot_at(s, g, slot, T);
+    chunk_input(s, g, x, n0, nb, w.xt, w.V, w.ldv);
+    for (int xi = 0; xi < 16; xi++)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, s->K, s->C, 1.0f, w.V + xi * w.ldv,
+                    16 * s->C, U + xi * KC, s->K, 0.0f, w.M + xi * w.ldm, 16 * s->K);
+    chunk_output(s, g, w.M, w.ldm, bias, w.yt, y, n0, nb);
+}
+
+void alig_nk_wino_forward(const alig_nk_conv *s, const float *x, const float *w, const float *bias, float *y,
+                          float *ws, int imgs, int slots)
+{
+    const wino_geom g = geom(s);
+    float *U = ws, *slot0 = ws + 16 * (size_t)s->K * s->C;
+    const size_t per = slot_floats(s, &g, imgs);
+    const int chunks = (s->N + imgs - 1) / imgs;
+    weight_transform(s, w, U);
+    if (slots > 1 && n_threads() > 1) {
+        ALIG_NK_OMP(omp parallel for schedule(static) num_threads(slots))
+        for (int ch = 0; ch < chunks; ch++) {
+            const int n0 = ch * imgs, nb = n0 + imgs <= s->N ? imgs : s->N - n0;
+            forward_chunk(s, &g, x, U, bias, y, slot0 + (size_t)slot_id(slots) * per, n0, nb);
+        }
+    } else {
+        for (int ch = 0; ch < chunks; ch++) {
+            const int n0 = ch * imgs, nb = n0 + imgs <= s->N ? imgs : s->N - n0;
+            forward_chunk(s, &g, x, U, bias, y, slot0, n0, nb);
+        }
+    }
+}
+
+static void backward_chunk(const alig_nk_conv *s, const wino_geom *g, const float *x, const float *U,
+                           const float *dy, float *dx, float *dU, float *slot, int n0, int nb)
+{
+    const size_t T = (size_t)nb * g->tiles, KC = (size_t)s->K * s->C;
+    const wino_slot w = slot_at(s, g, slot, T);
+    chunk_output_adjoint(s, g, dy, w.yt, w.M, w.ldm, n0, nb);
+    if (dx) {
+        for (int xi = 0; xi < 16; xi++)     /* dV_ξ (T, C) = dM_ξ (T, K) · U_ξ^T */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, s->C, s->K, 1.0f, w.M + xi * w.ldm,
+                        16 * s->K, U + xi * KC, s->K, 0.0f, w.V + xi * w.ldv, 16 * s->C);
+        chunk_input_adjoint(s, g, w.V, w.ldv, w.xt, dx, n0, nb);
+    }
+    if (dU) {
+        chunk_input(s, g, x, n0, nb, w.xt, w.V, w.ldv);
+        for (int xi = 0; xi < 16; xi++)     /* dU_ξ (C, K) += V_ξ^T (C, T) · dM_ξ (T, K) */
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, s->C, s->K, (int)T, 1.0f, w.V + xi * w.ldv,
+                        16 * s->C, w.M + xi * w.ldm, 16 * s->K, 1.0f, dU + xi * KC, s->K);
+    }
+}
+
+void alig_nk_wino_backward(const alig_nk_conv *s, const float *x, const float *w, const float *dy, float *dx,
+                           float *dw, float *db, float *ws, int imgs, int slots)
+{
+    const wino_geom g = geom(s);
+    const size_t KC = (size_t)s->K * s->C, PQ = (size_t)s->P * s->Q;
+    float *U = ws, *slot0 = ws + 16 * KC;
+    const size_t per = slot_floats(s, &g, imgs), dU_off = per - 16 * KC;
+    const int chunks = (s->N + imgs - 1) / imgs;
+    const int par = slots > 1 && n_threads() > 1;
+    if (!par) slots = 1;
+
+    if (db) {
+        ALIG_NK_OMP(omp parallel for schedule(static))
+        for (int k = 0; k < s->K; k++) {
+            double acc = 0.0;
+            for (int n = 0; n < s->N; n++) {
+                const float *d = dy + ((size_t)n * s->K + k) * PQ;
+                for (size_t i = 0; i < PQ; i++) acc += d[i];
+            }
+            db[k] += (float)acc;
+        }
+    }
+    if (!dx && !dw) return;
+    if (dx) weight_transform(s, w, U);
+    for (int sl = 0; sl < slots; sl++) memset(slot0 + (size_t)sl * per + dU_off, 0, sizeof(float) * 16 * KC);
+    if (par) {
+        ALIG_NK_OMP(omp parallel for schedule(static) num_threads(slots))
+        for (int ch = 0; ch < chunks; ch++) {
+            const int n0 = ch * imgs, nb = n0 + imgs <= s->N ? imgs : s->N - n0;
+            float *slot = slot0 + (size_t)slot_id(slots) * per;
+            backward_chunk(s, &g, x, U, dy, dx, dw ? slot + dU_off : NULL, slot, n0, nb);
+        }
+    } else {
+        for (int ch = 0; ch < chunks; ch++) {
+            const int n0 = ch * imgs, nb = n0 + imgs <= s->N ? imgs : s->N - n0;
+            backward_chunk(s, &g, x, U, dy, dx, dw ? slot0 + dU_off : NULL, slot0, n0, nb);
+        }
+    }
+    if (!dw) return;
+    /* dw[k][c] += G^T (Σ_slots dU[·][c][k]) G, in double */
+    ALIG_NK_OMP(omp parallel for schedule(static) if (KC >= 256))
+    for (int k = 0; k < s->K; k++)
+        for (int c = 0; c < s->C; c++) {
+            const size_t ck = (size_t)c * s->K + k;
+            double u[4][4];
+            for (int xi = 0; xi < 16; xi++) {
+                double acc = 0.0;
+                for (int sl = 0; sl < slots; sl++) acc += slot0[(size_t)sl * per + dU_off + xi * KC + ck];
+                u[xi / 4][xi % 4] = acc;
+            }
+            double t[3][4];     /* G^T u: rows r */
+            for (int b = 0; b < 4; b++) {
+                t[0][b] = u[0][b] + 0.5 * (u[1][b] + u[2][b]);
+                t[1][b] = 0.5 * (u[1][b] - u[2][b]);
+                t[2][b] = 0.5 * (u[1][b] + u[2][b]) + u[3][b];
+            }
+            float *d = dw + 9 * ((size_t)k * s->C + c);
+            for (int r = 0; r < 3; r++) {
+                d[3 * r + 0] += (float)(t[r][0] + 0.5 * (t[r][1] + t[r][2]));
+                d[3 * r + 1] += (float)(0.5 * (t[r][1] - t[r][2]));
+                d[3 * r + 2] += (float)(0.5 * (t[r][1] + t[r][2]) + t[r][3]);
+            }
+        }
+}
