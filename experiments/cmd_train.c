@@ -8,6 +8,10 @@
  * so continuing from epoch k repeats, bit for bit at the same thread count, what the
  * uninterrupted run did after epoch k.
  *
+ * --profile turns on the autodiff profiler of the training graph (alig_ad_graph_set_profile) and
+ * writes a per-op and a per-node table at the end; it changes no result and is not a setting of
+ * the run (it is not stored in the checkpoint, and may be given with --resume).
+ *
  * The run's settings and logs travel inside the checkpoint's user block as text:
  *   "alig-train 1\n" then "key=value\n" lines, a blank line, then the CSV log bytes followed
  *   by the JSON-lines log bytes (their lengths are the keys csv_bytes and jsonl_bytes). */
@@ -257,6 +261,10 @@ static void help(FILE *f)
             "  --out DIR             run directory, created if needed; must not hold a checkpoint (required)\n"
             "  --resume DIR          continue the run in DIR from its checkpoint, exactly\n"
             "  --quiet               no per-epoch line on stdout (the progress line appears only on a terminal)\n"
+            "  --profile             time every op of the training graph: DIR/profile.csv (ms per batch for each\n"
+            "                        op kind and the gradient zeroing, sorted), DIR/profile_nodes.csv (per node),\n"
+            "                        and the table on stderr unless --quiet; the first batch is left out as\n"
+            "                        warm-up when there are others; short last batches are not profiled\n"
             "  --inject-nan-at K     testing: treat the loss of step K (1-based, counted over the run) as NaN\n\n"
             "log records (log.csv columns, log.jsonl keys): epoch, train_loss, train_acc (running means over the\n"
             "epoch's mini-batches, before each step), val_loss, val_acc, test_loss, test_acc (evaluation mode),\n"
@@ -276,7 +284,7 @@ static const char *const train_flags[] = { "data", "train-images", "train-labels
                                            "threads", "out", "resume", "inject-nan-at", NULL };
 
 /* Flags that may accompany --resume. */
-static const char *const resume_flags[] = { "resume", "epochs", "threads", "quiet", "inject-nan-at", NULL };
+static const char *const resume_flags[] = { "resume", "epochs", "threads", "quiet", "profile", "inject-nan-at", NULL };
 
 static int in_list(const char *const *list, const char *name)
 {
@@ -293,7 +301,7 @@ static int check_flag_collisions(void)
         for (size_t j = 0; j < t->n_params_desc; j++) {
             char buf[64];
             const char *name = cli_solver_flag(t, &t->params_desc[j], buf, sizeof buf);
-            if (in_list(train_flags, name) || !strcmp(name, "quiet"))
+            if (in_list(train_flags, name) || !strcmp(name, "quiet") || !strcmp(name, "profile"))
                 return cli_fail(CMD, CLI_RUNTIME, "internal error: solver %s's flag --%s collides with a train flag",
                                 t->name, name);
         }
@@ -559,6 +567,135 @@ static int make_dir(const char *dir)
     return CLI_OK;
 }
 
+/* ================================================================ --profile */
+
+/* One row of profile.csv: an op kind (leaves run no code and are left out) or the zeroing. */
+typedef struct prof_row {
+    const char *op;
+    size_t nodes;
+    double fwd, bwd;            /* ms per batch */
+} prof_row;
+
+static int prof_row_cmp(const void *pa, const void *pb)
+{
+    const prof_row *a = pa, *b = pb;
+    const double ta = a->fwd + a->bwd, tb = b->fwd + b->bwd;
+    if (ta != tb) return ta > tb ? -1 : 1;
+    return strcmp(a->op, b->op);
+}
+
+/* The profiled state of a run. */
+typedef struct prof_state {
+    alig_ad_graph *G;           /* the net's training graph (batch B) */
+    int skip_warmup;            /* 1 until the first full batch has run, if it is to be left out */
+    int warmup_excluded;
+    double step_seconds;        /* wall time of the profiled batches: gradient + solver step */
+} prof_state;
+
+static int write_profile_nodes(const char *path, alig_ad_graph *G, double per_f, double per_b)
+{
+    cli_out o;
+    int rc = cli_out_open(CMD, &o, path);
+    if (rc) return rc;
+    fputs("node,op,shape,forward_ms_per_batch,backward_ms_per_batch\n", o.f);
+    for (int i = 0; i < alig_ad_graph_size(G); i++) {
+        const alig_ad_node *nd = alig_ad_graph_node(G, i);
+        double tf = 0.0, tb = 0.0;
+        alig_ad_graph_profile(G, i, &tf, &tb);
+        fprintf(o.f, "%d,%s,", i, alig_ad_op_name(nd->op));
+        for (int d = 0; d < nd->ndim; d++) fprintf(o.f, d ? "x%d" : "%d", nd->dims[d]);
+        fputc(',', o.f);
+        cli_csv_num(o.f, tf * per_f);
+        fputc(',', o.f);
+        cli_csv_num(o.f, tb * per_b);
+        fputc('\n', o.f);
+    }
+    return cli_out_commit(CMD, &o);
+}
+
+/* Write DIR/profile.csv and DIR/profile_nodes.csv, and print the table on stderr unless quiet. */
+static int profile_report(const run_ctx *r, const prof_state *ps, int quiet)
+{
+    alig_ad_graph *G = ps->G;
+    long nf = 0, nb = 0;
+    double tz = 0.0;
+    alig_ad_graph_profile_totals(G, &nf, &nb, &tz);
+    if (nf <= 0 || nb <= 0) {   /* cannot happen after a successful run; say so rather than divide by 0 */
+        if (!quiet) fprintf(stderr, "profile: no full batch was profiled: nothing written\n");
+        return CLI_OK;
+    }
+    const double per_f = 1e3 / (double)nf, per_b = 1e3 / (double)nb;   /* seconds -> ms per batch */
+    prof_row rows[ALIG_OP_COUNT + 1];
+    size_t count[ALIG_OP_COUNT] = { 0 }, zeroed = 1;                    /* zeroed: buffers, g included */
+    double tf_op[ALIG_OP_COUNT] = { 0 }, tb_op[ALIG_OP_COUNT] = { 0 };
+    for (int i = 0; i < alig_ad_graph_size(G); i++) {
+        const alig_ad_node *nd = alig_ad_graph_node(G, i);
+        double tf = 0.0, tb = 0.0;
+        alig_ad_graph_profile(G, i, &tf, &tb);
+        count[nd->op]++;
+        tf_op[nd->op] += tf;
+        tb_op[nd->op] += tb;
+        zeroed += nd->grad && nd->op != ALIG_OP_PARAM;
+    }
+    size_t nrows = 0;
+    for (int op = 0; op < ALIG_OP_COUNT; op++) {
+        if (!count[op] || op == ALIG_OP_INPUT || op == ALIG_OP_PARAM || op == ALIG_OP_BUFFER) continue;
+        rows[nrows++] = (prof_row){ alig_ad_op_name((alig_op)op), count[op], tf_op[op] * per_f, tb_op[op] * per_b };
+    }
+    rows[nrows++] = (prof_row){ "zero_grad", zeroed, 0.0, tz * per_b };
+    qsort(rows, nrows, sizeof rows[0], prof_row_cmp);
+    double total = 0.0, total_f = 0.0, total_b = 0.0;
+    for (size_t i = 0; i < nrows; i++) {
+        total_f += rows[i].fwd;
+        total_b += rows[i].bwd;
+    }
+    total = total_f + total_b;
+
+    char *path = join(r->dir, "profile.csv"), *npath = join(r->dir, "profile_nodes.csv");
+    int rc = CLI_OK;
+    if (!path || !npath) {
+        rc = cli_fail(CMD, CLI_RUNTIME, "out of memory");
+        goto out;
+    }
+    cli_out o;
+    if ((rc = cli_out_open(CMD, &o, path))) goto out;
+    fputs("op,nodes,forward_ms_per_batch,backward_ms_per_batch,total_ms_per_batch,share\n", o.f);
+    for (size_t i = 0; i < nrows; i++) {
+        const double t = rows[i].fwd + rows[i].bwd;
+        fprintf(o.f, "%s,%zu,", rows[i].op, rows[i].nodes);
+        cli_csv_num(o.f, rows[i].fwd);
+        fputc(',', o.f);
+        cli_csv_num(o.f, rows[i].bwd);
+        fputc(',', o.f);
+        cli_csv_num(o.f, t);
+        fputc(',', o.f);
+        cli_csv_num(o.f, total > 0.0 ? t / total : 0.0);
+        fputc('\n', o.f);
+    }
+    if ((rc = cli_out_commit(CMD, &o)) || (rc = write_profile_nodes(npath, G, per_f, per_b))) goto out;
+
+    if (!quiet) {
+        fprintf(stderr, "profile of the training graph (batch %zu): %ld batch%s%s; ms per batch\n", r->cfg.batch, nb,
+                nb == 1 ? "" : "es",
+                ps->warmup_excluded ? ", the first one left out as warm-up" : " (no warm-up batch left out: only one)");
+        fprintf(stderr, "  %-16s %6s %10s %10s %10s %7s\n", "op", "nodes", "forward", "backward", "total", "share");
+        for (size_t i = 0; i < nrows; i++) {
+            const double t = rows[i].fwd + rows[i].bwd;
+            fprintf(stderr, "  %-16s %6zu %10.3f %10.3f %10.3f %6.1f%%\n", rows[i].op, rows[i].nodes, rows[i].fwd,
+                    rows[i].bwd, t, total > 0.0 ? 100.0 * t / total : 0.0);
+        }
+        fprintf(stderr, "  %-16s %6s %10.3f %10.3f %10.3f %6.1f%%\n", "all", "", total_f, total_b, total, 100.0);
+        const double step_ms = 1e3 * ps->step_seconds / (double)nb;
+        fprintf(stderr, "  a training step (batch gathering, forward, backward, solver step) took %.3f ms per batch; "
+                "the ops cover %.1f%%\n", step_ms, step_ms > 0.0 ? 100.0 * total / step_ms : 0.0);
+        fprintf(stderr, "  written: %s, %s\n", path, npath);
+    }
+out:
+    free(path);
+    free(npath);
+    return rc;
+}
+
 int cmd_train(int argc, char **argv)
 {
     int rc = check_flag_collisions();
@@ -566,6 +703,7 @@ int cmd_train(int argc, char **argv)
     cli_flags fl = { .cmd = CMD };
     for (size_t i = 0; train_flags[i]; i++) cli_flags_add(&fl, train_flags[i], 1);
     cli_flags_add(&fl, "quiet", 0);
+    cli_flags_add(&fl, "profile", 0);
     cli_flags_add_solvers(&fl);
     rc = cli_flags_parse(&fl, argc, argv);
     if (rc == CLI_HELP) {
@@ -578,6 +716,7 @@ int cmd_train(int argc, char **argv)
     memset(&r, 0, sizeof r);
     r.radius = INFINITY;
     const int quiet = cli_get(&fl, "quiet") != NULL;
+    const int profile = cli_get(&fl, "profile") != NULL;
     const char *resume = cli_get(&fl, "resume");
     unsigned long long inject_at = 0;
     size_t threads = 0;
@@ -734,6 +873,20 @@ int cmd_train(int argc, char **argv)
         fflush(stdout);
     }
 
+    /* ---------------------------------------------------------- profiler */
+    prof_state prof = { 0 };
+    if (profile) {
+        /* only full batches run the training graph; leave the first one out as warm-up (first-touch
+         * page faults, OpenMP thread start) when another one follows */
+        const size_t full = batches - (batches * c->batch > tr->n ? 1 : 0);
+        prof.G = alig_nn_net_train_graph(r.net, NULL, NULL, NULL, NULL);
+        prof.warmup_excluded = prof.skip_warmup = (c->epochs - c->epochs_done) * full >= 2;
+        if ((st = alig_ad_graph_set_profile(prof.G, 1))) {
+            rc = cli_fail(CMD, CLI_RUNTIME, "--profile: %s", alig_strerror(st));
+            goto done;
+        }
+    }
+
     /* ---------------------------------------------------------- epochs */
     size_t *perm = malloc(tr->n * sizeof *perm);
     if (!perm) { rc = cli_fail(CMD, CLI_RUNTIME, "out of memory"); goto done; }
@@ -751,6 +904,7 @@ int cmd_train(int argc, char **argv)
             const size_t start = bi * c->batch, b = tr->n - start < c->batch ? tr->n - start : c->batch;
             double loss;
             size_t ok;
+            const double t_batch = profile ? cli_now() : 0.0;
             if ((st = alig_nn_net_gradient(r.net, tr, perm, start, b, &loss, &ok))) {
                 rc = cli_fail(CMD, CLI_RUNTIME, "epoch %zu batch %zu: %s", epoch + 1, bi + 1, alig_strerror(st));
                 goto epochs_done;
@@ -774,6 +928,17 @@ int cmd_train(int argc, char **argv)
             if (st) {
                 rc = cli_fail(CMD, CLI_RUNTIME, "solver step: %s", alig_strerror(st));
                 goto epochs_done;
+            }
+            if (profile && b == c->batch) {       /* a batch of the training graph */
+                if (prof.skip_warmup) {
+                    prof.skip_warmup = 0;
+                    if ((st = alig_ad_graph_set_profile(prof.G, 1))) {   /* reset */
+                        rc = cli_fail(CMD, CLI_RUNTIME, "--profile: %s", alig_strerror(st));
+                        goto epochs_done;
+                    }
+                } else {
+                    prof.step_seconds += cli_now() - t_batch;
+                }
             }
             c->steps_done = step_no;
             loss_sum += loss * (double)b;
@@ -838,6 +1003,7 @@ int cmd_train(int argc, char **argv)
             fflush(stdout);
         }
     }
+    if (!rc && profile) rc = profile_report(&r, &prof, quiet);
 epochs_done:
     free(perm);
 done:

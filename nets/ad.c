@@ -5,13 +5,16 @@
  * needs no sort: forward walks the node array upwards, backward walks it downwards from the
  * loss, visiting only the nodes the loss depends on (marked first, kann's `kad_mark_back`
  * idea) that lead back to a parameter (requires_grad). The per-op math lives in ops_*.c,
- * reached through one table indexed by enum alig_op. */
+ * reached through one table indexed by enum alig_op. The optional profiler (off by default)
+ * times each node's forward and backward call with CLOCK_MONOTONIC; when off, the drivers test
+ * one flag per node and never read the clock. */
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ad_impl.h"
 #include "kernels.h"
@@ -260,6 +263,7 @@ void alig_ad_graph_free(alig_ad_graph *G)
     free(G->nodes);
     free(G->ws);
     free(G->mark);
+    free(G->prof_t);
     free(G);
 }
 
@@ -491,23 +495,103 @@ alig_status alig_ad_graph_compile(alig_ad_graph *G)
 
 alig_status alig_ad_graph_compile_inference(alig_ad_graph *G) { return graph_compile(G, 1); }
 
+/* ====================================================================== profiler */
+
+/* The drivers read the clock only while profiling is on: prof_now stamps the start of a call,
+ * prof_since returns the seconds since that stamp, the difference taken in integer nanoseconds
+ * so that the only rounding is the final conversion (a node's accumulated time is a sum of
+ * intervals nested inside the pass, hence never larger than the pass's wall time). */
+static inline void prof_now(struct timespec *t) { clock_gettime(CLOCK_MONOTONIC, t); }
+
+static inline double prof_since(const struct timespec *a)
+{
+    struct timespec b;
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    const long long ns = (long long)(b.tv_sec - a->tv_sec) * 1000000000LL + (long long)(b.tv_nsec - a->tv_nsec);
+    return 1e-9 * (double)ns;
+}
+
+/* Size the accumulators to the graph's nodes (nodes may be added after profiling was turned on,
+ * until compile); new entries start at 0. */
+static alig_status prof_fit(alig_ad_graph *G)
+{
+    if (G->prof_t && G->prof_n == G->n_nodes) return ALIG_SUCCESS;
+    const int n = G->n_nodes, old = G->prof_t ? G->prof_n : 0;
+    double *t = calloc(2 * (size_t)(n ? n : 1), sizeof *t);
+    if (!t) return ALIG_ENOMEM;
+    if (old) {
+        memcpy(t, G->prof_t, (size_t)old * sizeof *t);
+        memcpy(t + n, G->prof_t + old, (size_t)old * sizeof *t);
+    }
+    free(G->prof_t);
+    G->prof_t = t;
+    G->prof_n = n;
+    return ALIG_SUCCESS;
+}
+
+alig_status alig_ad_graph_set_profile(alig_ad_graph *G, int on)
+{
+    if (!G) return ALIG_EINVAL;
+    if (!on) {
+        G->prof_on = 0;
+        return ALIG_SUCCESS;
+    }
+    alig_status rc = prof_fit(G);
+    if (rc) return rc;
+    memset(G->prof_t, 0, 2 * (size_t)(G->prof_n ? G->prof_n : 1) * sizeof *G->prof_t);
+    G->prof_zero = 0.0;
+    G->prof_fwd = G->prof_bwd = 0;
+    G->prof_on = 1;
+    return ALIG_SUCCESS;
+}
+
+alig_status alig_ad_graph_profile(const alig_ad_graph *G, int i, double *t_forward, double *t_backward)
+{
+    if (!G || i < 0 || i >= G->n_nodes) return ALIG_EINVAL;
+    const int have = G->prof_t && i < G->prof_n;
+    if (t_forward) *t_forward = have ? G->prof_t[i] : 0.0;
+    if (t_backward) *t_backward = have ? G->prof_t[G->prof_n + i] : 0.0;
+    return ALIG_SUCCESS;
+}
+
+alig_status alig_ad_graph_profile_totals(const alig_ad_graph *G, long *forwards, long *backwards, double *t_zero)
+{
+    if (!G) return ALIG_EINVAL;
+    if (forwards) *forwards = G->prof_fwd;
+    if (backwards) *backwards = G->prof_bwd;
+    if (t_zero) *t_zero = G->prof_zero;
+    return ALIG_SUCCESS;
+}
+
+/* ====================================================================== forward, backward */
+
 alig_status alig_ad_forward(alig_ad_graph *G, int train)
 {
     if (!G) return ALIG_EINVAL;
     alig_status rc = alig_ad_graph_compile(G);
     if (rc) return rc;
+    const int prof = G->prof_on;
+    if (prof && (rc = prof_fit(G))) return rc;
+    double *tf = G->prof_t;
+    struct timespec t0 = { 0, 0 };
     G->forward_done = 0;
     train = train ? 1 : 0;
     for (int i = 0; i < G->n_nodes; i++) {
         alig_ad_node *n = G->nodes[i];
         const alig_ad_opdef *d = alig_ad_opdefs[n->op];
         n->scalar = NAN;
-        if (d->forward && (rc = d->forward(G, n, train))) return rc;
+        if (d->forward) {
+            if (prof) prof_now(&t0);
+            rc = d->forward(G, n, train);
+            if (prof) tf[i] += prof_since(&t0);
+            if (rc) return rc;
+        }
         if (n->size == 1 && isnan(n->scalar)) n->scalar = n->value[0];
     }
     G->forward_done = 1;
     G->last_train = train;
     if (train) G->step++;
+    if (prof) G->prof_fwd++;
     return ALIG_SUCCESS;
 }
 
@@ -516,6 +600,10 @@ alig_status alig_ad_backward(alig_ad_graph *G, alig_ad_node *loss)
     if (!G || !loss || !G->forward_done || G->inference) return ALIG_EINVAL;
     if (loss->index < 0 || loss->index >= G->n_nodes || G->nodes[loss->index] != loss) return ALIG_EINVAL;
     if (loss->size != 1) return ALIG_EBADLEN;
+    /* sized for every node: by set_profile after compile, or by the forward that compiled */
+    const int prof = G->prof_on;
+    double *tb = prof ? G->prof_t + G->prof_n : NULL;
+    struct timespec t0 = { 0, 0 };
     const int top = loss->index;
     memset(G->mark, 0, (size_t)G->n_nodes);
     G->mark[top] = 1;
@@ -524,18 +612,39 @@ alig_status alig_ad_backward(alig_ad_graph *G, alig_ad_node *loss)
         const alig_ad_node *n = G->nodes[i];
         for (int j = 0; j < n->n_in; j++) G->mark[n->in[j]->index] = 1;
     }
-    for (int i = 0; i <= top; i++) {
-        alig_ad_node *n = G->nodes[i];
-        if (G->mark[i] && n->grad && n->op != ALIG_OP_PARAM) alig_nk_zero(n->size, n->grad);
-    }
+    /* Gradients are zeroed lazily: g and the loss's now; an activation gradient just before its
+     * first consumer (the one with the highest index, which runs first) accumulates into it.
+     * Every marked node with a gradient has a consumer on the path to the loss, so each is zeroed
+     * exactly once before any += reaches it, and the buffer is cache-warm when that += comes.
+     * mark: 1 = the loss depends on the node, 2 = and its gradient is zeroed. */
+    if (prof) prof_now(&t0);
     if (G->P && G->P->sealed) alig_nk_zero(G->P->n ? G->P->n : 1, G->P->g);
-    if (!loss->requires_grad) return ALIG_SUCCESS;     /* no parameter reaches the loss: g = 0 */
-    loss->grad[0] += 1.0f;
-    for (int i = top; i >= 0; i--) {
-        alig_ad_node *n = G->nodes[i];
-        const alig_ad_opdef *d = alig_ad_opdefs[n->op];
-        if (G->mark[i] && n->requires_grad && d->backward) d->backward(G, n, G->last_train);
+    if (loss->grad && loss->op != ALIG_OP_PARAM) alig_nk_zero(loss->size, loss->grad);
+    G->mark[top] = 2;
+    if (prof) G->prof_zero += prof_since(&t0);
+    if (loss->requires_grad) {          /* otherwise no parameter reaches the loss: g = 0 */
+        loss->grad[0] += 1.0f;
+        for (int i = top; i >= 0; i--) {
+            alig_ad_node *n = G->nodes[i];
+            const alig_ad_opdef *d = alig_ad_opdefs[n->op];
+            if (!G->mark[i] || !n->requires_grad || !d->backward) continue;
+            if (prof) prof_now(&t0);
+            for (int j = 0; j < n->n_in; j++) {
+                alig_ad_node *a = n->in[j];
+                if (a->grad && a->op != ALIG_OP_PARAM && G->mark[a->index] == 1) {
+                    alig_nk_zero(a->size, a->grad);
+                    G->mark[a->index] = 2;
+                }
+            }
+            if (prof) {
+                G->prof_zero += prof_since(&t0);
+                prof_now(&t0);
+            }
+            d->backward(G, n, G->last_train);
+            if (prof) tb[i] += prof_since(&t0);
+        }
     }
+    if (prof) G->prof_bwd++;
     return ALIG_SUCCESS;
 }
 

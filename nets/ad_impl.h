@@ -48,6 +48,13 @@ struct alig_ad_graph {
     float *ws;                  /* shared scratch (conv2d), ws_need floats */
     size_t ws_need;
     unsigned char *mark;        /* backward: nodes the loss depends on */
+    /* profiler (alig_ad_graph_set_profile): prof_t holds 2·prof_n seconds, forward times of nodes
+     * 0..prof_n−1 then their backward times; NULL until profiling is first turned on */
+    int prof_on;
+    int prof_n;
+    double *prof_t;
+    double prof_zero;           /* seconds spent zeroing gradients at the start of backward */
+    long prof_fwd, prof_bwd;    /* completed passes while on */
 };
 
 /* The op table, indexed by alig_op (ad.c). */

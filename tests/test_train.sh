@@ -3,7 +3,8 @@
 # failures (exit 1), the per-epoch logs (log.csv columns, log.jsonl keys, one record per epoch),
 # the checkpoint, --resume continuing exactly (the resumed run's records equal the uninterrupted
 # run's to 17 digits, timings aside), a non-finite loss stopping the run with the last checkpoint
-# intact (proved by resuming from it), a diverging solver, and quiet output off a terminal.
+# intact (proved by resuming from it), a diverging solver, quiet output off a terminal, and the
+# --profile tables (profile.csv, profile_nodes.csv, the stderr table; also with --resume).
 # Data: small synthetic IDX files written here (a class-dependent bright patch plus noise); the
 # real Fashion-MNIST files are used in one short run when installed (required with
 # ALIG_REQUIRE_FMNIST=1, otherwise reported as NOT RUN and not counted).
@@ -152,6 +153,60 @@ run 0 "${DATA[@]}" --model cnn --opt sgd --lr 0.05 --momentum 0.9 --batch 50 --m
 run 0 "${DATA[@]}" --model mlp-16 --opt alig-inf --batch 64 --epochs 1 --out "$TMP/f" --quiet --radius 10
 check "mlp-16, full epoch of 360 samples: 6 batches, the last one short" \
     awk -F, 'NR == 2 { exit !($14 == 360 && $16 == 6) }' "$TMP/f/log.csv"
+
+# ---------------------------------------------------------------- --profile
+# per-op table: header, a conv2d row (the CNN has 2 conv nodes), the zeroing row, shares summing to 1,
+# rows sorted by total, total = forward + backward; per-node table: one row per node, and its sums
+# per op equal the per-op rows; the table on stderr; stdout unchanged
+P="$TMP/p"
+if run 0 "${DATA[@]}" --model cnn --opt sgd --lr 0.05 --batch 50 --max-batches 3 --epochs 1 --threads 1 --out "$P" \
+    --profile; then
+    check "--profile: profile.csv and profile_nodes.csv written, no temporary files" \
+        test -s "$P/profile.csv" -a -s "$P/profile_nodes.csv" -a -s "$P/log.csv"
+    check "--profile: no temporary files" no_tmp_files "$P"
+    check "profile.csv header: $(head -1 "$P/profile.csv")" \
+        [ "$(head -1 "$P/profile.csv")" = "op,nodes,forward_ms_per_batch,backward_ms_per_batch,total_ms_per_batch,share" ]
+    check "profile.csv: conv2d row with 2 nodes and positive forward and backward times" \
+        awk -F, '$1 == "conv2d" && $2 == 2 && $3 > 0 && $4 > 0 { f = 1 } END { exit !f }' "$P/profile.csv"
+    check "profile.csv: zero_grad row with zero forward, positive backward" \
+        awk -F, '$1 == "zero_grad" && $3 == 0 && $4 > 0 { f = 1 } END { exit !f }' "$P/profile.csv"
+    check "profile.csv: no leaf rows, each op once" \
+        awk -F, 'NR > 1 && ($1 == "input" || $1 == "param" || seen[$1]++) { exit 1 }' "$P/profile.csv"
+    check "profile.csv: shares sum to 1: $(awk -F, 'NR > 1 { s += $6 } END { print s }' "$P/profile.csv")" \
+        awk -F, 'NR > 1 { s += $6 } END { d = s - 1; exit !(d < 1e-9 && d > -1e-9) }' "$P/profile.csv"
+    check "profile.csv: total = forward + backward, sorted by total, descending" \
+        awk -F, 'NR > 1 { d = $5 - $3 - $4; if (d > 1e-9 * $5 + 1e-12 || -d > 1e-9 * $5 + 1e-12) exit 1;
+                 if (NR > 2 && $5 > last) exit 1; last = $5 }' "$P/profile.csv"
+    # the CNN graph: input, labels, 10 parameters, 2 conv, 3 relu, 2 pool, flatten, 2 matmul, 2 bias_add, loss
+    check "profile_nodes.csv: header and 23 nodes" \
+        [ "$(head -1 "$P/profile_nodes.csv")" = "node,op,shape,forward_ms_per_batch,backward_ms_per_batch" -a \
+          "$(wc -l <"$P/profile_nodes.csv")" -eq 24 ]
+    check "profile_nodes.csv: first conv2d output is 50x32x10x10" grep -q '^4,conv2d,50x32x10x10,' "$P/profile_nodes.csv"
+    check "profile_nodes.csv: leaves have zero time" awk -F, '($2 == "param" || $2 == "input") && ($4 != 0 || $5 != 0) { exit 1 }' \
+        "$P/profile_nodes.csv"
+    check "profile_nodes.csv summed per op = profile.csv" awk -F, '
+        FNR == 1 { next }
+        FILENAME == ARGV[1] { f[$2] += $4; b[$2] += $5; n[$2]++; next }
+        $1 != "zero_grad" { if (n[$1] != $2) exit 1;
+                            d = f[$1] - $3; e = b[$1] - $4; t = 1e-9 * ($5 + 1e-9);
+                            if (d > t || -d > t || e > t || -e > t) exit 1; m++ }
+        END { exit !(m >= 6) }' "$P/profile_nodes.csv" "$P/profile.csv"
+    check "--profile: the table on stderr names conv2d and the warm-up batch" \
+        grep -q "^  conv2d .*%$" "$TMP/err"
+    check "--profile: stderr says the first batch is left out" grep -q "2 batches, the first one left out as warm-up" "$TMP/err"
+    check "--profile: stdout still has the epoch line only" [ "$(grep -c '^epoch ' "$TMP/out")" -eq 1 ]
+fi
+# one full batch in all: nothing to leave out, and the table says so; --quiet: no table, files written
+run 0 "${DATA[@]}" --model mlp-16 --opt sgd --lr 0.05 --batch 50 --max-batches 1 --epochs 1 --out "$TMP/p1" --profile &&
+    check "--profile, one batch: warm-up included and said so" grep -q "1 batch (no warm-up batch left out" "$TMP/err"
+if run 0 "${DATA[@]}" --model mlp-16 --opt sgd --lr 0.05 --batch 50 --max-batches 2 --epochs 1 --out "$TMP/p2" --quiet; then
+    # --profile is not a setting of the run: accepted with --resume, and only for that invocation
+    run 0 --resume "$TMP/p2" --epochs 2 --profile --quiet &&
+        check "--resume --profile --quiet: profile.csv written, nothing on stderr" \
+            test -s "$TMP/p2/profile.csv" -a ! -s "$TMP/err"
+    check "--resume --profile: matmul row" grep -q "^matmul,2," "$TMP/p2/profile.csv"
+fi
+run 0 --help && check "--help lists --profile" grep -q -- "--profile" "$TMP/out"
 
 # ---------------------------------------------------------------- real Fashion-MNIST (short)
 FM=/usr/share/datasets/fashion-mnist

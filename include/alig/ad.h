@@ -108,10 +108,18 @@ typedef enum alig_op {
     ALIG_OP_COUNT
 } alig_op;
 
+/** How alig_ad_conv2d computes. Both give the same function up to float rounding. */
+typedef enum alig_conv_algo {
+    ALIG_CONV_AUTO = 0,         /**< Winograd where eligible and at least 4 input channels, else im2col */
+    ALIG_CONV_IM2COL,           /**< im2col + sgemm over blocks of images (any shape) */
+    ALIG_CONV_WINOGRAD          /**< F(2×2, 3×3) Winograd: 3×3 kernels, stride 1, padding 0..2 only */
+} alig_conv_algo;
+
 /** Options of alig_ad_conv2d. Fields at 0 take the default. */
 typedef struct alig_ad_conv_opts {
     int stride_h, stride_w;     /**< stride >= 1 [1] */
     int pad_h, pad_w;           /**< zero padding >= 0 on each side [0] */
+    alig_conv_algo algo;        /**< [ALIG_CONV_AUTO]; WINOGRAD on another shape is ALIG_EINVAL */
 } alig_ad_conv_opts;
 
 /** Options of the pooling ops. Kernel sizes are required; other fields at 0 take the default. */
@@ -283,6 +291,50 @@ double alig_ad_scalar(const alig_ad_node *n);
 
 /** @return the op's name ("conv2d"), "?" for an unknown op. */
 const char *alig_ad_op_name(alig_op op);
+
+/* ------------------------------------------------------------------------- */
+/* Profiler: wall time per node                                              */
+/* ------------------------------------------------------------------------- */
+/**
+ * @brief Turn the per-node wall-time profiler on or off (off when a graph is allocated).
+ *
+ * While on, alig_ad_forward adds the CLOCK_MONOTONIC time of each node's forward call to that
+ * node's forward accumulator, and alig_ad_backward adds the time of each backward call to its
+ * backward accumulator and the time of zeroing the gradients (the activation gradients and the
+ * arena's g) to a separate total; each completed pass increments a forward or backward count.
+ * Leaves (input, param, buffer) run no code and stay at 0, as do nodes backward skips (no
+ * parameter reaches them, or the loss does not depend on them). Times are seconds; a node's
+ * total is a sum of intervals nested inside the passes, so the sum over all nodes and the
+ * zeroing never exceeds the passes' wall time. Calls between the timed ones (the driver's loop,
+ * marking the nodes the loss depends on) are not counted. While off, the drivers never read the
+ * clock: the cost is one test of a flag per node.
+ *
+ * @param on  non-zero: reset every accumulator and count to 0 and start (also when already on:
+ *            that is how a caller drops a warm-up pass); 0: stop, keeping the values for reading.
+ * @return ALIG_SUCCESS; ALIG_EINVAL (NULL graph); ALIG_ENOMEM (the accumulators, 2 doubles per
+ *         node, are allocated when profiling is first turned on and freed with the graph).
+ *         alig_ad_forward may also return ALIG_ENOMEM when nodes were added after turning it on.
+ */
+alig_status alig_ad_graph_set_profile(alig_ad_graph *G, int on);
+
+/**
+ * @brief Seconds accumulated by node i since profiling was last turned on (0 if it never was).
+ * @param t_forward, t_backward  receive the forward and backward totals; either may be NULL.
+ *                               Divide by the pass counts of alig_ad_graph_profile_totals for
+ *                               a per-pass time.
+ * @return ALIG_SUCCESS; ALIG_EINVAL (NULL graph, i outside 0 .. alig_ad_graph_size − 1).
+ */
+alig_status alig_ad_graph_profile(const alig_ad_graph *G, int i, double *t_forward, double *t_backward);
+
+/**
+ * @brief The profiler's totals since it was last turned on (0 if it never was).
+ * @param forwards, backwards  receive the number of forward and backward passes completed while
+ *                             on (a pass that returned an error is not counted, though the
+ *                             nodes it ran are); each may be NULL.
+ * @param t_zero               receives the seconds backward spent zeroing gradients; may be NULL.
+ * @return ALIG_SUCCESS; ALIG_EINVAL (NULL graph).
+ */
+alig_status alig_ad_graph_profile_totals(const alig_ad_graph *G, long *forwards, long *backwards, double *t_zero);
 
 /* ------------------------------------------------------------------------- */
 /* Leaves                                                                    */
