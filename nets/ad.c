@@ -21,9 +21,9 @@
 
 /* ====================================================================== op table */
 
-static const alig_ad_opdef def_input = { "input", NULL, NULL };
-static const alig_ad_opdef def_param = { "param", NULL, NULL };
-static const alig_ad_opdef def_buffer = { "buffer", NULL, NULL };
+static const alig_ad_opdef def_input = { "input", NULL, NULL, 0 };
+static const alig_ad_opdef def_param = { "param", NULL, NULL, 0 };
+static const alig_ad_opdef def_buffer = { "buffer", NULL, NULL, 0 };
 
 const alig_ad_opdef *const alig_ad_opdefs[ALIG_OP_COUNT] = {
     [ALIG_OP_INPUT] = &def_input,
@@ -613,14 +613,14 @@ alig_status alig_ad_backward(alig_ad_graph *G, alig_ad_node *loss)
         for (int j = 0; j < n->n_in; j++) G->mark[n->in[j]->index] = 1;
     }
     /* Gradients are zeroed lazily: g and the loss's now; an activation gradient just before its
-     * first consumer (the one with the highest index, which runs first) accumulates into it.
-     * Every marked node with a gradient has a consumer on the path to the loss, so each is zeroed
-     * exactly once before any += reaches it, and the buffer is cache-warm when that += comes.
-     * mark: 1 = the loss depends on the node, 2 = and its gradient is zeroed. */
+     * first consumer (the one with the highest index, which runs first) accumulates into it, or
+     * not at all when that consumer's op overwrites it (opdef.overwrites; the op then writes it
+     * with = through alig_ad_grad_claim). Every marked node with a gradient has a consumer on the
+     * path to the loss, so each is zeroed or overwritten exactly once before any += reaches it. */
     if (prof) prof_now(&t0);
     if (G->P && G->P->sealed) alig_nk_zero(G->P->n ? G->P->n : 1, G->P->g);
     if (loss->grad && loss->op != ALIG_OP_PARAM) alig_nk_zero(loss->size, loss->grad);
-    G->mark[top] = 2;
+    G->mark[top] = ALIG_AD_MARK_READY;
     if (prof) G->prof_zero += prof_since(&t0);
     if (loss->requires_grad) {          /* otherwise no parameter reaches the loss: g = 0 */
         loss->grad[0] += 1.0f;
@@ -631,9 +631,13 @@ alig_status alig_ad_backward(alig_ad_graph *G, alig_ad_node *loss)
             if (prof) prof_now(&t0);
             for (int j = 0; j < n->n_in; j++) {
                 alig_ad_node *a = n->in[j];
-                if (a->grad && a->op != ALIG_OP_PARAM && G->mark[a->index] == 1) {
-                    alig_nk_zero(a->size, a->grad);
-                    G->mark[a->index] = 2;
+                if (a->grad && a->op != ALIG_OP_PARAM && G->mark[a->index] == ALIG_AD_MARK_NEEDED) {
+                    if (d->overwrites & (1u << j)) {
+                        G->mark[a->index] = ALIG_AD_MARK_FRESH;     /* n writes it first: no zeroing */
+                    } else {
+                        alig_nk_zero(a->size, a->grad);
+                        G->mark[a->index] = ALIG_AD_MARK_READY;
+                    }
                 }
             }
             if (prof) {

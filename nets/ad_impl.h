@@ -16,7 +16,12 @@ typedef struct alig_ad_opdef {
     alig_status (*forward)(alig_ad_graph *G, alig_ad_node *n, int train);
     /* train: the mode of the last forward. NULL for leaves. */
     void (*backward)(alig_ad_graph *G, alig_ad_node *n, int train);
+    /* Bit j set: backward always writes operand j's gradient (when it has one) and asks
+     * alig_ad_grad_claim first, so the driver may skip zeroing it (see alig_ad_grad_claim). */
+    unsigned overwrites;
 } alig_ad_opdef;
+
+
 
 typedef struct alig_ad_tensor_desc {
     int trainable;
@@ -56,6 +61,20 @@ struct alig_ad_graph {
     double prof_zero;           /* seconds spent zeroing gradients at the start of backward */
     long prof_fwd, prof_bwd;    /* completed passes while on */
 };
+
+/* Gradient states in G->mark during backward: the loss depends on the node (1), its gradient is
+ * zeroed or written (2), or it is "fresh": not zeroed, because its first contributor declared it
+ * overwrites it (3). */
+enum { ALIG_AD_MARK_NEEDED = 1, ALIG_AD_MARK_READY = 2, ALIG_AD_MARK_FRESH = 3 };
+
+/* Called by a backward that declared `overwrites` for operand a, before writing a->grad:
+ * 1 = a->grad holds garbage and must be written with = (it then becomes ready), 0 = add (+=). */
+static inline int alig_ad_grad_claim(alig_ad_graph *G, const alig_ad_node *a)
+{
+    if (G->mark[a->index] != ALIG_AD_MARK_FRESH) return 0;
+    G->mark[a->index] = ALIG_AD_MARK_READY;
+    return 1;
+}
 
 /* The op table, indexed by alig_op (ad.c). */
 extern const alig_ad_opdef *const alig_ad_opdefs[ALIG_OP_COUNT];

@@ -160,18 +160,21 @@ static void conv_backward(alig_ad_graph *G, alig_ad_node *n, int train)
     alig_nk_conv s;
     int block, slots;
     conv_shape(n, &s);
+    alig_ad_node *x = n->in[0];
+    const int set = x->grad ? alig_ad_grad_claim(G, x) : 0;    /* dx may be written, not added */
     if (conv_wino(n, &s)) {
         wino_plan(&s, G->ws_need, &block, &slots);
-        alig_nk_wino_backward(&s, n->in[0]->value, n->in[1]->value, n->grad, n->in[0]->grad, n->in[1]->grad,
+        alig_nk_wino_backward(&s, x->value, n->in[1]->value, n->grad, x->grad, set, n->in[1]->grad,
                               n->n_in == 3 ? n->in[2]->grad : NULL, G->ws, block, slots);
         return;
     }
+    if (set) alig_nk_zero(x->size, x->grad);
     conv_plan(&s, G->ws_need, &block, &slots);
-    alig_nk_conv2d_backward(&s, n->in[0]->value, n->in[1]->value, n->grad, n->in[0]->grad, n->in[1]->grad,
+    alig_nk_conv2d_backward(&s, x->value, n->in[1]->value, n->grad, x->grad, n->in[1]->grad,
                             n->n_in == 3 ? n->in[2]->grad : NULL, G->ws, block, slots);
 }
 
-const alig_ad_opdef alig_ad_def_conv2d = { "conv2d", conv_forward, conv_backward };
+const alig_ad_opdef alig_ad_def_conv2d = { "conv2d", conv_forward, conv_backward, 1u };
 
 /* ---------------------------------------------------------------- pooling */
 
@@ -240,7 +243,7 @@ static void maxpool_backward(alig_ad_graph *G, alig_ad_node *n, int train)
     if (n->in[0]->grad) alig_nk_maxpool_backward(&s, n->grad, n->work, n->in[0]->grad);
 }
 
-const alig_ad_opdef alig_ad_def_maxpool2d = { "maxpool2d", maxpool_forward, maxpool_backward };
+const alig_ad_opdef alig_ad_def_maxpool2d = { "maxpool2d", maxpool_forward, maxpool_backward, 0 };
 
 static alig_status avgpool_forward(alig_ad_graph *G, alig_ad_node *n, int train)
 {
@@ -259,7 +262,7 @@ static void avgpool_backward(alig_ad_graph *G, alig_ad_node *n, int train)
     if (n->in[0]->grad) alig_nk_avgpool_backward(&s, n->grad, n->in[0]->grad);
 }
 
-const alig_ad_opdef alig_ad_def_avgpool2d = { "avgpool2d", avgpool_forward, avgpool_backward };
+const alig_ad_opdef alig_ad_def_avgpool2d = { "avgpool2d", avgpool_forward, avgpool_backward, 0 };
 
 /* ---------------------------------------------------------------- global average pooling */
 
@@ -287,4 +290,4 @@ static void gap_backward(alig_ad_graph *G, alig_ad_node *n, int train)
     if (n->in[0]->grad) alig_nk_plane_mean_backward(n->size, alig_ad_inner(n->in[0], 2), n->grad, n->in[0]->grad);
 }
 
-const alig_ad_opdef alig_ad_def_global_avgpool = { "global_avgpool", gap_forward, gap_backward };
+const alig_ad_opdef alig_ad_def_global_avgpool = { "global_avgpool", gap_forward, gap_backward, 0 };

@@ -77,9 +77,9 @@ static void tanh_backward(alig_ad_graph *G, alig_ad_node *n, int train)
     if (n->in[0]->grad) alig_nk_tanh_backward(n->size, n->value, n->grad, n->in[0]->grad);
 }
 
-const alig_ad_opdef alig_ad_def_relu = { "relu", relu_forward, relu_backward };
-const alig_ad_opdef alig_ad_def_sigmoid = { "sigmoid", sigmoid_forward, sigmoid_backward };
-const alig_ad_opdef alig_ad_def_tanh = { "tanh", tanh_forward, tanh_backward };
+const alig_ad_opdef alig_ad_def_relu = { "relu", relu_forward, relu_backward, 0 };
+const alig_ad_opdef alig_ad_def_sigmoid = { "sigmoid", sigmoid_forward, sigmoid_backward, 0 };
+const alig_ad_opdef alig_ad_def_tanh = { "tanh", tanh_forward, tanh_backward, 0 };
 
 /* ---------------------------------------------------------------- add, mul */
 
@@ -116,8 +116,8 @@ static void mul_backward(alig_ad_graph *G, alig_ad_node *n, int train)
     if (n->in[1]->grad) alig_nk_mul_backward(n->size, n->in[0]->value, n->grad, n->in[1]->grad);
 }
 
-const alig_ad_opdef alig_ad_def_add = { "add", add_forward, add_backward };
-const alig_ad_opdef alig_ad_def_mul = { "mul", mul_forward, mul_backward };
+const alig_ad_opdef alig_ad_def_add = { "add", add_forward, add_backward, 0 };
+const alig_ad_opdef alig_ad_def_mul = { "mul", mul_forward, mul_backward, 0 };
 
 /* ---------------------------------------------------------------- affine */
 
@@ -144,7 +144,7 @@ static void affine_backward(alig_ad_graph *G, alig_ad_node *n, int train)
     if (n->in[0]->grad) alig_nk_axpy(n->size, n->aux.affine.a, n->grad, n->in[0]->grad);
 }
 
-const alig_ad_opdef alig_ad_def_affine = { "affine", affine_forward, affine_backward };
+const alig_ad_opdef alig_ad_def_affine = { "affine", affine_forward, affine_backward, 0 };
 
 /* ---------------------------------------------------------------- softmax */
 
@@ -172,4 +172,4 @@ static void softmax_backward(alig_ad_graph *G, alig_ad_node *n, int train)
     if (n->in[0]->grad) alig_nk_softmax_backward(n->dims[0], n->dims[1], n->value, n->grad, n->in[0]->grad);
 }
 
-const alig_ad_opdef alig_ad_def_softmax = { "softmax", softmax_forward, softmax_backward };
+const alig_ad_opdef alig_ad_def_softmax = { "softmax", softmax_forward, softmax_backward, 0 };

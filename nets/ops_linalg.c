@@ -64,7 +64,7 @@ static void matmul_backward(alig_ad_graph *G, alig_ad_node *n, int train)
     }
 }
 
-const alig_ad_opdef alig_ad_def_matmul = { "matmul", matmul_forward, matmul_backward };
+const alig_ad_opdef alig_ad_def_matmul = { "matmul", matmul_forward, matmul_backward, 0 };
 
 /* ---------------------------------------------------------------- bias_add */
 
@@ -93,7 +93,7 @@ static void bias_backward(alig_ad_graph *G, alig_ad_node *n, int train)
     if (n->in[1]->grad) alig_nk_bias_backward(n->dims[0], n->dims[1], alig_ad_inner(n, 2), n->grad, n->in[1]->grad);
 }
 
-const alig_ad_opdef alig_ad_def_bias_add = { "bias_add", bias_forward, bias_backward };
+const alig_ad_opdef alig_ad_def_bias_add = { "bias_add", bias_forward, bias_backward, 0 };
 
 /* ---------------------------------------------------------------- sum */
 
@@ -118,4 +118,4 @@ static void sum_backward(alig_ad_graph *G, alig_ad_node *n, int train)
     if (n->in[0]->grad) alig_nk_add_const(n->in[0]->size, n->grad[0], n->in[0]->grad);
 }
 
-const alig_ad_opdef alig_ad_def_sum = { "sum", sum_forward, sum_backward };
+const alig_ad_opdef alig_ad_def_sum = { "sum", sum_forward, sum_backward, 0 };

@@ -64,7 +64,7 @@ static void dropout_backward(alig_ad_graph *G, alig_ad_node *n, int train)
         alig_nk_mul_backward(n->size, n->work, n->grad, x->grad);
 }
 
-const alig_ad_opdef alig_ad_def_dropout = { "dropout", dropout_forward, dropout_backward };
+const alig_ad_opdef alig_ad_def_dropout = { "dropout", dropout_forward, dropout_backward, 0 };
 
 /* ---------------------------------------------------------------- batch normalisation */
 
@@ -130,4 +130,4 @@ static void bn_backward(alig_ad_graph *G, alig_ad_node *n, int train)
                         affine ? n->in[BN_BETA]->grad : NULL);
 }
 
-const alig_ad_opdef alig_ad_def_batchnorm = { "batchnorm", bn_forward, bn_backward };
+const alig_ad_opdef alig_ad_def_batchnorm = { "batchnorm", bn_forward, bn_backward, 0 };

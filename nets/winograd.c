@@ -282,10 +282,10 @@ WINO_HOT static void chunk_output_adjoint(const alig_nk_conv *s, const wino_geom
     }
 }
 
-/* dx of images [n0, n0 + nb) += Σ over tiles of B dV B^T at each tile's patch (the adjoint of
- * input_transform and to_padded); xt: one padded pixel-major image as accumulator. */
+/* dx of images [n0, n0 + nb) += (or, with set, =) Σ over tiles of B dV B^T at each tile's patch
+ * (the adjoint of input_transform and to_padded); xt: one padded pixel-major image as accumulator. */
 WINO_HOT static void chunk_input_adjoint(const alig_nk_conv *s, const wino_geom *g, const float *V, size_t ldv,
-                                         float *xt, float *dx, int n0, int nb)
+                                         float *xt, float *dx, int set, int n0, int nb)
 {
     const int C = s->C, HW = s->H * s->W;
     const size_t rs = (size_t)g->bw * C;
@@ -322,8 +322,14 @@ WINO_HOT static void chunk_input_adjoint(const alig_nk_conv *s, const wino_geom 
             const float *row = xt + ((size_t)(h + s->ph) * g->bw + s->pw) * C;
             for (int c0 = 0; c0 < C; c0 += 16) {
                 const int cn = C - c0 < 16 ? C - c0 : 16;
-                for (int w = 0; w < s->W; w++)
-                    for (int c = 0; c < cn; c++) dn[(size_t)(c0 + c) * HW + (size_t)h * s->W + w] += row[(size_t)w * C + c0 + c];
+                if (set)
+                    for (int w = 0; w < s->W; w++)
+                        for (int c = 0; c < cn; c++)
+                            dn[(size_t)(c0 + c) * HW + (size_t)h * s->W + w] = row[(size_t)w * C + c0 + c];
+                else
+                    for (int w = 0; w < s->W; w++)
+                        for (int c = 0; c < cn; c++)
+                            dn[(size_t)(c0 + c) * HW + (size_t)h * s->W + w] += row[(size_t)w * C + c0 + c];
             }
         }
     }
@@ -403,7 +409,7 @@ void alig_nk_wino_forward(const alig_nk_conv *s, const float *x, const float *w,
 }
 
 static void backward_chunk(const alig_nk_conv *s, const wino_geom *g, const float *x, const float *U,
-                           const float *dy, float *dx, float *dU, float *slot, int n0, int nb)
+                           const float *dy, float *dx, int dx_set, float *dU, float *slot, int n0, int nb)
 {
     const size_t T = (size_t)nb * g->tiles, KC = (size_t)s->K * s->C;
     const wino_slot w = slot_at(s, g, slot, T);
@@ -412,7 +418,7 @@ static void backward_chunk(const alig_nk_conv *s, const wino_geom *g, const floa
         for (int xi = 0; xi < 16; xi++)     /* dV_ξ (T, C) = dM_ξ (T, K) · U_ξ^T */
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, s->C, s->K, 1.0f, w.M + xi * w.ldm,
                         16 * s->K, U + xi * KC, s->K, 0.0f, w.V + xi * w.ldv, 16 * s->C);
-        chunk_input_adjoint(s, g, w.V, w.ldv, w.xt, dx, n0, nb);
+        chunk_input_adjoint(s, g, w.V, w.ldv, w.xt, dx, dx_set, n0, nb);
     }
     if (dU) {
         chunk_input(s, g, x, n0, nb, w.xt, w.V, w.ldv);
@@ -423,7 +429,7 @@ static void backward_chunk(const alig_nk_conv *s, const wino_geom *g, const floa
 }
 
 void alig_nk_wino_backward(const alig_nk_conv *s, const float *x, const float *w, const float *dy, float *dx,
-                           float *dw, float *db, float *ws, int imgs, int slots)
+                           int dx_set, float *dw, float *db, float *ws, int imgs, int slots)
 {
     const wino_geom g = geom(s);
     const size_t KC = (size_t)s->K * s->C, PQ = (size_t)s->P * s->Q;
@@ -452,12 +458,12 @@ void alig_nk_wino_backward(const alig_nk_conv *s, const float *x, const float *w
         for (int ch = 0; ch < chunks; ch++) {
             const int n0 = ch * imgs, nb = n0 + imgs <= s->N ? imgs : s->N - n0;
             float *slot = slot0 + (size_t)slot_id(slots) * per;
-            backward_chunk(s, &g, x, U, dy, dx, dw ? slot + dU_off : NULL, slot, n0, nb);
+            backward_chunk(s, &g, x, U, dy, dx, dx_set, dw ? slot + dU_off : NULL, slot, n0, nb);
         }
     } else {
         for (int ch = 0; ch < chunks; ch++) {
             const int n0 = ch * imgs, nb = n0 + imgs <= s->N ? imgs : s->N - n0;
-            backward_chunk(s, &g, x, U, dy, dx, dw ? slot0 + dU_off : NULL, slot0, n0, nb);
+            backward_chunk(s, &g, x, U, dy, dx, dx_set, dw ? slot0 + dU_off : NULL, slot0, n0, nb);
         }
     }
     if (!dw) return;

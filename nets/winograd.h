@@ -42,8 +42,9 @@ void alig_nk_wino_plan(const alig_nk_conv *s, int max_slots, size_t slot_floats,
 void alig_nk_wino_forward(const alig_nk_conv *s, const float *x, const float *w, const float *bias, float *y,
                           float *ws, int imgs, int slots);
 
-/* dx += ∂/∂x, dw += ∂/∂w, db += ∂/∂b of Σ dy·y; any of dx, dw, db may be NULL. */
+/* dx += ∂/∂x (dx = ∂/∂x when dx_set), dw += ∂/∂w, db += ∂/∂b of Σ dy·y; any of dx, dw, db may
+ * be NULL. */
 void alig_nk_wino_backward(const alig_nk_conv *s, const float *x, const float *w, const float *dy, float *dx,
-                           float *dw, float *db, float *ws, int imgs, int slots);
+                           int dx_set, float *dw, float *db, float *ws, int imgs, int slots);
 
 #endif

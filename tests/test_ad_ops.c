@@ -228,6 +228,24 @@ static void test_conv2d_winograd(void)
         CU_ASSERT(dg <= 1e-5 * sg);
         for (int a = 0; a < 2; a++) { free(val[a]); free(grad[a]); }
     }
+    /* an activation read by two convolutions: the one that runs backward first (the later node)
+     * writes its gradient with = instead of the driver zeroing it, the other adds; both orders of
+     * Winograd and im2col consumers, checked against central differences */
+    for (int order = 0; order < 2; order++) {
+        fx f;
+        fx_init(&f, 91 + order);
+        alig_ad_node *p = par(&f, 4, (int[]){ 2, 4, 6, 6 });
+        alig_ad_node *h = alig_ad_tanh(f.G, p);
+        const alig_ad_conv_opts wino = { .pad_h = 1, .pad_w = 1, .algo = ALIG_CONV_WINOGRAD };
+        const alig_ad_conv_opts im2c = { .pad_h = 1, .pad_w = 1, .algo = ALIG_CONV_IM2COL };
+        alig_ad_node *y1 = alig_ad_conv2d(f.G, h, par(&f, 4, (int[]){ 3, 4, 3, 3 }), NULL, order ? &im2c : &wino);
+        alig_ad_node *y2 = alig_ad_conv2d(f.G, h, par(&f, 4, (int[]){ 3, 4, 3, 3 }), NULL, order ? &wino : &im2c);
+        alig_ad_node *loss = project(&f, alig_ad_add(f.G, y1, y2));
+        fx_compile(&f, -1, 1);
+        check(&f, loss, order ? "two convs on one input (wino last)" : "two convs on one input (im2col last)",
+              1e-2, 2e-3, 0, 0);
+        fx_free(&f);
+    }
     /* refusals */
     for (int k = 0; k < 3; k++) {
         fx f;

@@ -126,7 +126,7 @@ static void test_backward(void)
             float *ws = malloc(alig_nk_wino_ws(&s, imgs, slots) * sizeof *ws);
             for (int absent = -1; absent < 3; absent++) {   /* −1: all present; 0 dx, 1 dw, 2 db absent */
                 float *dx = copyv(dx0, nx), *dw = copyv(dw0, nw), *db = copyv(db0, (size_t)s.K);
-                alig_nk_wino_backward(&s, x, w, dy, absent == 0 ? NULL : dx, absent == 1 ? NULL : dw,
+                alig_nk_wino_backward(&s, x, w, dy, absent == 0 ? NULL : dx, 0, absent == 1 ? NULL : dw,
                                       absent == 2 ? NULL : db, ws, imgs, slots);
                 for (size_t i = 0; i < nx; i++) dx[i] -= dx0[i];
                 for (size_t i = 0; i < nw; i++) dw[i] -= dw0[i];
@@ -149,6 +149,15 @@ static void test_backward(void)
                 }
                 free(dx); free(dw); free(db);
             }
+            {   /* dx_set: dx written, not added: starting from NaN, every element must be replaced */
+                float *dx = malloc(nx * sizeof *dx);
+                for (size_t i = 0; i < nx; i++) dx[i] = NAN;
+                alig_nk_wino_backward(&s, x, w, dy, dx, 1, NULL, NULL, ws, imgs, slots);
+                const double d = rel_diff(dx, rdx, nx);
+                worst = fmax(worst, d);
+                CU_ASSERT(d < TOL);
+                free(dx);
+            }
             free(ws);
         }
         free(x); free(w); free(dy); free(dx0); free(dw0); free(db0); free(rdx); free(rdw); free(rdb);
@@ -170,7 +179,7 @@ static void test_hand(void)
     alig_nk_wino_forward(&s, x, w, NULL, y, ws, 1, 1);
     const float ey[4] = { 45, 54, 81, 90 };
     for (int i = 0; i < 4; i++) CU_ASSERT_DOUBLE_EQUAL(y[i], ey[i], 1e-5);
-    alig_nk_wino_backward(&s, x, w, dy, dx, dw, db, ws, 1, 1);
+    alig_nk_wino_backward(&s, x, w, dy, dx, 0, dw, db, ws, 1, 1);
     for (int r = 0; r < 3; r++)
         for (int c = 0; c < 3; c++) {
             const float e = x[4 * r + c] + x[4 * r + c + 1] + x[4 * (r + 1) + c] + x[4 * (r + 1) + c + 1];
