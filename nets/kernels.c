@@ -8,13 +8,24 @@
  *
  * Convolution as im2col + sgemm (Chellapilla, Puri & Simard 2006): a block of B images is
  * unrolled into one column matrix (C·R·S, B·P·Q) so that a single sgemm of shape
- * (K, B·P·Q, C·R·S) does the work of B small ones. Two ways to use the cores:
+ * (K, B·P·Q, C·R·S) does the work of B small ones. For a strided convolution the unrolling goes
+ * through phases, the polyphase split of a strided filter (as in multirate filter banks): each
+ * channel is split once by row and column residue modulo the strides, and in those planes every
+ * tap reads a unit-stride window, so the rows of the column matrix are contiguous copies and
+ * col2im contiguous additions (details at conv_geom). With the stride-2 gather inside the copy
+ * loops, the unrolling of the WRN's 3×3 stride-2 layers took about as long as their sgemm.
+ * 1×1 convolutions without padding skip im2col altogether: the image (or its subsample, for
+ * stride 2) is the column matrix, and one sgemm per image writes y in place (measured: the
+ * per-image sgemm of these small shapes runs about as fast as a batched one, and it saves the
+ * copy in and the (K, B, PQ) → (B, K, PQ) reorder out).
+ * Two ways to use the cores:
  *   - one block at a time, large: OpenBLAS threads the sgemm, our OpenMP threads the unrolling
  *     and the reordering between (K, B·P·Q) and (B, K, P·Q);
- *   - several small blocks at once, one per thread, each kept in that core's cache, with a
- *     single-threaded sgemm (what the OpenMP OpenBLAS does inside a parallel region). On small
- *     layers (the Fashion-MNIST CNN) this avoids a fork/join inside every small sgemm, the
- *     way batch-parallel CPU convolutions do it.
+ *   - several slots at once, one per thread, each with a fixed share of the images, processed
+ *     in small blocks kept in that core's cache, with a single-threaded sgemm (what the OpenMP
+ *     OpenBLAS does inside a parallel region). On small layers (the Fashion-MNIST CNN, WRN on
+ *     CIFAR) this avoids a fork/join inside every small sgemm, the way batch-parallel CPU
+ *     convolutions do it.
  * The op layer (ops_conv.c) picks the plan. */
 #include <float.h>
 #include <math.h>
@@ -43,8 +54,12 @@
 static inline int imin(int a, int b) { return a < b ? a : b; }
 static inline int imax(int a, int b) { return a > b ? a : b; }
 static inline size_t zmin(size_t a, size_t b) { return a < b ? a : b; }
-/* ⌈a/b⌉ for b > 0, and 0 for a <= 0 */
-static inline int ceil_pos(int a, int b) { return a <= 0 ? 0 : (a + b - 1) / b; }
+/* ⌈a/b⌉ for b > 0, and 0 for a <= 0 (strides 1 and 2 without a division: this runs per plane) */
+static inline int ceil_pos(int a, int b)
+{
+    if (a <= 0) return 0;
+    return b == 1 ? a : b == 2 ? (a + 1) >> 1 : (a + b - 1) / b;
+}
 
 /* ====================================================================== gemm */
 
@@ -90,25 +105,67 @@ int alig_nk_out_len(int in, int k, int stride, int pad)
     return (in + 2 * pad - k) / stride + 1;
 }
 
-static inline int thread_id(void)
+/* ---------------------------------------------------------------- geometry, scratch, plan */
+
+/* Three ways to run a convolution (see the file comment):
+ *   CONV_DIRECT  1×1, stride 1, no padding: x's image (C, H·W) is already the column matrix;
+ *   CONV_GATHER  1×1, no padding, strided: the column matrix is the subsampled image (C, P·Q);
+ *   CONV_COLS    everything else: im2col over blocks of images.
+ * Phases (CONV_COLS with a stride above 1): x's channel plane split by row and column residue,
+ * X_ρσ[i][m] = x[i·sh + ρ][m·sw + σ], stored without padding in planes of Hh × Wc =
+ * ⌈H/sh⌉ × ⌈W/sw⌉ (valid up to n_ρ = ⌈(H − ρ)/sh⌉ rows, n_σ = ⌈(W − σ)/sw⌉ columns). Tap (r, sx)
+ * at output (p, q) reads ih = p·sh + r − ph = (p + U)·sh + ρ and iw = (q + T)·sw + σ, with
+ * ρ, U the residue and floor quotient of r − ph by sh (σ, T likewise): plane (ρ, σ) at
+ * (p + U, q + T), a unit-stride window; outside the plane's valid part the column matrix holds
+ * the zero padding. So every row of the column matrix is one contiguous copy (col2im: one
+ * contiguous addition) whatever the stride, and a tap whose window spans whole plane rows
+ * (Wc = Q and no column clipped: 6 of the 9 taps of a 3×3 stride-2 pad-1 convolution on an even
+ * width, the middle column of a 3×3 stride-1 "same" one) is a single copy of up to P·Q floats. The only strided pass is the split
+ * itself (and its adjoint), once per channel. With stride 1 the plane itself is X_00: no scratch. */
+enum { CONV_DIRECT, CONV_GATHER, CONV_COLS };
+
+typedef struct {
+    int path;
+    int split;          /* a stride above 1: phases in scratch; else x's plane is read in place */
+    int Hh, Wc;         /* plane size: ⌈H/sh⌉ × ⌈W/sw⌉ (H × W without split) */
+    size_t plane;       /* Hh·Wc */
+    size_t cphase;      /* scratch floats of one channel's phases: sh·sw·plane, 0 without split */
+} conv_geom;
+
+static conv_geom conv_geometry(const alig_nk_conv *s)
 {
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
+    conv_geom g;
+    const int one = s->R == 1 && s->S == 1 && s->ph == 0 && s->pw == 0;
+    g.path = one ? (s->sh == 1 && s->sw == 1 ? CONV_DIRECT : CONV_GATHER) : CONV_COLS;
+    g.split = s->sh > 1 || s->sw > 1;
+    g.Hh = (s->H + s->sh - 1) / s->sh;
+    g.Wc = (s->W + s->sw - 1) / s->sw;
+    g.plane = (size_t)g.Hh * g.Wc;
+    g.cphase = g.split ? (size_t)s->sh * s->sw * g.plane : 0;
+    return g;
 }
 
-/* floats of one slot: col (CRS, B·PQ) + gemm output (K, B·PQ) */
-static size_t conv_slot_floats(const alig_nk_conv *s, int block)
+/* Scratch floats of one slot for blocks of `block` images. serial: the slot works alone on its
+ * blocks (block-parallel plan), one image's phases at a time; otherwise the unrolling is
+ * threaded over (image, channel), with the phases of the whole block.
+ *   DIRECT: none;  GATHER: the subsampled image (C, P·Q), reused for Wᵀ·dy in backward;
+ *   COLS:   col (CRS, B·PQ), then one region for the sgemm output (K, B·PQ) that also holds the
+ *           phases (they are dead by the time the sgemm writes there). */
+static size_t conv_slot_floats(const alig_nk_conv *s, const conv_geom *g, int block, int serial)
 {
-    return ((size_t)s->C * s->R * s->S + (size_t)s->K) * (size_t)block * s->P * s->Q;
+    const size_t PQ = (size_t)s->P * s->Q, B = (size_t)(block < 1 ? 1 : block);
+    if (g->path == CONV_DIRECT) return 0;
+    if (g->path == CONV_GATHER) return (size_t)s->C * PQ;
+    const size_t CRS = (size_t)s->C * s->R * s->S;
+    const size_t phase = (serial ? 1 : B) * (size_t)s->C * g->cphase, out = (size_t)s->K * B * PQ;
+    return CRS * B * PQ + (out > phase ? out : phase);
 }
 
 size_t alig_nk_conv_ws(const alig_nk_conv *s, int block, int slots)
 {
     if (slots < 1) slots = 1;
-    size_t f = (size_t)slots * conv_slot_floats(s, block);
+    const conv_geom g = conv_geometry(s);
+    size_t f = (size_t)slots * conv_slot_floats(s, &g, block, slots > 1);
     if (slots > 1) f += (size_t)slots * s->K * s->C * s->R * s->S;     /* per-slot dw partials */
     return f;
 }
@@ -116,96 +173,426 @@ size_t alig_nk_conv_ws(const alig_nk_conv *s, int block, int slots)
 void alig_nk_conv_plan(const alig_nk_conv *s, int max_slots, size_t slot_floats, size_t ws_avail, int *block,
                        int *slots)
 {
+    const conv_geom g = conv_geometry(s);
     int sl = max_slots < 1 ? 1 : max_slots;
     if (sl > s->N) sl = s->N;
-    const size_t per_image = conv_slot_floats(s, 1);
-    size_t b = per_image ? slot_floats / per_image : 1;
-    if (b < 1) b = 1;
-    if (sl > 1) {                       /* at least one block per slot */
-        size_t even = ((size_t)s->N + (size_t)sl - 1) / (size_t)sl;
-        if (b > even) b = even;
+    if (sl < 1) sl = 1;
+    const int cap = sl > 1 ? (s->N + sl - 1) / sl : s->N;     /* at least one block per slot */
+    /* the largest block (at least 1) whose slot fits slot_floats; the slot grows with the block */
+    int lo = 1, hi = cap < 1 ? 1 : cap;
+    while (lo < hi) {
+        const int mid = lo + (hi - lo + 1) / 2;
+        if (conv_slot_floats(s, &g, mid, sl > 1) <= slot_floats) lo = mid;
+        else hi = mid - 1;
     }
-    if (b > (size_t)s->N) b = (size_t)s->N;
+    int b = lo;
     /* fit the available scratch: fewer slots first, then smaller blocks */
-    while (ws_avail && sl > 1 && alig_nk_conv_ws(s, (int)b, sl) > ws_avail) sl--;
-    while (ws_avail && b > 1 && alig_nk_conv_ws(s, (int)b, sl) > ws_avail) b--;
-    *block = (int)b;
+    while (ws_avail && sl > 1 && alig_nk_conv_ws(s, b, sl) > ws_avail) sl--;
+    while (ws_avail && b > 1 && alig_nk_conv_ws(s, b, sl) > ws_avail) b--;
+    *block = b;
     *slots = sl;
 }
 
-/* Valid output columns for kernel column sx: q in [*q0, *q1) reads iw = q·sw − pw + sx in [0, W). */
-static inline void valid_range(int sx, int stride, int pad, int in, int out, int *q0, int *q1)
-{
-    int lo = ceil_pos(pad - sx, stride);
-    int hi = imin(out, ceil_pos(in + pad - sx, stride));
-    if (lo > hi) lo = hi;
-    *q0 = lo;
-    *q1 = hi;
-}
+#ifdef _OPENMP
+/* Threads for `slots` slots: no more than the slots, nor than the current thread setting (a
+ * caller that lowered it gets the same result, slot by slot, from fewer threads). */
+static inline int team_size(int slots) { return imin(slots, omp_get_max_threads()); }
+#endif
 
-/* One run of im2col: column-matrix row `row` = (c, r, sx), image b: P·Q contiguous entries. */
-NK_HOT static void im2col_run(const alig_nk_conv *s, int B, const float *x, float *col, int row, int b)
+/* First image of slot t of `slots` over N images: slots get N/slots images each, ±1. */
+static inline int slot_first(int N, int t, int slots) { return (int)((long)N * t / slots); }
+
+/* Short runs (rows of 7 to 28 floats here). Written as fixed-size moves: GCC turns a plain copy or
+ * zeroing loop into a call to memcpy / memset, which costs more than the copy itself at these
+ * lengths. copy_run and zero_run end with one (overlapping) chunk aligned on the run's end. */
+static inline void copy_run(float *restrict d, const float *restrict a, size_t n)
 {
-    const int C = s->C, H = s->H, W = s->W, R = s->R, S = s->S, P = s->P, Q = s->Q;
-    const int sh = s->sh, sw = s->sw, ph = s->ph, pw = s->pw;
-    const size_t PQ = (size_t)P * Q;
-    const int c = row / (R * S), r = (row / S) % R, sx = row % S;
-    const float *xp = x + ((size_t)b * C + c) * H * W;
-    float *cp = col + (size_t)row * B * PQ + (size_t)b * PQ;
-    int q0, q1;
-    valid_range(sx, sw, pw, W, Q, &q0, &q1);
-    const int off = sx - pw;                            /* x column of output column q is q·sw + off */
-    for (int p = 0; p < P; p++) {
-        float *cr = cp + (size_t)p * Q;
-        const int ih = p * sh - ph + r;
-        if (ih < 0 || ih >= H) {
-            memset(cr, 0, (size_t)Q * sizeof *cr);
-            continue;
+    if (n >= 8) {
+        for (size_t j = 0; j + 8 < n; j += 8) memcpy(d + j, a + j, 8 * sizeof *d);
+        memcpy(d + n - 8, a + n - 8, 8 * sizeof *d);
+    } else if (n >= 4) {
+        memcpy(d, a, 4 * sizeof *d);
+        memcpy(d + n - 4, a + n - 4, 4 * sizeof *d);
+    } else {
+        switch (n) {                    /* no loop left for GCC to turn back into a memcpy call */
+        case 3: d[2] = a[2]; /* fall through */
+        case 2: d[1] = a[1]; /* fall through */
+        case 1: d[0] = a[0]; /* fall through */
+        default: break;
         }
-        const float *xr = xp + (size_t)ih * W;
-        for (int q = 0; q < q0; q++) cr[q] = 0.0f;
-        if (sw == 1 && q1 - q0 >= 16) {                 /* 28-wide rows: an inline loop beats memcpy */
-            const float *xo = xr + off;
-            for (int q = q0; q < q1; q++) cr[q] = xo[q];
-        } else if (sw == 1) {                           /* 7-, 14-wide rows: memcpy measured faster */
-            if (q1 > q0) memcpy(cr + q0, xr + q0 + off, (size_t)(q1 - q0) * sizeof *cr);
-        } else {
-            for (int q = q0; q < q1; q++) cr[q] = xr[q * sw + off];
-        }
-        for (int q = q1; q < Q; q++) cr[q] = 0.0f;
     }
 }
 
-/* One plane of col2im: image b, channel c gets its R·S rows of col added back. */
-NK_HOT static void col2im_plane(const alig_nk_conv *s, int B, const float *col, float *dx, int b, int c)
+static inline void zero_run(float *restrict d, size_t n)
 {
-    const int C = s->C, H = s->H, W = s->W, R = s->R, S = s->S, P = s->P, Q = s->Q;
-    const int sh = s->sh, sw = s->sw, ph = s->ph, pw = s->pw;
-    const size_t PQ = (size_t)P * Q;
-    float *xp = dx + ((size_t)b * C + c) * H * W;
-    for (int r = 0; r < R; r++)
-        for (int sx = 0; sx < S; sx++) {
-            const size_t row = ((size_t)c * R + r) * S + sx;
-            const float *cp = col + row * B * PQ + (size_t)b * PQ;
-            int q0, q1;
-            valid_range(sx, sw, pw, W, Q, &q0, &q1);
-            const int off = sx - pw;
-            for (int p = 0; p < P; p++) {
-                const int ih = p * sh - ph + r;
-                if (ih < 0 || ih >= H) continue;
-                float *xr = xp + (size_t)ih * W;
-                const float *cr = cp + (size_t)p * Q;
-                for (int q = q0; q < q1; q++) xr[q * sw + off] += cr[q];
-            }
+    if (n >= 8) {
+        for (size_t j = 0; j + 8 < n; j += 8) memset(d + j, 0, 8 * sizeof *d);
+        memset(d + n - 8, 0, 8 * sizeof *d);
+    } else if (n >= 4) {
+        memset(d, 0, 4 * sizeof *d);
+        memset(d + n - 4, 0, 4 * sizeof *d);
+    } else {
+        switch (n) {
+        case 3: d[2] = 0.0f; /* fall through */
+        case 2: d[1] = 0.0f; /* fall through */
+        case 1: d[0] = 0.0f; /* fall through */
+        default: break;
         }
+    }
 }
 
-void alig_nk_im2col(const alig_nk_conv *s, int B, const float *x, float *col)
+/* d[0..k) += a[0..k) for k = 8, 4: fixed trip counts, compiled to one vector add each */
+static inline void add8(float *restrict d, const float *restrict a)
 {
-    const int rows = s->C * s->R * s->S;
-    ALIG_NK_OMP(omp parallel for collapse(2) schedule(static))
-    for (int row = 0; row < rows; row++)
-        for (int b = 0; b < B; b++) im2col_run(s, B, x, col, row, b);
+    for (int k = 0; k < 8; k++) d[k] += a[k];
+}
+
+static inline void add4(float *restrict d, const float *restrict a)
+{
+    for (int k = 0; k < 4; k++) d[k] += a[k];
+}
+
+static inline void add_run(float *restrict d, const float *restrict a, size_t n)
+{
+    size_t j = 0;
+    for (; j + 8 <= n; j += 8) add8(d + j, a + j);
+    if (j + 4 <= n) {
+        add4(d + j, a + j);
+        j += 4;
+    }
+    switch (n - j) {                    /* 0 to 3 left: no loop for the compiler to vectorise again */
+    case 3: d[j + 2] += a[j + 2]; /* fall through */
+    case 2: d[j + 1] += a[j + 1]; /* fall through */
+    case 1: d[j] += a[j]; /* fall through */
+    default: break;
+    }
+}
+
+/* d[0..8) = a[0, 2, .., 14] */
+static inline void gather2_8(float *restrict d, const float *restrict a)
+{
+    for (int k = 0; k < 8; k++) d[k] = a[2 * k];
+}
+
+/* d[j] = a[j·stride], j < n; stride 2 in chunks of 8, the last one aligned on the run's end */
+static inline void gather_run(float *restrict d, const float *restrict a, int n, int stride)
+{
+    if (stride == 1) {
+        copy_run(d, a, (size_t)n);
+    } else if (stride == 2 && n >= 8) {
+        for (int j = 0; j + 8 < n; j += 8) gather2_8(d + j, a + 2 * j);
+        gather2_8(d + n - 8, a + 2 * (n - 8));
+    } else {
+        for (int j = 0; j < n; j++) d[j] = a[(size_t)j * stride];
+    }
+}
+
+static inline void scatter_add_run(float *restrict d, const float *restrict a, int n, int stride)
+{
+    if (stride == 1) add_run(d, a, (size_t)n);
+    else if (stride == 2)
+        for (int j = 0; j < n; j++) d[2 * j] += a[j];
+    else
+        for (int j = 0; j < n; j++) d[(size_t)j * stride] += a[j];
+}
+
+/* Deinterleave n pairs: d0[k] = a[2k], d1[k] = a[2k + 1], k < n, in fixed chunks of 8 or 4
+ * pairs, the last one aligned on the run's end (rewriting a few cells with the same values). */
+static inline void dei8(float *restrict d0, float *restrict d1, const float *restrict a)
+{
+    for (int k = 0; k < 8; k++) {
+        d0[k] = a[2 * k];
+        d1[k] = a[2 * k + 1];
+    }
+}
+
+static inline void dei4(float *restrict d0, float *restrict d1, const float *restrict a)
+{
+    for (int k = 0; k < 4; k++) {
+        d0[k] = a[2 * k];
+        d1[k] = a[2 * k + 1];
+    }
+}
+
+static inline void deinterleave_run(float *restrict d0, float *restrict d1, const float *restrict a, int n)
+{
+    if (n >= 8) {
+        for (int j = 0; j + 8 < n; j += 8) dei8(d0 + j, d1 + j, a + 2 * j);
+        dei8(d0 + n - 8, d1 + n - 8, a + 2 * (n - 8));
+    } else if (n >= 4) {
+        dei4(d0, d1, a);
+        dei4(d0 + n - 4, d1 + n - 4, a + 2 * (n - 4));
+    } else {
+        for (int j = 0; j < n; j++) {
+            d0[j] = a[2 * j];
+            d1[j] = a[2 * j + 1];
+        }
+    }
+}
+
+/* x[2k] += a0[k], x[2k + 1] += a1[k], k < n: chunks of 4 pairs, then 0 to 3 pairs one by one. */
+static inline void int4_add(float *restrict x, const float *restrict a0, const float *restrict a1)
+{
+    for (int k = 0; k < 4; k++) {
+        x[2 * k] += a0[k];
+        x[2 * k + 1] += a1[k];
+    }
+}
+
+static inline void interleave_add_run(float *restrict x, const float *restrict a0, const float *restrict a1, int n)
+{
+    int j = 0;
+    for (; j + 4 <= n; j += 4) int4_add(x + 2 * j, a0 + j, a1 + j);
+    switch (n - j) {
+    case 3: x[2 * j + 4] += a0[j + 2]; x[2 * j + 5] += a1[j + 2]; /* fall through */
+    case 2: x[2 * j + 2] += a0[j + 1]; x[2 * j + 3] += a1[j + 1]; /* fall through */
+    case 1: x[2 * j] += a0[j]; x[2 * j + 1] += a1[j]; /* fall through */
+    default: break;
+    }
+}
+
+/* Residues used by the taps along one axis: min(k, stride) consecutive ones from (−pad) mod stride. */
+static inline int residue0(int pad, int stride) { return ((-pad) % stride + stride) % stride; }
+
+/* The phases of one channel plane xc (H, W) into X (plane (ρ, σ) at (ρ·sw + σ)·plane): only the
+ * residues some tap reads. */
+NK_HOT static void phase_build(const alig_nk_conv *s, const conv_geom *g, const float *xc, float *X)
+{
+    const int sh = s->sh, sw = s->sw, H = s->H, W = s->W, Wc = g->Wc;
+    const int usedr = imin(s->R, sh), rho0 = residue0(s->ph, sh);
+    const int useds = imin(s->S, sw), sig0 = residue0(s->pw, sw);
+    const int pair = sw == 2 && useds == 2;             /* both column phases from one pass */
+    if (pair && sh == 1 && W % 2 == 0) {                /* rows map 1:1: one long deinterleave */
+        float *restrict X0 = X, *restrict X1 = X + g->plane;
+        const size_t n = g->plane;
+        for (size_t k = 0; k < n; k++) {
+            X0[k] = xc[2 * k];
+            X1[k] = xc[2 * k + 1];
+        }
+        return;
+    }
+    for (int ih = 0, rho = 0, i = 0; ih < H; ih++) {
+        if ((rho - rho0 + sh) % sh < usedr) {
+            const float *xr = xc + (size_t)ih * W;
+            float *row = X + (size_t)rho * sw * g->plane + (size_t)i * Wc;
+            if (pair) {
+                const int n1 = W / 2;                                   /* columns with σ = 1 */
+                deinterleave_run(row, row + g->plane, xr, n1);
+                if (W % 2) row[n1] = xr[2 * n1];
+            } else {
+                for (int u = 0; u < useds; u++) {
+                    const int sig = (sig0 + u) % sw;
+                    gather_run(row + (size_t)sig * g->plane, xr + sig, (W - sig + sw - 1) / sw, sw);
+                }
+            }
+        }
+        if (++rho == sh) { rho = 0; i++; }
+    }
+}
+
+/* Adjoint of phase_build: dxc[i·sh + ρ][m·sw + σ] += A_ρσ[i][m] over the residues in use. */
+NK_HOT static void phase_fold(const alig_nk_conv *s, const conv_geom *g, const float *A, float *dxc)
+{
+    const int sh = s->sh, sw = s->sw, H = s->H, W = s->W, Wc = g->Wc;
+    const int usedr = imin(s->R, sh), rho0 = residue0(s->ph, sh);
+    const int useds = imin(s->S, sw), sig0 = residue0(s->pw, sw);
+    const int pair = sw == 2 && useds == 2;
+    if (pair && sh == 1 && W % 2 == 0) {
+        const float *restrict A0 = A, *restrict A1 = A + g->plane;
+        const size_t n = g->plane;
+        for (size_t k = 0; k < n; k++) {
+            dxc[2 * k] += A0[k];
+            dxc[2 * k + 1] += A1[k];
+        }
+        return;
+    }
+    for (int ih = 0, rho = 0, i = 0; ih < H; ih++) {
+        if ((rho - rho0 + sh) % sh < usedr) {
+            float *xr = dxc + (size_t)ih * W;
+            const float *row = A + (size_t)rho * sw * g->plane + (size_t)i * Wc;
+            if (pair) {
+                const int n1 = W / 2;
+                interleave_add_run(xr, row, row + g->plane, n1);
+                if (W % 2) xr[2 * n1] += row[n1];
+            } else {
+                for (int u = 0; u < useds; u++) {
+                    const int sig = (sig0 + u) % sw;
+                    scatter_add_run(xr + sig, row + (size_t)sig * g->plane, (W - sig + sw - 1) / sw, sw);
+                }
+            }
+        }
+        if (++rho == sh) { rho = 0; i++; }
+    }
+}
+
+/* Loop over the taps (r, sx) of one channel, kernel column by kernel column, with ROW = r·S + sx;
+ * for kernel row r its residue RHO and shift U (output row p reads plane row p + U) and valid
+ * output rows [P0, P1); for kernel column sx its residue SIG, shift T and valid output columns
+ * [Q0, Q1); OFF, the plane offset of the window's first valid cell; FULL, whether the valid
+ * window is whole plane rows (one contiguous run of (P1 − P0)·Q floats). Residues and shifts
+ * advance without divisions; the valid lengths divide only for strides above 2 (ceil_pos). */
+#define FOR_EACH_TAP(s, g, body)                                                                        \
+    do {                                                                                                \
+        const int sh_ = (s)->sh, sw_ = (s)->sw;                                                         \
+        int SIG = residue0((s)->pw, sw_), T = (-(s)->pw - SIG) / sw_;                                   \
+        for (int sx = 0; sx < (s)->S; sx++) {                                                           \
+            const int ns_ = sw_ == 1 ? (s)->W : ceil_pos((s)->W - SIG, sw_);                            \
+            const int Q0 = imin((s)->Q, imax(0, -T)), Q1 = imax(Q0, imin((s)->Q, ns_ - T));             \
+            int RHO = residue0((s)->ph, sh_), U = (-(s)->ph - RHO) / sh_;                               \
+            for (int r = 0; r < (s)->R; r++) {                                                          \
+                const int nr_ = sh_ == 1 ? (s)->H : ceil_pos((s)->H - RHO, sh_);                        \
+                const int P0 = imin((s)->P, imax(0, -U)), P1 = imax(P0, imin((s)->P, nr_ - U));         \
+                const int ROW = r * (s)->S + sx;                                                        \
+                const size_t OFF = ((size_t)RHO * sw_ + (size_t)SIG) * (g)->plane +                     \
+                                   (size_t)(P0 + U) * (size_t)(g)->Wc + (size_t)(Q0 + T);               \
+                const int FULL = Q0 == 0 && Q1 == (s)->Q && (g)->Wc == (s)->Q;                          \
+                body;                                                                                   \
+                if (++RHO == sh_) { RHO = 0; U++; }                                                     \
+            }                                                                                           \
+            if (++SIG == sw_) { SIG = 0; T++; }                                                         \
+        }                                                                                               \
+    } while (0)
+
+/* The R·S rows of the column matrix of one channel (starting at col, row stride ldc) from its
+ * phases X (x's channel plane itself without split). */
+NK_HOT static void im2col_rows(const alig_nk_conv *s, const conv_geom *g, const float *X, float *col, size_t ldc)
+{
+    const size_t P = (size_t)s->P, Q = (size_t)s->Q, Wc = (size_t)g->Wc;
+    FOR_EACH_TAP(s, g, {
+        float *d = col + (size_t)ROW * ldc;
+        zero_run(d, (size_t)P0 * Q);                                /* rows in the padding */
+        zero_run(d + (size_t)P1 * Q, (P - (size_t)P1) * Q);
+        if (P1 > P0 && Q1 > Q0) {
+            const float *a = X + OFF;
+            float *dr = d + (size_t)P0 * Q;
+            if (FULL) {
+                copy_run(dr, a, (size_t)(P1 - P0) * Q);
+            } else {
+                for (int p = P0; p < P1; p++, dr += Q, a += Wc) {
+                    copy_run(dr + Q0, a, (size_t)(Q1 - Q0));
+                    zero_run(dr, (size_t)Q0);
+                    zero_run(dr + Q1, Q - (size_t)Q1);
+                }
+            }
+        } else {
+            zero_run(d + (size_t)P0 * Q, (size_t)(P1 - P0) * Q);
+        }
+    });
+}
+
+/* Adjoint of im2col_rows: A (the channel's phases, or dx's plane without split) += the R·S rows. */
+NK_HOT static void col2im_rows(const alig_nk_conv *s, const conv_geom *g, const float *col, size_t ldc, float *A)
+{
+    const size_t Q = (size_t)s->Q, Wc = (size_t)g->Wc;
+    FOR_EACH_TAP(s, g, {
+        if (P1 > P0 && Q1 > Q0) {
+            float *d = A + OFF;
+            const float *a = col + (size_t)ROW * ldc + (size_t)P0 * Q + (size_t)Q0;
+            if (FULL) add_run(d, a, (size_t)(P1 - P0) * Q);
+            else
+                for (int p = P0; p < P1; p++, d += Wc, a += Q) add_run(d, a, (size_t)(Q1 - Q0));
+        }
+    });
+}
+
+/* im2col of B images (x at the first) into col (CRS, B·PQ), with ph the phases of all
+ * B·C channels (B·C·cphase floats) when par, of one image's C channels otherwise. The phases
+ * of an image are all built before any is read, so that no row is reloaded, at another
+ * alignment, right after it was stored. par: threaded over (image, channel). */
+static void im2col_block(const alig_nk_conv *s, const conv_geom *g, int B, const float *x, float *col, float *ph,
+                         int par)
+{
+    const int C = s->C, split = g->split;
+    const size_t PQ = (size_t)s->P * s->Q, ldc = (size_t)B * PQ, HW = (size_t)s->H * s->W;
+    const size_t RS = (size_t)s->R * s->S, cp = g->cphase;
+    if (par) {
+        ALIG_NK_OMP(omp parallel if (B * C > 1))
+        {
+            if (split) {
+                ALIG_NK_OMP(omp for collapse(2) schedule(static))
+                for (int b = 0; b < B; b++)
+                    for (int c = 0; c < C; c++) {
+                        const size_t bc = (size_t)b * C + (size_t)c;
+                        phase_build(s, g, x + bc * HW, ph + bc * cp);
+                    }
+            }
+            ALIG_NK_OMP(omp for collapse(2) schedule(static))
+            for (int b = 0; b < B; b++)
+                for (int c = 0; c < C; c++) {
+                    const size_t bc = (size_t)b * C + (size_t)c;
+                    im2col_rows(s, g, split ? ph + bc * cp : x + bc * HW, col + (size_t)c * RS * ldc + (size_t)b * PQ,
+                                ldc);
+                }
+        }
+        return;
+    }
+    for (int b = 0; b < B; b++) {
+        const float *xb = x + (size_t)b * C * HW;
+        if (split)
+            for (int c = 0; c < C; c++) phase_build(s, g, xb + (size_t)c * HW, ph + (size_t)c * cp);
+        for (int c = 0; c < C; c++)
+            im2col_rows(s, g, split ? ph + (size_t)c * cp : xb + (size_t)c * HW,
+                        col + (size_t)c * RS * ldc + (size_t)b * PQ, ldc);
+    }
+}
+
+/* dx (B images) += col2im of col (CRS, B·PQ) (set: dx = col2im, its old content ignored), through
+ * zeroed phase accumulators ph (sized as for im2col_block) folded back once all channels of the
+ * image are summed. With set, each dx plane is zeroed just before its first use (in cache). */
+static void col2im_block(const alig_nk_conv *s, const conv_geom *g, int B, const float *col, float *dx, float *ph,
+                         int par, int set)
+{
+    const int C = s->C, split = g->split;
+    const size_t PQ = (size_t)s->P * s->Q, ldc = (size_t)B * PQ, HW = (size_t)s->H * s->W;
+    const size_t RS = (size_t)s->R * s->S, cp = g->cphase;
+    if (par) {
+        ALIG_NK_OMP(omp parallel if (B * C > 1))
+        {
+            ALIG_NK_OMP(omp for collapse(2) schedule(static))
+            for (int b = 0; b < B; b++)
+                for (int c = 0; c < C; c++) {
+                    const size_t bc = (size_t)b * C + (size_t)c;
+                    float *A = split ? ph + bc * cp : dx + bc * HW;
+                    if (split || set) zero_run(A, split ? cp : HW);
+                    col2im_rows(s, g, col + (size_t)c * RS * ldc + (size_t)b * PQ, ldc, A);
+                }
+            if (split) {
+                ALIG_NK_OMP(omp for collapse(2) schedule(static))
+                for (int b = 0; b < B; b++)
+                    for (int c = 0; c < C; c++) {
+                        const size_t bc = (size_t)b * C + (size_t)c;
+                        if (set) zero_run(dx + bc * HW, HW);
+                        phase_fold(s, g, ph + bc * cp, dx + bc * HW);
+                    }
+            }
+        }
+        return;
+    }
+    for (int b = 0; b < B; b++) {
+        float *dxb = dx + (size_t)b * C * HW;
+        for (int c = 0; c < C; c++) {
+            float *A = split ? ph + (size_t)c * cp : dxb + (size_t)c * HW;
+            if (split || set) zero_run(A, split ? cp : HW);
+            col2im_rows(s, g, col + (size_t)c * RS * ldc + (size_t)b * PQ, ldc, A);
+        }
+        if (split)
+            for (int c = 0; c < C; c++) {
+                if (set) zero_run(dxb + (size_t)c * HW, HW);
+                phase_fold(s, g, ph + (size_t)c * cp, dxb + (size_t)c * HW);
+            }
+    }
+}
+
+size_t alig_nk_im2col_ws(const alig_nk_conv *s, int B)
+{
+    const conv_geom g = conv_geometry(s);
+    return (size_t)(B < 1 ? 1 : B) * (size_t)s->C * g.cphase;
+}
+
+void alig_nk_im2col(const alig_nk_conv *s, int B, const float *x, float *col, float *ws)
+{
+    const conv_geom g = conv_geometry(s);
+    im2col_block(s, &g, B, x, col, ws, 1);
 }
 
 void alig_nk_im2col_naive(const alig_nk_conv *s, int B, const float *x, float *col)
@@ -227,12 +614,10 @@ void alig_nk_im2col_naive(const alig_nk_conv *s, int B, const float *x, float *c
             }
 }
 
-void alig_nk_col2im(const alig_nk_conv *s, int B, const float *col, float *dx)
+void alig_nk_col2im(const alig_nk_conv *s, int B, const float *col, float *dx, float *ws)
 {
-    /* one (image, channel) plane per iteration: its R·S rows all land in that plane only */
-    ALIG_NK_OMP(omp parallel for collapse(2) schedule(static))
-    for (int b = 0; b < B; b++)
-        for (int c = 0; c < s->C; c++) col2im_plane(s, B, col, dx, b, c);
+    const conv_geom g = conv_geometry(s);
+    col2im_block(s, &g, B, col, dx, ws, 1, 0);
 }
 
 void alig_nk_col2im_naive(const alig_nk_conv *s, int B, const float *col, float *dx)
@@ -253,22 +638,42 @@ void alig_nk_col2im_naive(const alig_nk_conv *s, int B, const float *col, float 
             }
 }
 
-/* Forward of images [n0, n0 + B) with scratch col (CRS, B·PQ) and tmp (K, B·PQ). With par, the
+/* GATHER: the subsampled image xs (C, P, Q) = x[c, p·sh, q·sw] of x's image xn, or its
+ * adjoint dxn += xs at the sampled cells. */
+NK_HOT static void subsample_image(const alig_nk_conv *s, const float *xn, float *xs, int par)
+{
+    const size_t HW = (size_t)s->H * s->W, Q = (size_t)s->Q;
+    (void)par;                                          /* without OpenMP */
+    ALIG_NK_OMP(omp parallel for schedule(static) if (par))
+    for (int c = 0; c < s->C; c++)
+        for (int p = 0; p < s->P; p++)
+            gather_run(xs + ((size_t)c * s->P + (size_t)p) * Q, xn + (size_t)c * HW + (size_t)p * s->sh * s->W, s->Q,
+                       s->sw);
+}
+
+NK_HOT static void subsample_adjoint(const alig_nk_conv *s, const float *xs, float *dxn, int par)
+{
+    const size_t HW = (size_t)s->H * s->W, Q = (size_t)s->Q;
+    (void)par;
+    ALIG_NK_OMP(omp parallel for schedule(static) if (par))
+    for (int c = 0; c < s->C; c++)
+        for (int p = 0; p < s->P; p++)
+            scatter_add_run(dxn + (size_t)c * HW + (size_t)p * s->sh * s->W, xs + ((size_t)c * s->P + (size_t)p) * Q,
+                            s->Q, s->sw);
+}
+
+/* Forward of images [n0, n0 + B) (COLS) with one slot's scratch ws: col (CRS, B·PQ), then the
+ * sgemm output tmp (K, B·PQ) (which also holds the phase planes during im2col). With par, the
  * unrolling and reordering use OpenMP and sgemm its own threads; without, everything is serial
- * (the caller runs several blocks in parallel and sgemm is single-threaded inside). */
-static void conv_fwd_block(const alig_nk_conv *s, const float *x, const float *w, const float *bias, float *y,
-                           float *col, float *tmp, int n0, int B, int par)
+ * (the caller runs several slots in parallel and sgemm is single-threaded inside). */
+static void conv_fwd_block(const alig_nk_conv *s, const conv_geom *g, const float *x, const float *w,
+                           const float *bias, float *y, float *ws, int n0, int B, int par)
 {
     const int K = s->K, CRS = s->C * s->R * s->S;
     const size_t PQ = (size_t)s->P * s->Q, CHW = (size_t)s->C * s->H * s->W;
-    const float *xb = x + (size_t)n0 * CHW;
+    float *col = ws, *tmp = ws + (size_t)CRS * B * PQ;
     float *yb = y + (size_t)n0 * K * PQ;
-    if (par) {
-        alig_nk_im2col(s, B, xb, col);
-    } else {
-        for (int row = 0; row < CRS; row++)
-            for (int b = 0; b < B; b++) im2col_run(s, B, xb, col, row, b);
-    }
+    im2col_block(s, g, B, x + (size_t)n0 * CHW, col, tmp, par);
     if (B == 1) {                                       /* (K, PQ) is already y's layout */
         alig_nk_gemm(0, 0, K, (int)PQ, CRS, 1.0f, w, col, 0.0f, yb);
         if (bias)
@@ -288,22 +693,51 @@ static void conv_fwd_block(const alig_nk_conv *s, const float *x, const float *w
         }
 }
 
+/* Forward of images [n0, n1) with one slot's scratch. */
+static void conv_fwd_range(const alig_nk_conv *s, const conv_geom *g, const float *x, const float *w,
+                           const float *bias, float *y, float *ws, int n0, int n1, int block, int par)
+{
+    const int K = s->K, cnt = n1 - n0;
+    const size_t PQ = (size_t)s->P * s->Q, CHW = (size_t)s->C * s->H * s->W;
+    if (cnt <= 0) return;
+    if (g->path != CONV_COLS) {                         /* one sgemm per image, straight into y */
+        for (int n = n0; n < n1; n++) {
+            const float *xn = x + (size_t)n * CHW;
+            float *yn = y + (size_t)n * K * PQ;
+            if (g->path == CONV_GATHER) {
+                subsample_image(s, xn, ws, par);
+                xn = ws;
+            }
+            alig_nk_gemm(0, 0, K, (int)PQ, s->C, 1.0f, w, xn, 0.0f, yn);
+            if (bias)
+                for (int k = 0; k < K; k++)
+                    for (size_t j = 0; j < PQ; j++) yn[k * PQ + j] += bias[k];
+        }
+        return;
+    }
+    /* ⌈cnt/block⌉ blocks of near-equal size (none over block) */
+    const int nb = (cnt + block - 1) / block;
+    for (int j = 0; j < nb; j++) {
+        const int a = n0 + (int)((long)cnt * j / nb), e = n0 + (int)((long)cnt * (j + 1) / nb);
+        conv_fwd_block(s, g, x, w, bias, y, ws, a, e - a, par);
+    }
+}
+
 void alig_nk_conv2d_forward(const alig_nk_conv *s, const float *x, const float *w, const float *bias, float *y,
                             float *ws, int block, int slots)
 {
-    const int CRS = s->C * s->R * s->S;
-    const size_t slot = conv_slot_floats(s, block), colf = (size_t)CRS * block * s->P * s->Q;
-    const int nblk = (s->N + block - 1) / block;
+    const conv_geom g = conv_geometry(s);
+    if (block < 1) block = 1;
     if (slots <= 1) {
-        for (int bi = 0; bi < nblk; bi++)
-            conv_fwd_block(s, x, w, bias, y, ws, ws + colf, bi * block, imin(block, s->N - bi * block), 1);
+        conv_fwd_range(s, &g, x, w, bias, y, ws, 0, s->N, block, 1);
         return;
     }
-    ALIG_NK_OMP(omp parallel for num_threads(slots) schedule(static))
-    for (int bi = 0; bi < nblk; bi++) {
-        float *col = ws + (size_t)thread_id() * slot;
-        conv_fwd_block(s, x, w, bias, y, col, col + colf, bi * block, imin(block, s->N - bi * block), 0);
-    }
+    const size_t slot = conv_slot_floats(s, &g, block, 1);
+    /* slot t: images [N·t/slots, N·(t+1)/slots), whichever thread runs it */
+    ALIG_NK_OMP(omp parallel for num_threads(team_size(slots)) schedule(static, 1))
+    for (int t = 0; t < slots; t++)
+        conv_fwd_range(s, &g, x, w, bias, y, ws + (size_t)t * slot, slot_first(s->N, t, slots),
+                       slot_first(s->N, t + 1, slots), block, 0);
 }
 
 void alig_nk_conv2d_forward_naive(const alig_nk_conv *s, const float *x, const float *w, const float *bias, float *y)
@@ -325,14 +759,17 @@ void alig_nk_conv2d_forward_naive(const alig_nk_conv *s, const float *x, const f
                 }
 }
 
-/* Backward of images [n0, n0 + B): dw += dyᵀ-block · colᵀ, dx += col2im(wᵀ · dy-block). */
-static void conv_bwd_block(const alig_nk_conv *s, const float *x, const float *w, const float *dy, float *dx,
-                           float *dw, float *col, float *tmp, int n0, int B, int par)
+/* Backward of images [n0, n0 + B) (COLS): dw += dy-block · colᵀ, dx += col2im(wᵀ · dy-block),
+ * dy-block = dy of the block as (K, B·PQ). */
+static void conv_bwd_block(const alig_nk_conv *s, const conv_geom *g, const float *x, const float *w,
+                           const float *dy, float *dx, int set, float *dw, float *ws, int n0, int B, int par)
 {
     const int K = s->K, CRS = s->C * s->R * s->S;
     const size_t PQ = (size_t)s->P * s->Q, CHW = (size_t)s->C * s->H * s->W;
+    float *col = ws, *tmp = ws + (size_t)CRS * B * PQ;
     const float *dyb = dy + (size_t)n0 * K * PQ;
-    const float *dyt = dyb;                             /* dy of the block as (K, B·PQ) */
+    const float *dyt = dyb;
+    if (dw) im2col_block(s, g, B, x + (size_t)n0 * CHW, col, tmp, par);     /* before tmp holds dy */
     if (B > 1) {
         ALIG_NK_OMP(omp parallel for collapse(2) schedule(static) if (par))
         for (int b = 0; b < B; b++)
@@ -340,50 +777,78 @@ static void conv_bwd_block(const alig_nk_conv *s, const float *x, const float *w
                 memcpy(tmp + ((size_t)k * B + b) * PQ, dyb + ((size_t)b * K + k) * PQ, PQ * sizeof *tmp);
         dyt = tmp;
     }
-    if (dw) {
-        if (par) {
-            alig_nk_im2col(s, B, x + (size_t)n0 * CHW, col);
-        } else {
-            for (int row = 0; row < CRS; row++)
-                for (int b = 0; b < B; b++) im2col_run(s, B, x + (size_t)n0 * CHW, col, row, b);
-        }
-        alig_nk_gemm(0, 1, K, CRS, (int)(B * PQ), 1.0f, dyt, col, 1.0f, dw);
-    }
+    if (dw) alig_nk_gemm(0, 1, K, CRS, (int)(B * PQ), 1.0f, dyt, col, 1.0f, dw);
     if (dx) {
         alig_nk_gemm(1, 0, CRS, (int)(B * PQ), K, 1.0f, w, dyt, 0.0f, col);
-        if (par) {
-            alig_nk_col2im(s, B, col, dx + (size_t)n0 * CHW);
-        } else {
-            for (int b = 0; b < B; b++)
-                for (int c = 0; c < s->C; c++) col2im_plane(s, B, col, dx + (size_t)n0 * CHW, b, c);
+        col2im_block(s, g, B, col, dx + (size_t)n0 * CHW, tmp, par, set);     /* dy-block is dead */
+    }
+}
+
+/* Backward of images [n0, n1) with one slot's scratch, dw accumulating into dw, dx written (set)
+ * or accumulated. */
+static void conv_bwd_range(const alig_nk_conv *s, const conv_geom *g, const float *x, const float *w,
+                           const float *dy, float *dx, int set, float *dw, float *ws, int n0, int n1, int block,
+                           int par)
+{
+    const int K = s->K, C = s->C, cnt = n1 - n0;
+    const size_t PQ = (size_t)s->P * s->Q, CHW = (size_t)s->C * s->H * s->W;
+    if (cnt <= 0) return;
+    if (g->path != CONV_COLS) {
+        for (int n = n0; n < n1; n++) {
+            const float *xn = x + (size_t)n * CHW, *dyn = dy + (size_t)n * K * PQ;
+            if (dw) {                                   /* dw (K, C) += dy_n (K, PQ) · xs_nᵀ */
+                if (g->path == CONV_GATHER) {
+                    subsample_image(s, xn, ws, par);
+                    xn = ws;
+                }
+                alig_nk_gemm(0, 1, K, C, (int)PQ, 1.0f, dyn, xn, 1.0f, dw);
+            }
+            if (dx) {                                   /* dx_n (C, PQ) (+)= wᵀ · dy_n */
+                float *dxn = dx + (size_t)n * CHW;
+                if (g->path == CONV_DIRECT) {
+                    alig_nk_gemm(1, 0, C, (int)PQ, K, 1.0f, w, dyn, set ? 0.0f : 1.0f, dxn);
+                } else {
+                    alig_nk_gemm(1, 0, C, (int)PQ, K, 1.0f, w, dyn, 0.0f, ws);
+                    if (set) zero_run(dxn, CHW);        /* the cells no output samples */
+                    subsample_adjoint(s, ws, dxn, par);
+                }
+            }
         }
+        return;
+    }
+    const int nb = (cnt + block - 1) / block;
+    for (int j = 0; j < nb; j++) {
+        const int a = n0 + (int)((long)cnt * j / nb), e = n0 + (int)((long)cnt * (j + 1) / nb);
+        conv_bwd_block(s, g, x, w, dy, dx, set, dw, ws, a, e - a, par);
     }
 }
 
 void alig_nk_conv2d_backward(const alig_nk_conv *s, const float *x, const float *w, const float *dy,
                              float *dx, float *dw, float *db, float *ws, int block, int slots)
 {
+    alig_nk_conv2d_backward_set(s, x, w, dy, dx, 0, dw, db, ws, block, slots);
+}
+
+void alig_nk_conv2d_backward_set(const alig_nk_conv *s, const float *x, const float *w, const float *dy,
+                                 float *dx, int set, float *dw, float *db, float *ws, int block, int slots)
+{
     const size_t PQ = (size_t)s->P * s->Q;
     if (db) alig_nk_bias_backward(s->N, s->K, PQ, dy, db);
     if (!dx && !dw) return;
-    const int CRS = s->C * s->R * s->S;
-    const size_t slot = conv_slot_floats(s, block), colf = (size_t)CRS * block * PQ, wsz = (size_t)s->K * CRS;
-    const int nblk = (s->N + block - 1) / block;
+    const conv_geom g = conv_geometry(s);
+    if (block < 1) block = 1;
     if (slots <= 1) {
-        for (int bi = 0; bi < nblk; bi++)
-            conv_bwd_block(s, x, w, dy, dx, dw, ws, ws + colf, bi * block, imin(block, s->N - bi * block), 1);
+        conv_bwd_range(s, &g, x, w, dy, dx, set, dw, ws, 0, s->N, block, 1);
         return;
     }
-    /* blocks in parallel; each slot accumulates its own dw partial, added in slot order */
+    /* slots in parallel; each accumulates its own dw partial, added in slot order */
+    const size_t slot = conv_slot_floats(s, &g, block, 1), wsz = (size_t)s->K * s->C * s->R * s->S;
     float *part = ws + (size_t)slots * slot;
     if (dw) memset(part, 0, (size_t)slots * wsz * sizeof *part);
-    ALIG_NK_OMP(omp parallel for num_threads(slots) schedule(static))
-    for (int bi = 0; bi < nblk; bi++) {
-        const int t = thread_id();
-        float *col = ws + (size_t)t * slot;
-        conv_bwd_block(s, x, w, dy, dx, dw ? part + (size_t)t * wsz : NULL, col, col + colf, bi * block,
-                       imin(block, s->N - bi * block), 0);
-    }
+    ALIG_NK_OMP(omp parallel for num_threads(team_size(slots)) schedule(static, 1))
+    for (int t = 0; t < slots; t++)
+        conv_bwd_range(s, &g, x, w, dy, dx, set, dw ? part + (size_t)t * wsz : NULL, ws + (size_t)t * slot,
+                       slot_first(s->N, t, slots), slot_first(s->N, t + 1, slots), block, 0);
     if (dw) {
         ALIG_NK_OMP(omp parallel for schedule(static) if (wsz * (size_t)slots >= ALIG_NK_PAR_MIN))
         for (size_t i = 0; i < wsz; i++) {

@@ -8,8 +8,9 @@
  *   - OpenMP appears only here, on outer loops (`omp parallel for`, static schedule). Every
  *     reduction is split in a fixed way (per channel, per row, or fixed 4096-element chunks), so
  *     results do not depend on the thread count. Exceptions, within float rounding: OpenBLAS
- *     sgemm, and the convolution's weight gradient in its block-parallel plan (one partial
- *     sum per thread);
+ *     sgemm (its threaded split), and the convolution's weight gradient, which is summed per
+ *     slot of its plan: the plan's slot count follows the thread count (ops_conv.c), so dw
+ *     changes in the last bits between thread counts, never between runs with the same count;
  *   - sgemm (alig_nk_gemm) runs inside an OpenMP parallel region only in the convolution's
  *     block-parallel plan, and only when OpenBLAS is its OpenMP (or sequential) build, which
  *     then runs single-threaded: the cores are never oversubscribed (alig_nk_blas_nests);
@@ -52,38 +53,62 @@ typedef struct alig_nk_conv {
 /* Output length of a window op: ⌊(in + 2·pad − k)/stride⌋ + 1, or 0 when the window does not fit. */
 int alig_nk_out_len(int in, int k, int stride, int pad);
 
-/* Scratch floats of a plan: `slots` blocks in flight, each with col (C·R·S, B·P·Q) and the
- * sgemm output (K, B·P·Q) for B = block images; with slots > 1 also slots·K·C·R·S dw partials. */
+/* Paths (chosen from the shape alone):
+ *   1×1, no padding, stride 1: no im2col; per image y_n = W·x_n, dW += dy_n·x_nᵀ, dx_n += Wᵀ·dy_n,
+ *     each one sgemm on the image in place ((C, H·W) is already its column matrix);
+ *   1×1, no padding, strided: the same on the subsampled image xs_n (C, P·Q), gathered per image
+ *     (dx: Wᵀ·dy_n scattered back to the sampled cells);
+ *   anything else: im2col + one sgemm per block of B images (see kernels.c), the column matrix
+ *     built, for strides above 1, from each channel's phases (split by row and column residue
+ *     modulo the strides) so that every copy has unit stride.
+ *
+ * Scratch floats of a plan (block, slots): slots times one slot's scratch, plus with slots > 1
+ * slots·K·C·R·S dw partials. One slot: nothing (1×1, stride 1), the subsampled image C·P·Q
+ * (1×1 strided), else col (C·R·S, B·P·Q) plus max(sgemm output K·B·P·Q, phases), the phases
+ * being sh·sw·⌈H/sh⌉·⌈W/sw⌉ floats per channel (none with stride 1) of one image (slots > 1)
+ * or of the whole block (slots = 1, where the unrolling is threaded over image and channel). */
 size_t alig_nk_conv_ws(const alig_nk_conv *s, int block, int slots);
-/* Choose a plan: at most max_slots parallel blocks (never more than N), blocks of about
+/* Choose a plan: at most max_slots parallel blocks (never more than N), blocks of at most
  * slot_floats scratch each (at least 1 image, at most ⌈N/slots⌉), shrunk (slots first, then
- * block) until alig_nk_conv_ws fits ws_avail (0 = no limit). */
+ * block) until alig_nk_conv_ws fits ws_avail (0 = no limit). The 1×1 paths work image by image:
+ * their scratch does not grow with the block. */
 void alig_nk_conv_plan(const alig_nk_conv *s, int max_slots, size_t slot_floats, size_t ws_avail, int *block,
                        int *slots);
 
 /* col (C·R·S, B·P·Q) ← patches of x (B,C,H,W): col[(c·R + r)·S + s][b·PQ + p·Q + q] =
- * x[b,c,p·sh − ph + r, q·sw − pw + s], 0 outside. (N in s is ignored; B images are read.) */
-void alig_nk_im2col(const alig_nk_conv *s, int B, const float *x, float *col);
+ * x[b,c,p·sh − ph + r, q·sw − pw + s], 0 outside. (N in s is ignored; B images are read.)
+ * ws: alig_nk_im2col_ws(s, B) floats of scratch (the phases of the B images; 0 for stride 1).
+ * Threaded over (image, channel). */
+size_t alig_nk_im2col_ws(const alig_nk_conv *s, int B);
+void alig_nk_im2col(const alig_nk_conv *s, int B, const float *x, float *col, float *ws);
 void alig_nk_im2col_naive(const alig_nk_conv *s, int B, const float *x, float *col);
-/* dx (B,C,H,W) += adjoint of im2col applied to col (C·R·S, B·P·Q). */
-void alig_nk_col2im(const alig_nk_conv *s, int B, const float *col, float *dx);
+/* dx (B,C,H,W) += adjoint of im2col applied to col (C·R·S, B·P·Q); ws as for im2col. */
+void alig_nk_col2im(const alig_nk_conv *s, int B, const float *col, float *dx, float *ws);
 void alig_nk_col2im_naive(const alig_nk_conv *s, int B, const float *col, float *dx);
 
 /* y (N,K,P,Q) = conv(x (N,C,H,W), w (K,C,R,S)) + bias[k] (bias (K) or NULL).
  * Plan (block, slots) and ws of alig_nk_conv_ws(s, block, slots) floats:
- *   slots = 1: blocks one after the other; im2col and reordering threaded with OpenMP, sgemm
- *              threaded by OpenBLAS (the choice for large layers, or a pthreads OpenBLAS);
- *   slots > 1: up to `slots` blocks at once, one per OpenMP thread, each with a serial im2col and
- *              a sgemm that runs single-threaded inside the region. Only valid when sgemm does
- *              not spawn threads there: OpenMP or sequential OpenBLAS (see alig_nk_blas_nests).
- * Outputs do not depend on the plan except through sgemm's own summation order. */
+ *   slots = 1: images (1×1) or blocks one after the other; im2col and reordering threaded with
+ *              OpenMP, sgemm threaded by OpenBLAS (the choice for large layers, or a pthreads
+ *              OpenBLAS);
+ *   slots > 1: slot t takes images [N·t/slots, N·(t+1)/slots), the slots run in parallel on the
+ *              OpenMP threads, each with a serial im2col and a sgemm that runs single-threaded
+ *              inside the region. Only valid when sgemm does not spawn threads there: OpenMP or
+ *              sequential OpenBLAS (see alig_nk_blas_nests).
+ * The result depends on the plan (block, slots) and on sgemm's own summation order, not on how
+ * many threads run the slots; the plan itself is derived from the thread count (ops_conv.c). */
 void alig_nk_conv2d_forward(const alig_nk_conv *s, const float *x, const float *w, const float *bias, float *y,
                             float *ws, int block, int slots);
 void alig_nk_conv2d_forward_naive(const alig_nk_conv *s, const float *x, const float *w, const float *bias, float *y);
 /* dx (N,C,H,W) += ∂/∂x, dw (K,C,R,S) += ∂/∂w, db (K) += ∂/∂b of Σ dy·y; any may be NULL.
- * With slots > 1, dw is summed per slot and the partials added in slot order. */
+ * With slots > 1, dw is summed per slot and the partials added to dw in slot order. */
 void alig_nk_conv2d_backward(const alig_nk_conv *s, const float *x, const float *w, const float *dy,
                              float *dx, float *dw, float *db, float *ws, int block, int slots);
+/* The same with set = 1: dx is written, its old content (even NaN) ignored, which saves the
+ * caller a zeroing pass over dx (each image's part is cleared here just before it is summed,
+ * while in cache); set = 0 is alig_nk_conv2d_backward. dw and db still accumulate. */
+void alig_nk_conv2d_backward_set(const alig_nk_conv *s, const float *x, const float *w, const float *dy,
+                                 float *dx, int set, float *dw, float *db, float *ws, int block, int slots);
 void alig_nk_conv2d_backward_naive(const alig_nk_conv *s, const float *x, const float *w, const float *dy,
                                    float *dx, float *dw, float *db);
 

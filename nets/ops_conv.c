@@ -168,10 +168,9 @@ static void conv_backward(alig_ad_graph *G, alig_ad_node *n, int train)
                               n->n_in == 3 ? n->in[2]->grad : NULL, G->ws, block, slots);
         return;
     }
-    if (set) alig_nk_zero(x->size, x->grad);
     conv_plan(&s, G->ws_need, &block, &slots);
-    alig_nk_conv2d_backward(&s, x->value, n->in[1]->value, n->grad, x->grad, n->in[1]->grad,
-                            n->n_in == 3 ? n->in[2]->grad : NULL, G->ws, block, slots);
+    alig_nk_conv2d_backward_set(&s, x->value, n->in[1]->value, n->grad, x->grad, set, n->in[1]->grad,
+                                n->n_in == 3 ? n->in[2]->grad : NULL, G->ws, block, slots);
 }
 
 const alig_ad_opdef alig_ad_def_conv2d = { "conv2d", conv_forward, conv_backward, 1u };

@@ -2,17 +2,27 @@
  * (plain loops, double accumulation, written independently), plus identities that need no
  * reference at all:
  *   - sgemm wrapper vs naive gemm, every transpose combination, beta = 0 / beta ≠ 0;
- *   - im2col / col2im vs naive on shapes with stride, asymmetric and over-wide padding,
- *     non-square kernels, 1×1 kernels; col2im is the adjoint of im2col (⟨im2col x, c⟩ = ⟨x, col2im c⟩);
- *   - conv2d forward / backward (im2col + sgemm, blocked) vs direct convolution, with and without
- *     the fused bias, for one-block-at-a-time plans (block 1, 2, N) and block-parallel plans
- *     (slots 2, 3), with accumulation into non-zero gradients and any of dx, dw, db absent;
- *     the plan chooser's arithmetic;
+ *   - im2col / col2im (through column phases) vs naive on shapes with stride 1, 2, 3 (stride larger
+ *     than the kernel too), asymmetric and over-wide padding, non-square kernels, odd sizes,
+ *     1×1 kernels; col2im is the adjoint of im2col (⟨im2col x, c⟩ = ⟨x, col2im c⟩);
+ *   - conv2d forward / backward vs direct convolution on all three paths (1×1 stride 1 in place,
+ *     1×1 strided by subsampling, im2col + sgemm by blocks), with and without the fused bias, for
+ *     one-block-at-a-time plans (block 1, 2, N) and slot-parallel plans (slots 2, 3, 4, some
+ *     slots without images), with accumulation into non-zero gradients, any of dx, dw, db
+ *     absent, and dx written over NaN (set mode); the plan chooser's arithmetic, scratch sizes;
  *   - max pooling (general and 2×2 fast path, with ties) and average pooling vs naive;
  *   - batch normalisation (train and eval, forward and backward) vs the staged naive version;
  *   - the deterministic chunked sum, the counter-based dropout mask;
- *   - with OpenMP: 1 vs 2 threads give bitwise-identical results for every kernel of ours.
- * Each comparison prints the largest relative difference it saw. */
+ *   - with OpenMP: 1 vs 2 threads give bitwise-identical results for every kernel of ours, and
+ *     for the convolution under a fixed plan (its slots make the split, not the threads).
+ * Each comparison prints the largest relative difference it saw.
+ *
+ * Tolerance of the convolution checks, 1e-5 of the reference's largest magnitude: the optimised
+ * paths sum in float (sgemm), the references in double. Float rounding (u = 2^-24 ≈ 6e-8) over a
+ * reduction of n terms of random sign grows like u·√n times the scale of the partial sums; the
+ * longest reductions here are dw's, over N·P·Q <= 4·26·26 = 2704 terms, which gives about 3e-6 of
+ * the output scale, and sgemm's blocked sums do better. A wrong index (a tap missed, shifted or
+ * counted twice) moves an output by one term out of at most 75 (C·R·S or K·R·S), about 1e-1 of it. */
 #include <CUnit/Basic.h>
 #include <math.h>
 #include <stdarg.h>
@@ -46,15 +56,16 @@ static float *copyv(const float *src, size_t n)
     return v;
 }
 
-/* max_i |a_i − b_i| / max(max_i |b_i|, 1e-30): relative to the scale of the reference */
+/* max_i |a_i − b_i| / max(max_i |b_i|, 1e-30): relative to the scale of the reference; infinite
+ * when either side has a NaN or an infinity (fmax would silently skip a NaN) */
 static double rel_diff(const float *a, const float *b, size_t n)
 {
     double m = 0.0, s = 0.0;
     for (size_t i = 0; i < n; i++) {
+        if (!isfinite(a[i]) || !isfinite(b[i])) return INFINITY;
         m = fmax(m, fabs((double)a[i] - b[i]));
         s = fmax(s, fabs((double)b[i]));
     }
-    if (m != m) return INFINITY;
     return m / fmax(s, 1e-30);
 }
 
@@ -113,6 +124,18 @@ static const conv_case conv_cases[] = {
     { 2, 3, 6, 7, 2, 5, 5, 2, 2, 2, 2 },    /* wide kernel, stride 2 */
     { 2, 2, 4, 4, 3, 2, 2, 1, 1, 3, 3 },    /* padding wider than the kernel: all-zero windows */
     { 5, 3, 8, 8, 4, 3, 3, 2, 2, 1, 1 },    /* WRN downsampling conv */
+    { 3, 3, 9, 7, 5, 3, 3, 2, 2, 1, 1 },    /* the same, odd sizes (last row, column unused) */
+    { 4, 5, 7, 9, 6, 1, 1, 2, 2, 0, 0 },    /* 1×1 stride 2 (WRN shortcut), odd sizes */
+    { 3, 3, 8, 7, 4, 1, 1, 1, 2, 0, 0 },    /* 1×1, strides 1 / 2 */
+    { 2, 4, 10, 11, 3, 1, 1, 3, 3, 0, 0 },  /* 1×1 stride 3 */
+    { 4, 7, 9, 6, 9, 1, 1, 1, 1, 0, 0 },    /* 1×1 stride 1, odd sizes, K > C */
+    { 2, 3, 6, 6, 4, 1, 1, 2, 2, 1, 1 },    /* 1×1 with padding: the general path */
+    { 2, 2, 11, 10, 3, 2, 2, 3, 3, 1, 0 },  /* stride 3 > kernel 2: unread phases */
+    { 3, 2, 7, 8, 3, 3, 3, 3, 2, 2, 1 },    /* stride 3 = kernel */
+    { 2, 3, 6, 19, 4, 1, 1, 2, 2, 0, 0 },   /* 1×1 stride 2, rows of 10 (chunked gather) */
+    { 2, 2, 5, 17, 3, 3, 3, 2, 2, 1, 1 },   /* 3×3 stride 2, odd width 17 (phases row by row) */
+    { 2, 2, 12, 12, 3, 3, 3, 2, 1, 1, 1 },  /* strides 2 / 1: row phases only */
+    { 2, 3, 8, 8, 2, 3, 3, 1, 2, 0, 1 },    /* strides 1 / 2 */
 };
 #define N_CONV_CASES (sizeof conv_cases / sizeof conv_cases[0])
 
@@ -141,12 +164,13 @@ static void test_im2col(void)
         const size_t xs = (size_t)s.N * s.C * s.H * s.W;
         const size_t cs = (size_t)s.C * s.R * s.S * s.N * s.P * s.Q;
         float *x = randv(xs, -1, 1), *c1 = randv(cs, 5, 6), *c2 = randv(cs, 7, 8);
-        alig_nk_im2col(&s, s.N, x, c1);
+        float *ws = randv(alig_nk_im2col_ws(&s, s.N), 9, 10);     /* garbage: must be overwritten */
+        alig_nk_im2col(&s, s.N, x, c1, ws);
         alig_nk_im2col_naive(&s, s.N, x, c2);
         CU_ASSERT(memcmp(c1, c2, cs * sizeof *c1) == 0);   /* a pure copy: must be exact */
         /* col2im vs naive, accumulating into the same non-zero start */
         float *cv = randv(cs, -1, 1), *d1 = randv(xs, -1, 1), *d2 = copyv(d1, xs), *d0 = copyv(d1, xs);
-        alig_nk_col2im(&s, s.N, cv, d1);
+        alig_nk_col2im(&s, s.N, cv, d1, ws);
         alig_nk_col2im_naive(&s, s.N, cv, d2);
         CHECK_CLOSE(d1, d2, xs, 1e-6, "col2im case %zu", ci);
         /* adjoint identity: ⟨im2col x, c⟩ = ⟨x, col2im c⟩ (col2im from zero: d1 − d0) */
@@ -154,12 +178,12 @@ static void test_im2col(void)
         for (size_t i = 0; i < cs; i++) { lhs += (double)c1[i] * cv[i]; scale += fabs((double)c1[i] * cv[i]); }
         for (size_t i = 0; i < xs; i++) rhs += (double)x[i] * ((double)d1[i] - d0[i]);
         CU_ASSERT(fabs(lhs - rhs) <= 1e-5 * fmax(scale, 1.0));
-        free(x); free(c1); free(c2); free(cv); free(d1); free(d2); free(d0);
+        free(x); free(c1); free(c2); free(cv); free(d1); free(d2); free(d0); free(ws);
     }
 }
 
 /* plans (block, slots): one block at a time (small, 2, all) and blocks in parallel */
-static const int plans[][2] = { { 1, 1 }, { 2, 1 }, { 1 << 20, 1 }, { 1, 2 }, { 2, 3 } };
+static const int plans[][2] = { { 1, 1 }, { 2, 1 }, { 1 << 20, 1 }, { 1, 2 }, { 2, 3 }, { 2, 4 } };
 #define N_PLANS (sizeof plans / sizeof plans[0])
 
 static void test_conv_forward(void)
@@ -175,8 +199,7 @@ static void test_conv_forward(void)
             alig_nk_conv2d_forward_naive(&s, x, w, bb, yr);
             for (size_t pi = 0; pi < N_PLANS; pi++) {
                 const int block = plans[pi][0] < s.N ? plans[pi][0] : s.N, slots = plans[pi][1];
-                float *ws = malloc(alig_nk_conv_ws(&s, block, slots) * sizeof *ws), *y = randv(ys, 5, 6);
-                CU_ASSERT_FATAL(ws != NULL);
+                float *ws = randv(alig_nk_conv_ws(&s, block, slots), 9, 10), *y = randv(ys, 5, 6);
                 alig_nk_conv2d_forward(&s, x, w, bb, y, ws, block, slots);
                 CHECK_CLOSE(y, yr, ys, 1e-5, "conv fwd case %zu bias %d block %d slots %d", ci, wb, block, slots);
                 free(ws); free(y);
@@ -198,11 +221,13 @@ static void test_conv_backward(void)
         float *dx0 = randv(xs, -1, 1), *dw0 = randv(wsz, -1, 1), *db0 = randv(K, -1, 1);
         float *dxr = copyv(dx0, xs), *dwr = copyv(dw0, wsz), *dbr = copyv(db0, K);
         alig_nk_conv2d_backward_naive(&s, x, w, dy, dxr, dwr, dbr);
+        float *dxz = calloc(xs ? xs : 1, sizeof *dxz);                  /* dx from zero, for set mode */
+        CU_ASSERT_FATAL(dxz != NULL);
+        alig_nk_conv2d_backward_naive(&s, x, w, dy, dxz, NULL, NULL);
         for (size_t pi = 0; pi < N_PLANS; pi++) {
             const int block = plans[pi][0] < s.N ? plans[pi][0] : s.N, slots = plans[pi][1];
-            float *ws = malloc(alig_nk_conv_ws(&s, block, slots) * sizeof *ws);
+            float *ws = randv(alig_nk_conv_ws(&s, block, slots), 9, 10);
             float *dx = copyv(dx0, xs), *dw = copyv(dw0, wsz), *db = copyv(db0, K);
-            CU_ASSERT_FATAL(ws != NULL);
             alig_nk_conv2d_backward(&s, x, w, dy, dx, dw, db, ws, block, slots);
             CHECK_CLOSE(dx, dxr, xs, 1e-5, "conv bwd dx case %zu block %d slots %d", ci, block, slots);
             CHECK_CLOSE(dw, dwr, wsz, 1e-5, "conv bwd dw case %zu block %d slots %d", ci, block, slots);
@@ -215,9 +240,16 @@ static void test_conv_backward(void)
             CU_ASSERT(rel_diff(dx2, dxr, xs) <= 1e-5);
             CU_ASSERT(rel_diff(dw2, dwr, wsz) <= 1e-5);
             CU_ASSERT(rel_diff(db2, dbr, K) <= 1e-5);
-            free(ws); free(dx); free(dw); free(db); free(dx2); free(dw2); free(db2);
+            /* set mode: dx written over NaN garbage, dw and db still accumulate */
+            float *dx3 = randv(xs, -1, 1), *dw3 = copyv(dw0, wsz), *db3 = copyv(db0, K);
+            for (size_t i = 0; i < xs; i++) dx3[i] = NAN;
+            alig_nk_conv2d_backward_set(&s, x, w, dy, dx3, 1, dw3, db3, ws, block, slots);
+            CHECK_CLOSE(dx3, dxz, xs, 1e-5, "conv bwd set dx case %zu block %d slots %d", ci, block, slots);
+            CU_ASSERT(rel_diff(dw3, dwr, wsz) <= 1e-5);
+            CU_ASSERT(rel_diff(db3, dbr, K) <= 1e-5);
+            free(ws); free(dx); free(dw); free(db); free(dx2); free(dw2); free(db2); free(dx3); free(dw3); free(db3);
         }
-        free(x); free(w); free(dy); free(dx0); free(dw0); free(db0); free(dxr); free(dwr); free(dbr);
+        free(x); free(w); free(dy); free(dx0); free(dw0); free(db0); free(dxr); free(dwr); free(dbr); free(dxz);
     }
 }
 
@@ -237,6 +269,29 @@ static void test_conv_plan(void)
     CU_ASSERT(alig_nk_conv_ws(&s, block, slots) <= avail && slots >= 2);
     alig_nk_conv_plan(&s, 4, (size_t)1 << 18, 1, &block, &slots);        /* nothing fits: smallest plan */
     CU_ASSERT(block == 1 && slots == 1);
+
+    /* 3×3 stride 2 pad 1 on 28×28, C 32, K 64: P = Q = 14, 2 column phases of 28×14 per channel.
+     * One slot of B images: col 288·196·B + max(sgemm output 64·196·B, phases), the phases being
+     * one channel's (784) in a slot-parallel plan, all B·32 channels' (25088·B) otherwise. */
+    alig_nk_conv d = make_conv(&(conv_case){ 128, 32, 28, 28, 64, 3, 3, 2, 2, 1, 1 });
+    CU_ASSERT_EQUAL(alig_nk_conv_ws(&d, 3, 2), 2 * (288 * 196 * 3 + 64 * 196 * 3) + 2 * 64 * 288);
+    CU_ASSERT_EQUAL(alig_nk_conv_ws(&d, 1, 1), 288 * 196 + 25088);
+    CU_ASSERT_EQUAL(alig_nk_im2col_ws(&d, 2), 2 * 25088);
+    /* stride 1: the plane is read in place, no phases */
+    alig_nk_conv d1 = make_conv(&(conv_case){ 4, 32, 28, 28, 64, 3, 3, 1, 1, 1, 1 });
+    CU_ASSERT_EQUAL(alig_nk_im2col_ws(&d1, 4), 0);
+    alig_nk_conv_plan(&d, 2, (size_t)1 << 18, 0, &block, &slots);   /* 69 kB per image: 3 in 2^18 */
+    CU_ASSERT(block == 3 && slots == 2);
+    /* 1×1 stride 1: no scratch but the dw partials; 1×1 stride 2: the subsampled image (C, 14·14) */
+    alig_nk_conv e = make_conv(&(conv_case){ 128, 16, 28, 28, 32, 1, 1, 1, 1, 0, 0 });
+    CU_ASSERT_EQUAL(alig_nk_conv_ws(&e, 5, 1), 0);
+    CU_ASSERT_EQUAL(alig_nk_conv_ws(&e, 5, 2), 2 * 32 * 16);
+    CU_ASSERT_EQUAL(alig_nk_im2col_ws(&e, 3), 0);
+    alig_nk_conv f = make_conv(&(conv_case){ 128, 32, 28, 28, 64, 1, 1, 2, 2, 0, 0 });
+    CU_ASSERT_EQUAL(alig_nk_conv_ws(&f, 5, 2), 2 * 32 * 196 + 2 * 64 * 32);
+    CU_ASSERT_EQUAL(alig_nk_conv_ws(&f, 5, 1), 32 * 196);
+    alig_nk_conv_plan(&f, 2, (size_t)1 << 18, 0, &block, &slots);   /* scratch does not grow with the block */
+    CU_ASSERT(block == 64 && slots == 2);
 }
 
 static void test_conv_hand(void)
@@ -246,14 +301,42 @@ static void test_conv_hand(void)
     float x[9] = { 1, 2, 3, 4, 5, 6, 7, 8, 9 }, w[4] = { 1, 0, 0, -1 };
     alig_nk_conv s = { 1, 1, 3, 3, 1, 2, 2, 1, 1, 0, 0, 2, 2 };
     float y[16], ws[128];
+    CU_ASSERT_FATAL(alig_nk_conv_ws(&s, 1, 1) <= 128);
     alig_nk_conv2d_forward(&s, x, w, NULL, y, ws, 1, 1);
     for (int i = 0; i < 4; i++) CU_ASSERT(y[i] == -4.0f);
     s.ph = s.pw = 1;
     s.P = s.Q = 4;
+    CU_ASSERT_FATAL(alig_nk_conv_ws(&s, 1, 1) <= 128);
     alig_nk_conv2d_forward(&s, x, w, NULL, y, ws, 1, 1);
     CU_ASSERT(y[0] == -1.0f);       /* only the −1 tap touches x[0,0] */
     CU_ASSERT(y[15] == 9.0f);       /* only the +1 tap touches x[2,2] */
     CU_ASSERT(y[5] == -4.0f);       /* interior: x[0,0] − x[1,1] */
+
+    /* 1×1 stride 2, 2 channels in, 2 out, the 3×3 images 1..9 and 10..18: output (p, q) sees
+     * only input (2p, 2q), i.e. cells 0, 2, 6, 8 of each plane. w = [1 2; 3 −1] (k, c), bias
+     * (0.5, −0.5): y0 = x0 + 2·x1 + 0.5, y1 = 3·x0 − x1 − 0.5 (small integers: exact in float). */
+    float x2[18], w2[4] = { 1, 2, 3, -1 }, y2[8], b2[2] = { 0.5f, -0.5f };
+    for (int i = 0; i < 18; i++) x2[i] = (float)(i + 1);
+    alig_nk_conv s2 = { 1, 2, 3, 3, 2, 1, 1, 2, 2, 0, 0, 2, 2 };
+    CU_ASSERT_FATAL(alig_nk_conv_ws(&s2, 1, 1) <= 128);
+    alig_nk_conv2d_forward(&s2, x2, w2, b2, y2, ws, 1, 1);
+    const int cell[4] = { 0, 2, 6, 8 };
+    for (int i = 0; i < 4; i++) {
+        const float a = x2[cell[i]], b = x2[9 + cell[i]];
+        CU_ASSERT(y2[i] == a + 2.0f * b + 0.5f);
+        CU_ASSERT(y2[4 + i] == 3.0f * a - b - 0.5f);
+    }
+    /* backward: dy = 1 everywhere: dx (c) = Σ_k w[k,c] at the sampled cells, 0 elsewhere;
+     * dw[k,c] = Σ of plane c's sampled cells: 1+3+7+9 = 20 and 10+12+16+18 = 56 */
+    float dy2[8], dx2[18] = { 0 }, dw2[4] = { 0 };
+    for (int i = 0; i < 8; i++) dy2[i] = 1.0f;
+    alig_nk_conv2d_backward(&s2, x2, w2, dy2, dx2, dw2, NULL, ws, 1, 1);
+    for (int i = 0; i < 9; i++) {
+        const int sampled = i == 0 || i == 2 || i == 6 || i == 8;
+        CU_ASSERT(dx2[i] == (sampled ? 4.0f : 0.0f));          /* w[0,0] + w[1,0] = 1 + 3 */
+        CU_ASSERT(dx2[9 + i] == (sampled ? 1.0f : 0.0f));      /* w[0,1] + w[1,1] = 2 − 1 */
+    }
+    CU_ASSERT(dw2[0] == 20.0f && dw2[1] == 56.0f && dw2[2] == 20.0f && dw2[3] == 56.0f);
 }
 
 /* ------------------------------------------------------------------ pooling */
@@ -490,6 +573,53 @@ static void test_threads(void)
 }
 #endif
 
+#ifdef _OPENMP
+/* Convolution under a fixed plan, 1 vs 2 threads, on each path: the slots split the work, not
+ * the threads, so the results are bitwise equal as long as every sgemm runs single-threaded
+ * (OpenMP or sequential OpenBLAS); with a pthreads OpenBLAS, only within rounding. */
+static void test_conv_threads(void)
+{
+    const int saved = omp_get_max_threads(), exact = alig_nk_blas_nests();
+    const conv_case cases[3] = {
+        { 7, 6, 9, 9, 8, 3, 3, 2, 2, 1, 1 },    /* phase planes + sgemm by blocks */
+        { 7, 6, 9, 9, 8, 1, 1, 1, 1, 0, 0 },    /* 1×1 in place */
+        { 7, 6, 9, 9, 8, 1, 1, 2, 2, 0, 0 },    /* 1×1 subsampled */
+    };
+    for (int ci = 0; ci < 3; ci++) {
+        alig_nk_conv s = make_conv(&cases[ci]);
+        const size_t xs = (size_t)s.N * s.C * s.H * s.W, wsz = (size_t)s.K * s.C * s.R * s.S;
+        const size_t ys = (size_t)s.N * s.K * s.P * s.Q;
+        float *x = randv(xs, -1, 1), *w = randv(wsz, -1, 1), *b = randv((size_t)s.K, -1, 1), *dy = randv(ys, -1, 1);
+        float *ws = randv(alig_nk_conv_ws(&s, 2, 3), 0, 1);
+        float *out[2][4];
+        for (int t = 0; t < 2; t++) {
+            omp_set_num_threads(t + 1);
+            out[t][0] = randv(ys, 0, 1);
+            out[t][1] = calloc(xs, sizeof(float));
+            out[t][2] = calloc(wsz, sizeof(float));
+            out[t][3] = calloc((size_t)s.K, sizeof(float));
+            CU_ASSERT_FATAL(out[t][1] && out[t][2] && out[t][3]);
+            alig_nk_conv2d_forward(&s, x, w, b, out[t][0], ws, 2, 3);
+            alig_nk_conv2d_backward(&s, x, w, dy, out[t][1], out[t][2], out[t][3], ws, 2, 3);
+        }
+        omp_set_num_threads(saved);
+        const size_t sz[4] = { ys, xs, wsz, (size_t)s.K };
+        const char *name[4] = { "y", "dx", "dw", "db" };
+        for (int k = 0; k < 4; k++) {
+            const int same = memcmp(out[0][k], out[1][k], sz[k] * sizeof(float)) == 0;
+            printf("  1 vs 2 threads: conv case %d %-3s %s\n", ci, name[k], same ? "bitwise equal" : "different");
+            if (exact) {
+                CU_ASSERT(same);
+            } else {
+                CU_ASSERT(rel_diff(out[0][k], out[1][k], sz[k]) <= 1e-6);
+            }
+            free(out[0][k]); free(out[1][k]);
+        }
+        free(x); free(w); free(b); free(dy); free(ws);
+    }
+}
+#endif
+
 int main(void)
 {
     rng = gsl_rng_alloc(gsl_rng_mt19937);
@@ -513,6 +643,7 @@ int main(void)
     CU_add_test(s, "zero (threaded memset)", test_zero);
 #ifdef _OPENMP   /* without OpenMP there is one thread count only: not registered, not counted */
     CU_add_test(s, "1 vs 2 threads", test_threads);
+    CU_add_test(s, "conv2d: 1 vs 2 threads, fixed plan", test_conv_threads);
 #endif
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
