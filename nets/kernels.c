@@ -1165,6 +1165,7 @@ void alig_nk_mul_backward(size_t n, const float *other, const float *dy, float *
 }
 void alig_nk_affine_forward(size_t n, float a, float c, const float *x, float *y) { ELEMENTWISE(n, y[i] = a * x[i] + c); }
 void alig_nk_axpy(size_t n, float a, const float *x, float *y) { ELEMENTWISE(n, y[i] += a * x[i]); }
+void alig_nk_copy(size_t n, const float *x, float *y) { ELEMENTWISE(n, y[i] = x[i]); }
 void alig_nk_add_const(size_t n, float c, float *y) { ELEMENTWISE(n, y[i] += c); }
 
 void alig_nk_zero(size_t n, float *y)
@@ -1292,7 +1293,25 @@ NK_HOT static void bn_stat_sums(const float *xr, size_t L, double k0, double *s,
     }
 }
 
-/* a[j] += Σ dy, b[j] += Σ dy·(x − mu)·is over lane j of one row. */
+/* a[j] += Σ dy, b[j] += Σ dy·(x − mu)·is over lane j of one row; where y is given, dy counts
+ * only where y > 0. */
+NK_HOT static void bn_grad_sums_masked(const float *dy, const float *y, const float *x, size_t L, double mu,
+                                       double is, double *a, double *b)
+{
+    size_t l = 0;
+    for (; l + BN_LANES <= L; l += BN_LANES)
+        for (int j = 0; j < BN_LANES; j++) {
+            const double d = y[l + (size_t)j] > 0.0f ? dy[l + (size_t)j] : 0.0f;
+            a[j] += d;
+            b[j] += d * (((double)x[l + (size_t)j] - mu) * is);
+        }
+    for (int j = 0; l < L; l++, j++) {
+        const double d = y[l] > 0.0f ? dy[l] : 0.0f;
+        a[j] += d;
+        b[j] += d * (((double)x[l] - mu) * is);
+    }
+}
+
 NK_HOT static void bn_grad_sums(const float *dy, const float *x, size_t L, double mu, double is, double *a,
                                 double *b)
 {
@@ -1310,9 +1329,21 @@ NK_HOT static void bn_grad_sums(const float *dy, const float *x, size_t L, doubl
     }
 }
 
+/* y = a·x + sh, rectified when relu */
+NK_HOT static void bn_apply(const float *x, size_t L, float a, float sh, int relu, float *y)
+{
+    if (relu)
+        for (size_t l = 0; l < L; l++) {
+            const float v = a * x[l] + sh;
+            y[l] = v > 0.0f ? v : 0.0f;
+        }
+    else
+        for (size_t l = 0; l < L; l++) y[l] = a * x[l] + sh;
+}
+
 void alig_nk_bn_forward(int train, int N, int C, size_t L, const float *x, const float *gamma, const float *beta,
                         float eps, float momentum, float *run_mean, float *run_var, float *mean, float *invstd,
-                        float *y)
+                        float *y, int relu)
 {
     const double M = (double)N * (double)L;
     ALIG_NK_OMP(omp parallel for schedule(dynamic, 1) if ((size_t)N * C * L >= ALIG_NK_PAR_MIN))
@@ -1341,14 +1372,14 @@ void alig_nk_bn_forward(int train, int N, int C, size_t L, const float *x, const
         const float a = (float)(g * is), sh = (float)(b - mu * g * is);    /* y = a·x + sh */
         for (int n = 0; n < N; n++) {
             const size_t o = ((size_t)n * C + c) * L;
-            for (size_t l = 0; l < L; l++) y[o + l] = a * x[o + l] + sh;
+            bn_apply(x + o, L, a, sh, relu, y + o);
         }
     }
 }
 
 void alig_nk_bn_forward_naive(int train, int N, int C, size_t L, const float *x, const float *gamma,
                               const float *beta, float eps, float momentum, float *run_mean, float *run_var,
-                              float *mean, float *invstd, float *y)
+                              float *mean, float *invstd, float *y, int relu)
 {
     const double M = (double)N * (double)L;
     for (int c = 0; c < C; c++) {
@@ -1377,14 +1408,29 @@ void alig_nk_bn_forward_naive(int train, int N, int C, size_t L, const float *x,
             for (size_t l = 0; l < L; l++) {
                 size_t i = ((size_t)n * C + c) * L + l;
                 double xh = (x[i] - mu) / sqrt(var + eps);
-                y[i] = (float)((gamma ? gamma[c] : 1.0) * xh + (beta ? beta[c] : 0.0));
+                const double v = (gamma ? gamma[c] : 1.0) * xh + (beta ? beta[c] : 0.0);
+                y[i] = (float)(relu && !(v > 0.0) ? 0.0 : v);
             }
     }
 }
 
+/* dx[l] (= or +=) a·dŷ[l] − b − e·(x[l] − f), dŷ = dy masked by y > 0 when y is given */
+NK_HOT static void bn_dx(const float *dy, const float *y, const float *x, size_t L, float a, float b, float e,
+                         float f, int set, float *dx)
+{
+    if (y && set)
+        for (size_t l = 0; l < L; l++) dx[l] = a * (y[l] > 0.0f ? dy[l] : 0.0f) - b - e * (x[l] - f);
+    else if (y)
+        for (size_t l = 0; l < L; l++) dx[l] += a * (y[l] > 0.0f ? dy[l] : 0.0f) - b - e * (x[l] - f);
+    else if (set)
+        for (size_t l = 0; l < L; l++) dx[l] = a * dy[l] - b - e * (x[l] - f);
+    else
+        for (size_t l = 0; l < L; l++) dx[l] += a * dy[l] - b - e * (x[l] - f);
+}
+
 void alig_nk_bn_backward(int train, int N, int C, size_t L, const float *x, const float *gamma,
-                         const float *mean, const float *invstd, const float *dy,
-                         float *dx, float *dgamma, float *dbeta)
+                         const float *mean, const float *invstd, const float *dy, const float *y,
+                         float *dx, int set, float *dgamma, float *dbeta)
 {
     const double M = (double)N * (double)L;
     ALIG_NK_OMP(omp parallel for schedule(dynamic, 1) if ((size_t)N * C * L >= ALIG_NK_PAR_MIN))
@@ -1393,33 +1439,29 @@ void alig_nk_bn_backward(int train, int N, int C, size_t L, const float *x, cons
         double da[BN_LANES] = { 0 }, dxa[BN_LANES] = { 0 };
         for (int n = 0; n < N; n++) {
             const size_t o = ((size_t)n * C + c) * L;
-            bn_grad_sums(dy + o, x + o, L, mu, is, da, dxa);
+            if (y)
+                bn_grad_sums_masked(dy + o, y + o, x + o, L, mu, is, da, dxa);
+            else
+                bn_grad_sums(dy + o, x + o, L, mu, is, da, dxa);
         }
         const double sdy = lanes_total(da), sdyx = lanes_total(dxa);
         if (dgamma) dgamma[c] += (float)sdyx;
         if (dbeta) dbeta[c] += (float)sdy;
         if (!dx) continue;
         const double k = (gamma ? gamma[c] : 1.0) * is;
-        if (train) {    /* dx = k·(dy − Σdy/M − x̂·Σ(dy·x̂)/M) */
-            const float a = (float)k, b = (float)(k * sdy / M), e = (float)(k * sdyx / M * is);
-            const float f = (float)mu;
-            for (int n = 0; n < N; n++) {
-                const size_t o = ((size_t)n * C + c) * L;
-                for (size_t l = 0; l < L; l++) dx[o + l] += a * dy[o + l] - b - e * (x[o + l] - f);
-            }
-        } else {
-            const float a = (float)k;
-            for (int n = 0; n < N; n++) {
-                const size_t o = ((size_t)n * C + c) * L;
-                for (size_t l = 0; l < L; l++) dx[o + l] += a * dy[o + l];
-            }
+        /* train: dx = k·(dŷ − Σdŷ/M − x̂·Σ(dŷ·x̂)/M); eval: the same with b = e = 0 */
+        const float a = (float)k, b = train ? (float)(k * sdy / M) : 0.0f;
+        const float e = train ? (float)(k * sdyx / M * is) : 0.0f, f = (float)mu;
+        for (int n = 0; n < N; n++) {
+            const size_t o = ((size_t)n * C + c) * L;
+            bn_dx(dy + o, y ? y + o : NULL, x + o, L, a, b, e, f, set, dx + o);
         }
     }
 }
 
 void alig_nk_bn_backward_naive(int train, int N, int C, size_t L, const float *x, const float *gamma,
-                               const float *mean, const float *invstd, const float *dy,
-                               float *dx, float *dgamma, float *dbeta)
+                               const float *mean, const float *invstd, const float *dy, const float *y,
+                               float *dx, int set, float *dgamma, float *dbeta)
 {
     /* staged chain rule through x̂ = (x − μ)·s, s = (σ² + ε)^(−1/2), with σ² and μ functions of x
      * in training mode and constants in evaluation mode */
@@ -1430,9 +1472,10 @@ void alig_nk_bn_backward_naive(int train, int N, int C, size_t L, const float *x
         for (int n = 0; n < N; n++)
             for (size_t l = 0; l < L; l++) {
                 size_t i = ((size_t)n * C + c) * L + l;
-                double xm = x[i] - mu, dxh = dy[i] * g;
-                dg += dy[i] * xm * s;
-                db += dy[i];
+                const double dyi = y && !(y[i] > 0.0f) ? 0.0 : dy[i];  /* through the fused ReLU */
+                double xm = x[i] - mu, dxh = dyi * g;
+                dg += dyi * xm * s;
+                db += dyi;
                 dvar += dxh * xm * -0.5 * s * s * s;
                 dmu += -dxh * s;
                 sum_xm += xm;
@@ -1444,9 +1487,10 @@ void alig_nk_bn_backward_naive(int train, int N, int C, size_t L, const float *x
         for (int n = 0; n < N; n++)
             for (size_t l = 0; l < L; l++) {
                 size_t i = ((size_t)n * C + c) * L + l;
-                double v = dy[i] * g * s;
+                const double dyi = y && !(y[i] > 0.0f) ? 0.0 : dy[i];
+                double v = dyi * g * s;
                 if (train) v += dvar * 2.0 * (x[i] - mu) / M + dmu / M;
-                dx[i] += (float)v;
+                dx[i] = set ? (float)v : dx[i] + (float)v;
             }
     }
 }

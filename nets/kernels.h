@@ -160,6 +160,7 @@ void alig_nk_mul_forward(size_t n, const float *a, const float *b, float *y);
 void alig_nk_mul_backward(size_t n, const float *other, const float *dy, float *dx);     /* dx += dy·other */
 void alig_nk_affine_forward(size_t n, float a, float c, const float *x, float *y);       /* y = a·x + c */
 void alig_nk_axpy(size_t n, float a, const float *x, float *y);                          /* y += a·x */
+void alig_nk_copy(size_t n, const float *x, float *y);                                   /* y = x */
 void alig_nk_add_const(size_t n, float c, float *y);                                     /* y += c */
 void alig_nk_zero(size_t n, float *y);                                                    /* y = 0 (threaded memset) */
 /* Strided row blocks (concat, slice): for r < rows, dst[r·dst_ld + j] (=, or += for acc) src[r·src_ld + j], j < len. */
@@ -184,21 +185,24 @@ size_t alig_nk_dropout_mask(size_t n, float p, uint64_t key, float *mask);
 /* x, y (N,C,L); gamma, beta (C) or NULL (1 and 0); mean, invstd (C) out: the statistics used.
  * train: batch mean and biased variance; run_mean, run_var (C) updated with momentum m
  *        (run_var with the unbiased variance, M = N·L >= 2).
- * eval:  run_mean, run_var used, not changed. */
+ * eval:  run_mean, run_var used, not changed.
+ * relu: y = max(BN(x), 0), a batch norm fused with the ReLU that follows it (one pass less). */
 void alig_nk_bn_forward(int train, int N, int C, size_t L, const float *x, const float *gamma, const float *beta,
                         float eps, float momentum, float *run_mean, float *run_var, float *mean, float *invstd,
-                        float *y);
+                        float *y, int relu);
 void alig_nk_bn_forward_naive(int train, int N, int C, size_t L, const float *x, const float *gamma,
                               const float *beta, float eps, float momentum, float *run_mean, float *run_var,
-                              float *mean, float *invstd, float *y);
-/* dx (N,C,L), dgamma, dbeta (C) += gradients (any may be NULL), given the forward's mean, invstd.
- * train: dx = γ·invstd/M·(M·dy − Σdy − x̂·Σ(dy·x̂));  eval: dx = γ·invstd·dy. */
+                              float *mean, float *invstd, float *y, int relu);
+/* dx (N,C,L), dgamma, dbeta (C) += gradients (any may be NULL), given the forward's mean, invstd;
+ * dx = (not +=) when set. y: NULL, or the fused forward's output (relu = 1), whose zeros mask dy
+ * (ReLU's derivative, 0 at 0). With dŷ = dy (masked):
+ * train: dx = γ·invstd/M·(M·dŷ − Σdŷ − x̂·Σ(dŷ·x̂));  eval: dx = γ·invstd·dŷ. */
 void alig_nk_bn_backward(int train, int N, int C, size_t L, const float *x, const float *gamma,
-                         const float *mean, const float *invstd, const float *dy,
-                         float *dx, float *dgamma, float *dbeta);
+                         const float *mean, const float *invstd, const float *dy, const float *y,
+                         float *dx, int set, float *dgamma, float *dbeta);
 void alig_nk_bn_backward_naive(int train, int N, int C, size_t L, const float *x, const float *gamma,
-                               const float *mean, const float *invstd, const float *dy,
-                               float *dx, float *dgamma, float *dbeta);
+                               const float *mean, const float *invstd, const float *dy, const float *y,
+                               float *dx, int set, float *dgamma, float *dbeta);
 
 /* ------------------------------------------------------------------ losses */
 /* s (N,C) scores, y (N) labels in [0,C). Row losses go to rowloss (N); the mean is returned.

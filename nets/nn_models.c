@@ -267,8 +267,9 @@ static alig_ad_node *conv_wrn(nn_build *b, alig_ad_node *x, int cout, int k, int
     return alig_ad_conv2d(b->G, x, W, NULL, &o);
 }
 
-/* Batch norm with γ = 1, β = 0, running mean 0, running variance 1 (PyTorch defaults). */
-static alig_ad_node *bnorm(nn_build *b, alig_ad_node *x)
+/* Batch norm with γ = 1, β = 0, running mean 0, running variance 1 (PyTorch defaults), followed
+ * by a ReLU fused into it when relu (the same function as alig_ad_relu on its output). */
+static alig_ad_node *bnorm(nn_build *b, alig_ad_node *x, int relu)
 {
     if (!x) return NULL;
     const int C = x->dims[1];
@@ -276,7 +277,9 @@ static alig_ad_node *bnorm(nn_build *b, alig_ad_node *x)
     alig_ad_node *beta = tensor(b, 1, 1, &C, NN_INIT_CONST, 0.0);
     alig_ad_node *rm = tensor(b, 0, 1, &C, NN_INIT_CONST, 0.0);
     alig_ad_node *rv = tensor(b, 0, 1, &C, NN_INIT_CONST, 1.0);
-    return alig_ad_batchnorm(b->G, x, gamma, beta, rm, rv, NULL);
+    alig_ad_bn_opts o = ALIG_AD_BN_OPTS_DEFAULT;
+    o.relu = relu;
+    return alig_ad_batchnorm(b->G, x, gamma, beta, rm, rv, &o);
 }
 
 static alig_ad_node *mlp_forward(nn_build *b, const alig_nn_spec *s, alig_ad_node *x)
@@ -303,10 +306,10 @@ static alig_ad_node *wrn_block(nn_build *b, alig_ad_node *x, int cout, int strid
     if (!x) return NULL;
     alig_ad_graph *G = b->G;
     const int equal = x->dims[1] == cout && stride == 1;
-    alig_ad_node *o = alig_ad_relu(G, bnorm(b, x));
+    alig_ad_node *o = bnorm(b, x, 1);
     alig_ad_node *shortcut_in = equal ? x : o;
     o = conv_wrn(b, o, cout, 3, stride);
-    o = alig_ad_relu(G, bnorm(b, o));
+    o = bnorm(b, o, 1);
     if (p > 0.0) o = alig_ad_dropout(G, o, p);
     o = conv_wrn(b, o, cout, 3, 1);
     alig_ad_node *sc = equal ? shortcut_in : conv_wrn(b, shortcut_in, cout, 1, stride);
@@ -321,7 +324,7 @@ static alig_ad_node *wrn_forward(nn_build *b, const alig_nn_spec *s, alig_ad_nod
     alig_ad_node *h = conv_wrn(b, x, 16, 3, 1);
     for (int st = 0; st < 3; st++)
         for (int i = 0; i < m; i++) h = wrn_block(b, h, ch[st], i == 0 ? stride[st] : 1, s->dropout);
-    h = alig_ad_global_avgpool(G, alig_ad_relu(G, bnorm(b, h)));
+    h = alig_ad_global_avgpool(G, bnorm(b, h, 1));
     return dense(b, h, s->classes, 0.0, 0);
 }
 

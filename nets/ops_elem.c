@@ -96,9 +96,15 @@ static alig_status add_forward(alig_ad_graph *G, alig_ad_node *n, int train)
 
 static void add_backward(alig_ad_graph *G, alig_ad_node *n, int train)
 {
-    (void)G; (void)train;
-    for (int i = 0; i < 2; i++)
-        if (n->in[i]->grad) alig_nk_axpy(n->size, 1.0f, n->grad, n->in[i]->grad);
+    (void)train;
+    for (int i = 0; i < 2; i++) {
+        alig_ad_node *a = n->in[i];
+        if (!a->grad) continue;
+        if (alig_ad_grad_claim(G, a))       /* first contribution: written, not added */
+            alig_nk_copy(n->size, n->grad, a->grad);
+        else
+            alig_nk_axpy(n->size, 1.0f, n->grad, a->grad);
+    }
 }
 
 static alig_status mul_forward(alig_ad_graph *G, alig_ad_node *n, int train)
@@ -116,7 +122,7 @@ static void mul_backward(alig_ad_graph *G, alig_ad_node *n, int train)
     if (n->in[1]->grad) alig_nk_mul_backward(n->size, n->in[0]->value, n->grad, n->in[1]->grad);
 }
 
-const alig_ad_opdef alig_ad_def_add = { "add", add_forward, add_backward, 0 };
+const alig_ad_opdef alig_ad_def_add = { "add", add_forward, add_backward, 3u };
 const alig_ad_opdef alig_ad_def_mul = { "mul", mul_forward, mul_backward, 0 };
 
 /* ---------------------------------------------------------------- affine */

@@ -10,7 +10,8 @@
  * normalise, unbiased variance into the running average, momentum m = 0.1 by default. The
  * running averages are BUFFER nodes (arena buffers outside x) updated in place by every
  * training forward; the statistics actually used (mean, 1/σ) are kept in the node's
- * workspace for backward. */
+ * workspace for backward. With opts.relu the output is max(BN(x), 0): the ReLU's derivative
+ * is read back from the output's zeros, so the fused op saves a pass and a buffer each way. */
 #include <math.h>
 #include <string.h>
 
@@ -100,6 +101,7 @@ alig_ad_node *alig_ad_batchnorm(alig_ad_graph *G, alig_ad_node *x, alig_ad_node 
     if (!n) return NULL;
     n->aux.bn.momentum = (float)o.momentum;
     n->aux.bn.eps = (float)o.eps;
+    n->aux.bn.relu = o.relu != 0;
     n->work_bytes = 2 * (size_t)C * sizeof(float);      /* mean, invstd */
     return n;
 }
@@ -114,20 +116,21 @@ static alig_status bn_forward(alig_ad_graph *G, alig_ad_node *n, int train)
     const float *gamma = n->n_in == 5 ? n->in[BN_GAMMA]->value : NULL;
     const float *beta = n->n_in == 5 ? n->in[BN_BETA]->value : NULL;
     alig_nk_bn_forward(train, N, C, L, n->in[BN_X]->value, gamma, beta, n->aux.bn.eps, n->aux.bn.momentum,
-                       n->in[BN_RMEAN]->value, n->in[BN_RVAR]->value, mean, invstd, n->value);
+                       n->in[BN_RMEAN]->value, n->in[BN_RVAR]->value, mean, invstd, n->value, n->aux.bn.relu);
     return ALIG_SUCCESS;
 }
 
 static void bn_backward(alig_ad_graph *G, alig_ad_node *n, int train)
 {
-    (void)G;
     const int N = n->dims[0], C = n->dims[1];
     const size_t L = alig_ad_inner(n, 2);
     const float *mean = n->work, *invstd = mean + C;
     const int affine = n->n_in == 5;
-    alig_nk_bn_backward(train, N, C, L, n->in[BN_X]->value, affine ? n->in[BN_GAMMA]->value : NULL, mean, invstd,
-                        n->grad, n->in[BN_X]->grad, affine ? n->in[BN_GAMMA]->grad : NULL,
+    alig_ad_node *x = n->in[BN_X];
+    const int set = x->grad ? alig_ad_grad_claim(G, x) : 0;    /* dx written, not added */
+    alig_nk_bn_backward(train, N, C, L, x->value, affine ? n->in[BN_GAMMA]->value : NULL, mean, invstd, n->grad,
+                        n->aux.bn.relu ? n->value : NULL, x->grad, set, affine ? n->in[BN_GAMMA]->grad : NULL,
                         affine ? n->in[BN_BETA]->grad : NULL);
 }
 
-const alig_ad_opdef alig_ad_def_batchnorm = { "batchnorm", bn_forward, bn_backward, 0 };
+const alig_ad_opdef alig_ad_def_batchnorm = { "batchnorm", bn_forward, bn_backward, 1u };

@@ -422,6 +422,47 @@ static void test_grad_batchnorm(void)
             }
 }
 
+/* batchnorm with the fused ReLU equals relu(batchnorm) in the graph: the same values and the same
+ * gradients (same float operations, so equal to rounding), in train and eval mode, affine or not */
+static void test_bn_relu_fused(void)
+{
+    for (int affine = 0; affine < 2; affine++)
+        for (int eval = 0; eval < 2; eval++) {
+            float *g[2] = { NULL, NULL };
+            double l[2] = { 0, 0 };
+            size_t n = 0, zeros = 0;
+            for (int fused = 0; fused < 2; fused++) {
+                fx f;
+                fx_init(&f, 131 + affine);
+                alig_ad_node *x = par(&f, 4, (int[]){ 4, 3, 5, 4 });
+                const alig_ad_bn_opts o = { .momentum = 0.1, .eps = 1e-5, .relu = fused };
+                alig_ad_node *y = bn_block(&f, x, affine, &o);
+                if (!fused) y = alig_ad_relu(f.G, y);
+                alig_ad_node *loss = project(&f, y);
+                fx_compile(&f, -1, 1);
+                float *buf = alig_ad_params_buf(f.P);
+                for (size_t i = 0; i < alig_ad_params_nbuf(f.P); i++) buf[i] = 0.3f + 0.1f * (float)i;
+                CU_ASSERT_FATAL(alig_ad_forward(f.G, !eval) == ALIG_SUCCESS);
+                CU_ASSERT_FATAL(alig_ad_backward(f.G, loss) == ALIG_SUCCESS);
+                for (size_t i = 0; i < y->size; i++) zeros += fused && y->value[i] == 0.0f;
+                l[fused] = alig_ad_scalar(loss);
+                n = alig_ad_params_n(f.P);
+                g[fused] = malloc(n * sizeof(float));
+                memcpy(g[fused], alig_ad_params_g(f.P), n * sizeof(float));
+                fx_free(&f);
+            }
+            double d = 0, m = 0;
+            for (size_t i = 0; i < n; i++) { d = fmax(d, fabs(g[0][i] - g[1][i])); m = fmax(m, fabs(g[0][i])); }
+            printf("  bn+relu fused vs relu(bn), affine %d eval %d: loss %.3g vs %.3g, gradient diff %.2g of %.2g\n",
+                   affine, eval, l[1], l[0], d, m);
+            CU_ASSERT(zeros > 0);                   /* the ReLU is active somewhere */
+            CU_ASSERT(m > 1e-2);
+            CU_ASSERT(fabs(l[0] - l[1]) <= 1e-6 * (1.0 + fabs(l[0])));
+            CU_ASSERT(d <= 1e-6 * m);
+            free(g[0]); free(g[1]);
+        }
+}
+
 static void test_grad_losses(void)
 {
     /* softmax cross-entropy straight from the loss node */
@@ -1135,6 +1176,7 @@ int main(void)
     CU_add_test(s1, "softmax, sum", test_grad_softmax_sum);
     CU_add_test(s1, "dropout (train, eval)", test_grad_dropout);
     CU_add_test(s1, "batchnorm (train, eval, affine or not)", test_grad_batchnorm);
+    CU_add_test(s1, "batchnorm with fused ReLU = relu(batchnorm)", test_bn_relu_fused);
     CU_add_test(s1, "softmax_ce, hard hinge, bce_logits", test_grad_losses);
     CU_add_test(s1, "negative control: smoothed hinge flagged", test_gradcheck_negative_control);
     CU_add_test(s2, "small CNN", test_grad_cnn);

@@ -424,7 +424,9 @@ static void test_batchnorm(void)
     const int shapes[3][3] = { { 8, 5, 1 }, { 4, 3, 10 }, { 2, 6, 49 } };     /* N, C, L */
     for (int si = 0; si < 3; si++)
         for (int train = 0; train < 2; train++)
-            for (int affine = 0; affine < 2; affine++) {
+            for (int affine = 0; affine < 2; affine++)
+                for (int mode = 0; mode < 4; mode++) {     /* bit 0: fused ReLU, bit 1: dx set (=) */
+                const int relu = mode & 1, set = mode >> 1;
                 const int N = shapes[si][0], C = shapes[si][1];
                 const size_t L = (size_t)shapes[si][2], n = (size_t)N * C * L;
                 float *x = randv(n, 2, 4);              /* mean far from 0: tests the shifted sums */
@@ -434,20 +436,39 @@ static void test_batchnorm(void)
                 float *m1 = randv((size_t)C, 0, 1), *s1 = randv((size_t)C, 0, 1);
                 float *m2 = randv((size_t)C, 0, 1), *s2 = randv((size_t)C, 0, 1);
                 float *y1 = randv(n, 0, 1), *y2 = randv(n, 0, 1);
-                alig_nk_bn_forward(train, N, C, L, x, g, b, 1e-5f, 0.1f, rm1, rv1, m1, s1, y1);
-                alig_nk_bn_forward_naive(train, N, C, L, x, g, b, 1e-5f, 0.1f, rm2, rv2, m2, s2, y2);
-                CHECK_CLOSE(y1, y2, n, 2e-5, "bn fwd shape %d train %d affine %d", si, train, affine);
+                alig_nk_bn_forward(train, N, C, L, x, g, b, 1e-5f, 0.1f, rm1, rv1, m1, s1, y1, relu);
+                alig_nk_bn_forward_naive(train, N, C, L, x, g, b, 1e-5f, 0.1f, rm2, rv2, m2, s2, y2, relu);
+                CHECK_CLOSE(y1, y2, n, 2e-5, "bn fwd shape %d train %d affine %d relu %d", si, train, affine, relu);
                 CU_ASSERT(rel_diff(rm1, rm2, (size_t)C) <= 1e-6);
                 CU_ASSERT(rel_diff(rv1, rv2, (size_t)C) <= 1e-5);
                 CU_ASSERT(rel_diff(s1, s2, (size_t)C) <= 1e-5);
+                size_t zeros = 0;
+                for (size_t i = 0; i < n; i++) zeros += y1[i] == 0.0f;
+                if (relu && train && n >= 40) CU_ASSERT(zeros > n / 10 && zeros < n - n / 10);   /* batch stats: about half masked */
                 float *dy = randv(n, -1, 1), *dx1 = randv(n, -1, 1), *dx2 = copyv(dx1, n);
                 float *dg1 = randv((size_t)C, -1, 1), *dg2 = copyv(dg1, (size_t)C);
                 float *db1 = randv((size_t)C, -1, 1), *db2 = copyv(db1, (size_t)C);
-                alig_nk_bn_backward(train, N, C, L, x, g, m1, s1, dy, dx1, dg1, db1);
-                alig_nk_bn_backward_naive(train, N, C, L, x, g, m1, s1, dy, dx2, dg2, db2);
-                CHECK_CLOSE(dx1, dx2, n, 2e-5, "bn bwd dx shape %d train %d affine %d", si, train, affine);
+                if (set)    /* written, not added: garbage in dx must not survive */
+                    for (size_t i = 0; i < n; i++) dx1[i] = NAN;
+                alig_nk_bn_backward(train, N, C, L, x, g, m1, s1, dy, relu ? y1 : NULL, dx1, set, dg1, db1);
+                alig_nk_bn_backward_naive(train, N, C, L, x, g, m1, s1, dy, relu ? y2 : NULL, dx2, set, dg2, db2);
+                CHECK_CLOSE(dx1, dx2, n, 2e-5, "bn bwd dx shape %d train %d affine %d mode %d", si, train, affine, mode);
                 CU_ASSERT(rel_diff(dg1, dg2, (size_t)C) <= 1e-5);
                 CU_ASSERT(rel_diff(db1, db2, (size_t)C) <= 1e-5);
+                if (relu) {
+                    /* the fusion is the composition: max(plain BN, 0) forward, and plain BN backward
+                     * of dy·[y > 0] */
+                    float *rm3 = copyv(rm2, (size_t)C), *rv3 = copyv(rv2, (size_t)C), *y3 = randv(n, 0, 1);
+                    float *dy3 = copyv(dy, n), *dx3 = calloc(n, sizeof(float)), *dx4 = calloc(n, sizeof(float));
+                    alig_nk_bn_forward(train, N, C, L, x, g, b, 1e-5f, 0.1f, rm3, rv3, m2, s2, y3, 0);
+                    for (size_t i = 0; i < n; i++) y3[i] = y3[i] > 0.0f ? y3[i] : 0.0f;
+                    CHECK_CLOSE(y1, y3, n, 1e-7, "bn+relu = relu(bn) shape %d", si);
+                    for (size_t i = 0; i < n; i++) dy3[i] = y1[i] > 0.0f ? dy3[i] : 0.0f;
+                    alig_nk_bn_backward(train, N, C, L, x, g, m1, s1, dy3, NULL, dx3, 0, NULL, NULL);
+                    alig_nk_bn_backward(train, N, C, L, x, g, m1, s1, dy, y1, dx4, 0, NULL, NULL);
+                    CHECK_CLOSE(dx4, dx3, n, 1e-7, "bn+relu backward = bn backward of masked dy, shape %d", si);
+                    free(rm3); free(rv3); free(y3); free(dy3); free(dx3); free(dx4);
+                }
                 free(x); free(g); free(b); free(rm1); free(rv1); free(rm2); free(rv2);
                 free(m1); free(s1); free(m2); free(s2); free(y1); free(y2);
                 free(dy); free(dx1); free(dx2); free(dg1); free(dg2); free(db1); free(db2);
@@ -548,8 +569,8 @@ static void test_threads(void)
         alig_nk_maxpool_backward(&ps, pdy, arg, o[4]);
         float rm[16] = { 0 }, rv[16], mean[16], inv[16];
         for (int c = 0; c < 16; c++) rv[c] = 1.0f;
-        alig_nk_bn_forward(1, s.N, s.C, (size_t)s.H * s.W, x, NULL, NULL, 1e-5f, 0.1f, rm, rv, mean, inv, o[5]);
-        alig_nk_bn_backward(1, s.N, s.C, (size_t)s.H * s.W, x, NULL, mean, inv, o[5], o[6], NULL, NULL);
+        alig_nk_bn_forward(1, s.N, s.C, (size_t)s.H * s.W, x, NULL, NULL, 1e-5f, 0.1f, rm, rv, mean, inv, o[5], 1);
+        alig_nk_bn_backward(1, s.N, s.C, (size_t)s.H * s.W, x, NULL, mean, inv, o[5], o[5], o[6], 0, NULL, NULL);
         o[7][0] = (float)alig_nk_sum(xs, x);
         alig_nk_dropout_mask(60, 0.5f, 99, o[7] + 1);
         o[7][61] = rm[3];

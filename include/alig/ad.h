@@ -99,7 +99,7 @@ typedef enum alig_op {
     ALIG_OP_SLICE,          /**< x[:, start:start+len, ...] along axis 1 */
     ALIG_OP_RESHAPE,        /**< same data, new shape (flatten is (N, rest)) */
     ALIG_OP_DROPOUT,        /**< train: x·m/(1−p), m ~ Bernoulli(1−p); eval: x */
-    ALIG_OP_BATCHNORM,      /**< per-channel normalisation, batch stats (train) / running (eval) */
+    ALIG_OP_BATCHNORM,      /**< per-channel normalisation, batch stats (train) / running (eval), optional fused ReLU */
     ALIG_OP_SOFTMAX,        /**< row softmax of a 2-D tensor */
     ALIG_OP_SUM,            /**< Σ of all elements -> scalar */
     ALIG_OP_SOFTMAX_CE,     /**< mean softmax cross-entropy -> scalar */
@@ -133,8 +133,9 @@ typedef struct alig_ad_pool_opts {
 typedef struct alig_ad_bn_opts {
     double momentum;            /**< running ← (1 − m)·running + m·batch, m in (0, 1] [0.1] */
     double eps;                 /**< ε > 0 added to the variance [1e-5] */
+    int relu;                   /**< 1: output max(BN(x), 0), a fused BN → ReLU (one pass less each way) [0] */
 } alig_ad_bn_opts;
-#define ALIG_AD_BN_OPTS_DEFAULT { .momentum = 0.1, .eps = 1e-5 }
+#define ALIG_AD_BN_OPTS_DEFAULT { .momentum = 0.1, .eps = 1e-5, .relu = 0 }
 
 /** Op-specific parameters of a node (the member named after the op is the valid one). */
 typedef union alig_ad_aux {
@@ -144,7 +145,7 @@ typedef union alig_ad_aux {
     struct { float a, c; } affine;
     struct { int start, len; } slice;
     struct { float p; } dropout;
-    struct { float momentum, eps; } bn;
+    struct { float momentum, eps; int relu; } bn;
     struct { int smooth; } hinge;
 } alig_ad_aux;
 
