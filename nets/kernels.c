@@ -1279,54 +1279,68 @@ size_t alig_nk_dropout_mask(size_t n, float p, uint64_t key, float *mask)
 /* s[j] += Σ (x − k0), ss[j] += Σ (x − k0)² over the elements of lane j of row xr (L). */
 NK_HOT static void bn_stat_sums(const float *xr, size_t L, double k0, double *s, double *ss)
 {
+    /* lanes in locals: s and ss may alias as far as the compiler knows, which kept every lane
+     * update a load and a store and the loop scalar */
+    double ls[BN_LANES], lss[BN_LANES];
+    for (int j = 0; j < BN_LANES; j++) { ls[j] = s[j]; lss[j] = ss[j]; }
     size_t l = 0;
     for (; l + BN_LANES <= L; l += BN_LANES)
         for (int j = 0; j < BN_LANES; j++) {
             const double d = (double)xr[l + (size_t)j] - k0;
-            s[j] += d;
-            ss[j] += d * d;
+            ls[j] += d;
+            lss[j] += d * d;
         }
     for (int j = 0; l < L; l++, j++) {
         const double d = (double)xr[l] - k0;
-        s[j] += d;
-        ss[j] += d * d;
+        ls[j] += d;
+        lss[j] += d * d;
     }
+    for (int j = 0; j < BN_LANES; j++) { s[j] = ls[j]; ss[j] = lss[j]; }
 }
 
-/* a[j] += Σ dy, b[j] += Σ dy·(x − mu)·is over lane j of one row; where y is given, dy counts
- * only where y > 0. */
+/* a[j] += Σ dy, b[j] += Σ dy·(x − mu)·is over lane j of one row. */
+NK_HOT static void bn_grad_sums(const float *dy, const float *x, size_t L, double mu, double is, double *a,
+                                double *b);
+
+/* bn_grad_sums of dy·[y > 0]: the masked dy is formed in blocks on the stack (a select the loop
+ * vectorises), then summed by bn_grad_sums in the same lanes and order as an unmasked row
+ * (a select inside the lane loop compiled to a mispredicted branch per element). Blocks are a
+ * multiple of BN_LANES, so element l still goes to lane l mod BN_LANES. */
+#define BN_MASK_BLOCK 512
 NK_HOT static void bn_grad_sums_masked(const float *dy, const float *y, const float *x, size_t L, double mu,
                                        double is, double *a, double *b)
 {
-    size_t l = 0;
-    for (; l + BN_LANES <= L; l += BN_LANES)
-        for (int j = 0; j < BN_LANES; j++) {
-            const double d = y[l + (size_t)j] > 0.0f ? dy[l + (size_t)j] : 0.0f;
-            a[j] += d;
-            b[j] += d * (((double)x[l + (size_t)j] - mu) * is);
+    float t[BN_MASK_BLOCK];
+    for (size_t l0 = 0; l0 < L; l0 += BN_MASK_BLOCK) {
+        const size_t m = L - l0 < BN_MASK_BLOCK ? L - l0 : BN_MASK_BLOCK;
+        for (size_t l = 0; l < m; l++) {
+            const float dv = dy[l0 + l];
+            t[l] = y[l0 + l] > 0.0f ? dv : 0.0f;
         }
-    for (int j = 0; l < L; l++, j++) {
-        const double d = y[l] > 0.0f ? dy[l] : 0.0f;
-        a[j] += d;
-        b[j] += d * (((double)x[l] - mu) * is);
+        bn_grad_sums(t, x + l0, m, mu, is, a, b);
     }
 }
 
 NK_HOT static void bn_grad_sums(const float *dy, const float *x, size_t L, double mu, double is, double *a,
                                 double *b)
 {
+    /* lane j of this call is element l0 + j of the row, l0 a multiple of BN_LANES (see the masked
+     * caller); lanes in locals, as in bn_stat_sums */
+    double la[BN_LANES], lb[BN_LANES];
+    for (int j = 0; j < BN_LANES; j++) { la[j] = a[j]; lb[j] = b[j]; }
     size_t l = 0;
     for (; l + BN_LANES <= L; l += BN_LANES)
         for (int j = 0; j < BN_LANES; j++) {
             const double d = dy[l + (size_t)j];
-            a[j] += d;
-            b[j] += d * (((double)x[l + (size_t)j] - mu) * is);
+            la[j] += d;
+            lb[j] += d * (((double)x[l + (size_t)j] - mu) * is);
         }
     for (int j = 0; l < L; l++, j++) {
         const double d = dy[l];
-        a[j] += d;
-        b[j] += d * (((double)x[l] - mu) * is);
+        la[j] += d;
+        lb[j] += d * (((double)x[l] - mu) * is);
     }
+    for (int j = 0; j < BN_LANES; j++) { a[j] = la[j]; b[j] = lb[j]; }
 }
 
 /* y = a·x + sh, rectified when relu */
@@ -1419,9 +1433,15 @@ NK_HOT static void bn_dx(const float *dy, const float *y, const float *x, size_t
                          float f, int set, float *dx)
 {
     if (y && set)
-        for (size_t l = 0; l < L; l++) dx[l] = a * (y[l] > 0.0f ? dy[l] : 0.0f) - b - e * (x[l] - f);
+        for (size_t l = 0; l < L; l++) {
+            const float dv = dy[l], yv = y[l];
+            dx[l] = a * (yv > 0.0f ? dv : 0.0f) - b - e * (x[l] - f);
+        }
     else if (y)
-        for (size_t l = 0; l < L; l++) dx[l] += a * (y[l] > 0.0f ? dy[l] : 0.0f) - b - e * (x[l] - f);
+        for (size_t l = 0; l < L; l++) {
+            const float dv = dy[l], yv = y[l];
+            dx[l] += a * (yv > 0.0f ? dv : 0.0f) - b - e * (x[l] - f);
+        }
     else if (set)
         for (size_t l = 0; l < L; l++) dx[l] = a * dy[l] - b - e * (x[l] - f);
     else
