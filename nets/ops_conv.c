@@ -1,9 +1,10 @@
 /* ops_conv.c - conv2d, maxpool2d, avgpool2d, global_avgpool (NCHW).
  *
- * conv2d has two algorithms (alig_ad_conv_opts.algo). 3×3 stride-1 convolutions with padding 0..2
- * and at least 4 input channels run by default on Winograd's F(2×2, 3×3) (nets/winograd.c: 2.25
- * times fewer multiplications; with one input channel its 16 sgemms have an inner dimension of 1
- * and im2col is faster). Everything else runs im2col + sgemm over blocks of images (nets/kernels.c), with an optional fused bias
+ * conv2d has three algorithms (alig_ad_conv_opts.algo). 3×3 stride-1 convolutions with padding
+ * 0..2 and at least 4 input channels run by default on Winograd's minimal filtering
+ * (nets/winograd.c), F(4×4, 3×3) on large outputs and F(2×2, 3×3) on small ones (4 and 2.25 times
+ * fewer multiplications; with one input channel its sgemms have an inner dimension of 1 and
+ * im2col is faster). Everything else runs im2col + sgemm over blocks of images (nets/kernels.c), with an optional fused bias
  * (one pass less over the output, forward and backward, than a separate bias_add). Its scratch
  * is shared by every conv node of the graph (nodes run one at a time), sized for the largest;
  * backward recomputes the columns instead of keeping them for the whole batch.
@@ -48,12 +49,21 @@ static void conv_shape(const alig_ad_node *n, alig_nk_conv *s)
 #define WINO_MIN_C 4
 #define WINO_SLOT_FLOATS ((size_t)1 << 18)
 
+/* The Winograd tile m of node n: 2 or 4, or 0 for im2col. AUTO takes F(4×4, 3×3) on outputs of at
+ * least WINO4_MIN_SIZE in both directions and F(2×2, 3×3) on smaller ones: measured with
+ * bench/conv_layers on WRN-16-2's layers (2 threads, forward + backward), F(4×4) was 20-25% faster
+ * at 28×28 and 5-15% at 14×14, and 8-20% slower at 7×7, where its 2×2 tiles per image waste 31%
+ * of the work and leave sgemms of only 4 rows per image. */
+#define WINO4_MIN_SIZE 12
 static int conv_wino(const alig_ad_node *n, const alig_nk_conv *s)
 {
     switch (n->aux.conv.algo) {
     case ALIG_CONV_IM2COL: return 0;
-    case ALIG_CONV_WINOGRAD: return 1;      /* eligibility checked by the constructor */
-    default: return alig_nk_wino_eligible(s) && s->C >= WINO_MIN_C;
+    case ALIG_CONV_WINOGRAD: return 2;      /* eligibility checked by the constructor */
+    case ALIG_CONV_WINOGRAD4: return 4;
+    default:
+        if (!alig_nk_wino_eligible(s) || s->C < WINO_MIN_C) return 0;
+        return s->P >= WINO4_MIN_SIZE && s->Q >= WINO4_MIN_SIZE ? 4 : 2;
     }
 }
 
@@ -66,11 +76,11 @@ static int conv_threads(void)
 #endif
 }
 
-static void wino_plan(const alig_nk_conv *s, size_t ws_avail, int *imgs, int *slots)
+static void wino_plan(const alig_nk_conv *s, int m, size_t ws_avail, int *imgs, int *slots)
 {
     const int threads = conv_threads();
     const int par = threads > 1 && alig_nk_blas_nests();
-    alig_nk_wino_plan(s, par ? threads : 1, WINO_SLOT_FLOATS, ws_avail, imgs, slots);
+    alig_nk_wino_plan(s, m, par ? threads : 1, WINO_SLOT_FLOATS, ws_avail, imgs, slots);
 }
 
 static void conv_plan(const alig_nk_conv *s, size_t ws_avail, int *block, int *slots)
@@ -98,7 +108,8 @@ alig_ad_node *alig_ad_conv2d(alig_ad_graph *G, alig_ad_node *x, alig_ad_node *w,
     if (o.stride_w == 0) o.stride_w = 1;
     if (o.stride_h < 0 || o.stride_w < 0 || o.pad_h < 0 || o.pad_w < 0)
         return alig_ad_fail(G, ALIG_EINVAL, "conv2d", "negative stride or padding");
-    if (o.algo != ALIG_CONV_AUTO && o.algo != ALIG_CONV_IM2COL && o.algo != ALIG_CONV_WINOGRAD)
+    if (o.algo != ALIG_CONV_AUTO && o.algo != ALIG_CONV_IM2COL && o.algo != ALIG_CONV_WINOGRAD &&
+        o.algo != ALIG_CONV_WINOGRAD4)
         return alig_ad_fail(G, ALIG_EINVAL, "conv2d", "unknown algorithm %d", (int)o.algo);
     if (x->ndim != 4 || w->ndim != 4)
         return alig_ad_fail(G, ALIG_EBADLEN, "conv2d", "need x (N,C,H,W) and w (K,C,R,S), got %s and %s",
@@ -120,14 +131,15 @@ alig_ad_node *alig_ad_conv2d(alig_ad_graph *G, alig_ad_node *x, alig_ad_node *w,
     alig_nk_conv s;
     int block, slots;
     conv_shape(n, &s);
-    if (o.algo == ALIG_CONV_WINOGRAD && !alig_nk_wino_eligible(&s))
+    if ((o.algo == ALIG_CONV_WINOGRAD || o.algo == ALIG_CONV_WINOGRAD4) && !alig_nk_wino_eligible(&s))
         return alig_ad_fail(G, ALIG_EINVAL, "conv2d",
                             "Winograd needs a 3x3 kernel, stride 1 and padding 0..2 (got %dx%d, stride %d,%d, pad %d,%d)",
                             s.R, s.S, s.sh, s.sw, s.ph, s.pw);
     size_t need;
-    if (conv_wino(n, &s)) {
-        wino_plan(&s, 0, &block, &slots);
-        need = alig_nk_wino_ws(&s, block, slots);
+    const int m = conv_wino(n, &s);
+    if (m) {
+        wino_plan(&s, m, 0, &block, &slots);
+        need = alig_nk_wino_ws(&s, m, block, slots);
     } else {
         conv_plan(&s, 0, &block, &slots);
         need = alig_nk_conv_ws(&s, block, slots);
@@ -142,9 +154,10 @@ static alig_status conv_forward(alig_ad_graph *G, alig_ad_node *n, int train)
     alig_nk_conv s;
     int block, slots;
     conv_shape(n, &s);
-    if (conv_wino(n, &s)) {
-        wino_plan(&s, G->ws_need, &block, &slots);
-        alig_nk_wino_forward(&s, n->in[0]->value, n->in[1]->value, n->n_in == 3 ? n->in[2]->value : NULL, n->value,
+    const int m = conv_wino(n, &s);
+    if (m) {
+        wino_plan(&s, m, G->ws_need, &block, &slots);
+        alig_nk_wino_forward(&s, m, n->in[0]->value, n->in[1]->value, n->n_in == 3 ? n->in[2]->value : NULL, n->value,
                              G->ws, block, slots);
         return ALIG_SUCCESS;
     }
@@ -162,9 +175,10 @@ static void conv_backward(alig_ad_graph *G, alig_ad_node *n, int train)
     conv_shape(n, &s);
     alig_ad_node *x = n->in[0];
     const int set = x->grad ? alig_ad_grad_claim(G, x) : 0;    /* dx may be written, not added */
-    if (conv_wino(n, &s)) {
-        wino_plan(&s, G->ws_need, &block, &slots);
-        alig_nk_wino_backward(&s, x->value, n->in[1]->value, n->grad, x->grad, set, n->in[1]->grad,
+    const int m = conv_wino(n, &s);
+    if (m) {
+        wino_plan(&s, m, G->ws_need, &block, &slots);
+        alig_nk_wino_backward(&s, m, x->value, n->in[1]->value, n->grad, x->grad, set, n->in[1]->grad,
                               n->n_in == 3 ? n->in[2]->grad : NULL, G->ws, block, slots);
         return;
     }

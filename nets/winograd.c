@@ -31,8 +31,10 @@
 #include "winograd.h"
 
 typedef struct wino_geom {
-    int TH, TW;         /* tiles per image: ⌈P/2⌉ × ⌈Q/2⌉ */
-    int bh, bw;         /* padded image: 2TH + 2 rows of 2TW + 2 pixels */
+    int m;              /* output tile m × m: F(m×m, 3×3), m = 2 or 4 */
+    int nx;             /* transformed tile (m + 2)², the number of sgemms */
+    int TH, TW;         /* tiles per image: ⌈P/m⌉ × ⌈Q/m⌉ */
+    int bh, bw;         /* padded image: m·TH + 2 rows of m·TW + 2 pixels */
     size_t tiles;       /* TH·TW */
 } wino_geom;
 
@@ -56,13 +58,15 @@ typedef struct wino_geom {
 #define WINO_HOT
 #endif
 
-static wino_geom geom(const alig_nk_conv *s)
+static wino_geom geom(const alig_nk_conv *s, int m)
 {
     wino_geom g;
-    g.TH = (s->P + 1) / 2;
-    g.TW = (s->Q + 1) / 2;
-    g.bh = 2 * g.TH + 2;
-    g.bw = 2 * g.TW + 2;
+    g.m = m;
+    g.nx = (m + 2) * (m + 2);
+    g.TH = (s->P + m - 1) / m;
+    g.TW = (s->Q + m - 1) / m;
+    g.bh = m * g.TH + 2;
+    g.bw = m * g.TW + 2;
     g.tiles = (size_t)g.TH * g.TW;
     return g;
 }
@@ -76,36 +80,37 @@ int alig_nk_wino_eligible(const alig_nk_conv *s)
 /* floats of one slot, without (chunk = 0) or with the chunk's V and M */
 static size_t slot_fixed(const alig_nk_conv *s, const wino_geom *g)
 {
-    return (size_t)g->bh * g->bw * s->C + 4 * g->tiles * s->K + 16 * (size_t)s->K * s->C;
+    return (size_t)g->bh * g->bw * s->C + (size_t)g->m * g->m * g->tiles * s->K +
+           36 * (size_t)(s->C > s->K ? s->C : s->K) + (size_t)g->nx * s->K * s->C;
 }
 
 static size_t slot_floats(const alig_nk_conv *s, const wino_geom *g, int imgs)
 {
-    return slot_fixed(s, g) + 16 * ((size_t)s->C + s->K) * (size_t)imgs * g->tiles;
+    return slot_fixed(s, g) + (size_t)g->nx * ((size_t)s->C + s->K) * (size_t)imgs * g->tiles;
 }
 
-size_t alig_nk_wino_ws(const alig_nk_conv *s, int imgs, int slots)
+size_t alig_nk_wino_ws(const alig_nk_conv *s, int m, int imgs, int slots)
 {
-    const wino_geom g = geom(s);
-    return 16 * (size_t)s->K * s->C + (size_t)slots * slot_floats(s, &g, imgs);
+    const wino_geom g = geom(s, m);
+    return (size_t)g.nx * s->K * s->C + (size_t)slots * slot_floats(s, &g, imgs);
 }
 
-void alig_nk_wino_plan(const alig_nk_conv *s, int max_slots, size_t target, size_t ws_avail, int *imgs,
+void alig_nk_wino_plan(const alig_nk_conv *s, int m, int max_slots, size_t target, size_t ws_avail, int *imgs,
                        int *slots)
 {
-    const wino_geom g = geom(s);
+    const wino_geom g = geom(s, m);
     int sl = max_slots < 1 ? 1 : max_slots;
     if (sl > s->N) sl = s->N;
     /* the chunk's V and M, which grow with the images of a chunk */
-    const size_t one = 16 * ((size_t)s->C + s->K) * g.tiles;
+    const size_t one = (size_t)g.nx * ((size_t)s->C + s->K) * g.tiles;
     size_t b = one >= target ? 1 : target / one;
     const size_t cap = ((size_t)s->N + sl - 1) / sl;
     if (b > cap) b = cap;
     if (b < 1) b = 1;
     int bi = (int)b;
     if (ws_avail) {
-        while (sl > 1 && alig_nk_wino_ws(s, bi, sl) > ws_avail) sl--;
-        while (bi > 1 && alig_nk_wino_ws(s, bi, sl) > ws_avail) bi--;
+        while (sl > 1 && alig_nk_wino_ws(s, m, bi, sl) > ws_avail) sl--;
+        while (bi > 1 && alig_nk_wino_ws(s, m, bi, sl) > ws_avail) bi--;
     }
     *imgs = bi;
     *slots = sl;
@@ -113,8 +118,8 @@ void alig_nk_wino_plan(const alig_nk_conv *s, int max_slots, size_t target, size
 
 /* ---------------------------------------------------------------- transforms */
 
-/* U[ξ][c][k] = (G w[k][c] G^T)[ξ] */
-static void weight_transform(const alig_nk_conv *s, const float *w, float *U)
+/* U[ξ][c][k] = (G w[k][c] G^T)[ξ], F(2×2, 3×3) */
+static void weight_transform_f2(const alig_nk_conv *s, const float *w, float *U)
 {
     const size_t KC = (size_t)s->K * s->C;
     ALIG_NK_OMP(omp parallel for schedule(static) if (KC >= 256))
@@ -136,6 +141,88 @@ static void weight_transform(const alig_nk_conv *s, const float *w, float *U)
                 u[(4 * a + 3) * KC] = t[a][2];
             }
         }
+}
+
+/* F(4×4, 3×3) (Lavin & Gray 2016, interpolation points 0, ±1, ±2, ∞), 1-D maps on 6 (or 3, 4)
+ * values. Products by 2, 4, 5 and the fractions are separate statements from the sums they feed,
+ * so that no clone contracts them into fused multiply-adds (-ffp-contract=on contracts within
+ * one expression only): every build rounds alike.
+ *     B^T = | 4  0 -5  0  1  0 |   G = |  1/4    0     0  |   A^T = | 1  1  1  1  1  0 |
+ *           | 0 -4 -4  1  1  0 |       | -1/6 -1/6  -1/6  |         | 0  1 -1  2 -2  0 |
+ *           | 0  4 -4 -1  1  0 |       | -1/6  1/6  -1/6  |         | 0  1  1  4  4  0 |
+ *           | 0 -2 -1  2  1  0 |       | 1/24 1/12   1/6  |         | 0  1 -1  8 -8  1 |
+ *           | 0  2 -1 -2  1  0 |       | 1/24 -1/12  1/6  |
+ *           | 0  4  0 -5  0  1 |       |  0    0     1    | */
+static inline void bt6(const float d[6], float v[6])       /* v = B^T d */
+{
+    const float d0x4 = 4.0f * d[0], d2x5 = 5.0f * d[2], d3x5 = 5.0f * d[3], d1x4 = 4.0f * d[1];
+    const float s12 = d[1] + d[2], m12 = d[1] - d[2], m31 = d[3] - d[1];
+    const float s12x4 = 4.0f * s12, m12x4 = 4.0f * m12, m31x2 = 2.0f * m31;
+    v[0] = d0x4 - d2x5 + d[4];
+    v[1] = d[3] + d[4] - s12x4;
+    v[2] = d[4] - d[3] + m12x4;
+    v[3] = d[4] - d[2] + m31x2;
+    v[4] = d[4] - d[2] - m31x2;
+    v[5] = d1x4 - d3x5 + d[5];
+}
+static inline void b6(const float v[6], float d[6])        /* d = B v (the adjoint of bt6) */
+{
+    const float v0x4 = 4.0f * v[0], v0x5 = 5.0f * v[0], v5x4 = 4.0f * v[5], v5x5 = 5.0f * v[5];
+    const float m12x4 = 4.0f * (v[2] - v[1]), s12x4 = 4.0f * (v[1] + v[2]), m43x2 = 2.0f * (v[4] - v[3]);
+    const float m34x2 = 2.0f * (v[3] - v[4]);
+    d[0] = v0x4;
+    d[1] = m12x4 + m43x2 + v5x4;
+    d[2] = -(v0x5) - s12x4 - v[3] - v[4];
+    d[3] = v[1] - v[2] + m34x2 - v5x5;
+    d[4] = v[0] + v[1] + v[2] + v[3] + v[4];
+    d[5] = v[5];
+}
+static inline void at6(const float m[6], float y[4])        /* y = A^T m */
+{
+    const float s12 = m[1] + m[2], d12 = m[1] - m[2], s34 = m[3] + m[4], d34 = m[3] - m[4];
+    const float d34x2 = 2.0f * d34, s34x4 = 4.0f * s34, d34x8 = 8.0f * d34;
+    y[0] = m[0] + s12 + s34;
+    y[1] = d12 + d34x2;
+    y[2] = s12 + s34x4;
+    y[3] = d12 + d34x8 + m[5];
+}
+static inline void a6(const float y[4], float m[6])         /* m = A y (the adjoint of at6) */
+{
+    const float y1x2 = 2.0f * y[1], y2x4 = 4.0f * y[2], y3x8 = 8.0f * y[3];
+    m[0] = y[0];
+    m[1] = y[0] + y[1] + y[2] + y[3];
+    m[2] = y[0] - y[1] + y[2] - y[3];
+    m[3] = y[0] + y1x2 + y2x4 + y3x8;
+    m[4] = y[0] - y1x2 + y2x4 - y3x8;
+    m[5] = y[3];
+}
+
+/* U[ξ][c][k] = (G w[k][c] G^T)[ξ], F(4×4, 3×3), computed in double and rounded once */
+static void weight_transform_f4(const alig_nk_conv *s, const float *w, float *U)
+{
+    static const double G[6][3] = { { 0.25, 0, 0 }, { -1.0 / 6, -1.0 / 6, -1.0 / 6 }, { -1.0 / 6, 1.0 / 6, -1.0 / 6 },
+                                    { 1.0 / 24, 1.0 / 12, 1.0 / 6 }, { 1.0 / 24, -1.0 / 12, 1.0 / 6 }, { 0, 0, 1 } };
+    const size_t KC = (size_t)s->K * s->C;
+    ALIG_NK_OMP(omp parallel for schedule(static) if (KC >= 256))
+    for (int k = 0; k < s->K; k++)
+        for (int c = 0; c < s->C; c++) {
+            const float *g = w + 9 * ((size_t)k * s->C + c);
+            double t[6][3];
+            for (int a = 0; a < 6; a++)
+                for (int j = 0; j < 3; j++) t[a][j] = G[a][0] * g[j] + G[a][1] * g[3 + j] + G[a][2] * g[6 + j];
+            float *u = U + (size_t)c * s->K + k;
+            for (int a = 0; a < 6; a++)
+                for (int b = 0; b < 6; b++)
+                    u[(size_t)(6 * a + b) * KC] = (float)(t[a][0] * G[b][0] + t[a][1] * G[b][1] + t[a][2] * G[b][2]);
+        }
+}
+
+static void weight_transform(const alig_nk_conv *s, const wino_geom *g, const float *w, float *U)
+{
+    if (g->m == 4)
+        weight_transform_f4(s, w, U);
+    else
+        weight_transform_f2(s, w, U);
 }
 
 /* xt (bh·bw, C) ← image x (C, H, W), transposed and padded with zeros (ph rows, pw columns). */
@@ -189,23 +276,60 @@ static inline void input_transform(const alig_nk_conv *s, const wino_geom *g, co
         }
 }
 
-/* V (16 × T × C) ← the transforms of images [n0, n0 + nb); xt: scratch for one padded image. */
+/* F(4×4, 3×3): V[t][ξ][·] ← B^T d B of every 6×6 patch of one padded image (ldv = C). */
+static inline void input_transform_f4(const alig_nk_conv *s, const wino_geom *g, const float *xt, float *V,
+                                      size_t ldv, size_t t0, float *tmp)
+{
+    /* two passes through tmp (36·C floats, in L1) so that each loop over channels is short
+     * enough to vectorise: d B along the 6 patch rows, then B^T (d B) down the 6 columns */
+    const int C = s->C;
+    const size_t rs = (size_t)g->bw * C;
+    for (int th = 0; th < g->TH; th++)
+        for (int tw = 0; tw < g->TW; tw++) {
+            const float *d0 = xt + (size_t)(4 * th) * rs + (size_t)(4 * tw) * C;
+            float *v = V + (t0 + (size_t)th * g->TW + tw) * 36 * C;
+            for (int i = 0; i < 6; i++) {
+                const float *r = d0 + (size_t)i * rs;
+                float *e = tmp + (size_t)6 * i * C;         /* e[b][c] of row i */
+                WINO_IVDEP
+                for (int c = 0; c < C; c++) {
+                    const float d[6] = { r[c], r[C + c], r[2 * C + c], r[3 * C + c], r[4 * C + c], r[5 * C + c] };
+                    float o[6];
+                    bt6(d, o);
+                    for (int b = 0; b < 6; b++) e[(size_t)b * C + c] = o[b];
+                }
+            }
+            for (int b = 0; b < 6; b++) {
+                const float *e = tmp + (size_t)b * C;       /* row i at e + 6·i·C */
+                WINO_IVDEP
+                for (int c = 0; c < C; c++) {
+                    const float col[6] = { e[c], e[6 * C + c], e[12 * C + c], e[18 * C + c], e[24 * C + c], e[30 * C + c] };
+                    float o[6];
+                    bt6(col, o);
+                    for (int a = 0; a < 6; a++) v[(size_t)(6 * a + b) * ldv + c] = o[a];
+                }
+            }
+        }
+}
+
+/* V (T × nx × C) ← the transforms of images [n0, n0 + nb); xt: scratch for one padded image. */
 WINO_HOT static void chunk_input(const alig_nk_conv *s, const wino_geom *g, const float *x, int n0, int nb,
-                                 float *xt, float *V, size_t ldv)
+                                 float *xt, float *V, size_t ldv, float *tmp)
 {
     for (int i = 0; i < nb; i++) {
         to_padded(s, g, x + (size_t)(n0 + i) * s->C * s->H * s->W, xt);
-        input_transform(s, g, xt, V, ldv, (size_t)i * g->tiles);
+        if (g->m == 4)
+            input_transform_f4(s, g, xt, V, ldv, (size_t)i * g->tiles, tmp);
+        else
+            input_transform(s, g, xt, V, ldv, (size_t)i * g->tiles);
     }
 }
 
-/* y of images [n0, n0 + nb) (NCHW) ← A^T M A per tile, + bias; yt: one pixel-major image
- * covering whole tiles (2TH·2TW, K); the extra row / column of odd P / Q is not copied out. */
-WINO_HOT static void chunk_output(const alig_nk_conv *s, const wino_geom *g, const float *M, size_t ldm,
-                                  const float *bias, float *yt, float *y, int n0, int nb)
+/* yt (2TH·2TW, K) ← A^T M A for the tiles of image i of the chunk, F(2×2, 3×3) */
+static inline void output_tiles_f2(const alig_nk_conv *s, const wino_geom *g, const float *M, size_t ldm, float *yt,
+                                   int i)
 {
-    const int K = s->K, P = s->P, Q = s->Q, Q2 = 2 * g->TW;
-    for (int i = 0; i < nb; i++) {
+    const int K = s->K, Q2 = 2 * g->TW;
         for (int th = 0; th < g->TH; th++)
             for (int tw = 0; tw < g->TW; tw++) {
                 const float *m = M + ((size_t)i * g->tiles + (size_t)th * g->TW + tw) * 16 * K;
@@ -225,6 +349,55 @@ WINO_HOT static void chunk_output(const alig_nk_conv *s, const wino_geom *g, con
                     y11[k] = t11 - t12 - t13;
                 }
             }
+}
+
+/* yt (4TH·4TW, K) ← A^T M A for the tiles of image i of the chunk, F(4×4, 3×3) */
+static inline void output_tiles_f4(const alig_nk_conv *s, const wino_geom *g, const float *M, size_t ldm, float *yt,
+                                   int i, float *tmp)
+{
+    /* two passes through tmp (24·K floats): A^T M down the 6 columns, then (A^T M) A along rows */
+    const int K = s->K, Q4 = 4 * g->TW;
+    for (int th = 0; th < g->TH; th++)
+        for (int tw = 0; tw < g->TW; tw++) {
+            const float *m = M + ((size_t)i * g->tiles + (size_t)th * g->TW + tw) * 36 * K;
+            float *y0 = yt + ((size_t)(4 * th) * Q4 + 4 * tw) * K;
+            for (int b = 0; b < 6; b++) {
+                float *t = tmp + (size_t)b * K;             /* t[p][b][k] at tmp + (6p + b)·K */
+                WINO_IVDEP
+                for (int k = 0; k < K; k++) {
+                    const float col[6] = { m[(size_t)b * ldm + k], m[(size_t)(6 + b) * ldm + k],
+                                           m[(size_t)(12 + b) * ldm + k], m[(size_t)(18 + b) * ldm + k],
+                                           m[(size_t)(24 + b) * ldm + k], m[(size_t)(30 + b) * ldm + k] };
+                    float o[4];
+                    at6(col, o);
+                    for (int p = 0; p < 4; p++) t[(size_t)6 * p * K + k] = o[p];
+                }
+            }
+            for (int p = 0; p < 4; p++) {
+                const float *t = tmp + (size_t)6 * p * K;
+                float *yr = y0 + (size_t)p * Q4 * K;
+                WINO_IVDEP
+                for (int k = 0; k < K; k++) {
+                    const float row[6] = { t[k], t[K + k], t[2 * K + k], t[3 * K + k], t[4 * K + k], t[5 * K + k] };
+                    float o[4];
+                    at6(row, o);
+                    for (int q = 0; q < 4; q++) yr[(size_t)q * K + k] = o[q];
+                }
+            }
+        }
+}
+
+/* y of images [n0, n0 + nb) (NCHW) ← A^T M A per tile, + bias; yt: one pixel-major image
+ * covering whole tiles (mTH·mTW, K); rows / columns past P / Q are not copied out. */
+WINO_HOT static void chunk_output(const alig_nk_conv *s, const wino_geom *g, const float *M, size_t ldm,
+                                  const float *bias, float *yt, float *y, int n0, int nb, float *tmp)
+{
+    const int K = s->K, P = s->P, Q = s->Q, Q2 = g->m * g->TW;
+    for (int i = 0; i < nb; i++) {
+        if (g->m == 4)
+            output_tiles_f4(s, g, M, ldm, yt, i, tmp);
+        else
+            output_tiles_f2(s, g, M, ldm, yt, i);
         /* transpose (P, Q, K) → (K, P, Q) in blocks of 16 channels, adding the bias */
         const size_t PQ = (size_t)P * Q;
         float *yn = y + (size_t)(n0 + i) * K * PQ;
@@ -242,27 +415,11 @@ WINO_HOT static void chunk_output(const alig_nk_conv *s, const wino_geom *g, con
     }
 }
 
-/* dM (T, 16, K) ← A dy A^T per tile, for dy of images [n0, n0 + nb); dyt: one pixel-major image
- * covering whole tiles (2TH·2TW, K), whose extra row / column (odd P / Q) holds zeros. */
-WINO_HOT static void chunk_output_adjoint(const alig_nk_conv *s, const wino_geom *g, const float *dy, float *dyt,
-                                          float *M, size_t ldm, int n0, int nb)
+/* dM ← A dy A^T for the tiles of image i of the chunk, F(2×2, 3×3) */
+static inline void output_adjoint_tiles_f2(const alig_nk_conv *s, const wino_geom *g, const float *dyt, float *M,
+                                           size_t ldm, int i)
 {
-    const int K = s->K, P = s->P, Q = s->Q, Q2 = 2 * g->TW;
-    const size_t PQ = (size_t)P * Q;
-    if (P < 2 * g->TH) memset(dyt + (size_t)P * Q2 * K, 0, sizeof(float) * (size_t)Q2 * K);
-    for (int i = 0; i < nb; i++) {
-        const float *dn = dy + (size_t)(n0 + i) * K * PQ;
-        for (int k0 = 0; k0 < K; k0 += 16) {
-            const int kn = K - k0 < 16 ? K - k0 : 16;
-            for (int p = 0; p < P; p++) {
-                for (int q = 0; q < Q; q++) {
-                    float *dst = dyt + ((size_t)p * Q2 + q) * K + k0;
-                    const float *src = dn + (size_t)k0 * PQ + (size_t)p * Q + q;
-                    for (int k = 0; k < kn; k++) dst[k] = src[(size_t)k * PQ];
-                }
-                if (Q < Q2) memset(dyt + ((size_t)p * Q2 + Q) * K + k0, 0, sizeof(float) * (size_t)kn);
-            }
-        }
+    const int K = s->K, Q2 = 2 * g->TW;
         for (int th = 0; th < g->TH; th++)
             for (int tw = 0; tw < g->TW; tw++) {
                 float *m = M + ((size_t)i * g->tiles + (size_t)th * g->TW + tw) * 16 * K;
@@ -279,18 +436,77 @@ WINO_HOT static void chunk_output_adjoint(const alig_nk_conv *s, const wino_geom
                     m[12 * ldm + k] = s30; m[13 * ldm + k] = s30 + s31; m[14 * ldm + k] = s30 - s31; m[15 * ldm + k] = -s31;
                 }
             }
+}
+
+/* dM ← A dy A^T for the tiles of image i of the chunk, F(4×4, 3×3) */
+static inline void output_adjoint_tiles_f4(const alig_nk_conv *s, const wino_geom *g, const float *dyt, float *M,
+                                           size_t ldm, int i, float *tmp)
+{
+    /* two passes through tmp (24·K floats): A dy down the 4 columns, then (A dy) A^T along rows */
+    const int K = s->K, Q4 = 4 * g->TW;
+    for (int th = 0; th < g->TH; th++)
+        for (int tw = 0; tw < g->TW; tw++) {
+            float *m = M + ((size_t)i * g->tiles + (size_t)th * g->TW + tw) * 36 * K;
+            const float *y0 = dyt + ((size_t)(4 * th) * Q4 + 4 * tw) * K;
+            for (int q = 0; q < 4; q++) {
+                float *sa = tmp + (size_t)q * K;            /* sa[a][q][k] at tmp + (4a + q)·K */
+                WINO_IVDEP
+                for (int k = 0; k < K; k++) {
+                    const float col[4] = { y0[(size_t)q * K + k], y0[((size_t)Q4 + q) * K + k],
+                                           y0[((size_t)2 * Q4 + q) * K + k], y0[((size_t)3 * Q4 + q) * K + k] };
+                    float o[6];
+                    a6(col, o);
+                    for (int a = 0; a < 6; a++) sa[(size_t)4 * a * K + k] = o[a];
+                }
+            }
+            for (int a = 0; a < 6; a++) {
+                const float *sa = tmp + (size_t)4 * a * K;
+                WINO_IVDEP
+                for (int k = 0; k < K; k++) {
+                    const float row[4] = { sa[k], sa[K + k], sa[2 * K + k], sa[3 * K + k] };
+                    float o[6];
+                    a6(row, o);
+                    for (int b = 0; b < 6; b++) m[(size_t)(6 * a + b) * ldm + k] = o[b];
+                }
+            }
+        }
+}
+
+/* dM (T, nx, K) ← A dy A^T per tile, for dy of images [n0, n0 + nb); dyt: one pixel-major image
+ * covering whole tiles (mTH·mTW, K), whose rows / columns past P / Q hold zeros. */
+WINO_HOT static void chunk_output_adjoint(const alig_nk_conv *s, const wino_geom *g, const float *dy, float *dyt,
+                                          float *M, size_t ldm, int n0, int nb, float *tmp)
+{
+    const int K = s->K, P = s->P, Q = s->Q, Q2 = g->m * g->TW;
+    const size_t PQ = (size_t)P * Q;
+    if (P < g->m * g->TH)       /* the rows past P of the last tile row hold zeros */
+        memset(dyt + (size_t)P * Q2 * K, 0, sizeof(float) * (size_t)(g->m * g->TH - P) * Q2 * K);
+    for (int i = 0; i < nb; i++) {
+        const float *dn = dy + (size_t)(n0 + i) * K * PQ;
+        for (int k0 = 0; k0 < K; k0 += 16) {
+            const int kn = K - k0 < 16 ? K - k0 : 16;
+            for (int p = 0; p < P; p++) {
+                for (int q = 0; q < Q; q++) {
+                    float *dst = dyt + ((size_t)p * Q2 + q) * K + k0;
+                    const float *src = dn + (size_t)k0 * PQ + (size_t)p * Q + q;
+                    for (int k = 0; k < kn; k++) dst[k] = src[(size_t)k * PQ];
+                }
+                for (int q = Q; q < Q2; q++) memset(dyt + ((size_t)p * Q2 + q) * K + k0, 0, sizeof(float) * (size_t)kn);
+            }
+        }
+        if (g->m == 4)
+            output_adjoint_tiles_f4(s, g, dyt, M, ldm, i, tmp);
+        else
+            output_adjoint_tiles_f2(s, g, dyt, M, ldm, i);
     }
 }
 
-/* dx of images [n0, n0 + nb) += (or, with set, =) Σ over tiles of B dV B^T at each tile's patch
- * (the adjoint of input_transform and to_padded); xt: one padded pixel-major image as accumulator. */
-WINO_HOT static void chunk_input_adjoint(const alig_nk_conv *s, const wino_geom *g, const float *V, size_t ldv,
-                                         float *xt, float *dx, int set, int n0, int nb)
+/* xt += B dV B^T at each tile's 4×4 patch, for the tiles of image i of the chunk, F(2×2, 3×3) */
+static inline void input_adjoint_tiles_f2(const alig_nk_conv *s, const wino_geom *g, const float *V, size_t ldv,
+                                          float *xt, int i)
 {
-    const int C = s->C, HW = s->H * s->W;
+    const int C = s->C;
     const size_t rs = (size_t)g->bw * C;
-    for (int i = 0; i < nb; i++) {
-        memset(xt, 0, sizeof(float) * (size_t)g->bh * rs);
         for (int th = 0; th < g->TH; th++)
             for (int tw = 0; tw < g->TW; tw++) {
                 float *d0 = xt + (size_t)(2 * th) * rs + (size_t)(2 * tw) * C, *d1 = d0 + rs, *d2 = d1 + rs,
@@ -317,6 +533,60 @@ WINO_HOT static void chunk_input_adjoint(const alig_nk_conv *s, const wino_geom 
                     }
                 }
             }
+}
+
+/* xt += B dV B^T at each tile's 6×6 patch, for the tiles of image i of the chunk, F(4×4, 3×3) */
+static inline void input_adjoint_tiles_f4(const alig_nk_conv *s, const wino_geom *g, const float *V, size_t ldv,
+                                          float *xt, int i, float *tmp)
+{
+    /* two passes through tmp (36·C floats): B dV down the 6 columns, then (B dV) B^T along the
+     * 6 rows, added to the patch */
+    const int C = s->C;
+    const size_t rs = (size_t)g->bw * C;
+    for (int th = 0; th < g->TH; th++)
+        for (int tw = 0; tw < g->TW; tw++) {
+            float *d0 = xt + (size_t)(4 * th) * rs + (size_t)(4 * tw) * C;
+            const float *v = V + ((size_t)i * g->tiles + (size_t)th * g->TW + tw) * 36 * C;
+            for (int b = 0; b < 6; b++) {
+                float *e = tmp + (size_t)b * C;             /* e[r][b][c] at tmp + (6r + b)·C */
+                WINO_IVDEP
+                for (int c = 0; c < C; c++) {
+                    const float col[6] = { v[(size_t)b * ldv + c], v[(size_t)(6 + b) * ldv + c],
+                                           v[(size_t)(12 + b) * ldv + c], v[(size_t)(18 + b) * ldv + c],
+                                           v[(size_t)(24 + b) * ldv + c], v[(size_t)(30 + b) * ldv + c] };
+                    float o[6];
+                    b6(col, o);
+                    for (int r = 0; r < 6; r++) e[(size_t)6 * r * C + c] = o[r];
+                }
+            }
+            /* tiles overlap by two pixels: within one tile the 36 patch pixels are distinct */
+            for (int r = 0; r < 6; r++) {
+                const float *e = tmp + (size_t)6 * r * C;
+                float *row = d0 + (size_t)r * rs;
+                WINO_IVDEP
+                for (int c = 0; c < C; c++) {
+                    const float in[6] = { e[c], e[C + c], e[2 * C + c], e[3 * C + c], e[4 * C + c], e[5 * C + c] };
+                    float o[6];
+                    b6(in, o);
+                    for (int j = 0; j < 6; j++) row[(size_t)j * C + c] += o[j];
+                }
+            }
+        }
+}
+
+/* dx of images [n0, n0 + nb) += (or, with set, =) Σ over tiles of B dV B^T at each tile's patch
+ * (the adjoint of input_transform and to_padded); xt: one padded pixel-major image as accumulator. */
+WINO_HOT static void chunk_input_adjoint(const alig_nk_conv *s, const wino_geom *g, const float *V, size_t ldv,
+                                         float *xt, float *dx, int set, int n0, int nb, float *tmp)
+{
+    const int C = s->C, HW = s->H * s->W;
+    const size_t rs = (size_t)g->bw * C;
+    for (int i = 0; i < nb; i++) {
+        memset(xt, 0, sizeof(float) * (size_t)g->bh * rs);
+        if (g->m == 4)
+            input_adjoint_tiles_f4(s, g, V, ldv, xt, i, tmp);
+        else
+            input_adjoint_tiles_f2(s, g, V, ldv, xt, i);
         float *dn = dx + (size_t)(n0 + i) * C * HW;
         for (int h = 0; h < s->H; h++) {
             const float *row = xt + ((size_t)(h + s->ph) * g->bw + s->pw) * C;
@@ -333,6 +603,68 @@ WINO_HOT static void chunk_input_adjoint(const alig_nk_conv *s, const wino_geom 
             }
         }
     }
+}
+
+/* dw[k][c] += G^T (Σ_slots dU[·][c][k]) G, in double, F(2×2, 3×3); slot partials `per` floats apart */
+static void dw_transform_f2(const alig_nk_conv *s, const float *dU, size_t per, int slots, float *dw)
+{
+    const size_t KC = (size_t)s->K * s->C;
+    ALIG_NK_OMP(omp parallel for schedule(static) if (KC >= 256))
+    for (int k = 0; k < s->K; k++)
+        for (int c = 0; c < s->C; c++) {
+            const size_t ck = (size_t)c * s->K + k;
+            double u[4][4];
+            for (int xi = 0; xi < 16; xi++) {
+                double acc = 0.0;
+                for (int sl = 0; sl < slots; sl++) acc += dU[(size_t)sl * per + xi * KC + ck];
+                u[xi / 4][xi % 4] = acc;
+            }
+            double t[3][4];     /* G^T u: rows r */
+            for (int b = 0; b < 4; b++) {
+                t[0][b] = u[0][b] + 0.5 * (u[1][b] + u[2][b]);
+                t[1][b] = 0.5 * (u[1][b] - u[2][b]);
+                t[2][b] = 0.5 * (u[1][b] + u[2][b]) + u[3][b];
+            }
+            float *d = dw + 9 * ((size_t)k * s->C + c);
+            for (int r = 0; r < 3; r++) {
+                d[3 * r + 0] += (float)(t[r][0] + 0.5 * (t[r][1] + t[r][2]));
+                d[3 * r + 1] += (float)(0.5 * (t[r][1] - t[r][2]));
+                d[3 * r + 2] += (float)(0.5 * (t[r][1] + t[r][2]) + t[r][3]);
+            }
+        }
+}
+
+/* dw[k][c] += G^T (Σ_slots dU[·][c][k]) G, in double, F(4×4, 3×3) */
+static void dw_transform_f4(const alig_nk_conv *s, const float *dU, size_t per, int slots, float *dw)
+{
+    static const double G[6][3] = { { 0.25, 0, 0 }, { -1.0 / 6, -1.0 / 6, -1.0 / 6 }, { -1.0 / 6, 1.0 / 6, -1.0 / 6 },
+                                    { 1.0 / 24, 1.0 / 12, 1.0 / 6 }, { 1.0 / 24, -1.0 / 12, 1.0 / 6 }, { 0, 0, 1 } };
+    const size_t KC = (size_t)s->K * s->C;
+    ALIG_NK_OMP(omp parallel for schedule(static) if (KC >= 256))
+    for (int k = 0; k < s->K; k++)
+        for (int c = 0; c < s->C; c++) {
+            const size_t ck = (size_t)c * s->K + k;
+            double u[6][6];
+            for (int xi = 0; xi < 36; xi++) {
+                double acc = 0.0;
+                for (int sl = 0; sl < slots; sl++) acc += dU[(size_t)sl * per + xi * KC + ck];
+                u[xi / 6][xi % 6] = acc;
+            }
+            double t[3][6];     /* G^T u */
+            for (int r = 0; r < 3; r++)
+                for (int b = 0; b < 6; b++) {
+                    double acc = 0.0;
+                    for (int a = 0; a < 6; a++) acc += G[a][r] * u[a][b];
+                    t[r][b] = acc;
+                }
+            float *d = dw + 9 * ((size_t)k * s->C + c);
+            for (int r = 0; r < 3; r++)
+                for (int q = 0; q < 3; q++) {
+                    double acc = 0.0;
+                    for (int b = 0; b < 6; b++) acc += t[r][b] * G[b][q];
+                    d[3 * r + q] += (float)acc;
+                }
+        }
 }
 
 /* ---------------------------------------------------------------- drivers */
@@ -358,7 +690,7 @@ static int slot_id(int slots)
 
 /* a slot's pieces for a chunk of T tiles */
 typedef struct wino_slot {
-    float *xt, *yt, *V, *M;
+    float *xt, *yt, *tmp, *V, *M;
     size_t ldv, ldm;
 } wino_slot;
 
@@ -369,8 +701,9 @@ static wino_slot slot_at(const alig_nk_conv *s, const wino_geom *g, float *slot,
     w.yt = w.xt + (size_t)g->bh * g->bw * s->C;
     w.ldv = (size_t)s->C;
     w.ldm = (size_t)s->K;
-    w.V = w.yt + 4 * g->tiles * s->K;
-    w.M = w.V + 16 * T * s->C;
+    w.tmp = w.yt + (size_t)g->m * g->m * g->tiles * s->K;
+    w.V = w.tmp + 36 * (size_t)(s->C > s->K ? s->C : s->K);
+    w.M = w.V + (size_t)g->nx * T * s->C;
     return w;
 }
 
@@ -379,21 +712,21 @@ static void forward_chunk(const alig_nk_conv *s, const wino_geom *g, const float
 {
     const size_t T = (size_t)nb * g->tiles, KC = (size_t)s->K * s->C;
     const wino_slot w = slot_at(s, g, slot, T);
-    chunk_input(s, g, x, n0, nb, w.xt, w.V, w.ldv);
-    for (int xi = 0; xi < 16; xi++)
+    chunk_input(s, g, x, n0, nb, w.xt, w.V, w.ldv, w.tmp);
+    for (int xi = 0; xi < g->nx; xi++)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, s->K, s->C, 1.0f, w.V + xi * w.ldv,
-                    16 * s->C, U + xi * KC, s->K, 0.0f, w.M + xi * w.ldm, 16 * s->K);
-    chunk_output(s, g, w.M, w.ldm, bias, w.yt, y, n0, nb);
+                    g->nx * s->C, U + xi * KC, s->K, 0.0f, w.M + xi * w.ldm, g->nx * s->K);
+    chunk_output(s, g, w.M, w.ldm, bias, w.yt, y, n0, nb, w.tmp);
 }
 
-void alig_nk_wino_forward(const alig_nk_conv *s, const float *x, const float *w, const float *bias, float *y,
+void alig_nk_wino_forward(const alig_nk_conv *s, int m, const float *x, const float *w, const float *bias, float *y,
                           float *ws, int imgs, int slots)
 {
-    const wino_geom g = geom(s);
-    float *U = ws, *slot0 = ws + 16 * (size_t)s->K * s->C;
+    const wino_geom g = geom(s, m);
+    float *U = ws, *slot0 = ws + (size_t)g.nx * s->K * s->C;
     const size_t per = slot_floats(s, &g, imgs);
     const int chunks = (s->N + imgs - 1) / imgs;
-    weight_transform(s, w, U);
+    weight_transform(s, &g, w, U);
     if (slots > 1 && n_threads() > 1) {
         ALIG_NK_OMP(omp parallel for schedule(static) num_threads(slots))
         for (int ch = 0; ch < chunks; ch++) {
@@ -413,28 +746,28 @@ static void backward_chunk(const alig_nk_conv *s, const wino_geom *g, const floa
 {
     const size_t T = (size_t)nb * g->tiles, KC = (size_t)s->K * s->C;
     const wino_slot w = slot_at(s, g, slot, T);
-    chunk_output_adjoint(s, g, dy, w.yt, w.M, w.ldm, n0, nb);
+    chunk_output_adjoint(s, g, dy, w.yt, w.M, w.ldm, n0, nb, w.tmp);
     if (dx) {
-        for (int xi = 0; xi < 16; xi++)     /* dV_ξ (T, C) = dM_ξ (T, K) · U_ξ^T */
+        for (int xi = 0; xi < g->nx; xi++)     /* dV_ξ (T, C) = dM_ξ (T, K) · U_ξ^T */
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, s->C, s->K, 1.0f, w.M + xi * w.ldm,
-                        16 * s->K, U + xi * KC, s->K, 0.0f, w.V + xi * w.ldv, 16 * s->C);
-        chunk_input_adjoint(s, g, w.V, w.ldv, w.xt, dx, dx_set, n0, nb);
+                        g->nx * s->K, U + xi * KC, s->K, 0.0f, w.V + xi * w.ldv, g->nx * s->C);
+        chunk_input_adjoint(s, g, w.V, w.ldv, w.xt, dx, dx_set, n0, nb, w.tmp);
     }
     if (dU) {
-        chunk_input(s, g, x, n0, nb, w.xt, w.V, w.ldv);
-        for (int xi = 0; xi < 16; xi++)     /* dU_ξ (C, K) += V_ξ^T (C, T) · dM_ξ (T, K) */
+        chunk_input(s, g, x, n0, nb, w.xt, w.V, w.ldv, w.tmp);
+        for (int xi = 0; xi < g->nx; xi++)     /* dU_ξ (C, K) += V_ξ^T (C, T) · dM_ξ (T, K) */
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, s->C, s->K, (int)T, 1.0f, w.V + xi * w.ldv,
-                        16 * s->C, w.M + xi * w.ldm, 16 * s->K, 1.0f, dU + xi * KC, s->K);
+                        g->nx * s->C, w.M + xi * w.ldm, g->nx * s->K, 1.0f, dU + xi * KC, s->K);
     }
 }
 
-void alig_nk_wino_backward(const alig_nk_conv *s, const float *x, const float *w, const float *dy, float *dx,
-                           int dx_set, float *dw, float *db, float *ws, int imgs, int slots)
+void alig_nk_wino_backward(const alig_nk_conv *s, int m, const float *x, const float *w, const float *dy,
+                           float *dx, int dx_set, float *dw, float *db, float *ws, int imgs, int slots)
 {
-    const wino_geom g = geom(s);
-    const size_t KC = (size_t)s->K * s->C, PQ = (size_t)s->P * s->Q;
-    float *U = ws, *slot0 = ws + 16 * KC;
-    const size_t per = slot_floats(s, &g, imgs), dU_off = per - 16 * KC;
+    const wino_geom g = geom(s, m);
+    const size_t KC = (size_t)s->K * s->C, PQ = (size_t)s->P * s->Q, nxKC = (size_t)g.nx * KC;
+    float *U = ws, *slot0 = ws + nxKC;
+    const size_t per = slot_floats(s, &g, imgs), dU_off = per - nxKC;
     const int chunks = (s->N + imgs - 1) / imgs;
     const int par = slots > 1 && n_threads() > 1;
     if (!par) slots = 1;
@@ -451,8 +784,8 @@ void alig_nk_wino_backward(const alig_nk_conv *s, const float *x, const float *w
         }
     }
     if (!dx && !dw) return;
-    if (dx) weight_transform(s, w, U);
-    for (int sl = 0; sl < slots; sl++) memset(slot0 + (size_t)sl * per + dU_off, 0, sizeof(float) * 16 * KC);
+    if (dx) weight_transform(s, &g, w, U);
+    for (int sl = 0; sl < slots; sl++) memset(slot0 + (size_t)sl * per + dU_off, 0, sizeof(float) * nxKC);
     if (par) {
         ALIG_NK_OMP(omp parallel for schedule(static) num_threads(slots))
         for (int ch = 0; ch < chunks; ch++) {
@@ -467,28 +800,8 @@ void alig_nk_wino_backward(const alig_nk_conv *s, const float *x, const float *w
         }
     }
     if (!dw) return;
-    /* dw[k][c] += G^T (Σ_slots dU[·][c][k]) G, in double */
-    ALIG_NK_OMP(omp parallel for schedule(static) if (KC >= 256))
-    for (int k = 0; k < s->K; k++)
-        for (int c = 0; c < s->C; c++) {
-            const size_t ck = (size_t)c * s->K + k;
-            double u[4][4];
-            for (int xi = 0; xi < 16; xi++) {
-                double acc = 0.0;
-                for (int sl = 0; sl < slots; sl++) acc += slot0[(size_t)sl * per + dU_off + xi * KC + ck];
-                u[xi / 4][xi % 4] = acc;
-            }
-            double t[3][4];     /* G^T u: rows r */
-            for (int b = 0; b < 4; b++) {
-                t[0][b] = u[0][b] + 0.5 * (u[1][b] + u[2][b]);
-                t[1][b] = 0.5 * (u[1][b] - u[2][b]);
-                t[2][b] = 0.5 * (u[1][b] + u[2][b]) + u[3][b];
-            }
-            float *d = dw + 9 * ((size_t)k * s->C + c);
-            for (int r = 0; r < 3; r++) {
-                d[3 * r + 0] += (float)(t[r][0] + 0.5 * (t[r][1] + t[r][2]));
-                d[3 * r + 1] += (float)(0.5 * (t[r][1] - t[r][2]));
-                d[3 * r + 2] += (float)(0.5 * (t[r][1] + t[r][2]) + t[r][3]);
-            }
-        }
+    if (g.m == 4)
+        dw_transform_f4(s, slot0 + dU_off, per, slots, dw);
+    else
+        dw_transform_f2(s, slot0 + dU_off, per, slots, dw);
 }

@@ -30,21 +30,21 @@
 int alig_nk_wino_eligible(const alig_nk_conv *s);
 
 /* Scratch floats for chunks of `imgs` images and `slots` chunks in flight. */
-size_t alig_nk_wino_ws(const alig_nk_conv *s, int imgs, int slots);
+size_t alig_nk_wino_ws(const alig_nk_conv *s, int m, int imgs, int slots);
 
 /* Choose a plan: at most max_slots chunks in flight (never more than N), chunks of about
  * slot_floats scratch each (at least one image), shrunk (slots first, then images) until
  * alig_nk_wino_ws fits ws_avail (0 = no limit). */
-void alig_nk_wino_plan(const alig_nk_conv *s, int max_slots, size_t slot_floats, size_t ws_avail, int *imgs,
+void alig_nk_wino_plan(const alig_nk_conv *s, int m, int max_slots, size_t slot_floats, size_t ws_avail, int *imgs,
                        int *slots);
 
 /* y (N,K,P,Q) = conv(x (N,C,H,W), w (K,C,3,3)) + bias[k] (bias may be NULL). */
-void alig_nk_wino_forward(const alig_nk_conv *s, const float *x, const float *w, const float *bias, float *y,
+void alig_nk_wino_forward(const alig_nk_conv *s, int m, const float *x, const float *w, const float *bias, float *y,
                           float *ws, int imgs, int slots);
 
 /* dx += ∂/∂x (dx = ∂/∂x when dx_set), dw += ∂/∂w, db += ∂/∂b of Σ dy·y; any of dx, dw, db may
  * be NULL. */
-void alig_nk_wino_backward(const alig_nk_conv *s, const float *x, const float *w, const float *dy, float *dx,
-                           int dx_set, float *dw, float *db, float *ws, int imgs, int slots);
+void alig_nk_wino_backward(const alig_nk_conv *s, int m, const float *x, const float *w, const float *dy,
+                           float *dx, int dx_set, float *dw, float *db, float *ws, int imgs, int slots);
 
 #endif
