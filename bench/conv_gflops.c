@@ -15,19 +15,7 @@
 #endif
 
 #include "alig/ad.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
+#include "bench_util.h"
 
 #define REPS 15
 
@@ -62,15 +50,15 @@ int main(void)
     const double f1 = 2.0 * 128 * 32 * 26 * 26 * 1 * 9, f2 = 2.0 * 128 * 64 * 11 * 11 * 32 * 9;
     double t_fwd[REPS], t_all[REPS];
     for (int r = -2; r < REPS; r++) {
-        double t0 = now();
+        double t0 = bench_now();
         alig_ad_forward(G, 1);
-        double t1 = now();
+        double t1 = bench_now();
         alig_ad_backward(G, loss);
-        double t2 = now();
+        double t2 = bench_now();
         if (r >= 0) { t_fwd[r] = t1 - t0; t_all[r] = t2 - t0; }
     }
-    qsort(t_fwd, REPS, sizeof(double), cmp);
-    qsort(t_all, REPS, sizeof(double), cmp);
+    qsort(t_fwd, REPS, sizeof(double), bench_cmp_double);
+    qsort(t_all, REPS, sizeof(double), bench_cmp_double);
 
     /* same-run sgemm reference: square n = 1024 */
     const int n = 1024;
@@ -78,11 +66,11 @@ int main(void)
     for (int i = 0; i < n * n; i++) { a[i] = (float)(i % 7) * 0.1f; b[i] = (float)(i % 5) * 0.1f; }
     double t_gemm[REPS];
     for (int r = -2; r < REPS; r++) {
-        double t0 = now();
+        double t0 = bench_now();
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
-        if (r >= 0) t_gemm[r] = now() - t0;
+        if (r >= 0) t_gemm[r] = bench_now() - t0;
     }
-    qsort(t_gemm, REPS, sizeof(double), cmp);
+    qsort(t_gemm, REPS, sizeof(double), bench_cmp_double);
     double gemm = 2.0 * n * n * n / t_gemm[REPS / 2] * 1e-9;
     double fwd = (f1 + f2) / t_fwd[REPS / 2] * 1e-9;
     double all = (2 * f1 + 3 * f2) / t_all[REPS / 2] * 1e-9;   /* includes relu + max-pool passes */

@@ -13,19 +13,7 @@
 #endif
 
 #include "alig/ad.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
+#include "bench_util.h"
 
 typedef struct layer { int C, K, H, k, stride, count; } layer;
 
@@ -62,16 +50,16 @@ static int time_layer(const layer *L, alig_conv_algo algo, int reps, double *fwd
     for (size_t i = 0; i < alig_ad_params_n(P); i++) xp[i] = (float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
     double *tf = malloc(sizeof(double) * (size_t)reps), *ta = malloc(sizeof(double) * (size_t)reps);
     for (int r = -2; r < reps; r++) {
-        double t0 = now();
+        double t0 = bench_now();
         alig_ad_forward(G, 1);
-        double t1 = now();
+        double t1 = bench_now();
         alig_ad_forward(G, 1);
         alig_ad_backward(G, loss);
-        double t2 = now();
+        double t2 = bench_now();
         if (r >= 0) { tf[r] = t1 - t0; ta[r] = t2 - t1; }
     }
-    qsort(tf, (size_t)reps, sizeof(double), cmp);
-    qsort(ta, (size_t)reps, sizeof(double), cmp);
+    qsort(tf, (size_t)reps, sizeof(double), bench_cmp_double);
+    qsort(ta, (size_t)reps, sizeof(double), bench_cmp_double);
     *fwd = tf[reps / 2];
     *all = ta[reps / 2];
     free(tf); free(ta);
@@ -121,11 +109,11 @@ int main(int argc, char **argv)
     for (int i = 0; i < n * n; i++) { a[i] = (float)(i % 7) * 0.1f; b[i] = (float)(i % 5) * 0.1f; }
     double *tg = malloc(sizeof(double) * (size_t)reps);
     for (int r = -2; r < reps; r++) {
-        double t0 = now();
+        double t0 = bench_now();
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
-        if (r >= 0) tg[r] = now() - t0;
+        if (r >= 0) tg[r] = bench_now() - t0;
     }
-    qsort(tg, (size_t)reps, sizeof(double), cmp);
+    qsort(tg, (size_t)reps, sizeof(double), bench_cmp_double);
     printf("  sgemm 1024^3 (same run): %.1f GFLOP/s\n", 2.0 * n * n * n / tg[reps / 2] * 1e-9);
     free(a); free(b); free(c); free(tg);
     return 0;
