@@ -1133,6 +1133,16 @@ void alig_nk_bias_backward(int N, int C, size_t L, const float *dy, float *db)
     }
 }
 
+void alig_nk_bias_backward_naive(int N, int C, size_t L, const float *dy, float *db)
+{
+    for (int c = 0; c < C; c++) {
+        double acc = 0.0;
+        for (int n = 0; n < N; n++)
+            for (size_t l = 0; l < L; l++) acc += dy[((size_t)n * C + c) * L + l];
+        db[c] += (float)acc;
+    }
+}
+
 #define NK_ZCHUNK ((size_t)4096)
 #define ELEMENTWISE(n, body)                                                                  \
     do {                                                                                      \
@@ -1535,6 +1545,22 @@ double alig_nk_softmax_ce_forward(int N, int C, const float *s, const int32_t *y
     return tot / N;
 }
 
+double alig_nk_softmax_ce_forward_naive(int N, int C, const float *s, const int32_t *y, float *prob,
+                                       double *rowloss)
+{
+    /* −log p_y with p = softmax(s), the exponentials shifted by the row's score of y */
+    double tot = 0.0;
+    for (int i = 0; i < N; i++) {
+        const float *sr = s + (size_t)i * C;
+        double z = 0.0;
+        for (int j = 0; j < C; j++) z += exp((double)sr[j] - sr[y[i]]);
+        for (int j = 0; j < C; j++) prob[(size_t)i * C + j] = (float)(exp((double)sr[j] - sr[y[i]]) / z);
+        rowloss[i] = log(z);
+        tot += rowloss[i];
+    }
+    return tot / N;
+}
+
 void alig_nk_softmax_ce_backward(int N, int C, const float *prob, const int32_t *y, float dl, float *ds)
 {
     const float k = (float)((double)dl / N);
@@ -1556,7 +1582,7 @@ double alig_nk_hinge_forward(int N, int C, const float *s, const int32_t *y, int
         int jstar = 0;
         double amax = -INFINITY;
         for (int j = 0; j < C; j++) {
-            const double a = sr[j] + (j != y[i]) - sy;
+            const double a = (double)sr[j] + (j != y[i]) - sy;
             if (a > amax) { amax = a; jstar = j; }
         }
         double loss = amax;
@@ -1569,7 +1595,7 @@ double alig_nk_hinge_forward(int N, int C, const float *s, const int32_t *y, int
             for (int j = 0; j < C; j++) {
                 const double e = exp((double)sr[j] - mx) / z;
                 xr[j] = (float)e;
-                l += e * (sr[j] + (j != y[i]) - sy);
+                l += e * ((double)sr[j] + (j != y[i]) - sy);
             }
             if (l >= 0.0) { loss = l; hard = 0; }
         }
@@ -1581,6 +1607,38 @@ double alig_nk_hinge_forward(int N, int C, const float *s, const int32_t *y, int
     }
     double tot = 0.0;
     for (int i = 0; i < N; i++) tot += rowloss[i];
+    return tot / N;
+}
+
+double alig_nk_hinge_forward_naive(int N, int C, const float *s, const int32_t *y, int smooth, float *xi,
+                                   double *rowloss)
+{
+    /* hard: max_j (s_j + [j ≠ y]) − s_y, ξ = e of its first maximiser; smooth: ξ = softmax(s)
+     * unless Σ ξ_j (s_j + [j ≠ y] − s_y) < 0 */
+    double tot = 0.0;
+    for (int i = 0; i < N; i++) {
+        const float *sr = s + (size_t)i * C;
+        float *xr = xi + (size_t)i * C;
+        int arg = 0;
+        for (int j = 1; j < C; j++)
+            if ((double)sr[j] + (j != y[i]) > (double)sr[arg] + (arg != y[i])) arg = j;
+        double loss = (double)sr[arg] + (arg != y[i]) - sr[y[i]];
+        int hard = 1;
+        if (smooth) {
+            double z = 0.0, l = 0.0;
+            for (int j = 0; j < C; j++) z += exp((double)sr[j]);
+            for (int j = 0; j < C; j++) l += exp((double)sr[j]) / z * ((double)sr[j] + (j != y[i]) - sr[y[i]]);
+            if (l >= 0.0) {
+                for (int j = 0; j < C; j++) xr[j] = (float)(exp((double)sr[j]) / z);
+                loss = l;
+                hard = 0;
+            }
+        }
+        if (hard)
+            for (int j = 0; j < C; j++) xr[j] = j == arg ? 1.0f : 0.0f;
+        rowloss[i] = loss;
+        tot += loss;
+    }
     return tot / N;
 }
 

@@ -148,6 +148,7 @@ void alig_nk_plane_mean_backward(size_t NC, size_t L, const float *dy, float *dx
 /* y (N,C,L) = x + b[c];  db (C) += Σ_{n,l} dy[n,c,l] (double). */
 void alig_nk_bias_forward(int N, int C, size_t L, const float *x, const float *b, float *y);
 void alig_nk_bias_backward(int N, int C, size_t L, const float *dy, float *db);
+void alig_nk_bias_backward_naive(int N, int C, size_t L, const float *dy, float *db);
 
 void alig_nk_relu_forward(size_t n, const float *x, float *y);
 void alig_nk_relu_backward(size_t n, const float *x, const float *dy, float *dx);        /* dx += dy·[x > 0] */
@@ -208,9 +209,13 @@ void alig_nk_bn_backward_naive(int train, int N, int C, size_t L, const float *x
 /* s (N,C) scores, y (N) labels in [0,C). Row losses go to rowloss (N); the mean is returned.
  * softmax CE: prob (N,C) out; backward ds += dl·(prob − e_y)/N. */
 double alig_nk_softmax_ce_forward(int N, int C, const float *s, const int32_t *y, float *prob, double *rowloss);
+double alig_nk_softmax_ce_forward_naive(int N, int C, const float *s, const int32_t *y, float *prob,
+                                       double *rowloss);
 void alig_nk_softmax_ce_backward(int N, int C, const float *prob, const int32_t *y, float dl, float *ds);
 /* multi-class hinge (see ad.h): xi (N,C) out; backward ds += dl·(xi − e_y)/N. */
 double alig_nk_hinge_forward(int N, int C, const float *s, const int32_t *y, int smooth, float *xi, double *rowloss);
+double alig_nk_hinge_forward_naive(int N, int C, const float *s, const int32_t *y, int smooth, float *xi,
+                                   double *rowloss);
 void alig_nk_hinge_backward(int N, int C, const float *xi, const int32_t *y, float dl, float *ds);
 /* mean over n of max(z,0) − z·t + log1p(e^−|z|); backward dz += dl·(σ(z) − t)/n. */
 double alig_nk_bce_logits_forward(size_t n, const float *z, const float *t);

@@ -492,6 +492,49 @@ static void test_sum(void)
     CU_ASSERT(alig_nk_sum(0, NULL) == 0.0);
 }
 
+/* Bias gradient (8 double lanes per channel, threaded over channels), softmax CE and the hinge
+ * (threaded over rows) against their serial naive twins, at sizes that take the threaded paths
+ * (N·C·L and N·C >= ALIG_NK_PAR_MIN) and at small ones (remainder lanes, one row). */
+static void test_bias_losses(void)
+{
+    const int sizes[3][3] = { { 64, 40, 33 }, { 3, 5, 7 }, { 1, 1, 1 } };   /* N, C, L for the bias */
+    for (int k = 0; k < 3; k++) {
+        const int N = sizes[k][0], C = sizes[k][1];
+        const size_t L = (size_t)sizes[k][2], n = (size_t)N * C * L;
+        float *dy = randv(n, -1, 1), *db1 = randv((size_t)C, -1, 1), *db2 = copyv(db1, (size_t)C);
+        alig_nk_bias_backward(N, C, L, dy, db1);
+        alig_nk_bias_backward_naive(N, C, L, dy, db2);
+        CHECK_CLOSE(db1, db2, (size_t)C, 1e-6, "bias backward %dx%dx%zu", N, C, L);
+        free(dy); free(db1); free(db2);
+    }
+    const int rows[3] = { 4096, 7, 1 }, classes[3] = { 10, 3, 100 };
+    for (int k = 0; k < 3; k++) {
+        const int N = rows[k], C = classes[k];
+        const size_t nc = (size_t)N * C;
+        float *s = randv(nc, -4, 4);
+        int32_t *y = malloc((size_t)N * sizeof *y);
+        float *p1 = malloc(nc * sizeof *p1), *p2 = malloc(nc * sizeof *p2);
+        double *r1 = malloc((size_t)N * sizeof *r1), *r2 = malloc((size_t)N * sizeof *r2);
+        CU_ASSERT_FATAL(y && p1 && p2 && r1 && r2);
+        for (int i = 0; i < N; i++) y[i] = (int32_t)gsl_rng_uniform_int(rng, (unsigned long)C);
+        double l1 = alig_nk_softmax_ce_forward(N, C, s, y, p1, r1);
+        double l2 = alig_nk_softmax_ce_forward_naive(N, C, s, y, p2, r2);
+        printf("  softmax CE %dx%d: %.12f vs naive %.12f\n", N, C, l1, l2);
+        CU_ASSERT(fabs(l1 - l2) <= 1e-12 * (fabs(l2) + 1.0));
+        CU_ASSERT(l2 > 0.0);
+        CHECK_CLOSE(p1, p2, nc, 1e-6, "softmax CE probabilities %dx%d", N, C);
+        for (int smooth = 0; smooth < 2; smooth++) {
+            l1 = alig_nk_hinge_forward(N, C, s, y, smooth, p1, r1);
+            l2 = alig_nk_hinge_forward_naive(N, C, s, y, smooth, p2, r2);
+            printf("  hinge %s %dx%d: %.12f vs naive %.12f\n", smooth ? "smooth" : "hard", N, C, l1, l2);
+            CU_ASSERT(fabs(l1 - l2) <= 1e-12 * (fabs(l2) + 1.0));
+            CU_ASSERT(l2 >= 0.0);
+            CHECK_CLOSE(p1, p2, nc, 1e-6, "hinge %s weights %dx%d", smooth ? "smooth" : "hard", N, C);
+        }
+        free(s); free(y); free(p1); free(p2); free(r1); free(r2);
+    }
+}
+
 static void test_dropout_mask(void)
 {
     const size_t n = 100000;
@@ -660,6 +703,7 @@ int main(void)
     CU_add_test(s, "avgpool vs naive", test_avgpool);
     CU_add_test(s, "batchnorm vs naive", test_batchnorm);
     CU_add_test(s, "deterministic sum", test_sum);
+    CU_add_test(s, "bias gradient, softmax CE, hinge vs naive", test_bias_losses);
     CU_add_test(s, "dropout mask", test_dropout_mask);
     CU_add_test(s, "zero (threaded memset)", test_zero);
 #ifdef _OPENMP   /* without OpenMP there is one thread count only: not registered, not counted */
