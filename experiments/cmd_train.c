@@ -32,8 +32,10 @@
 #include "cli.h"
 #include "cli_util.h"
 
-/* OpenBLAS's own query (its cblas.h): 0 sequential, 1 pthreads, 2 OpenMP build. */
+/* OpenBLAS's own (its cblas.h): the build's threading (0 sequential, 1 pthreads, 2 OpenMP) and
+ * its thread count, which a pthreads build does not take from OpenMP. */
 int openblas_get_parallel(void);
+void openblas_set_num_threads(int num_threads);
 
 #define CMD "train"
 #define PATH_LEN 1024
@@ -46,6 +48,7 @@ typedef struct train_cfg {
     char model[64];
     char opt[32];                   /* as given ("alig", "alig-inf", "sgd", ...) */
     double dropout;
+    size_t classes;                 /* --classes K: labels must be < K; 0 = max label + 1 */
     size_t batch, eval_batch, val, train_subset, test_subset, max_batches, epochs;
     size_t threads;                 /* --threads of the run, 0 = the OpenMP default (resume reuses it) */
     unsigned long seed, val_seed;
@@ -133,6 +136,7 @@ static void cfg_write(sbuf *s, const train_cfg *c, size_t csv_bytes, size_t json
     sb_printf(s, "data=%s\ntrain_images=%s\ntrain_labels=%s\ntest_images=%s\ntest_labels=%s\n", c->data,
               c->train_images, c->train_labels, c->test_images, c->test_labels);
     sb_printf(s, "model=%s\nopt=%s\ndropout=%.17g\n", c->model, c->opt, c->dropout);
+    sb_printf(s, "classes=%zu\n", c->classes);
     sb_printf(s, "batch=%zu\neval_batch=%zu\nval=%zu\ntrain_subset=%zu\ntest_subset=%zu\nmax_batches=%zu\n", c->batch,
               c->eval_batch, c->val, c->train_subset, c->test_subset, c->max_batches);
     sb_printf(s, "epochs=%zu\nseed=%lu\nval_seed=%lu\nthreads=%zu\nepochs_done=%zu\nsteps_done=%llu\n", c->epochs,
@@ -197,6 +201,7 @@ static int cfg_read(const char *blk, size_t len, train_cfg *c, sbuf *csv, sbuf *
         } else {
             bad = parse_size_text(v, &z);
             if (!strcmp(k, "batch")) c->batch = z;
+            else if (!strcmp(k, "classes")) c->classes = z;
             else if (!strcmp(k, "eval_batch")) c->eval_batch = z;
             else if (!strcmp(k, "val")) c->val = z;
             else if (!strcmp(k, "train_subset")) c->train_subset = z;
@@ -238,6 +243,8 @@ static void help(FILE *f)
             "                        Fashion-MNIST file names [fashion-mnist]\n"
             "  --train-images F --train-labels F --test-images F --test-labels F\n"
             "                        IDX files (plain or gzip) instead of --data\n"
+            "  --classes K           IDX files: labels must be < K (a larger one is an error naming the file)\n"
+            "                        [the largest label + 1, printed at the start]\n"
             "  --val N               validation samples split off the training files, N >= 1 [5000]\n"
             "  --val-seed S          seed of that split [1234]\n"
             "  --train-subset N      train on the first N samples of the training split [all]\n"
@@ -255,7 +262,7 @@ static void help(FILE *f)
             "  --eval-batch B        evaluation batch size (memory / speed only) [256]\n"
             "  --seed S              initialisation, epoch order and dropout seed [0]\n"
             "  --max-batches K       at most K mini-batches per epoch (tests, benchmarks) [all]\n"
-            "  --threads T           OpenMP threads (OpenBLAS's OpenMP build follows) [OMP_NUM_THREADS or all];\n"
+            "  --threads T           OpenMP and OpenBLAS threads [OMP_NUM_THREADS or all];\n"
             "                        --resume keeps the run's value unless given\n\n"
             "output:\n"
             "  --out DIR             run directory, created if needed; must not hold a checkpoint (required)\n"
@@ -271,7 +278,10 @@ static void help(FILE *f)
             "step_mean, step_unclipped_mean, clipped_frac (solver step sizes; clipped = step < unclipped),\n"
             "seconds (training + evaluation), train_seconds, eval_seconds, images, images_per_s (training\n"
             "images per second of training time), steps (solver steps so far).\n\n"
-            "solvers and their flags [defaults] (sps's --batches-per-epoch defaults to the epoch's batch count):\n",
+            "solvers and their flags [defaults]. Here sps's --batches-per-epoch defaults to the epoch's batch count,\n"
+            "and sgd's --milestones are epochs: with --schedule multistep the learning rate is multiplied by --factor\n"
+            "after epoch i when i is listed (e.g. --milestones 60,120,160 --factor 0.2, --reset-momentum 1 for the\n"
+            "WRN reference code's fresh momentum buffer at each drop):\n",
             ALIG_FMNIST_DEFAULT_DIR);
     cli_solvers_help(f);
 }
@@ -279,8 +289,8 @@ static void help(FILE *f)
 /* ================================================================ flags */
 
 static const char *const train_flags[] = { "data", "train-images", "train-labels", "test-images", "test-labels",
-                                           "val", "val-seed", "train-subset", "test-subset", "model", "dropout",
-                                           "opt", "radius", "epochs", "batch", "eval-batch", "seed", "max-batches",
+                                           "val", "val-seed", "classes", "train-subset", "test-subset", "model",
+                                           "dropout", "opt", "radius", "epochs", "batch", "eval-batch", "seed", "max-batches",
                                            "threads", "out", "resume", "inject-nan-at", NULL };
 
 /* Flags that may accompany --resume. */
@@ -348,12 +358,16 @@ static int cfg_from_flags(const cli_flags *fl, train_cfg *c)
         (rc = cli_size(CMD, "batch", cli_get(fl, "batch"), 1, &c->batch)) ||
         (rc = cli_size(CMD, "eval-batch", cli_get(fl, "eval-batch"), 1, &c->eval_batch)) ||
         (rc = cli_size(CMD, "val", cli_get(fl, "val"), 1, &c->val)) ||
+        (rc = cli_size(CMD, "classes", cli_get(fl, "classes"), 2, &c->classes)) ||
         (rc = cli_ulong(CMD, "val-seed", cli_get(fl, "val-seed"), &c->val_seed)) ||
         (rc = cli_size(CMD, "train-subset", cli_get(fl, "train-subset"), 1, &c->train_subset)) ||
         (rc = cli_size(CMD, "test-subset", cli_get(fl, "test-subset"), 1, &c->test_subset)) ||
         (rc = cli_size(CMD, "max-batches", cli_get(fl, "max-batches"), 1, &c->max_batches)) ||
         (rc = cli_size(CMD, "seed", cli_get(fl, "seed"), 0, &seed)))
         return rc;
+    if (c->classes && c->data[0])
+        return cli_fail(CMD, CLI_USAGE, "--classes goes with IDX files (--train-images ...); --data %s has its own",
+                        c->data);
     if (seed > ULONG_MAX) return cli_fail(CMD, CLI_USAGE, "--seed %zu: too large", seed);
     c->seed = (unsigned long)seed;
     if (c->batch > INT_MAX || c->eval_batch > INT_MAX)
@@ -401,8 +415,8 @@ static int data_load(const train_cfg *c, train_data *d)
         const char *dir = strcmp(c->data, "fashion-mnist") ? c->data : NULL;
         st = alig_data_load_fashion_mnist(dir, &all, &d->test, err, sizeof err);
     } else {
-        st = alig_data_load_idx(c->train_images, c->train_labels, 0, &all, err, sizeof err);
-        if (!st) st = alig_data_load_idx(c->test_images, c->test_labels, 0, &d->test, err, sizeof err);
+        st = alig_data_load_idx(c->train_images, c->train_labels, c->classes, &all, err, sizeof err);
+        if (!st) st = alig_data_load_idx(c->test_images, c->test_labels, c->classes, &d->test, err, sizeof err);
         if (!st) {
             const size_t k = all.num_classes > d->test.num_classes ? all.num_classes : d->test.num_classes;
             all.num_classes = d->test.num_classes = k;
@@ -803,6 +817,7 @@ int cmd_train(int argc, char **argv)
     }
     if (threads) r.cfg.threads = threads;     /* resume: a new --threads replaces the run's */
     threads = r.cfg.threads;
+    if (threads) openblas_set_num_threads((int)threads);
 #ifdef _OPENMP
     if (threads) omp_set_num_threads((int)threads);
     const int nthreads = omp_get_max_threads();
@@ -838,6 +853,15 @@ int cmd_train(int argc, char **argv)
         snprintf(txt, sizeof txt, "%zu", batches);
         alig_params_set(r.sv.type, r.sv.params, "batches-per-epoch", txt);
     }
+    /* A solver's milestones are epochs here (spec/baselines.md §7: the learning rate drops after epoch
+     * i when i + 1 is listed); the solver counts steps, so they become epochs × batches per epoch. On
+     * --resume the stored parameters already hold the steps. */
+    for (size_t j = 0; !resume && j < r.sv.type->n_params_desc; j++) {
+        const alig_param_desc *pd = &r.sv.type->params_desc[j];
+        if (pd->kind != ALIG_PARAM_LIST || strcmp(pd->name, "milestones")) continue;
+        alig_double_list *ms = (alig_double_list *)((char *)r.sv.params + pd->offset);
+        for (size_t i = 0; i < ms->n; i++) ms->v[i] *= (double)batches;
+    }
     if (spec.kind == ALIG_NN_WRN && batches * c->batch >= tr->n && tr->n % c->batch == 1) {
         rc = cli_fail(CMD, CLI_USAGE, "--batch %zu: the last batch of each epoch would hold 1 of the %zu samples, which "
                       "batch norm cannot train on; choose another --batch or --train-subset", c->batch, tr->n);
@@ -865,11 +889,11 @@ int cmd_train(int argc, char **argv)
     if (!quiet) {
         char sname[64];
         printf("model=%s params=%zu opt=%s radius=%g threads=%d blas=%s train=%zu val=%zu test=%zu batch=%zu "
-               "batches/epoch=%zu epochs=%zu%s seed=%lu mean=%.4f std=%.4f out=%s\n",
+               "classes=%zu batches/epoch=%zu epochs=%zu%s seed=%lu mean=%.4f std=%.4f out=%s\n",
                alig_nn_spec_name(&spec, sname, sizeof sname), n, c->opt, r.radius, nthreads,
                openblas_get_parallel() == 2 ? "openmp" : openblas_get_parallel() == 1 ? "pthreads" : "sequential",
-               tr->n, r.data.val.n, r.data.test.n, c->batch, batches, c->epochs, resume ? " (resumed)" : "", c->seed,
-               r.data.mean[0], r.data.std[0], r.dir);
+               tr->n, r.data.val.n, r.data.test.n, c->batch, tr->num_classes, batches, c->epochs,
+               resume ? " (resumed)" : "", c->seed, r.data.mean[0], r.data.std[0], r.dir);
         fflush(stdout);
     }
 

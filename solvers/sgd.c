@@ -3,7 +3,10 @@
  *   w ← Π_Ω(w − α_k d),
  * with α_k = α₀ (constant), α₀/√(k+1) (sqrt; k = 0, 1, ...) or α₀·factor^#{m ∈ milestones : m ≤ k}
  * (multistep; milestones are step counts, e.g. epochs × batches per epoch). The learning rate
- * multiplies outside the buffer, as in PyTorch. Reported steps: clipped = unclipped = α_k. */
+ * multiplies outside the buffer, as in PyTorch. With reset_momentum, the first step at or after
+ * each milestone starts the buffer afresh (b = d, as at k = 0): the WRN reference code re-creates
+ * its optimiser state at every learning-rate drop, PyTorch's MultiStepLR does not.
+ * Reported steps: clipped = unclipped = α_k. */
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +32,7 @@ static const alig_param_desc desc[] = {
     { "dampening", ALIG_PARAM_DOUBLE, offsetof(alig_params_sgd, dampening), "dampening tau", NULL },
     { "nesterov", ALIG_PARAM_BOOL, offsetof(alig_params_sgd, nesterov), "Nesterov momentum", NULL },
     { "weight-decay", ALIG_PARAM_DOUBLE, offsetof(alig_params_sgd, weight_decay), "coupled L2 weight decay lambda", NULL },
+    { "reset-momentum", ALIG_PARAM_BOOL, offsetof(alig_params_sgd, reset_momentum), "multistep: restart the momentum buffer at each milestone", NULL },
 };
 
 static alig_status validate(const void *params)
@@ -86,13 +90,23 @@ static double learning_rate(const alig_params_sgd *p, size_t k)
     }
 }
 
+/* 1 when a milestone m has k − 1 < m <= k: α changes between steps k − 1 and k. */
+static int milestone_at(const alig_params_sgd *p, size_t k)
+{
+    if (p->schedule != ALIG_SCHEDULE_MULTISTEP || k == 0) return 0;
+    for (size_t i = 0; i < p->milestones.n; i++)
+        if (p->milestones.v[i] <= (double)k && p->milestones.v[i] > (double)(k - 1)) return 1;
+    return 0;
+}
+
 static alig_status iterate(void *state, alig_step_ctx *c)
 {
     sgd_state *s = state;
     double lr = learning_rate(&s->p, s->k);
+    const int restart = s->k == 0 || (s->p.reset_momentum && milestone_at(&s->p, s->k));
     c->step = c->step_unclipped = lr;
     c->xsq = c->k->sgd(c->n, c->x, c->g, s->buf, lr, s->p.momentum, s->p.dampening, s->p.weight_decay,
-                       s->p.nesterov, s->k == 0);
+                       s->p.nesterov, restart);
     s->k++;
     return ALIG_SUCCESS;
 }

@@ -1,6 +1,7 @@
 /* test_ad_ops.c - the autodiff graph (include/alig/ad.h) against independent expectations:
- *   - gradient checks of every op against double-precision central differences of the loss
- *     (alig_ad_gradcheck), each with a non-triviality guard (‖g‖∞ and the checked count);
+ *   - gradient checks of every op against central differences of the loss formed in double
+ *     (alig_ad_gradcheck: the forward runs in float, the loss is accumulated in double and the
+ *     step is measured exactly after the perturbed coordinate is rounded to float), each with a non-triviality guard (‖g‖∞ and the checked count);
  *     ops that are not scalar are reduced by a fixed random projection L = Σ r ⊙ op(·);
  *     piecewise-linear ops (relu, maxpool, hard hinge) get inputs whose kinks lie farther
  *     than h away;

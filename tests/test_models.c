@@ -5,8 +5,8 @@
  *     hand count for the MLP;
  *   - initialisation: the documented distributions (bounds, moments, constants), seeded;
  *   - gradient checks of each model (MLP, CNN, WRN-10-1 with dropout, train and eval mode):
- *     directional derivatives within every parameter tensor against double-precision
- *     differences of the loss, robust to ReLU / max-pool kinks, with a non-triviality guard;
+ *     directional derivatives within every parameter tensor against central differences of the
+ *     float forward's loss, formed in double, robust to ReLU / max-pool kinks, with a non-triviality guard;
  *     the MLP also coordinate by coordinate;
  *   - evaluation: equals the training graph's loss op on the same samples, for several
  *     evaluation batch sizes (padding); a short batch equals a net built at that batch size;
@@ -241,7 +241,7 @@ static void test_init(void)
 
 /* ------------------------------------------------------------------ gradient checks */
 
-/* Per-tensor directional derivatives against double-precision differences of the float loss.
+/* Per-tensor directional derivatives against central differences, formed in double, of the float loss.
  *
  * ReLU and max-pool make the loss piecewise smooth: a perturbation of size h that crosses a kink
  * (a pre-activation changing sign, a pooling winner changing) spoils a central difference.

@@ -690,14 +690,17 @@ static void ref_sps(ref_state *r, const alig_params_sps *p, double loss, const d
 }
 
 /* SGD, torch.optim.SGD convention (spec/baselines.md §7), t = k + 1. */
+static size_t ref_sgd_passed(const alig_params_sgd *p, size_t k)
+{
+    size_t passed = 0;
+    for (size_t i = 0; i < p->milestones.n; i++) passed += p->milestones.v[i] <= (double)k;
+    return passed;
+}
+
 static double ref_sgd_lr(const alig_params_sgd *p, size_t k)
 {
     if (p->schedule == ALIG_SCHEDULE_SQRT) return p->lr / sqrt((double)(k + 1));
-    if (p->schedule == ALIG_SCHEDULE_MULTISTEP) {
-        size_t passed = 0;
-        for (size_t i = 0; i < p->milestones.n; i++) passed += p->milestones.v[i] <= (double)k;
-        return p->lr * pow(p->factor, (double)passed);
-    }
+    if (p->schedule == ALIG_SCHEDULE_MULTISTEP) return p->lr * pow(p->factor, (double)ref_sgd_passed(p, k));
     return p->lr;
 }
 
@@ -705,10 +708,13 @@ static void ref_sgd(ref_state *r, const alig_params_sgd *p, double loss, const d
 {
     (void)loss;
     double lr = ref_sgd_lr(p, r->k);
+    /* the WRN code's restart: a fresh buffer whenever the learning rate has just dropped */
+    const int fresh = r->k == 0 || (p->reset_momentum && p->schedule == ALIG_SCHEDULE_MULTISTEP &&
+                                    ref_sgd_passed(p, r->k) > ref_sgd_passed(p, r->k - 1));
     for (int i = 0; i < QD; i++) {
         double d = g[i] + p->weight_decay * r->w[i];
         if (p->momentum != 0.0) {
-            r->v[i] = r->k == 0 ? d : p->momentum * r->v[i] + (1.0 - p->dampening) * d;
+            r->v[i] = fresh ? d : p->momentum * r->v[i] + (1.0 - p->dampening) * d;
             d = p->nesterov ? d + p->momentum * r->v[i] : r->v[i];
         }
         r->w[i] -= lr * d;
@@ -767,6 +773,13 @@ static const alig_params_sgd cp_sgd_nesterov = { .lr = 0.15, .schedule = ALIG_SC
 static const alig_params_sgd cp_sgd_damp = { .lr = 0.25, .schedule = ALIG_SCHEDULE_MULTISTEP, .milestones = { 1, { 3 } },
                                              .factor = 0.2, .momentum = 0.9, .dampening = 0.3, .nesterov = 0,
                                              .weight_decay = 0.02 };
+static const alig_params_sgd cp_sgd_reset = { .lr = 0.2, .schedule = ALIG_SCHEDULE_MULTISTEP, .milestones = { 2, { 2, 4.5 } },
+                                              .factor = 0.5, .momentum = 0.9, .dampening = 0.1, .nesterov = 0,
+                                              .weight_decay = 0.01, .reset_momentum = 1 };
+static const alig_params_sgd cp_sgd_reset_nesterov = { .lr = 0.2, .schedule = ALIG_SCHEDULE_MULTISTEP,
+                                                       .milestones = { 1, { 3 } }, .factor = 0.2, .momentum = 0.9,
+                                                       .dampening = 0.0, .nesterov = 1, .weight_decay = 0.0,
+                                                       .reset_momentum = 1 };
 static const size_t zero_mid[] = { 2, SIZE_MAX };
 static const size_t zero_first[] = { 0, 3, SIZE_MAX };
 
@@ -788,6 +801,8 @@ static const cmp_case cmp_cases[] = {
     { "sgd nesterov, weight decay", &alig_solver_sgd, &cp_sgd_nesterov, 0.0, 2.0, 8, 0, NULL },
     { "sgd dampening, weight decay, multistep", &alig_solver_sgd, &cp_sgd_damp, 0.0, INFINITY, 8, 0, NULL },
     { "sgd heavy ball, zero gradients", &alig_solver_sgd, &cp_sgd_heavy, 0.0, INFINITY, 8, 0, zero_first },
+    { "sgd multistep, momentum reset (milestones 2, 4.5)", &alig_solver_sgd, &cp_sgd_reset, 0.0, INFINITY, 8, 0, NULL },
+    { "sgd nesterov multistep, momentum reset", &alig_solver_sgd, &cp_sgd_reset_nesterov, 0.0, INFINITY, 8, 0, NULL },
 };
 
 static int is_zero_step(const cmp_case *c, size_t t)
@@ -926,6 +941,43 @@ static void test_sgd_first_step(void)
         tv_free(&x);
         tv_free(&g);
         alig_solver_free(s);
+    }
+}
+
+/* Momentum reset at a milestone, by hand: 1-D, w₀ = 0, g = 1 every step, lr 1, μ = 0.5,
+ * milestone 2, factor 0.5. Without reset b = 1, 1.5, 1.75, 1.875 and w = −1, −2.5, −3.375,
+ * −4.3125; with reset the buffer restarts at step 2: b = 1, 1.5, 1, 1.5 and w = −1, −2.5, −3,
+ * −3.75 (the learning rate is 0.5 from step 2 on in both). */
+static void test_sgd_reset_momentum(void)
+{
+    const double want[2][4] = { { -1.0, -2.5, -3.375, -4.3125 }, { -1.0, -2.5, -3.0, -3.75 } };
+    for (int d = 0; d < 2; d++) {
+        alig_dtype dt = dtypes[d];
+        for (int reset = 0; reset < 2; reset++) {
+            alig_params_sgd p = ALIG_PARAMS_SGD_DEFAULT;
+            p.lr = 1.0;
+            p.momentum = 0.5;
+            p.schedule = ALIG_SCHEDULE_MULTISTEP;
+            p.milestones.n = 1;
+            p.milestones.v[0] = 2.0;
+            p.factor = 0.5;
+            p.reset_momentum = reset;
+            alig_solver *s = NULL;
+            CU_ASSERT_FATAL(alig_solver_alloc(&s, alig_solver_sgd, dt, 1, &p) == ALIG_SUCCESS);
+            tvec x = tv_alloc(dt, 1), g = tv_alloc(dt, 1);
+            double w = 0.0, one = 1.0;
+            tv_from(&x, &w);
+            CU_ASSERT_FATAL(alig_solver_set(s, x.p, INFINITY) == ALIG_SUCCESS);
+            for (int k = 0; k < 4; k++) {
+                tv_from(&g, &one);
+                CU_ASSERT(alig_solver_step(s, 1.0, g.p) == ALIG_SUCCESS);
+                tv_to(&x, &w);
+                CHECK_CLOSE(w, want[reset][k], 0, 1e-6, reset ? "sgd reset-momentum w" : "sgd no reset w");
+            }
+            tv_free(&x);
+            tv_free(&g);
+            alig_solver_free(s);
+        }
     }
 }
 
@@ -1322,6 +1374,7 @@ int main(void)
     CU_add_test(s4, "every method vs a double re-implementation", test_methods_vs_reference);
     CU_add_test(s4, "sgd schedules", test_sgd_schedules);
     CU_add_test(s4, "sgd first-step buffer", test_sgd_first_step);
+    CU_add_test(s4, "sgd momentum reset at milestones", test_sgd_reset_momentum);
     CU_add_test(s4, "sps smooth cap survives guard steps", test_sps_smooth_no_freeze);
     CU_add_test(s5, "alig momentum float vs double reference", test_large_alig_f32);
 #ifdef _OPENMP   /* without OpenMP there is only one thread count: not registered, not counted */

@@ -83,12 +83,24 @@ usage_error "--batch" "${DATA[@]}" --batch 1000 --model mlp --opt alig --epochs 
 usage_error "6m + 4" "${DATA[@]}" --model wrn-11-1 --opt alig --epochs 1 --out "$O"
 usage_error "batch norm" "${DATA[@]}" --model wrn-10-1 --opt alig --batch 359 --epochs 1 --out "$O"
 usage_error "--model" --resume "$TMP/nowhere" --model mlp
+usage_error "--classes" --data fashion-mnist --classes 10 --model mlp --opt alig --epochs 1 --out "$O"
+usage_error "--classes" "${DATA[@]}" --classes 1 --model mlp --opt alig --epochs 1 --out "$O"
 check "no run directory left by usage errors" [ ! -e "$O/checkpoint.bin" ]
 
 # ---------------------------------------------------------------- runtime errors
 runtime_error "$TMP/missing" --train-images "$TMP/missing" --train-labels "$TMP/tr-lab" --test-images "$TMP/te-img" \
     --test-labels "$TMP/te-lab" --model mlp --opt alig --epochs 1 --out "$O"
 runtime_error "checkpoint.bin" --resume "$TMP/nowhere"
+# the synthetic labels are 0..2: --classes 2 refuses the training labels file, naming it
+runtime_error "$TMP/tr-lab" "${DATA[@]}" --classes 2 --model mlp --opt alig --epochs 1 --out "$O"
+check "--classes 2: the message names the out-of-range label: $(cat "$TMP/err")" grep -q "out of range" "$TMP/err"
+# the class count is printed; --classes 5 gives a 5-way classifier (mlp-16 on 1x12x12: 144·16 + 16 + 16·5 + 5 parameters)
+if run 0 "${DATA[@]}" --model mlp-16 --opt alig --batch 50 --max-batches 1 --epochs 1 --out "$TMP/c3"; then
+    check "classes inferred from the labels: $(head -1 "$TMP/out")" grep -q "params=2371 .* classes=3 " "$TMP/out"
+fi
+if run 0 "${DATA[@]}" --classes 5 --model mlp-16 --opt alig --batch 50 --max-batches 1 --epochs 1 --out "$TMP/c5"; then
+    check "--classes 5: $(head -1 "$TMP/out")" grep -q "params=2405 .* classes=5 " "$TMP/out"
+fi
 
 # ---------------------------------------------------------------- a run: logs, checkpoint, quiet off a terminal
 A="$TMP/a"
@@ -153,6 +165,23 @@ run 0 "${DATA[@]}" --model cnn --opt sgd --lr 0.05 --momentum 0.9 --batch 50 --m
 run 0 "${DATA[@]}" --model mlp-16 --opt alig-inf --batch 64 --epochs 1 --out "$TMP/f" --quiet --radius 10
 check "mlp-16, full epoch of 360 samples: 6 batches, the last one short" \
     awk -F, 'NR == 2 { exit !($14 == 360 && $16 == 6) }' "$TMP/f/log.csv"
+
+# ---------------------------------------------------------------- sgd milestones are epochs
+# --milestones 1,2 --factor 0.5 --lr 0.04: SGD's step (= its learning rate) is 0.04 in epoch 1,
+# 0.02 in epoch 2, 0.01 in epoch 3, whatever the number of batches per epoch (3 here); a run stopped
+# after epoch 1 and resumed to 3 repeats the uninterrupted one (the milestones are not converted twice)
+M=(--model mlp-16 --opt sgd --lr 0.04 --momentum 0.9 --schedule multistep --milestones 1,2 --factor 0.5
+   --reset-momentum 1 --batch 50 --max-batches 3 --threads 1 --quiet)
+if run 0 "${DATA[@]}" "${M[@]}" --epochs 3 --out "$TMP/ms"; then
+    check "milestones in epochs: step_mean 0.04, 0.02, 0.01: $(cut -d, -f1,8 "$TMP/ms/log.csv" | tr '\n' ' ')" \
+        awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "step_mean") c = i }
+                 NR > 1 { want = 0.04 / 2 ^ (NR - 2); if (c == 0 || ($c - want) ^ 2 > 1e-18) bad = 1 }
+                 END { exit bad || NR != 4 }' "$TMP/ms/log.csv"
+    if run 0 "${DATA[@]}" "${M[@]}" --epochs 1 --out "$TMP/ms1" && run 0 --resume "$TMP/ms1" --epochs 3 --quiet; then
+        check "milestones: resumed across the drops = uninterrupted run" \
+            cmp -s <(strip_times "$TMP/ms/log.csv") <(strip_times "$TMP/ms1/log.csv")
+    fi
+fi
 
 # ---------------------------------------------------------------- --profile
 # per-op table: header, a conv2d row (the CNN has 2 conv nodes), the zeroing row, shares summing to 1,

@@ -162,9 +162,12 @@ typedef struct alig_params_sgd {
     double dampening;               /**< τ in [0, 1] [0] */
     int nesterov;                   /**< 1 = Nesterov (needs μ > 0, τ = 0) [0] */
     double weight_decay;            /**< coupled L2 λ >= 0 [0] */
+    int reset_momentum;             /**< multistep: 1 = restart b at each milestone (b = g' at the first step
+                                         after it, as at step 0), the WRN reference code's behaviour [0] */
 } alig_params_sgd;
 #define ALIG_PARAMS_SGD_DEFAULT { .lr = 0.1, .schedule = ALIG_SCHEDULE_CONSTANT, \
-    .milestones = { 0, { 0 } }, .factor = 0.1, .momentum = 0.0, .dampening = 0.0, .nesterov = 0, .weight_decay = 0.0 }
+    .milestones = { 0, { 0 } }, .factor = 0.1, .momentum = 0.0, .dampening = 0.0, .nesterov = 0, .weight_decay = 0.0, \
+    .reset_momentum = 0 }
 
 /** SPS / SPSmax (Loizou et al. 2021): γ = (ℓ − f⋆_B)/(c‖g‖² + ε), capped by γ_b (SPSmax);
  *  γ = 0 when ‖g‖ < 1e-8 or ℓ < f⋆_B. With `smooth`, γ_b,k = τ^(1/n_b)·γ_{k−1}, where a
