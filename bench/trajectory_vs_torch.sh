@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# trajectory_vs_torch.sh - alig's nets and ALI-G against a second implementation: the PyTorch
+# peer's models and ALI-G (shared/peers/torch_fmnist.py) repeat alig's first STEPS steps from the
+# same weights on the same batches (bench/trajectory writes them, bench/trajectory_vs_torch.py
+# repeats and compares): the loss and gradient at x0, then the loss, ||g||^2 and step size of
+# every step, and the weights at the end.
+#   CNN (no batch norm): the gradient at x0 must agree to 1e-5 (float rounding);
+#   WRN-16-1: to 1e-2, because an activation within rounding of a ReLU kink may fall on either
+#   side in the two implementations, which moves the gradients below it by ~1e-3.
+# Usage: bench/trajectory_vs_torch.sh [BUILD_DIR] [STEPS] [THREADS]   (defaults: build/release, 20, 2)
+# Needs: python3-torch python3-numpy dataset-fashion-mnist (ALIG_WITH_PEER=1 scripts/install-deps).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-$root/build/release}
+steps=${2:-20}
+threads=${3:-2}
+traj=$build/bench/trajectory
+py=/usr/bin/python3
+[ -x "$traj" ] || { echo "trajectory_vs_torch: $traj not built (make build)" >&2; exit 1; }
+case $steps in ''|*[!0-9]*|0) echo "trajectory_vs_torch: STEPS must be a positive integer, got '$steps'" >&2; exit 2;; esac
+case $threads in ''|*[!0-9]*|0) echo "trajectory_vs_torch: THREADS must be a positive integer, got '$threads'" >&2; exit 2;; esac
+$py -c 'import torch, numpy' 2>/dev/null || { echo "trajectory_vs_torch: needs python3-torch python3-numpy (ALIG_WITH_PEER=1 scripts/install-deps)" >&2; exit 1; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+export OMP_NUM_THREADS=$threads
+rc=0
+for case in "cnn 1e-5" "wrn-16-1 1e-2"; do
+  set -- $case
+  echo "== $1 =="
+  "$traj" "$1" "$steps" "$tmp/$1" >/dev/null
+  $py "$root/bench/trajectory_vs_torch.py" "$tmp/$1" --threads "$threads" --tol-grad "$2" || rc=1
+  echo
+done
+exit $rc
