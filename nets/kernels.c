@@ -974,7 +974,7 @@ void alig_nk_maxpool_forward_naive(const alig_nk_pool *s, const float *x, float 
             }
 }
 
-void alig_nk_maxpool_backward(const alig_nk_pool *s, const float *dy, const int32_t *arg, float *dx)
+void alig_nk_maxpool_backward_set(const alig_nk_pool *s, const float *dy, const int32_t *arg, float *dx, int set)
 {
     const size_t HW = (size_t)s->H * s->W, PQ = (size_t)s->P * s->Q;
     const long planes = (long)s->N * s->C;
@@ -983,8 +983,14 @@ void alig_nk_maxpool_backward(const alig_nk_pool *s, const float *dy, const int3
         float *xp = dx + (size_t)pl * HW;
         const float *dp = dy + (size_t)pl * PQ;
         const int32_t *ap = arg + (size_t)pl * PQ;
+        if (set) memset(xp, 0, HW * sizeof *xp);
         for (size_t j = 0; j < PQ; j++) xp[ap[j]] += dp[j];
     }
+}
+
+void alig_nk_maxpool_backward(const alig_nk_pool *s, const float *dy, const int32_t *arg, float *dx)
+{
+    alig_nk_maxpool_backward_set(s, dy, arg, dx, 0);
 }
 
 void alig_nk_maxpool_backward_naive(const alig_nk_pool *s, const float *x, const float *dy, float *dx)
@@ -1156,6 +1162,10 @@ void alig_nk_relu_backward(size_t n, const float *x, const float *dy, float *dx)
     /* dy is loaded unconditionally: a select, not a branch, so the loop vectorises (a
      * conditional load kept it scalar, with a mispredicted branch per element) */
     ELEMENTWISE(n, const float d = dy[i]; dx[i] += x[i] > 0.0f ? d : 0.0f);
+}
+void alig_nk_relu_backward_set(size_t n, const float *x, const float *dy, float *dx)
+{
+    ELEMENTWISE(n, const float d = dy[i]; dx[i] = x[i] > 0.0f ? d : 0.0f);
 }
 void alig_nk_sigmoid_forward(size_t n, const float *x, float *y) { ELEMENTWISE(n, y[i] = 1.0f / (1.0f + expf(-x[i]))); }
 void alig_nk_sigmoid_backward(size_t n, const float *y, const float *dy, float *dx)

@@ -130,8 +130,11 @@ typedef struct alig_nk_pool {
  * plane (first maximum in row-major window order). */
 void alig_nk_maxpool_forward(const alig_nk_pool *s, const float *x, float *y, int32_t *arg);
 void alig_nk_maxpool_forward_naive(const alig_nk_pool *s, const float *x, float *y);
-/* dx (N,C,H,W) += dy routed to the winners; the naive version recomputes them from x. */
+/* dx (N,C,H,W) += dy routed to the winners; the naive version recomputes them from x. With
+ * set = 1 (_set), dx is written: each plane is cleared just before its scatter, while in cache,
+ * and its old content (even NaN) is ignored. */
 void alig_nk_maxpool_backward(const alig_nk_pool *s, const float *dy, const int32_t *arg, float *dx);
+void alig_nk_maxpool_backward_set(const alig_nk_pool *s, const float *dy, const int32_t *arg, float *dx, int set);
 void alig_nk_maxpool_backward_naive(const alig_nk_pool *s, const float *x, const float *dy, float *dx);
 
 /* y[n,c,p,q] = (Σ window) / (kh·kw), padded cells count as zeros. */
@@ -152,6 +155,7 @@ void alig_nk_bias_backward_naive(int N, int C, size_t L, const float *dy, float 
 
 void alig_nk_relu_forward(size_t n, const float *x, float *y);
 void alig_nk_relu_backward(size_t n, const float *x, const float *dy, float *dx);        /* dx += dy·[x > 0] */
+void alig_nk_relu_backward_set(size_t n, const float *x, const float *dy, float *dx);    /* dx = dy·[x > 0] */
 void alig_nk_sigmoid_forward(size_t n, const float *x, float *y);
 void alig_nk_sigmoid_backward(size_t n, const float *y, const float *dy, float *dx);     /* dx += dy·y(1−y) */
 void alig_nk_tanh_forward(size_t n, const float *x, float *y);

@@ -250,13 +250,14 @@ static alig_status maxpool_forward(alig_ad_graph *G, alig_ad_node *n, int train)
 
 static void maxpool_backward(alig_ad_graph *G, alig_ad_node *n, int train)
 {
-    (void)G; (void)train;
+    (void)train;
     alig_nk_pool s;
     pool_shape(n, &s);
-    if (n->in[0]->grad) alig_nk_maxpool_backward(&s, n->grad, n->work, n->in[0]->grad);
+    alig_ad_node *x = n->in[0];
+    if (x->grad) alig_nk_maxpool_backward_set(&s, n->grad, n->work, x->grad, alig_ad_grad_claim(G, x));
 }
 
-const alig_ad_opdef alig_ad_def_maxpool2d = { "maxpool2d", maxpool_forward, maxpool_backward, 0 };
+const alig_ad_opdef alig_ad_def_maxpool2d = { "maxpool2d", maxpool_forward, maxpool_backward, 1u };
 
 static alig_status avgpool_forward(alig_ad_graph *G, alig_ad_node *n, int train)
 {

@@ -47,8 +47,13 @@ static alig_status relu_forward(alig_ad_graph *G, alig_ad_node *n, int train)
 
 static void relu_backward(alig_ad_graph *G, alig_ad_node *n, int train)
 {
-    (void)G; (void)train;
-    if (n->in[0]->grad) alig_nk_relu_backward(n->size, n->in[0]->value, n->grad, n->in[0]->grad);
+    (void)train;
+    alig_ad_node *x = n->in[0];
+    if (!x->grad) return;
+    if (alig_ad_grad_claim(G, x))       /* first contribution: written, not added */
+        alig_nk_relu_backward_set(n->size, x->value, n->grad, x->grad);
+    else
+        alig_nk_relu_backward(n->size, x->value, n->grad, x->grad);
 }
 
 static alig_status sigmoid_forward(alig_ad_graph *G, alig_ad_node *n, int train)
@@ -77,7 +82,7 @@ static void tanh_backward(alig_ad_graph *G, alig_ad_node *n, int train)
     if (n->in[0]->grad) alig_nk_tanh_backward(n->size, n->value, n->grad, n->in[0]->grad);
 }
 
-const alig_ad_opdef alig_ad_def_relu = { "relu", relu_forward, relu_backward, 0 };
+const alig_ad_opdef alig_ad_def_relu = { "relu", relu_forward, relu_backward, 1u };
 const alig_ad_opdef alig_ad_def_sigmoid = { "sigmoid", sigmoid_forward, sigmoid_backward, 0 };
 const alig_ad_opdef alig_ad_def_tanh = { "tanh", tanh_forward, tanh_backward, 0 };
 

@@ -300,6 +300,40 @@ static void test_grad_pool(void)
     fx_free(&f);
 }
 
+/* relu and maxpool2d write their input's gradient on its first contribution (the driver does not
+ * zero it): a chain relu → maxpool on an activation (both write), and an activation read by a
+ * relu and a max-pool in both creation orders (the later node writes, the other adds), checked
+ * against central differences. h = p + 0.5 with p spaced away from −0.5 and from ties. */
+static void test_grad_relu_pool_write(void)
+{
+    const alig_ad_pool_opts po = { .kh = 2, .kw = 2, .stride_h = 1, .stride_w = 2 };
+    for (int k = 0; k < 3; k++) {
+        fx f;
+        fx_init(&f, 71 + k);
+        alig_ad_node *p = par(&f, 4, (int[]){ 2, 2, 4, 6 });
+        alig_ad_node *h = alig_ad_affine(f.G, p, 1.0, 0.5), *r = NULL, *loss;
+        if (k == 0) {
+            r = alig_ad_relu(f.G, h);
+            loss = project(&f, alig_ad_maxpool2d(f.G, r, &po));
+        } else {
+            alig_ad_node *first = k == 1 ? alig_ad_relu(f.G, h) : alig_ad_maxpool2d(f.G, h, &po);
+            alig_ad_node *second = k == 1 ? alig_ad_maxpool2d(f.G, h, &po) : alig_ad_relu(f.G, h);
+            loss = alig_ad_add(f.G, project(&f, first), project(&f, second));
+        }
+        fx_compile(&f, -1, 1);
+        float *x = alig_ad_params_x(f.P);
+        spaced_values(&f, x, alig_ad_params_n(f.P));    /* h = x + 0.5: no kink at 0, no tie within h */
+        for (size_t i = 0; i < alig_ad_params_n(f.P); i++) x[i] -= 0.5f;
+        /* the buffers the ops must write hold NaN: an op that added instead would poison g */
+        for (size_t i = 0; i < h->size; i++) h->grad[i] = NAN;
+        for (size_t i = 0; r && i < r->size; i++) r->grad[i] = NAN;
+        const char *names[3] = { "relu -> maxpool (both write)", "relu and maxpool on one input (pool last)",
+                                 "maxpool and relu on one input (relu last)" };
+        check(&f, loss, names[k], 1e-2, 1e-3, 0, 0);
+        fx_free(&f);
+    }
+}
+
 static void test_grad_unary(void)
 {
     const alig_op ops[4] = { ALIG_OP_RELU, ALIG_OP_SIGMOID, ALIG_OP_TANH, ALIG_OP_AFFINE };
@@ -1173,6 +1207,7 @@ int main(void)
     CU_add_test(s1, "conv2d (stride, padding)", test_grad_conv2d);
     CU_add_test(s1, "conv2d Winograd (gradients, vs im2col, refusals)", test_conv2d_winograd);
     CU_add_test(s1, "max / avg / global pooling", test_grad_pool);
+    CU_add_test(s1, "relu / maxpool write their input gradient", test_grad_relu_pool_write);
     CU_add_test(s1, "relu, sigmoid, tanh, affine", test_grad_unary);
     CU_add_test(s1, "add, mul (also a+a, a*a)", test_grad_binary);
     CU_add_test(s1, "concat, slice, flatten, reshape", test_grad_shape_ops);

@@ -380,7 +380,14 @@ static void test_maxpool(void)
             alig_nk_maxpool_backward(&s, dy, arg, d1);
             alig_nk_maxpool_backward_naive(&s, x, dy, d2);
             CHECK_CLOSE(d1, d2, xs, 1e-6, "maxpool case %zu ties %d", ci, ties);
-            free(x); free(y1); free(y2); free(dy); free(arg); free(d1); free(d2);
+            /* set mode: written over NaN, equal to the naive scatter into zeros */
+            float *d3 = malloc(xs * sizeof *d3), *d4 = calloc(xs, sizeof *d4);
+            CU_ASSERT_FATAL(d3 && d4);
+            for (size_t i = 0; i < xs; i++) d3[i] = NAN;
+            alig_nk_maxpool_backward_set(&s, dy, arg, d3, 1);
+            alig_nk_maxpool_backward_naive(&s, x, dy, d4);
+            CHECK_CLOSE(d3, d4, xs, 1e-6, "maxpool set mode case %zu ties %d", ci, ties);
+            free(x); free(y1); free(y2); free(dy); free(arg); free(d1); free(d2); free(d3); free(d4);
         }
     }
     /* hand example: 4×4 plane, 2×2 windows */
@@ -393,6 +400,30 @@ static void test_maxpool(void)
     CU_ASSERT(arg[0] == 1 && arg[1] == 6 && arg[2] == 8 && arg[3] == 10);   /* tie 8, 8: the first */
     alig_nk_maxpool_backward(&s, dy, arg, dx);
     CU_ASSERT(dx[1] == 1 && dx[6] == 2 && dx[7] == 0 && dx[8] == 3 && dx[10] == 4);
+}
+
+/* relu backward, accumulating and set (written over NaN), against dy·[x > 0] by hand, also on
+ * the threaded path (n >= ALIG_NK_PAR_MIN); x = 0 has derivative 0 */
+static void test_relu_backward(void)
+{
+    const size_t sizes[2] = { 37, 3 * ALIG_NK_PAR_MIN + 5 };
+    for (int k = 0; k < 2; k++) {
+        const size_t n = sizes[k];
+        float *x = randv(n, -1, 1), *dy = randv(n, -1, 1), *acc = randv(n, -1, 1), *set = malloc(n * sizeof *set);
+        float *want_acc = malloc(n * sizeof *want_acc), *want_set = malloc(n * sizeof *want_set);
+        CU_ASSERT_FATAL(set && want_acc && want_set);
+        x[0] = 0.0f;
+        for (size_t i = 0; i < n; i++) {
+            set[i] = NAN;
+            want_set[i] = x[i] > 0.0f ? dy[i] : 0.0f;
+            want_acc[i] = acc[i] + want_set[i];
+        }
+        alig_nk_relu_backward(n, x, dy, acc);
+        alig_nk_relu_backward_set(n, x, dy, set);
+        CU_ASSERT(memcmp(acc, want_acc, n * sizeof *acc) == 0);
+        CU_ASSERT(memcmp(set, want_set, n * sizeof *set) == 0);
+        free(x); free(dy); free(acc); free(set); free(want_acc); free(want_set);
+    }
 }
 
 static void test_avgpool(void)
@@ -700,6 +731,7 @@ int main(void)
     CU_add_test(s, "conv2d plans", test_conv_plan);
     CU_add_test(s, "conv2d hand example", test_conv_hand);
     CU_add_test(s, "maxpool vs naive (ties)", test_maxpool);
+    CU_add_test(s, "relu backward, accumulate and set", test_relu_backward);
     CU_add_test(s, "avgpool vs naive", test_avgpool);
     CU_add_test(s, "batchnorm vs naive", test_batchnorm);
     CU_add_test(s, "deterministic sum", test_sum);
