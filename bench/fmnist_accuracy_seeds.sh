@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # fmnist_accuracy_seeds.sh - test accuracy of the CNN after one epoch of ALI-G (eta 0.1, momentum
 # 0.9, batch 128) over several seeds, alig train next to the PyTorch peer
-# (shared/peers/torch_fmnist.py) with the same settings and seeds, in the same run.
+# (shared/peers/torch_fmnist.py) with the same optimiser settings and seeds, in the same run.
+# alig train keeps a 5,000-image validation split (55,000 training images, 430 batches); the
+# peer trains on all 60,000 (469 batches).
 # A single seed says little: initialisation and data order come from different generators on
 # the two sides, and one epoch amplifies float rounding (which differs between machines, since
 # OpenBLAS and oneDNN pick their kernels per CPU) to a few tenths of a point. This prints every

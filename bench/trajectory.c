@@ -70,7 +70,7 @@ int main(int argc, char **argv)
     if ((size_t)(steps * B) > train.n) return fail("STEPS x BATCH exceeds the training set");
 
     alig_nn_spec spec;
-    if (alig_nn_spec_parse(&spec, model, 1, 28, 28, 10, 0.0)) return fail("unknown MODEL (mlp, cnn, wrn-D-K)");
+    if (alig_nn_spec_parse(&spec, model, 1, 28, 28, 10, 0.0)) return fail("unknown MODEL (cnn or wrn-D-K, the models the peer has)");
     alig_nn_net *net;
     if (alig_nn_net_alloc(&net, &spec, (int)B, (int)B, seed, err, sizeof err)) return fail(err);
     const size_t n = alig_nn_net_n(net);

@@ -280,8 +280,8 @@ static void help(FILE *f)
             "images per second of training time), steps (solver steps so far).\n\n"
             "solvers and their flags [defaults]. Here sps's --batches-per-epoch defaults to the epoch's batch count,\n"
             "and sgd's --milestones are epochs: with --schedule multistep the learning rate is multiplied by --factor\n"
-            "after epoch i when i is listed (e.g. --milestones 60,120,160 --factor 0.2, --reset-momentum 1 for the\n"
-            "WRN reference code's fresh momentum buffer at each drop):\n",
+            "after the m-th epoch (counted from 1) for each listed m (e.g. --milestones 60,120,160 --factor 0.2;\n"
+            "--reset-momentum 1 for the WRN reference code's fresh momentum buffer at each drop):\n",
             ALIG_FMNIST_DEFAULT_DIR);
     cli_solvers_help(f);
 }
@@ -763,8 +763,14 @@ int cmd_train(int argc, char **argv)
         }
         if (cli_get(&fl, "epochs") && (rc = cli_size(CMD, "epochs", cli_get(&fl, "epochs"), 1, &r.cfg.epochs))) goto done;
         const alig_solver_type *t = alig_solver_type_find(ck.solver);
-        if (!t || ck.params_bytes != t->params_size) {
+        if (!t) {
             rc = cli_fail(CMD, CLI_RUNTIME, "--resume: solver '%s' of the checkpoint is unknown to this build", ck.solver);
+            goto done;
+        }
+        if (ck.params_bytes != t->params_size) {
+            rc = cli_fail(CMD, CLI_RUNTIME, "--resume: %s was written by a build whose '%s' parameters have another "
+                          "layout (%zu bytes, this build's %zu): it cannot be resumed here", r.ck_path, ck.solver,
+                          ck.params_bytes, t->params_size);
             goto done;
         }
         r.sv.type = t;
@@ -853,14 +859,19 @@ int cmd_train(int argc, char **argv)
         snprintf(txt, sizeof txt, "%zu", batches);
         alig_params_set(r.sv.type, r.sv.params, "batches-per-epoch", txt);
     }
-    /* A solver's milestones are epochs here (spec/baselines.md §7: the learning rate drops after epoch
-     * i when i + 1 is listed); the solver counts steps, so they become epochs × batches per epoch. On
-     * --resume the stored parameters already hold the steps. */
+    /* A solver's milestones are epochs here (spec/baselines.md §7): milestone m, counted in epochs
+     * from 1, drops the rate after the m-th epoch, i.e. at step m × batches per epoch, which is what
+     * the solver counts. A product within rounding of a whole step is that step (2.2 × 45 is
+     * 99.00000000000001 in double, which would drop the rate one step late). On --resume the
+     * stored parameters already hold the steps. */
     for (size_t j = 0; !resume && j < r.sv.type->n_params_desc; j++) {
         const alig_param_desc *pd = &r.sv.type->params_desc[j];
         if (pd->kind != ALIG_PARAM_LIST || strcmp(pd->name, "milestones")) continue;
         alig_double_list *ms = (alig_double_list *)((char *)r.sv.params + pd->offset);
-        for (size_t i = 0; i < ms->n; i++) ms->v[i] *= (double)batches;
+        for (size_t i = 0; i < ms->n; i++) {
+            const double v = ms->v[i] * (double)batches, w = nearbyint(v);
+            ms->v[i] = fabs(v - w) <= 1e-9 * fmax(1.0, v) ? w : v;
+        }
     }
     if (spec.kind == ALIG_NN_WRN && batches * c->batch >= tr->n && tr->n % c->batch == 1) {
         rc = cli_fail(CMD, CLI_USAGE, "--batch %zu: the last batch of each epoch would hold 1 of the %zu samples, which "

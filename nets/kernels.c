@@ -1163,9 +1163,12 @@ void alig_nk_relu_backward(size_t n, const float *x, const float *dy, float *dx)
      * conditional load kept it scalar, with a mispredicted branch per element) */
     ELEMENTWISE(n, const float d = dy[i]; dx[i] += x[i] > 0.0f ? d : 0.0f);
 }
-void alig_nk_relu_backward_set(size_t n, const float *x, const float *dy, float *dx)
+void alig_nk_relu_backward_set(size_t n, const float *x, const float *dy, float *dx, int set)
 {
-    ELEMENTWISE(n, const float d = dy[i]; dx[i] = x[i] > 0.0f ? d : 0.0f);
+    if (set)
+        ELEMENTWISE(n, const float d = dy[i]; dx[i] = x[i] > 0.0f ? d : 0.0f);
+    else
+        alig_nk_relu_backward(n, x, dy, dx);
 }
 void alig_nk_sigmoid_forward(size_t n, const float *x, float *y) { ELEMENTWISE(n, y[i] = 1.0f / (1.0f + expf(-x[i]))); }
 void alig_nk_sigmoid_backward(size_t n, const float *y, const float *dy, float *dx)

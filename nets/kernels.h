@@ -155,7 +155,8 @@ void alig_nk_bias_backward_naive(int N, int C, size_t L, const float *dy, float 
 
 void alig_nk_relu_forward(size_t n, const float *x, float *y);
 void alig_nk_relu_backward(size_t n, const float *x, const float *dy, float *dx);        /* dx += dy·[x > 0] */
-void alig_nk_relu_backward_set(size_t n, const float *x, const float *dy, float *dx);    /* dx = dy·[x > 0] */
+/* set = 1: dx = dy·[x > 0], its old content (even NaN) ignored; set = 0: relu_backward */
+void alig_nk_relu_backward_set(size_t n, const float *x, const float *dy, float *dx, int set);
 void alig_nk_sigmoid_forward(size_t n, const float *x, float *y);
 void alig_nk_sigmoid_backward(size_t n, const float *y, const float *dy, float *dx);     /* dx += dy·y(1−y) */
 void alig_nk_tanh_forward(size_t n, const float *x, float *y);

@@ -49,11 +49,8 @@ static void relu_backward(alig_ad_graph *G, alig_ad_node *n, int train)
 {
     (void)train;
     alig_ad_node *x = n->in[0];
-    if (!x->grad) return;
-    if (alig_ad_grad_claim(G, x))       /* first contribution: written, not added */
-        alig_nk_relu_backward_set(n->size, x->value, n->grad, x->grad);
-    else
-        alig_nk_relu_backward(n->size, x->value, n->grad, x->grad);
+    if (x->grad)    /* the first contribution is written, not added */
+        alig_nk_relu_backward_set(n->size, x->value, n->grad, x->grad, alig_ad_grad_claim(G, x));
 }
 
 static alig_status sigmoid_forward(alig_ad_graph *G, alig_ad_node *n, int train)

@@ -26,7 +26,7 @@ static const char *const schedule_names[] = { "constant", "sqrt", "multistep", N
 static const alig_param_desc desc[] = {
     { "lr", ALIG_PARAM_DOUBLE, offsetof(alig_params_sgd, lr), "learning rate alpha_0", NULL },
     { "schedule", ALIG_PARAM_ENUM, offsetof(alig_params_sgd, schedule), "constant | sqrt (alpha_0/sqrt(k+1)) | multistep", schedule_names },
-    { "milestones", ALIG_PARAM_LIST, offsetof(alig_params_sgd, milestones), "multistep: comma-separated step counts", NULL },
+    { "milestones", ALIG_PARAM_LIST, offsetof(alig_params_sgd, milestones), "multistep: comma-separated step counts (epochs in alig train)", NULL },
     { "factor", ALIG_PARAM_DOUBLE, offsetof(alig_params_sgd, factor), "multistep: factor applied at each milestone", NULL },
     { "momentum", ALIG_PARAM_DOUBLE, offsetof(alig_params_sgd, momentum), "momentum mu", NULL },
     { "dampening", ALIG_PARAM_DOUBLE, offsetof(alig_params_sgd, dampening), "dampening tau", NULL },

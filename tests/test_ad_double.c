@@ -607,12 +607,16 @@ static void test_pool(void)
     const alig_ad_pool_opts opts[3] = { { .kh = 2, .kw = 2 },
                                          { .kh = 3, .kw = 3, .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1 },
                                          { .kh = 3, .kw = 2, .stride_h = 1, .stride_w = 1, .pad_h = 1 } };
+    /* v = 0 maxpool, 1 avgpool, 2 maxpool behind an exact identity (affine 1·x + 0), so that its
+     * input is an activation whose gradient it writes (set mode) instead of a parameter's it adds to */
     for (int k = 0; k < 3; k++)
-        for (int avg = 0; avg < 2; avg++) {
+        for (int v = 0; v < 3; v++) {
+            const int avg = v == 1;
             tc t;
-            tc_init(&t, 41 + 2 * k + avg);
+            tc_init(&t, v < 2 ? 41 + 2 * k + v : 141 + k);
             alig_ad_node *x = par(&t, 4, (int[]){ 2, 2, 5, 6 });
-            t.node = avg ? alig_ad_avgpool2d(t.G, x, &opts[k]) : alig_ad_maxpool2d(t.G, x, &opts[k]);
+            alig_ad_node *in = v == 2 ? alig_ad_affine(t.G, x, 1.0, 0.0) : x;
+            t.node = avg ? alig_ad_avgpool2d(t.G, in, &opts[k]) : alig_ad_maxpool2d(t.G, in, &opts[k]);
             project(&t, t.node);
             t.kind = avg;
             t.ref = ref_pool;
@@ -625,9 +629,10 @@ static void test_pool(void)
                 }
             }
             char name[48];
-            snprintf(name, sizeof name, "%s %dx%d s(%d,%d) p(%d,%d)", avg ? "avgpool2d" : "maxpool2d", opts[k].kh,
+            snprintf(name, sizeof name, "%s %dx%d s(%d,%d) p(%d,%d)%s", avg ? "avgpool2d" : "maxpool2d", opts[k].kh,
                      opts[k].kw, opts[k].stride_h ? opts[k].stride_h : opts[k].kh,
-                     opts[k].stride_w ? opts[k].stride_w : opts[k].kw, opts[k].pad_h, opts[k].pad_w);
+                     opts[k].stride_w ? opts[k].stride_w : opts[k].kw, opts[k].pad_h, opts[k].pad_w,
+                     v == 2 ? " writes dx" : "");
             check(&t, name);
             tc_free(&t);
         }
@@ -667,15 +672,16 @@ static double ref_elem(tc *t, const double *x)
 
 static void test_elementwise(void)
 {
-    static const char *names[] = { "relu", "sigmoid", "tanh", "affine (-1.5 x + 0.25)", "add", "mul", "add a+a", "mul a*a" };
-    for (int k = 0; k < 8; k++) {
-        const int kind = k < 6 ? k : k - 2;
+    static const char *names[] = { "relu", "sigmoid", "tanh", "affine (-1.5 x + 0.25)", "add", "mul", "add a+a", "mul a*a",
+                                   "relu writes dx" };
+    for (int k = 0; k < 9; k++) {
+        const int kind = k < 6 ? k : k < 8 ? k - 2 : K_RELU;
         tc t;
         tc_init(&t, 51 + k);
         alig_ad_node *a = par(&t, 3, (int[]){ 4, 3, 5 });
         alig_ad_node *b = (kind == K_ADD || kind == K_MUL) ? (k < 6 ? par(&t, 3, (int[]){ 4, 3, 5 }) : a) : NULL;
-        switch (kind) {
-        case K_RELU: t.node = alig_ad_relu(t.G, a); break;
+        switch (kind) {   /* k = 8: relu behind an exact identity, so it writes its input's gradient */
+        case K_RELU: t.node = alig_ad_relu(t.G, k == 8 ? alig_ad_affine(t.G, a, 1.0, 0.0) : a); break;
         case K_SIGMOID: t.node = alig_ad_sigmoid(t.G, a); break;
         case K_TANH: t.node = alig_ad_tanh(t.G, a); break;
         case K_AFFINE: t.node = alig_ad_affine(t.G, a, -1.5, 0.25); break;

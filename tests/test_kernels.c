@@ -419,7 +419,7 @@ static void test_relu_backward(void)
             want_acc[i] = acc[i] + want_set[i];
         }
         alig_nk_relu_backward(n, x, dy, acc);
-        alig_nk_relu_backward_set(n, x, dy, set);
+        alig_nk_relu_backward_set(n, x, dy, set, 1);
         CU_ASSERT(memcmp(acc, want_acc, n * sizeof *acc) == 0);
         CU_ASSERT(memcmp(set, want_set, n * sizeof *set) == 0);
         free(x); free(dy); free(acc); free(set); free(want_acc); free(want_set);

@@ -182,6 +182,14 @@ if run 0 "${DATA[@]}" "${M[@]}" --epochs 3 --out "$TMP/ms"; then
             cmp -s <(strip_times "$TMP/ms/log.csv") <(strip_times "$TMP/ms1/log.csv")
     fi
 fi
+# a fractional milestone: 2.2 epochs of 45 batches (360 samples, batch 8) is step 99 (2.2 × 45 is
+# 99.00000000000001 in double), so epoch 3 takes 9 steps at 0.04 and 36 at 0.02: mean 0.024
+if run 0 "${DATA[@]}" --model mlp-16 --opt sgd --lr 0.04 --schedule multistep --milestones 2.2 --factor 0.5 \
+    --batch 8 --epochs 3 --threads 1 --quiet --out "$TMP/msf"; then
+    check "milestone 2.2 epochs = step 99: $(cut -d, -f1,8 "$TMP/msf/log.csv" | tr '\n' ' ')" \
+        awk -F, 'NR > 1 { want = NR < 4 ? 0.04 : 0.024; if (($8 - want) ^ 2 > 1e-20) bad = 1 } END { exit bad || NR != 4 }' \
+        "$TMP/msf/log.csv"
+fi
 
 # ---------------------------------------------------------------- --profile
 # per-op table: header, a conv2d row (the CNN has 2 conv nodes), the zeroing row, shares summing to 1,
