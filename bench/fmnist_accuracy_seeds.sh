@@ -11,20 +11,15 @@
 # Usage: bench/fmnist_accuracy_seeds.sh [BUILD_DIR] [SEEDS] [THREADS]   (defaults: build/release, 5, 2)
 # Needs: python3-torch python3-numpy dataset-fashion-mnist (ALIG_WITH_PEER=1 scripts/install-deps).
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
+NAME=fmnist_accuracy_seeds
+. "$(dirname "$0")/lib/peer.sh"
 build=${1:-$root/build/release}
 seeds=${2:-5}
 threads=${3:-2}
-peer=${ALIG_PEER:-$root/../shared/peers/torch_fmnist.py}
 alig=$build/bin/alig
-py=/usr/bin/python3
-[ -x "$alig" ] || { echo "fmnist_accuracy_seeds: $alig not built (make build)" >&2; exit 1; }
-[ -f "$peer" ] || { echo "fmnist_accuracy_seeds: peer $peer not found (set ALIG_PEER)" >&2; exit 1; }
-case $seeds in ''|*[!0-9]*|0|1) echo "fmnist_accuracy_seeds: SEEDS must be an integer >= 2, got '$seeds'" >&2; exit 2;; esac
-case $threads in ''|*[!0-9]*|0) echo "fmnist_accuracy_seeds: THREADS must be a positive integer, got '$threads'" >&2; exit 2;; esac
-$py -c 'import torch, numpy' 2>/dev/null || { echo "fmnist_accuracy_seeds: needs python3-torch python3-numpy (ALIG_WITH_PEER=1 scripts/install-deps)" >&2; exit 1; }
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+need_exe "$alig"
+need_int SEEDS "$seeds" 2
+need_int THREADS "$threads" 1
 export OMP_NUM_THREADS=$threads
 
 echo "CNN, one epoch of ALI-G (eta 0.1, momentum 0.9, batch 128), seeds 0..$((seeds - 1)), threads=$threads"

@@ -12,19 +12,15 @@
 # Usage: bench/fmnist_vs_torch.sh [BUILD_DIR] [THREADS] [PAIRS]   (defaults: build/release, 2, 3)
 # Needs: python3-torch python3-numpy dataset-fashion-mnist (ALIG_WITH_PEER=1 scripts/install-deps).
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
+NAME=fmnist_vs_torch
+. "$(dirname "$0")/lib/peer.sh"
 build=${1:-$root/build/release}
 threads=${2:-2}
 pairs=${3:-3}
-peer=${ALIG_PEER:-$root/../shared/peers/torch_fmnist.py}
 alig=$build/bin/alig
-py=/usr/bin/python3
-[ -x "$alig" ] || { echo "fmnist_vs_torch: $alig not built (make build)" >&2; exit 1; }
-[ -f "$peer" ] || { echo "fmnist_vs_torch: peer $peer not found (set ALIG_PEER)" >&2; exit 1; }
-case $pairs in ''|*[!0-9]*|0) echo "fmnist_vs_torch: PAIRS must be a positive integer, got '$pairs'" >&2; exit 2;; esac
-$py -c 'import torch, numpy' 2>/dev/null || { echo "fmnist_vs_torch: needs python3-torch python3-numpy (ALIG_WITH_PEER=1 scripts/install-deps)" >&2; exit 1; }
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+need_exe "$alig"
+need_int THREADS "$threads" 1
+need_int PAIRS "$pairs" 1
 export OMP_NUM_THREADS=$threads
 
 # run NAME CMD...: runs under GNU time, records wall seconds and peak RSS (KiB)

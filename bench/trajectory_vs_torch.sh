@@ -12,20 +12,15 @@
 # Usage: bench/trajectory_vs_torch.sh [BUILD_DIR] [STEPS] [THREADS]   (defaults: build/release, 20, 2)
 # Needs: python3-torch python3-numpy dataset-fashion-mnist (ALIG_WITH_PEER=1 scripts/install-deps).
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
+NAME=trajectory_vs_torch
+. "$(dirname "$0")/lib/peer.sh"
 build=${1:-$root/build/release}
 steps=${2:-20}
 threads=${3:-2}
 traj=$build/bench/trajectory
-peer=${ALIG_PEER:-$root/../shared/peers/torch_fmnist.py}
-py=/usr/bin/python3
-[ -x "$traj" ] || { echo "trajectory_vs_torch: $traj not built (make build)" >&2; exit 1; }
-[ -f "$peer" ] || { echo "trajectory_vs_torch: peer $peer not found (set ALIG_PEER)" >&2; exit 1; }
-case $steps in ''|*[!0-9]*|0) echo "trajectory_vs_torch: STEPS must be a positive integer, got '$steps'" >&2; exit 2;; esac
-case $threads in ''|*[!0-9]*|0) echo "trajectory_vs_torch: THREADS must be a positive integer, got '$threads'" >&2; exit 2;; esac
-$py -c 'import torch, numpy' 2>/dev/null || { echo "trajectory_vs_torch: needs python3-torch python3-numpy (ALIG_WITH_PEER=1 scripts/install-deps)" >&2; exit 1; }
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+need_exe "$traj"
+need_int STEPS "$steps" 1
+need_int THREADS "$threads" 1
 export OMP_NUM_THREADS=$threads
 rc=0
 for case in "cnn 1e-5 2e-3" "wrn-16-1 1e-2 2e-2"; do
