@@ -240,6 +240,160 @@ static void test_nonfinite_and_resume(void)
     setup_free(&d);
 }
 
+static void test_tables(void)
+{
+    /* model names find their row by family; a model of another kind is refused with both named */
+    CU_ASSERT_PTR_EQUAL(alig_model_type_find("wrn-16-2"), alig_model_wrn);
+    CU_ASSERT_PTR_EQUAL(alig_model_type_find("mlp"), alig_model_mlp);
+    CU_ASSERT_PTR_EQUAL(alig_model_type_find("mlp-8-4"), alig_model_mlp);
+    CU_ASSERT_PTR_EQUAL(alig_model_type_find("cnn"), alig_model_cnn);
+    CU_ASSERT_PTR_NULL(alig_model_type_find("mlpx"));
+    CU_ASSERT_PTR_NULL(alig_model_type_find("cnn2"));
+    CU_ASSERT_PTR_NULL(alig_model_type_find(NULL));
+    size_t rows = 0;
+    for (size_t i = 0; alig_model_types[i]; i++) rows++;
+    CU_ASSERT_EQUAL(rows, 3);
+    alig_task *rc = NULL;
+    CU_ASSERT_FATAL(alig_task_repeat_copy_alloc(&rc, NULL, 0) == ALIG_SUCCESS);
+    alig_model *m = (alig_model *)rc;
+    char err[512];
+    CU_ASSERT_EQUAL(alig_model_alloc(&m, "mlp", NULL, rc, 0, err, sizeof err), ALIG_EUNSUPPORTED);
+    CU_ASSERT_PTR_NULL(m);
+    CU_ASSERT(strstr(err, "image") && strstr(err, "repeat-copy"));
+    CU_ASSERT_EQUAL(alig_model_alloc(&m, "resnet", NULL, rc, 0, err, sizeof err), ALIG_EINVAL);
+    CU_ASSERT(strstr(err, "unknown model 'resnet'") != NULL);
+    alig_task_free(rc);
+
+    /* the image task: batch k is batch k mod E of epoch k div E over the (seed, epoch) order,
+     * whatever order the batches are asked in; the last batch of an epoch is short */
+    alig_task *t = make_task(16);
+    const size_t n = t->train.n, E = t->epoch_batches;
+    CU_ASSERT_EQUAL(n, 110);
+    CU_ASSERT_EQUAL(E, 7);
+    size_t *perm = malloc(n * sizeof *perm);
+    const uint64_t ks[] = { 9, 3, 13, 6, 0, 20 };
+    for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++) {
+        alig_batch b;
+        CU_ASSERT_FATAL(alig_task_batch(t, ks[i], &b) == ALIG_SUCCESS);
+        const size_t e = (size_t)(ks[i] / E), j = (size_t)(ks[i] % E);
+        CU_ASSERT_FATAL(alig_data_shuffle_indices(n, 2, (unsigned long)e, perm) == ALIG_SUCCESS);
+        CU_ASSERT_EQUAL(b.start, j * 16);
+        CU_ASSERT_EQUAL(b.n, j == E - 1 ? n - 96 : 16);
+        CU_ASSERT(b.set == &t->train && !memcmp(b.idx + b.start, perm + j * 16, b.n * sizeof *perm));
+    }
+    free(perm);
+    alig_task_free(t);
+}
+
+/* ---------------------------------------------------------------- a sequence model of the test's own
+ * A row outside the table, on the repeat-copy task: x in R^2, loss_k = w_k·½‖x − c‖² with
+ * w_k = (Σ mask of batch k)/B, g = w_k (x − c). It shows that a sequence model plugs into the
+ * loop through the vtable (as the DNC row will), and gives window means, zero-gradient and clip
+ * counts that a double-precision simulation here predicts. */
+typedef struct toy { float x[2], g[2]; } toy;
+static const double toy_c[2] = { 0.75, -1.5 };
+
+static double batch_weight(const alig_seq_batch *b)
+{
+    double w = 0.0;
+    for (int i = 0; i < b->T * b->B; i++) w += b->mask[i];
+    return w / b->B;
+}
+
+static alig_status toy_gradient(void *impl, const alig_batch *b, double *loss, size_t *correct)
+{
+    toy *m = impl;
+    const double w = batch_weight(b->seq);
+    double l = 0.0;
+    for (int i = 0; i < 2; i++) {
+        const double d = (double)m->x[i] - toy_c[i];
+        l += 0.5 * d * d;
+        m->g[i] = (float)(w * d);
+    }
+    *loss = w * l;
+    if (correct) *correct = 0;
+    return ALIG_SUCCESS;
+}
+static size_t toy_n(const void *impl) { (void)impl; return 2; }
+static float *toy_x(void *impl) { return ((toy *)impl)->x; }
+static float *toy_g(void *impl) { return ((toy *)impl)->g; }
+static int toy_describe(const void *impl, char *buf, size_t len) { (void)impl; return snprintf(buf, len, "\"name\": \"toy\""); }
+static const alig_model_type toy_row = { .name = "toy", .usage = "toy", .input = ALIG_TASK_SEQUENCE,
+                                         .n = toy_n, .x = toy_x, .g = toy_g, .gradient = toy_gradient,
+                                         .describe = toy_describe };
+
+typedef struct rows { alig_train_row r[16]; int n; } rows;
+static int collect(const alig_train_event *ev, void *ctx)
+{
+    rows *rs = ctx;
+    if (ev->kind == ALIG_TRAIN_EV_ROW && rs->n < 16) rs->r[rs->n++] = *ev->row;
+    return 0;
+}
+
+static void test_sequence_model(void)
+{
+    for (int start_at_c = 0; start_at_c < 2; start_at_c++) {
+        alig_task *task = NULL;
+        CU_ASSERT_FATAL(alig_task_repeat_copy_alloc(&task, NULL, 4) == ALIG_SUCCESS);
+        toy tm = { .x = { start_at_c ? 0.75f : 2.0f, start_at_c ? -1.5f : 1.0f } };
+        alig_model m = { .type = &toy_row, .impl = &tm, .name = "toy" };
+        alig_params_sgd sp = ALIG_PARAMS_SGD_DEFAULT;
+        sp.lr = 0.05;
+        alig_solver *s = NULL;
+        CU_ASSERT_FATAL(alig_solver_alloc(&s, alig_solver_sgd, ALIG_F32, 2, &sp) == 0);
+        CU_ASSERT_FATAL(alig_solver_set(s, tm.x, INFINITY) == 0);
+        alig_train_params p = ALIG_TRAIN_PARAMS_DEFAULT;
+        p.steps = 10;
+        p.log_every = 4;
+        p.clip_norm = 1.0;
+        rows rs = { .n = 0 };
+        alig_train_result res;
+        CU_ASSERT_FATAL(alig_train(&m, task, s, &sp, &p, NULL, collect, &rs, &res) == ALIG_SUCCESS);
+        CU_ASSERT_EQUAL(rs.n, 3);   /* windows ending at 4, 8 and a short one at 10 */
+        /* the simulation, in double from the float start */
+        double x[2] = { start_at_c ? 0.75 : 2.0, start_at_c ? -1.5 : 1.0 };   /* the start (tm.x is the end now) */
+        alig_seq_batch b;
+        CU_ASSERT_FATAL(alig_seq_batch_alloc(&b, 9, 16, 6, 5) == 0);
+        const alig_repeat_copy_params rp = ALIG_REPEAT_COPY_DEFAULT;
+        double sum = 0.0;
+        unsigned long zero = 0, clips = 0;
+        int row = 0;
+        for (int k = 0; k < 10; k++) {
+            alig_repeat_copy_batch(&rp, 4, (uint64_t)k, &b);
+            const double w = batch_weight(&b);
+            double d[2] = { x[0] - toy_c[0], x[1] - toy_c[1] };
+            const double l = w * 0.5 * (d[0] * d[0] + d[1] * d[1]);
+            double g[2] = { w * d[0], w * d[1] };
+            const double gn = sqrt(g[0] * g[0] + g[1] * g[1]);
+            zero += gn == 0.0;
+            if (gn > 1.0) { g[0] /= gn; g[1] /= gn; clips++; }
+            x[0] -= 0.05 * g[0];
+            x[1] -= 0.05 * g[1];
+            sum += l;
+            if (k == 3 || k == 7 || k == 9) {
+                const alig_train_row *r = &rs.r[row++];
+                const double steps = k == 9 ? 2.0 : 4.0;
+                CU_ASSERT_EQUAL(r->window_steps, (uint64_t)steps);
+                CU_ASSERT_EQUAL(r->steps, (uint64_t)k + 1);
+                CU_ASSERT(fabs(r->loss_mean - sum / steps) <= 1e-5 * (sum / steps) + 1e-12);
+                CU_ASSERT_EQUAL(r->zero_grad, zero);
+                CU_ASSERT_EQUAL(r->clip_events, clips);
+                CU_ASSERT(fabs(r->step_mean - 0.05) < 1e-12);
+                sum = 0.0;
+                zero = clips = 0;
+            }
+        }
+        if (start_at_c) {
+            CU_ASSERT(rs.r[0].zero_grad == 4 && rs.r[2].zero_grad == 2 && rs.r[0].loss_mean == 0.0);
+        } else {
+            CU_ASSERT(rs.r[0].clip_events > 0 && rs.r[0].zero_grad == 0);   /* the test is not vacuous */
+        }
+        alig_seq_batch_free(&b);
+        alig_solver_free(s);
+        alig_task_free(task);
+    }
+}
+
 int main(void)
 {
     const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
@@ -249,6 +403,8 @@ int main(void)
     if (CU_initialize_registry() != CUE_SUCCESS) return 2;
     CU_pSuite s = CU_add_suite("train loop", NULL, NULL);
     if (!s) { CU_cleanup_registry(); return 2; }
+    CU_add_test(s, "model and task tables; the image task's batch k", test_tables);
+    CU_add_test(s, "a sequence model through the vtable: window means, zero gradients, clip events", test_sequence_model);
     CU_add_test(s, "clipping by global norm: the step equals -lr g c/max(|g|, c)", test_clip);
     CU_add_test(s, "the observer cancels; bad settings refused", test_cancel);
     CU_add_test(s, "non-finite stop: logs, checkpoint intact; resume mid-window = uninterrupted; damaged files",
