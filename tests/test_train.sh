@@ -276,6 +276,14 @@ check "step mode non-finite: windows at 10 and 14 logged" \
     [ "$(cut -d, -f1,2 "$TMP/s3/log.csv" | tail -2 | tr '\n' ' ')" = "10,10 14,4 " ]
 check "step mode non-finite: the message names the step-14 checkpoint" grep -q "(step 14) left intact" "$TMP/err"
 
+# ---------------------------------------------------------------- module edges
+# the nets and the data know nothing of solvers or of the loop: only train/ composes them
+if [ -n "${ALIG_SOURCE_DIR:-}" ] && [ -d "$ALIG_SOURCE_DIR/nets" ]; then
+    edges=$(cd "$ALIG_SOURCE_DIR" && grep -l 'alig/solver\.h\|alig/train\.h' nets/* data/* include/alig/ad.h \
+            include/alig/nn.h include/alig/model.h include/alig/task.h include/alig/data.h 2>/dev/null)
+    check "nets/ and data/ include neither solver.h nor train.h: ${edges:-none}" [ -z "$edges" ]
+fi
+
 # ---------------------------------------------------------------- real Fashion-MNIST (short)
 FM=/usr/share/datasets/fashion-mnist
 if [ -d "$FM" ]; then
