@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 
 #include "alig/nn.h"
+#include "alig/solver.h"
 
 static int fail(const char *what)
 {

@@ -1,20 +1,13 @@
-/* cmd_train.c - `alig train`: train an image classifier (nets/nn_*.c) with any registered solver
- * of the shared core (ALIG_F32), with a seeded validation split, per-epoch evaluation, CSV and
- * JSON-lines logs, an atomic checkpoint per epoch, and --resume.
+/* cmd_train.c - `alig train`: a thin driver over the training module (include/alig/train.h).
+ * It parses the flags, builds the task (task.h), the model (model.h) and the solver, prints,
+ * and calls alig_train; the loop, the logs, the checkpoints and config.json are the library's.
  *
- * Exactness of --resume: the checkpoint holds x, the batch-norm buffers, the dropout stream, the
- * solver state (momentum, counters) and the run's settings; the data pipeline is a pure function
- * of the settings (split and normalisation from the files, the epoch order from (seed, epoch)),
- * so continuing from epoch k repeats, bit for bit at the same thread count, what the
- * uninterrupted run did after epoch k.
+ * The run's settings travel inside the checkpoint's caller block as text, so that --resume
+ * rebuilds the same task, model and solver: "alig-train 2\n" then "key=value\n" lines.
  *
- * --profile turns on the autodiff profiler of the training graph (alig_ad_graph_set_profile) and
+ * --profile turns on the autodiff profiler of the training graph through the loop's hook and
  * writes a per-op and a per-node table at the end; it changes no result and is not a setting of
- * the run (it is not stored in the checkpoint, and may be given with --resume).
- *
- * The run's settings and logs travel inside the checkpoint's user block as text:
- *   "alig-train 1\n" then "key=value\n" lines, a blank line, then the CSV log bytes followed
- *   by the JSON-lines log bytes (their lengths are the keys csv_bytes and jsonl_bytes). */
+ * the run (it is not stored in the checkpoint, and may be given with --resume). */
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -28,7 +21,7 @@
 #include <omp.h>
 #endif
 
-#include "alig/nn.h"
+#include "alig/train.h"
 #include "cli.h"
 #include "cli_util.h"
 
@@ -43,28 +36,32 @@ void openblas_set_num_threads(int num_threads);
 /* ================================================================ settings */
 
 typedef struct train_cfg {
-    char data[PATH_LEN];            /* "fashion-mnist", a directory, or "" with the four IDX files */
+    char task[32];                  /* "image" or "repeat-copy" */
+    char data[PATH_LEN];            /* image: "fashion-mnist", a directory, or "" with the four IDX files */
     char train_images[PATH_LEN], train_labels[PATH_LEN], test_images[PATH_LEN], test_labels[PATH_LEN];
     char model[64];
     char opt[32];                   /* as given ("alig", "alig-inf", "sgd", ...) */
     double dropout;
     size_t classes;                 /* --classes K: labels must be < K; 0 = max label + 1 */
     size_t batch, eval_batch, val, train_subset, test_subset, max_batches, epochs;
+    unsigned long long steps, log_every, checkpoint_every;
+    double clip_norm;
     size_t threads;                 /* --threads of the run, 0 = the OpenMP default (resume reuses it) */
     unsigned long seed, val_seed;
-    /* progress */
-    size_t epochs_done;
-    unsigned long long steps_done;
 } train_cfg;
 
 static void cfg_defaults(train_cfg *c)
 {
     memset(c, 0, sizeof *c);
+    snprintf(c->task, sizeof c->task, "image");
     snprintf(c->data, sizeof c->data, "fashion-mnist");
     c->batch = 128;
     c->eval_batch = 256;
     c->val = 5000;
     c->val_seed = 1234;
+    c->log_every = 100;
+    c->checkpoint_every = 1000;
+    c->clip_norm = INFINITY;
 }
 
 /* ---------------------------------------------------------------- growing text */
@@ -98,20 +95,13 @@ static void sb_printf(sbuf *s, const char *fmt, ...)
     ;
 static void sb_printf(sbuf *s, const char *fmt, ...)
 {
-    char tmp[512];
+    char tmp[PATH_LEN + 128];
     va_list ap;
     va_start(ap, fmt);
     int k = vsnprintf(tmp, sizeof tmp, fmt, ap);
     va_end(ap);
-    if (k < 0) { s->failed = 1; return; }
-    if ((size_t)k < sizeof tmp) { sb_add(s, tmp, (size_t)k); return; }
-    char *big = malloc((size_t)k + 1);
-    if (!big) { s->failed = 1; return; }
-    va_start(ap, fmt);
-    vsnprintf(big, (size_t)k + 1, fmt, ap);
-    va_end(ap);
-    sb_add(s, big, (size_t)k);
-    free(big);
+    if (k < 0 || (size_t)k >= sizeof tmp) { s->failed = 1; return; }
+    sb_add(s, tmp, (size_t)k);
 }
 
 static void sb_free(sbuf *s)
@@ -120,38 +110,34 @@ static void sb_free(sbuf *s)
     memset(s, 0, sizeof *s);
 }
 
-/* A number for CSV ("%.17g", nan, inf) or JSON (null when not finite). */
-static void sb_num(sbuf *s, double v, int json)
-{
-    if (isfinite(v)) sb_printf(s, "%.17g", v);
-    else if (json) sb_printf(s, "null");
-    else sb_printf(s, "%s", isnan(v) ? "nan" : v > 0 ? "inf" : "-inf");
-}
-
 /* ---------------------------------------------------------------- settings <-> text */
 
-static void cfg_write(sbuf *s, const train_cfg *c, size_t csv_bytes, size_t jsonl_bytes)
+static void cfg_write(sbuf *s, const train_cfg *c)
 {
-    sb_printf(s, "alig-train 1\n");
-    sb_printf(s, "data=%s\ntrain_images=%s\ntrain_labels=%s\ntest_images=%s\ntest_labels=%s\n", c->data,
-              c->train_images, c->train_labels, c->test_images, c->test_labels);
-    sb_printf(s, "model=%s\nopt=%s\ndropout=%.17g\n", c->model, c->opt, c->dropout);
+    sb_printf(s, "alig-train 2\n");
+    sb_printf(s, "task=%s\n", c->task);
+    sb_printf(s, "data=%s\n", c->data);
+    sb_printf(s, "train_images=%s\n", c->train_images);
+    sb_printf(s, "train_labels=%s\n", c->train_labels);
+    sb_printf(s, "test_images=%s\n", c->test_images);
+    sb_printf(s, "test_labels=%s\n", c->test_labels);
+    sb_printf(s, "model=%s\nopt=%s\ndropout=%.17g\nclip_norm=%.17g\n", c->model, c->opt, c->dropout, c->clip_norm);
     sb_printf(s, "classes=%zu\n", c->classes);
     sb_printf(s, "batch=%zu\neval_batch=%zu\nval=%zu\ntrain_subset=%zu\ntest_subset=%zu\nmax_batches=%zu\n", c->batch,
               c->eval_batch, c->val, c->train_subset, c->test_subset, c->max_batches);
-    sb_printf(s, "epochs=%zu\nseed=%lu\nval_seed=%lu\nthreads=%zu\nepochs_done=%zu\nsteps_done=%llu\n", c->epochs,
-              c->seed, c->val_seed, c->threads, c->epochs_done, c->steps_done);
-    sb_printf(s, "csv_bytes=%zu\njsonl_bytes=%zu\n\n", csv_bytes, jsonl_bytes);
+    sb_printf(s, "epochs=%zu\nsteps=%llu\nlog_every=%llu\ncheckpoint_every=%llu\n", c->epochs, c->steps, c->log_every,
+              c->checkpoint_every);
+    sb_printf(s, "seed=%lu\nval_seed=%lu\nthreads=%zu\n", c->seed, c->val_seed, c->threads);
 }
 
-static int parse_size_text(const char *v, size_t *out)
+static int parse_u64_text(const char *v, unsigned long long *out)
 {
     if (*v < '0' || *v > '9') return -1;
     char *end;
     errno = 0;
     unsigned long long x = strtoull(v, &end, 10);
-    if (errno || *end || x > SIZE_MAX) return -1;
-    *out = (size_t)x;
+    if (errno || *end) return -1;
+    *out = x;
     return 0;
 }
 
@@ -163,19 +149,17 @@ static int set_str(char *dst, size_t cap, const char *v)
     return 0;
 }
 
-/* Parse a user block into cfg and the two logs. Returns 0, or −1 if malformed. */
-static int cfg_read(const char *blk, size_t len, train_cfg *c, sbuf *csv, sbuf *jsonl)
+/* Parse a caller block into cfg. Returns 0, or −1 if malformed. */
+static int cfg_read(const char *blk, size_t len, train_cfg *c)
 {
     cfg_defaults(c);
     const char *end = blk + len, *p = blk;
     const char *nl = memchr(p, '\n', (size_t)(end - p));
-    if (!nl || (size_t)(nl - p) != strlen("alig-train 1") || memcmp(p, "alig-train 1", (size_t)(nl - p))) return -1;
+    if (!nl || (size_t)(nl - p) != strlen("alig-train 2") || memcmp(p, "alig-train 2", (size_t)(nl - p))) return -1;
     p = nl + 1;
-    size_t csv_bytes = SIZE_MAX, jsonl_bytes = SIZE_MAX;
-    for (;;) {
+    while (p < end) {
         nl = memchr(p, '\n', (size_t)(end - p));
         if (!nl) return -1;
-        if (nl == p) { p++; break; }   /* blank line: end of the settings */
         char line[PATH_LEN + 64];
         if ((size_t)(nl - p) >= sizeof line) return -1;
         memcpy(line, p, (size_t)(nl - p));
@@ -185,45 +169,44 @@ static int cfg_read(const char *blk, size_t len, train_cfg *c, sbuf *csv, sbuf *
         if (!eq) return -1;
         *eq = '\0';
         const char *k = line, *v = eq + 1;
-        size_t z = 0;
+        unsigned long long z = 0;
         int bad = 0;
-        if (!strcmp(k, "data")) bad = set_str(c->data, sizeof c->data, v);
+        if (!strcmp(k, "task")) bad = set_str(c->task, sizeof c->task, v);
+        else if (!strcmp(k, "data")) bad = set_str(c->data, sizeof c->data, v);
         else if (!strcmp(k, "train_images")) bad = set_str(c->train_images, PATH_LEN, v);
         else if (!strcmp(k, "train_labels")) bad = set_str(c->train_labels, PATH_LEN, v);
         else if (!strcmp(k, "test_images")) bad = set_str(c->test_images, PATH_LEN, v);
         else if (!strcmp(k, "test_labels")) bad = set_str(c->test_labels, PATH_LEN, v);
         else if (!strcmp(k, "model")) bad = set_str(c->model, sizeof c->model, v);
         else if (!strcmp(k, "opt")) bad = set_str(c->opt, sizeof c->opt, v);
-        else if (!strcmp(k, "dropout")) {
+        else if (!strcmp(k, "dropout") || !strcmp(k, "clip_norm")) {
             char *e;
-            c->dropout = strtod(v, &e);
+            const double d = strtod(v, &e);
             bad = *v == '\0' || *e != '\0';
+            if (!strcmp(k, "dropout")) c->dropout = d;
+            else c->clip_norm = d;
         } else {
-            bad = parse_size_text(v, &z);
-            if (!strcmp(k, "batch")) c->batch = z;
-            else if (!strcmp(k, "classes")) c->classes = z;
-            else if (!strcmp(k, "eval_batch")) c->eval_batch = z;
-            else if (!strcmp(k, "val")) c->val = z;
-            else if (!strcmp(k, "train_subset")) c->train_subset = z;
-            else if (!strcmp(k, "test_subset")) c->test_subset = z;
-            else if (!strcmp(k, "max_batches")) c->max_batches = z;
-            else if (!strcmp(k, "epochs")) c->epochs = z;
-            else if (!strcmp(k, "threads")) c->threads = z;
+            bad = parse_u64_text(v, &z);
+            if (!bad && z > SIZE_MAX) bad = 1;
+            if (!strcmp(k, "batch")) c->batch = (size_t)z;
+            else if (!strcmp(k, "classes")) c->classes = (size_t)z;
+            else if (!strcmp(k, "eval_batch")) c->eval_batch = (size_t)z;
+            else if (!strcmp(k, "val")) c->val = (size_t)z;
+            else if (!strcmp(k, "train_subset")) c->train_subset = (size_t)z;
+            else if (!strcmp(k, "test_subset")) c->test_subset = (size_t)z;
+            else if (!strcmp(k, "max_batches")) c->max_batches = (size_t)z;
+            else if (!strcmp(k, "epochs")) c->epochs = (size_t)z;
+            else if (!strcmp(k, "steps")) c->steps = z;
+            else if (!strcmp(k, "log_every")) c->log_every = z;
+            else if (!strcmp(k, "checkpoint_every")) c->checkpoint_every = z;
+            else if (!strcmp(k, "threads")) c->threads = (size_t)z;
             else if (!strcmp(k, "seed")) c->seed = (unsigned long)z;
             else if (!strcmp(k, "val_seed")) c->val_seed = (unsigned long)z;
-            else if (!strcmp(k, "epochs_done")) c->epochs_done = z;
-            else if (!strcmp(k, "steps_done")) c->steps_done = z;
-            else if (!strcmp(k, "csv_bytes")) csv_bytes = z;
-            else if (!strcmp(k, "jsonl_bytes")) jsonl_bytes = z;
             /* unknown keys are ignored: a later version may add some */
         }
         if (bad) return -1;
     }
-    const size_t rest = (size_t)(end - p);   /* compare without forming csv_bytes + jsonl_bytes (it may wrap) */
-    if (csv_bytes > rest || jsonl_bytes != rest - csv_bytes) return -1;
-    sb_add(csv, p, csv_bytes);
-    sb_add(jsonl, p + csv_bytes, jsonl_bytes);
-    return csv->failed || jsonl->failed ? -1 : 0;
+    return 0;
 }
 
 /* ================================================================ help */
@@ -231,14 +214,18 @@ static int cfg_read(const char *blk, size_t len, train_cfg *c, sbuf *csv, sbuf *
 static void help(FILE *f)
 {
     fprintf(f,
-            "usage: alig train --model NAME --opt NAME [solver flags] --epochs N --out DIR [options]\n"
-            "       alig train --resume DIR [--epochs N] [--threads T] [--quiet]\n\n"
-            "Trains an image classifier on Fashion-MNIST (or any pair of IDX files) with one solver of the shared\n"
-            "core, evaluating on a seeded validation split and the test set after every epoch. DIR receives\n"
-            "log.csv and log.jsonl (one record per epoch) and checkpoint.bin (rewritten atomically after every\n"
-            "epoch). A non-finite loss or gradient stops the run (exit 1), leaving the last checkpoint intact.\n"
+            "usage: alig train --model NAME --opt NAME [solver flags] (--epochs N | --steps N) --out DIR [options]\n"
+            "       alig train --resume DIR [--epochs N | --steps N] [--threads T] [--quiet] [--profile]\n\n"
+            "Trains a model on a task with one solver of the shared core. Image tasks (Fashion-MNIST or any pair\n"
+            "of IDX files) are evaluated on a seeded validation split and the test set after every epoch; the\n"
+            "repeat-copy task is an endless generator trained for --steps. DIR receives config.json (every\n"
+            "setting), log.csv and log.jsonl, and checkpoint.bin (rewritten atomically after every epoch, or every\n"
+            "--checkpoint-every steps and at the end). A non-finite loss, gradient norm or iterate stops the run\n"
+            "(exit 1), with the logs written and the last checkpoint intact.\n"
             "Exit status: 0 success, 1 runtime failure, 2 usage error.\n\n"
-            "data:\n"
+            "task and data:\n"
+            "  --task NAME           fashion-mnist, idx (the four IDX flags below) or repeat-copy\n"
+            "                        [fashion-mnist, or idx when the IDX flags are given]\n"
             "  --data NAME|DIR       fashion-mnist (%s) or a directory holding the four\n"
             "                        Fashion-MNIST file names [fashion-mnist]\n"
             "  --train-images F --train-labels F --test-images F --test-labels F\n"
@@ -249,52 +236,68 @@ static void help(FILE *f)
             "  --val-seed S          seed of that split [1234]\n"
             "  --train-subset N      train on the first N samples of the training split [all]\n"
             "  --test-subset N       evaluate on the first N test samples [all]\n"
-            "  Inputs are standardised per channel with the training split's mean and standard deviation.\n\n"
+            "  Inputs are standardised per channel with the training split's mean and standard deviation.\n"
+            "  repeat-copy: RepeatCopy(4 bits, batch 16, lengths 1-2, repeats 1-2, norm 10), batch k of seed S a\n"
+            "  pure function of (S, k); loss: masked sigmoid cross-entropy, summed over time, mean over the batch.\n\n"
             "model:\n"
-            "  --model NAME          mlp (= mlp-256-128), mlp-H1-H2-..., cnn (the PyTorch peer's), wrn-D-K\n"
-            "                        (pre-activation wide resnet, e.g. wrn-16-2) (required)\n"
-            "  --dropout P           dropout inside WRN blocks, 0 <= P < 1 [0]\n\n"
+            "  --model NAME          image tasks: mlp (= mlp-256-128), mlp-H1-H2-..., cnn (the PyTorch peer's),\n"
+            "                        wrn-D-K (pre-activation wide resnet, e.g. wrn-16-2) (required)\n"
+            "  --dropout P           dropout inside WRN blocks, 0 <= P < 1 [0]\n\n",
+            ALIG_FMNIST_DEFAULT_DIR);
+    fprintf(f,
             "training:\n"
             "  --opt NAME            solver, one of those below (required; --solver is a synonym)\n"
             "  --radius R            L2-ball constraint ||x|| <= R on all parameters, R > 0 or inf [inf]\n"
-            "  --epochs N            total number of epochs N >= 1 (required; with --resume: a new total)\n"
-            "  --batch B             mini-batch size [128]; a short last batch is kept\n"
+            "  --epochs N            epoch mode: total number of epochs N >= 1 (with --resume: a new total)\n"
+            "  --steps N             step mode: total number of steps N >= 1 (with --resume: a new total);\n"
+            "                        required for repeat-copy\n"
+            "  --log-every K         step mode: one log record per K steps [100]\n"
+            "  --checkpoint-every K  step mode: a checkpoint every K steps, and at the end [1000]\n"
+            "  --clip-norm C         clip the gradient by its global norm: g <- g * C / max(||g||, C), C > 0,\n"
+            "                        before the solver step [off]\n"
+            "  --batch B             image tasks: mini-batch size [128]; a short last batch is kept\n"
             "  --eval-batch B        evaluation batch size (memory / speed only) [256]\n"
-            "  --seed S              initialisation, epoch order and dropout seed [0]\n"
+            "  --seed S              initialisation, data order and dropout seed [0]\n"
             "  --max-batches K       at most K mini-batches per epoch (tests, benchmarks) [all]\n"
             "  --threads T           OpenMP and OpenBLAS threads [OMP_NUM_THREADS or all];\n"
             "                        --resume keeps the run's value unless given\n\n"
             "output:\n"
             "  --out DIR             run directory, created if needed; must not hold a checkpoint (required)\n"
             "  --resume DIR          continue the run in DIR from its checkpoint, exactly\n"
-            "  --quiet               no per-epoch line on stdout (the progress line appears only on a terminal)\n"
+            "  --quiet               no per-record line on stdout (the progress line appears only on a terminal)\n"
             "  --profile             time every op of the training graph: DIR/profile.csv (ms per batch for each\n"
             "                        op kind and the gradient zeroing, sorted), DIR/profile_nodes.csv (per node),\n"
             "                        and the table on stderr unless --quiet; the first batch is left out as\n"
             "                        warm-up when there are others; short last batches are not profiled\n"
-            "  --inject-nan-at K     testing: treat the loss of step K (1-based, counted over the run) as NaN\n\n"
-            "log records (log.csv columns, log.jsonl keys): epoch, train_loss, train_acc (running means over the\n"
-            "epoch's mini-batches, before each step), val_loss, val_acc, test_loss, test_acc (evaluation mode),\n"
-            "step_mean, step_unclipped_mean, clipped_frac (solver step sizes; clipped = step < unclipped),\n"
-            "seconds (training + evaluation), train_seconds, eval_seconds, images, images_per_s (training\n"
-            "images per second of training time), steps (solver steps so far).\n\n"
-            "solvers and their flags [defaults]. Here sps's --batches-per-epoch defaults to the epoch's batch count,\n"
-            "and sgd's --milestones are epochs: with --schedule multistep the learning rate is multiplied by --factor\n"
-            "after the m-th epoch (counted from 1) for each listed m (e.g. --milestones 60,120,160 --factor 0.2;\n"
-            "--reset-momentum 1 for the WRN reference code's fresh momentum buffer at each drop):\n",
-            ALIG_FMNIST_DEFAULT_DIR);
+            "  --inject-nan-at K     testing: treat the loss of step K (1-based, counted over the run) as NaN\n\n");
+    fprintf(f,
+            "log records, epoch mode (log.csv columns, log.jsonl keys): epoch, train_loss, train_acc (running means\n"
+            "over the epoch's mini-batches, before each step), val_loss, val_acc, test_loss, test_acc (evaluation\n"
+            "mode), step_mean, step_unclipped_mean, clipped_frac (solver step sizes; clipped = step < unclipped),\n"
+            "seconds (training + evaluation), train_seconds, eval_seconds, images, images_per_s (training images\n"
+            "per second of training time), steps (solver steps so far).\n"
+            "step mode: step (steps so far), window_steps, loss_mean (mean loss of the window's steps, each before\n"
+            "its update), step_mean, step_unclipped_mean, clipped_frac, zero_grad (steps with ||g||^2 = 0),\n"
+            "clip_events (steps clipped by --clip-norm), seconds, steps_per_s.\n\n"
+            "solvers and their flags [defaults]. In epoch mode sps's --batches-per-epoch defaults to the epoch's\n"
+            "batch count, and sgd's --milestones are epochs: with --schedule multistep the learning rate is\n"
+            "multiplied by --factor after the m-th epoch (counted from 1) for each listed m (e.g. --milestones\n"
+            "60,120,160 --factor 0.2; --reset-momentum 1 for the WRN reference code's fresh momentum buffer at each\n"
+            "drop). In step mode milestones are steps:\n");
     cli_solvers_help(f);
 }
 
 /* ================================================================ flags */
 
-static const char *const train_flags[] = { "data", "train-images", "train-labels", "test-images", "test-labels",
-                                           "val", "val-seed", "classes", "train-subset", "test-subset", "model",
-                                           "dropout", "opt", "radius", "epochs", "batch", "eval-batch", "seed", "max-batches",
-                                           "threads", "out", "resume", "inject-nan-at", NULL };
+static const char *const train_flags[] = { "task", "data", "train-images", "train-labels", "test-images",
+                                           "test-labels", "val", "val-seed", "classes", "train-subset", "test-subset",
+                                           "model", "dropout", "opt", "radius", "epochs", "steps", "log-every",
+                                           "checkpoint-every", "clip-norm", "batch", "eval-batch", "seed",
+                                           "max-batches", "threads", "out", "resume", "inject-nan-at", NULL };
 
 /* Flags that may accompany --resume. */
-static const char *const resume_flags[] = { "resume", "epochs", "threads", "quiet", "profile", "inject-nan-at", NULL };
+static const char *const resume_flags[] = { "resume", "epochs", "steps", "threads", "quiet", "profile",
+                                            "inject-nan-at", NULL };
 
 static int in_list(const char *const *list, const char *name)
 {
@@ -328,12 +331,21 @@ static int get_path(const cli_flags *fl, const char *flag, char *dst)
     return CLI_OK;
 }
 
+static int get_u64(const cli_flags *fl, const char *flag, size_t min, unsigned long long *out)
+{
+    size_t z = (size_t)*out;
+    int rc = cli_size(CMD, flag, cli_get(fl, flag), min, &z);
+    if (!rc) *out = z;
+    return rc;
+}
+
 /* Settings of a new run from the flags. */
 static int cfg_from_flags(const cli_flags *fl, train_cfg *c)
 {
     int rc;
     size_t seed = 0;
     cfg_defaults(c);
+    const char *task = cli_get(fl, "task");
     const char *files[4] = { "train-images", "train-labels", "test-images", "test-labels" };
     char *dst[4] = { c->train_images, c->train_labels, c->test_images, c->test_labels };
     int nfiles = 0;
@@ -341,20 +353,49 @@ static int cfg_from_flags(const cli_flags *fl, train_cfg *c)
         if ((rc = get_path(fl, files[i], dst[i]))) return rc;
         nfiles += cli_get(fl, files[i]) != NULL;
     }
-    if (nfiles && nfiles < 4)
-        return cli_fail(CMD, CLI_USAGE, "--train-images, --train-labels, --test-images and --test-labels go together");
-    if (nfiles && cli_get(fl, "data")) return cli_fail(CMD, CLI_USAGE, "--data cannot be combined with IDX file flags");
-    if (nfiles) c->data[0] = '\0';
-    else if ((rc = get_path(fl, "data", c->data))) return rc;
+    if (task && strcmp(task, "fashion-mnist") && strcmp(task, "idx") && strcmp(task, "repeat-copy"))
+        return cli_fail(CMD, CLI_USAGE, "--task: unknown task '%s' (fashion-mnist, idx, repeat-copy)", task);
+    const int seq = task && !strcmp(task, "repeat-copy");
+    if (seq) {
+        const char *image_only[] = { "data", "train-images", "train-labels", "test-images", "test-labels", "val",
+                                     "val-seed", "classes", "train-subset", "test-subset", "batch", "eval-batch",
+                                     "max-batches", "dropout", "epochs", NULL };
+        for (size_t i = 0; image_only[i]; i++)
+            if (cli_get(fl, image_only[i]))
+                return cli_fail(CMD, CLI_USAGE, "--%s does not apply to --task repeat-copy%s", image_only[i],
+                                strcmp(image_only[i], "epochs") ? "" : " (an endless generator: give --steps)");
+        snprintf(c->task, sizeof c->task, "repeat-copy");
+        c->data[0] = '\0';
+        c->batch = 16;
+    } else {
+        if (task && !strcmp(task, "idx") && nfiles != 4)
+            return cli_fail(CMD, CLI_USAGE, "--task idx needs --train-images, --train-labels, --test-images and "
+                            "--test-labels");
+        if (task && !strcmp(task, "fashion-mnist") && nfiles)
+            return cli_fail(CMD, CLI_USAGE, "--task fashion-mnist cannot be combined with IDX file flags");
+        if (nfiles && nfiles < 4)
+            return cli_fail(CMD, CLI_USAGE, "--train-images, --train-labels, --test-images and --test-labels go together");
+        if (nfiles && cli_get(fl, "data")) return cli_fail(CMD, CLI_USAGE, "--data cannot be combined with IDX file flags");
+        if (nfiles) c->data[0] = '\0';
+        else if ((rc = get_path(fl, "data", c->data))) return rc;
+    }
 
     const char *model = cli_get(fl, "model");
     if (!model) return cli_fail(CMD, CLI_USAGE, "missing --model NAME (mlp, cnn, wrn-16-2, ...)");
     if (set_str(c->model, sizeof c->model, model)) return cli_fail(CMD, CLI_USAGE, "--model: unknown model '%s'", model);
-    if (!cli_get(fl, "epochs")) return cli_fail(CMD, CLI_USAGE, "missing --epochs N");
+    const int has_epochs = cli_get(fl, "epochs") != NULL, has_steps = cli_get(fl, "steps") != NULL;
+    if (has_epochs && has_steps) return cli_fail(CMD, CLI_USAGE, "--epochs and --steps exclude each other: give one");
+    if (!has_epochs && !has_steps) return cli_fail(CMD, CLI_USAGE, "missing --epochs N (or --steps N)");
+    if (!has_steps && (cli_get(fl, "log-every") || cli_get(fl, "checkpoint-every")))
+        return cli_fail(CMD, CLI_USAGE, "--%s goes with --steps (epoch mode logs and checkpoints every epoch)",
+                        cli_get(fl, "log-every") ? "log-every" : "checkpoint-every");
     if (!cli_get(fl, "out")) return cli_fail(CMD, CLI_USAGE, "missing --out DIR");
     if ((rc = cli_double(CMD, "dropout", cli_get(fl, "dropout"), CLI_NONNEG, &c->dropout))) return rc;
     if (!(c->dropout < 1.0)) return cli_fail(CMD, CLI_USAGE, "--dropout: %g must be < 1", c->dropout);
+    if ((rc = cli_double(CMD, "clip-norm", cli_get(fl, "clip-norm"), CLI_POSITIVE_INF, &c->clip_norm))) return rc;
     if ((rc = cli_size(CMD, "epochs", cli_get(fl, "epochs"), 1, &c->epochs)) ||
+        (rc = get_u64(fl, "steps", 1, &c->steps)) || (rc = get_u64(fl, "log-every", 1, &c->log_every)) ||
+        (rc = get_u64(fl, "checkpoint-every", 1, &c->checkpoint_every)) ||
         (rc = cli_size(CMD, "batch", cli_get(fl, "batch"), 1, &c->batch)) ||
         (rc = cli_size(CMD, "eval-batch", cli_get(fl, "eval-batch"), 1, &c->eval_batch)) ||
         (rc = cli_size(CMD, "val", cli_get(fl, "val"), 1, &c->val)) ||
@@ -375,96 +416,64 @@ static int cfg_from_flags(const cli_flags *fl, train_cfg *c)
     return CLI_OK;
 }
 
-/* ================================================================ data */
+/* ================================================================ task and model */
 
-typedef struct train_data {
-    alig_image_set train, val, test;
-    double mean[4], std[4];
-} train_data;
-
-static void data_free(train_data *d)
+/* Build the task of the settings; usage errors (a split or batch that does not fit the data) name the flag. */
+static int task_make(const train_cfg *c, alig_task **out)
 {
-    alig_image_set_free(&d->train);
-    alig_image_set_free(&d->val);
-    alig_image_set_free(&d->test);
-}
-
-/* Keep the first k samples of *set (k < n). */
-static int keep_first(alig_image_set *set, size_t k)
-{
-    if (k >= set->n) return CLI_OK;
-    size_t *idx = malloc(k * sizeof *idx);
-    if (!idx) return cli_fail(CMD, CLI_RUNTIME, "out of memory");
-    for (size_t i = 0; i < k; i++) idx[i] = i;
-    alig_image_set sub;
-    alig_status st = alig_image_set_subset(set, idx, k, &sub);
-    free(idx);
-    if (st) return cli_fail(CMD, CLI_RUNTIME, "subset: %s", alig_strerror(st));
-    alig_image_set_free(set);
-    *set = sub;
+    char err[1200];
+    alig_status st;
+    if (!strcmp(c->task, "repeat-copy")) {
+        if ((st = alig_task_repeat_copy_alloc(out, NULL, c->seed)))
+            return cli_fail(CMD, CLI_RUNTIME, "repeat-copy: %s", alig_strerror(st));
+        return CLI_OK;
+    }
+    const alig_task_image_cfg ic = {
+        .data = c->data[0] ? c->data : NULL, .train_images = c->train_images, .train_labels = c->train_labels,
+        .test_images = c->test_images, .test_labels = c->test_labels, .classes = c->classes, .val = c->val,
+        .val_seed = c->val_seed, .train_subset = c->train_subset, .test_subset = c->test_subset, .batch = c->batch,
+        .max_batches = c->max_batches, .seed = c->seed,
+    };
+    st = alig_task_image_load(out, &ic, err, sizeof err);
+    if (st == ALIG_EBADLEN) return cli_fail(CMD, CLI_USAGE, "--val %zu: %s", c->val, err);
+    if (st == ALIG_EBADBATCH) return cli_fail(CMD, CLI_USAGE, "--batch %zu: %s", c->batch, err);
+    if (st) return cli_fail(CMD, CLI_RUNTIME, "%s", err);
     return CLI_OK;
 }
 
-static int data_load(const train_cfg *c, train_data *d)
+/* The model check before any data are loaded: image models against Fashion-MNIST's input size
+ * (every image model fits 1x28x28, so a size error is in the name), sequence models against the task. */
+static int model_probe(const train_cfg *c)
 {
-    char err[1024];
-    alig_image_set all = { 0 };
-    alig_status st;
-    memset(d, 0, sizeof *d);
-    if (c->data[0]) {
-        const char *dir = strcmp(c->data, "fashion-mnist") ? c->data : NULL;
-        st = alig_data_load_fashion_mnist(dir, &all, &d->test, err, sizeof err);
-    } else {
-        st = alig_data_load_idx(c->train_images, c->train_labels, c->classes, &all, err, sizeof err);
-        if (!st) st = alig_data_load_idx(c->test_images, c->test_labels, c->classes, &d->test, err, sizeof err);
-        if (!st) {
-            const size_t k = all.num_classes > d->test.num_classes ? all.num_classes : d->test.num_classes;
-            all.num_classes = d->test.num_classes = k;
-            if (all.c != d->test.c || all.h != d->test.h || all.w != d->test.w) {
-                snprintf(err, sizeof err, "training images are %zux%zux%zu, test images %zux%zux%zu", all.c, all.h,
-                         all.w, d->test.c, d->test.h, d->test.w);
-                st = ALIG_EFORMAT;
-            }
-        }
+    const alig_model_type *t = alig_model_type_find(c->model);
+    const int seq = !strcmp(c->task, "repeat-copy");
+    char list[256] = "";
+    for (size_t i = 0, k = 0; alig_model_types[i] && k < sizeof list; i++)
+        k += (size_t)snprintf(list + k, sizeof list - k, "%s%s", i ? ", " : "", alig_model_types[i]->usage);
+    if (!t) return cli_fail(CMD, CLI_USAGE, "--model: unknown model '%s' (%s)", c->model, list);
+    if (t->input != (seq ? ALIG_TASK_SEQUENCE : ALIG_TASK_IMAGE))
+        return cli_fail(CMD, CLI_USAGE, "--model %s: trains on %s tasks, not on --task %s%s", c->model,
+                        t->input == ALIG_TASK_IMAGE ? "image" : "sequence", seq ? "repeat-copy" : "(image)",
+                        seq ? " (no sequence model is registered in this build)" : "");
+    if (seq) return CLI_OK;
+    const alig_task_shape probe = { .kind = ALIG_TASK_IMAGE, .in_c = 1, .in_h = 28, .in_w = 28, .classes = 10,
+                                    .batch = (int)c->batch };
+    const alig_model_opts o = { .dropout = c->dropout, .eval_batch = (int)c->eval_batch };
+    char err[512];
+    alig_status st = t->parse(c->model, &o, &probe, err, sizeof err);
+    if (st == ALIG_EINVAL) {
+        if (c->dropout > 0 && strcmp(t->name, "wrn"))
+            return cli_fail(CMD, CLI_USAGE, "--model: '%s' takes no --dropout (--dropout needs a wrn model)", c->model);
+        return cli_fail(CMD, CLI_USAGE, "--model: unknown model '%s' (%s)", c->model, list);
     }
-    if (st) {
-        alig_image_set_free(&all);
-        data_free(d);
-        return cli_fail(CMD, CLI_RUNTIME, "%s", err);
-    }
-    if (c->val >= all.n) {
-        alig_image_set_free(&all);
-        data_free(d);
-        return cli_fail(CMD, CLI_USAGE, "--val %zu: must be smaller than the %zu training samples", c->val, all.n);
-    }
-    st = alig_data_split(&all, c->val, c->val_seed, &d->train, &d->val);
-    alig_image_set_free(&all);
-    if (!st && d->train.c > 4) st = ALIG_EUNSUPPORTED;
-    alig_image_set *others[2] = { &d->val, &d->test };
-    if (!st) st = alig_data_normalise(&d->train, others, 2, d->mean, d->std);
-    if (st) {
-        data_free(d);
-        return cli_fail(CMD, CLI_RUNTIME, "preparing the data: %s", alig_strerror(st));
-    }
-    int rc;
-    if ((c->train_subset && (rc = keep_first(&d->train, c->train_subset))) ||
-        (c->test_subset && (rc = keep_first(&d->test, c->test_subset)))) {
-        data_free(d);
-        return rc;
-    }
+    if (st == ALIG_EBADLEN)
+        return cli_fail(CMD, CLI_USAGE, "--model %s: sizes out of range (wrn-D-K needs D = 6m + 4 >= 10, "
+                        "1 <= K <= 64; mlp widths >= 1, at most %d layers)", c->model, ALIG_NN_MAX_HIDDEN);
+    if (st) return cli_fail(CMD, CLI_USAGE, "--model %s: %s", c->model, err);
     return CLI_OK;
 }
 
 /* ================================================================ output files */
-
-static int write_text(const char *path, const sbuf *s)
-{
-    cli_out o;
-    int rc = cli_out_open(CMD, &o, path);
-    if (rc) return rc;
-    if (s->len) fwrite(s->p, 1, s->len, o.f);
-    return cli_out_commit(CMD, &o);
-}
 
 static char *join(const char *dir, const char *name)
 {
@@ -477,42 +486,15 @@ static char *join(const char *dir, const char *name)
     return p;
 }
 
-static const char *const csv_header =
-    "epoch,train_loss,train_acc,val_loss,val_acc,test_loss,test_acc,step_mean,step_unclipped_mean,clipped_frac,"
-    "seconds,train_seconds,eval_seconds,images,images_per_s,steps\n";
-
-typedef struct epoch_rec {
-    size_t epoch;
-    double train_loss, train_acc, val_loss, val_acc, test_loss, test_acc;
-    double step_mean, step_unclipped_mean, clipped_frac;
-    double seconds, train_seconds, eval_seconds;
-    size_t images;
-    double images_per_s;
-    unsigned long long steps;
-} epoch_rec;
-
-static void rec_append(const epoch_rec *r, sbuf *csv, sbuf *jsonl)
+static int make_dir(const char *dir)
 {
-    const char *keys[] = { "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc", "step_mean",
-                           "step_unclipped_mean", "clipped_frac", "seconds", "train_seconds", "eval_seconds" };
-    const double vals[] = { r->train_loss, r->train_acc, r->val_loss, r->val_acc, r->test_loss, r->test_acc,
-                            r->step_mean, r->step_unclipped_mean, r->clipped_frac, r->seconds, r->train_seconds,
-                            r->eval_seconds };
-    if (csv->len == 0) sb_printf(csv, "%s", csv_header);
-    sb_printf(csv, "%zu", r->epoch);
-    sb_printf(jsonl, "{\"epoch\":%zu", r->epoch);
-    for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
-        sb_printf(csv, ",");
-        sb_num(csv, vals[i], 0);
-        sb_printf(jsonl, ",\"%s\":", keys[i]);
-        sb_num(jsonl, vals[i], 1);
+    struct stat sb;
+    if (stat(dir, &sb) == 0) {
+        if (!S_ISDIR(sb.st_mode)) return cli_fail(CMD, CLI_USAGE, "--out %s: not a directory", dir);
+        return CLI_OK;
     }
-    sb_printf(csv, ",%zu,", r->images);
-    sb_num(csv, r->images_per_s, 0);
-    sb_printf(csv, ",%llu\n", r->steps);
-    sb_printf(jsonl, ",\"images\":%zu,\"images_per_s\":", r->images);
-    sb_num(jsonl, r->images_per_s, 1);
-    sb_printf(jsonl, ",\"steps\":%llu}\n", r->steps);
+    if (mkdir(dir, 0777) != 0) return cli_fail(CMD, CLI_RUNTIME, "cannot create directory '%s': %s", dir, strerror(errno));
+    return CLI_OK;
 }
 
 /* ================================================================ progress */
@@ -526,59 +508,63 @@ static void fmt_duration(double s, char *buf, size_t len)
     else snprintf(buf, len, "%lus", t);
 }
 
-/* ================================================================ the command */
+/* The observer: a progress line on a terminal, one line per record on stdout unless quiet. */
+typedef struct progress {
+    int tty, quiet;
+    size_t batch;
+    double t_print, last_eval, t_eval, t_start;
+    uint64_t step0;
+} progress;
 
-typedef struct run_ctx {
-    train_cfg cfg;
-    train_data data;
-    alig_nn_net *net;
-    alig_solver *solver;
-    cli_solver sv;
-    double radius;
-    sbuf csv, jsonl;
-    const char *dir;
-    char *ck_path, *csv_path, *jsonl_path;
-} run_ctx;
-
-static void run_free(run_ctx *r)
+static int observe(const alig_train_event *ev, void *ctx)
 {
-    alig_solver_free(r->solver);
-    alig_nn_net_free(r->net);
-    data_free(&r->data);
-    cli_solver_free(&r->sv);
-    sb_free(&r->csv);
-    sb_free(&r->jsonl);
-    free(r->ck_path);
-    free(r->csv_path);
-    free(r->jsonl_path);
-}
-
-static int save_checkpoint(run_ctx *r)
-{
-    sbuf blk = { 0 };
-    cfg_write(&blk, &r->cfg, r->csv.len, r->jsonl.len);
-    sb_add(&blk, r->csv.p ? r->csv.p : "", r->csv.len);
-    sb_add(&blk, r->jsonl.p ? r->jsonl.p : "", r->jsonl.len);
-    if (blk.failed) {
-        sb_free(&blk);
-        return cli_fail(CMD, CLI_RUNTIME, "out of memory");
+    progress *pg = ctx;
+    const double now = cli_now();
+    if (ev->kind == ALIG_TRAIN_EV_STEP && pg->tty) {
+        const int last = ev->epochs ? ev->batch == ev->epoch_batches : ev->step == ev->total_steps;
+        if (now - pg->t_print >= 0.25 || last) {
+            pg->t_print = now;
+            char eta[32];
+            if (ev->epochs) {
+                const double ips = (double)ev->samples / ev->seconds;
+                const double left_imgs = (double)(ev->epoch_batches - ev->batch) * (double)pg->batch +
+                                         (double)(ev->epochs - ev->epoch - 1) * (double)ev->epoch_batches *
+                                             (double)pg->batch;
+                const double evals = isfinite(pg->last_eval) ? pg->last_eval : 0.0;
+                fmt_duration(left_imgs / ips + evals * (double)(ev->epochs - ev->epoch), eta, sizeof eta);
+                fprintf(stderr, "\repoch %zu/%zu batch %zu/%zu loss %.4f acc %.4f γ %.4g %.0f img/s left %s\033[K",
+                        ev->epoch + 1, ev->epochs, ev->batch, ev->epoch_batches, ev->running_loss, ev->running_acc,
+                        ev->step_size, ips, eta);
+            } else {
+                const double sps = (double)(ev->step - pg->step0) / (now - pg->t_start);
+                fmt_duration((double)(ev->total_steps - ev->step) / sps, eta, sizeof eta);
+                fprintf(stderr, "\rstep %llu/%llu loss %.4g (window mean %.4g) γ %.4g %.0f steps/s left %s\033[K",
+                        (unsigned long long)ev->step, (unsigned long long)ev->total_steps, ev->loss, ev->running_loss,
+                        ev->step_size, sps, eta);
+            }
+            fflush(stderr);
+        }
+    } else if (ev->kind == ALIG_TRAIN_EV_EVAL) {
+        pg->t_eval = now;
+        if (pg->tty) fprintf(stderr, "\r\033[Kepoch %zu/%zu evaluating...", ev->epoch + 1, ev->epochs);
+    } else if (ev->kind == ALIG_TRAIN_EV_ROW) {
+        const alig_train_row *r = ev->row;
+        if (pg->tty) fprintf(stderr, "\r\033[K");
+        if (!r->window) pg->last_eval = r->eval_seconds;
+        if (!pg->quiet) {
+            if (!r->window)
+                printf("epoch %zu/%zu train_loss=%.4f train_acc=%.4f val_loss=%.4f val_acc=%.4f test_loss=%.4f "
+                       "test_acc=%.4f step_mean=%.4g clipped=%.3f images/s=%.0f seconds=%.1f\n",
+                       r->epoch, ev->epochs, r->train_loss, r->train_acc, r->val_loss, r->val_acc, r->test_loss,
+                       r->test_acc, r->step_mean, r->clipped_frac, r->images_per_s, r->seconds);
+            else
+                printf("step %llu/%llu loss_mean=%.6g step_mean=%.4g zero_grad=%llu clip_events=%llu steps/s=%.0f\n",
+                       (unsigned long long)r->steps, (unsigned long long)ev->total_steps, r->loss_mean, r->step_mean,
+                       (unsigned long long)r->zero_grad, (unsigned long long)r->clip_events, r->steps_per_s);
+            fflush(stdout);
+        }
     }
-    char err[1200];
-    alig_status st = alig_nn_checkpoint_save(r->ck_path, r->net, r->solver, r->sv.params, blk.p, blk.len, err, sizeof err);
-    sb_free(&blk);
-    if (st) return cli_fail(CMD, CLI_RUNTIME, "checkpoint: %s", err[0] ? err : alig_strerror(st));
-    return CLI_OK;
-}
-
-static int make_dir(const char *dir)
-{
-    struct stat sb;
-    if (stat(dir, &sb) == 0) {
-        if (!S_ISDIR(sb.st_mode)) return cli_fail(CMD, CLI_USAGE, "--out %s: not a directory", dir);
-        return CLI_OK;
-    }
-    if (mkdir(dir, 0777) != 0) return cli_fail(CMD, CLI_RUNTIME, "cannot create directory '%s': %s", dir, strerror(errno));
-    return CLI_OK;
+    return 0;
 }
 
 /* ================================================================ --profile */
@@ -597,14 +583,6 @@ static int prof_row_cmp(const void *pa, const void *pb)
     if (ta != tb) return ta > tb ? -1 : 1;
     return strcmp(a->op, b->op);
 }
-
-/* The profiled state of a run. */
-typedef struct prof_state {
-    alig_ad_graph *G;           /* the net's training graph (batch B) */
-    int skip_warmup;            /* 1 until the first full batch has run, if it is to be left out */
-    int warmup_excluded;
-    double step_seconds;        /* wall time of the profiled batches: gradient + solver step */
-} prof_state;
 
 static int write_profile_nodes(const char *path, alig_ad_graph *G, double per_f, double per_b)
 {
@@ -628,9 +606,9 @@ static int write_profile_nodes(const char *path, alig_ad_graph *G, double per_f,
 }
 
 /* Write DIR/profile.csv and DIR/profile_nodes.csv, and print the table on stderr unless quiet. */
-static int profile_report(const run_ctx *r, const prof_state *ps, int quiet)
+static int profile_report(const char *dir, size_t batch, const alig_train_result *ps, int quiet)
 {
-    alig_ad_graph *G = ps->G;
+    alig_ad_graph *G = ps->profile_graph;
     long nf = 0, nb = 0;
     double tz = 0.0;
     alig_ad_graph_profile_totals(G, &nf, &nb, &tz);
@@ -665,7 +643,7 @@ static int profile_report(const run_ctx *r, const prof_state *ps, int quiet)
     }
     total = total_f + total_b;
 
-    char *path = join(r->dir, "profile.csv"), *npath = join(r->dir, "profile_nodes.csv");
+    char *path = join(dir, "profile.csv"), *npath = join(dir, "profile_nodes.csv");
     int rc = CLI_OK;
     if (!path || !npath) {
         rc = cli_fail(CMD, CLI_RUNTIME, "out of memory");
@@ -689,9 +667,9 @@ static int profile_report(const run_ctx *r, const prof_state *ps, int quiet)
     if ((rc = cli_out_commit(CMD, &o)) || (rc = write_profile_nodes(npath, G, per_f, per_b))) goto out;
 
     if (!quiet) {
-        fprintf(stderr, "profile of the training graph (batch %zu): %ld batch%s%s; ms per batch\n", r->cfg.batch, nb,
+        fprintf(stderr, "profile of the training graph (batch %zu): %ld batch%s%s; ms per batch\n", batch, nb,
                 nb == 1 ? "" : "es",
-                ps->warmup_excluded ? ", the first one left out as warm-up" : " (no warm-up batch left out: only one)");
+                ps->profile_warmup_excluded ? ", the first one left out as warm-up" : " (no warm-up batch left out: only one)");
         fprintf(stderr, "  %-16s %6s %10s %10s %10s %7s\n", "op", "nodes", "forward", "backward", "total", "share");
         for (size_t i = 0; i < nrows; i++) {
             const double t = rows[i].fwd + rows[i].bwd;
@@ -699,7 +677,7 @@ static int profile_report(const run_ctx *r, const prof_state *ps, int quiet)
                     rows[i].bwd, t, total > 0.0 ? 100.0 * t / total : 0.0);
         }
         fprintf(stderr, "  %-16s %6s %10.3f %10.3f %10.3f %6.1f%%\n", "all", "", total_f, total_b, total, 100.0);
-        const double step_ms = 1e3 * ps->step_seconds / (double)nb;
+        const double step_ms = 1e3 * ps->profile_step_seconds / (double)nb;
         fprintf(stderr, "  a training step (batch gathering, forward, backward, solver step) took %.3f ms per batch; "
                 "the ops cover %.1f%%\n", step_ms, step_ms > 0.0 ? 100.0 * total / step_ms : 0.0);
         fprintf(stderr, "  written: %s, %s\n", path, npath);
@@ -708,6 +686,34 @@ out:
     free(path);
     free(npath);
     return rc;
+}
+
+/* ================================================================ the command */
+
+/* The "name" member of a model's description (its canonical name), into buf. */
+static const char *model_canonical(const alig_model *m, char *buf, size_t len)
+{
+    char desc[1024];
+    m->type->describe(m->impl, desc, sizeof desc);
+    const char *p = strstr(desc, "\"name\": \"");
+    snprintf(buf, len, "%s", m->name);
+    if (p) {
+        p += strlen("\"name\": \"");
+        const char *q = strchr(p, '"');
+        if (q && (size_t)(q - p) < len) {
+            memcpy(buf, p, (size_t)(q - p));
+            buf[q - p] = '\0';
+        }
+    }
+    return buf;
+}
+
+static const char *num_text(double v, char *buf, size_t len)
+{
+    if (isnan(v)) snprintf(buf, len, "nan");
+    else if (isinf(v)) snprintf(buf, len, v > 0 ? "inf" : "-inf");
+    else snprintf(buf, len, "finite");
+    return buf;
 }
 
 int cmd_train(int argc, char **argv)
@@ -726,9 +732,18 @@ int cmd_train(int argc, char **argv)
     }
     if (rc) return rc;
 
-    run_ctx r;
-    memset(&r, 0, sizeof r);
-    r.radius = INFINITY;
+    train_cfg c;
+    cli_solver sv;
+    memset(&sv, 0, sizeof sv);
+    double radius = INFINITY;
+    alig_train_checkpoint ck;
+    memset(&ck, 0, sizeof ck);
+    alig_task *task = NULL;
+    alig_model *model = NULL;
+    alig_solver *solver = NULL;
+    char *ck_path = NULL;
+    sbuf settings = { 0 }, extra = { 0 };
+    const char *dir = NULL;
     const int quiet = cli_get(&fl, "quiet") != NULL;
     const int profile = cli_get(&fl, "profile") != NULL;
     const char *resume = cli_get(&fl, "resume");
@@ -742,26 +757,35 @@ int cmd_train(int argc, char **argv)
     if ((rc = cli_size(CMD, "threads", cli_get(&fl, "threads"), 1, &threads))) return rc;
     if (threads > 4096) return cli_fail(CMD, CLI_USAGE, "--threads %zu: at most 4096", threads);
 
-    alig_nn_checkpoint ck = { 0 };
     if (resume) {
         /* ---------------------------------------------------------- settings from the checkpoint */
         for (size_t i = 0; i < fl.n; i++)
             if (fl.f[i].value && !in_list(resume_flags, fl.f[i].name))
                 return cli_fail(CMD, CLI_USAGE, "--%s cannot be combined with --resume (the run's settings come from "
                                 "its checkpoint)", fl.f[i].name);
-        r.dir = resume;
-        if (!(r.ck_path = join(r.dir, "checkpoint.bin"))) return cli_fail(CMD, CLI_RUNTIME, "out of memory");
+        dir = resume;
+        if (!(ck_path = join(dir, "checkpoint.bin"))) return cli_fail(CMD, CLI_RUNTIME, "out of memory");
         char err[1200];
-        alig_status st = alig_nn_checkpoint_read(r.ck_path, &ck, err, sizeof err);
+        alig_status st = alig_train_checkpoint_read(ck_path, &ck, err, sizeof err);
         if (st) {
             rc = cli_fail(CMD, CLI_RUNTIME, "--resume: %s", err[0] ? err : alig_strerror(st));
             goto done;
         }
-        if (cfg_read(ck.user, ck.user_bytes, &r.cfg, &r.csv, &r.jsonl)) {
-            rc = cli_fail(CMD, CLI_RUNTIME, "--resume: %s: the run settings inside the checkpoint are malformed", r.ck_path);
+        if (!ck.user || cfg_read(ck.user, ck.user_bytes, &c)) {
+            rc = cli_fail(CMD, CLI_RUNTIME, "--resume: %s: the run settings inside the checkpoint are malformed", ck_path);
             goto done;
         }
-        if (cli_get(&fl, "epochs") && (rc = cli_size(CMD, "epochs", cli_get(&fl, "epochs"), 1, &r.cfg.epochs))) goto done;
+        if (cli_get(&fl, "epochs") && ck.step_mode) {
+            rc = cli_fail(CMD, CLI_USAGE, "--epochs: the run in %s counts steps (use --steps)", dir);
+            goto done;
+        }
+        if (cli_get(&fl, "steps") && !ck.step_mode) {
+            rc = cli_fail(CMD, CLI_USAGE, "--steps: the run in %s counts epochs (use --epochs)", dir);
+            goto done;
+        }
+        if ((rc = cli_size(CMD, "epochs", cli_get(&fl, "epochs"), 1, &c.epochs)) ||
+            (rc = get_u64(&fl, "steps", 1, &c.steps)))
+            goto done;
         const alig_solver_type *t = alig_solver_type_find(ck.solver);
         if (!t) {
             rc = cli_fail(CMD, CLI_RUNTIME, "--resume: solver '%s' of the checkpoint is unknown to this build", ck.solver);
@@ -769,60 +793,43 @@ int cmd_train(int argc, char **argv)
         }
         if (ck.params_bytes != t->params_size) {
             rc = cli_fail(CMD, CLI_RUNTIME, "--resume: %s was written by a build whose '%s' parameters have another "
-                          "layout (%zu bytes, this build's %zu): it cannot be resumed here", r.ck_path, ck.solver,
+                          "layout (%zu bytes, this build's %zu): it cannot be resumed here", ck_path, ck.solver,
                           ck.params_bytes, t->params_size);
             goto done;
         }
-        r.sv.type = t;
-        r.sv.name = t->name;
-        if (!(r.sv.params = malloc(t->params_size))) { rc = cli_fail(CMD, CLI_RUNTIME, "out of memory"); goto done; }
-        memcpy(r.sv.params, ck.params, t->params_size);
-        r.radius = ck.radius;
+        sv.type = t;
+        sv.name = t->name;
+        if (!(sv.params = malloc(t->params_size))) { rc = cli_fail(CMD, CLI_RUNTIME, "out of memory"); goto done; }
+        memcpy(sv.params, ck.params, t->params_size);
+        radius = ck.radius;
     } else {
         /* ---------------------------------------------------------- settings from the flags */
-        if ((rc = cfg_from_flags(&fl, &r.cfg))) return rc;
-        const char *opt = cli_get(&fl, "opt"), *solver = cli_get(&fl, "solver");
-        if (opt && solver) return cli_fail(CMD, CLI_USAGE, "--opt and --solver are synonyms: give one");
-        if (!opt && !solver) return cli_fail(CMD, CLI_USAGE, "missing --opt NAME (see 'alig train --help')");
+        if ((rc = cfg_from_flags(&fl, &c))) return rc;
+        const char *opt = cli_get(&fl, "opt"), *solver_flag = cli_get(&fl, "solver");
+        if (opt && solver_flag) return cli_fail(CMD, CLI_USAGE, "--opt and --solver are synonyms: give one");
+        if (!opt && !solver_flag) return cli_fail(CMD, CLI_USAGE, "missing --opt NAME (see 'alig train --help')");
         if (opt)
             for (size_t i = 0; i < fl.n; i++)
                 if (!strcmp(fl.f[i].name, "solver")) fl.f[i].value = opt;
-        if ((rc = cli_double(CMD, "radius", cli_get(&fl, "radius"), CLI_POSITIVE_INF, &r.radius))) return rc;
-        if ((rc = cli_solver_make(&fl, &r.sv))) return rc;
-        if (set_str(r.cfg.opt, sizeof r.cfg.opt, r.sv.name)) {
-            rc = cli_fail(CMD, CLI_USAGE, "--opt: unknown solver '%s'", r.sv.name);
+        if ((rc = cli_double(CMD, "radius", cli_get(&fl, "radius"), CLI_POSITIVE_INF, &radius))) return rc;
+        if ((rc = cli_solver_make(&fl, &sv))) return rc;
+        if (set_str(c.opt, sizeof c.opt, sv.name)) {
+            rc = cli_fail(CMD, CLI_USAGE, "--opt: unknown solver '%s'", sv.name);
             goto done;
         }
-        /* model name check before the data are loaded (Fashion-MNIST's input size here) */
-        alig_nn_spec probe;
-        alig_status pst = alig_nn_spec_parse(&probe, r.cfg.model, 1, 28, 28, 10, r.cfg.dropout);
-        if (pst == ALIG_EINVAL) {
-            rc = cli_fail(CMD, CLI_USAGE, "--model: unknown model '%s'%s", r.cfg.model,
-                          r.cfg.dropout > 0 && strncmp(r.cfg.model, "wrn-", 4) ? " (--dropout needs a wrn model)"
-                                                                                : " (mlp, mlp-H1-H2-..., cnn, wrn-D-K)");
-            goto done;
-        }
-        if (pst == ALIG_EBADLEN) {   /* every model fits 1x28x28: the sizes in the name are wrong */
-            rc = cli_fail(CMD, CLI_USAGE, "--model %s: sizes out of range (wrn-D-K needs D = 6m + 4 >= 10, "
-                          "1 <= K <= 64; mlp widths >= 1, at most %d layers)", r.cfg.model, ALIG_NN_MAX_HIDDEN);
-            goto done;
-        }
-        r.dir = cli_get(&fl, "out");
-        if ((rc = make_dir(r.dir))) goto done;
-        if (!(r.ck_path = join(r.dir, "checkpoint.bin"))) { rc = cli_fail(CMD, CLI_RUNTIME, "out of memory"); goto done; }
+        if ((rc = model_probe(&c))) goto done;
+        dir = cli_get(&fl, "out");
+        if ((rc = make_dir(dir))) goto done;
+        if (!(ck_path = join(dir, "checkpoint.bin"))) { rc = cli_fail(CMD, CLI_RUNTIME, "out of memory"); goto done; }
         struct stat sb;
-        if (stat(r.ck_path, &sb) == 0) {
+        if (stat(ck_path, &sb) == 0) {
             rc = cli_fail(CMD, CLI_USAGE, "--out %s already holds a run (checkpoint.bin): use --resume %s or another "
-                          "directory", r.dir, r.dir);
+                          "directory", dir, dir);
             goto done;
         }
     }
-    if (!(r.csv_path = join(r.dir, "log.csv")) || !(r.jsonl_path = join(r.dir, "log.jsonl"))) {
-        rc = cli_fail(CMD, CLI_RUNTIME, "out of memory");
-        goto done;
-    }
-    if (threads) r.cfg.threads = threads;     /* resume: a new --threads replaces the run's */
-    threads = r.cfg.threads;
+    if (threads) c.threads = threads;     /* resume: a new --threads replaces the run's */
+    threads = c.threads;
     if (threads) openblas_set_num_threads((int)threads);
 #ifdef _OPENMP
     if (threads) omp_set_num_threads((int)threads);
@@ -830,219 +837,112 @@ int cmd_train(int argc, char **argv)
 #else
     const int nthreads = 1;
 #endif
+    const int step_mode = c.epochs == 0;
 
-    /* ---------------------------------------------------------- data, net, solver */
-    train_cfg *c = &r.cfg;
-    if ((rc = data_load(c, &r.data))) goto done;
-    const alig_image_set *tr = &r.data.train;
-    if (c->batch > tr->n) {
-        rc = cli_fail(CMD, CLI_USAGE, "--batch %zu exceeds the %zu training samples", c->batch, tr->n);
-        goto done;
-    }
-    alig_nn_spec spec;
-    alig_status st = alig_nn_spec_parse(&spec, c->model, (int)tr->c, (int)tr->h, (int)tr->w, (int)tr->num_classes,
-                                        c->dropout);
+    /* ---------------------------------------------------------- task, model, solver */
+    if ((rc = task_make(&c, &task))) goto done;
+    char err[1200];
+    const alig_model_opts mo = { .dropout = c.dropout, .eval_batch = (int)c.eval_batch };
+    alig_status st = alig_model_alloc(&model, c.model, &mo, task, c.seed, err, sizeof err);
     if (st) {
-        rc = cli_fail(CMD, CLI_USAGE, "--model %s: does not fit %zux%zux%zu inputs with %zu classes (%s)", c->model,
-                      tr->c, tr->h, tr->w, tr->num_classes, alig_strerror(st));
+        if (st == ALIG_EBADBATCH) rc = cli_fail(CMD, CLI_USAGE, "--batch %zu: %s; choose another --batch or "
+                                                "--train-subset", c.batch, err);
+        else rc = cli_fail(CMD, st == ALIG_ENOMEM ? CLI_RUNTIME : CLI_USAGE, "--model %s: %s", c.model, err);
         goto done;
     }
-    char err[256];
-    if ((st = alig_nn_net_alloc(&r.net, &spec, (int)c->batch, (int)c->eval_batch, c->seed, err, sizeof err))) {
-        rc = cli_fail(CMD, st == ALIG_ENOMEM ? CLI_RUNTIME : CLI_USAGE, "--model %s: %s", c->model, err);
+    if (!resume && !step_mode)
+        alig_train_epoch_schedules(sv.type, sv.params, task->epoch_batches,
+                                   !strcmp(sv.type->name, "sps") && !cli_solver_given(&sv, "batches-per-epoch"));
+    const size_t n = alig_model_n(model);
+    if ((st = alig_solver_alloc(&solver, sv.type, ALIG_F32, n, sv.params)) ||
+        (st = alig_solver_set(solver, alig_model_x(model), radius))) {
+        rc = cli_fail(CMD, st == ALIG_ENOMEM ? CLI_RUNTIME : CLI_USAGE, "--opt %s: %s", sv.name, alig_strerror(st));
         goto done;
     }
-    size_t batches = (tr->n + c->batch - 1) / c->batch;
-    if (c->max_batches && c->max_batches < batches) batches = c->max_batches;
-    if (!resume && !strcmp(r.sv.type->name, "sps") && !cli_solver_given(&r.sv, "batches-per-epoch")) {
-        char txt[32];
-        snprintf(txt, sizeof txt, "%zu", batches);
-        alig_params_set(r.sv.type, r.sv.params, "batches-per-epoch", txt);
-    }
-    /* A solver's milestones are epochs here (spec/baselines.md §7): milestone m, counted in epochs
-     * from 1, drops the rate after the m-th epoch, i.e. at step m × batches per epoch, which is what
-     * the solver counts. A product within rounding of a whole step is that step (2.2 × 45 is
-     * 99.00000000000001 in double, which would drop the rate one step late). On --resume the
-     * stored parameters already hold the steps. */
-    for (size_t j = 0; !resume && j < r.sv.type->n_params_desc; j++) {
-        const alig_param_desc *pd = &r.sv.type->params_desc[j];
-        if (pd->kind != ALIG_PARAM_LIST || strcmp(pd->name, "milestones")) continue;
-        alig_double_list *ms = (alig_double_list *)((char *)r.sv.params + pd->offset);
-        for (size_t i = 0; i < ms->n; i++) {
-            const double v = ms->v[i] * (double)batches, w = nearbyint(v);
-            ms->v[i] = fabs(v - w) <= 1e-9 * fmax(1.0, v) ? w : v;
+    if (resume && (step_mode ? ck.steps_done >= c.steps : ck.epochs_done >= c.epochs)) {
+        if (!quiet) {
+            if (step_mode) printf("run in %s already has %llu of %llu steps: nothing to do\n", dir,
+                                  (unsigned long long)ck.steps_done, c.steps);
+            else printf("run in %s already has %zu of %zu epochs: nothing to do\n", dir, ck.epochs_done, c.epochs);
         }
-    }
-    if (spec.kind == ALIG_NN_WRN && batches * c->batch >= tr->n && tr->n % c->batch == 1) {
-        rc = cli_fail(CMD, CLI_USAGE, "--batch %zu: the last batch of each epoch would hold 1 of the %zu samples, which "
-                      "batch norm cannot train on; choose another --batch or --train-subset", c->batch, tr->n);
-        goto done;
-    }
-    const size_t n = alig_nn_net_n(r.net);
-    if ((st = alig_solver_alloc(&r.solver, r.sv.type, ALIG_F32, n, r.sv.params)) ||
-        (st = alig_solver_set(r.solver, alig_nn_net_x(r.net), r.radius))) {
-        rc = cli_fail(CMD, st == ALIG_ENOMEM ? CLI_RUNTIME : CLI_USAGE, "--opt %s: %s", r.sv.name, alig_strerror(st));
-        goto done;
-    }
-    if (resume) {
-        if ((st = alig_nn_checkpoint_restore(&ck, r.net, r.solver))) {
-            rc = cli_fail(CMD, CLI_RUNTIME, "--resume: %s does not match the model or solver it names (%s)", r.ck_path,
-                          alig_strerror(st));
-            goto done;
-        }
-        alig_nn_checkpoint_free(&ck);
-    }
-    if (c->epochs_done >= c->epochs) {
-        if (!quiet) printf("run in %s already has %zu of %zu epochs: nothing to do\n", r.dir, c->epochs_done, c->epochs);
         rc = CLI_OK;
         goto done;
     }
+    const char *blas = openblas_get_parallel() == 2 ? "openmp" : openblas_get_parallel() == 1 ? "pthreads" : "sequential";
     if (!quiet) {
-        char sname[64];
-        printf("model=%s params=%zu opt=%s radius=%g threads=%d blas=%s train=%zu val=%zu test=%zu batch=%zu "
-               "classes=%zu batches/epoch=%zu epochs=%zu%s seed=%lu mean=%.4f std=%.4f out=%s\n",
-               alig_nn_spec_name(&spec, sname, sizeof sname), n, c->opt, r.radius, nthreads,
-               openblas_get_parallel() == 2 ? "openmp" : openblas_get_parallel() == 1 ? "pthreads" : "sequential",
-               tr->n, r.data.val.n, r.data.test.n, c->batch, tr->num_classes, batches, c->epochs,
-               resume ? " (resumed)" : "", c->seed, r.data.mean[0], r.data.std[0], r.dir);
+        char mname[64], span[64];
+        if (step_mode) snprintf(span, sizeof span, "steps=%llu", c.steps);
+        else snprintf(span, sizeof span, "epochs=%zu", c.epochs);
+        if (task->type->kind == ALIG_TASK_IMAGE)
+            printf("model=%s params=%zu opt=%s radius=%g threads=%d blas=%s train=%zu val=%zu test=%zu batch=%zu "
+                   "classes=%d batches/epoch=%zu %s%s seed=%lu mean=%.4f std=%.4f out=%s\n",
+                   model_canonical(model, mname, sizeof mname), n, c.opt, radius, nthreads, blas, task->train.n,
+                   task->val.n, task->test.n, c.batch, task->shape.classes, task->epoch_batches, span,
+                   resume ? " (resumed)" : "", c.seed, task->mean[0], task->std[0], dir);
+        else
+            printf("model=%s params=%zu opt=%s radius=%g threads=%d blas=%s task=%s batch=%d %s log_every=%llu "
+                   "checkpoint_every=%llu clip_norm=%g%s seed=%lu out=%s\n",
+                   model_canonical(model, mname, sizeof mname), n, c.opt, radius, nthreads, blas, task->type->name,
+                   task->shape.batch, span, c.log_every, c.checkpoint_every, c.clip_norm, resume ? " (resumed)" : "",
+                   c.seed, dir);
         fflush(stdout);
     }
 
-    /* ---------------------------------------------------------- profiler */
-    prof_state prof = { 0 };
-    if (profile) {
-        /* only full batches run the training graph; leave the first one out as warm-up (first-touch
-         * page faults, OpenMP thread start) when another one follows */
-        const size_t full = batches - (batches * c->batch > tr->n ? 1 : 0);
-        prof.G = alig_nn_net_train_graph(r.net, NULL, NULL, NULL, NULL);
-        prof.warmup_excluded = prof.skip_warmup = (c->epochs - c->epochs_done) * full >= 2;
-        if ((st = alig_ad_graph_set_profile(prof.G, 1))) {
-            rc = cli_fail(CMD, CLI_RUNTIME, "--profile: %s", alig_strerror(st));
-            goto done;
+    /* ---------------------------------------------------------- train */
+    cfg_write(&settings, &c);
+    sb_printf(&extra, "\"opt\": \"%s\", \"seed\": %lu, \"threads\": %d, \"blas\": \"%s\", \"resumed\": %s", c.opt,
+              c.seed, nthreads, blas, resume ? "true" : "false");
+    if (settings.failed || extra.failed) { rc = cli_fail(CMD, CLI_RUNTIME, "out of memory"); goto done; }
+    alig_train_params tp = ALIG_TRAIN_PARAMS_DEFAULT;
+    tp.epochs = c.epochs;
+    tp.steps = c.steps;
+    tp.log_every = c.log_every;
+    tp.checkpoint_every = c.checkpoint_every;
+    tp.clip_norm = c.clip_norm;
+    tp.dir = dir;
+    tp.profile = profile;
+    tp.inject_nan_at = inject_at;
+    tp.user = settings.p;
+    tp.user_bytes = settings.len;
+    tp.config_extra = extra.p;
+    progress pg = { .tty = isatty(fileno(stderr)), .quiet = quiet, .batch = c.batch, .last_eval = NAN,
+                    .t_start = cli_now(), .step0 = resume ? ck.steps_done : 0 };
+    alig_train_result res;
+    st = alig_train(model, task, solver, sv.params, &tp, resume ? &ck : NULL, observe, &pg, &res);
+    if (st && pg.tty) fputc('\n', stderr);
+    if (st == ALIG_ENONFINITE && res.nonfinite) {
+        char lt[16], where[128];
+        if (res.last_checkpoint_step) {
+            if (step_mode) snprintf(where, sizeof where, " (step %llu) left intact", (unsigned long long)res.last_checkpoint_step);
+            else snprintf(where, sizeof where, " (epoch %zu) left intact", res.last_checkpoint_epoch);
+        } else {
+            snprintf(where, sizeof where, "none written yet");
         }
+        if (step_mode)
+            rc = cli_fail(CMD, CLI_RUNTIME, "non-finite %s at step %llu (loss %s); stopped; log written; last "
+                          "checkpoint %s%s", res.nonfinite_what, (unsigned long long)res.fail_step,
+                          num_text(res.fail_loss, lt, sizeof lt), res.last_checkpoint_step ? ck_path : "", where);
+        else
+            rc = cli_fail(CMD, CLI_RUNTIME, "non-finite %s at epoch %zu, batch %zu (step %llu, loss %s); stopped; last "
+                          "checkpoint %s%s", res.nonfinite_what, res.fail_epoch, res.fail_batch,
+                          (unsigned long long)res.fail_step, num_text(res.fail_loss, lt, sizeof lt),
+                          res.last_checkpoint_step ? ck_path : "", where);
+        goto done;
     }
-
-    /* ---------------------------------------------------------- epochs */
-    size_t *perm = malloc(tr->n * sizeof *perm);
-    if (!perm) { rc = cli_fail(CMD, CLI_RUNTIME, "out of memory"); goto done; }
-    const int tty = isatty(fileno(stderr));
-    double last_eval = NAN;
-    for (size_t epoch = c->epochs_done; epoch < c->epochs; epoch++) {
-        if ((st = alig_data_shuffle_indices(tr->n, c->seed, (unsigned long)epoch, perm))) {
-            rc = cli_fail(CMD, CLI_RUNTIME, "shuffle: %s", alig_strerror(st));
-            break;
-        }
-        double loss_sum = 0.0, step_sum = 0.0, stepu_sum = 0.0, t_print = 0.0;
-        size_t seen = 0, correct = 0, clipped = 0, steps = 0;
-        const double t0 = cli_now();
-        for (size_t bi = 0; bi < batches; bi++) {
-            const size_t start = bi * c->batch, b = tr->n - start < c->batch ? tr->n - start : c->batch;
-            double loss;
-            size_t ok;
-            const double t_batch = profile ? cli_now() : 0.0;
-            if ((st = alig_nn_net_gradient(r.net, tr, perm, start, b, &loss, &ok))) {
-                rc = cli_fail(CMD, CLI_RUNTIME, "epoch %zu batch %zu: %s", epoch + 1, bi + 1, alig_strerror(st));
-                goto epochs_done;
-            }
-            const unsigned long long step_no = c->steps_done + 1;
-            if (inject_at && step_no == inject_at) loss = NAN;
-            if (!isfinite(loss)) st = ALIG_ENONFINITE;
-            else st = alig_solver_step(r.solver, loss, alig_nn_net_g(r.net));
-            if (st == ALIG_ENONFINITE) {
-                if (tty) fputc('\n', stderr);
-                char where[64];
-                if (c->epochs_done) snprintf(where, sizeof where, " (epoch %zu) left intact", c->epochs_done);
-                else snprintf(where, sizeof where, "none written yet");
-                rc = cli_fail(CMD, CLI_RUNTIME,
-                              "non-finite %s at epoch %zu, batch %zu (step %llu, loss %s); stopped; last checkpoint %s%s",
-                              isfinite(loss) ? "gradient or iterate" : "loss", epoch + 1, bi + 1, step_no,
-                              isnan(loss) ? "nan" : isinf(loss) ? (loss > 0 ? "inf" : "-inf") : "finite",
-                              c->epochs_done ? r.ck_path : "", where);
-                goto epochs_done;
-            }
-            if (st) {
-                rc = cli_fail(CMD, CLI_RUNTIME, "solver step: %s", alig_strerror(st));
-                goto epochs_done;
-            }
-            if (profile && b == c->batch) {       /* a batch of the training graph */
-                if (prof.skip_warmup) {
-                    prof.skip_warmup = 0;
-                    if ((st = alig_ad_graph_set_profile(prof.G, 1))) {   /* reset */
-                        rc = cli_fail(CMD, CLI_RUNTIME, "--profile: %s", alig_strerror(st));
-                        goto epochs_done;
-                    }
-                } else {
-                    prof.step_seconds += cli_now() - t_batch;
-                }
-            }
-            c->steps_done = step_no;
-            loss_sum += loss * (double)b;
-            seen += b;
-            correct += ok;
-            steps++;
-            const double g = alig_solver_step_size(r.solver), gu = alig_solver_step_size_unclipped(r.solver);
-            step_sum += g;
-            stepu_sum += gu;
-            clipped += g < gu;
-            if (tty) {
-                const double now = cli_now();
-                if (now - t_print >= 0.25 || bi + 1 == batches) {
-                    t_print = now;
-                    const double ips = (double)seen / (now - t0);
-                    const double left_imgs = (double)(batches - bi - 1) * (double)c->batch +
-                                             (double)(c->epochs - epoch - 1) * (double)batches * (double)c->batch;
-                    const double evals = isfinite(last_eval) ? last_eval : 0.0;
-                    char eta[32];
-                    fmt_duration(left_imgs / ips + evals * (double)(c->epochs - epoch), eta, sizeof eta);
-                    fprintf(stderr, "\repoch %zu/%zu batch %zu/%zu loss %.4f acc %.4f γ %.4g %.0f img/s left %s\033[K",
-                            epoch + 1, c->epochs, bi + 1, batches, loss_sum / (double)seen,
-                            (double)correct / (double)seen, g, ips, eta);
-                    fflush(stderr);
-                }
-            }
-        }
-        const double t1 = cli_now();
-        if (tty) fprintf(stderr, "\r\033[Kepoch %zu/%zu evaluating...", epoch + 1, c->epochs);
-        epoch_rec rec = { .epoch = epoch + 1, .train_loss = loss_sum / (double)seen,
-                          .train_acc = (double)correct / (double)seen, .step_mean = step_sum / (double)steps,
-                          .step_unclipped_mean = stepu_sum / (double)steps,
-                          .clipped_frac = (double)clipped / (double)steps, .images = seen, .steps = c->steps_done };
-        if ((st = alig_nn_net_evaluate(r.net, &r.data.val, &rec.val_loss, &rec.val_acc)) ||
-            (st = alig_nn_net_evaluate(r.net, &r.data.test, &rec.test_loss, &rec.test_acc))) {
-            if (tty) fputc('\n', stderr);
-            rc = cli_fail(CMD, CLI_RUNTIME, "evaluation: %s", alig_strerror(st));
-            break;
-        }
-        const double t2 = cli_now();
-        if (tty) fprintf(stderr, "\r\033[K");
-        last_eval = t2 - t1;
-        rec.train_seconds = t1 - t0;
-        rec.eval_seconds = t2 - t1;
-        rec.seconds = t2 - t0;
-        rec.images_per_s = (double)seen / rec.train_seconds;
-        rec_append(&rec, &r.csv, &r.jsonl);
-        if (r.csv.failed || r.jsonl.failed) {
-            rc = cli_fail(CMD, CLI_RUNTIME, "out of memory");
-            break;
-        }
-        c->epochs_done = epoch + 1;
-        /* checkpoint first (it also carries the logs), then the log files */
-        if ((rc = save_checkpoint(&r)) || (rc = write_text(r.csv_path, &r.csv)) ||
-            (rc = write_text(r.jsonl_path, &r.jsonl)))
-            break;
-        if (!quiet) {
-            printf("epoch %zu/%zu train_loss=%.4f train_acc=%.4f val_loss=%.4f val_acc=%.4f test_loss=%.4f "
-                   "test_acc=%.4f step_mean=%.4g clipped=%.3f images/s=%.0f seconds=%.1f\n",
-                   rec.epoch, c->epochs, rec.train_loss, rec.train_acc, rec.val_loss, rec.val_acc, rec.test_loss,
-                   rec.test_acc, rec.step_mean, rec.clipped_frac, rec.images_per_s, rec.seconds);
-            fflush(stdout);
-        }
+    if (st) {
+        rc = cli_fail(CMD, st == ALIG_EUNSUPPORTED || st == ALIG_EINVAL ? CLI_USAGE : CLI_RUNTIME, "%s",
+                      res.error[0] ? res.error : alig_strerror(st));
+        goto done;
     }
-    if (!rc && profile) rc = profile_report(&r, &prof, quiet);
-epochs_done:
-    free(perm);
+    if (profile && res.profiled) rc = profile_report(dir, c.batch, &res, quiet);
 done:
-    alig_nn_checkpoint_free(&ck);
-    run_free(&r);
+    alig_train_checkpoint_free(&ck);
+    alig_solver_free(solver);
+    alig_model_free(model);
+    alig_task_free(task);
+    cli_solver_free(&sv);
+    sb_free(&settings);
+    sb_free(&extra);
+    free(ck_path);
     return rc;
 }

@@ -593,137 +593,8 @@ static void test_threads(void)
 }
 #endif
 
-/* ------------------------------------------------------------------ checkpoints */
-
-static char *tmp_path(const char *name)
-{
-    static char buf[4][512];
-    static int k;
-    const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-    char *p = buf[k++ % 4];
-    snprintf(p, 512, "%s/alig_test_models_%ld_%s", dir, (long)getpid(), name);
-    return p;
-}
-
-static void test_resume(void)
-{
-    /* WRN-10-1 with dropout (the dropout stream), batch norm (buffers), ALI-G with momentum (solver
-     * state), 16 samples in batches 6, 6, 4 (the short-batch graph): 3 epochs uninterrupted vs
-     * 1 epoch, checkpoint, a new process-like start from the file, 2 more epochs. */
-    alig_image_set d = synth(16, 1, 8, 8, 3, 81);
-    alig_nn_spec s;
-    alig_nn_wrn(&s, 10, 1, 0.2, 1, 8, 8, 3);
-    size_t perm[16];
-    const char *path = tmp_path("ck.bin");
-    const char user[] = "epoch=1";
-
-    alig_nn_net *a = make_net(&s, 6, 8, 21);
-    alig_params_alig p = ALIG_PARAMS_ALIG_DEFAULT;
-    p.eta = 0.1;
-    p.momentum = 0.9;
-    alig_solver *sa = NULL;
-    CU_ASSERT_FATAL(alig_solver_alloc(&sa, alig_solver_alig, ALIG_F32, alig_nn_net_n(a), &p) == ALIG_SUCCESS);
-    CU_ASSERT_FATAL(alig_solver_set(sa, alig_nn_net_x(a), 50.0) == ALIG_SUCCESS);
-    run_epoch(a, sa, &d, 9, 0, perm);
-    char err[512];
-    alig_status rc = alig_nn_checkpoint_save(path, a, sa, &p, user, sizeof user, err, sizeof err);
-    if (rc) printf("  save: %s\n", err);
-    CU_ASSERT_FATAL(rc == ALIG_SUCCESS);
-    run_epoch(a, sa, &d, 9, 1, perm);
-    run_epoch(a, sa, &d, 9, 2, perm);
-
-    /* restart: another seed first, so that the restore has to overwrite everything */
-    alig_nn_checkpoint ck;
-    CU_ASSERT_FATAL(alig_nn_checkpoint_read(path, &ck, err, sizeof err) == ALIG_SUCCESS);
-    CU_ASSERT_STRING_EQUAL(ck.solver, "alig");
-    CU_ASSERT_EQUAL(ck.user_bytes, sizeof user);
-    CU_ASSERT(memcmp(ck.user, user, sizeof user) == 0);
-    CU_ASSERT_EQUAL(ck.radius, 50.0);
-    CU_ASSERT_EQUAL(ck.params_bytes, sizeof p);
-    alig_nn_net *b = make_net(&ck.spec, 6, 5, 999);
-    alig_solver *sb = NULL;
-    CU_ASSERT_FATAL(alig_solver_alloc(&sb, alig_solver_type_find(ck.solver), ALIG_F32, ck.n, ck.params) == ALIG_SUCCESS);
-    CU_ASSERT_FATAL(alig_solver_set(sb, alig_nn_net_x(b), ck.radius) == ALIG_SUCCESS);
-    CU_ASSERT_FATAL(alig_nn_checkpoint_restore(&ck, b, sb) == ALIG_SUCCESS);
-    CU_ASSERT_EQUAL(alig_solver_iter(sb), 3);
-    run_epoch(b, sb, &d, 9, 1, perm);
-    run_epoch(b, sb, &d, 9, 2, perm);
-    const size_t n = alig_nn_net_n(a), nbuf = alig_ad_params_nbuf(alig_nn_net_params(a));
-    CU_ASSERT(memcmp(alig_nn_net_x(a), alig_nn_net_x(b), n * sizeof(float)) == 0);
-    CU_ASSERT(memcmp(alig_ad_params_buf(alig_nn_net_params(a)), alig_ad_params_buf(alig_nn_net_params(b)),
-                     nbuf * sizeof(float)) == 0);
-    uint64_t sa_seed, sa_step, sb_seed, sb_step;
-    alig_nn_net_rng(a, &sa_seed, &sa_step);
-    alig_nn_net_rng(b, &sb_seed, &sb_step);
-    CU_ASSERT(sa_seed == sb_seed && sa_step == sb_step && sa_step == 9);
-
-    /* negative control: without the solver state (momentum reset), the runs part */
-    alig_nn_net *c = make_net(&ck.spec, 6, 5, 999);
-    alig_solver *sc = NULL;
-    CU_ASSERT_FATAL(alig_solver_alloc(&sc, alig_solver_alig, ALIG_F32, ck.n, ck.params) == ALIG_SUCCESS);
-    CU_ASSERT_FATAL(alig_solver_set(sc, alig_nn_net_x(c), ck.radius) == ALIG_SUCCESS);
-    CU_ASSERT_FATAL(alig_nn_checkpoint_restore(&ck, c, NULL) == ALIG_SUCCESS);
-    run_epoch(c, sc, &d, 9, 1, perm);
-    CU_ASSERT(memcmp(alig_nn_net_x(c), alig_nn_net_x(a), n * sizeof(float)) != 0);
-
-    /* a checkpoint does not fit another model or solver */
-    alig_nn_spec other;
-    alig_nn_wrn(&other, 10, 2, 0.2, 1, 8, 8, 3);
-    alig_nn_net *o = make_net(&other, 6, 6, 1);
-    CU_ASSERT_EQUAL(alig_nn_checkpoint_restore(&ck, o, NULL), ALIG_EFORMAT);
-    alig_nn_net_free(o);
-    alig_solver *sgd = NULL;
-    CU_ASSERT_FATAL(alig_solver_alloc(&sgd, alig_solver_sgd, ALIG_F32, ck.n, NULL) == ALIG_SUCCESS);
-    CU_ASSERT_FATAL(alig_solver_set(sgd, alig_nn_net_x(c), INFINITY) == ALIG_SUCCESS);
-    CU_ASSERT_EQUAL(alig_nn_checkpoint_restore(&ck, c, sgd), ALIG_EFORMAT);
-    alig_solver_free(sgd);
-    alig_nn_checkpoint_free(&ck);
-
-    /* damaged files: one flipped byte (CRC), truncation, trailing garbage, missing file */
-    FILE *f = fopen(path, "rb");
-    CU_ASSERT_FATAL(f != NULL);
-    fseek(f, 0, SEEK_END);
-    const long len = ftell(f);
-    rewind(f);
-    unsigned char *bytes = malloc((size_t)len + 1);
-    CU_ASSERT_FATAL(bytes && fread(bytes, 1, (size_t)len, f) == (size_t)len);
-    fclose(f);
-    const char *bad = tmp_path("bad.bin");
-    const struct { long cut; long flip; int extra; const char *needle; } cases[] = {
-        { len, len / 2, 0, "CRC" }, { len - 9, -1, 0, "CRC" }, { 30, -1, 0, "CRC" }, { len, -1, 1, "CRC" },
-        { len, 3, 0, "magic" }, { 10, -1, 0, "truncated" },
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        f = fopen(bad, "wb");
-        CU_ASSERT_FATAL(f != NULL);
-        if (cases[i].flip >= 0) bytes[cases[i].flip] ^= 0x40;
-        fwrite(bytes, 1, (size_t)cases[i].cut, f);
-        if (cases[i].flip >= 0) bytes[cases[i].flip] ^= 0x40;
-        if (cases[i].extra) fputc(0, f);
-        fclose(f);
-        alig_nn_checkpoint k2;
-        CU_ASSERT_EQUAL(alig_nn_checkpoint_read(bad, &k2, err, sizeof err), ALIG_EFORMAT);
-        CU_ASSERT(strstr(err, cases[i].needle) != NULL);
-        CU_ASSERT(k2.x == NULL && k2.user == NULL);
-    }
-    free(bytes);
-    remove(bad);
-    remove(path);
-    alig_nn_checkpoint k3;
-    CU_ASSERT_EQUAL(alig_nn_checkpoint_read(path, &k3, err, sizeof err), ALIG_EIO);
-    CU_ASSERT(strstr(err, path) != NULL);
-    /* saving with a solver bound elsewhere is refused and writes nothing */
-    CU_ASSERT_EQUAL(alig_nn_checkpoint_save(path, b, sa, &p, NULL, 0, err, sizeof err), ALIG_EINVAL);
-    CU_ASSERT(access(path, F_OK) != 0);
-
-    alig_solver_free(sa);
-    alig_solver_free(sb);
-    alig_solver_free(sc);
-    alig_nn_net_free(a);
-    alig_nn_net_free(b);
-    alig_nn_net_free(c);
-    alig_image_set_free(&d);
-}
+/* (The checkpoint test moved with the checkpoints to train/: tests/test_train_loop.c and
+ * tests/test_train.sh cover resume = uninterrupted and damaged files.) */
 
 /* ------------------------------------------------------------------ main */
 
@@ -745,7 +616,6 @@ int main(void)
 #ifdef _OPENMP   /* without OpenMP there is one thread count only: not registered, not counted */
     CU_add_test(s2, "1 vs 2 threads within tolerance", test_threads);
 #endif
-    CU_add_test(s2, "checkpoint: resume = uninterrupted; damaged files", test_resume);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures();

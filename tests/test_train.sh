@@ -245,6 +245,45 @@ if run 0 "${DATA[@]}" --model mlp-16 --opt sgd --lr 0.05 --batch 50 --max-batche
 fi
 run 0 --help && check "--help lists --profile" grep -q -- "--profile" "$TMP/out"
 
+# ---------------------------------------------------------------- step mode, --clip-norm, config.json, tasks
+S=(--model mlp-16 --opt sgd --lr 0.05 --batch 32 --log-every 10 --checkpoint-every 7 --clip-norm 0.5 --threads 1 --quiet)
+if run 0 "${DATA[@]}" "${S[@]}" --steps 25 --out "$TMP/s1"; then
+    check "step mode: log.csv header" [ "$(head -1 "$TMP/s1/log.csv")" = \
+        "step,window_steps,loss_mean,step_mean,step_unclipped_mean,clipped_frac,zero_grad,clip_events,seconds,steps_per_s" ]
+    check "step mode: windows end at 10, 20 and a short one at 25" \
+        [ "$(cut -d, -f1,2 "$TMP/s1/log.csv" | tail -3 | tr '\n' ' ')" = "10,10 20,10 25,5 " ]
+    check "step mode: log.jsonl has 3 records" [ "$(wc -l <"$TMP/s1/log.jsonl")" -eq 3 ]
+    check "config.json: every section, clip_norm 0.5, steps 25" grep -q '"clip_norm": 0.5, ' "$TMP/s1/config.json"
+    check "config.json: solver parameters with defaults" grep -q '"name": "sgd", .*"momentum": 0' "$TMP/s1/config.json"
+    check "config.json: parses as JSON" perl -MJSON::PP -e 'local $/; open F, $ARGV[0]; decode_json(<F>)' "$TMP/s1/config.json"
+    # resumed from step 14 (a checkpoint in the middle of a window) = uninterrupted, timings aside
+    if run 0 "${DATA[@]}" "${S[@]}" --steps 14 --out "$TMP/s2" && run 0 --resume "$TMP/s2" --steps 25 --quiet; then
+        check "step mode: resumed mid-window = uninterrupted" \
+            cmp -s <(cut -d, -f1-8 "$TMP/s1/log.csv") <(cut -d, -f1-8 "$TMP/s2/log.csv")
+    fi
+fi
+usage_error "--steps" --resume "$TMP/a" --steps 10
+usage_error "exclude each other" "${DATA[@]}" --model mlp --opt alig --epochs 1 --steps 5 --out "$O"
+usage_error "--log-every" "${DATA[@]}" --model mlp --opt alig --epochs 1 --log-every 5 --out "$O"
+usage_error "--clip-norm" "${DATA[@]}" --model mlp --opt alig --steps 5 --clip-norm 0 --out "$O"
+usage_error "--task" --task copy --model mlp --opt alig --steps 5 --out "$O"
+usage_error "repeat-copy" --task repeat-copy --model mlp --opt alig --steps 5 --out "$O"
+usage_error "give --steps" --task repeat-copy --model mlp --opt alig --epochs 5 --out "$O"
+usage_error "dnc" --task repeat-copy --model dnc --opt alig --eta 1 --steps 5 --out "$O"
+# a NaN in step mode: exit 1, the log holds the finished window and the open one up to the last finite step
+runtime_error "non-finite loss at step 15" "${DATA[@]}" "${S[@]}" --steps 25 --out "$TMP/s3" --inject-nan-at 15
+check "step mode non-finite: windows at 10 and 14 logged" \
+    [ "$(cut -d, -f1,2 "$TMP/s3/log.csv" | tail -2 | tr '\n' ' ')" = "10,10 14,4 " ]
+check "step mode non-finite: the message names the step-14 checkpoint" grep -q "(step 14) left intact" "$TMP/err"
+
+# ---------------------------------------------------------------- module edges
+# the nets and the data know nothing of solvers or of the loop: only train/ composes them
+if [ -n "${ALIG_SOURCE_DIR:-}" ] && [ -d "$ALIG_SOURCE_DIR/nets" ]; then
+    edges=$(cd "$ALIG_SOURCE_DIR" && grep -l 'alig/solver\.h\|alig/train\.h' nets/* data/* include/alig/ad.h \
+            include/alig/nn.h include/alig/model.h include/alig/task.h include/alig/data.h 2>/dev/null)
+    check "nets/ and data/ include neither solver.h nor train.h: ${edges:-none}" [ -z "$edges" ]
+fi
+
 # ---------------------------------------------------------------- real Fashion-MNIST (short)
 FM=/usr/share/datasets/fashion-mnist
 if [ -d "$FM" ]; then

@@ -3,10 +3,13 @@
  * @brief Networks for image classification on top of the autodiff layer (the `alig_nn_*` layer):
  *        model specifications (MLP, the reference CNN, WRN-d-k), a net container holding the
  *        parameter arena with a training graph and an evaluation graph, seeded initialisation,
- *        mini-batch gradients, evaluation, and checkpoints.
+ *        mini-batch gradients and evaluation. The nets know nothing of solvers: the training
+ *        loop, its checkpoints (net state + solver state + loop state) and the model table
+ *        live in train.h and model.h.
  *
  * A net is driven by the shared solver core exactly like a convex problem: its trainable
- * parameters are ONE flat float vector x[n] with ONE gradient vector g[n] (ad.h), so
+ * parameters are ONE flat float vector x[n] with ONE gradient vector g[n] (ad.h), so, with
+ * solver.h included,
  *
  * @code
  *   alig_nn_spec spec;
@@ -63,7 +66,6 @@
 #include "alig/status.h"
 #include "alig/ad.h"
 #include "alig/data.h"
-#include "alig/solver.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -192,65 +194,6 @@ alig_status alig_nn_net_gradient(alig_nn_net *net, const alig_image_set *set, co
  * @return ALIG_SUCCESS, ALIG_EINVAL (NULL, empty set, or shape / classes not those of the spec).
  */
 alig_status alig_nn_net_evaluate(alig_nn_net *net, const alig_image_set *set, double *loss, double *acc);
-
-/* ------------------------------------------------------------------------- */
-/* Checkpoints                                                               */
-/* ------------------------------------------------------------------------- */
-
-/**
- * A checkpoint in memory: everything needed to continue training exactly (docs/nets.md gives the
- * byte layout). Arrays are owned by the struct; free with alig_nn_checkpoint_free.
- */
-typedef struct alig_nn_checkpoint {
-    alig_nn_spec spec;
-    uint64_t rng_seed, rng_step;        /**< dropout stream */
-    char solver[32];                    /**< solver type name */
-    size_t params_bytes;                /**< the solver's parameter struct (type->params_size bytes) */
-    void *params;
-    double radius;                      /**< L2-ball radius of the solver (INFINITY = none) */
-    size_t n, nbuf;
-    float *x;                           /**< n parameters */
-    float *buf;                         /**< nbuf buffer values (batch-norm running statistics) */
-    size_t state_bytes;                 /**< alig_solver_state_export's block */
-    void *state;
-    size_t user_bytes;                  /**< an opaque block of the caller's (e.g. epoch, config, logs) */
-    void *user;
-} alig_nn_checkpoint;
-
-/**
- * @brief Write a checkpoint of `net` and `solver` (bound to the net's x) to `path` atomically:
- *        the bytes go to a temporary file "<path>.tmp.XXXXXX" in the same directory, which is
- *        flushed, fsync'ed and renamed onto `path`; on any failure it is removed and `path` is
- *        untouched. A CRC-32 of the content ends the file.
- * @param params  the solver's parameter struct (the one given to alig_solver_alloc).
- * @param user    caller's block of user_bytes bytes, stored verbatim (may be NULL if 0 bytes).
- * @param err     receives "<path>: <what failed>" on failure, may be NULL.
- * @return ALIG_SUCCESS, ALIG_EINVAL (NULL, or a solver not bound to this net's x), ALIG_EIO, ALIG_ENOMEM.
- */
-alig_status alig_nn_checkpoint_save(const char *path, alig_nn_net *net, const alig_solver *solver,
-                                    const void *params, const void *user, size_t user_bytes, char *err,
-                                    size_t errlen);
-
-/**
- * @brief Read a checkpoint file into `ck` (zeroed on failure; free with alig_nn_checkpoint_free).
- * @return ALIG_SUCCESS; ALIG_EIO (cannot open or read); ALIG_EFORMAT (bad magic, version, byte
- *         order, sizes, truncated, trailing bytes or CRC mismatch), with a message in err;
- *         ALIG_ENOMEM; ALIG_EINVAL.
- */
-alig_status alig_nn_checkpoint_read(const char *path, alig_nn_checkpoint *ck, char *err, size_t errlen);
-
-/** @brief Free the arrays and zero the struct. NULL-safe. */
-void alig_nn_checkpoint_free(alig_nn_checkpoint *ck);
-
-/**
- * @brief Put a checkpoint's state back: x, the buffers and the dropout stream into `net`, and
- *        (if solver is not NULL) the solver state. The net must have been built from ck->spec,
- *        and the solver allocated with ck->params for ck->n elements of ALIG_F32 and bound with
- *        alig_solver_set(solver, alig_nn_net_x(net), ck->radius) beforehand.
- * @return ALIG_SUCCESS; ALIG_EINVAL (NULL, solver not bound to x); ALIG_EFORMAT (spec, sizes
- *         or solver type do not match).
- */
-alig_status alig_nn_checkpoint_restore(const alig_nn_checkpoint *ck, alig_nn_net *net, alig_solver *solver);
 
 #ifdef __cplusplus
 }

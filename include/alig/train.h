@@ -1,0 +1,219 @@
+/**
+ * @file train.h
+ * @brief The training loop as a library function: a model (model.h) on a task (task.h) with
+ *        one solver of the shared core (solver.h, ALIG_F32), with logs, checkpoints, schedules,
+ *        gradient clipping, a clean stop on non-finite values, exact resume, the profiler hook
+ *        and an observer that can cancel. The net-side twin of alig_run (run.h).
+ *
+ * Two modes:
+ *   - epoch mode (epochs > 0, finite tasks): one log record per epoch with the epoch's running
+ *     training loss and accuracy, the validation and test loss and accuracy (models that
+ *     evaluate), the mean step sizes; a checkpoint after every epoch;
+ *   - step mode (steps > 0): one log record per window of `log_every` steps with the window's
+ *     mean loss (in double, each loss taken before that step's update), the mean step size
+ *     (clipped and unclipped), the number of zero-gradient events (‖g‖² == 0) and of clip
+ *     events; a checkpoint every `checkpoint_every` steps and at the end. A last, shorter window
+ *     is logged when the run ends inside one.
+ * One iteration: batch k = steps done so far (alig_task_batch), g = ∇ loss on it
+ * (alig_model_gradient), then, with clip_norm = c finite, g ← g · c / max(‖g‖₂, c) (global norm
+ * over every parameter, computed in double; TF's clip_by_global_norm, a non-finite norm stops
+ * the run), then the solver step (alig_solver_step with the unclipped loss).
+ *
+ * Files in the run directory (when params->dir is set), each written atomically (temporary
+ * file, fsync, rename): config.json (every setting, at the start), log.csv and log.jsonl (after
+ * every record), checkpoint.bin (model state + solver state + loop state + the logs + the
+ * caller's block; CRC-32 protected). docs/training.md gives the formats.
+ *
+ * Exactness of resume: batch k is a pure function of the task's settings and k, the model's
+ * random stream and buffers and the solver state travel in the checkpoint, and the loop state
+ * (counters, the open window's sums) too; so a resumed run repeats, bit for bit at the same
+ * thread count, what the uninterrupted run did.
+ *
+ * The library never prints or exits: progress reaches the caller through the observer.
+ */
+#ifndef ALIG_TRAIN_H
+#define ALIG_TRAIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "alig/status.h"
+#include "alig/solver.h"
+#include "alig/model.h"
+#include "alig/task.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Settings of a training run. */
+typedef struct alig_train_params {
+    size_t epochs;              /**< epoch mode: total epochs (>= 1); 0 selects step mode */
+    uint64_t steps;             /**< step mode: total steps (>= 1) */
+    uint64_t log_every;         /**< step mode: steps per log record, >= 1 [100] */
+    uint64_t checkpoint_every;  /**< step mode: steps between checkpoints, >= 1 [1000]; also at the end */
+    double clip_norm;           /**< global-norm clip threshold c > 0; INFINITY = no clipping [INFINITY] */
+    const char *dir;            /**< run directory (must exist); NULL: nothing is written [NULL] */
+    int profile;                /**< 1: time every op of the model's graph (alig_ad_graph_set_profile) on
+                                     full batches, the first left out as warm-up when others follow [0] */
+    uint64_t inject_nan_at;     /**< testing: treat the loss of step k (1-based) as NaN; 0 = off [0] */
+    const void *user;           /**< caller's block stored verbatim in every checkpoint (e.g. its settings) */
+    size_t user_bytes;
+    const char *config_extra;   /**< JSON members added to config.json's "run" object, or NULL */
+} alig_train_params;
+
+#define ALIG_TRAIN_PARAMS_DEFAULT { 0, 0, 100, 1000, INFINITY, NULL, 0, 0, NULL, 0, NULL }
+
+/** One log record (epoch mode: the epoch fields; step mode: the window fields). */
+typedef struct alig_train_row {
+    int window;                 /**< 0: an epoch record; 1: a step window */
+    uint64_t steps;             /**< solver steps done after this record */
+    /* epoch records */
+    size_t epoch;               /**< 1-based */
+    double train_loss, train_acc, val_loss, val_acc, test_loss, test_acc;   /**< NAN where not evaluated */
+    size_t images;              /**< training samples seen in the epoch */
+    double images_per_s;
+    double train_seconds, eval_seconds;
+    /* both */
+    double step_mean, step_unclipped_mean, clipped_frac;   /**< solver step sizes; clipped: step < unclipped */
+    double seconds;
+    /* step windows */
+    uint64_t window_steps;      /**< steps in the window (log_every, or fewer for the last one) */
+    double loss_mean;           /**< mean of the window's losses, in double */
+    uint64_t zero_grad;         /**< steps with ‖g‖² == 0 (before clipping) */
+    uint64_t clip_events;       /**< steps whose gradient norm exceeded clip_norm */
+    double steps_per_s;
+} alig_train_row;
+
+/** What the observer is told. */
+typedef enum alig_train_event_kind {
+    ALIG_TRAIN_EV_STEP = 0,     /**< a step is done (loss, step sizes of that step) */
+    ALIG_TRAIN_EV_EVAL,         /**< epoch mode: the epoch's steps are done, evaluation starts */
+    ALIG_TRAIN_EV_ROW           /**< a record was logged (the files are written) */
+} alig_train_event_kind;
+
+typedef struct alig_train_event {
+    alig_train_event_kind kind;
+    uint64_t step;              /**< steps done (1-based number of the step just taken) */
+    uint64_t total_steps;       /**< steps the run will have done at its end */
+    size_t epoch;               /**< epoch mode: 0-based epoch in progress; step mode: 0 */
+    size_t epochs;              /**< epoch mode: total epochs */
+    size_t batch;               /**< epoch mode: 1-based batch within the epoch */
+    size_t epoch_batches;       /**< epoch mode: batches per epoch */
+    double loss;                /**< this step's loss */
+    double running_loss;        /**< mean loss so far in this epoch or window */
+    double running_acc;         /**< epoch mode: running accuracy (NAN without it) */
+    double step_size;           /**< the solver's step size of this step */
+    size_t samples;             /**< samples seen in the epoch or window */
+    double seconds;             /**< wall time since the epoch or window began */
+    const alig_train_row *row;  /**< ALIG_TRAIN_EV_ROW: the record */
+} alig_train_event;
+
+/** Return non-zero to stop the run after the current step (alig_train then returns ALIG_SUCCESS
+ *  with result->cancelled = 1; nothing further is written). */
+typedef int (*alig_train_observer)(const alig_train_event *ev, void *ctx);
+
+/** How a run ended. */
+typedef struct alig_train_result {
+    uint64_t steps_done;        /**< solver steps done (including those of earlier runs of a resumed one) */
+    size_t epochs_done;
+    int cancelled;              /**< 1: the observer stopped it */
+    int nonfinite;              /**< 1: stopped on a non-finite value (the return is ALIG_ENONFINITE) */
+    const char *nonfinite_what; /**< "loss", "gradient norm" or "gradient or iterate" */
+    uint64_t fail_step;         /**< 1-based step that failed */
+    size_t fail_epoch, fail_batch;  /**< epoch mode: 1-based epoch and batch of that step */
+    double fail_loss;           /**< its loss */
+    uint64_t last_checkpoint_step;  /**< steps done at the newest checkpoint on disk (0: none written) */
+    size_t last_checkpoint_epoch;
+    int profiled;               /**< 1: the profile below is filled */
+    alig_ad_graph *profile_graph;   /**< the model's graph with its op times (alig_ad_graph_profile) */
+    double profile_step_seconds;    /**< wall time of the profiled steps (gradient + clipping + solver step) */
+    int profile_warmup_excluded;    /**< 1: the first full batch was left out */
+    char error[512];            /**< a message on failure ("" otherwise) */
+} alig_train_result;
+
+/* ------------------------------------------------------------------------- */
+/* Checkpoints                                                               */
+/* ------------------------------------------------------------------------- */
+
+/**
+ * A checkpoint in memory (docs/training.md gives the byte layout). Arrays are owned by the
+ * struct; free with alig_train_checkpoint_free.
+ */
+typedef struct alig_train_checkpoint {
+    char model[64];                 /**< the model name it was built from */
+    char *model_desc;               /**< the model's describe() text (compared on resume) */
+    size_t n, nbuf;
+    float *x, *buf;                 /**< n parameters, nbuf buffer values */
+    uint64_t rng_seed, rng_step;    /**< the model's random stream */
+    char solver[32];                /**< solver type name */
+    size_t params_bytes;            /**< the solver's parameter struct */
+    void *params;
+    double radius;                  /**< L2-ball radius of the solver (INFINITY = none) */
+    size_t state_bytes;             /**< alig_solver_state_export's block */
+    void *state;
+    int step_mode;                  /**< 0: epoch mode, 1: step mode */
+    uint64_t steps_done;
+    size_t epochs_done;
+    uint64_t log_every;             /**< step mode */
+    double clip_norm;
+    double win_loss, win_step, win_stepu;   /**< sums over the open window (step mode) */
+    uint64_t win_steps, win_zero_grad, win_clips, win_clipped;
+    size_t csv_bytes, jsonl_bytes;
+    char *csv, *jsonl;              /**< the logs so far */
+    size_t user_bytes;
+    void *user;                     /**< the caller's block */
+} alig_train_checkpoint;
+
+/**
+ * @brief Read a checkpoint file into ck (zeroed on failure; free with alig_train_checkpoint_free).
+ * @param err  receives "<path>: <what is wrong>" on failure.
+ * @return ALIG_SUCCESS; ALIG_EIO (cannot open or read); ALIG_EFORMAT (bad magic, version, byte
+ *         order, sizes, truncation, trailing bytes, CRC mismatch); ALIG_ENOMEM; ALIG_EINVAL.
+ */
+alig_status alig_train_checkpoint_read(const char *path, alig_train_checkpoint *ck, char *err, size_t errlen);
+
+/** @brief Free the arrays and zero the struct. NULL-safe. */
+void alig_train_checkpoint_free(alig_train_checkpoint *ck);
+
+/* ------------------------------------------------------------------------- */
+/* The loop                                                                  */
+/* ------------------------------------------------------------------------- */
+
+/**
+ * @brief Train `model` on `task` with `solver` until params->epochs epochs or params->steps
+ *        steps are done in all (see the file comment).
+ * @param solver         allocated for alig_model_n(model) elements of ALIG_F32 and bound to
+ *                       alig_model_x(model) by alig_solver_set (with its radius).
+ * @param solver_params  the parameter struct the solver was allocated with (saved in checkpoints).
+ * @param resume         NULL for a new run; else a checkpoint of this run (same model, solver,
+ *                       mode, log_every and clip_norm): the model, solver and loop state and the
+ *                       logs are put back first, then training continues.
+ * @param obs, ctx       observer (may be NULL).
+ * @param res            receives how the run ended (required).
+ * @return ALIG_SUCCESS (done, or cancelled); ALIG_ENONFINITE (a non-finite loss, gradient norm,
+ *         gradient or iterate: the run stopped before that step's update was kept; the log files
+ *         hold every completed record and, in step mode, the open window up to the last finite
+ *         step; the newest checkpoint is untouched); ALIG_EINVAL (bad arguments, a checkpoint of
+ *         another run, with a message in res->error); ALIG_EIO (a file could not be written);
+ *         ALIG_ENOMEM; a model or task status.
+ */
+alig_status alig_train(alig_model *model, alig_task *task, alig_solver *solver, const void *solver_params,
+                       const alig_train_params *params, const alig_train_checkpoint *resume,
+                       alig_train_observer obs, void *ctx, alig_train_result *res);
+
+/**
+ * @brief Express a solver's schedule in epochs for epoch mode, before alig_solver_alloc:
+ *        each milestone m of a "milestones" list (counted in epochs from 1: the rate drops after
+ *        the m-th epoch) becomes the step m·E, E = epoch_batches (a product within 1e-9 relative
+ *        of a whole step is that step: 2.2 × 45 is 99.00000000000001 in double); and, when
+ *        set_batches_per_epoch is 1, a "batches-per-epoch" parameter (SPS's smoothing) is set to E.
+ *        In step mode milestones are steps already: do not call it.
+ * @return ALIG_SUCCESS, ALIG_EINVAL (NULL, E = 0).
+ */
+alig_status alig_train_epoch_schedules(const alig_solver_type *type, void *params, size_t epoch_batches,
+                                       int set_batches_per_epoch);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ALIG_TRAIN_H */

@@ -1,0 +1,626 @@
+/* train.c - the training loop (include/alig/train.h): epochs or steps over a task's batches,
+ * gradient clipping, the solver step, log records, checkpoints, config.json, exact resume, the
+ * profiler hook and the observer.
+ *
+ * Why the loop is written the way it is:
+ *   - batch k comes from the task as a pure function of k, so the loop's only state is a few
+ *     counters and the sums of the open log window; they go into the checkpoint with the model
+ *     and solver state, and a resumed run cannot tell it was interrupted;
+ *   - in step mode a run that ends inside a window saves its checkpoint *before* logging that
+ *     last short window, so a later, longer run resumed from it closes the window where the
+ *     uninterrupted run would (the short record lives in the log files only);
+ *   - epoch-mode records are byte for byte those `alig train` wrote before the loop moved here,
+ *     and the order of floating-point operations on the accumulators is the same;
+ *   - ‖g‖² is only formed when something needs it (step-mode records count zero gradients,
+ *     clipping needs the norm), in double, serially (a fixed order: reproducible). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "train_impl.h"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static char *join(const char *dir, const char *name)
+{
+    size_t a = strlen(dir), b = strlen(name);
+    char *p = malloc(a + b + 2);
+    if (!p) return NULL;
+    memcpy(p, dir, a);
+    p[a] = '/';
+    memcpy(p + a + 1, name, b + 1);
+    return p;
+}
+
+/* ---------------------------------------------------------------- log records */
+
+static const char *const epoch_header =
+    "epoch,train_loss,train_acc,val_loss,val_acc,test_loss,test_acc,step_mean,step_unclipped_mean,clipped_frac,"
+    "seconds,train_seconds,eval_seconds,images,images_per_s,steps\n";
+
+static const char *const window_header =
+    "step,window_steps,loss_mean,step_mean,step_unclipped_mean,clipped_frac,zero_grad,clip_events,seconds,"
+    "steps_per_s\n";
+
+static void epoch_append(const alig_train_row *r, tr_text *csv, tr_text *jsonl)
+{
+    const char *keys[] = { "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc", "step_mean",
+                           "step_unclipped_mean", "clipped_frac", "seconds", "train_seconds", "eval_seconds" };
+    const double vals[] = { r->train_loss, r->train_acc, r->val_loss, r->val_acc, r->test_loss, r->test_acc,
+                            r->step_mean, r->step_unclipped_mean, r->clipped_frac, r->seconds, r->train_seconds,
+                            r->eval_seconds };
+    if (csv->len == 0) tr_text_printf(csv, "%s", epoch_header);
+    tr_text_printf(csv, "%zu", r->epoch);
+    tr_text_printf(jsonl, "{\"epoch\":%zu", r->epoch);
+    for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
+        tr_text_printf(csv, ",");
+        tr_text_num(csv, vals[i], 0);
+        tr_text_printf(jsonl, ",\"%s\":", keys[i]);
+        tr_text_num(jsonl, vals[i], 1);
+    }
+    tr_text_printf(csv, ",%zu,", r->images);
+    tr_text_num(csv, r->images_per_s, 0);
+    tr_text_printf(csv, ",%llu\n", (unsigned long long)r->steps);
+    tr_text_printf(jsonl, ",\"images\":%zu,\"images_per_s\":", r->images);
+    tr_text_num(jsonl, r->images_per_s, 1);
+    tr_text_printf(jsonl, ",\"steps\":%llu}\n", (unsigned long long)r->steps);
+}
+
+static void window_append(const alig_train_row *r, tr_text *csv, tr_text *jsonl)
+{
+    const char *keys[] = { "loss_mean", "step_mean", "step_unclipped_mean", "clipped_frac" };
+    const double vals[] = { r->loss_mean, r->step_mean, r->step_unclipped_mean, r->clipped_frac };
+    if (csv->len == 0) tr_text_printf(csv, "%s", window_header);
+    tr_text_printf(csv, "%llu,%llu", (unsigned long long)r->steps, (unsigned long long)r->window_steps);
+    tr_text_printf(jsonl, "{\"step\":%llu,\"window_steps\":%llu", (unsigned long long)r->steps,
+                   (unsigned long long)r->window_steps);
+    for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
+        tr_text_printf(csv, ",");
+        tr_text_num(csv, vals[i], 0);
+        tr_text_printf(jsonl, ",\"%s\":", keys[i]);
+        tr_text_num(jsonl, vals[i], 1);
+    }
+    tr_text_printf(csv, ",%llu,%llu,", (unsigned long long)r->zero_grad, (unsigned long long)r->clip_events);
+    tr_text_printf(jsonl, ",\"zero_grad\":%llu,\"clip_events\":%llu,\"seconds\":", (unsigned long long)r->zero_grad,
+                   (unsigned long long)r->clip_events);
+    tr_text_num(csv, r->seconds, 0);
+    tr_text_num(jsonl, r->seconds, 1);
+    tr_text_printf(csv, ",");
+    tr_text_num(csv, r->steps_per_s, 0);
+    tr_text_printf(csv, "\n");
+    tr_text_printf(jsonl, ",\"steps_per_s\":");
+    tr_text_num(jsonl, r->steps_per_s, 1);
+    tr_text_printf(jsonl, "}\n");
+}
+
+/* ---------------------------------------------------------------- config.json */
+
+/* A describe() function's text into t. */
+static void add_described(tr_text *t, int (*fn)(const void *, char *, size_t), const void *obj)
+{
+    const int k = fn(obj, NULL, 0);
+    if (k <= 0) return;
+    char *buf = malloc((size_t)k + 1);
+    if (!buf) { t->failed = 1; return; }
+    fn(obj, buf, (size_t)k + 1);
+    tr_text_add(t, buf, (size_t)k);
+    free(buf);
+}
+
+static int task_describe_cb(const void *t, char *buf, size_t len)
+{
+    const alig_task *task = t;
+    return task->type->describe(task, buf, len);
+}
+
+static void json_double(tr_text *t, double v)
+{
+    if (isfinite(v)) tr_text_printf(t, "%.17g", v);
+    else tr_text_printf(t, "\"%s\"", isnan(v) ? "nan" : v > 0 ? "inf" : "-inf");
+}
+
+static void solver_params_json(tr_text *t, const alig_solver_type *type, const void *params)
+{
+    for (size_t i = 0; i < type->n_params_desc; i++) {
+        const alig_param_desc *d = &type->params_desc[i];
+        const char *field = (const char *)params + d->offset;
+        tr_text_printf(t, ", \"%s\": ", d->name);
+        switch (d->kind) {
+        case ALIG_PARAM_DOUBLE: {
+            double v;
+            memcpy(&v, field, sizeof v);
+            json_double(t, v);
+            break;
+        }
+        case ALIG_PARAM_BOOL: {
+            int v;
+            memcpy(&v, field, sizeof v);
+            tr_text_printf(t, "%s", v ? "true" : "false");
+            break;
+        }
+        case ALIG_PARAM_ENUM: {
+            char buf[64];
+            alig_params_format(d, params, buf, sizeof buf);
+            tr_text_printf(t, "\"%s\"", buf);
+            break;
+        }
+        case ALIG_PARAM_LIST: {
+            alig_double_list l;
+            memcpy(&l, field, sizeof l);
+            tr_text_printf(t, "[");
+            for (size_t j = 0; j < l.n; j++) {
+                if (j) tr_text_printf(t, ", ");
+                json_double(t, l.v[j]);
+            }
+            tr_text_printf(t, "]");
+            break;
+        }
+        }
+    }
+}
+
+static alig_status write_config(const char *path, const alig_model *model, const alig_task *task,
+                                const alig_solver *solver, const void *sp, const alig_train_params *p, uint64_t total,
+                                char *err, size_t errlen)
+{
+    tr_text t = { 0 };
+    const alig_solver_type *st = alig_solver_get_type(solver);
+    tr_text_printf(&t, "{\n  \"mode\": \"%s\",\n", p->epochs ? "epochs" : "steps");
+    tr_text_printf(&t, "  \"task\": { \"name\": \"%s\", \"loss\": \"%s\", ", task->type->name, task->type->loss);
+    add_described(&t, task_describe_cb, task);
+    tr_text_printf(&t, " },\n  \"model\": { \"family\": \"%s\", ", model->type->name);
+    add_described(&t, model->type->describe, model->impl);
+    tr_text_printf(&t, " },\n  \"solver\": { \"name\": \"%s\", \"precision\": \"float32\", \"radius\": ", st->name);
+    json_double(&t, alig_solver_radius(solver));
+    solver_params_json(&t, st, sp);
+    tr_text_printf(&t, " },\n  \"train\": { \"epochs\": %zu, \"steps\": %llu, \"batches_per_epoch\": %zu, "
+                   "\"log_every\": %llu, \"checkpoint_every\": %llu, \"clip_norm\": ",
+                   p->epochs, (unsigned long long)total, task->epoch_batches,
+                   (unsigned long long)(p->epochs ? 0 : p->log_every),
+                   (unsigned long long)(p->epochs ? 1 : p->checkpoint_every));
+    json_double(&t, p->clip_norm);
+    tr_text_printf(&t, ", \"checkpoint_unit\": \"%s\", \"inject_nan_at\": %llu }", p->epochs ? "epoch" : "step",
+                   (unsigned long long)p->inject_nan_at);
+    if (p->config_extra && p->config_extra[0]) tr_text_printf(&t, ",\n  \"run\": { %s }", p->config_extra);
+    tr_text_printf(&t, "\n}\n");
+    alig_status rc = t.failed ? ALIG_ENOMEM : tr_write_atomic(path, t.p, t.len, err, errlen);
+    tr_text_free(&t);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- resume */
+
+static alig_status restore(const alig_train_checkpoint *ck, alig_model *model, alig_solver *solver, tr_loop *L,
+                           tr_text *csv, tr_text *jsonl, char *err, size_t errlen)
+{
+    const char *why = NULL;
+    const int dlen = model->type->describe(model->impl, NULL, 0);
+    char *desc = malloc(dlen > 0 ? (size_t)dlen + 1 : 1);
+    if (!desc) return ALIG_ENOMEM;
+    desc[0] = '\0';
+    if (dlen > 0) model->type->describe(model->impl, desc, (size_t)dlen + 1);
+    if (strcmp(ck->model, model->name)) why = "it was written for another model";
+    else if (!ck->model_desc || strcmp(ck->model_desc, desc)) why = "the model's description differs (sizes, options)";
+    else if (ck->n != alig_model_n(model) || ck->nbuf != alig_model_nbuf(model)) why = "parameter counts differ";
+    else if (strcmp(ck->solver, alig_solver_name(solver))) why = "it was written with another solver";
+    else if (ck->step_mode != L->step_mode) why = "it was written in the other mode (epochs vs steps)";
+    else if (L->step_mode && ck->log_every != L->log_every) why = "its log_every differs";
+    else if (!(ck->clip_norm == L->clip_norm)) why = "its clip_norm differs";
+    free(desc);
+    if (why) {
+        if (err && errlen) snprintf(err, errlen, "the checkpoint does not belong to this run: %s", why);
+        return ALIG_EINVAL;
+    }
+    alig_status rc = alig_solver_state_import(solver, ck->state, ck->state_bytes);
+    if (rc) {
+        if (err && errlen) snprintf(err, errlen, "the solver state does not fit (%s)", alig_strerror(rc));
+        return rc;
+    }
+    memcpy(alig_model_x(model), ck->x, ck->n * sizeof(float));
+    if (ck->nbuf) memcpy(alig_model_buf(model), ck->buf, ck->nbuf * sizeof(float));
+    if (model->type->set_rng) model->type->set_rng(model->impl, ck->rng_seed, ck->rng_step);
+    L->steps_done = ck->steps_done;
+    L->epochs_done = ck->epochs_done;
+    L->win_loss = ck->win_loss;
+    L->win_step = ck->win_step;
+    L->win_stepu = ck->win_stepu;
+    L->win_steps = ck->win_steps;
+    L->win_zero_grad = ck->win_zero_grad;
+    L->win_clips = ck->win_clips;
+    L->win_clipped = ck->win_clipped;
+    tr_text_add(csv, ck->csv ? ck->csv : "", ck->csv_bytes);
+    tr_text_add(jsonl, ck->jsonl ? ck->jsonl : "", ck->jsonl_bytes);
+    return csv->failed || jsonl->failed ? ALIG_ENOMEM : ALIG_SUCCESS;
+}
+
+/* ---------------------------------------------------------------- the loop */
+
+typedef struct run {
+    alig_model *model;
+    alig_task *task;
+    alig_solver *solver;
+    const void *sp;
+    const alig_train_params *p;
+    alig_train_observer obs;
+    void *ctx;
+    alig_train_result *res;
+    tr_loop L;
+    tr_text csv, jsonl;
+    char *ck_path, *csv_path, *jsonl_path, *cfg_path;
+    /* profiler */
+    alig_ad_graph *G;
+    int skip_warmup;
+} run;
+
+static alig_status save_checkpoint(run *r)
+{
+    if (!r->ck_path) return ALIG_SUCCESS;
+    alig_status st = tr_checkpoint_save(r->ck_path, r->model, r->solver, r->sp, &r->L, &r->csv, &r->jsonl, r->p->user,
+                                        r->p->user_bytes, r->res->error, sizeof r->res->error);
+    if (!st) {
+        r->res->last_checkpoint_step = r->L.steps_done;
+        r->res->last_checkpoint_epoch = r->L.epochs_done;
+    }
+    return st;
+}
+
+static alig_status write_logs(run *r)
+{
+    if (!r->csv_path) return ALIG_SUCCESS;
+    if (r->csv.failed || r->jsonl.failed) return ALIG_ENOMEM;
+    alig_status st = tr_write_atomic(r->csv_path, r->csv.p ? r->csv.p : "", r->csv.len, r->res->error,
+                                     sizeof r->res->error);
+    if (!st)
+        st = tr_write_atomic(r->jsonl_path, r->jsonl.p ? r->jsonl.p : "", r->jsonl.len, r->res->error,
+                             sizeof r->res->error);
+    return st;
+}
+
+/* One step: batch k, gradient, clipping, solver step. *nonfinite names what was not finite. */
+typedef struct step_out {
+    double loss, step, stepu;
+    size_t n, correct;
+    int zero_grad, clipped_norm;
+    const char *nonfinite;
+} step_out;
+
+static alig_status one_step(run *r, step_out *o)
+{
+    memset(o, 0, sizeof *o);
+    const uint64_t k = r->L.steps_done;
+    alig_batch b;
+    alig_status st = alig_task_batch(r->task, k, &b);
+    if (st) {
+        snprintf(r->res->error, sizeof r->res->error, "batch %llu of the task: %s", (unsigned long long)k + 1,
+                 alig_strerror(st));
+        return st;
+    }
+    const int prof = r->G && b.n == (size_t)r->task->shape.batch;
+    const double t_batch = prof ? now_s() : 0.0;
+    if ((st = alig_model_gradient(r->model, &b, &o->loss, &o->correct))) {
+        snprintf(r->res->error, sizeof r->res->error, "gradient of step %llu: %s", (unsigned long long)k + 1,
+                 alig_strerror(st));
+        return st;
+    }
+    o->n = b.n;
+    if (r->p->inject_nan_at && k + 1 == r->p->inject_nan_at) o->loss = NAN;
+    if (!isfinite(o->loss)) {
+        o->nonfinite = "loss";
+        return ALIG_ENONFINITE;
+    }
+    float *g = alig_model_g(r->model);
+    const size_t n = alig_model_n(r->model);
+    const int clip = isfinite(r->L.clip_norm);
+    if (r->L.step_mode || clip) {
+        double s = 0.0;
+        for (size_t i = 0; i < n; i++) s += (double)g[i] * (double)g[i];
+        o->zero_grad = s == 0.0;
+        if (clip) {
+            const double norm = sqrt(s), c = r->L.clip_norm;
+            if (!isfinite(norm)) {
+                o->nonfinite = "gradient norm";
+                return ALIG_ENONFINITE;
+            }
+            if (norm > c) {     /* g ← g · c / max(‖g‖, c); the scale is 1 otherwise */
+                const float scale = (float)(c / norm);
+                for (size_t i = 0; i < n; i++) g[i] *= scale;
+                o->clipped_norm = 1;
+            }
+        }
+    }
+    st = alig_solver_step(r->solver, o->loss, g);
+    if (st == ALIG_ENONFINITE) {
+        o->nonfinite = "gradient or iterate";
+        return st;
+    }
+    if (st) {
+        snprintf(r->res->error, sizeof r->res->error, "solver step: %s", alig_strerror(st));
+        return st;
+    }
+    if (prof) {
+        if (r->skip_warmup) {
+            r->skip_warmup = 0;
+            if ((st = alig_ad_graph_set_profile(r->G, 1))) return st;   /* reset: the warm-up batch is left out */
+        } else {
+            r->res->profile_step_seconds += now_s() - t_batch;
+        }
+    }
+    o->step = alig_solver_step_size(r->solver);
+    o->stepu = alig_solver_step_size_unclipped(r->solver);
+    r->L.steps_done = k + 1;
+    return ALIG_SUCCESS;
+}
+
+static void note_nonfinite(run *r, const step_out *o)
+{
+    alig_train_result *res = r->res;
+    res->nonfinite = 1;
+    res->nonfinite_what = o->nonfinite;
+    res->fail_step = r->L.steps_done + 1;
+    res->fail_loss = o->loss;
+    if (!r->L.step_mode && r->task->epoch_batches) {
+        res->fail_epoch = (size_t)(r->L.steps_done / r->task->epoch_batches) + 1;
+        res->fail_batch = (size_t)(r->L.steps_done % r->task->epoch_batches) + 1;
+    }
+}
+
+static int notify(run *r, const alig_train_event *ev)
+{
+    return r->obs ? r->obs(ev, r->ctx) : 0;
+}
+
+static alig_status epochs_loop(run *r)
+{
+    const alig_train_params *p = r->p;
+    alig_task *task = r->task;
+    const size_t E = task->epoch_batches;
+    alig_status st = ALIG_SUCCESS;
+    for (size_t epoch = r->L.epochs_done; epoch < p->epochs; epoch++) {
+        double loss_sum = 0.0, step_sum = 0.0, stepu_sum = 0.0;
+        size_t seen = 0, correct = 0, clipped = 0, steps = 0;
+        const double t0 = now_s();
+        for (size_t bi = 0; bi < E; bi++) {
+            step_out o;
+            if ((st = one_step(r, &o))) {
+                if (o.nonfinite) note_nonfinite(r, &o);
+                return st;
+            }
+            loss_sum += o.loss * (double)o.n;
+            seen += o.n;
+            correct += o.correct;
+            steps++;
+            step_sum += o.step;
+            stepu_sum += o.stepu;
+            clipped += o.step < o.stepu;
+            const alig_train_event ev = { .kind = ALIG_TRAIN_EV_STEP, .step = r->L.steps_done,
+                                          .total_steps = (uint64_t)p->epochs * E, .epoch = epoch, .epochs = p->epochs,
+                                          .batch = bi + 1, .epoch_batches = E, .loss = o.loss,
+                                          .running_loss = loss_sum / (double)seen,
+                                          .running_acc = (double)correct / (double)seen, .step_size = o.step,
+                                          .samples = seen, .seconds = now_s() - t0 };
+            if (notify(r, &ev)) {
+                r->res->cancelled = 1;
+                return ALIG_SUCCESS;
+            }
+        }
+        const double t1 = now_s();
+        const alig_train_event eev = { .kind = ALIG_TRAIN_EV_EVAL, .step = r->L.steps_done, .epoch = epoch,
+                                       .epochs = p->epochs, .epoch_batches = E };
+        if (notify(r, &eev)) {
+            r->res->cancelled = 1;
+            return ALIG_SUCCESS;
+        }
+        alig_train_row rec = { .window = 0, .epoch = epoch + 1, .train_loss = loss_sum / (double)seen,
+                               .train_acc = (double)correct / (double)seen, .step_mean = step_sum / (double)steps,
+                               .step_unclipped_mean = stepu_sum / (double)steps,
+                               .clipped_frac = (double)clipped / (double)steps, .images = seen,
+                               .steps = r->L.steps_done, .val_loss = NAN, .val_acc = NAN, .test_loss = NAN,
+                               .test_acc = NAN };
+        if (r->model->type->evaluate && task->val.n && task->test.n) {
+            if ((st = r->model->type->evaluate(r->model->impl, &task->val, &rec.val_loss, &rec.val_acc)) ||
+                (st = r->model->type->evaluate(r->model->impl, &task->test, &rec.test_loss, &rec.test_acc))) {
+                snprintf(r->res->error, sizeof r->res->error, "evaluation: %s", alig_strerror(st));
+                return st;
+            }
+        }
+        const double t2 = now_s();
+        rec.train_seconds = t1 - t0;
+        rec.eval_seconds = t2 - t1;
+        rec.seconds = t2 - t0;
+        rec.images_per_s = (double)seen / rec.train_seconds;
+        epoch_append(&rec, &r->csv, &r->jsonl);
+        if (r->csv.failed || r->jsonl.failed) return ALIG_ENOMEM;
+        r->L.epochs_done = epoch + 1;
+        /* checkpoint first (it also carries the logs), then the log files */
+        if ((st = save_checkpoint(r)) || (st = write_logs(r))) return st;
+        const alig_train_event rev = { .kind = ALIG_TRAIN_EV_ROW, .step = r->L.steps_done, .epoch = epoch,
+                                       .epochs = p->epochs, .epoch_batches = E, .row = &rec };
+        if (notify(r, &rev)) {
+            r->res->cancelled = 1;
+            return ALIG_SUCCESS;
+        }
+    }
+    return ALIG_SUCCESS;
+}
+
+/* Close the open window into a record (appended to the logs; the window is reset). */
+static alig_train_row close_window(run *r, double seconds)
+{
+    tr_loop *L = &r->L;
+    const double w = (double)L->win_steps;
+    alig_train_row rec = { .window = 1, .steps = L->steps_done, .window_steps = L->win_steps,
+                           .loss_mean = L->win_loss / w, .step_mean = L->win_step / w,
+                           .step_unclipped_mean = L->win_stepu / w, .clipped_frac = (double)L->win_clipped / w,
+                           .zero_grad = L->win_zero_grad, .clip_events = L->win_clips, .seconds = seconds,
+                           .steps_per_s = seconds > 0 ? w / seconds : NAN, .epoch = 0, .train_loss = NAN,
+                           .train_acc = NAN, .val_loss = NAN, .val_acc = NAN, .test_loss = NAN, .test_acc = NAN };
+    window_append(&rec, &r->csv, &r->jsonl);
+    L->win_loss = L->win_step = L->win_stepu = 0.0;
+    L->win_steps = L->win_zero_grad = L->win_clips = L->win_clipped = 0;
+    return rec;
+}
+
+static alig_status steps_loop(run *r)
+{
+    const alig_train_params *p = r->p;
+    tr_loop *L = &r->L;
+    alig_status st = ALIG_SUCCESS;
+    double t0 = now_s();
+    while (L->steps_done < p->steps) {
+        step_out o;
+        if ((st = one_step(r, &o))) {
+            if (o.nonfinite) {
+                note_nonfinite(r, &o);
+                /* log what finished: the open window up to the last finite step; the checkpoint stays */
+                if (L->win_steps) close_window(r, now_s() - t0);
+                alig_status wst = write_logs(r);
+                if (wst) return wst;
+            }
+            return st;
+        }
+        L->win_loss += o.loss;
+        L->win_step += o.step;
+        L->win_stepu += o.stepu;
+        L->win_steps++;
+        L->win_zero_grad += (uint64_t)o.zero_grad;
+        L->win_clips += (uint64_t)o.clipped_norm;
+        L->win_clipped += o.step < o.stepu;
+        const alig_train_event ev = { .kind = ALIG_TRAIN_EV_STEP, .step = L->steps_done, .total_steps = p->steps,
+                                      .loss = o.loss, .running_loss = L->win_loss / (double)L->win_steps,
+                                      .running_acc = NAN, .step_size = o.step, .samples = o.n,
+                                      .seconds = now_s() - t0 };
+        if (notify(r, &ev)) {
+            r->res->cancelled = 1;
+            return ALIG_SUCCESS;
+        }
+        const int row_due = L->steps_done % L->log_every == 0;
+        const int ck_due = L->steps_done % p->checkpoint_every == 0 || L->steps_done == p->steps;
+        alig_train_row rec;
+        int have_row = 0;
+        if (row_due) {
+            const double t1 = now_s();
+            rec = close_window(r, t1 - t0);
+            have_row = 1;
+            t0 = t1;
+            if (r->csv.failed || r->jsonl.failed) return ALIG_ENOMEM;
+        }
+        if (ck_due && (st = save_checkpoint(r))) return st;
+        if (!have_row && L->steps_done == p->steps && L->win_steps) {   /* the last, short window: logs only */
+            rec = close_window(r, now_s() - t0);
+            have_row = 1;
+        }
+        if (have_row) {
+            if ((st = write_logs(r))) return st;
+            const alig_train_event rev = { .kind = ALIG_TRAIN_EV_ROW, .step = L->steps_done, .total_steps = p->steps,
+                                           .row = &rec };
+            if (notify(r, &rev)) {
+                r->res->cancelled = 1;
+                return ALIG_SUCCESS;
+            }
+        }
+    }
+    return ALIG_SUCCESS;
+}
+
+alig_status alig_train(alig_model *model, alig_task *task, alig_solver *solver, const void *solver_params,
+                       const alig_train_params *p, const alig_train_checkpoint *resume, alig_train_observer obs,
+                       void *ctx, alig_train_result *res)
+{
+    if (!res) return ALIG_EINVAL;
+    memset(res, 0, sizeof *res);
+    res->fail_loss = NAN;
+    if (!model || !task || !solver || !solver_params || !p) return ALIG_EINVAL;
+#define BAD(code, ...) do { snprintf(res->error, sizeof res->error, __VA_ARGS__); return code; } while (0)
+    const int step_mode = p->epochs == 0;
+    if (step_mode && p->steps == 0) BAD(ALIG_EINVAL, "neither epochs nor steps given");
+    if (!step_mode && !task->type->finite)
+        BAD(ALIG_EINVAL, "task '%s' is an endless generator: train it for a number of steps", task->type->name);
+    if (step_mode && (p->log_every == 0 || p->checkpoint_every == 0)) BAD(ALIG_EINVAL, "log_every and checkpoint_every must be >= 1");
+    if (!(p->clip_norm > 0.0)) BAD(ALIG_EINVAL, "clip_norm must be > 0 (INFINITY: no clipping)");
+    if (alig_solver_x(solver) != (void *)alig_model_x(model))
+        BAD(ALIG_EINVAL, "the solver is not bound to the model's parameters");
+    if (task->shape.kind != model->type->input)
+        BAD(ALIG_EUNSUPPORTED, "model '%s' does not train on task '%s'", model->name, task->type->name);
+#undef BAD
+    run r = { .model = model, .task = task, .solver = solver, .sp = solver_params, .p = p, .obs = obs, .ctx = ctx,
+              .res = res };
+    r.L = (tr_loop){ .step_mode = step_mode, .log_every = step_mode ? p->log_every : 0, .clip_norm = p->clip_norm };
+    alig_status st = ALIG_SUCCESS;
+    if (resume && (st = restore(resume, model, solver, &r.L, &r.csv, &r.jsonl, res->error, sizeof res->error)))
+        goto done;
+    res->last_checkpoint_step = resume ? resume->steps_done : 0;
+    res->last_checkpoint_epoch = resume ? resume->epochs_done : 0;
+    const uint64_t total = step_mode ? p->steps : (uint64_t)p->epochs * task->epoch_batches;
+    if (r.L.steps_done >= total && (step_mode || r.L.epochs_done >= p->epochs)) goto done;   /* nothing to do */
+    if (p->dir) {
+        if (!(r.ck_path = join(p->dir, "checkpoint.bin")) || !(r.csv_path = join(p->dir, "log.csv")) ||
+            !(r.jsonl_path = join(p->dir, "log.jsonl")) || !(r.cfg_path = join(p->dir, "config.json"))) {
+            st = ALIG_ENOMEM;
+            goto done;
+        }
+        if ((st = write_config(r.cfg_path, model, task, solver, solver_params, p, total, res->error,
+                               sizeof res->error)))
+            goto done;
+    }
+    if (p->profile) {
+        r.G = model->type->graph ? model->type->graph(model->impl) : NULL;
+        if (!r.G) {
+            snprintf(res->error, sizeof res->error, "model '%s' has no graph to profile", model->name);
+            st = ALIG_EUNSUPPORTED;
+            goto done;
+        }
+        /* only full batches run the graph; leave the first out as warm-up (first-touch page faults,
+         * thread start) when another one follows */
+        uint64_t full_left;
+        if (step_mode) full_left = p->steps - r.L.steps_done;
+        else {
+            const size_t E = task->epoch_batches, full = E - (E * (size_t)task->shape.batch > task->train.n ? 1 : 0);
+            full_left = (uint64_t)(p->epochs - r.L.epochs_done) * full;
+        }
+        res->profile_warmup_excluded = r.skip_warmup = full_left >= 2;
+        if ((st = alig_ad_graph_set_profile(r.G, 1))) goto done;
+        res->profiled = 1;
+        res->profile_graph = r.G;
+    }
+    st = step_mode ? steps_loop(&r) : epochs_loop(&r);
+done:
+    res->steps_done = r.L.steps_done;
+    res->epochs_done = r.L.epochs_done;
+    if (st && !res->error[0] && !res->nonfinite) snprintf(res->error, sizeof res->error, "%s", alig_strerror(st));
+    tr_text_free(&r.csv);
+    tr_text_free(&r.jsonl);
+    free(r.ck_path);
+    free(r.csv_path);
+    free(r.jsonl_path);
+    free(r.cfg_path);
+    return st;
+}
+
+/* ---------------------------------------------------------------- schedules */
+
+alig_status alig_train_epoch_schedules(const alig_solver_type *type, void *params, size_t epoch_batches,
+                                       int set_batches_per_epoch)
+{
+    if (!type || !params || !epoch_batches) return ALIG_EINVAL;
+    for (size_t j = 0; j < type->n_params_desc; j++) {
+        const alig_param_desc *pd = &type->params_desc[j];
+        if (set_batches_per_epoch && pd->kind == ALIG_PARAM_DOUBLE && !strcmp(pd->name, "batches-per-epoch")) {
+            const double v = (double)epoch_batches;
+            memcpy((char *)params + pd->offset, &v, sizeof v);
+        }
+        if (pd->kind != ALIG_PARAM_LIST || strcmp(pd->name, "milestones")) continue;
+        alig_double_list *ms = (alig_double_list *)((char *)params + pd->offset);
+        for (size_t i = 0; i < ms->n; i++) {
+            const double v = ms->v[i] * (double)epoch_batches, w = nearbyint(v);
+            ms->v[i] = fabs(v - w) <= 1e-9 * fmax(1.0, v) ? w : v;
+        }
+    }
+    return ALIG_SUCCESS;
+}
