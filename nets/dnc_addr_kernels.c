@@ -72,79 +72,116 @@ void alig_nk_sigmoid_ce_masked_backward(int B, int C, const float *x, const floa
 
 static inline double softplus_d(double v) { return (v > 0.0 ? v : 0.0) + log1p(exp(-fabs(v))); }
 
+size_t alig_nk_dnc_content_ws(int B, int N, int W) { return (size_t)B * ((size_t)N * W + 4 * (size_t)N + W); }
+
+/* Layout of one sample's scratch (doubles): a (N·W) | v1 (N) | v2 (N) | v3 (N) | v4 (N) | aw (W).
+ * Every sum below runs sequentially over its own index; the loops are ordered so that the innermost
+ * one runs over independent sums (slots i or word positions w), which the compiler vectorises
+ * without reassociating anything: the result is the same with or without SIMD or OpenMP. */
 void alig_nk_dnc_content_forward(int B, int H, int N, int W, const float *k, const float *s, const float *M,
-                                 float *c, float *knorm, float *mnorm, float *beta, float *sim)
+                                 float *c, float *knorm, float *mnorm, float *beta, float *sim, double *ws)
 {
     const double eps = ALIG_DNC_EPS;
-    const size_t work = (size_t)B * H * N * W;
+    const size_t work = (size_t)B * H * N * W, per = alig_nk_dnc_content_ws(1, N, W);
     ALIG_NK_OMP(omp parallel for schedule(static) if (work >= ALIG_DNC_PAR_MIN))
     for (int b = 0; b < B; b++) {
         const float *Mb = M + (size_t)b * N * W;
+        double *mt = ws + (size_t)b * per, *mq = mt + (size_t)N * W, *dot = mq + N, *ez = dot + N;
         float *mn = mnorm + (size_t)b * N;
-        for (int i = 0; i < N; i++) {
-            const float *mi = Mb + (size_t)i * W;
-            double q = 0.0;
-            for (int w = 0; w < W; w++) q += (double)mi[w] * mi[w];
-            mn[i] = (float)sqrt(q + eps);
-        }
+        /* Mᵀ (W,N) in double; ‖M_i‖² summed over w for all i at once */
+        for (int i = 0; i < N; i++)
+            for (int w = 0; w < W; w++) mt[(size_t)w * N + i] = Mb[(size_t)i * W + w];
+        for (int i = 0; i < N; i++) mq[i] = 0.0;
+        for (int w = 0; w < W; w++)
+            for (int i = 0; i < N; i++) mq[i] += mt[(size_t)w * N + i] * mt[(size_t)w * N + i];
+        for (int i = 0; i < N; i++) mn[i] = (float)sqrt(mq[i] + eps);
         for (int h = 0; h < H; h++) {
             const size_t bh = (size_t)b * H + h;
             const float *kh = k + bh * W;
             double q = 0.0;
             for (int w = 0; w < W; w++) q += (double)kh[w] * kh[w];
+            /* the norm and the strength are rounded to float once, and backward reads those floats */
             const double kn = (float)sqrt(q + eps), bt = (float)softplus_d(s[bh]);
             knorm[bh] = (float)kn;
             beta[bh] = (float)bt;
-            float *sr = sim + bh * N, *cr = c + bh * N;
-            double zmax = -INFINITY;
-            for (int i = 0; i < N; i++) {
-                const float *mi = Mb + (size_t)i * W;
-                double dot = 0.0;
-                for (int w = 0; w < W; w++) dot += (double)kh[w] * mi[w];
-                sr[i] = (float)(dot / (kn * mn[i] + eps));
-                const double zi = bt * sr[i];
-                zmax = zi > zmax ? zi : zmax;
+            for (int i = 0; i < N; i++) dot[i] = 0.0;
+            for (int w = 0; w < W; w++) {
+                const double kw = kh[w];
+                const double *mw = mt + (size_t)w * N;
+                for (int i = 0; i < N; i++) dot[i] += kw * mw[i];
             }
-            double z = 0.0;
-            for (int i = 0; i < N; i++) z += exp(bt * sr[i] - zmax);
-            for (int i = 0; i < N; i++) cr[i] = (float)(exp(bt * sr[i] - zmax) / z);
+            float *sr = sim + bh * N, *cr = c + bh * N;
+            for (int i = 0; i < N; i++) sr[i] = (float)(dot[i] / (kn * mn[i] + eps));
+            double zmax = -INFINITY, z = 0.0;
+            for (int i = 0; i < N; i++) {
+                ez[i] = bt * sr[i];
+                zmax = ez[i] > zmax ? ez[i] : zmax;
+            }
+            for (int i = 0; i < N; i++) {
+                ez[i] = exp(ez[i] - zmax);
+                z += ez[i];
+            }
+            for (int i = 0; i < N; i++) cr[i] = (float)(ez[i] / z);
         }
     }
 }
 
 void alig_nk_dnc_content_backward(int B, int H, int N, int W, const float *k, const float *s, const float *M,
                                   const float *c, const float *knorm, const float *mnorm, const float *beta,
-                                  const float *sim, const float *dc, float *dk, float *ds, float *dM)
+                                  const float *sim, const float *dc, float *dk, float *ds, float *dM, double *ws)
 {
     const double eps = ALIG_DNC_EPS;
-    const size_t work = (size_t)B * H * N * W;
+    const size_t work = (size_t)B * H * N * W, per = alig_nk_dnc_content_ws(1, N, W);
     ALIG_NK_OMP(omp parallel for schedule(static) if (work >= ALIG_DNC_PAR_MIN))
     for (int b = 0; b < B; b++) {
         const float *Mb = M + (size_t)b * N * W, *mn = mnorm + (size_t)b * N;
+        double *gM = ws + (size_t)b * per, *dmn = gM + (size_t)N * W, *ddot = dmn + N, *gk = dmn + 4 * (size_t)N;
+        if (dM) {
+            for (size_t j = 0; j < (size_t)N * W; j++) gM[j] = 0.0;
+            for (int i = 0; i < N; i++) dmn[i] = 0.0;
+        }
         for (int h = 0; h < H; h++) {
             const size_t bh = (size_t)b * H + h;
             const float *cr = c + bh * N, *dcr = dc + bh * N, *sr = sim + bh * N, *kh = k + bh * W;
             const double kn = knorm[bh], bt = beta[bh];
             double cd = 0.0, dbeta = 0.0, dkn = 0.0;
             for (int i = 0; i < N; i++) cd += (double)cr[i] * dcr[i];
-            /* softmax, then z = β·sim, then sim = dot/D with D = ‖k‖‖M_i‖ + ε; ∂sim/∂D = −sim/D */
+            /* softmax, then z = β·sim, then sim = dot/D with D = ‖k‖‖M_i‖ + ε and ∂sim/∂D = −sim/D */
             for (int i = 0; i < N; i++) {
-                const double dz = cr[i] * (dcr[i] - cd), D = kn * mn[i] + eps, ddot = dz * bt / D;
+                const double dz = cr[i] * (dcr[i] - cd);
+                ddot[i] = dz * bt / (kn * mn[i] + eps);
                 dbeta += dz * sr[i];
-                dkn -= ddot * sr[i] * mn[i];
-                const float *mi = Mb + (size_t)i * W;
-                if (dk)
-                    for (int w = 0; w < W; w++) dk[bh * W + w] += (float)(ddot * mi[w]);
-                if (dM) {
-                    /* ∂/∂M_i of ⟨k, M_i⟩ and of ‖M_i‖_ε (∂D/∂‖M_i‖ = ‖k‖, ∂‖M_i‖/∂M_i = M_i/‖M_i‖) */
-                    const double dmn = -ddot * sr[i] * kn / mn[i];
-                    float *dmi = dM + ((size_t)b * N + i) * W;
-                    for (int w = 0; w < W; w++) dmi[w] += (float)(ddot * kh[w] + dmn * mi[w]);
+                dkn -= ddot[i] * sr[i] * mn[i];
+            }
+            if (ds) ds[bh] += (float)(dbeta / (1.0 + exp(-(double)s[bh])));     /* softplus' = σ */
+            if (dk) {
+                /* dk_w = Σ_i ddot_i M_iw + dkn·k_w/‖k‖ (∂‖k‖_ε/∂k = k/‖k‖_ε) */
+                for (int w = 0; w < W; w++) gk[w] = 0.0;
+                for (int i = 0; i < N; i++) {
+                    const double di = ddot[i];
+                    const float *mi = Mb + (size_t)i * W;
+                    for (int w = 0; w < W; w++) gk[w] += di * mi[w];
+                }
+                float *dkh = dk + bh * W;
+                for (int w = 0; w < W; w++) dkh[w] += (float)(gk[w] + dkn * kh[w] / kn);
+            }
+            if (dM) {
+                /* dM_iw = Σ_h ddot_hi k_hw + (Σ_h ∂L/∂‖M_i‖)·M_iw/‖M_i‖, ∂D/∂‖M_i‖ = ‖k‖ */
+                for (int i = 0; i < N; i++) {
+                    const double di = ddot[i];
+                    double *gi = gM + (size_t)i * W;
+                    for (int w = 0; w < W; w++) gi[w] += di * kh[w];
+                    dmn[i] -= di * sr[i] * kn;
                 }
             }
-            if (dk)
-                for (int w = 0; w < W; w++) dk[bh * W + w] += (float)(dkn * kh[w] / kn);
-            if (ds) ds[bh] += (float)(dbeta / (1.0 + exp(-(double)s[bh])));     /* softplus' = σ */
+        }
+        if (dM) {
+            float *dMb = dM + (size_t)b * N * W;
+            for (int i = 0; i < N; i++) {
+                const double r = dmn[i] / mn[i];
+                const float *mi = Mb + (size_t)i * W;
+                for (int w = 0; w < W; w++) dMb[(size_t)i * W + w] += (float)(gM[(size_t)i * W + w] + r * mi[w]);
+            }
         }
     }
 }
@@ -189,14 +226,23 @@ void alig_nk_dnc_usage_backward(int B, int N, int R, const float *u_prev, const 
         const float *fb = f + (size_t)b * R, *wrb = wr + (size_t)b * R * N;
         for (int r = 0; r < R; r++) {
             double dfr = 0.0;
-            for (int i = 0; i < N; i++) {
-                /* ∂ψ/∂(f_r wr[r,i]) = −Π_{s≠r} (1 − f_s wr[s,i]): the other factors, never ψ divided */
-                double other = 1.0;
-                for (int q = 0; q < R; q++)
-                    if (q != r) other *= (double)(1.0f - fb[q] * wrb[(size_t)q * N + i]);
-                const double dt = -(double)du[o + i] * up[o + i] * other;
-                dfr += dt * wrb[(size_t)r * N + i];
-                if (dwr) dwr[((size_t)b * R + r) * N + i] += (float)(dt * fb[r]);
+            /* slots in blocks of 16: ∂L/∂(f_r wr[r,i]) = −du_i·u'_i·Π_{q≠r} (1 − f_q wr[q,i]), the product of
+             * the OTHER factors (never ψ divided by one), each loop running across the slots of a block */
+            for (int i0 = 0; i0 < N; i0 += 16) {
+                const int len = N - i0 < 16 ? N - i0 : 16;
+                double t[16];
+                for (int j = 0; j < len; j++) t[j] = -(double)du[o + i0 + j] * up[o + i0 + j];
+                for (int q = 0; q < R; q++) {
+                    if (q == r) continue;
+                    const float fq = fb[q], *wq = wrb + (size_t)q * N + i0;
+                    for (int j = 0; j < len; j++) t[j] *= (double)(1.0f - fq * wq[j]);
+                }
+                const float *wrr = wrb + (size_t)r * N + i0;
+                for (int j = 0; j < len; j++) dfr += t[j] * wrr[j];
+                if (dwr) {
+                    float *g = dwr + ((size_t)b * R + r) * N + i0;
+                    for (int j = 0; j < len; j++) g[j] += (float)(t[j] * fb[r]);
+                }
             }
             if (df) df[(size_t)b * R + r] += (float)dfr;
         }

@@ -43,14 +43,15 @@ void alig_nk_sigmoid_ce_masked_backward(int B, int C, const float *x, const floa
  *   c[b,h,·] = softmax_i(β·sim_i), β = softplus(s[b,h]), sim_i = ⟨k, M_i⟩ / (‖k‖_ε·‖M_i‖_ε + ε),
  *   ‖a‖_ε = sqrt(Σa² + ε).
  * Saved for backward (each may be reused only with the same operands): knorm (B,H), mnorm (B,N),
- * beta (B,H), sim (B,H,N). */
+ * beta (B,H), sim (B,H,N). ws: alig_nk_dnc_content_ws(B, N, W) doubles of scratch (both directions). */
+size_t alig_nk_dnc_content_ws(int B, int N, int W);
 void alig_nk_dnc_content_forward(int B, int H, int N, int W, const float *k, const float *s, const float *M,
-                                 float *c, float *knorm, float *mnorm, float *beta, float *sim);
+                                 float *c, float *knorm, float *mnorm, float *beta, float *sim, double *ws);
 /* dc (B,H,N) -> dk (B,H,W), ds (B,H), dM (B,N,W), each += and NULL-skippable. Reads c, the operands and
  * the saved tensors. */
 void alig_nk_dnc_content_backward(int B, int H, int N, int W, const float *k, const float *s, const float *M,
                                   const float *c, const float *knorm, const float *mnorm, const float *beta,
-                                  const float *sim, const float *dc, float *dk, float *ds, float *dM);
+                                  const float *sim, const float *dc, float *dk, float *ds, float *dM, double *ws);
 
 /* ------------------------------------------------------------------ usage
  * u_prev (B,N), ww_prev (B,N) (one write head), f (B,R) free gates, wr (B,R,N) previous read weights:

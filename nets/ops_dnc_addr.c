@@ -3,7 +3,8 @@
  * lives in dnc_addr_kernels.c; here are the shape checks, the workspaces and the calls.
  *
  * Workspaces (n->work), sized by the constructors:
- *   dnc_content:    knorm (B,H) | mnorm (B,N) | beta (B,H) | sim (B,H,N), floats;
+ *   dnc_content:    scratch (alig_nk_dnc_content_ws doubles) | knorm (B,H) | mnorm (B,N) | beta (B,H) |
+ *                   sim (B,H,N), floats;
  *   dnc_usage:      u' (B,N) | ψ (B,N), floats;
  *   dnc_allocation: backward scratch (B,N) doubles | the permutation φ (B,N) int32.
  * None declares `overwrites`: every backward adds (+=) into its operands' gradients. */
@@ -103,12 +104,15 @@ alig_ad_node *alig_ad_dnc_content(alig_ad_graph *G, alig_ad_node *keys, alig_ad_
                             alig_ad_shape_str(memory, sm, sizeof sm));
     const int B = keys->dims[0], H = keys->dims[1], N = memory->dims[1];
     alig_ad_node *n = alig_ad_new_node(G, ALIG_OP_DNC_CONTENT, 3, (int[]){ B, H, N }, 3, ins);
-    if (n) n->work_bytes = ((size_t)B * H * 2 + (size_t)B * N + (size_t)B * H * N) * sizeof(float);
+    if (n)
+        n->work_bytes = alig_nk_dnc_content_ws(B, N, keys->dims[2]) * sizeof(double) +
+                        ((size_t)B * H * 2 + (size_t)B * N + (size_t)B * H * N) * sizeof(float);
     return n;
 }
 
 /* the saved tensors inside n->work */
 typedef struct {
+    double *ws;
     float *knorm, *mnorm, *beta, *sim;
 } content_ws;
 
@@ -116,7 +120,8 @@ static content_ws content_work(const alig_ad_node *n)
 {
     const size_t B = (size_t)n->dims[0], H = (size_t)n->dims[1], N = (size_t)n->dims[2];
     content_ws w;
-    w.knorm = n->work;
+    w.ws = n->work;
+    w.knorm = (float *)(w.ws + alig_nk_dnc_content_ws((int)B, (int)N, n->in[0]->dims[2]));
     w.mnorm = w.knorm + B * H;
     w.beta = w.mnorm + B * N;
     w.sim = w.beta + B * H;
@@ -129,7 +134,7 @@ static alig_status content_forward(alig_ad_graph *G, alig_ad_node *n, int train)
     const alig_ad_node *k = n->in[0], *m = n->in[2];
     content_ws w = content_work(n);
     alig_nk_dnc_content_forward(k->dims[0], k->dims[1], m->dims[1], k->dims[2], k->value, n->in[1]->value,
-                                m->value, n->value, w.knorm, w.mnorm, w.beta, w.sim);
+                                m->value, n->value, w.knorm, w.mnorm, w.beta, w.sim, w.ws);
     return ALIG_SUCCESS;
 }
 
@@ -139,7 +144,8 @@ static void content_backward(alig_ad_graph *G, alig_ad_node *n, int train)
     alig_ad_node *k = n->in[0], *s = n->in[1], *m = n->in[2];
     content_ws w = content_work(n);
     alig_nk_dnc_content_backward(k->dims[0], k->dims[1], m->dims[1], k->dims[2], k->value, s->value, m->value,
-                                 n->value, w.knorm, w.mnorm, w.beta, w.sim, n->grad, k->grad, s->grad, m->grad);
+                                 n->value, w.knorm, w.mnorm, w.beta, w.sim, n->grad, k->grad, s->grad, m->grad,
+                                 w.ws);
 }
 
 const alig_ad_opdef alig_ad_def_dnc_content = { "dnc_content", content_forward, content_backward, 0 };

@@ -291,12 +291,13 @@ static void twin_content_case(int B, int H, int N, int W)
     fill(M, nm, -1, 1);
     fill(dc, nc, -1, 1);
     for (size_t i = 0; i < (size_t)W; i++) M[i] = 0.0f;     /* one all-zero slot (the t = 0 memory) */
-    alig_nk_dnc_content_forward(B, H, N, W, k, s, M, c, kn, mn, bt, sim);
+    double *ws = dvec(alig_nk_dnc_content_ws(B, N, W));
+    alig_nk_dnc_content_forward(B, H, N, W, k, s, M, c, kn, mn, bt, sim, ws);
     double *kd = to_d(nk, k), *sd = to_d(ns, s), *Md = to_d(nm, M), *dcd = to_d(nc, dc), *cd = dvec(nc);
     double *dkd = dvec(nk), *dsd = dvec(ns), *dMd = dvec(nm);
     twin_content(B, H, N, W, kd, sd, Md, cd);
     twin_content_bwd(B, H, N, W, kd, sd, Md, dcd, dkd, dsd, dMd);
-    alig_nk_dnc_content_backward(B, H, N, W, k, s, M, c, kn, mn, bt, sim, dc, dk, ds, dM);
+    alig_nk_dnc_content_backward(B, H, N, W, k, s, M, c, kn, mn, bt, sim, dc, dk, ds, dM, ws);
     const double ec = rel_err(nc, c, cd, 0), ek = rel_err(nk, dk, dkd, 0), es = rel_err(ns, ds, dsd, 0),
                  em = rel_err(nm, dM, dMd, 0);
     printf("  content B=%d H=%d N=%d W=%d: c %.1e  dk %.1e  ds %.1e  dM %.1e\n", B, H, N, W, ec, ek, es, em);
@@ -307,14 +308,14 @@ static void twin_content_case(int B, int H, int N, int W)
     memcpy(dk2, bk, nk * sizeof *dk2);
     memcpy(ds2, bs, ns * sizeof *ds2);
     memcpy(dM2, bM, nm * sizeof *dM2);
-    alig_nk_dnc_content_backward(B, H, N, W, k, s, M, c, kn, mn, bt, sim, dc, dk2, ds2, dM2);
+    alig_nk_dnc_content_backward(B, H, N, W, k, s, M, c, kn, mn, bt, sim, dc, dk2, ds2, dM2, ws);
     check_accumulates(nk, bk, dk, dk2, "content dk");
     check_accumulates(ns, bs, ds, ds2, "content ds");
     check_accumulates(nm, bM, dM, dM2, "content dM");
-    alig_nk_dnc_content_backward(B, H, N, W, k, s, M, c, kn, mn, bt, sim, dc, NULL, NULL, NULL);
+    alig_nk_dnc_content_backward(B, H, N, W, k, s, M, c, kn, mn, bt, sim, dc, NULL, NULL, NULL, ws);
     float *bufs[] = { k, s, M, c, kn, mn, bt, sim, dc, dk, ds, dM, bk, bs, bM, dk2, ds2, dM2 };
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
-    double *dbufs[] = { kd, sd, Md, dcd, cd, dkd, dsd, dMd };
+    double *dbufs[] = { kd, sd, Md, dcd, cd, dkd, dsd, dMd, ws };
     for (size_t i = 0; i < sizeof dbufs / sizeof *dbufs; i++) free(dbufs[i]);
 }
 
