@@ -975,7 +975,7 @@ static void test_loss_values(void)
     alig_ad_params_free(P);
 }
 
-/* the whole chain of spec's floor: logits past ±20, clipped, then the loss: gradient exactly 0 */
+/* the floor through the clip: logits past ±20, clipped, then the loss: the gradient is exactly 0 */
 static void test_floor_through_clip(void)
 {
     alig_ad_params *P;
