@@ -82,8 +82,8 @@ void alig_nk_dnc_content_forward(int B, int H, int N, int W, const float *k, con
                                  float *c, float *knorm, float *mnorm, float *beta, float *sim, double *ws)
 {
     const double eps = ALIG_DNC_EPS;
-    const size_t work = (size_t)B * H * N * W, per = alig_nk_dnc_content_ws(1, N, W);
-    ALIG_NK_OMP(omp parallel for schedule(static) if (work >= ALIG_DNC_PAR_MIN))
+    const size_t per = alig_nk_dnc_content_ws(1, N, W);
+    ALIG_NK_OMP(omp parallel for schedule(static) if ((size_t)B * H * N * W >= ALIG_DNC_PAR_MIN))
     for (int b = 0; b < B; b++) {
         const float *Mb = M + (size_t)b * N * W;
         double *mt = ws + (size_t)b * per, *mq = mt + (size_t)N * W, *dot = mq + N, *ez = dot + N;
@@ -131,8 +131,8 @@ void alig_nk_dnc_content_backward(int B, int H, int N, int W, const float *k, co
                                   const float *sim, const float *dc, float *dk, float *ds, float *dM, double *ws)
 {
     const double eps = ALIG_DNC_EPS;
-    const size_t work = (size_t)B * H * N * W, per = alig_nk_dnc_content_ws(1, N, W);
-    ALIG_NK_OMP(omp parallel for schedule(static) if (work >= ALIG_DNC_PAR_MIN))
+    const size_t per = alig_nk_dnc_content_ws(1, N, W);
+    ALIG_NK_OMP(omp parallel for schedule(static) if ((size_t)B * H * N * W >= ALIG_DNC_PAR_MIN))
     for (int b = 0; b < B; b++) {
         const float *Mb = M + (size_t)b * N * W, *mn = mnorm + (size_t)b * N;
         double *gM = ws + (size_t)b * per, *dmn = gM + (size_t)N * W, *ddot = dmn + N, *gk = dmn + 4 * (size_t)N;
@@ -191,8 +191,7 @@ void alig_nk_dnc_content_backward(int B, int H, int N, int W, const float *k, co
 void alig_nk_dnc_usage_forward(int B, int N, int R, const float *u_prev, const float *ww_prev, const float *f,
                                const float *wr, float *u, float *up, float *psi)
 {
-    const size_t work = (size_t)B * N * (R + 2);
-    ALIG_NK_OMP(omp parallel for schedule(static) if (work >= ALIG_DNC_PAR_MIN))
+    ALIG_NK_OMP(omp parallel for schedule(static) if ((size_t)B * N * (R + 2) >= ALIG_DNC_PAR_MIN))
     for (int b = 0; b < B; b++) {
         const size_t o = (size_t)b * N;
         for (int i = 0; i < N; i++) {
@@ -212,8 +211,7 @@ void alig_nk_dnc_usage_backward(int B, int N, int R, const float *u_prev, const 
                                 const float *wr, const float *up, const float *psi, const float *du,
                                 float *du_prev, float *dww_prev, float *df, float *dwr)
 {
-    const size_t work = (size_t)B * N * (R * R + 2);
-    ALIG_NK_OMP(omp parallel for schedule(static) if (work >= ALIG_DNC_PAR_MIN))
+    ALIG_NK_OMP(omp parallel for schedule(static) if ((size_t)B * N * (R * R + 2) >= ALIG_DNC_PAR_MIN))
     for (int b = 0; b < B; b++) {
         const size_t o = (size_t)b * N;
         for (int i = 0; i < N; i++) {
@@ -276,8 +274,7 @@ static void sort_desc_stable(int N, const float *n, int32_t *phi)
 
 void alig_nk_dnc_allocation_forward(int B, int N, const float *u, float *a, int32_t *perm)
 {
-    const size_t work = (size_t)B * N * 8;
-    ALIG_NK_OMP(omp parallel for schedule(static) if (work >= ALIG_DNC_PAR_MIN))
+    ALIG_NK_OMP(omp parallel for schedule(static) if ((size_t)B * N * 8 >= ALIG_DNC_PAR_MIN))
     for (int b = 0; b < B; b++) {
         const float *ub = u + (size_t)b * N;
         float *ab = a + (size_t)b * N;
@@ -301,8 +298,7 @@ void alig_nk_dnc_allocation_backward(int B, int N, const float *u, const int32_t
 {
     if (!du) return;
     const float eps = ALIG_DNC_EPS;
-    const size_t work = (size_t)B * N * 8;
-    ALIG_NK_OMP(omp parallel for schedule(static) if (work >= ALIG_DNC_PAR_MIN))
+    ALIG_NK_OMP(omp parallel for schedule(static) if ((size_t)B * N * 8 >= ALIG_DNC_PAR_MIN))
     for (int b = 0; b < B; b++) {
         const float *ub = u + (size_t)b * N, *dab = da + (size_t)b * N;
         const int32_t *phi = perm + (size_t)b * N;

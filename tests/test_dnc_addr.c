@@ -220,7 +220,7 @@ static double twin_nonusage(double u, int f32)
 /* allocation of one row; with f32 the factors 1 − n are the float ones, the product is double */
 static void twin_alloc_row(int N, const double *u, int f32, double *a, int *phi)
 {
-    double n[256];
+    double n[256] = { 0 };
     for (int i = 0; i < N; i++) n[i] = twin_nonusage(u[i], f32);
     twin_order(N, n, phi);
     for (int j = 0; j < N; j++) {
@@ -240,7 +240,7 @@ static void twin_alloc(int B, int N, const double *u, int f32, double *a)
 static void twin_alloc_bwd(int B, int N, const double *u, int f32, const double *da, double *du)
 {
     for (int b = 0; b < B; b++) {
-        double n[256], q[256];
+        double n[256] = { 0 }, q[256] = { 0 };
         int phi[256];
         for (int i = 0; i < N; i++) n[i] = twin_nonusage(u[b * N + i], f32);
         twin_order(N, n, phi);
@@ -395,7 +395,7 @@ static void twin_alloc_case(int B, int N, double lo, double hi)
     int phi[256];
     int same = 1;
     for (int b = 0; b < B; b++) {
-        double nn[256];
+        double nn[256] = { 0 };
         for (int i = 0; i < N; i++) nn[i] = twin_nonusage(u[b * N + i], 1);
         twin_order(N, nn, phi);
         for (int j = 0; j < N; j++) same &= perm[b * N + j] == phi[j];
