@@ -8,7 +8,8 @@
  *    (B = 3, N = 5, W = 7, R = 2), forward and backward. Backward kernels are called once on zeroed
  *    gradient buffers (compared with the twin to TWIN_TOL relative to the tensor's largest entry) and
  *    once on random buffers (must add: the result is the buffer plus the first result, to float
- *    rounding), and once with every gradient output NULL (must not crash).
+ *    rounding), and once with every gradient output NULL (must not crash). Above the parallel threshold,
+ *    1 and 2 OpenMP threads give bit-identical results.
  * 2. Every op's backward against central differences of an independent DOUBLE forward (the twins
  *    again, at the float point converted to double), as tests/test_ad_double.c: L = Σ r ⊙ op(·) for
  *    the non-scalar ops, h = 1e-6·max(1, |x_i|), every coordinate; asserted: error ≤ the tolerance,
@@ -28,6 +29,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <gsl/gsl_rng.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "alig/ad.h"
 #include "nets/dnc_addr_kernels.h"
@@ -453,6 +457,65 @@ static void test_kernels_vs_twins(void)
     twin_alloc_case(16, 16, 0, 1);
     twin_alloc_case(3, 5, 0, 1);
     twin_alloc_case(16, 16, 0.9, 1);       /* nearly full memory: large products */
+}
+
+/* Above ALIG_DNC_PAR_MIN the batch loops run in parallel: the results must not depend on the thread
+ * count (each sample is computed alone). B = 64 puts content (B·H·N·W = 65,536), B = 1024 usage and
+ * allocation over the threshold; 1 thread and 2 threads must agree bit for bit (a shared scratch or a
+ * reduction split across threads would show). */
+static void test_thread_invariance(void)
+{
+#ifdef _OPENMP
+    const int B = 64, H = 4, N = 16, W = 16, BA = 1024, R = 4;
+    CU_ASSERT_FATAL((size_t)B * H * N * W >= ALIG_DNC_PAR_MIN && (size_t)BA * N * (R + 2) >= ALIG_DNC_PAR_MIN &&
+                    (size_t)BA * N * 8 >= ALIG_DNC_PAR_MIN);
+    const size_t nk = (size_t)B * H * W, ns = (size_t)B * H, nm = (size_t)B * N * W, nc = (size_t)B * H * N;
+    const size_t nu = (size_t)BA * N, nf = (size_t)BA * R, nw = (size_t)BA * R * N;
+    float *k = fvec(nk), *s = fvec(ns), *M = fvec(nm), *dc = fvec(nc), *u0 = fvec(nu), *ww = fvec(nu), *f = fvec(nf);
+    float *wr = fvec(nw), *du = fvec(nu);
+    fill(k, nk, -1, 1);
+    fill(s, ns, -1, 3);
+    fill(M, nm, -1, 1);
+    fill(dc, nc, -1, 1);
+    fill(u0, nu, 0, 1);
+    fill(ww, nu, 0, 1);
+    fill(f, nf, 0, 1);
+    fill(wr, nw, 0, 1);
+    fill(du, nu, -1, 1);
+    enum { NOUT = 15 };
+    float *out[2][NOUT];
+    /* c, knorm, mnorm, beta, sim, dk, ds, dM | u, u', ψ, du_prev, dww, df, dwr | a, du (alloc) */
+    const size_t sz[NOUT] = { nc, ns, (size_t)B * N, ns, nc, nk, ns, nm, nu, nu, nu, nu, nu, nf, nw };
+    double *ws = dvec(alig_nk_dnc_content_ws(B, N, W) + nu);
+    int32_t *perm = calloc(nu, sizeof *perm);
+    float *a[2] = { fvec(nu), fvec(nu) }, *gu[2] = { fvec(nu), fvec(nu) };
+    CU_ASSERT_FATAL(perm != NULL);
+    const int saved = omp_get_max_threads();
+    for (int t = 0; t < 2; t++) {
+        omp_set_num_threads(t + 1);
+        float **o = out[t];
+        for (int j = 0; j < NOUT; j++) o[j] = fvec(sz[j]);
+        alig_nk_dnc_content_forward(B, H, N, W, k, s, M, o[0], o[1], o[2], o[3], o[4], ws);
+        alig_nk_dnc_content_backward(B, H, N, W, k, s, M, o[0], o[1], o[2], o[3], o[4], dc, o[5], o[6], o[7], ws);
+        alig_nk_dnc_usage_forward(BA, N, R, u0, ww, f, wr, o[8], o[9], o[10]);
+        alig_nk_dnc_usage_backward(BA, N, R, u0, ww, f, wr, o[9], o[10], du, o[11], o[12], o[13], o[14]);
+        alig_nk_dnc_allocation_forward(BA, N, o[8], a[t], perm);
+        alig_nk_dnc_allocation_backward(BA, N, o[8], perm, du, gu[t], ws);
+    }
+    omp_set_num_threads(saved);
+    int same = memcmp(a[0], a[1], nu * sizeof(float)) == 0 && memcmp(gu[0], gu[1], nu * sizeof(float)) == 0;
+    for (int j = 0; j < NOUT; j++) same &= memcmp(out[0][j], out[1][j], sz[j] * sizeof(float)) == 0;
+    printf("  1 and 2 threads above the threshold: %s\n", same ? "bit-identical" : "DIFFER");
+    CU_ASSERT(same);
+    for (int t = 0; t < 2; t++) {
+        for (int j = 0; j < NOUT; j++) free(out[t][j]);
+        free(a[t]);
+        free(gu[t]);
+    }
+    free(k); free(s); free(M); free(dc); free(u0); free(ww); free(f); free(wr); free(du); free(ws); free(perm);
+#else
+    printf("  built without OpenMP: one thread only, nothing to compare\n");
+#endif
 }
 
 /* ====================================================================== 2. ops vs double central differences */
@@ -1110,6 +1173,7 @@ int main(void)
     CU_pSuite s = CU_add_suite("DNC addressing ops", NULL, NULL);
     if (!s) { CU_cleanup_registry(); return 2; }
     CU_add_test(s, "kernels vs double twins (DNC and odd sizes)", test_kernels_vs_twins);
+    CU_add_test(s, "kernels above the parallel threshold: 1 vs 2 threads", test_thread_invariance);
     CU_add_test(s, "ops vs central differences of a double forward", test_ops_vs_double);
     CU_add_test(s, "negative control and stop-gradient contrast", test_negative_control);
     CU_add_test(s, "allocation: t = 0 (float32, float64), ties, known order", test_allocation_values);
