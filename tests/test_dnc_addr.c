@@ -84,7 +84,7 @@ static void twin_clip(size_t n, double lo, double hi, const double *x, double *y
     for (size_t i = 0; i < n; i++) y[i] = fmin(fmax(x[i], lo), hi);
 }
 
-/* scale·Σ_b mask_b Σ_c [log(1 + e^x) − x·z] (the plain form; |x| stays small in the tests) */
+/* scale·Σ_b mask_b Σ_c ℓ(x, z) in double; its gradient written as σ(x) − z (not the kernel's branch form) */
 static double twin_sce(int B, int C, const double *x, const float *z, const float *mask, double scale, double *dx)
 {
     double L = 0;
