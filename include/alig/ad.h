@@ -440,7 +440,9 @@ alig_ad_node *alig_ad_bce_logits(alig_ad_graph *G, alig_ad_node *logits, alig_ad
  * lookup. Any operand may be an INPUT without gradient (the zero states of t = 0). Gradients are the
  * ones TensorFlow's autodiff gives that code, except that products are differentiated as the product
  * of the other factors, never by division, so a factor that is exactly 0 gives a finite gradient where
- * TensorFlow 1.x gives NaN. */
+ * TensorFlow 1.x gives NaN. Shapes are checked at construction (ALIG_EBADLEN, or ALIG_EINVAL for a bad
+ * argument, with a message naming the op and the shapes); returned nodes are owned by the graph.
+ * docs/dnc_ops_addr.md derives every gradient. */
 
 /**
  * @brief Clip: y = min(max(x, lo), hi), any shape (the DNC clips its controller and outputs to ±20).
