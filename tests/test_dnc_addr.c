@@ -20,7 +20,9 @@
  * 3. Values: the allocation at u = 0 in float32 (derived here by float arithmetic, and the numbers
  *    quoted in the DNC notes) and the float64 closed form (1 − ε)εʲ; ties to the lower slot; a usage
  *    vector whose sort order is known by hand; clip's gradient at the ends; the loss against
- *    hand-derived numbers and the loss floor at ±20; shape errors as a status and a message. */
+ *    hand-derived numbers and the loss floor at ±20 (also through the clip: gradient exactly 0);
+ *    operands without gradient; the five ops chained and compiled for inference give the training
+ *    graph's values; shape errors as a status and a message. */
 #include <CUnit/Basic.h>
 #include <float.h>
 #include <math.h>
@@ -1136,6 +1138,68 @@ static void test_inputs_without_grad(void)
     alig_ad_params_free(P);
 }
 
+/* A chain of the five ops compiled for inference (values shared by liveness, no gradients) gives the
+ * training graph's values bit for bit: no op writes over an operand or keeps state in a value buffer. */
+typedef struct {
+    alig_ad_graph *G;
+    alig_ad_node *in[7], *y, *loss;
+} chain;
+
+static void chain_build(chain *c, alig_ad_params *P, int wid, int inference)
+{
+    const int B = 3, N = 5, W = 4, R = 2;
+    CU_ASSERT_FATAL(alig_ad_graph_alloc(&c->G, P, 1) == ALIG_SUCCESS);
+    alig_ad_graph *G = c->G;
+    alig_ad_node *f = alig_ad_sigmoid(G, alig_ad_param(G, wid));                                 /* (B,R) */
+    c->in[0] = alig_ad_input(G, 2, (int[]){ B, N });
+    c->in[1] = alig_ad_input(G, 2, (int[]){ B, N });
+    c->in[2] = alig_ad_input(G, 3, (int[]){ B, R, N });
+    c->in[3] = alig_ad_input(G, 3, (int[]){ B, 1, W });
+    c->in[4] = alig_ad_input(G, 2, (int[]){ B, 1 });
+    c->in[5] = alig_ad_input(G, 3, (int[]){ B, N, W });
+    c->in[6] = alig_ad_input(G, 2, (int[]){ B, N });
+    alig_ad_node *u = alig_ad_dnc_usage(G, c->in[0], c->in[1], f, c->in[2], 1);
+    alig_ad_node *a = alig_ad_dnc_allocation(G, u);
+    alig_ad_node *cw = alig_ad_reshape(G, alig_ad_dnc_content(G, c->in[3], c->in[4], c->in[5]), 2, (int[]){ B, N });
+    c->y = alig_ad_clip(G, alig_ad_affine(G, alig_ad_add(G, a, cw), 30.0, -10.0), -20, 20);
+    c->loss = alig_ad_sigmoid_ce_masked(G, c->y, c->in[6], NULL, 1.0 / B);
+    alig_status rc = inference ? alig_ad_graph_compile_inference(G) : alig_ad_graph_compile(G);
+    if (rc) printf("  %s\n", alig_ad_graph_error(G));
+    CU_ASSERT_FATAL(rc == ALIG_SUCCESS);
+}
+
+static void test_inference_chain(void)
+{
+    alig_ad_params *P;
+    int wid;
+    CU_ASSERT_FATAL(alig_ad_params_alloc(&P) == ALIG_SUCCESS);
+    CU_ASSERT_FATAL(alig_ad_params_add(P, 2, (int[]){ 3, 2 }, &wid) == ALIG_SUCCESS);
+    chain tr, inf;
+    chain_build(&tr, P, wid, 0);
+    chain_build(&inf, P, wid, 1);
+    fill(alig_ad_params_x(P), alig_ad_params_n(P), -2, 2);
+    const double lo[7] = { 0, 0, 0, -1, -1, -1, 0 }, hi[7] = { 1, 1, 1, 1, 2, 1, 1 };
+    for (int j = 0; j < 7; j++) {
+        fill(tr.in[j]->value, tr.in[j]->size, lo[j], hi[j]);
+        memcpy(inf.in[j]->value, tr.in[j]->value, tr.in[j]->size * sizeof(float));
+    }
+    for (size_t i = 0; i < tr.in[6]->size; i++) inf.in[6]->value[i] = tr.in[6]->value[i] = (float)(i % 2);
+    CU_ASSERT_FATAL(alig_ad_forward(tr.G, 1) == ALIG_SUCCESS);
+    CU_ASSERT_FATAL(alig_ad_forward(inf.G, 0) == ALIG_SUCCESS);
+    CU_ASSERT(memcmp(tr.y->value, inf.y->value, tr.y->size * sizeof(float)) == 0);
+    CU_ASSERT(alig_ad_scalar(tr.loss) == alig_ad_scalar(inf.loss));
+    CU_ASSERT(alig_ad_backward(tr.G, tr.loss) == ALIG_SUCCESS);
+    CU_ASSERT(alig_ad_backward(inf.G, inf.loss) == ALIG_EINVAL);
+    double g2 = 0;
+    for (size_t i = 0; i < alig_ad_params_n(P); i++) g2 += (double)alig_ad_params_g(P)[i] * alig_ad_params_g(P)[i];
+    CU_ASSERT(g2 > 0 && isfinite(g2));
+    printf("  inference chain: loss %.9g (training graph %.9g), |g|^2 %.3e\n", alig_ad_scalar(inf.loss),
+           alig_ad_scalar(tr.loss), g2);
+    alig_ad_graph_free(tr.G);
+    alig_ad_graph_free(inf.G);
+    alig_ad_params_free(P);
+}
+
 /* shape and argument errors: NULL, the graph status, a message naming the op */
 static void test_shape_errors(void)
 {
@@ -1194,6 +1258,7 @@ int main(void)
     CU_add_test(s, "sigmoid_ce_masked: hand values, the loss floor at +-20", test_loss_values);
     CU_add_test(s, "floor through the clip: gradient exactly 0", test_floor_through_clip);
     CU_add_test(s, "operands without gradient; shape error in a chain", test_inputs_without_grad);
+    CU_add_test(s, "the five ops chained, compiled for inference", test_inference_chain);
     CU_add_test(s, "shape and argument errors", test_shape_errors);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
