@@ -51,6 +51,11 @@ const alig_ad_opdef *const alig_ad_opdefs[ALIG_OP_COUNT] = {
     [ALIG_OP_SOFTMAX_CE] = &alig_ad_def_softmax_ce,
     [ALIG_OP_HINGE] = &alig_ad_def_hinge,
     [ALIG_OP_BCE_LOGITS] = &alig_ad_def_bce_logits,
+    [ALIG_OP_CLIP] = &alig_ad_def_clip,
+    [ALIG_OP_SIGMOID_CE_MASKED] = &alig_ad_def_sigmoid_ce_masked,
+    [ALIG_OP_DNC_CONTENT] = &alig_ad_def_dnc_content,
+    [ALIG_OP_DNC_USAGE] = &alig_ad_def_dnc_usage,
+    [ALIG_OP_DNC_ALLOCATION] = &alig_ad_def_dnc_allocation,
 };
 
 const char *alig_ad_op_name(alig_op op)

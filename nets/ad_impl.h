@@ -88,6 +88,9 @@ extern const alig_ad_opdef alig_ad_def_relu, alig_ad_def_sigmoid, alig_ad_def_ta
 extern const alig_ad_opdef alig_ad_def_concat, alig_ad_def_slice, alig_ad_def_reshape;
 extern const alig_ad_opdef alig_ad_def_dropout, alig_ad_def_batchnorm;
 extern const alig_ad_opdef alig_ad_def_softmax_ce, alig_ad_def_hinge, alig_ad_def_bce_logits;
+/* DNC memory access (addressing), ops_dnc_addr.c */
+extern const alig_ad_opdef alig_ad_def_clip, alig_ad_def_sigmoid_ce_masked, alig_ad_def_dnc_content,
+    alig_ad_def_dnc_usage, alig_ad_def_dnc_allocation;
 
 /* Record the first failure ("<op>: <printf message>") and return NULL. Later failures are ignored. */
 alig_ad_node *alig_ad_fail(alig_ad_graph *G, alig_status st, const char *op, const char *fmt, ...)

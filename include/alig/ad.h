@@ -105,6 +105,11 @@ typedef enum alig_op {
     ALIG_OP_SOFTMAX_CE,     /**< mean softmax cross-entropy -> scalar */
     ALIG_OP_HINGE,          /**< mean multi-class hinge (Crammer–Singer), hard or smoothed -> scalar */
     ALIG_OP_BCE_LOGITS,     /**< mean binary cross-entropy on logits -> scalar */
+    ALIG_OP_CLIP,           /**< min(max(x, lo), hi); gradient 1 on [lo, hi], ends included */
+    ALIG_OP_SIGMOID_CE_MASKED, /**< scale·Σ_b mask_b Σ_c sigmoid cross-entropy on logits -> scalar */
+    ALIG_OP_DNC_CONTENT,    /**< DNC cosine content weights, softmax over memory slots */
+    ALIG_OP_DNC_USAGE,      /**< DNC usage update (retention by free gates) */
+    ALIG_OP_DNC_ALLOCATION, /**< DNC allocation weights through the usage sort */
     ALIG_OP_COUNT
 } alig_op;
 
@@ -149,6 +154,9 @@ typedef union alig_ad_aux {
     struct { float p; } dropout;
     struct { float momentum, eps; int relu; } bn;
     struct { int smooth; } hinge;
+    struct { float lo, hi; } clip;
+    struct { double scale; } sce;
+    struct { int stop_gradient; } usage;
 } alig_ad_aux;
 
 typedef struct alig_ad_node alig_ad_node;
@@ -421,6 +429,83 @@ alig_ad_node *alig_ad_softmax_ce(alig_ad_graph *G, alig_ad_node *scores, alig_ad
 alig_ad_node *alig_ad_hinge(alig_ad_graph *G, alig_ad_node *scores, alig_ad_node *labels, int smooth);
 /** (1/n) Σ max(z,0) − z·t + log(1 + e^−|z|) over all n elements; targets t in [0,1], same shape. */
 alig_ad_node *alig_ad_bce_logits(alig_ad_graph *G, alig_ad_node *logits, alig_ad_node *targets);
+
+/* ------------------------------------------------------------------------- */
+/* DNC memory access (addressing)                                            */
+/* ------------------------------------------------------------------------- */
+/* The addressing of the Differentiable Neural Computer (Graves et al., "Hybrid computing using a
+ * neural network with dynamic external memory", Nature 538, 2016) as DeepMind's public code computes
+ * it in float32 (github.com/deepmind/dnc, dnc/addressing.py and dnc/access.py), with one write head.
+ * Shapes are batch first: B samples, N memory slots of W floats, R read heads, H heads of a content
+ * lookup. Any operand may be an INPUT without gradient (the zero states of t = 0). Gradients are the
+ * ones TensorFlow's autodiff gives that code, except that products are differentiated as the product
+ * of the other factors, never by division, so a factor that is exactly 0 gives a finite gradient where
+ * TensorFlow 1.x gives NaN. */
+
+/**
+ * @brief Clip: y = min(max(x, lo), hi), any shape (the DNC clips its controller and outputs to ±20).
+ *        Gradient: dx = dy where lo <= x <= hi, both ends included, 0 elsewhere (TensorFlow's
+ *        minimum/maximum gradients, tf.clip_by_value). NaN passes through.
+ * @param lo, hi  bounds, lo <= hi, rounded to float; otherwise ALIG_EINVAL.
+ * @return the node (shape of x), or NULL with the graph status set.
+ */
+alig_ad_node *alig_ad_clip(alig_ad_graph *G, alig_ad_node *x, double lo, double hi);
+
+/**
+ * @brief Masked sigmoid cross-entropy on logits, a scalar:
+ *        L = scale·Σ_b mask_b Σ_c [max(x,0) − x·z + log1p(e^{−|x|})]   (tf.nn.sigmoid_cross_entropy_with_logits),
+ *        accumulated in double (node->scalar). Gradient: scale·mask_b·([x >= 0] − z − sgn(x)·e/(1+e)),
+ *        e = e^{−|x|}, sgn(0) = +1: TensorFlow's derivative of that stable expression, equal to σ(x) − z
+ *        in exact arithmetic but not rounded to 0 when σ(x) rounds to 1 (−2.06e-9 at x = 20, z = 1).
+ *        A DNC step uses scale = 1/B; the loss of a sequence is the sum of its steps' nodes.
+ * @param logits   (B,C).
+ * @param targets  (B,C), no gradient (must not depend on parameters).
+ * @param mask     (B), no gradient; NULL means all ones.
+ * @param scale    finite constant factor.
+ * @return the scalar node (shape (1)), or NULL with the graph status set.
+ */
+alig_ad_node *alig_ad_sigmoid_ce_masked(alig_ad_graph *G, alig_ad_node *logits, alig_ad_node *targets,
+                                        alig_ad_node *mask, double scale);
+
+/**
+ * @brief DNC content weights (cosine similarity sharpened by a strength, softmax over slots):
+ *        c[b,h,i] = softmax_i( softplus(s[b,h])·⟨k_bh, M_bi⟩ / (‖k_bh‖_ε·‖M_bi‖_ε + ε) ),
+ *        ‖a‖_ε = sqrt(Σ a² + ε), ε = 1e−6 (both ε as in DeepMind's CosineWeights; the strength goes
+ *        through softplus, not the paper's oneplus). Gradients to keys, strengths and memory.
+ * @param keys       (B,H,W).
+ * @param strengths  (B,H), raw (before softplus).
+ * @param memory     (B,N,W).
+ * @return the (B,H,N) node, or NULL with the graph status set.
+ */
+alig_ad_node *alig_ad_dnc_content(alig_ad_graph *G, alig_ad_node *keys, alig_ad_node *strengths,
+                                  alig_ad_node *memory);
+
+/**
+ * @brief DNC usage update (DeepMind's Freeness, one write head):
+ *        ω = ww_prev, u' = u_prev + (1 − u_prev)·ω, ψ = Π_r (1 − f_r·wr_prev[r]), u = u'·ψ.
+ *        ω is formed as 1 − (1 − ww_prev) in float, as the reference's 1 − Π_k(1 − w_k).
+ * @param u_prev      (B,N) previous usage.
+ * @param ww_prev     (B,N) previous write weights.
+ * @param free_gates  (B,R) free gates (after the sigmoid).
+ * @param wr_prev     (B,R,N) previous read weights.
+ * @param stop_gradient  1: no gradient reaches ww_prev (the reference's tf.stop_gradient, so the
+ *                       gradient is not the derivative of the loss); 0: the full derivative.
+ * @return the (B,N) node, or NULL with the graph status set.
+ */
+alig_ad_node *alig_ad_dnc_usage(alig_ad_graph *G, alig_ad_node *u_prev, alig_ad_node *ww_prev,
+                                alig_ad_node *free_gates, alig_ad_node *wr_prev, int stop_gradient);
+
+/**
+ * @brief DNC allocation weights, in the float32 form of DeepMind's Freeness._allocation:
+ *        û = ε + (1 − ε)·u (ε = 1e−6), n = 1 − û, φ = indices sorting n descending with ties to the
+ *        lower index (a stable sort; tf.nn.top_k), a[φ_j] = n[φ_j]·Π_{i<j} (1 − n[φ_i]). The product
+ *        runs over 1 − n, not û: equal in exact arithmetic, but 1 − (1 − 1e−6) = 1.0133e−6 in float,
+ *        so at u = 0 the weights are (1 − ε)·(1.0133e−6)^j, exactly 0 from j = 8 on. The gradient
+ *        holds the permutation φ fixed (TensorFlow passes top_k's gradient through its indices).
+ * @param usage  (B,N).
+ * @return the (B,N) node, or NULL with the graph status set.
+ */
+alig_ad_node *alig_ad_dnc_allocation(alig_ad_graph *G, alig_ad_node *usage);
 
 /* ------------------------------------------------------------------------- */
 /* Gradient check (nets/gradcheck.c)                                         */
