@@ -88,6 +88,8 @@ extern const alig_ad_opdef alig_ad_def_relu, alig_ad_def_sigmoid, alig_ad_def_ta
 extern const alig_ad_opdef alig_ad_def_concat, alig_ad_def_slice, alig_ad_def_reshape;
 extern const alig_ad_opdef alig_ad_def_dropout, alig_ad_def_batchnorm;
 extern const alig_ad_opdef alig_ad_def_softmax_ce, alig_ad_def_hinge, alig_ad_def_bce_logits;
+extern const alig_ad_opdef alig_ad_def_dnc_write_weights, alig_ad_def_dnc_memory, alig_ad_def_dnc_link,
+    alig_ad_def_dnc_precedence, alig_ad_def_dnc_read_weights, alig_ad_def_bmm;
 
 /* Record the first failure ("<op>: <printf message>") and return NULL. Later failures are ignored. */
 alig_ad_node *alig_ad_fail(alig_ad_graph *G, alig_status st, const char *op, const char *fmt, ...)
