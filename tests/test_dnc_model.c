@@ -10,11 +10,12 @@
  *   - the flat parameter count at the paper's sizes is 43,980;
  *   - the float model's loss equals the double reference's to LOSS_TOL relative;
  *   - with full_gradient = 1 the float gradient equals central differences of the double loss
- *     (h = 1e-6·max(1, |x_i|)) to GTOL relative to ‖d‖∞ per tensor, on every coordinate;
+ *     (h = 1e-6·max(1, |x_i|)) to GTOL relative to each tensor's ‖d_T‖∞, or to FLOOR·‖d‖∞ where that
+ *     is larger (measured: 1.4e-6 full, 2.3e-6 with the stop-gradient), on every coordinate;
  *   - with the reference's stop-gradient (full_gradient = 0) it equals central differences of a
  *     reference whose usage update reads the previous write weights FROZEN at their unperturbed
  *     values (the constant the stop-gradient makes of them), and differs from the full derivative
- *     (contrast: the two gradients are not the same function);
+ *     (contrast: the two gradients are not the same function; measured 0.02-0.04 apart);
  *   - a 0.5% error in the gradient fails the comparison (negative control).
  * The sizes are small (B = 2, N = 4, W = 3, R = 2, H = 5, T = 5) so every coordinate is checked in
  * seconds, and the weights are drawn wider than the default initialisation so that the gates,
@@ -31,7 +32,8 @@
 #include "alig/dnc.h"
 
 #define LOSS_TOL 1e-5
-#define GTOL 2e-4
+#define GTOL 2e-5
+#define FLOOR 1e-3
 #define EPS 1e-6
 
 enum { TB = 2, TX = 3, TY = 2, TH = 5, TN = 4, TW = 3, TR = 2, TT = 5 };
@@ -244,20 +246,23 @@ static void test_param_count(void)
     CU_ASSERT_PTR_NULL(m);
 }
 
-/* max over tensors of max_i |a_i − d_i| / ‖d_T‖∞; *guard = min over tensors of ‖d_T‖∞ */
+/* max over tensors T of max_i |s·a_i − d_i| / max(‖d_T‖∞, FLOOR·‖d‖∞): each tensor against its own
+ * scale, except that a tensor whose gradient is a thousand times below the largest is measured
+ * against that floor (its float rounding is set by the large entries it is summed with);
+ * *guard = the largest ‖d_T‖∞ / ‖d‖∞ ratio below 1 (how small the smallest-scale tensors are) */
 static double per_tensor_err(alig_dnc *m, const float *a, const double *d, double scale, double *guard)
 {
     alig_ad_params *P = alig_dnc_params(m);
-    double worst = 0;
+    double worst = 0, dmax = 0;
+    for (size_t i = 0; i < alig_dnc_n(m); i++) dmax = fmax(dmax, fabs(d[i]));
     *guard = INFINITY;
     for (int id = 0; id < alig_ad_params_count(P); id++) {
         size_t n = alig_ad_params_shape(P, id, NULL, NULL), off = alig_ad_params_offset(P, id);
         double dn = 0, e = 0;
         for (size_t i = 0; i < n; i++) dn = fmax(dn, fabs(d[off + i]));
         for (size_t i = 0; i < n; i++) e = fmax(e, fabs(scale * a[off + i] - d[off + i]));
-        if (dn > 0) worst = fmax(worst, e / dn);
-        /* biases of the output layer etc. may be small; count the guard on tensors that matter */
-        *guard = fmin(*guard, dn);
+        worst = fmax(worst, e / fmax(dn, FLOOR * dmax));
+        *guard = fmin(*guard, dn / dmax);
     }
     return worst;
 }
@@ -325,7 +330,7 @@ static void check_model(int full)
     }
     const double e2 = per_tensor_err(m, g, d2, 1.0, &dummy);
     printf("; against the other gradient %.3g", e2);
-    CU_ASSERT(e2 > 100 * GTOL);
+    CU_ASSERT(e2 > 10 * GTOL);
 
     free(d2);
     free(xd);
@@ -348,7 +353,9 @@ static void test_loss_and_mask(void)
     CU_ASSERT_EQUAL_FATAL(alig_dnc_alloc(&m, &cfg, NULL, 0), ALIG_SUCCESS);
     const size_t n = alig_dnc_n(m);
     float *x = alig_dnc_x(m);
-    for (size_t i = 0; i < n; i++) x[i] = (float)gsl_ran_gaussian(r, 3.0);   /* large: logits hit the clip */
+    for (size_t i = 0; i < n; i++) x[i] = (float)gsl_ran_gaussian(r, 3.0);
+    x[n - TY] = 40.0f;      /* output biases beyond the clip: those logits sit at ±20 */
+    x[n - 1] = -40.0f;
     float obs[TT * TB * TX], targ[TT * TB * TY], mask[TT * TB], y[TT * TB * TY];
     random_batch(r, obs, targ, mask);
     double l1, l2;
