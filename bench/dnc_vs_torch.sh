@@ -23,7 +23,7 @@ NAME=dnc_vs_torch
 here=$(cd "$(dirname "$0")" && pwd)
 ALIG_PEER=${ALIG_DNC_PEER:-$here/../../shared/peers/torch_dnc.py}
 . "$here/lib/peer.sh"
-build=${1:-$root/build/release}
+build=$(cd "${1:-$root/build/release}" && pwd)
 steps=${2:-50}
 speed_steps=${3:-300}
 chk=$build/bench/dnc_check
