@@ -2,7 +2,9 @@
  * (torch.optim.Adagrad; spec/baselines.md §8). With t = 1, 2, ...:
  *   d = g + λw;   S ← S + d²  (S starts at initial_accumulator);
  *   lr_t = lr/(1 + (t − 1)·lr_decay);   w ← w − lr_t·d/(√S + ε);   then w ← Π_Ω(w) (solver.c).
- * ε is added after the square root. The reported step size (clipped = unclipped) is lr_t. */
+ * ε is added after the square root. The reported step size (clipped = unclipped) is lr_t.
+ * The `adagrad-tf` row is TensorFlow 1.x AdagradOptimizer (training_ops.cc, ApplyAdagrad): S starts at
+ * 0.1, w ← w − lr·g/√S, no ε; the same rule with initial_accumulator = 0.1 and ε = 0. */
 #include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -18,6 +20,7 @@ typedef struct {
 } adagrad_state;
 
 static const alig_params_adagrad defaults = ALIG_PARAMS_ADAGRAD_DEFAULT;
+static const alig_params_adagrad defaults_tf = ALIG_PARAMS_ADAGRAD_TF_DEFAULT;
 
 static const alig_param_desc desc[] = {
     { "lr", ALIG_PARAM_DOUBLE, offsetof(alig_params_adagrad, lr), "learning rate", NULL },
@@ -90,6 +93,24 @@ const alig_solver_type alig_type_adagrad = {
     .flags = 0,
     .params_size = sizeof(alig_params_adagrad),
     .params_default = &defaults,
+    .params_desc = desc,
+    .n_params_desc = sizeof desc / sizeof desc[0],
+    .state_size = sizeof(adagrad_state),
+    .validate = validate,
+    .alloc = state_alloc,
+    .reset = reset,
+    .iterate = iterate,
+    .free = state_free,
+    .state_blocks = state_blocks,
+};
+
+const alig_solver_type alig_type_adagrad_tf = {
+    .name = "adagrad-tf",
+    .summary = "AdaGrad (TensorFlow 1.x): S <- S + g^2 from S = 0.1, w <- w - lr g/sqrt(S), no eps; "
+               "training_ops.cc ApplyAdagrad",
+    .flags = 0,
+    .params_size = sizeof(alig_params_adagrad),
+    .params_default = &defaults_tf,
     .params_desc = desc,
     .n_params_desc = sizeof desc / sizeof desc[0],
     .state_size = sizeof(adagrad_state),

@@ -23,6 +23,7 @@
 #include "methods.h"
 
 static const alig_params_adam defaults = ALIG_PARAMS_ADAM_DEFAULT;
+static const alig_params_adam defaults_tf = ALIG_PARAMS_ADAM_TF_DEFAULT;
 static const alig_param_desc desc[] = ALIG_ADAM_PARAM_DESC("coupled L2 weight decay lambda (added to the gradient)");
 
 alig_status alig_adam_validate(const void *params)
@@ -109,6 +110,29 @@ const alig_solver_type alig_type_adam = {
     .flags = 0,
     .params_size = sizeof(alig_params_adam),
     .params_default = &defaults,
+    .params_desc = desc,
+    .n_params_desc = sizeof desc / sizeof desc[0],
+    .state_size = sizeof(alig_adam_state),
+    .validate = alig_adam_validate,
+    .alloc = adam_alloc,
+    .reset = alig_adam_reset,
+    .iterate = alig_adam_iterate,
+    .free = alig_adam_free,
+    .state_blocks = alig_adam_state_blocks,
+};
+
+/* TensorFlow 1.x AdamOptimizer (training_ops.cc, ApplyAdam) computes
+ *   α_t = lr·√(1 − β2^t)/(1 − β1^t),  w ← w − α_t·m/(√v + ε),  m, v from 0, t = 1, 2, ...,
+ * which is the legacy_eps branch above term for term: co.step = lr·√bc2/bc1 and co.sbc2 = 1, so the
+ * kernel's denominator is √v + ε. Only the floating-point order differs (TensorFlow writes
+ * m ← m + (g − m)(1 − β1), keeps β^t as a running product and forms (m·α_t)/(√v + ε)). */
+const alig_solver_type alig_type_adam_tf = {
+    .name = "adam-tf",
+    .summary = "Adam (TensorFlow 1.x): w <- w - lr sqrt(1-b2^t)/(1-b1^t) m/(sqrt(v) + eps), eps next to the raw "
+               "sqrt(v) (eps-hat); = adam --legacy-eps 1; training_ops.cc ApplyAdam",
+    .flags = 0,
+    .params_size = sizeof(alig_params_adam),
+    .params_default = &defaults_tf,
     .params_desc = desc,
     .n_params_desc = sizeof desc / sizeof desc[0],
     .state_size = sizeof(alig_adam_state),

@@ -37,7 +37,7 @@ static alig_status validate(const void *params)
     if (!(p->eta > 0.0)) return ALIG_EBADETA;                       /* NaN fails too; +inf allowed */
     if (!(p->delta >= 0.0) || !isfinite(p->delta)) return ALIG_EBADDELTA;
     if (!isfinite(p->lower_bound)) return ALIG_EBADBOUND;
-    if (!(p->momentum >= 0.0) || !isfinite(p->momentum)) return ALIG_EBADMOMENTUM;
+    if (!(p->momentum >= 0.0 && p->momentum < 1.0)) return ALIG_EBADMOMENTUM;   /* NaN fails too */
     return ALIG_SUCCESS;
 }
 

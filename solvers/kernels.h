@@ -30,6 +30,14 @@ typedef struct alig_adam_coef {
     double eps;             /* ε */
 } alig_adam_coef;
 
+/* Scalar coefficients of the L4 kernels (l4.c). */
+typedef struct alig_l4_coef {
+    double decay_g;         /* β_g = 1 − 1/T_g; the kernel forms 1 − β_g in the element type, as TensorFlow does */
+    double decay_v;         /* β_v = 1 − 1/T_v (l4adam) */
+    double cg, cv;          /* bias corrections c_g = 1 − β_g^(s+1), c_v = 1 − β_v^(s+1), already of the element type */
+    double aeps;            /* ε_a of the Adam direction (l4adam) */
+} alig_l4_coef;
+
 typedef struct alig_kernels {
     alig_dtype dtype;
     size_t elem_size;
@@ -64,9 +72,19 @@ typedef struct alig_kernels {
     double (*adagrad)(size_t n, void *w, const void *g, void *S, double lr, double l2, double eps);
     /* RMSProp: d = g + l2·w;  v ← αv + (1 − α)d²;  u = v, or, when gbar != NULL (centered),
      * ḡ ← αḡ + (1 − α)d and u = max(v − ḡ², 0);  q = d/(√u + ε);  with b != NULL (momentum μ):
-     * b ← μb + q, w ← w − lr·b; else w ← w − lr·q. Returns ‖w_new‖². */
+     * b ← μb + q, w ← w − lr·b; else w ← w − lr·q. Returns ‖w_new‖².
+     * eps_inside (TensorFlow's ApplyRMSProp / ApplyCenteredRMSProp, written as they write it):
+     * v ← v + (d² − v)·k, ḡ ← ḡ + (d − ḡ)·k with k = 1 − α formed in the element type;
+     * q = (d·lr)/√(u + ε);  b ← μb + q, w ← w − b;  or w ← w − q. */
     double (*rmsprop)(size_t n, void *w, const void *g, void *v, void *gbar, void *b, double lr, double alpha,
-                      double l2, double mu, double eps);
+                      double l2, double mu, double eps, int eps_inside);
+    /* L4 (l4.c), with k_g = 1 − β_g and k_v = 1 − β_v formed in the element type:
+     *   m̃ = m − (m − g)·k_g;  q̃ = q − (q − g²)·k_v (when q != NULL, l4adam);  ĝ = m̃/c_g;
+     *   v = ĝ (q == NULL) or ĝ/(√(q̃/c_v) + ε_a).
+     * l4_dot returns Σ v_i·ĝ_i (products and sum in double) and writes nothing;
+     * l4_step stores m̃ (and q̃), sets w ← w − v·η and returns ‖w_new‖². Both compute v bit-identically. */
+    double (*l4_dot)(size_t n, const void *g, const void *m, const void *q, const alig_l4_coef *c);
+    double (*l4_step)(size_t n, void *w, const void *g, void *m, void *q, const alig_l4_coef *c, double eta);
 } alig_kernels;
 
 const alig_kernels *alig_kernels_get(alig_dtype dtype);

@@ -102,6 +102,55 @@
     }                                                                                       \
     w[i] = wi;                                                                              \
     s += (double)wi * (double)wi;
+
+/* RMSProp in TensorFlow's form: ε inside the square root, lr inside the momentum buffer, the moving
+ * averages written x + (y − x)·k as ApplyRMSProp and ApplyCenteredRMSProp write them. */
+#define RMSPROP_TF_BODY(CENTERED, MOM)                                                      \
+    REAL w0 = w[i];                                                                         \
+    REAL d = g[i] + l2 * w0;                                                                \
+    REAL vi = v[i] + (d * d - v[i]) * oma;                                                  \
+    v[i] = vi;                                                                              \
+    REAL u = vi;                                                                            \
+    if (CENTERED) {                                                                         \
+        REAL gb = gbar[i] + (d - gbar[i]) * oma;                                            \
+        gbar[i] = gb;                                                                       \
+        u = vi - gb * gb;                                                                   \
+        u = u < 0 ? 0 : u;                                                                  \
+    }                                                                                       \
+    REAL q = (d * a) / KSQRT(u + eps);                                                      \
+    REAL wi;                                                                                \
+    if (MOM) {                                                                              \
+        REAL bi = mu * b[i] + q;                                                            \
+        b[i] = bi;                                                                          \
+        wi = w0 - bi;                                                                       \
+    } else {                                                                                \
+        wi = w0 - q;                                                                        \
+    }                                                                                       \
+    w[i] = wi;                                                                              \
+    s += (double)wi * (double)wi;
+
+/* L4's direction for element i from the new moving averages; ADAM: divide by √(q̃/c_v) + ε_a.
+ * The averages follow TensorFlow's ExponentialMovingAverage: x ← x − (x − y)·(1 − β). */
+#define L4_DIR(ADAM)                                                                        \
+    const REAL gi = g[i];                                                                   \
+    const REAL mi = m[i] - (m[i] - gi) * kg;                                                \
+    const REAL gh = mi / cg;                                                                \
+    REAL qi = 0, vi = gh;                                                                   \
+    if (ADAM) {                                                                             \
+        qi = q[i] - (q[i] - gi * gi) * kv;                                                  \
+        vi = gh / (KSQRT(qi / cv) + ae);                                                    \
+    }
+#define L4_DOT_BODY(ADAM)                                                                   \
+    L4_DIR(ADAM)                                                                            \
+    (void)qi;                                                                               \
+    s += (double)vi * (double)gh;
+#define L4_STEP_BODY(ADAM)                                                                  \
+    L4_DIR(ADAM)                                                                            \
+    m[i] = mi;                                                                              \
+    if (ADAM) q[i] = qi;                                                                    \
+    REAL wi = w[i] - vi * et;                                                               \
+    w[i] = wi;                                                                              \
+    s += (double)wi * (double)wi;
 #endif /* ALIG_KERNELS_TMPL_LOOPS */
 
 KHOT static double KN(sumsq)(size_t n, const void *xv)
@@ -285,19 +334,55 @@ KHOT static double KN(adagrad)(size_t n, void *wv, const void *gv, void *Sv, dou
 }
 
 KHOT static double KN(rmsprop)(size_t n, void *wv, const void *gv, void *vv, void *gbarv, void *bv, double lr,
-                          double alpha, double wd, double mud, double epsd)
+                          double alpha, double wd, double mud, double epsd, int eps_inside)
 {
     REAL *restrict w = wv;
     const REAL *restrict g = gv;
     REAL *restrict v = vv;
     REAL *restrict gbar = gbarv;
     REAL *restrict b = bv;
-    const REAL a = (REAL)lr, al = (REAL)alpha, oma = (REAL)(1.0 - alpha), l2 = (REAL)wd, mu = (REAL)mud,
-               eps = (REAL)epsd;
+    const REAL a = (REAL)lr, al = (REAL)alpha, l2 = (REAL)wd, mu = (REAL)mud, eps = (REAL)epsd;
     double s = 0.0;
+    if (eps_inside) {
+        const REAL oma = (REAL)1 - al;      /* TensorFlow: static_cast<T>(1) - rho */
+        if (gbar && b) KLOOP_SUM(n, RMSPROP_TF_BODY(1, 1));
+        else if (gbar) KLOOP_SUM(n, RMSPROP_TF_BODY(1, 0));
+        else if (b) KLOOP_SUM(n, RMSPROP_TF_BODY(0, 1));
+        else KLOOP_SUM(n, RMSPROP_TF_BODY(0, 0));
+        return s;
+    }
+    const REAL oma = (REAL)(1.0 - alpha);
     if (gbar && b) KLOOP_SUM(n, RMSPROP_BODY(1, 1));
     else if (gbar) KLOOP_SUM(n, RMSPROP_BODY(1, 0));
     else if (b) KLOOP_SUM(n, RMSPROP_BODY(0, 1));
     else KLOOP_SUM(n, RMSPROP_BODY(0, 0));
+    return s;
+}
+
+KHOT static double KN(l4_dot)(size_t n, const void *gv, const void *mv, const void *qv, const alig_l4_coef *c)
+{
+    const REAL *restrict g = gv;
+    const REAL *restrict m = mv;
+    const REAL *restrict q = qv;
+    const REAL kg = (REAL)1 - (REAL)c->decay_g, kv = (REAL)1 - (REAL)c->decay_v, cg = (REAL)c->cg,
+               cv = (REAL)c->cv, ae = (REAL)c->aeps;
+    double s = 0.0;
+    if (q) KLOOP_SUM(n, L4_DOT_BODY(1));
+    else KLOOP_SUM(n, L4_DOT_BODY(0));
+    return s;
+}
+
+KHOT static double KN(l4_step)(size_t n, void *wv, const void *gv, void *mv, void *qv, const alig_l4_coef *c,
+                          double eta)
+{
+    REAL *restrict w = wv;
+    const REAL *restrict g = gv;
+    REAL *restrict m = mv;
+    REAL *restrict q = qv;
+    const REAL kg = (REAL)1 - (REAL)c->decay_g, kv = (REAL)1 - (REAL)c->decay_v, cg = (REAL)c->cg,
+               cv = (REAL)c->cv, ae = (REAL)c->aeps, et = (REAL)eta;
+    double s = 0.0;
+    if (q) KLOOP_SUM(n, L4_STEP_BODY(1));
+    else KLOOP_SUM(n, L4_STEP_BODY(0));
     return s;
 }

@@ -16,6 +16,12 @@ extern const alig_solver_type alig_type_amsgrad;
 extern const alig_solver_type alig_type_yogi;
 extern const alig_solver_type alig_type_adagrad;
 extern const alig_solver_type alig_type_rmsprop;
+extern const alig_solver_type alig_type_rmsprop_tf;
+extern const alig_solver_type alig_type_adam_tf;
+extern const alig_solver_type alig_type_adagrad_tf;
+extern const alig_solver_type alig_type_momentum_tf;
+extern const alig_solver_type alig_type_l4adam;
+extern const alig_solver_type alig_type_l4mom;
 
 /* ---- Adam family: adam.c holds the state and the step; adamw.c and amsgrad.c are type tables
  * with their own defaults over the same functions. */

@@ -14,11 +14,18 @@ const alig_solver_type *const alig_solver_amsgrad = &alig_type_amsgrad;
 const alig_solver_type *const alig_solver_yogi = &alig_type_yogi;
 const alig_solver_type *const alig_solver_adagrad = &alig_type_adagrad;
 const alig_solver_type *const alig_solver_rmsprop = &alig_type_rmsprop;
+const alig_solver_type *const alig_solver_rmsprop_tf = &alig_type_rmsprop_tf;
+const alig_solver_type *const alig_solver_adam_tf = &alig_type_adam_tf;
+const alig_solver_type *const alig_solver_adagrad_tf = &alig_type_adagrad_tf;
+const alig_solver_type *const alig_solver_momentum_tf = &alig_type_momentum_tf;
+const alig_solver_type *const alig_solver_l4adam = &alig_type_l4adam;
+const alig_solver_type *const alig_solver_l4mom = &alig_type_l4mom;
 
 const alig_solver_type *const alig_solver_types[] = {
     &alig_type_alig, &alig_type_polyak, &alig_type_aprox, &alig_type_sgd, &alig_type_sps,
     &alig_type_adam, &alig_type_adamw, &alig_type_amsgrad, &alig_type_yogi, &alig_type_adagrad,
-    &alig_type_rmsprop, NULL,
+    &alig_type_rmsprop, &alig_type_momentum_tf, &alig_type_adam_tf, &alig_type_adagrad_tf, &alig_type_rmsprop_tf,
+    &alig_type_l4adam, &alig_type_l4mom, NULL,
 };
 
 const alig_solver_type *alig_solver_type_find(const char *name)

@@ -6,7 +6,10 @@
  * multiplies outside the buffer, as in PyTorch. With reset_momentum, the first step at or after
  * each milestone starts the buffer afresh (b = d, as at k = 0): the WRN reference code re-creates
  * its optimiser state at every learning-rate drop, PyTorch's MultiStepLR does not.
- * Reported steps: clipped = unclipped = α_k. */
+ * Reported steps: clipped = unclipped = α_k.
+ * TensorFlow 1.x: GradientDescentOptimizer is this rule with μ = 0; MomentumOptimizer(lr, μ) keeps
+ * a ← μa + g from a = 0 and steps w ← w − lr·a (training_ops.cc, ApplyMomentum), which is this rule
+ * with τ = 0 bit for bit (μ·0 + g = g), so `momentum-tf` is a row with μ = 0.9 and no sgd-tf row exists. */
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +24,7 @@ typedef struct {
 } sgd_state;
 
 static const alig_params_sgd defaults = ALIG_PARAMS_SGD_DEFAULT;
+static const alig_params_sgd defaults_momentum_tf = ALIG_PARAMS_MOMENTUM_TF_DEFAULT;
 static const char *const schedule_names[] = { "constant", "sqrt", "multistep", NULL };
 
 static const alig_param_desc desc[] = {
@@ -46,7 +50,7 @@ static alig_status validate(const void *params)
         if (!(m >= 0.0) || !isfinite(m) || (i > 0 && !(m > p->milestones.v[i - 1]))) return ALIG_EBADSCHEDULE;
     }
     if (!(p->factor > 0.0 && p->factor <= 1.0)) return ALIG_EBADDECAY;
-    if (!(p->momentum >= 0.0) || !isfinite(p->momentum)) return ALIG_EBADMOMENTUM;
+    if (!(p->momentum >= 0.0 && p->momentum < 1.0)) return ALIG_EBADMOMENTUM;   /* NaN fails too */
     if (!(p->dampening >= 0.0 && p->dampening <= 1.0)) return ALIG_EBADDAMPENING;
     if (p->nesterov && (p->momentum <= 0.0 || p->dampening != 0.0)) return ALIG_EBADDAMPENING;
     if (!(p->weight_decay >= 0.0) || !isfinite(p->weight_decay)) return ALIG_EBADWEIGHTDECAY;
@@ -135,6 +139,24 @@ const alig_solver_type alig_type_sgd = {
     .flags = 0,
     .params_size = sizeof(alig_params_sgd),
     .params_default = &defaults,
+    .params_desc = desc,
+    .n_params_desc = sizeof desc / sizeof desc[0],
+    .state_size = sizeof(sgd_state),
+    .validate = validate,
+    .alloc = state_alloc,
+    .reset = reset,
+    .iterate = iterate,
+    .free = state_free,
+    .state_blocks = state_blocks,
+};
+
+const alig_solver_type alig_type_momentum_tf = {
+    .name = "momentum-tf",
+    .summary = "heavy-ball momentum (TensorFlow 1.x MomentumOptimizer(lr, 0.9)): a <- 0.9a + g, w <- w - lr a; "
+               "= sgd --momentum 0.9",
+    .flags = 0,
+    .params_size = sizeof(alig_params_sgd),
+    .params_default = &defaults_momentum_tf,
     .params_desc = desc,
     .n_params_desc = sizeof desc / sizeof desc[0],
     .state_size = sizeof(sgd_state),

@@ -1,6 +1,7 @@
 /* solver.c - the generic solver object: validation, binding, the step wrapper
  * (finiteness checks, ‖g‖², projection, counters) and parameter text helpers.
  * No step-rule math lives here: see one file per method in this folder. */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -150,12 +151,18 @@ static const alig_param_desc *find_desc(const alig_solver_type *type, const char
     return NULL;
 }
 
+/* A decimal number ("0.1", "-2.5", "1e-3", ".5") or inf / infinity / none for +∞. Refused: leading
+ * space (" 1"), hexadecimal ("0x10"), nan, an empty string, anything after the number ("0.5x", "1 "),
+ * and values outside the double range ("1e999", and "1e-400", which would silently become 0). */
 static int parse_double(const char *text, double *out)
 {
     if (!strcasecmp(text, "inf") || !strcasecmp(text, "infinity") || !strcasecmp(text, "none")) {
         *out = INFINITY;
         return 0;
     }
+    const char *p = text + (text[0] == '+' || text[0] == '-');
+    if (!(isdigit((unsigned char)p[0]) || (p[0] == '.' && isdigit((unsigned char)p[1])))) return -1;
+    if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) return -1;
     char *end;
     errno = 0;
     double v = strtod(text, &end);

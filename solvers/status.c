@@ -17,7 +17,7 @@ static const status_entry table[] = {
     { ALIG_ENOPROG, "ALIG_ENOPROG", "inner solver made no progress" },
     { ALIG_EBADETA, "ALIG_EBADETA", "eta (maximal learning rate) must be > 0 (inf allowed)" },
     { ALIG_EBADDELTA, "ALIG_EBADDELTA", "delta must be finite and >= 0" },
-    { ALIG_EBADMOMENTUM, "ALIG_EBADMOMENTUM", "momentum must be finite and >= 0" },
+    { ALIG_EBADMOMENTUM, "ALIG_EBADMOMENTUM", "momentum must lie in [0, 1)" },
     { ALIG_EBADRADIUS, "ALIG_EBADRADIUS", "radius must be > 0 (inf = no constraint)" },
     { ALIG_EBADLR, "ALIG_EBADLR", "learning rate must be finite and > 0" },
     { ALIG_EBADBOUND, "ALIG_EBADBOUND", "lower bound / optimal value must be finite" },
@@ -35,6 +35,10 @@ static const status_entry table[] = {
     { ALIG_EBADBATCH, "ALIG_EBADBATCH", "batch size must be between 1 and the number of samples" },
     { ALIG_EBADDTYPE, "ALIG_EBADDTYPE", "element type must be ALIG_F64 or ALIG_F32" },
     { ALIG_EBADACCUM, "ALIG_EBADACCUM", "initial accumulator value must be finite and >= 0" },
+    { ALIG_EBADFRACTION, "ALIG_EBADFRACTION", "L4 fraction alpha must be finite and > 0" },
+    { ALIG_EBADMINLOSS, "ALIG_EBADMINLOSS", "L4 gamma and gamma0 must lie in [0, 1] and tau must be > 0" },
+    { ALIG_EBADTIMESCALE, "ALIG_EBADTIMESCALE", "moving-average time scale must be finite and >= 1" },
+    { ALIG_ENEGLOSS, "ALIG_ENEGLOSS", "this method needs a loss >= 0" },
 };
 
 static const status_entry *find(int code)

@@ -499,7 +499,7 @@ static const int all_codes[] = {
     ALIG_EUNSUPPORTED, ALIG_ENOPROG, ALIG_EBADETA, ALIG_EBADDELTA, ALIG_EBADMOMENTUM, ALIG_EBADRADIUS, ALIG_EBADLR,
     ALIG_EBADBOUND, ALIG_EBADDECAY, ALIG_EBADSCHEDULE, ALIG_EBADDAMPENING, ALIG_EBADWEIGHTDECAY, ALIG_EBADSPSC,
     ALIG_EBADGAMMAB, ALIG_EBADEPS, ALIG_EBADBETAS, ALIG_EBADRELAX, ALIG_EBADTOL, ALIG_EBADSEED, ALIG_EBADBATCH,
-    ALIG_EBADDTYPE, ALIG_EBADACCUM,
+    ALIG_EBADDTYPE, ALIG_EBADACCUM, ALIG_EBADFRACTION, ALIG_EBADMINLOSS, ALIG_EBADTIMESCALE, ALIG_ENEGLOSS,
 };
 
 /* Distinct codes are distinct numbers with distinct, non-empty sentences and names. */
@@ -1162,10 +1162,13 @@ static void test_params_format(void)
 static void test_registry(void)
 {
     const char *names[] = { "alig", "polyak", "aprox", "sgd", "sps", "adam", "adamw", "amsgrad", "adagrad",
-                            "rmsprop", "yogi" };
+                            "rmsprop", "yogi", "momentum-tf", "adam-tf", "adagrad-tf", "rmsprop-tf", "l4adam",
+                            "l4mom" };
     const alig_solver_type *want[] = { alig_solver_alig, alig_solver_polyak, alig_solver_aprox, alig_solver_sgd,
                                        alig_solver_sps, alig_solver_adam, alig_solver_adamw, alig_solver_amsgrad,
-                                       alig_solver_adagrad, alig_solver_rmsprop, alig_solver_yogi };
+                                       alig_solver_adagrad, alig_solver_rmsprop, alig_solver_yogi,
+                                       alig_solver_momentum_tf, alig_solver_adam_tf, alig_solver_adagrad_tf,
+                                       alig_solver_rmsprop_tf, alig_solver_l4adam, alig_solver_l4mom };
     const size_t n_want = sizeof names / sizeof names[0];
     size_t n = 0;
     while (alig_solver_types[n]) n++;

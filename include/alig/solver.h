@@ -128,7 +128,7 @@ typedef struct alig_params_alig {
     double eta;          /**< maximal learning rate η > 0, INFINITY = ALI-G∞ [INFINITY] */
     double delta;        /**< δ >= 0 added to ‖g‖² [1e-5] */
     double lower_bound;  /**< B, uniform lower bound on the loss [0] */
-    double momentum;     /**< μ >= 0 [0] */
+    double momentum;     /**< μ in [0, 1) [0] */
     int adjusted;        /**< 1 = adjusted ("pytorch-like") momentum [0] */
 } alig_params_alig;
 #define ALIG_PARAMS_ALIG_DEFAULT \
@@ -158,7 +158,7 @@ typedef struct alig_params_sgd {
     int schedule;                   /**< alig_schedule: constant α₀; sqrt α₀/√(k+1); multistep [constant] */
     alig_double_list milestones;    /**< multistep: step counts k at which α is multiplied by `factor` [] */
     double factor;                  /**< multistep factor in (0, 1] [0.1] */
-    double momentum;                /**< μ >= 0 [0] */
+    double momentum;                /**< μ in [0, 1) [0] */
     double dampening;               /**< τ in [0, 1] [0] */
     int nesterov;                   /**< 1 = Nesterov (needs μ > 0, τ = 0) [0] */
     double weight_decay;            /**< coupled L2 λ >= 0 [0] */
@@ -167,6 +167,14 @@ typedef struct alig_params_sgd {
 } alig_params_sgd;
 #define ALIG_PARAMS_SGD_DEFAULT { .lr = 0.1, .schedule = ALIG_SCHEDULE_CONSTANT, \
     .milestones = { 0, { 0 } }, .factor = 0.1, .momentum = 0.0, .dampening = 0.0, .nesterov = 0, .weight_decay = 0.0, \
+    .reset_momentum = 0 }
+/** Defaults of `momentum-tf`, TensorFlow 1.x MomentumOptimizer(lr, 0.9) (tensorflow/core/kernels/training_ops.cc,
+ *  ApplyMomentum): a ← μa + g, w ← w − lr·a with a starting at 0. That equals the PyTorch rule above with
+ *  μ = 0.9, τ = 0 (PyTorch's first buffer b = g is μ·0 + g), bit for bit, so the row only changes the default μ.
+ *  TensorFlow's GradientDescentOptimizer is `sgd` itself (w ← w − lr·g); it has no row of its own.
+ *  TensorFlow has no default learning rate; the row keeps sgd's. */
+#define ALIG_PARAMS_MOMENTUM_TF_DEFAULT { .lr = 0.1, .schedule = ALIG_SCHEDULE_CONSTANT, \
+    .milestones = { 0, { 0 } }, .factor = 0.1, .momentum = 0.9, .dampening = 0.0, .nesterov = 0, .weight_decay = 0.0, \
     .reset_momentum = 0 }
 
 /** SPS / SPSmax (Loizou et al. 2021): γ = (ℓ − f⋆_B)/(c‖g‖² + ε), capped by γ_b (SPSmax);
@@ -212,6 +220,13 @@ typedef alig_params_adam alig_params_amsgrad;   /**< the struct of alig_solver_a
     .weight_decay = 1e-2, .amsgrad = 0, .legacy_eps = 0 }
 #define ALIG_PARAMS_AMSGRAD_DEFAULT { .lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, \
     .weight_decay = 0.0, .amsgrad = 1, .legacy_eps = 0 }
+/** Defaults of `adam-tf`, TensorFlow 1.x AdamOptimizer (training_ops.cc, ApplyAdam):
+ *  α_t = lr·√(1 − β2^t)/(1 − β1^t),  w ← w − α_t·m/(√v + ε), with m = v = 0 at the start and t = 1, 2, ...
+ *  That is the legacy_eps form above (ε next to the raw √v, "ε-hat"). The two agree in exact arithmetic;
+ *  in floating point TensorFlow writes m ← m + (g − m)(1 − β1), forms β^t by repeated multiplication and
+ *  computes (m·α_t)/(√v + ε), so the last bits may differ. */
+#define ALIG_PARAMS_ADAM_TF_DEFAULT { .lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, \
+    .weight_decay = 0.0, .amsgrad = 0, .legacy_eps = 1 }
 
 /** Yogi (Zaheer, Reddi, Sachan, Kale & Kumar, NeurIPS 2018; spec/baselines.md §8): Adam with an
  *  additive second moment. d = g + λw (coupled, as the ali-g repo does);
@@ -246,22 +261,71 @@ typedef struct alig_params_adagrad {
 } alig_params_adagrad;
 #define ALIG_PARAMS_ADAGRAD_DEFAULT { .lr = 1e-2, .lr_decay = 0.0, .weight_decay = 0.0, \
     .initial_accumulator = 0.0, .eps = 1e-10 }
+/** Defaults of `adagrad-tf`, TensorFlow 1.x AdagradOptimizer(lr, initial_accumulator_value = 0.1)
+ *  (training_ops.cc, ApplyAdagrad): S starts at 0.1, S ← S + g², w ← w − lr·g/√S, with no ε.
+ *  TensorFlow has no default learning rate; the row keeps adagrad's. */
+#define ALIG_PARAMS_ADAGRAD_TF_DEFAULT { .lr = 1e-2, .lr_decay = 0.0, .weight_decay = 0.0, \
+    .initial_accumulator = 0.1, .eps = 0.0 }
 
-/** RMSProp in the PyTorch convention (Tieleman & Hinton 2012, Coursera lecture 6e; spec/baselines.md §8), no bias
- *  correction: d = g + λw;  v ← αv + (1 − α)d²;  u = v, or centered: ḡ ← αḡ + (1 − α)d, u = v − ḡ²
- *  (clamped at 0 where rounding takes it below);  q = d/(√u + ε);  μ > 0: b ← μb + q, w ← w − lr·b;
- *  else w ← w − lr·q. ε sits outside the square root (TensorFlow puts it inside). The reported step
- *  size is lr. */
+/** RMSProp (Tieleman & Hinton 2012, Coursera lecture 6e), no bias correction. d = g + λw; v starts at
+ *  initial_square_avg, ḡ and b at 0.
+ *  PyTorch form (eps_inside = 0; torch.optim.RMSprop):
+ *    v ← αv + (1 − α)d²;  u = v, or centered: ḡ ← αḡ + (1 − α)d, u = v − ḡ²;  q = d/(√u + ε);
+ *    μ > 0: b ← μb + q, w ← w − lr·b;  else w ← w − lr·q.
+ *  TensorFlow form (eps_inside = 1; TensorFlow 1.x RMSPropOptimizer, training_ops.cc ApplyRMSProp and
+ *  ApplyCenteredRMSProp):
+ *    v ← v + (d² − v)(1 − α);  u = v, or centered: ḡ ← ḡ + (d − ḡ)(1 − α), u = v − ḡ²;
+ *    q = lr·d/√(u + ε);  μ > 0: b ← μb + q, w ← w − b;  else w ← w − q.
+ *  ε sits inside the square root there, and the learning rate inside the momentum buffer (the same
+ *  iterates for a constant lr); the moving average is written as TensorFlow's kernel writes it.
+ *  In both forms u is clamped at 0 where rounding takes v − ḡ² below it. The reported step size is lr. */
 typedef struct alig_params_rmsprop {
     double lr;              /**< learning rate > 0 [1e-2] */
-    double alpha;           /**< smoothing constant α in [0, 1) [0.99] */
-    double eps;             /**< ε >= 0 [1e-8] */
+    double alpha;           /**< smoothing constant (TensorFlow's decay ρ) α in [0, 1) [0.99; 0.9 for rmsprop-tf] */
+    double eps;             /**< ε >= 0 [1e-8; 1e-10 for rmsprop-tf] */
     double weight_decay;    /**< coupled L2 λ >= 0 [0] */
-    double momentum;        /**< μ >= 0 [0] */
+    double momentum;        /**< μ in [0, 1) [0] */
     int centered;           /**< 1 = divide by the centred second moment v − ḡ² [0] */
+    double initial_square_avg; /**< initial value of every v_i, finite and >= 0 [0; 1 for rmsprop-tf] */
+    int eps_inside;         /**< 1 = the TensorFlow form above, ε inside the square root [0; 1 for rmsprop-tf] */
 } alig_params_rmsprop;
 #define ALIG_PARAMS_RMSPROP_DEFAULT { .lr = 1e-2, .alpha = 0.99, .eps = 1e-8, .weight_decay = 0.0, \
-    .momentum = 0.0, .centered = 0 }
+    .momentum = 0.0, .centered = 0, .initial_square_avg = 0.0, .eps_inside = 0 }
+/** Defaults of `rmsprop-tf`, TensorFlow 1.x RMSPropOptimizer(lr) with decay 0.9, momentum 0, ε = 1e-10:
+ *  the mean square starts at 1 (a ones initializer), ε inside the square root. Its first step is
+ *  lr·g/√(0.9 + 0.1g² + ε), where PyTorch's is about 10·lr·sign(g). TensorFlow has no default learning
+ *  rate; the row keeps rmsprop's. */
+#define ALIG_PARAMS_RMSPROP_TF_DEFAULT { .lr = 1e-2, .alpha = 0.9, .eps = 1e-10, .weight_decay = 0.0, \
+    .momentum = 0.0, .centered = 0, .initial_square_avg = 1.0, .eps_inside = 1 }
+
+/** L4 (Rolínek & Martius, "L4: Practical loss-based stepsize adaptation for deep learning", NeurIPS 2018;
+ *  code: github.com/martius-lab/l4-optimizer, in the order of operations of the lberrada/l4-optimizer fork).
+ *  With s = 0, 1, ... the steps taken since alig_solver_set, J ≥ 0 the loss and β_g = 1 − 1/T_g,
+ *  β_v = 1 − 1/T_v:
+ *    L_min ← γ0·J if s = 0, else min(L_min, J)
+ *    m ← m + (g − m)(1 − β_g);   c_g = 1 − β_g^(s+1);   ĝ = m/c_g          (EMA from 0, no debiasing of its own)
+ *    l4mom:  v = ĝ
+ *    l4adam: q ← q + (g² − q)(1 − β_v);  c_v = 1 − β_v^(s+1);  v = ĝ/(√(q/c_v) + ε_a)
+ *    η = α·(J − γ·L_min)/(⟨v, ĝ⟩ + ε);   w ← w − η·v;   then L_min ← (1 + 1/τ)·L_min
+ *  ⟨v, ĝ⟩ is summed over every coordinate in double. The reference keeps two moving averages of g with
+ *  identical values (one for ĝ, one for the direction); they share one buffer here. With ALIG_F32 every
+ *  state and scalar is rounded to float as TensorFlow's float32 graph does (β^(s+1) as exp((s+1)·log β)).
+ *  η is not clipped: a tiny ⟨v, ĝ⟩ gives a huge but finite η (v is tiny then too). A loss < 0 is refused
+ *  (ALIG_ENEGLOSS); a non-finite η fails the step with ALIG_ENONFINITE before anything changes. The
+ *  reported step size (clipped = unclipped) is η. Both types share this struct; l4mom ignores time_var and
+ *  direction_eps. */
+typedef struct alig_params_l4 {
+    double alpha;           /**< fraction α > 0 of the loss-based step [0.15] */
+    double gamma;           /**< γ in [0, 1]: the loss aimed at is γ·L_min [0.9] */
+    double gamma0;          /**< γ0 in [0, 1]: L_min starts at γ0·J [0.75] */
+    double tau;             /**< forgetting time τ > 0 (inf = never forget) [1000] */
+    double eps;             /**< ε >= 0 added to ⟨v, ĝ⟩ [1e-12] */
+    double time_grad;       /**< time scale T_g >= 1 of the gradient average [10] */
+    double time_var;        /**< l4adam: time scale T_v >= 1 of the squared-gradient average [1000] */
+    double direction_eps;   /**< l4adam: ε_a >= 0 added to √(q/c_v) [1e-4] */
+} alig_params_l4;
+#define ALIG_PARAMS_L4_DEFAULT { .alpha = 0.15, .gamma = 0.9, .gamma0 = 0.75, .tau = 1000.0, .eps = 1e-12, \
+    .time_grad = 10.0, .time_var = 1000.0, .direction_eps = 1e-4 }
 
 extern const alig_solver_type *const alig_solver_alig;
 extern const alig_solver_type *const alig_solver_polyak;
@@ -274,6 +338,12 @@ extern const alig_solver_type *const alig_solver_amsgrad;
 extern const alig_solver_type *const alig_solver_yogi;
 extern const alig_solver_type *const alig_solver_adagrad;
 extern const alig_solver_type *const alig_solver_rmsprop;
+extern const alig_solver_type *const alig_solver_rmsprop_tf;   /**< TensorFlow 1.x RMSProp defaults */
+extern const alig_solver_type *const alig_solver_adam_tf;      /**< TensorFlow 1.x Adam defaults */
+extern const alig_solver_type *const alig_solver_adagrad_tf;   /**< TensorFlow 1.x Adagrad defaults */
+extern const alig_solver_type *const alig_solver_momentum_tf;  /**< TensorFlow 1.x Momentum(0.9) defaults */
+extern const alig_solver_type *const alig_solver_l4adam;       /**< L4 with the Adam direction */
+extern const alig_solver_type *const alig_solver_l4mom;        /**< L4 with the momentum direction */
 
 /** NULL-terminated list of every registered solver type. */
 extern const alig_solver_type *const alig_solver_types[];
@@ -350,7 +420,13 @@ double alig_vec_sumsq(alig_dtype dtype, size_t n, const void *x);
 /* Parameter helpers (used by the CLI; handy for users)                      */
 /* ------------------------------------------------------------------------- */
 /** @brief Set one named field of a params struct from text ("0.1", "inf", "true", "multistep", "10,20").
- *  @return ALIG_SUCCESS, ALIG_EINVAL (unknown name / unparsable text). Validation is done by alloc. */
+ *  Numbers are decimal ("0.1", "-2.5", "1e-3", ".5") or inf / infinity / none for +∞; refused are leading
+ *  spaces (" 1"), hexadecimal ("0x10"), nan, empty text, anything after the number ("0.5x"), and values
+ *  outside the range of a double ("1e999", or "1e-400", which would round to 0). Booleans: 1 true yes on /
+ *  0 false no off; enums: one of the choices, exactly; lists: numbers separated by single commas.
+ *  The field is left untouched on failure.
+ *  @return ALIG_SUCCESS, ALIG_EINVAL (unknown name / unparsable text). The range of each field is checked
+ *          by alig_solver_alloc (the type's validate), which returns the field's own status. */
 alig_status alig_params_set(const alig_solver_type *type, void *params, const char *name, const char *text);
 /** @brief Format one field's value into buf (e.g. "inf", "0.1", "multistep"). @return buf. */
 char *alig_params_format(const alig_param_desc *d, const void *params, char *buf, size_t len);

@@ -31,7 +31,7 @@ typedef enum alig_status {
     /* one code per invalid solver / problem parameter */
     ALIG_EBADETA = 40,      /**< eta (maximal learning rate) must be > 0 (INFINITY allowed) */
     ALIG_EBADDELTA,         /**< delta must be finite and >= 0 */
-    ALIG_EBADMOMENTUM,      /**< momentum must be finite and >= 0 (and < 1 where required) */
+    ALIG_EBADMOMENTUM,      /**< momentum must lie in [0, 1) */
     ALIG_EBADRADIUS,        /**< radius must be > 0 (INFINITY = no constraint) */
     ALIG_EBADLR,            /**< learning rate must be finite and > 0 */
     ALIG_EBADBOUND,         /**< lower bound B / f_star must be finite */
@@ -48,7 +48,11 @@ typedef enum alig_status {
     ALIG_EBADSEED,          /**< seed out of range */
     ALIG_EBADBATCH,         /**< batch size must be in [1, n] */
     ALIG_EBADDTYPE,         /**< element type is neither ALIG_F64 nor ALIG_F32 */
-    ALIG_EBADACCUM          /**< initial accumulator (AdaGrad, Yogi v0) must be finite and >= 0 */
+    ALIG_EBADACCUM,         /**< initial accumulator (AdaGrad, Yogi v0, RMSProp's v) must be finite and >= 0 */
+    ALIG_EBADFRACTION,      /**< L4 fraction alpha must be finite and > 0 */
+    ALIG_EBADMINLOSS,       /**< L4 minimum-loss settings: gamma, gamma0 in [0, 1], forgetting time tau > 0 */
+    ALIG_EBADTIMESCALE,     /**< a moving-average time scale must be finite and >= 1 */
+    ALIG_ENEGLOSS           /**< the method needs a loss >= 0 (L4) */
 } alig_status;
 
 /**
