@@ -98,6 +98,25 @@ static alig_status build_graph(alig_dnc *m, int T, dnc_graph *g, char *err, size
     alig_ad_node *L_prev = zero_input(g, 3, (int[]){ B, N, N });
     alig_ad_node *loss = NULL;
 
+    /* The ten interface layers as one (H, 135) weight and one bias, concatenated once per graph in
+     * the table's column order, so each step runs one matrix product instead of ten; the concat's
+     * backward hands each layer its columns of the gradient summed over time. */
+    alig_ad_node *wcols[IF_COUNT], *bcols[IF_COUNT];
+    int off[IF_COUNT + 1];
+    off[0] = 0;
+    for (int k = 0; k < IF_COUNT; k++) {
+        wcols[k] = alig_ad_param(G, m->if_w[k]);
+        bcols[k] = alig_ad_reshape(G, alig_ad_param(G, m->if_b[k]), 2, (int[]){ 1, m->if_width[k] });
+        off[k + 1] = off[k] + m->if_width[k];
+    }
+    const int half = IF_COUNT / 2;
+    alig_ad_node *W_if = alig_ad_concat(G, 2, (alig_ad_node *[]){ alig_ad_concat(G, half, wcols),
+                                                                  alig_ad_concat(G, IF_COUNT - half, wcols + half) });
+    alig_ad_node *b_if = alig_ad_reshape(
+        G, alig_ad_concat(G, 2, (alig_ad_node *[]){ alig_ad_concat(G, half, bcols),
+                                                    alig_ad_concat(G, IF_COUNT - half, bcols + half) }),
+        1, (int[]){ off[IF_COUNT] });
+
     for (int t = 0; t < T; t++) {
         alig_ad_node *x = g->obs[t] = alig_ad_input(G, 2, (int[]){ B, X });
         g->targ[t] = alig_ad_input(G, 2, (int[]){ B, Y });
@@ -116,14 +135,18 @@ static alig_status build_graph(alig_dnc *m, int T, dnc_graph *g, char *err, size
         alig_ad_node *hbar = alig_ad_clip(G, h, -clip, clip);
         c_prev = alig_ad_clip(G, cell, -clip, clip);
 
-        /* interface */
+        /* interface: xi (B, 135), then each layer's columns; erase, free, allocation and write gates
+         * are adjacent and share one sigmoid */
+        alig_ad_node *xi = alig_ad_bias_add(G, alig_ad_matmul(G, hbar, W_if, 0, 0), b_if);
         alig_ad_node *iface[IF_COUNT];
-        for (int k = 0; k < IF_COUNT; k++) iface[k] = linear(G, hbar, m->if_w[k], m->if_b[k]);
+        for (int k = 0; k < IF_COUNT; k++)
+            if (k < IF_ERASE || k > IF_WRITE_GATE) iface[k] = alig_ad_slice(G, xi, off[k], m->if_width[k]);
+        alig_ad_node *gates = alig_ad_sigmoid(G, alig_ad_slice(G, xi, off[IF_ERASE], off[IF_READ_MODE] - off[IF_ERASE]));
         alig_ad_node *v = iface[IF_WRITE_VEC];                                   /* (B, W) */
-        alig_ad_node *e = alig_ad_sigmoid(G, iface[IF_ERASE]);                   /* (B, W) */
-        alig_ad_node *fg = alig_ad_sigmoid(G, iface[IF_FREE]);                   /* (B, R) */
-        alig_ad_node *ga = alig_ad_sigmoid(G, iface[IF_ALLOC_GATE]);             /* (B, 1) */
-        alig_ad_node *gw = alig_ad_sigmoid(G, iface[IF_WRITE_GATE]);             /* (B, 1) */
+        alig_ad_node *e = alig_ad_slice(G, gates, 0, W);                         /* (B, W) */
+        alig_ad_node *fg = alig_ad_slice(G, gates, W, R);                        /* (B, R) */
+        alig_ad_node *ga = alig_ad_slice(G, gates, W + R, 1);                    /* (B, 1) */
+        alig_ad_node *gw = alig_ad_slice(G, gates, W + R + 1, 1);                /* (B, 1) */
         alig_ad_node *modes = alig_ad_reshape(
             G, alig_ad_softmax(G, alig_ad_reshape(G, iface[IF_READ_MODE], 2, (int[]){ B * R, 3 })), 3,
             (int[]){ B, R, 3 });
