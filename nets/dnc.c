@@ -89,7 +89,7 @@ static alig_status build_graph(alig_dnc *m, int T, dnc_graph *g, char *err, size
     /* the zero state of every sequence (no gradient: nothing before t = 0 is trainable) */
     alig_ad_node *r_prev = zero_input(g, 2, (int[]){ B, R * W });
     alig_ad_node *h_prev = zero_input(g, 2, (int[]){ B, H });
-    alig_ad_node *c_prev = NULL;                                   /* c_{−1} = 0: its term is dropped */
+    alig_ad_node *state = NULL;                                    /* [h, c] of the LSTM; NULL: c_{−1} = 0 */
     alig_ad_node *M_prev = zero_input(g, 3, (int[]){ B, N, W });
     alig_ad_node *u_prev = zero_input(g, 2, (int[]){ B, N });
     alig_ad_node *ww_prev = u_prev;                                /* also zero, same shape */
@@ -122,18 +122,12 @@ static alig_status build_graph(alig_dnc *m, int T, dnc_graph *g, char *err, size
         g->targ[t] = alig_ad_input(G, 2, (int[]){ B, Y });
         g->mask[t] = alig_ad_input(G, 1, (int[]){ B });
 
-        /* controller: z = [x; r_{t-1}; h_{t-1}]·W + b, gates (i, j, f, o) */
+        /* controller: z = [x; r_{t-1}; h_{t-1}]·W + b, gates (i, j, f, o); the fused cell returns
+         * [h, c], and the DNC clips both (the output h̄ and the carried state) */
         alig_ad_node *z = linear(G, alig_ad_concat(G, 3, (alig_ad_node *[]){ x, r_prev, h_prev }), m->lstm_w,
                                  m->lstm_b);
-        alig_ad_node *gi = alig_ad_sigmoid(G, alig_ad_slice(G, z, 0, H));
-        alig_ad_node *gj = alig_ad_tanh(G, alig_ad_slice(G, z, H, H));
-        alig_ad_node *gf = alig_ad_sigmoid(G, alig_ad_affine(G, alig_ad_slice(G, z, 2 * H, H), 1.0, 1.0));
-        alig_ad_node *go = alig_ad_sigmoid(G, alig_ad_slice(G, z, 3 * H, H));
-        alig_ad_node *cell = alig_ad_mul(G, gi, gj);
-        if (c_prev) cell = alig_ad_add(G, alig_ad_mul(G, gf, c_prev), cell);
-        alig_ad_node *h = alig_ad_mul(G, alig_ad_tanh(G, cell), go);
-        alig_ad_node *hbar = alig_ad_clip(G, h, -clip, clip);
-        c_prev = alig_ad_clip(G, cell, -clip, clip);
+        state = alig_ad_clip(G, alig_ad_lstm_cell(G, z, state, 1.0), -clip, clip);
+        alig_ad_node *hbar = alig_ad_slice(G, state, 0, H);
 
         /* interface: xi (B, 135), then each layer's columns; erase, free, allocation and write gates
          * are adjacent and share one sigmoid */

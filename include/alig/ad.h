@@ -116,6 +116,7 @@ typedef enum alig_op {
     ALIG_OP_DNC_PRECEDENCE, /**< DNC precedence weights (1 − Σw)·p + w */
     ALIG_OP_DNC_READ_WEIGHTS, /**< DNC read weights: backward / forward / content mix */
     ALIG_OP_BMM,            /**< batched matrix product (B,M,K)·(B,K,N) -> (B,M,N) */
+    ALIG_OP_LSTM_CELL,      /**< fused LSTM cell: gates (B,4H), state (B,2H) -> new state [h, c] (B,2H) */
     ALIG_OP_COUNT
 } alig_op;
 
@@ -163,6 +164,7 @@ typedef union alig_ad_aux {
     struct { float lo, hi; } clip;
     struct { double scale; } sce;
     struct { int stop_gradient; } usage;
+    struct { float forget_bias; } lstm;
 } alig_ad_aux;
 
 typedef struct alig_ad_node alig_ad_node;
@@ -627,6 +629,24 @@ typedef struct alig_ad_gradcheck_result {
  */
 alig_status alig_ad_gradcheck(alig_ad_graph *G, alig_ad_node *loss, const alig_ad_gradcheck_opts *opts,
                               alig_ad_gradcheck_result *res);
+
+/* ------------------------------------------------------------------------- */
+/* Recurrent cells                                                           */
+/* ------------------------------------------------------------------------- */
+/**
+ * @brief One LSTM step (Hochreiter & Schmidhuber 1997, in the form without peepholes of Sonnet's
+ *        snt.LSTM and TensorFlow's BasicLSTMCell) from precomputed gate pre-activations:
+ *          z = (i, j, f, o) blocks of H columns,  c = σ(f + forget_bias)⊙c_prev + σ(i)⊙tanh(j),
+ *          h = tanh(c)⊙σ(o);  the output packs the new state as [h, c] (B, 2H).
+ *        Gradients to z and to state_prev's c half (its h half is not read: the caller feeds h_prev
+ *        into z through its own matmul). One node instead of the fourteen of the composition
+ *        (slices, sigmoids, tanhs, products, sums), with identical values.
+ * @param z            (B, 4H) gate pre-activations, column blocks in the order i, j, f, o.
+ * @param state_prev   (B, 2H) the previous output [h_prev, c_prev], or NULL for a zero c_prev.
+ * @param forget_bias  constant added to f before its sigmoid (1 in Sonnet and TensorFlow).
+ * @return the node (B, 2H), or NULL with the graph status set.
+ */
+alig_ad_node *alig_ad_lstm_cell(alig_ad_graph *G, alig_ad_node *z, alig_ad_node *state_prev, double forget_bias);
 
 #ifdef __cplusplus
 }
