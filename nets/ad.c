@@ -56,6 +56,13 @@ const alig_ad_opdef *const alig_ad_opdefs[ALIG_OP_COUNT] = {
     [ALIG_OP_DNC_CONTENT] = &alig_ad_def_dnc_content,
     [ALIG_OP_DNC_USAGE] = &alig_ad_def_dnc_usage,
     [ALIG_OP_DNC_ALLOCATION] = &alig_ad_def_dnc_allocation,
+    [ALIG_OP_DNC_WRITE_WEIGHTS] = &alig_ad_def_dnc_write_weights,
+    [ALIG_OP_DNC_MEMORY] = &alig_ad_def_dnc_memory,
+    [ALIG_OP_DNC_LINK] = &alig_ad_def_dnc_link,
+    [ALIG_OP_DNC_PRECEDENCE] = &alig_ad_def_dnc_precedence,
+    [ALIG_OP_DNC_READ_WEIGHTS] = &alig_ad_def_dnc_read_weights,
+    [ALIG_OP_BMM] = &alig_ad_def_bmm,
+    [ALIG_OP_LSTM_CELL] = &alig_ad_def_lstm_cell,
 };
 
 const char *alig_ad_op_name(alig_op op)

@@ -91,6 +91,10 @@ extern const alig_ad_opdef alig_ad_def_softmax_ce, alig_ad_def_hinge, alig_ad_de
 /* DNC memory access (addressing), ops_dnc_addr.c */
 extern const alig_ad_opdef alig_ad_def_clip, alig_ad_def_sigmoid_ce_masked, alig_ad_def_dnc_content,
     alig_ad_def_dnc_usage, alig_ad_def_dnc_allocation;
+extern const alig_ad_opdef alig_ad_def_dnc_write_weights, alig_ad_def_dnc_memory, alig_ad_def_dnc_link,
+    alig_ad_def_dnc_precedence, alig_ad_def_dnc_read_weights, alig_ad_def_bmm;
+/* recurrent cells, ops_lstm.c */
+extern const alig_ad_opdef alig_ad_def_lstm_cell;
 
 /* Record the first failure ("<op>: <printf message>") and return NULL. Later failures are ignored. */
 alig_ad_node *alig_ad_fail(alig_ad_graph *G, alig_status st, const char *op, const char *fmt, ...)

@@ -110,6 +110,13 @@ typedef enum alig_op {
     ALIG_OP_DNC_CONTENT,    /**< DNC cosine content weights, softmax over memory slots */
     ALIG_OP_DNC_USAGE,      /**< DNC usage update (retention by free gates) */
     ALIG_OP_DNC_ALLOCATION, /**< DNC allocation weights through the usage sort */
+    ALIG_OP_DNC_WRITE_WEIGHTS, /**< DNC write weights gw·(ga·a + (1 − ga)·c) */
+    ALIG_OP_DNC_MEMORY,     /**< DNC memory write: erase then add, one write head */
+    ALIG_OP_DNC_LINK,       /**< DNC temporal link matrix update (zero diagonal) */
+    ALIG_OP_DNC_PRECEDENCE, /**< DNC precedence weights (1 − Σw)·p + w */
+    ALIG_OP_DNC_READ_WEIGHTS, /**< DNC read weights: backward / forward / content mix */
+    ALIG_OP_BMM,            /**< batched matrix product (B,M,K)·(B,K,N) -> (B,M,N) */
+    ALIG_OP_LSTM_CELL,      /**< fused LSTM cell: gates (B,4H), state (B,2H) -> new state [h, c] (B,2H) */
     ALIG_OP_COUNT
 } alig_op;
 
@@ -157,6 +164,7 @@ typedef union alig_ad_aux {
     struct { float lo, hi; } clip;
     struct { double scale; } sce;
     struct { int stop_gradient; } usage;
+    struct { float forget_bias; } lstm;
 } alig_ad_aux;
 
 typedef struct alig_ad_node alig_ad_node;
@@ -508,6 +516,88 @@ alig_ad_node *alig_ad_dnc_usage(alig_ad_graph *G, alig_ad_node *u_prev, alig_ad_
  * @return the (B,N) node, or NULL with the graph status set.
  */
 alig_ad_node *alig_ad_dnc_allocation(alig_ad_graph *G, alig_ad_node *usage);
+/* DNC memory access (write, link, read)                                     */
+/* ------------------------------------------------------------------------- */
+/*
+ * The memory half of one step of the Differentiable Neural Computer (Graves et al., "Hybrid
+ * computing using a neural network with dynamic external memory", Nature 538, 2016), with ONE
+ * write head, as in deepmind/dnc (access.py, addressing.py). B is the batch (first in every
+ * shape), N the number of memory slots, W the word size, R the number of read heads. Any operand
+ * may be an INPUT node (no gradient), e.g. the zero states of t = 0. Each op is differentiable
+ * in all its operands; docs/dnc.md gives the gradients. All shapes are checked at construction
+ * (ALIG_EBADLEN with a message naming the operand).
+ */
+
+/**
+ * @brief DNC write weights (Nature 2016, Methods "Writing"; deepmind/dnc access.py `_write_weights`):
+ *        ww[b,i] = gw[b]·(ga[b]·alloc[b,i] + (1 − ga[b])·content[b,i]).
+ * @param alloc       allocation weights (B,N).
+ * @param content     write content weights (B,N).
+ * @param alloc_gate  ga (B,1), in [0,1] (after a sigmoid).
+ * @param write_gate  gw (B,1), in [0,1] (after a sigmoid).
+ * @return the write weights (B,N), or NULL (graph status set). Nodes are owned by the graph.
+ */
+alig_ad_node *alig_ad_dnc_write_weights(alig_ad_graph *G, alig_ad_node *alloc, alig_ad_node *content,
+                                        alig_ad_node *alloc_gate, alig_ad_node *write_gate);
+
+/**
+ * @brief DNC memory write, erase then add (Nature 2016, Methods "Writing"; deepmind/dnc access.py
+ *        `_erase_and_write` with one write head):
+ *        M[b,i,k] = M_prev[b,i,k]·(1 − ww[b,i]·erase[b,k]) + ww[b,i]·add[b,k].
+ * @param mem_prev  the previous memory (B,N,W).
+ * @param ww        write weights (B,N).
+ * @param erase     erase vector (B,W), in [0,1] (after a sigmoid).
+ * @param add       write (add) vector (B,W).
+ * @return the new memory (B,N,W), or NULL (graph status set).
+ */
+alig_ad_node *alig_ad_dnc_memory(alig_ad_graph *G, alig_ad_node *mem_prev, alig_ad_node *ww, alig_ad_node *erase,
+                                 alig_ad_node *add);
+
+/**
+ * @brief DNC temporal link matrix (Nature 2016, Methods "Temporal memory linkage"; deepmind/dnc
+ *        addressing.py `TemporalLinkage._link`):
+ *        L[b,i,j] = (1 − ww[b,i] − ww[b,j])·L_prev[b,i,j] + ww[b,i]·p_prev[b,j] for i ≠ j, L[b,i,i] = 0.
+ *        The diagonal is a constant: a gradient arriving there reaches no operand.
+ * @param link_prev  the previous link matrix (B,N,N).
+ * @param ww         this step's write weights (B,N).
+ * @param prec_prev  the PREVIOUS precedence weights (B,N).
+ * @return the new link matrix (B,N,N), or NULL (graph status set).
+ */
+alig_ad_node *alig_ad_dnc_link(alig_ad_graph *G, alig_ad_node *link_prev, alig_ad_node *ww, alig_ad_node *prec_prev);
+
+/**
+ * @brief DNC precedence weights (Nature 2016, Methods "Temporal memory linkage"; deepmind/dnc
+ *        addressing.py `TemporalLinkage._precedence_weights`):
+ *        p[b,i] = (1 − Σ_j ww[b,j])·p_prev[b,i] + ww[b,i], the sum taken in double.
+ * @param prec_prev  the previous precedence weights (B,N).
+ * @param ww         this step's write weights (B,N).
+ * @return the new precedence weights (B,N), or NULL (graph status set).
+ */
+alig_ad_node *alig_ad_dnc_precedence(alig_ad_graph *G, alig_ad_node *prec_prev, alig_ad_node *ww);
+
+/**
+ * @brief DNC read weights (Nature 2016, Methods "Reading"; deepmind/dnc access.py `_read_weights`
+ *        with one write head):
+ *        f[b,r,i] = Σ_j L[b,i,j]·wr_prev[b,r,j],  bk[b,r,j] = Σ_i L[b,i,j]·wr_prev[b,r,i],
+ *        wr[b,r,i] = modes[b,r,2]·content[b,r,i] + modes[b,r,1]·f[b,r,i] + modes[b,r,0]·bk[b,r,i].
+ * @param link     the NEW link matrix (B,N,N).
+ * @param wr_prev  the previous read weights (B,R,N).
+ * @param modes    read modes (B,R,3) after a softmax, in the order (backward, forward, content).
+ * @param content  read content weights (B,R,N).
+ * @return the new read weights (B,R,N), or NULL (graph status set). The node keeps f and bk in a
+ *         workspace (2·B·R·N floats) for its backward.
+ */
+alig_ad_node *alig_ad_dnc_read_weights(alig_ad_graph *G, alig_ad_node *link, alig_ad_node *wr_prev,
+                                       alig_ad_node *modes, alig_ad_node *content);
+
+/**
+ * @brief Batched matrix product, C[b] = A[b]·B[b] for every b (the DNC's reads r = wr·M are
+ *        bmm(wr (B,R,N), M (B,N,W)) -> (B,R,W)). Plain loops, no sgemm (faster at the DNC's sizes).
+ * @param a  (B,M,K).
+ * @param b  (B,K,N).
+ * @return C (B,M,N), or NULL (graph status set).
+ */
+alig_ad_node *alig_ad_bmm(alig_ad_graph *G, alig_ad_node *a, alig_ad_node *b);
 
 /* ------------------------------------------------------------------------- */
 /* Gradient check (nets/gradcheck.c)                                         */
@@ -541,6 +631,24 @@ typedef struct alig_ad_gradcheck_result {
  */
 alig_status alig_ad_gradcheck(alig_ad_graph *G, alig_ad_node *loss, const alig_ad_gradcheck_opts *opts,
                               alig_ad_gradcheck_result *res);
+
+/* ------------------------------------------------------------------------- */
+/* Recurrent cells                                                           */
+/* ------------------------------------------------------------------------- */
+/**
+ * @brief One LSTM step (Hochreiter & Schmidhuber 1997, in the form without peepholes of Sonnet's
+ *        snt.LSTM and TensorFlow's BasicLSTMCell) from precomputed gate pre-activations:
+ *          z = (i, j, f, o) blocks of H columns,  c = σ(f + forget_bias)⊙c_prev + σ(i)⊙tanh(j),
+ *          h = tanh(c)⊙σ(o);  the output packs the new state as [h, c] (B, 2H).
+ *        Gradients to z and to state_prev's c half (its h half is not read: the caller feeds h_prev
+ *        into z through its own matmul). One node instead of the fourteen of the composition
+ *        (slices, sigmoids, tanhs, products, sums), with identical values.
+ * @param z            (B, 4H) gate pre-activations, column blocks in the order i, j, f, o.
+ * @param state_prev   (B, 2H) the previous output [h_prev, c_prev], or NULL for a zero c_prev.
+ * @param forget_bias  constant added to f before its sigmoid (1 in Sonnet and TensorFlow).
+ * @return the node (B, 2H), or NULL with the graph status set.
+ */
+alig_ad_node *alig_ad_lstm_cell(alig_ad_graph *G, alig_ad_node *z, alig_ad_node *state_prev, double forget_bias);
 
 #ifdef __cplusplus
 }
