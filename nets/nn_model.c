@@ -147,12 +147,12 @@ static const alig_model_type wrn_row = IMAGE_ROW("wrn", "wrn-D-K");
 const alig_model_type *const alig_model_mlp = &mlp_row;
 const alig_model_type *const alig_model_cnn = &cnn_row;
 const alig_model_type *const alig_model_wrn = &wrn_row;
+extern const alig_model_type alig_model_type_dnc;     /* nn_model_dnc.c */
+const alig_model_type *const alig_model_dnc = &alig_model_type_dnc;
 
 const alig_model_type *const alig_model_types[] = {
     &mlp_row, &cnn_row, &wrn_row,
-    /* sequence models go here: a "dnc" row (nets/nn_model_dnc.c, ~40 lines) adapting
-     * alig_dnc_gradient / alig_dnc_loss / alig_dnc_init / alig_dnc_n / _x / _g to this vtable,
-     * with .input = ALIG_TASK_SEQUENCE and b->seq as its batch */
+    &alig_model_type_dnc,       /* sequence model (nn_model_dnc.c) */
     NULL,
 };
 

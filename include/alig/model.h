@@ -3,7 +3,7 @@
  * @brief The model type table: every trainable model behind one small vtable, so that a new
  *        model is one file plus one row of alig_model_types (the solver registry's pattern).
  *
- * A row names a model family ("mlp", "cnn", "wrn"; "dnc" to come) and knows how to parse a model
+ * A row names a model family ("mlp", "cnn", "wrn", "dnc") and knows how to parse a model
  * name of that family against a task's shape, build an instance, and drive it: the flat
  * parameter and gradient vectors x[n], g[n] the solvers step on (as in nn.h), the gradient of the
  * training loss on one batch of the task (task.h), optionally the loss alone, a whole-set
@@ -81,10 +81,12 @@ typedef struct alig_model_type {
     alig_ad_graph *(*graph)(void *impl);
 } alig_model_type;
 
-/** The rows: "mlp", "cnn", "wrn" (image classifiers of nn.h). */
+/** The rows: "mlp", "cnn", "wrn" (image classifiers of nn.h), "dnc" (dnc.h). */
 extern const alig_model_type *const alig_model_mlp;
 extern const alig_model_type *const alig_model_cnn;
 extern const alig_model_type *const alig_model_wrn;
+/** The "dnc" row: the Differentiable Neural Computer of dnc.h on sequence tasks ("dnc", "dnc-H-N-W-R"). */
+extern const alig_model_type *const alig_model_dnc;
 /** NULL-terminated list of every model type. */
 extern const alig_model_type *const alig_model_types[];
 
