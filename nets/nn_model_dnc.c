@@ -96,7 +96,7 @@ static int dnc_describe(const void *impl, char *buf, size_t len)
 {
     const alig_dnc_config *c = alig_dnc_get_config(impl);
     return snprintf(buf, len,
-                    "\"family\": \"dnc\", \"params\": %zu, \"hidden\": %d, \"memory_slots\": %d, \"word\": %d, "
+                    "\"params\": %zu, \"hidden\": %d, \"memory_slots\": %d, \"word\": %d, "
                     "\"read_heads\": %d, \"write_heads\": 1, \"clip\": %g, \"stop_gradient\": true, "
                     "\"init\": \"sonnet-v1 truncated normal\"",
                     alig_dnc_n(impl), c->hidden, c->mem_slots, c->word, c->read_heads, c->clip);
