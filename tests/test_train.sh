@@ -269,7 +269,24 @@ usage_error "--clip-norm" "${DATA[@]}" --model mlp --opt alig --steps 5 --clip-n
 usage_error "--task" --task copy --model mlp --opt alig --steps 5 --out "$O"
 usage_error "repeat-copy" --task repeat-copy --model mlp --opt alig --steps 5 --out "$O"
 usage_error "give --steps" --task repeat-copy --model mlp --opt alig --epochs 5 --out "$O"
-usage_error "dnc" --task repeat-copy --model dnc --opt alig --eta 1 --steps 5 --out "$O"
+usage_error "sequence" "${DATA[@]}" --model dnc --opt alig --eta 1 --steps 5 --out "$O"
+usage_error "dnc-H-N-W-R" --task repeat-copy --model dnc-64-16 --opt alig --eta 1 --steps 5 --out "$O"
+# the DNC on repeat-copy: 30 steps of ALI-G (eta 1, delta 0 as in the paper), windows of 10, a checkpoint
+# every 7 steps; resumed from step 14 (inside a window) = uninterrupted; the config names the model
+D=(--task repeat-copy --model dnc-16-8-8-2 --opt alig --eta 1 --delta 0 --log-every 10 --checkpoint-every 7 --seed 3
+   --threads 1 --quiet)
+if run 0 "${D[@]}" --steps 30 --out "$TMP/d1"; then
+    check "dnc: three windows of 10" [ "$(cut -d, -f1,2 "$TMP/d1/log.csv" | tail -3 | tr '\n' ' ')" = "10,10 20,10 30,10 " ]
+    check "dnc: config.json names the model and its size" \
+        grep -q '"family": "dnc", "params": [0-9]*, "hidden": 16, "memory_slots": 8, "word": 8, "read_heads": 2' \
+        "$TMP/d1/config.json"
+    check "dnc: window losses finite and positive: $(cut -d, -f3 "$TMP/d1/log.csv" | tail -3 | tr '\n' ' ')" \
+        awk -F, 'NR > 1 && !($3 > 0 && $3 < 1e3) { exit 1 }' "$TMP/d1/log.csv"
+    if run 0 "${D[@]}" --steps 14 --out "$TMP/d2" && run 0 --resume "$TMP/d2" --steps 30 --quiet; then
+        check "dnc: resumed mid-window = uninterrupted" \
+            cmp -s <(cut -d, -f1-8 "$TMP/d1/log.csv") <(cut -d, -f1-8 "$TMP/d2/log.csv")
+    fi
+fi
 # a NaN in step mode: exit 1, the log holds the finished window and the open one up to the last finite step
 runtime_error "non-finite loss at step 15" "${DATA[@]}" "${S[@]}" --steps 25 --out "$TMP/s3" --inject-nan-at 15
 check "step mode non-finite: windows at 10 and 14 logged" \
