@@ -42,5 +42,9 @@
 #include "alig/ad.h"
 #include "alig/analysis.h"
 #include "alig/nn.h"
+#include "alig/dnc.h"
+#include "alig/task.h"
+#include "alig/model.h"
+#include "alig/train.h"
 
 #endif
