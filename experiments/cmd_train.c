@@ -241,7 +241,9 @@ static void help(FILE *f)
             "  pure function of (S, k); loss: masked sigmoid cross-entropy, summed over time, mean over the batch.\n\n"
             "model:\n"
             "  --model NAME          image tasks: mlp (= mlp-256-128), mlp-H1-H2-..., cnn (the PyTorch peer's),\n"
-            "                        wrn-D-K (pre-activation wide resnet, e.g. wrn-16-2) (required)\n"
+            "                        wrn-D-K (pre-activation wide resnet, e.g. wrn-16-2);\n"
+            "                        repeat-copy: dnc (the DNC of the ALI-G paper's Figure 3: LSTM 64, memory\n"
+            "                        16x16, 4 read heads, 43,980 parameters) or dnc-H-N-W-R (required)\n"
             "  --dropout P           dropout inside WRN blocks, 0 <= P < 1 [0]\n\n",
             ALIG_FMNIST_DEFAULT_DIR);
     fprintf(f,
