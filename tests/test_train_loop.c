@@ -247,12 +247,14 @@ static void test_tables(void)
     CU_ASSERT_PTR_EQUAL(alig_model_type_find("mlp"), alig_model_mlp);
     CU_ASSERT_PTR_EQUAL(alig_model_type_find("mlp-8-4"), alig_model_mlp);
     CU_ASSERT_PTR_EQUAL(alig_model_type_find("cnn"), alig_model_cnn);
+    CU_ASSERT_PTR_EQUAL(alig_model_type_find("dnc"), alig_model_dnc);
+    CU_ASSERT_PTR_EQUAL(alig_model_type_find("dnc-16-8-8-2"), alig_model_dnc);
     CU_ASSERT_PTR_NULL(alig_model_type_find("mlpx"));
     CU_ASSERT_PTR_NULL(alig_model_type_find("cnn2"));
     CU_ASSERT_PTR_NULL(alig_model_type_find(NULL));
     size_t rows = 0;
     for (size_t i = 0; alig_model_types[i]; i++) rows++;
-    CU_ASSERT_EQUAL(rows, 3);
+    CU_ASSERT_EQUAL(rows, 4);
     alig_task *rc = NULL;
     CU_ASSERT_FATAL(alig_task_repeat_copy_alloc(&rc, NULL, 0) == ALIG_SUCCESS);
     alig_model *m = (alig_model *)rc;
