@@ -604,8 +604,432 @@ int cmd_sweep(int argc, char **argv)
 
 /* ================================================================ figures and the table */
 
+/* How the figures name an axis: Greek letters where the paper uses them. */
+static const struct { const char *axis, *label; } axis_labels[] = {
+    { "eta", "η (ALI-G maximal step size)" },
+    { "lr", "learning rate" },
+    { "alpha", "α (L4 step fraction)" },
+    { "momentum", "μ (momentum)" },
+};
+
+static const char *axis_label(const char *name)
+{
+    for (size_t k = 0; k < sizeof axis_labels / sizeof axis_labels[0]; k++)
+        if (!strcmp(axis_labels[k].axis, name)) return axis_labels[k].label;
+    return name;
+}
+
+typedef struct plot_col {
+    double x;               /* numeric rate value; INFINITY for inf */
+    char text[ALIG_GRID_MAX_TOKEN];
+} plot_col;
+
+typedef struct plot_cell {
+    size_t n, n_ok;         /* seeds seen, seeds with status ok */
+    double med, lo, hi;     /* over the ok seeds: median, min, max of the final objective */
+    alig_grid_status worst; /* the most frequent non-ok status when n_ok == 0 */
+    size_t count[4];
+} plot_cell;
+
+typedef struct plot_data {
+    size_t n_rows, n_cols;
+    char (*rows)[512];
+    plot_col *cols;
+    plot_cell *cells;       /* n_rows x n_cols */
+    double **vals;          /* per (row, col): the ok objectives */
+    const char *rate_names[16];
+    size_t n_rate_names;
+} plot_data;
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int cmp_col(const void *a, const void *b)
+{
+    return cmp_double(&((const plot_col *)a)->x, &((const plot_col *)b)->x);
+}
+
+/* The row key and the rate axis (index into the cell's axes, or -1) of cell c. */
+static void row_of(const alig_grid *g, const alig_grid_cell *c, char *key, size_t len, int *rate_k)
+{
+    *rate_k = -1;
+    for (size_t r = 0; r < g->n_rate && *rate_k < 0; r++)
+        for (size_t k = 0; k < c->n_axes; k++)
+            if (!strcmp(alig_grid_cell_axis(g, c, k)->name, g->rate[r])) {
+                *rate_k = (int)k;
+                break;
+            }
+    size_t used = (size_t)snprintf(key, len, "%s", g->methods[c->method].name);
+    for (size_t k = 0; k < c->n_axes && used < len; k++) {
+        const alig_grid_axis *a = alig_grid_cell_axis(g, c, k);
+        if ((int)k == *rate_k || a->n < 2) continue;
+        used += (size_t)snprintf(key + used, len - used, "%s%s=%s", used ? " " : "", a->name, a->values[c->value[k]]);
+    }
+    if (!key[0]) snprintf(key, len, "all");
+}
+
+static void plot_data_free(plot_data *d)
+{
+    if (d->vals)
+        for (size_t k = 0; k < d->n_rows * d->n_cols; k++) free(d->vals[k]);
+    free(d->vals);
+    free(d->rows);
+    free(d->cols);
+    free(d->cells);
+}
+
+static int collect(const alig_grid *g, const char *dir, plot_data *d, size_t *n_done)
+{
+    const size_t n = alig_grid_n_cells(g);
+    memset(d, 0, sizeof *d);
+    d->rows = calloc(n + 1, sizeof *d->rows);
+    d->cols = calloc(n + 1, sizeof *d->cols);
+    size_t *row_of_cell = calloc(n + 1, sizeof *row_of_cell), *col_of_cell = calloc(n + 1, sizeof *col_of_cell);
+    alig_grid_result *res = calloc(n + 1, sizeof *res);
+    int rc = CLI_OK;
+    if (!d->rows || !d->cols || !row_of_cell || !col_of_cell || !res) {
+        rc = cli_fail(CMD, CLI_RUNTIME, "out of memory");
+        goto done;
+    }
+    *n_done = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        alig_grid_cell c;
+        alig_grid_cell_at(g, i, &c);
+        int fin = 0;
+        if (alig_grid_cell_finished(g, dir, i, &fin, &res[i])) {
+            rc = cli_fail(CMD, CLI_RUNTIME, "out of memory");
+            break;
+        }
+        if (!fin) continue;
+        (*n_done)++;
+        char key[512];
+        int rk;
+        row_of(g, &c, key, sizeof key, &rk);
+        size_t r = 0;
+        while (r < d->n_rows && strcmp(d->rows[r], key)) r++;
+        if (r == d->n_rows) snprintf(d->rows[d->n_rows++], sizeof d->rows[0], "%s", key);
+        row_of_cell[i] = r;
+        plot_col col = { .x = 0, .text = "-" };
+        if (rk >= 0) {
+            const alig_grid_axis *a = alig_grid_cell_axis(g, &c, (size_t)rk);
+            const char *t = a->values[c.value[rk]];
+            char *end;
+            col.x = strtod(t, &end);
+            if (*end || end == t || isnan(col.x)) {
+                rc = cli_fail(CMD, CLI_USAGE, "--plot: rate axis %s has the value '%s', not a number", a->name, t);
+                break;
+            }
+            snprintf(col.text, sizeof col.text, "%s", t);
+            size_t q = 0;
+            while (q < d->n_rate_names && strcmp(d->rate_names[q], a->name)) q++;
+            if (q == d->n_rate_names && q < 16) d->rate_names[d->n_rate_names++] = a->name;
+        }
+        size_t k = 0;
+        while (k < d->n_cols && d->cols[k].x != col.x) k++;
+        if (k == d->n_cols) d->cols[d->n_cols++] = col;
+    }
+    if (rc) goto done;
+    qsort(d->cols, d->n_cols, sizeof *d->cols, cmp_col);
+    d->cells = calloc(d->n_rows * d->n_cols + 1, sizeof *d->cells);
+    d->vals = calloc(d->n_rows * d->n_cols + 1, sizeof *d->vals);
+    if (!d->cells || !d->vals) {
+        rc = cli_fail(CMD, CLI_RUNTIME, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!res[i].done) continue;
+        alig_grid_cell c;
+        alig_grid_cell_at(g, i, &c);
+        char key[512];
+        int rk;
+        row_of(g, &c, key, sizeof key, &rk);
+        double x = 0;
+        if (rk >= 0) x = strtod(alig_grid_cell_axis(g, &c, (size_t)rk)->values[c.value[rk]], NULL);
+        size_t k = 0;
+        while (k < d->n_cols && d->cols[k].x != x) k++;
+        const size_t at = row_of_cell[i] * d->n_cols + k;
+        plot_cell *pc = &d->cells[at];
+        if (!pc->n && !(d->vals[at] = calloc(g->n_seeds + 1, sizeof **d->vals))) {
+            rc = cli_fail(CMD, CLI_RUNTIME, "out of memory");
+            goto done;
+        }
+        pc->n++;
+        pc->count[res[i].status]++;
+        if (res[i].status == ALIG_GRID_OK && pc->n_ok < g->n_seeds + 1) d->vals[at][pc->n_ok++] = res[i].obj_last;
+    }
+    for (size_t k = 0; k < d->n_rows * d->n_cols; k++) {
+        plot_cell *pc = &d->cells[k];
+        if (pc->n_ok) {
+            qsort(d->vals[k], pc->n_ok, sizeof **d->vals, cmp_double);
+            const double *v = d->vals[k];
+            pc->med = pc->n_ok % 2 ? v[pc->n_ok / 2] : 0.5 * (v[pc->n_ok / 2 - 1] + v[pc->n_ok / 2]);
+            pc->lo = v[0];
+            pc->hi = v[pc->n_ok - 1];
+        }
+        pc->worst = ALIG_GRID_NONFINITE;
+        for (int st = ALIG_GRID_DIVERGED; st <= ALIG_GRID_FAILED; st++)
+            if (pc->count[st] > pc->count[pc->worst]) pc->worst = (alig_grid_status)st;
+    }
+done:
+    free(row_of_cell);
+    free(col_of_cell);
+    free(res);
+    return rc;
+}
+
+static void fmt_val(double v, char *buf, size_t len)
+{
+    snprintf(buf, len, "%.2g", v);
+}
+
+/* A gnuplot-safe double-quoted label (quotes and backslashes dropped). */
+static void gp_label(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++)
+        if (*s != '"' && *s != '\\') fputc(*s, f);
+    fputc('"', f);
+}
+
+static int write_markdown(const alig_grid *g, const plot_data *d, const char *path, const char *objective)
+{
+    cli_out o = { 0 };
+    int rc = cli_out_open(CMD, &o, path);
+    if (rc) return rc;
+    FILE *f = o.f;
+    fprintf(f, "# Sweep summary\n\nBase command: `alig");
+    for (size_t k = 0; k < g->n_base; k++) fprintf(f, " %s", g->base[k]);
+    fprintf(f, "`; seeds: ");
+    for (size_t k = 0; k < g->n_seeds; k++) fprintf(f, "%s%lu", k ? ", " : "", g->seeds[k]);
+    fprintf(f, ".\n\nEach entry: the %s, median over the seeds whose status is `ok` (`k/n ok` when only k of n\n"
+               "seeds are); `div` diverged, `NaN` non-finite, `fail` failed (all seeds). Columns: ",
+            objective);
+    for (size_t q = 0; q < d->n_rate_names; q++) fprintf(f, "%s%s", q ? " / " : "", axis_label(d->rate_names[q]));
+    if (!d->n_rate_names) fprintf(f, "(no rate axis)");
+    fprintf(f, ".\n\n| row |");
+    for (size_t k = 0; k < d->n_cols; k++) fprintf(f, " %s |", d->cols[k].text);
+    fprintf(f, " best |\n|---|");
+    for (size_t k = 0; k < d->n_cols; k++) fprintf(f, "---:|");
+    fprintf(f, "---|\n");
+    for (size_t r = 0; r < d->n_rows; r++) {
+        fprintf(f, "| %s |", d->rows[r]);
+        double best = INFINITY;
+        size_t best_k = 0;
+        for (size_t k = 0; k < d->n_cols; k++) {
+            const plot_cell *pc = &d->cells[r * d->n_cols + k];
+            if (!pc->n) fprintf(f, " |");
+            else if (!pc->n_ok)
+                fprintf(f, " %s |", pc->worst == ALIG_GRID_DIVERGED ? "div" : pc->worst == ALIG_GRID_NONFINITE ? "NaN" : "fail");
+            else {
+                fprintf(f, " %.3g", pc->med);
+                if (pc->n_ok < pc->n) fprintf(f, " (%zu/%zu ok)", pc->n_ok, pc->n);
+                fprintf(f, " |");
+                if (pc->med < best) {
+                    best = pc->med;
+                    best_k = k;
+                }
+            }
+        }
+        if (isfinite(best)) fprintf(f, " %s = %s: %.3g |\n", d->n_rate_names ? "rate" : "-", d->cols[best_k].text, best);
+        else fprintf(f, " - |\n");
+    }
+    return cli_out_commit(CMD, &o);
+}
+
 static int sweep_plot(const char *dir)
 {
-    (void)dir;
-    return cli_fail(CMD, CLI_RUNTIME, "--plot: not yet");
+    char path[4200], err[512], q[4400];
+    snprintf(path, sizeof path, "%s/sweep.protocol", dir);
+    alig_grid *g = NULL;
+    alig_status st = alig_grid_parse_file(path, &g, err, sizeof err);
+    if (st) return cli_fail(CMD, st == ALIG_EIO ? CLI_USAGE : CLI_RUNTIME, "--plot %s: %s", dir, err);
+    plot_data d;
+    size_t n_done = 0;
+    int rc = collect(g, dir, &d, &n_done);
+    FILE *f = NULL;
+    char *body = NULL;
+    size_t body_len = 0;
+    if (rc) goto done;
+    if (!n_done) {
+        rc = cli_fail(CMD, CLI_RUNTIME, "--plot %s: no finished cell to draw", dir);
+        goto done;
+    }
+    const char *objective = g->kind == ALIG_GRID_SOLVE ? "final objective f(w_T) - f* (the run's last f_gap)"
+                                                       : "final training loss (the last log record, nats)";
+    snprintf(path, sizeof path, "%s/summary.md", dir);
+    if ((rc = write_markdown(g, &d, path, objective))) goto done;
+    snprintf(path, sizeof path, "%s/figures", dir);
+    if ((rc = cli_mkdir_p(CMD, path))) goto done;
+
+    /* ---- data: heatmap cells and curves */
+    double vmin = INFINITY, vmax = -INFINITY, xmax = -INFINITY, xmin = INFINITY;
+    int has_inf = 0;
+    for (size_t k = 0; k < d.n_rows * d.n_cols; k++)
+        if (d.cells[k].n_ok && d.cells[k].med > 0) {
+            vmin = fmin(vmin, d.cells[k].lo > 0 ? d.cells[k].lo : d.cells[k].med);
+            vmax = fmax(vmax, d.cells[k].hi);
+        }
+    for (size_t k = 0; k < d.n_cols; k++) {
+        if (isinf(d.cols[k].x)) has_inf = 1;
+        else if (d.cols[k].x > 0) {
+            xmax = fmax(xmax, d.cols[k].x);
+            xmin = fmin(xmin, d.cols[k].x);
+        }
+    }
+    if (!isfinite(vmin)) vmin = vmax = 1;
+    if (!(vmax > vmin)) vmax = vmin * 10;
+    const double xinf = isfinite(xmax) ? xmax * 10 : 1;
+    snprintf(path, sizeof path, "%s/figures/heatmap.dat", dir);
+    cli_out o = { 0 };
+    if ((rc = cli_out_open(CMD, &o, path))) goto done;
+    fprintf(o.f, "# col row log10(median) label kind(0 ok, 1 diverged, 2 non-finite, 3 failed)\n");
+    for (size_t r = 0; r < d.n_rows; r++)
+        for (size_t k = 0; k < d.n_cols; k++) {
+            const plot_cell *pc = &d.cells[r * d.n_cols + k];
+            if (!pc->n) continue;
+            char lab[64];
+            int kind = 0;
+            double z = 0;
+            if (pc->n_ok) {
+                z = log10(pc->med > 0 ? pc->med : vmin);
+                fmt_val(pc->med, lab, sizeof lab);
+                if (pc->n_ok < pc->n) strcat(lab, "*");
+            } else {
+                kind = (int)pc->worst;
+                snprintf(lab, sizeof lab, "%s", kind == 1 ? "div" : kind == 2 ? "NaN" : "fail");
+            }
+            fprintf(o.f, "%zu %zu %.17g \"%s\" %d\n", k, d.n_rows - 1 - r, z, lab, kind);
+        }
+    if ((rc = cli_out_commit(CMD, &o))) goto done;
+    snprintf(path, sizeof path, "%s/figures/objective.dat", dir);
+    if ((rc = cli_out_open(CMD, &o, path))) goto done;
+    for (size_t r = 0; r < d.n_rows; r++) {
+        fprintf(o.f, "# %s\n# x median min max\n", d.rows[r]);
+        int any = 0;
+        for (size_t k = 0; k < d.n_cols; k++) {
+            const plot_cell *pc = &d.cells[r * d.n_cols + k];
+            const double x = isinf(d.cols[k].x) ? xinf : d.cols[k].x;
+            if (!pc->n_ok || !(pc->med > 0) || !(x > 0)) continue;
+            fprintf(o.f, "%.17g %.17g %.17g %.17g\n", x, pc->med, pc->lo > 0 ? pc->lo : pc->med, pc->hi);
+            any = 1;
+        }
+        if (!any) fprintf(o.f, "nan nan nan nan\n");
+        fprintf(o.f, "\n\n");
+    }
+    fprintf(o.f, "# not ok (all seeds): x kind\n");
+    int bad_any = 0;
+    for (size_t r = 0; r < d.n_rows; r++)
+        for (size_t k = 0; k < d.n_cols; k++) {
+            const plot_cell *pc = &d.cells[r * d.n_cols + k];
+            const double x = isinf(d.cols[k].x) ? xinf : d.cols[k].x;
+            if (pc->n && !pc->n_ok && x > 0) {
+                fprintf(o.f, "%.17g %d\n", x, (int)pc->worst);
+                bad_any = 1;
+            }
+        }
+    if (!bad_any) fprintf(o.f, "nan nan\n");
+    if ((rc = cli_out_commit(CMD, &o))) goto done;
+
+    /* ---- heatmap */
+    char xlabel[512] = "";
+    size_t used = 0;
+    for (size_t r = 0; r < d.n_rate_names; r++)
+        used += (size_t)snprintf(xlabel + used, sizeof xlabel - used, "%s%s", r ? " / " : "", axis_label(d.rate_names[r]));
+    if (!d.n_rate_names) snprintf(xlabel, sizeof xlabel, "(no rate axis)");
+    else snprintf(xlabel + used, sizeof xlabel - used, " (dimensionless; grid values)");
+    if (!(f = open_memstream(&body, &body_len))) {
+        rc = cli_fail(CMD, CLI_RUNTIME, "out of memory");
+        goto done;
+    }
+    snprintf(path, sizeof path, "%s/figures/heatmap.dat", dir);
+    if (alig_plot_quote(q, sizeof q, path)) {
+        rc = cli_fail(CMD, CLI_RUNTIME, "path too long: %s", path);
+        goto done;
+    }
+    fprintf(f, "reset\nset encoding utf8\nunset key\n");
+    fprintf(f, "set title \"%s, median over %zu seed%s\\ncolour log-proportional; * some seeds not ok\\ndiv: diverged, NaN: non-finite, fail: failed\" font ',10'\n",
+            g->kind == ALIG_GRID_SOLVE ? "Final objective f(w_T) − f⋆" : "Final training loss (nats)", g->n_seeds,
+            g->n_seeds == 1 ? "" : "s");
+    fprintf(f, "set xlabel \"%s\"\nset ylabel 'method'\n", xlabel);
+    fprintf(f, "set xrange [-0.5:%g]\nset yrange [-0.5:%g]\n", (double)d.n_cols - 0.5, (double)d.n_rows - 0.5);
+    fprintf(f, "set xtics rotate by 45 right (");
+    for (size_t k = 0; k < d.n_cols; k++) {
+        fprintf(f, "%s", k ? ", " : "");
+        gp_label(f, isinf(d.cols[k].x) ? "∞" : d.cols[k].text);
+        fprintf(f, " %zu", k);
+    }
+    fprintf(f, ")\nset ytics (");
+    for (size_t r = 0; r < d.n_rows; r++) {
+        fprintf(f, "%s", r ? ", " : "");
+        gp_label(f, d.rows[r]);
+        fprintf(f, " %zu", d.n_rows - 1 - r);
+    }
+    fprintf(f, ")\nset tics scale 0\nset cbrange [%.17g:%.17g]\nset cblabel \"log_{10} %s\"\n",
+            floor(log10(vmin)), ceil(log10(vmax)) > floor(log10(vmin)) ? ceil(log10(vmax)) : floor(log10(vmin)) + 1,
+            g->kind == ALIG_GRID_SOLVE ? "(f(w_T) − f⋆)" : "(training loss)");
+    fprintf(f, "set palette defined (0 '#ffffe5', 0.35 '#fec44f', 0.7 '#ec7014', 1 '#993404')\n"
+               "set style fill solid 1.0 border rgb '#ffffff'\n");
+    fprintf(f, "plot %s using 1:($5 == 0 ? $2 : 1/0):(0.5):(0.5):3 with boxxyerror fc palette, \\\n"
+               "     %s using 1:($5 == 1 ? $2 : 1/0):(0.5):(0.5) with boxxyerror fc rgb '#9e9ac8', \\\n"
+               "     %s using 1:($5 == 2 ? $2 : 1/0):(0.5):(0.5) with boxxyerror fc rgb '#252525', \\\n"
+               "     %s using 1:($5 == 3 ? $2 : 1/0):(0.5):(0.5) with boxxyerror fc rgb '#f4a6a6', \\\n"
+               "     %s using 1:($5 == 2 ? 1/0 : $2):4 with labels font ',9' tc rgb '#000000', \\\n"
+               "     %s using 1:($5 == 2 ? $2 : 1/0):4 with labels font ',9' tc rgb '#ffffff'\n",
+            q, q, q, q, q, q);
+    fclose(f);
+    f = NULL;
+    const int w = (int)(260 + 62 * d.n_cols), h = (int)(200 + 42 * d.n_rows);
+    snprintf(path, sizeof path, "%s/figures/heatmap", dir);
+    if (alig_plot_render(path, body, w < 640 ? 640 : w, h < 400 ? 400 : h, err, sizeof err)) {
+        rc = cli_fail(CMD, CLI_RUNTIME, "--plot: %s", err);
+        goto done;
+    }
+    free(body);
+    body = NULL;
+
+    /* ---- objective against the rate, log-log, min-max over seeds */
+    if (!(f = open_memstream(&body, &body_len))) {
+        rc = cli_fail(CMD, CLI_RUNTIME, "out of memory");
+        goto done;
+    }
+    snprintf(path, sizeof path, "%s/figures/objective.dat", dir);
+    if (alig_plot_quote(q, sizeof q, path)) {
+        rc = cli_fail(CMD, CLI_RUNTIME, "path too long: %s", path);
+        goto done;
+    }
+    const double ytop = pow(10, ceil(log10(vmax)) + 1);
+    fprintf(f, "reset\nset encoding utf8\nset logscale xy\nset format y '10^{%%T}'\nset grid lc rgb '#dddddd'\n");
+    fprintf(f, "set title \"%s against the learning rate: median over the ok seeds, bars min–max\\n"
+               "(crosses on the top edge: every seed diverged or non-finite%s)\" font ',11'\n",
+            g->kind == ALIG_GRID_SOLVE ? "Final objective f(w_T) − f⋆" : "Final training loss", has_inf ? "; ∞ drawn at the right" : "");
+    fprintf(f, "set xlabel \"%s\"\nset ylabel \"%s\"\n", xlabel,
+            g->kind == ALIG_GRID_SOLVE ? "f(w_T) − f⋆ (objective units)" : "training loss (nats)");
+    if (isfinite(xmin)) fprintf(f, "set xrange [%.17g:%.17g]\n", xmin / 2, (has_inf ? xinf : xmax) * 2);
+    fprintf(f, "set yrange [%.17g:%.17g]\n", pow(10, floor(log10(vmin))), ytop * 3);
+    if (has_inf) fprintf(f, "set xtics add ('∞' %.17g)\n", xinf);
+    fprintf(f, "set key outside right top vertical box opaque font ',10'\nplot ");
+    for (size_t r = 0; r < d.n_rows; r++) {
+        fprintf(f, "%s%s index %zu using 1:2:3:4 with yerrorlines lw 2 pt 7 ps 0.8 title ", r ? ", \\\n     " : "", q, r);
+        gp_label(f, d.rows[r]);
+    }
+    fprintf(f, ", \\\n     %s index %zu using 1:(%.17g) with points pt 2 ps 1.5 lc rgb '#000000' title 'not ok'\n", q,
+            d.n_rows, ytop);
+    fclose(f);
+    f = NULL;
+    snprintf(path, sizeof path, "%s/figures/objective", dir);
+    if (alig_plot_render(path, body, 900, 520, err, sizeof err)) {
+        rc = cli_fail(CMD, CLI_RUNTIME, "--plot: %s", err);
+        goto done;
+    }
+    printf("plotted %zu of %zu cells: %s/summary.md, %s/figures/heatmap.{svg,png}, %s/figures/objective.{svg,png}\n",
+           n_done, alig_grid_n_cells(g), dir, dir, dir);
+done:
+    if (f) fclose(f);
+    free(body);
+    plot_data_free(&d);
+    alig_grid_free(g);
+    return rc;
 }
