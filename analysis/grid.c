@@ -162,9 +162,7 @@ alig_status alig_grid_alloc(alig_grid **out)
     alig_grid *g = calloc(1, sizeof *g);
     if (!g) return ALIG_ENOMEM;
     g->diverge_factor = 1e3;
-    if (!(g->seeds = malloc(sizeof *g->seeds)) || !(g->seed_flag = dup_str("seed"))) goto nomem;
-    g->seeds[0] = 0;
-    g->n_seeds = 1;
+    if (!(g->seed_flag = dup_str("seed"))) goto nomem;
     if (split_words("lr eta alpha", &g->rate, &g->n_rate)) goto nomem;
     *out = g;
     return ALIG_SUCCESS;
@@ -503,7 +501,7 @@ alig_status alig_grid_set_rate(alig_grid *g, const char *text, char *err, size_t
 
 static size_t method_cells(const alig_grid *g, size_t m)
 {
-    size_t n = g->n_seeds;
+    size_t n = g->n_seeds ? g->n_seeds : 1;
     for (size_t k = 0; k < g->n_common; k++) n *= g->common[k].n;
     for (size_t k = 0; k < g->methods[m].n_axes; k++) n *= g->methods[m].axes[k].n;
     return n;
@@ -536,8 +534,8 @@ alig_status alig_grid_cell_at(const alig_grid *g, size_t i, alig_grid_cell *c)
     if (m == g->n_methods) return ALIG_EINVAL;
     c->method = m;
     c->n_axes = g->n_common + g->methods[m].n_axes;
-    c->seed = i % g->n_seeds;
-    i /= g->n_seeds;
+    c->seed = g->n_seeds ? i % g->n_seeds : 0;
+    i /= g->n_seeds ? g->n_seeds : 1;
     for (size_t k = c->n_axes; k-- > 0;) {     /* the last axis varies fastest */
         const size_t n = alig_grid_cell_axis(g, c, k)->n;
         c->value[k] = i % n;
@@ -572,7 +570,8 @@ alig_status alig_grid_cell_name(const alig_grid *g, size_t i, char *buf, size_t 
         bad |= cat(buf, len, &used, a->values[c.value[k]]);
     }
     char s[32];
-    snprintf(s, sizeof s, "%ss%lu", used ? "__" : "", g->seeds[c.seed]);
+    if (g->n_seeds) snprintf(s, sizeof s, "%ss%lu", used ? "__" : "", g->seeds[c.seed]);
+    else snprintf(s, sizeof s, "%s", used ? "" : "run");    /* one cell and nothing to tell it by */
     bad |= cat(buf, len, &used, s);
     if (bad || used >= ALIG_GRID_MAX_NAME) {
         if (len) buf[0] = 0;
@@ -608,10 +607,12 @@ alig_status alig_grid_cell_argv(const alig_grid *g, size_t i, char ***argv, size
         PUSH(flag);
         PUSH(a->values[c.value[k]]);
     }
-    snprintf(flag, sizeof flag, "--%s", g->seed_flag);
-    snprintf(seed, sizeof seed, "%lu", g->seeds[c.seed]);
-    PUSH(flag);
-    PUSH(seed);
+    if (g->n_seeds) {
+        snprintf(flag, sizeof flag, "--%s", g->seed_flag);
+        snprintf(seed, sizeof seed, "%lu", g->seeds[c.seed]);
+        PUSH(flag);
+        PUSH(seed);
+    }
     PUSH("--out");
     PUSH(g->kind == ALIG_GRID_SOLVE ? "run.csv" : "run");
 #undef PUSH
@@ -637,7 +638,7 @@ alig_status alig_grid_validate(alig_grid *g, char *err, size_t errlen)
         set_err(err, errlen, "seed_flag: '%s' is not a flag name", g->seed_flag);
         return ALIG_EINVAL;
     }
-    if (words_have_flag(g->base, g->n_base, g->seed_flag)) {
+    if (g->n_seeds && words_have_flag(g->base, g->n_base, g->seed_flag)) {
         set_err(err, errlen, "base: --%s is the seed flag: give the seeds with 'seeds' instead", g->seed_flag);
         return ALIG_EINVAL;
     }
@@ -653,7 +654,7 @@ alig_status alig_grid_validate(alig_grid *g, char *err, size_t errlen)
     double cells = 0;
     for (size_t m = 0; m < g->n_methods; m++) {
         const alig_grid_method *me = &g->methods[m];
-        if (words_have_flag(me->args, me->n_args, g->seed_flag)) {
+        if (g->n_seeds && words_have_flag(me->args, me->n_args, g->seed_flag)) {
             set_err(err, errlen, "method %s: --%s is the seed flag: give the seeds with 'seeds' instead", me->name,
                     g->seed_flag);
             return ALIG_EINVAL;
@@ -662,11 +663,11 @@ alig_status alig_grid_validate(alig_grid *g, char *err, size_t errlen)
             set_err(err, errlen, "method %s: more than %d axes", me->name, ALIG_GRID_MAX_AXES);
             return ALIG_EINVAL;
         }
-        double mc = (double)g->n_seeds;
+        double mc = g->n_seeds ? (double)g->n_seeds : 1.0;
         for (size_t k = 0; k < g->n_common + me->n_axes; k++) {
             const alig_grid_axis *a = k < g->n_common ? &g->common[k] : &me->axes[k - g->n_common];
             mc *= (double)a->n;
-            if (!strcmp(a->name, g->seed_flag)) {
+            if (g->n_seeds && !strcmp(a->name, g->seed_flag)) {
                 set_err(err, errlen, "axis %s is the seed flag: give the seeds with 'seeds' instead", a->name);
                 return ALIG_EINVAL;
             }
@@ -949,8 +950,10 @@ alig_status alig_grid_write_protocol(const alig_grid *g, FILE *f)
     if (!g || !f || !g->validated) return ALIG_EINVAL;
     fprintf(f, "# alig sweep protocol (canonical form; see docs/sweep.md)\nbase = ");
     write_list(f, g->base, g->n_base, " ");
-    fprintf(f, "\nseeds = ");
-    for (size_t i = 0; i < g->n_seeds; i++) fprintf(f, "%s%lu", i ? "," : "", g->seeds[i]);
+    if (g->n_seeds) {
+        fprintf(f, "\nseeds = ");
+        for (size_t i = 0; i < g->n_seeds; i++) fprintf(f, "%s%lu", i ? "," : "", g->seeds[i]);
+    }
     fprintf(f, "\nseed_flag = %s\nrate = ", g->seed_flag);
     write_list(f, g->rate, g->n_rate, ",");
     fprintf(f, "\ndiverge_factor = %.17g\n", g->diverge_factor);
@@ -1043,10 +1046,16 @@ static void sb_json_str(sbuf *b, const char *s)
     sb_add(b, "\"", 1);
 }
 
+static void shortest(char *buf, size_t len, double v);
+
 static void sb_json_num(sbuf *b, double v)
 {
-    if (isfinite(v)) sb_printf(b, "%.17g", v);
-    else sb_str(b, "null");
+    char buf[40];
+    if (isfinite(v)) {
+        shortest(buf, sizeof buf, v);
+        sb_str(b, buf);
+    } else
+        sb_str(b, "null");
 }
 
 /* Scan one flat JSON object at *p, calling cb for every member of the top level: for a number or
@@ -1195,7 +1204,8 @@ alig_status alig_grid_cell_config(const alig_grid *g, size_t i, char **json)
         sb_str(&b, ": ");
         sb_json_str(&b, a->values[c.value[k]]);
     }
-    sb_printf(&b, "},\n  \"seed\": %lu,\n  \"argv\": [", g->seeds[c.seed]);
+    if (g->n_seeds) sb_printf(&b, "},\n  \"seed\": %lu,\n  \"argv\": [", g->seeds[c.seed]);
+    else sb_str(&b, "},\n  \"seed\": null,\n  \"argv\": [");
     for (size_t k = 0; k < argc; k++) {
         sb_str(&b, k ? ", " : "");
         sb_json_str(&b, argv[k]);
@@ -1688,11 +1698,24 @@ alig_status alig_grid_cell_store(const alig_grid *g, const char *dir, size_t i, 
     return write_atomic(file, text, strlen(text));
 }
 
+/* The shortest "%.Pg" text, 15 <= P <= 17, that reads back as exactly v (as `alig solve` writes its CSV). */
+static void shortest(char *buf, size_t len, double v)
+{
+    for (int p = 15; p <= 17; p++) {
+        snprintf(buf, len, "%.*g", p, v);
+        if (strtod(buf, NULL) == v) return;
+    }
+}
+
 void alig_grid_fprint_num(FILE *f, double v)
 {
     if (isnan(v)) fputs("nan", f);
     else if (isinf(v)) fputs(v > 0 ? "inf" : "-inf", f);
-    else fprintf(f, "%.17g", v);
+    else {
+        char buf[40];
+        shortest(buf, sizeof buf, v);
+        fputs(buf, f);
+    }
 }
 
 /* A CSV field: quoted when it holds a comma, quote or line break. */
@@ -1750,7 +1773,9 @@ alig_status alig_grid_summary_write(const alig_grid *g, const alig_grid_result *
                 if (!strcmp(a->name, names[j])) fputs(a->values[c.value[k]], f);
             }
         }
-        fprintf(f, ",%lu,%s,%d,", g->seeds[c.seed], alig_grid_status_name(r->status), r->exit_code);
+        if (g->n_seeds) fprintf(f, ",%lu", g->seeds[c.seed]);
+        else fputc(',', f);
+        fprintf(f, ",%s,%d,", alig_grid_status_name(r->status), r->exit_code);
         const double v1[] = { r->steps, r->obj_first, r->obj_last, r->obj_best };
         for (size_t k = 0; k < 4; k++) {
             alig_grid_fprint_num(f, v1[k]);

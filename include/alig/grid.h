@@ -14,7 +14,8 @@
  * (common ones first, then the method's, each in the order given) vary like the digits of a
  * number, the last axis fastest; the seed varies fastest of all. Cell i's name is built from the
  * method, every axis with more than one value and the seed ("alig__eta=0.1__s2"), so it is
- * stable when a grid is reordered or extended.
+ * stable when a grid is reordered or extended. A grid without seeds passes no seed flag (each run
+ * keeps its own default) and its names carry no seed ("run" when nothing else names the cell).
  *
  * Directory layout of a sweep in DIR: DIR/sweep.protocol (the grid, canonical protocol text),
  * DIR/summary.csv, DIR/cells/NAME/{config.json, run.csv | run/, stdout.txt, stderr.txt,
@@ -89,7 +90,7 @@ typedef struct alig_grid {
     size_t n_methods;
     alig_grid_method *methods;
     size_t n_seeds;
-    unsigned long *seeds;     /**< default {0}: one seed */
+    unsigned long *seeds;     /**< none by default: the run's own default seed, no --SEED_FLAG passed */
     char *seed_flag;          /**< flag that carries the seed, default "seed" */
     size_t n_rate;
     char **rate;              /**< axes drawn as the learning rate in figures, default lr, eta, alpha */
@@ -221,7 +222,7 @@ alig_status alig_grid_cell_name(const alig_grid *g, size_t i, char *buf, size_t 
 
 /**
  * The argument vector of cell i, relative to the cell's directory: base, method args, axes,
- * `--SEED_FLAG S`, `--out run.csv` (solve) or `--out run` (train). argv[argc] is NULL.
+ * `--SEED_FLAG S` (when the grid has seeds), `--out run.csv` (solve) or `--out run` (train). argv[argc] is NULL.
  * @param argv receives a NULL-terminated array; free it with alig_grid_argv_free.
  * @return ALIG_SUCCESS, ALIG_EINVAL, ALIG_ENOMEM.
  */
@@ -286,7 +287,7 @@ alig_status alig_grid_cell_store(const alig_grid *g, const char *dir, size_t i, 
  */
 alig_status alig_grid_summary_write(const alig_grid *g, const alig_grid_result *results, const char *path);
 
-/** Write a number the way the summary does: "%.17g", or nan / inf / -inf. */
+/** Write a number the way the summary does: the shortest "%.Pg" that reads back exactly, or nan / inf / -inf. */
 void alig_grid_fprint_num(FILE *f, double v);
 
 #ifdef __cplusplus
