@@ -239,6 +239,7 @@ typedef struct sweep_state {
     char summary[4200];
     int tty;
     size_t ranks_done;          /* rank 0: workers that sent TAG_DONE */
+    size_t *ran_by;             /* rank 0: cells run (not found finished) by each rank */
 } sweep_state;
 
 static char *read_text(const char *path, size_t cap)
@@ -285,8 +286,8 @@ static void progress(sweep_state *s, int final)
     fflush(stderr);
 }
 
-/* Rank 0: record a result and rewrite the summary. */
-static int record(sweep_state *s, size_t i, const alig_grid_result *r, int ran_now)
+/* Rank 0: record a result from rank `src` and rewrite the summary. */
+static int record(sweep_state *s, int src, size_t i, const alig_grid_result *r, int ran_now)
 {
     if (i >= s->n) return cli_fail(CMD, CLI_RUNTIME, "internal error: result of cell %zu of %zu", i, s->n);
     if (!s->results[i].done) {
@@ -295,7 +296,10 @@ static int record(sweep_state *s, size_t i, const alig_grid_result *r, int ran_n
         else if (r->status != ALIG_GRID_OK) s->not_ok++;
     }
     s->results[i] = *r;
-    if (ran_now) s->ran_here++;
+    if (ran_now) {
+        s->ran_here++;
+        s->ran_by[src]++;
+    }
     alig_status st = alig_grid_summary_write(s->g, s->results, s->summary);
     if (st) return cli_fail(CMD, CLI_RUNTIME, "cannot write %s: %s", s->summary, alig_strerror(st));
     progress(s, 0);
@@ -305,7 +309,7 @@ static int record(sweep_state *s, size_t i, const alig_grid_result *r, int ran_n
 /* A result produced on this rank: record it (rank 0) or send it to rank 0. */
 static int deliver(sweep_state *s, size_t i, const alig_grid_result *r, int ran_now)
 {
-    if (s->rank == 0) return record(s, i, r, ran_now);
+    if (s->rank == 0) return record(s, 0, i, r, ran_now);
     char buf[2200], err[256];
     int n = snprintf(buf, sizeof buf, "%zu %d\n", i, ran_now);
     if (alig_grid_result_format(r, buf + n, sizeof buf - (size_t)n))
@@ -338,7 +342,7 @@ static int drain(sweep_state *s)
             if (sscanf(buf, "%zu %d\n%n", &i, &ran_now, &used) != 2 || used <= 0 ||
                 alig_grid_result_parse(buf + used, &r) || i >= s->n || (int)(i % (size_t)s->size) != src)
                 return cli_fail(CMD, CLI_RUNTIME, "malformed result message from rank %d", src);
-            int rc = record(s, i, &r, ran_now);
+            int rc = record(s, src, i, &r, ran_now);
             if (rc) return rc;
         }
     }
@@ -536,7 +540,8 @@ static int run_sweep(const sweep_opts *o)
     }
     if (alig_dist_barrier(err, sizeof err)) return cli_fail(CMD, CLI_RUNTIME, "%s", err);
     if (rc) return rc;
-    if (s.rank == 0 && !(s.results = calloc(s.n ? s.n : 1, sizeof *s.results))) {
+    if (s.rank == 0 && (!(s.results = calloc(s.n ? s.n : 1, sizeof *s.results)) ||
+                        !(s.ran_by = calloc((size_t)s.size, sizeof *s.ran_by)))) {
         rc = cli_fail(CMD, CLI_RUNTIME, "out of memory");
         goto done;
     }
@@ -558,6 +563,11 @@ static int run_sweep(const sweep_opts *o)
             nanosleep(&ts, NULL);
         }
         progress(&s, 1);
+        if (!o->quiet && s.size > 1) {
+            fprintf(stderr, "sweep: cells run by each of the %d ranks:", s.size);
+            for (int k = 0; k < s.size; k++) fprintf(stderr, " %zu", s.ran_by[k]);
+            fputc('\n', stderr);
+        }
         if (!rc && s.done != s.n) rc = cli_fail(CMD, CLI_RUNTIME, "internal error: %zu of %zu cells reported", s.done, s.n);
         if (!rc && s.failed) {
             size_t first = 0;
@@ -572,6 +582,7 @@ static int run_sweep(const sweep_opts *o)
     if (alig_dist_barrier(err, sizeof err) && !rc) rc = cli_fail(CMD, CLI_RUNTIME, "%s", err);
 done:
     free(s.results);
+    free(s.ran_by);
     if (lock_fd >= 0) close(lock_fd);
     return rc;
 }
