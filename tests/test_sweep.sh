@@ -110,6 +110,16 @@ run 0 "${GRID[@]}" --out "$TMP/k" --jobs 1
 check "a cut cell is rerun, same summary" cmp -s <(nowall "$TMP/j1/summary.csv") <(nowall "$TMP/k/summary.csv")
 check "a cut cell's run.csv is whole again" cmp -s "$TMP/j1/cells/alig__eta=inf__s1/run.csv" "$TMP/k/cells/alig__eta=inf__s1/run.csv"
 
+# ---- 4c. a second sweep on a directory in use is refused (the lock is an fcntl lock, as Python's lockf)
+/usr/bin/python3 -c 'import fcntl, sys, time
+f = open(sys.argv[1], "a"); fcntl.lockf(f, fcntl.LOCK_EX); print("locked", flush=True); time.sleep(60)' \
+    "$TMP/j1/.lock" >"$TMP/lockpy" &
+lockpid=$!
+for _ in $(seq 1 500); do grep -q locked "$TMP/lockpy" && break; sleep 0.01; done
+run 1 "${GRID[@]}" --out "$TMP/j1" && check "a locked directory is refused" grep -q "another sweep is running" "$TMP/err"
+kill "$lockpid"
+wait "$lockpid" 2>/dev/null
+
 # ---- 5. errors
 usage_error "missing --base" --out "$TMP/u"
 usage_error "expected NAME=VALUES" --base "$BASE" --axis lr --out "$TMP/u"
