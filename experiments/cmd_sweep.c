@@ -645,6 +645,7 @@ typedef struct plot_cell {
 typedef struct plot_data {
     size_t n_rows, n_cols;
     char (*rows)[512];
+    const char **row_rate;  /* each row's rate axis name ("-" when none) */
     plot_col *cols;
     plot_cell *cells;       /* n_rows x n_cols */
     double **vals;          /* per (row, col): the ok objectives */
@@ -688,6 +689,7 @@ static void plot_data_free(plot_data *d)
         for (size_t k = 0; k < d->n_rows * d->n_cols; k++) free(d->vals[k]);
     free(d->vals);
     free(d->rows);
+    free(d->row_rate);
     free(d->cols);
     free(d->cells);
 }
@@ -697,11 +699,12 @@ static int collect(const alig_grid *g, const char *dir, plot_data *d, size_t *n_
     const size_t n = alig_grid_n_cells(g);
     memset(d, 0, sizeof *d);
     d->rows = calloc(n + 1, sizeof *d->rows);
+    d->row_rate = calloc(n + 1, sizeof *d->row_rate);
     d->cols = calloc(n + 1, sizeof *d->cols);
-    size_t *row_of_cell = calloc(n + 1, sizeof *row_of_cell), *col_of_cell = calloc(n + 1, sizeof *col_of_cell);
+    size_t *row_of_cell = calloc(n + 1, sizeof *row_of_cell);
     alig_grid_result *res = calloc(n + 1, sizeof *res);
     int rc = CLI_OK;
-    if (!d->rows || !d->cols || !row_of_cell || !col_of_cell || !res) {
+    if (!d->rows || !d->row_rate || !d->cols || !row_of_cell || !res) {
         rc = cli_fail(CMD, CLI_RUNTIME, "out of memory");
         goto done;
     }
@@ -721,7 +724,10 @@ static int collect(const alig_grid *g, const char *dir, plot_data *d, size_t *n_
         row_of(g, &c, key, sizeof key, &rk);
         size_t r = 0;
         while (r < d->n_rows && strcmp(d->rows[r], key)) r++;
-        if (r == d->n_rows) snprintf(d->rows[d->n_rows++], sizeof d->rows[0], "%s", key);
+        if (r == d->n_rows) {
+            d->row_rate[r] = rk >= 0 ? alig_grid_cell_axis(g, &c, (size_t)rk)->name : "-";
+            snprintf(d->rows[d->n_rows++], sizeof d->rows[0], "%s", key);
+        }
         row_of_cell[i] = r;
         plot_col col = { .x = 0, .text = "-" };
         if (rk >= 0) {
@@ -786,7 +792,6 @@ static int collect(const alig_grid *g, const char *dir, plot_data *d, size_t *n_
     }
 done:
     free(row_of_cell);
-    free(col_of_cell);
     free(res);
     return rc;
 }
@@ -844,7 +849,7 @@ static int write_markdown(const alig_grid *g, const plot_data *d, const char *pa
                 }
             }
         }
-        if (isfinite(best)) fprintf(f, " %s = %s: %.3g |\n", d->n_rate_names ? "rate" : "-", d->cols[best_k].text, best);
+        if (isfinite(best)) fprintf(f, " %s = %s: %.3g |\n", d->row_rate[r], d->cols[best_k].text, best);
         else fprintf(f, " - |\n");
     }
     return cli_out_commit(CMD, &o);
