@@ -1017,14 +1017,15 @@ static int sweep_plot(const char *dir)
         goto done;
     }
     const double ytop = pow(10, ceil(log10(vmax)) + 1);
-    fprintf(f, "reset\nset encoding utf8\nset logscale xy\nset format y '10^{%%T}'\nset grid lc rgb '#dddddd'\n");
+    fprintf(f, "reset\nset encoding utf8\nset logscale xy\nset format x '10^{%%T}'\nset format y '10^{%%T}'\n"
+               "set grid lc rgb '#dddddd'\n");
     fprintf(f, "set title \"%s against the learning rate: median over the ok seeds, bars min–max\\n"
                "(crosses on the top edge: every seed diverged or non-finite%s)\" font ',11'\n",
             g->kind == ALIG_GRID_SOLVE ? "Final objective f(w_T) − f⋆" : "Final training loss", has_inf ? "; ∞ drawn at the right" : "");
     fprintf(f, "set xlabel \"%s\"\nset ylabel \"%s\"\n", xlabel,
             g->kind == ALIG_GRID_SOLVE ? "f(w_T) − f⋆ (objective units)" : "training loss (nats)");
     if (isfinite(xmin)) fprintf(f, "set xrange [%.17g:%.17g]\n", xmin / 2, (has_inf ? xinf : xmax) * 2);
-    fprintf(f, "set yrange [%.17g:%.17g]\n", pow(10, floor(log10(vmin))), ytop * 3);
+    fprintf(f, "set yrange [%.17g:%.17g]\n", pow(10, floor(log10(vmin)) - 1), ytop * 3);
     if (has_inf) fprintf(f, "set xtics add ('∞' %.17g)\n", xinf);
     fprintf(f, "set key outside right top vertical box opaque font ',10'\nplot ");
     for (size_t r = 0; r < d.n_rows; r++) {
