@@ -18,10 +18,14 @@ if ! command -v mpirun >/dev/null 2>&1; then
 fi
 MPIRUN=(mpirun --oversubscribe)
 [ "$(id -u)" -eq 0 ] && MPIRUN+=(--allow-run-as-root)
-# OpenMPI keeps some allocations until exit; under LeakSanitizer those are not ours.
+# Sanitizer builds: OpenMPI's components are shared objects it loads and unloads again in
+# MPI_Finalize, leaving allocations that LeakSanitizer reports from "<unknown module>" and so cannot
+# be suppressed by library name. Leak checking is therefore off for the processes mpirun starts
+# (address and undefined-behaviour checks stay on); the same sweep code runs with leak checking in
+# test_sweep.sh and in the local run below.
+MPIENV=()
 if [ -n "${ALIG_SANITIZE_FLAGS:-}" ]; then
-    printf 'leak:libmpi.so\nleak:libopen-pal.so\nleak:libopen-rte.so\nleak:libpmix.so\nleak:libhwloc.so\nleak:libevent\nleak:mca_\n' >"$TMP/lsan.supp"
-    export LSAN_OPTIONS="suppressions=$TMP/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+    MPIENV=(env "ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0")
 fi
 export OMPI_MCA_btl=self,vader,tcp   # loopback only: shared memory between ranks, TCP as a fallback
 
@@ -33,7 +37,7 @@ run 0 "${GRID[@]}" --out "$TMP/local" --quiet
 
 mpi() { # mpi K OUTDIR [extra args]: mpirun -np K alig sweep GRID --out OUTDIR
     local k=$1 out=$2; shift 2
-    "${MPIRUN[@]}" -np "$k" "$ALIG" sweep "${GRID[@]}" --out "$out" "$@" >"$TMP/out" 2>"$TMP/err" </dev/null
+    "${MPIENV[@]}" "${MPIRUN[@]}" -np "$k" "$ALIG" sweep "${GRID[@]}" --out "$out" "$@" >"$TMP/out" 2>"$TMP/err" </dev/null
     local rc=$?
     check "mpirun -np $k: exit 0 (got $rc; $(tail -c 300 "$TMP/err"))" [ "$rc" -eq 0 ]
 }
