@@ -280,8 +280,8 @@ static void progress(sweep_state *s, int final)
     char eta[32];
     if (s->ran_here) fmt_duration(elapsed / (double)s->ran_here * (double)left, eta, sizeof eta);
     else snprintf(eta, sizeof eta, left ? "?" : "0:00");
-    fprintf(stderr, "%ssweep: %zu/%zu done, %zu running, %zu failed, %zu diverged or non-finite, ETA %s%s",
-            s->tty ? "\r" : "", s->done, s->n, s->running, s->failed, s->not_ok, eta,
+    fprintf(stderr, "%ssweep: %zu/%zu done, %zu running%s, %zu failed, %zu diverged or non-finite, ETA %s%s",
+            s->tty ? "\r" : "", s->done, s->n, s->running, s->size > 1 ? " on rank 0" : "", s->failed, s->not_ok, eta,
             s->tty ? (final ? "\033[K\n" : "\033[K") : "\n");
     fflush(stderr);
 }
