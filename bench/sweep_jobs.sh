@@ -5,7 +5,10 @@
 # The runs alternate (jobs 1, jobs 2, jobs 1, jobs 2, ...) PAIRS times and the ratio printed is the
 # median of the per-pair ratios with their range, since a shared machine drifts between minutes;
 # the load average at the start and the end is printed too (other users' work slows jobs 2 more:
-# it needs both cores).
+# it needs both cores). As a reference for what the machine allows at that moment, each pair also
+# runs the same cell commands without the sweep, one at a time and two at a time (xargs -P), and
+# the last line gives the sweep's ratio next to that raw ratio (sweep / raw = the share of the
+# machine's parallel capacity the runner delivers).
 # Usage: bench/sweep_jobs.sh [BUILD_DIR] [CELLS] [ITERS] [PAIRS]   (defaults: build/release, 16, 40000, 3)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -31,18 +34,36 @@ timed() { # timed JOBS DIR -> wall seconds of the whole sweep
   t1=$(date +%s.%N)
   awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }'
 }
+# the same cells without the sweep: one command line per cell, run by xargs
+raw() { # raw P -> wall seconds of running every cell, P at a time
+  local t0 t1
+  t0=$(date +%s.%N)
+  seq 1 "$cells" | xargs -P "$1" -I{} sh -c \
+    "OMP_NUM_THREADS=1 '$alig' solve --problem smooth --dim 50 --samples 500 --iters $iters --every $iters --solver alig --eta 1 --seed {} --out '$tmp/raw_{}.csv' >/dev/null"
+  t1=$(date +%s.%N)
+  awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }'
+}
 echo "sweep_jobs: $cells cells of $iters ALI-G steps (smooth, d = 50, n = 500), $pairs pairs; $(nproc) cores; load $(cut -d' ' -f1-3 /proc/loadavg)"
 ratios=()
+raws=()
 for p in $(seq 1 "$pairs"); do
   t1=$(timed 1 "$tmp/j1_$p")
   t2=$(timed 2 "$tmp/j2_$p")
+  r1=$(raw 1)
+  r2=$(raw 2)
   cmp -s <(sed 's/,[^,]*$//' "$tmp/j1_$p/summary.csv") <(sed 's/,[^,]*$//' "$tmp/j2_$p/summary.csv") \
     || { echo "sweep_jobs: the two summaries differ" >&2; exit 1; }
   cell=$(awk -F, 'NR > 1 { s += $NF; n++ } END { printf "%.3f", s / n }' "$tmp/j1_$p/summary.csv")
   r=$(awk -v a="$t1" -v b="$t2" 'BEGIN { printf "%.3f", a / b }')
+  rr=$(awk -v a="$r1" -v b="$r2" 'BEGIN { printf "%.3f", a / b }')
   ratios+=("$r")
-  printf '  pair %d: jobs 1 %6.2f s, jobs 2 %6.2f s, ratio %s (mean cell %s s)\n' "$p" "$t1" "$t2" "$r" "$cell"
+  raws+=("$rr")
+  printf '  pair %d: sweep jobs 1 %6.2f s, jobs 2 %6.2f s, ratio %s | raw -P1 %6.2f s, -P2 %6.2f s, ratio %s (mean cell %s s)\n' \
+    "$p" "$t1" "$t2" "$r" "$r1" "$r2" "$rr" "$cell"
 done
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+raw_median=$(printf '%s\n' "${raws[@]}" | median)
 sorted=$(printf '%s\n' "${ratios[@]}" | sort -g)
 median=$(awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }' <<<"$sorted")
-echo "sweep_jobs: throughput jobs 2 / jobs 1 = ${median}x (median of $pairs pairs, range $(head -1 <<<"$sorted")-$(tail -1 <<<"$sorted")); target >= 1.9x; load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "sweep_jobs: throughput jobs 2 / jobs 1 = ${median}x (median of $pairs pairs, range $(head -1 <<<"$sorted")-$(tail -1 <<<"$sorted")); target >= 1.9x"
+echo "sweep_jobs: the machine's own ratio, the same cells two at a time without the sweep = ${raw_median}x; sweep / raw = $(awk -v a="$median" -v b="$raw_median" 'BEGIN { printf "%.2f", a / b }'); load $(cut -d' ' -f1-3 /proc/loadavg)"
