@@ -235,7 +235,7 @@ typedef struct sweep_state {
     int rank, size;
     alig_grid_result *results;  /* rank 0: every cell's result as known */
     size_t done, failed, not_ok, ran_here, running;
-    double t_start, t_print;
+    double t_start, t_print, t_summary;
     char summary[4200];
     int tty;
     size_t ranks_done;          /* rank 0: workers that sent TAG_DONE */
@@ -300,8 +300,13 @@ static int record(sweep_state *s, int src, size_t i, const alig_grid_result *r, 
         s->ran_here++;
         s->ran_by[src]++;
     }
-    alig_status st = alig_grid_summary_write(s->g, s->results, s->summary);
-    if (st) return cli_fail(CMD, CLI_RUNTIME, "cannot write %s: %s", s->summary, alig_strerror(st));
+    /* rewriting is O(cells): on large grids, at most once a second (and once at the end) */
+    const double now = cli_now();
+    if (s->n <= 5000 || now - s->t_summary >= 1.0) {
+        s->t_summary = now;
+        alig_status st = alig_grid_summary_write(s->g, s->results, s->summary);
+        if (st) return cli_fail(CMD, CLI_RUNTIME, "cannot write %s: %s", s->summary, alig_strerror(st));
+    }
     progress(s, 0);
     return CLI_OK;
 }
@@ -563,6 +568,8 @@ static int run_sweep(const sweep_opts *o)
             nanosleep(&ts, NULL);
         }
         progress(&s, 1);
+        if (!rc && alig_grid_summary_write(o->g, s.results, s.summary))
+            rc = cli_fail(CMD, CLI_RUNTIME, "cannot write %s", s.summary);
         if (!o->quiet && s.size > 1) {
             fprintf(stderr, "sweep: cells run by each of the %d ranks:", s.size);
             for (int k = 0; k < s.size; k++) fprintf(stderr, " %zu", s.ran_by[k]);

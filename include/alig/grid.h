@@ -55,7 +55,7 @@ extern "C" {
 #define ALIG_GRID_MAX_TOKEN 128      /**< longest axis/method name or value, in bytes */
 #define ALIG_GRID_MAX_NAME 240       /**< longest cell name, in bytes, with its terminating NUL */
 #define ALIG_GRID_MAX_VALUES 4096    /**< most values of one axis */
-#define ALIG_GRID_MAX_CELLS 1000000  /**< most cells of one grid */
+#define ALIG_GRID_MAX_CELLS 100000   /**< most cells of one grid */
 #define ALIG_GRID_MAX_AXES 64        /**< most axes of one cell (common + method) */
 
 /** One axis: a flag of the base command and its values, kept as text (the child parses them). */
