@@ -50,7 +50,7 @@ static void help(FILE *f)
             "                         ranges LO:HI:log:N / LO:HI:lin:N (e.g. lr=1e-4:1e1:log:6,inf)\n"
             "  --method NAME          start a method (sub-grid) with its own axes, e.g. ALI-G's eta grid\n"
             "  --args \"ARGS\"          fixed flags of the current method (e.g. \"--solver alig\")\n"
-            "  --seeds LIST           seeds, e.g. 0,1,2 or 0-2 [0]\n"
+            "  --seeds LIST           seeds, e.g. 0,1,2 or 0-2, each passed as --SEED-FLAG S [none: no seed flag]\n"
             "  --seed-flag NAME       flag that receives the seed [seed]\n"
             "  --rate LIST            axes drawn as the learning rate in figures [lr,eta,alpha]\n"
             "  --diverge-factor X     `diverged`: final objective > X times the first recorded one [1000]\n"
