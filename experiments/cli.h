@@ -19,5 +19,6 @@ int cmd_rates(int argc, char **argv);
 int cmd_oscillation(int argc, char **argv);
 int cmd_figures(int argc, char **argv);
 int cmd_train(int argc, char **argv);
+int cmd_sweep(int argc, char **argv);
 
 #endif

@@ -14,6 +14,7 @@ static const cli_command commands[] = {
     { "oscillation", cmd_oscillation, "the non-convex example: Polyak cycles, ALI-G converges below its threshold" },
     { "figures", cmd_figures, "regenerate every documentation figure under docs/figures/" },
     { "train", cmd_train, "train a neural net (mlp, cnn, wrn-D-K) on Fashion-MNIST with the shared optimizer core" },
+    { "sweep", cmd_sweep, "run a grid of solve/train cells (axes x seeds) on local cores or MPI ranks; figures" },
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

@@ -1,0 +1,1059 @@
+/* cmd_sweep.c - `alig sweep`: a grid of `alig solve` / `alig train` runs (include/alig/grid.h), each
+ * cell one child process of this very binary in its own directory, N at a time, sharded over MPI
+ * ranks when launched by mpirun (dist/dist.h); and `alig sweep --plot DIR`: the Figure 3 heatmap,
+ * objective against the learning rate, and a markdown table, from a sweep directory.
+ *
+ * Why child processes: a cell that crashes, runs out of memory or is killed takes nothing else with
+ * it; each cell gets a clean process (OpenMP pool, allocator, RNG) so its result does not depend on
+ * what ran before it or beside it; and `kill -9` of the sweep kills its cells too
+ * (PR_SET_PDEATHSIG), leaving every cell finished or not, never half-recorded. */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "alig/grid.h"
+#include "cli.h"
+#include "cli_util.h"
+#include "dist/dist.h"
+#include "plot.h"
+
+#define CMD "sweep"
+
+enum { TAG_RESULT = 1, TAG_DONE = 2, TAG_ERROR = 3 };
+
+static void help(FILE *f)
+{
+    fprintf(f,
+            "usage: alig sweep --base \"solve|train ARGS\" [--axis NAME=VALUES]... [--method NAME [--args \"ARGS\"]\n"
+            "                  [--axis NAME=VALUES]...]... [--seeds LIST] --out DIR [run options]\n"
+            "       alig sweep --protocol FILE --out DIR [run options]\n"
+            "       alig sweep --plot DIR\n"
+            "       mpirun -np K alig sweep ...      (cells shared over K ranks; rank 0 writes the summary)\n\n"
+            "Runs every cell of a grid as `alig BASE [METHOD ARGS] --AXIS VALUE... --SEED-FLAG S --out ...` in\n"
+            "DIR/cells/NAME/, and rewrites DIR/summary.csv (one row per finished cell, in grid order) as cells\n"
+            "finish. Rerunning the same command skips finished cells and reruns the others (a cell whose\n"
+            "status is `failed` is rerun too). Details: docs/sweep.md.\n\n"
+            "grid (in order: --axis before any --method is common to all methods, after it belongs to it):\n"
+            "  --base \"CMD ARGS\"      the command of every cell: solve ... or train ... (no --out)\n"
+            "  --axis NAME=VALUES     flag --NAME takes each value; VALUES is a comma list of values or\n"
+            "                         ranges LO:HI:log:N / LO:HI:lin:N (e.g. lr=1e-4:1e1:log:6,inf)\n"
+            "  --method NAME          start a method (sub-grid) with its own axes, e.g. ALI-G's eta grid\n"
+            "  --args \"ARGS\"          fixed flags of the current method (e.g. \"--solver alig\")\n"
+            "  --seeds LIST           seeds, e.g. 0,1,2 or 0-2, each passed as --SEED-FLAG S [none: no seed flag]\n"
+            "  --seed-flag NAME       flag that receives the seed [seed]\n"
+            "  --rate LIST            axes drawn as the learning rate in figures [lr,eta,alpha]\n"
+            "  --diverge-factor X     `diverged`: final objective > X times the first recorded one [1000]\n"
+            "  --protocol FILE        read all of the above from a protocol file (experiments/protocols/)\n\n"
+            "run options:\n"
+            "  --out DIR              sweep directory, created if needed (required unless --dry-run)\n"
+            "  --jobs N               cells at a time on this machine (per MPI rank) [1]\n"
+            "  --threads-per-cell T   OMP_NUM_THREADS of every cell [1]\n"
+            "  --dry-run              print each cell's name and command line, run nothing\n"
+            "  --quiet                no progress line on stderr\n\n"
+            "figures:\n"
+            "  --plot DIR             from DIR's finished cells, write DIR/summary.md (median over seeds) and\n"
+            "                         draw DIR/figures/heatmap.{svg,png} and objective.{svg,png} with gnuplot\n\n"
+            "Exit status: 0 every cell ran (whatever its status), 1 runtime failure or some cell `failed`,\n"
+            "2 usage error. MPI: %s.\n",
+            alig_dist_built_with_mpi() ? "built with MPI" : "not built (single-process stand-in)");
+}
+
+/* ================================================================ options */
+
+typedef struct sweep_opts {
+    alig_grid *g;
+    const char *out;
+    size_t jobs, threads;
+    int dry_run, quiet;
+    const char *plot;
+} sweep_opts;
+
+static int value_of(int argc, char **argv, int *i, const char *flag, const char **val)
+{
+    const char *a = argv[*i];
+    const char *eq = strchr(a, '=');
+    if (eq && (size_t)(eq - a) == strlen(flag) + 2) {
+        *val = eq + 1;
+        return CLI_OK;
+    }
+    if (*i + 1 >= argc) return cli_fail(CMD, CLI_USAGE, "%s needs a value", flag);
+    *val = argv[++*i];
+    return CLI_OK;
+}
+
+/* The flag name of argv[i] ("--axis=..." -> "--axis"). */
+static int is_flag(const char *arg, const char *flag)
+{
+    size_t n = strlen(flag);
+    return !strncmp(arg, flag, n) && (arg[n] == 0 || arg[n] == '=');
+}
+
+static int parse_opts(int argc, char **argv, sweep_opts *o)
+{
+    static const char *const grid_flags[] = { "--base", "--axis", "--method", "--args", "--seeds", "--seed-flag",
+                                              "--rate", "--diverge-factor", NULL };
+    *o = (sweep_opts){ .jobs = 1, .threads = 1 };
+    const char *protocol = NULL, *grid_flag = NULL;
+    char err[512] = "";
+    alig_grid *g;
+    if (alig_grid_alloc(&g)) return cli_fail(CMD, CLI_RUNTIME, "out of memory");
+    size_t method = (size_t)-1;
+    int rc = CLI_OK;
+    for (int i = 1; i < argc && !rc; i++) {
+        const char *a = argv[i], *v = NULL;
+        alig_status st = ALIG_SUCCESS;
+        int is_grid = 0;
+        for (size_t k = 0; grid_flags[k]; k++)
+            if (is_flag(a, grid_flags[k])) is_grid = 1;
+        if (is_grid && !grid_flag) grid_flag = a;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            rc = CLI_HELP;
+        } else if (is_flag(a, "--base")) {
+            if (!(rc = value_of(argc, argv, &i, "--base", &v))) st = alig_grid_set_base(g, v, err, sizeof err);
+        } else if (is_flag(a, "--axis")) {
+            if (!(rc = value_of(argc, argv, &i, "--axis", &v))) {
+                const char *eq = strchr(v, '=');
+                if (!eq || eq == v) {
+                    rc = cli_fail(CMD, CLI_USAGE, "--axis %s: expected NAME=VALUES", v);
+                } else {
+                    char name[ALIG_GRID_MAX_TOKEN];
+                    size_t n = (size_t)(eq - v);
+                    if (n >= sizeof name) n = sizeof name - 1;
+                    memcpy(name, v, n);
+                    name[n] = 0;
+                    st = alig_grid_add_axis(g, method, name, eq + 1, err, sizeof err);
+                }
+            }
+        } else if (is_flag(a, "--method")) {
+            if (!(rc = value_of(argc, argv, &i, "--method", &v))) {
+                st = alig_grid_add_method(g, v, err, sizeof err);
+                if (!st) method = g->n_methods - 1;
+            }
+        } else if (is_flag(a, "--args")) {
+            if (!(rc = value_of(argc, argv, &i, "--args", &v))) {
+                if (method == (size_t)-1)
+                    rc = cli_fail(CMD, CLI_USAGE, "--args goes after --method NAME (flags of every cell belong in --base)");
+                else if (g->methods[method].n_args)
+                    rc = cli_fail(CMD, CLI_USAGE, "--args is given twice for method %s", g->methods[method].name);
+                else
+                    st = alig_grid_set_args(g, method, v, err, sizeof err);
+            }
+        } else if (is_flag(a, "--seeds")) {
+            if (!(rc = value_of(argc, argv, &i, "--seeds", &v))) st = alig_grid_set_seeds(g, v, err, sizeof err);
+        } else if (is_flag(a, "--seed-flag")) {
+            if (!(rc = value_of(argc, argv, &i, "--seed-flag", &v))) {
+                char *d = malloc(strlen(v) + 1);
+                if (!d) st = ALIG_ENOMEM;
+                else {
+                    strcpy(d, v);
+                    free(g->seed_flag);
+                    g->seed_flag = d;
+                }
+            }
+        } else if (is_flag(a, "--rate")) {
+            if (!(rc = value_of(argc, argv, &i, "--rate", &v))) st = alig_grid_set_rate(g, v, err, sizeof err);
+        } else if (is_flag(a, "--diverge-factor")) {
+            if (!(rc = value_of(argc, argv, &i, "--diverge-factor", &v)))
+                rc = cli_double(CMD, "diverge-factor", v, CLI_POSITIVE, &g->diverge_factor);
+        } else if (is_flag(a, "--protocol")) {
+            rc = value_of(argc, argv, &i, "--protocol", &protocol);
+        } else if (is_flag(a, "--out")) {
+            rc = value_of(argc, argv, &i, "--out", &o->out);
+        } else if (is_flag(a, "--plot")) {
+            rc = value_of(argc, argv, &i, "--plot", &o->plot);
+        } else if (is_flag(a, "--jobs")) {
+            if (!(rc = value_of(argc, argv, &i, "--jobs", &v))) rc = cli_size(CMD, "jobs", v, 1, &o->jobs);
+            if (!rc && o->jobs > 1024) rc = cli_fail(CMD, CLI_USAGE, "--jobs %zu: at most 1024", o->jobs);
+        } else if (is_flag(a, "--threads-per-cell")) {
+            if (!(rc = value_of(argc, argv, &i, "--threads-per-cell", &v)))
+                rc = cli_size(CMD, "threads-per-cell", v, 1, &o->threads);
+            if (!rc && o->threads > 4096) rc = cli_fail(CMD, CLI_USAGE, "--threads-per-cell %zu: at most 4096", o->threads);
+        } else if (!strcmp(a, "--dry-run")) {
+            o->dry_run = 1;
+        } else if (!strcmp(a, "--quiet")) {
+            o->quiet = 1;
+        } else {
+            rc = cli_fail(CMD, CLI_USAGE, "unknown argument '%s' (try alig sweep --help)", a);
+        }
+        if (!rc && st) rc = cli_fail(CMD, st == ALIG_ENOMEM ? CLI_RUNTIME : CLI_USAGE, "%s", err[0] ? err : alig_strerror(st));
+    }
+    if (!rc && o->plot) {
+        if (protocol || grid_flag || o->out || o->dry_run)
+            rc = cli_fail(CMD, CLI_USAGE, "--plot DIR draws an existing sweep: give it alone");
+        alig_grid_free(g);
+        return rc;
+    }
+    if (!rc && protocol) {
+        if (grid_flag) {
+            rc = cli_fail(CMD, CLI_USAGE, "--protocol %s holds the grid: %s cannot be combined with it", protocol, grid_flag);
+        } else {
+            alig_grid_free(g);
+            g = NULL;
+            alig_status st = alig_grid_parse_file(protocol, &g, err, sizeof err);
+            if (st) rc = cli_fail(CMD, st == ALIG_ENOMEM ? CLI_RUNTIME : CLI_USAGE, "%s", err);
+        }
+    }
+    if (!rc && !protocol && !g->n_base) rc = cli_fail(CMD, CLI_USAGE, "missing --base \"solve ...\" (or --protocol FILE)");
+    if (!rc) {
+        alig_status st = alig_grid_validate(g, err, sizeof err);
+        if (st) rc = cli_fail(CMD, CLI_USAGE, "%s", err);
+    }
+    if (!rc && !o->out && !o->dry_run) rc = cli_fail(CMD, CLI_USAGE, "missing --out DIR");
+    if (rc) {
+        alig_grid_free(g);
+        return rc;
+    }
+    o->g = g;
+    return CLI_OK;
+}
+
+/* ================================================================ running cells */
+
+typedef struct slot {
+    pid_t pid;
+    size_t cell;
+    double t0;
+    char dir[4400];
+} slot;
+
+typedef struct sweep_state {
+    const sweep_opts *o;
+    const alig_grid *g;
+    char exe[4096];
+    size_t n;                   /* cells */
+    int rank, size;
+    alig_grid_result *results;  /* rank 0: every cell's result as known */
+    size_t done, failed, not_ok, ran_here, running;
+    double t_start, t_print, t_summary;
+    char summary[4200];
+    int tty;
+    size_t ranks_done;          /* rank 0: workers that sent TAG_DONE */
+    size_t *ran_by;             /* rank 0: cells run (not found finished) by each rank */
+} sweep_state;
+
+static char *read_text(const char *path, size_t cap)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *buf = malloc(cap + 1);
+    if (!buf) {
+        fclose(f);
+        return NULL;
+    }
+    size_t n = fread(buf, 1, cap, f);
+    buf[n] = 0;
+    fclose(f);
+    return buf;
+}
+
+static void fmt_duration(double s, char *buf, size_t len)
+{
+    if (!isfinite(s) || s < 0) {
+        snprintf(buf, len, "?");
+        return;
+    }
+    long t = (long)(s + 0.5);
+    if (t >= 3600) snprintf(buf, len, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+    else snprintf(buf, len, "%ld:%02ld", t / 60, t % 60);
+}
+
+static void progress(sweep_state *s, int final)
+{
+    if (s->o->quiet || s->rank != 0) return;
+    const double now = cli_now();
+    if (!final && !s->tty && now - s->t_print < 2.0) return;
+    if (!final && s->tty && now - s->t_print < 0.2) return;
+    s->t_print = now;
+    const double elapsed = now - s->t_start;
+    const size_t left = s->n - s->done;
+    char eta[32];
+    if (s->ran_here) fmt_duration(elapsed / (double)s->ran_here * (double)left, eta, sizeof eta);
+    else snprintf(eta, sizeof eta, left ? "?" : "0:00");
+    fprintf(stderr, "%ssweep: %zu/%zu done, %zu running%s, %zu failed, %zu diverged or non-finite, ETA %s%s",
+            s->tty ? "\r" : "", s->done, s->n, s->running, s->size > 1 ? " on rank 0" : "", s->failed, s->not_ok, eta,
+            s->tty ? (final ? "\033[K\n" : "\033[K") : "\n");
+    fflush(stderr);
+}
+
+/* Rank 0: record a result from rank `src` and rewrite the summary. */
+static int record(sweep_state *s, int src, size_t i, const alig_grid_result *r, int ran_now)
+{
+    if (i >= s->n) return cli_fail(CMD, CLI_RUNTIME, "internal error: result of cell %zu of %zu", i, s->n);
+    if (!s->results[i].done) {
+        s->done++;
+        if (r->status == ALIG_GRID_FAILED) s->failed++;
+        else if (r->status != ALIG_GRID_OK) s->not_ok++;
+    }
+    s->results[i] = *r;
+    if (ran_now) {
+        s->ran_here++;
+        s->ran_by[src]++;
+    }
+    /* rewriting is O(cells): on large grids, at most once a second (and once at the end) */
+    const double now = cli_now();
+    if (s->n <= 5000 || now - s->t_summary >= 1.0) {
+        s->t_summary = now;
+        alig_status st = alig_grid_summary_write(s->g, s->results, s->summary);
+        if (st) return cli_fail(CMD, CLI_RUNTIME, "cannot write %s: %s", s->summary, alig_strerror(st));
+    }
+    progress(s, 0);
+    return CLI_OK;
+}
+
+/* A result produced on this rank: record it (rank 0) or send it to rank 0. */
+static int deliver(sweep_state *s, size_t i, const alig_grid_result *r, int ran_now)
+{
+    if (s->rank == 0) return record(s, 0, i, r, ran_now);
+    char buf[2200], err[256];
+    int n = snprintf(buf, sizeof buf, "%zu %d\n", i, ran_now);
+    if (alig_grid_result_format(r, buf + n, sizeof buf - (size_t)n))
+        return cli_fail(CMD, CLI_RUNTIME, "internal error: result of cell %zu too long", i);
+    if (alig_dist_send(0, TAG_RESULT, buf, strlen(buf), err, sizeof err))
+        return cli_fail(CMD, CLI_RUNTIME, "rank %d: %s", s->rank, err);
+    return CLI_OK;
+}
+
+/* Rank 0: take every pending message from the other ranks. */
+static int drain(sweep_state *s)
+{
+    if (s->rank != 0 || s->size == 1) return CLI_OK;
+    for (;;) {
+        char buf[2300], err[256];
+        int src, tag;
+        size_t len;
+        int got = alig_dist_poll(buf, sizeof buf - 1, &src, &tag, &len, err, sizeof err);
+        if (got < 0) return cli_fail(CMD, CLI_RUNTIME, "%s", err);
+        if (!got) return CLI_OK;
+        buf[len] = 0;
+        if (tag == TAG_DONE) {
+            s->ranks_done++;
+        } else if (tag == TAG_ERROR) {
+            return cli_fail(CMD, CLI_RUNTIME, "rank %d: %s", src, buf);
+        } else {
+            size_t i;
+            int ran_now, used = 0;
+            alig_grid_result r;
+            if (sscanf(buf, "%zu %d\n%n", &i, &ran_now, &used) != 2 || used <= 0 ||
+                alig_grid_result_parse(buf + used, &r) || i >= s->n || (int)(i % (size_t)s->size) != src)
+                return cli_fail(CMD, CLI_RUNTIME, "malformed result message from rank %d", src);
+            int rc = record(s, src, i, &r, ran_now);
+            if (rc) return rc;
+        }
+    }
+}
+
+static int start_cell(sweep_state *s, slot *sl, size_t i)
+{
+    char err[512];
+    alig_status st = alig_grid_cell_prepare(s->g, s->o->out, i, sl->dir, sizeof sl->dir, err, sizeof err);
+    if (st) return cli_fail(CMD, CLI_RUNTIME, "%s", err[0] ? err : alig_strerror(st));
+    char **cargv;
+    size_t cargc;
+    if ((st = alig_grid_cell_argv(s->g, i, &cargv, &cargc))) return cli_fail(CMD, CLI_RUNTIME, "%s", alig_strerror(st));
+    char **argv = calloc(cargc + 2, sizeof *argv);
+    if (!argv) {
+        alig_grid_argv_free(cargv);
+        return cli_fail(CMD, CLI_RUNTIME, "out of memory");
+    }
+    argv[0] = "alig";
+    for (size_t k = 0; k < cargc; k++) argv[k + 1] = cargv[k];
+    char threads[32];
+    snprintf(threads, sizeof threads, "%zu", s->o->threads);
+    fflush(stdout);
+    fflush(stderr);
+    const pid_t parent = getpid();
+    sl->t0 = cli_now();
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* child: die with the sweep; run in the cell's directory with its own stdout/stderr */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(137);
+        int in = open("/dev/null", O_RDONLY);
+        if (chdir(sl->dir) != 0) _exit(126);
+        int out = open("stdout.txt", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int er = open("stderr.txt", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (in < 0 || out < 0 || er < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(er, 2) < 0) _exit(126);
+        setenv("OMP_NUM_THREADS", threads, 1);
+        execv(s->exe, argv);
+        fprintf(stderr, "alig sweep: cannot run %s: %s\n", s->exe, strerror(errno));
+        _exit(127);
+    }
+    free(argv);
+    alig_grid_argv_free(cargv);
+    if (pid < 0) return cli_fail(CMD, CLI_RUNTIME, "fork: %s", strerror(errno));
+    sl->pid = pid;
+    sl->cell = i;
+    s->running++;
+    return CLI_OK;
+}
+
+static int finish_cell(sweep_state *s, slot *sl, int wstatus)
+{
+    const double wall = cli_now() - sl->t0;
+    int code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : WIFSIGNALED(wstatus) ? 128 + WTERMSIG(wstatus) : 255;
+    char path[4500];
+    snprintf(path, sizeof path, "%s/stderr.txt", sl->dir);
+    char *err_text = read_text(path, 1 << 16);
+    alig_grid_result r;
+    alig_grid_classify(s->g, sl->dir, code, err_text, wall, &r);
+    free(err_text);
+    alig_status st = alig_grid_cell_store(s->g, s->o->out, sl->cell, &r);
+    if (st) return cli_fail(CMD, CLI_RUNTIME, "cannot write %s/result.json: %s", sl->dir, alig_strerror(st));
+    sl->pid = 0;
+    s->running--;
+    return deliver(s, sl->cell, &r, 1);
+}
+
+static void kill_all(slot *slots, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        if (slots[k].pid > 0) {
+            kill(slots[k].pid, SIGKILL);
+            waitpid(slots[k].pid, NULL, 0);
+            slots[k].pid = 0;
+        }
+}
+
+/* This rank's share: cells i with i mod size == rank; finished ones are reported, others run. */
+static int run_share(sweep_state *s)
+{
+    size_t *todo = malloc((s->n / (size_t)s->size + 1) * sizeof *todo);
+    slot *slots = calloc(s->o->jobs, sizeof *slots);
+    int rc = CLI_OK;
+    size_t n_todo = 0;
+    if (!todo || !slots) {
+        rc = cli_fail(CMD, CLI_RUNTIME, "out of memory");
+        goto done;
+    }
+    for (size_t i = (size_t)s->rank; i < s->n && !rc; i += (size_t)s->size) {
+        int fin = 0;
+        alig_grid_result r;
+        alig_status st = alig_grid_cell_finished(s->g, s->o->out, i, &fin, &r);
+        if (st) rc = cli_fail(CMD, CLI_RUNTIME, "cell %zu: %s", i, alig_strerror(st));
+        else if (fin && r.status != ALIG_GRID_FAILED) rc = deliver(s, i, &r, 0);
+        else todo[n_todo++] = i;
+    }
+    size_t next = 0, active = 0;
+    while (!rc && (next < n_todo || active)) {
+        while (!rc && next < n_todo && active < s->o->jobs) {
+            size_t k = 0;
+            while (slots[k].pid > 0) k++;
+            if (!(rc = start_cell(s, &slots[k], todo[next]))) {
+                next++;
+                active++;
+            }
+        }
+        if (rc) break;
+        progress(s, 0);
+        int wstatus;
+        /* alone: block until a cell ends; with ranks: poll, so rank 0 keeps reading messages */
+        pid_t pid = waitpid(-1, &wstatus, s->size > 1 ? WNOHANG : 0);
+        if (pid < 0 && errno == EINTR) continue;
+        if (pid < 0) {
+            rc = cli_fail(CMD, CLI_RUNTIME, "waitpid: %s", strerror(errno));
+            break;
+        }
+        if (pid == 0) {
+            if ((rc = drain(s))) break;
+            struct timespec ts = { 0, 2000000 };
+            nanosleep(&ts, NULL);
+            continue;
+        }
+        for (size_t k = 0; k < s->o->jobs; k++)
+            if (slots[k].pid == pid) {
+                rc = finish_cell(s, &slots[k], wstatus);
+                active--;
+                break;
+            }
+        if (!rc) rc = drain(s);
+    }
+done:
+    if (slots) kill_all(slots, s->o->jobs);
+    free(slots);
+    free(todo);
+    return rc;
+}
+
+static int dry_run(const alig_grid *g)
+{
+    const size_t n = alig_grid_n_cells(g);
+    for (size_t i = 0; i < n; i++) {
+        char name[ALIG_GRID_MAX_NAME], **argv;
+        size_t argc;
+        if (alig_grid_cell_name(g, i, name, sizeof name) || alig_grid_cell_argv(g, i, &argv, &argc))
+            return cli_fail(CMD, CLI_RUNTIME, "out of memory");
+        printf("%s: alig", name);
+        for (size_t k = 0; k < argc; k++) printf(" %s", argv[k]);
+        putchar('\n');
+        alig_grid_argv_free(argv);
+    }
+    printf("%zu cells\n", n);
+    return CLI_OK;
+}
+
+/* Rank 0: create DIR, lock it against a second sweep, write DIR/sweep.protocol. */
+static int open_dir(const alig_grid *g, const char *dir, int *lock_fd)
+{
+    int rc = cli_mkdir_p(CMD, dir);
+    if (rc) return rc;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/.lock", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return cli_fail(CMD, CLI_RUNTIME, "cannot create %s: %s", path, strerror(errno));
+    struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+    if (fcntl(fd, F_SETLK, &fl) != 0) {
+        close(fd);
+        return cli_fail(CMD, CLI_RUNTIME, "%s: another sweep is running in this directory", dir);
+    }
+    *lock_fd = fd;
+    snprintf(path, sizeof path, "%s/sweep.protocol", dir);
+    cli_out o = { 0 };
+    if ((rc = cli_out_open(CMD, &o, path))) return rc;
+    if (alig_grid_write_protocol(g, o.f)) {
+        cli_out_abort(&o);
+        return cli_fail(CMD, CLI_RUNTIME, "cannot write %s", path);
+    }
+    return cli_out_commit(CMD, &o);
+}
+
+static int sweep_plot(const char *dir);
+
+static int run_sweep(const sweep_opts *o)
+{
+    sweep_state s = { .o = o, .g = o->g, .n = alig_grid_n_cells(o->g), .rank = alig_dist_rank(),
+                      .size = alig_dist_size(), .tty = isatty(STDERR_FILENO) };
+    ssize_t len = readlink("/proc/self/exe", s.exe, sizeof s.exe - 1);
+    if (len <= 0) return cli_fail(CMD, CLI_RUNTIME, "cannot find this program through /proc/self/exe: %s", strerror(errno));
+    s.exe[len] = 0;
+    snprintf(s.summary, sizeof s.summary, "%s/summary.csv", o->out);
+    int lock_fd = -1, rc = CLI_OK;
+    char err[256];
+    if (s.rank == 0) {
+        rc = open_dir(o->g, o->out, &lock_fd);
+        if (rc && s.size > 1) alig_dist_abort(rc);
+    }
+    if (alig_dist_barrier(err, sizeof err)) return cli_fail(CMD, CLI_RUNTIME, "%s", err);
+    if (rc) return rc;
+    if (s.rank == 0 && (!(s.results = calloc(s.n ? s.n : 1, sizeof *s.results)) ||
+                        !(s.ran_by = calloc((size_t)s.size, sizeof *s.ran_by)))) {
+        rc = cli_fail(CMD, CLI_RUNTIME, "out of memory");
+        goto done;
+    }
+    s.t_start = s.t_print = cli_now();
+    if (s.rank == 0 && alig_grid_summary_write(o->g, s.results, s.summary)) {
+        rc = cli_fail(CMD, CLI_RUNTIME, "cannot write %s", s.summary);
+        goto done;
+    }
+    rc = run_share(&s);
+    if (s.rank != 0) {
+        /* tell rank 0 this share is over (or why it failed) */
+        const char *msg = rc ? "failed (see its stderr)" : "done";
+        if (alig_dist_send(0, rc ? TAG_ERROR : TAG_DONE, msg, strlen(msg), err, sizeof err) && !rc)
+            rc = cli_fail(CMD, CLI_RUNTIME, "rank %d: %s", s.rank, err);
+    } else {
+        while (!rc && s.ranks_done + 1 < (size_t)s.size) {
+            if ((rc = drain(&s))) break;
+            struct timespec ts = { 0, 2000000 };
+            nanosleep(&ts, NULL);
+        }
+        progress(&s, 1);
+        if (!rc && alig_grid_summary_write(o->g, s.results, s.summary))
+            rc = cli_fail(CMD, CLI_RUNTIME, "cannot write %s", s.summary);
+        if (!o->quiet && s.size > 1) {
+            fprintf(stderr, "sweep: cells run by each of the %d ranks:", s.size);
+            for (int k = 0; k < s.size; k++) fprintf(stderr, " %zu", s.ran_by[k]);
+            fputc('\n', stderr);
+        }
+        if (!rc && s.done != s.n) rc = cli_fail(CMD, CLI_RUNTIME, "internal error: %zu of %zu cells reported", s.done, s.n);
+        if (!rc && s.failed) {
+            size_t first = 0;
+            while (first < s.n && s.results[first].status != ALIG_GRID_FAILED) first++;
+            char name[ALIG_GRID_MAX_NAME] = "";
+            alig_grid_cell_name(o->g, first, name, sizeof name);
+            rc = cli_fail(CMD, CLI_RUNTIME, "%zu of %zu cells failed (first: %s: %s); see %s", s.failed, s.n, name,
+                          first < s.n ? s.results[first].note : "", s.summary);
+        }
+    }
+    if (rc && s.size > 1) alig_dist_abort(rc);
+    if (alig_dist_barrier(err, sizeof err) && !rc) rc = cli_fail(CMD, CLI_RUNTIME, "%s", err);
+done:
+    free(s.results);
+    free(s.ran_by);
+    if (lock_fd >= 0) close(lock_fd);
+    return rc;
+}
+
+int cmd_sweep(int argc, char **argv)
+{
+    sweep_opts o;
+    int rc = parse_opts(argc, argv, &o);
+    if (rc == CLI_HELP) {
+        help(stdout);
+        return CLI_OK;
+    }
+    if (rc) return rc;
+    if (o.plot) return sweep_plot(o.plot);
+    if (o.dry_run) {
+        rc = dry_run(o.g);
+        alig_grid_free(o.g);
+        return rc;
+    }
+    char err[512];
+    if (alig_dist_init(&argc, &argv, err, sizeof err)) {
+        alig_grid_free(o.g);
+        return cli_fail(CMD, CLI_RUNTIME, "%s", err);
+    }
+    rc = run_sweep(&o);
+    alig_grid_free(o.g);
+    alig_dist_finalize();
+    return rc;
+}
+
+/* ================================================================ figures and the table */
+
+/* How the figures name an axis: Greek letters where the paper uses them. */
+static const struct { const char *axis, *label; } axis_labels[] = {
+    { "eta", "η (ALI-G maximal step size)" },
+    { "lr", "learning rate" },
+    { "alpha", "α (L4 step fraction)" },
+    { "momentum", "μ (momentum)" },
+};
+
+static const char *axis_label(const char *name)
+{
+    for (size_t k = 0; k < sizeof axis_labels / sizeof axis_labels[0]; k++)
+        if (!strcmp(axis_labels[k].axis, name)) return axis_labels[k].label;
+    return name;
+}
+
+typedef struct plot_col {
+    double x;               /* numeric rate value; INFINITY for inf */
+    char text[ALIG_GRID_MAX_TOKEN];
+} plot_col;
+
+typedef struct plot_cell {
+    size_t n, n_ok;         /* seeds seen, seeds with status ok */
+    double med, lo, hi;     /* over the ok seeds: median, min, max of the final objective */
+    alig_grid_status worst; /* the most frequent non-ok status when n_ok == 0 */
+    size_t count[4];
+} plot_cell;
+
+typedef struct plot_data {
+    size_t n_rows, n_cols;
+    char (*rows)[512];
+    const char **row_rate;  /* each row's rate axis name ("-" when none) */
+    plot_col *cols;
+    plot_cell *cells;       /* n_rows x n_cols */
+    double **vals;          /* per (row, col): the ok objectives */
+    const char *rate_names[16];
+    size_t n_rate_names;
+} plot_data;
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int cmp_col(const void *a, const void *b)
+{
+    return cmp_double(&((const plot_col *)a)->x, &((const plot_col *)b)->x);
+}
+
+/* The row key and the rate axis (index into the cell's axes, or -1) of cell c. */
+static void row_of(const alig_grid *g, const alig_grid_cell *c, char *key, size_t len, int *rate_k)
+{
+    *rate_k = -1;
+    for (size_t r = 0; r < g->n_rate && *rate_k < 0; r++)
+        for (size_t k = 0; k < c->n_axes; k++)
+            if (!strcmp(alig_grid_cell_axis(g, c, k)->name, g->rate[r])) {
+                *rate_k = (int)k;
+                break;
+            }
+    size_t used = (size_t)snprintf(key, len, "%s", g->methods[c->method].name);
+    for (size_t k = 0; k < c->n_axes && used < len; k++) {
+        const alig_grid_axis *a = alig_grid_cell_axis(g, c, k);
+        if ((int)k == *rate_k || a->n < 2) continue;
+        used += (size_t)snprintf(key + used, len - used, "%s%s=%s", used ? " " : "", a->name, a->values[c->value[k]]);
+    }
+    if (!key[0]) snprintf(key, len, "all");
+}
+
+static void plot_data_free(plot_data *d)
+{
+    if (d->vals)
+        for (size_t k = 0; k < d->n_rows * d->n_cols; k++) free(d->vals[k]);
+    free(d->vals);
+    free(d->rows);
+    free(d->row_rate);
+    free(d->cols);
+    free(d->cells);
+}
+
+static int collect(const alig_grid *g, const char *dir, plot_data *d, size_t *n_done)
+{
+    const size_t n = alig_grid_n_cells(g);
+    memset(d, 0, sizeof *d);
+    d->rows = calloc(n + 1, sizeof *d->rows);
+    d->row_rate = calloc(n + 1, sizeof *d->row_rate);
+    d->cols = calloc(n + 1, sizeof *d->cols);
+    size_t *row_of_cell = calloc(n + 1, sizeof *row_of_cell);
+    alig_grid_result *res = calloc(n + 1, sizeof *res);
+    int rc = CLI_OK;
+    if (!d->rows || !d->row_rate || !d->cols || !row_of_cell || !res) {
+        rc = cli_fail(CMD, CLI_RUNTIME, "out of memory");
+        goto done;
+    }
+    *n_done = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        alig_grid_cell c;
+        alig_grid_cell_at(g, i, &c);
+        int fin = 0;
+        if (alig_grid_cell_finished(g, dir, i, &fin, &res[i])) {
+            rc = cli_fail(CMD, CLI_RUNTIME, "out of memory");
+            break;
+        }
+        if (!fin) continue;
+        (*n_done)++;
+        char key[512];
+        int rk;
+        row_of(g, &c, key, sizeof key, &rk);
+        size_t r = 0;
+        while (r < d->n_rows && strcmp(d->rows[r], key)) r++;
+        if (r == d->n_rows) {
+            d->row_rate[r] = rk >= 0 ? alig_grid_cell_axis(g, &c, (size_t)rk)->name : "-";
+            snprintf(d->rows[d->n_rows++], sizeof d->rows[0], "%s", key);
+        }
+        row_of_cell[i] = r;
+        plot_col col = { .x = 0, .text = "-" };
+        if (rk >= 0) {
+            const alig_grid_axis *a = alig_grid_cell_axis(g, &c, (size_t)rk);
+            const char *t = a->values[c.value[rk]];
+            char *end;
+            col.x = strtod(t, &end);
+            if (*end || end == t || isnan(col.x)) {
+                rc = cli_fail(CMD, CLI_USAGE, "--plot: rate axis %s has the value '%s', not a number", a->name, t);
+                break;
+            }
+            snprintf(col.text, sizeof col.text, "%s", t);
+            size_t q = 0;
+            while (q < d->n_rate_names && strcmp(d->rate_names[q], a->name)) q++;
+            if (q == d->n_rate_names && q < 16) d->rate_names[d->n_rate_names++] = a->name;
+        }
+        size_t k = 0;
+        while (k < d->n_cols && d->cols[k].x != col.x) k++;
+        if (k == d->n_cols) d->cols[d->n_cols++] = col;
+    }
+    if (rc) goto done;
+    qsort(d->cols, d->n_cols, sizeof *d->cols, cmp_col);
+    d->cells = calloc(d->n_rows * d->n_cols + 1, sizeof *d->cells);
+    d->vals = calloc(d->n_rows * d->n_cols + 1, sizeof *d->vals);
+    if (!d->cells || !d->vals) {
+        rc = cli_fail(CMD, CLI_RUNTIME, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!res[i].done) continue;
+        alig_grid_cell c;
+        alig_grid_cell_at(g, i, &c);
+        char key[512];
+        int rk;
+        row_of(g, &c, key, sizeof key, &rk);
+        double x = 0;
+        if (rk >= 0) x = strtod(alig_grid_cell_axis(g, &c, (size_t)rk)->values[c.value[rk]], NULL);
+        size_t k = 0;
+        while (k < d->n_cols && d->cols[k].x != x) k++;
+        const size_t at = row_of_cell[i] * d->n_cols + k;
+        plot_cell *pc = &d->cells[at];
+        if (!pc->n && !(d->vals[at] = calloc(g->n_seeds + 1, sizeof **d->vals))) {
+            rc = cli_fail(CMD, CLI_RUNTIME, "out of memory");
+            goto done;
+        }
+        pc->n++;
+        pc->count[res[i].status]++;
+        if (res[i].status == ALIG_GRID_OK && pc->n_ok < g->n_seeds + 1) d->vals[at][pc->n_ok++] = res[i].obj_last;
+    }
+    for (size_t k = 0; k < d->n_rows * d->n_cols; k++) {
+        plot_cell *pc = &d->cells[k];
+        if (pc->n_ok) {
+            qsort(d->vals[k], pc->n_ok, sizeof **d->vals, cmp_double);
+            const double *v = d->vals[k];
+            pc->med = pc->n_ok % 2 ? v[pc->n_ok / 2] : 0.5 * (v[pc->n_ok / 2 - 1] + v[pc->n_ok / 2]);
+            pc->lo = v[0];
+            pc->hi = v[pc->n_ok - 1];
+        }
+        pc->worst = ALIG_GRID_NONFINITE;
+        for (int st = ALIG_GRID_DIVERGED; st <= ALIG_GRID_FAILED; st++)
+            if (pc->count[st] > pc->count[pc->worst]) pc->worst = (alig_grid_status)st;
+    }
+done:
+    free(row_of_cell);
+    free(res);
+    return rc;
+}
+
+static void fmt_val(double v, char *buf, size_t len)
+{
+    snprintf(buf, len, "%.2g", v);
+}
+
+/* A gnuplot-safe double-quoted label (quotes and backslashes dropped). */
+static void gp_label(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++)
+        if (*s != '"' && *s != '\\') fputc(*s, f);
+    fputc('"', f);
+}
+
+static int write_markdown(const alig_grid *g, const plot_data *d, const char *path, const char *objective)
+{
+    cli_out o = { 0 };
+    int rc = cli_out_open(CMD, &o, path);
+    if (rc) return rc;
+    FILE *f = o.f;
+    fprintf(f, "# Sweep summary\n\nBase command: `alig");
+    for (size_t k = 0; k < g->n_base; k++) fprintf(f, " %s", g->base[k]);
+    fprintf(f, "`; seeds: ");
+    for (size_t k = 0; k < g->n_seeds; k++) fprintf(f, "%s%lu", k ? ", " : "", g->seeds[k]);
+    fprintf(f, ".\n\nEach entry: the %s, median over the seeds whose status is `ok` (`k/n ok` when only k of n\n"
+               "seeds are); `div` diverged, `NaN` non-finite, `fail` failed (all seeds). Columns: ",
+            objective);
+    for (size_t q = 0; q < d->n_rate_names; q++) fprintf(f, "%s%s", q ? " / " : "", axis_label(d->rate_names[q]));
+    if (!d->n_rate_names) fprintf(f, "(no rate axis)");
+    fprintf(f, ".\n\n| row |");
+    for (size_t k = 0; k < d->n_cols; k++) fprintf(f, " %s |", d->cols[k].text);
+    fprintf(f, " best |\n|---|");
+    for (size_t k = 0; k < d->n_cols; k++) fprintf(f, "---:|");
+    fprintf(f, "---|\n");
+    for (size_t r = 0; r < d->n_rows; r++) {
+        fprintf(f, "| %s |", d->rows[r]);
+        double best = INFINITY;
+        size_t best_k = 0;
+        for (size_t k = 0; k < d->n_cols; k++) {
+            const plot_cell *pc = &d->cells[r * d->n_cols + k];
+            if (!pc->n) fprintf(f, " |");
+            else if (!pc->n_ok)
+                fprintf(f, " %s |", pc->worst == ALIG_GRID_DIVERGED ? "div" : pc->worst == ALIG_GRID_NONFINITE ? "NaN" : "fail");
+            else {
+                fprintf(f, " %.3g", pc->med);
+                if (pc->n_ok < pc->n) fprintf(f, " (%zu/%zu ok)", pc->n_ok, pc->n);
+                fprintf(f, " |");
+                if (pc->med < best) {
+                    best = pc->med;
+                    best_k = k;
+                }
+            }
+        }
+        if (isfinite(best)) fprintf(f, " %s = %s: %.3g |\n", d->row_rate[r], d->cols[best_k].text, best);
+        else fprintf(f, " - |\n");
+    }
+    return cli_out_commit(CMD, &o);
+}
+
+static int sweep_plot(const char *dir)
+{
+    char path[4200], err[512], q[4400];
+    snprintf(path, sizeof path, "%s/sweep.protocol", dir);
+    alig_grid *g = NULL;
+    alig_status st = alig_grid_parse_file(path, &g, err, sizeof err);
+    if (st) return cli_fail(CMD, st == ALIG_EIO ? CLI_USAGE : CLI_RUNTIME, "--plot %s: %s", dir, err);
+    plot_data d;
+    size_t n_done = 0;
+    int rc = collect(g, dir, &d, &n_done);
+    FILE *f = NULL;
+    char *body = NULL;
+    size_t body_len = 0;
+    if (rc) goto done;
+    if (!n_done) {
+        rc = cli_fail(CMD, CLI_RUNTIME, "--plot %s: no finished cell to draw", dir);
+        goto done;
+    }
+    const char *objective = g->kind == ALIG_GRID_SOLVE ? "final objective f(w_T) - f* (the run's last f_gap)"
+                                                       : "final training loss (the last log record, nats)";
+    snprintf(path, sizeof path, "%s/summary.md", dir);
+    if ((rc = write_markdown(g, &d, path, objective))) goto done;
+    snprintf(path, sizeof path, "%s/figures", dir);
+    if ((rc = cli_mkdir_p(CMD, path))) goto done;
+
+    /* ---- data: heatmap cells and curves */
+    double vmin = INFINITY, vmax = -INFINITY, xmax = -INFINITY, xmin = INFINITY;
+    int has_inf = 0;
+    for (size_t k = 0; k < d.n_rows * d.n_cols; k++)
+        if (d.cells[k].n_ok && d.cells[k].med > 0) {
+            vmin = fmin(vmin, d.cells[k].lo > 0 ? d.cells[k].lo : d.cells[k].med);
+            vmax = fmax(vmax, d.cells[k].hi);
+        }
+    for (size_t k = 0; k < d.n_cols; k++) {
+        if (isinf(d.cols[k].x)) has_inf = 1;
+        else if (d.cols[k].x > 0) {
+            xmax = fmax(xmax, d.cols[k].x);
+            xmin = fmin(xmin, d.cols[k].x);
+        }
+    }
+    if (!isfinite(vmin)) vmin = vmax = 1;
+    if (!(vmax > vmin)) vmax = vmin * 10;
+    const double xinf = isfinite(xmax) ? xmax * 10 : 1;
+    snprintf(path, sizeof path, "%s/figures/heatmap.dat", dir);
+    cli_out o = { 0 };
+    if ((rc = cli_out_open(CMD, &o, path))) goto done;
+    fprintf(o.f, "# col row log10(median) label kind(0 ok, 1 diverged, 2 non-finite, 3 failed)\n");
+    for (size_t r = 0; r < d.n_rows; r++)
+        for (size_t k = 0; k < d.n_cols; k++) {
+            const plot_cell *pc = &d.cells[r * d.n_cols + k];
+            if (!pc->n) continue;
+            char lab[64];
+            int kind = 0;
+            double z = 0;
+            if (pc->n_ok) {
+                z = log10(pc->med > 0 ? pc->med : vmin);
+                fmt_val(pc->med, lab, sizeof lab);
+                if (pc->n_ok < pc->n) strcat(lab, "*");
+            } else {
+                kind = (int)pc->worst;
+                snprintf(lab, sizeof lab, "%s", kind == 1 ? "div" : kind == 2 ? "NaN" : "fail");
+            }
+            fprintf(o.f, "%zu %zu %.17g \"%s\" %d\n", k, d.n_rows - 1 - r, z, lab, kind);
+        }
+    if ((rc = cli_out_commit(CMD, &o))) goto done;
+    snprintf(path, sizeof path, "%s/figures/objective.dat", dir);
+    if ((rc = cli_out_open(CMD, &o, path))) goto done;
+    for (size_t r = 0; r < d.n_rows; r++) {
+        fprintf(o.f, "# %s\n# x median min max\n", d.rows[r]);
+        int any = 0;
+        for (size_t k = 0; k < d.n_cols; k++) {
+            const plot_cell *pc = &d.cells[r * d.n_cols + k];
+            const double x = isinf(d.cols[k].x) ? xinf : d.cols[k].x;
+            if (!pc->n_ok || !(pc->med > 0) || !(x > 0)) continue;
+            fprintf(o.f, "%.17g %.17g %.17g %.17g\n", x, pc->med, pc->lo > 0 ? pc->lo : pc->med, pc->hi);
+            any = 1;
+        }
+        if (!any) fprintf(o.f, "nan nan nan nan\n");
+        fprintf(o.f, "\n\n");
+    }
+    fprintf(o.f, "# not ok (all seeds): x kind\n");
+    int bad_any = 0;
+    for (size_t r = 0; r < d.n_rows; r++)
+        for (size_t k = 0; k < d.n_cols; k++) {
+            const plot_cell *pc = &d.cells[r * d.n_cols + k];
+            const double x = isinf(d.cols[k].x) ? xinf : d.cols[k].x;
+            if (pc->n && !pc->n_ok && x > 0) {
+                fprintf(o.f, "%.17g %d\n", x, (int)pc->worst);
+                bad_any = 1;
+            }
+        }
+    if (!bad_any) fprintf(o.f, "nan nan\n");
+    if ((rc = cli_out_commit(CMD, &o))) goto done;
+
+    /* ---- heatmap */
+    char xlabel[512] = "";
+    size_t used = 0;
+    for (size_t r = 0; r < d.n_rate_names; r++)
+        used += (size_t)snprintf(xlabel + used, sizeof xlabel - used, "%s%s", r ? " / " : "", axis_label(d.rate_names[r]));
+    if (!d.n_rate_names) snprintf(xlabel, sizeof xlabel, "(no rate axis)");
+    else snprintf(xlabel + used, sizeof xlabel - used, " (dimensionless; grid values)");
+    if (!(f = open_memstream(&body, &body_len))) {
+        rc = cli_fail(CMD, CLI_RUNTIME, "out of memory");
+        goto done;
+    }
+    snprintf(path, sizeof path, "%s/figures/heatmap.dat", dir);
+    if (alig_plot_quote(q, sizeof q, path)) {
+        rc = cli_fail(CMD, CLI_RUNTIME, "path too long: %s", path);
+        goto done;
+    }
+    fprintf(f, "reset\nset encoding utf8\nunset key\n");
+    fprintf(f, "set title \"%s, median over %zu seed%s\\ncolour log-proportional; * some seeds not ok\\ndiv: diverged, NaN: non-finite, fail: failed\" font ',10'\n",
+            g->kind == ALIG_GRID_SOLVE ? "Final objective f(w_T) − f⋆" : "Final training loss (nats)", g->n_seeds,
+            g->n_seeds == 1 ? "" : "s");
+    fprintf(f, "set xlabel \"%s\"\nset ylabel 'method'\n", xlabel);
+    fprintf(f, "set xrange [-0.5:%g]\nset yrange [-0.5:%g]\n", (double)d.n_cols - 0.5, (double)d.n_rows - 0.5);
+    fprintf(f, "set xtics rotate by 45 right (");
+    for (size_t k = 0; k < d.n_cols; k++) {
+        fprintf(f, "%s", k ? ", " : "");
+        gp_label(f, isinf(d.cols[k].x) ? "∞" : d.cols[k].text);
+        fprintf(f, " %zu", k);
+    }
+    fprintf(f, ")\nset ytics (");
+    for (size_t r = 0; r < d.n_rows; r++) {
+        fprintf(f, "%s", r ? ", " : "");
+        gp_label(f, d.rows[r]);
+        fprintf(f, " %zu", d.n_rows - 1 - r);
+    }
+    fprintf(f, ")\nset tics scale 0\nset cbrange [%.17g:%.17g]\nset cblabel \"log_{10} %s\"\n",
+            floor(log10(vmin)), ceil(log10(vmax)) > floor(log10(vmin)) ? ceil(log10(vmax)) : floor(log10(vmin)) + 1,
+            g->kind == ALIG_GRID_SOLVE ? "(f(w_T) − f⋆)" : "(training loss)");
+    fprintf(f, "set palette defined (0 '#ffffe5', 0.35 '#fec44f', 0.7 '#ec7014', 1 '#993404')\n"
+               "set style fill solid 1.0 border rgb '#ffffff'\n");
+    fprintf(f, "plot %s using 1:($5 == 0 ? $2 : 1/0):(0.5):(0.5):3 with boxxyerror fc palette, \\\n"
+               "     %s using 1:($5 == 1 ? $2 : 1/0):(0.5):(0.5) with boxxyerror fc rgb '#9e9ac8', \\\n"
+               "     %s using 1:($5 == 2 ? $2 : 1/0):(0.5):(0.5) with boxxyerror fc rgb '#252525', \\\n"
+               "     %s using 1:($5 == 3 ? $2 : 1/0):(0.5):(0.5) with boxxyerror fc rgb '#f4a6a6', \\\n"
+               "     %s using 1:($5 == 2 ? 1/0 : $2):4 with labels font ',9' tc rgb '#000000', \\\n"
+               "     %s using 1:($5 == 2 ? $2 : 1/0):4 with labels font ',9' tc rgb '#ffffff'\n",
+            q, q, q, q, q, q);
+    fclose(f);
+    f = NULL;
+    const int w = (int)(260 + 62 * d.n_cols), h = (int)(200 + 42 * d.n_rows);
+    snprintf(path, sizeof path, "%s/figures/heatmap", dir);
+    if (alig_plot_render(path, body, w < 640 ? 640 : w, h < 400 ? 400 : h, err, sizeof err)) {
+        rc = cli_fail(CMD, CLI_RUNTIME, "--plot: %s", err);
+        goto done;
+    }
+    free(body);
+    body = NULL;
+
+    /* ---- objective against the rate, log-log, min-max over seeds */
+    if (!(f = open_memstream(&body, &body_len))) {
+        rc = cli_fail(CMD, CLI_RUNTIME, "out of memory");
+        goto done;
+    }
+    snprintf(path, sizeof path, "%s/figures/objective.dat", dir);
+    if (alig_plot_quote(q, sizeof q, path)) {
+        rc = cli_fail(CMD, CLI_RUNTIME, "path too long: %s", path);
+        goto done;
+    }
+    const double ytop = pow(10, ceil(log10(vmax)) + 1);
+    fprintf(f, "reset\nset encoding utf8\nset logscale xy\nset format x '10^{%%T}'\nset format y '10^{%%T}'\n"
+               "set grid lc rgb '#dddddd'\n");
+    fprintf(f, "set title \"%s against the learning rate: median over the ok seeds, bars min–max\\n"
+               "(crosses on the top edge: every seed diverged or non-finite%s)\" font ',11'\n",
+            g->kind == ALIG_GRID_SOLVE ? "Final objective f(w_T) − f⋆" : "Final training loss", has_inf ? "; ∞ drawn at the right" : "");
+    fprintf(f, "set xlabel \"%s\"\nset ylabel \"%s\"\n", xlabel,
+            g->kind == ALIG_GRID_SOLVE ? "f(w_T) − f⋆ (objective units)" : "training loss (nats)");
+    if (isfinite(xmin)) fprintf(f, "set xrange [%.17g:%.17g]\n", xmin / 2, (has_inf ? xinf : xmax) * 2);
+    fprintf(f, "set yrange [%.17g:%.17g]\n", pow(10, floor(log10(vmin)) - 1), ytop * 3);
+    if (has_inf) fprintf(f, "set xtics add ('∞' %.17g)\n", xinf);
+    fprintf(f, "set key outside right top vertical box opaque font ',10'\nplot ");
+    for (size_t r = 0; r < d.n_rows; r++) {
+        fprintf(f, "%s%s index %zu using 1:2:3:4 with yerrorlines lw 2 pt 7 ps 0.8 title ", r ? ", \\\n     " : "", q, r);
+        gp_label(f, d.rows[r]);
+    }
+    fprintf(f, ", \\\n     %s index %zu using 1:(%.17g) with points pt 2 ps 1.5 lc rgb '#000000' title 'not ok'\n", q,
+            d.n_rows, ytop);
+    fclose(f);
+    f = NULL;
+    snprintf(path, sizeof path, "%s/figures/objective", dir);
+    if (alig_plot_render(path, body, 900, 520, err, sizeof err)) {
+        rc = cli_fail(CMD, CLI_RUNTIME, "--plot: %s", err);
+        goto done;
+    }
+    printf("plotted %zu of %zu cells: %s/summary.md, %s/figures/heatmap.{svg,png}, %s/figures/objective.{svg,png}\n",
+           n_done, alig_grid_n_cells(g), dir, dir, dir);
+done:
+    if (f) fclose(f);
+    free(body);
+    plot_data_free(&d);
+    alig_grid_free(g);
+    return rc;
+}
