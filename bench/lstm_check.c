@@ -82,7 +82,8 @@ int main(int argc, char **argv)
     alig_ad_node *y = alig_rnn_bilstm(S, &fw, &bw, alig_ad_param(G, xid), &o);
     alig_ad_node *pooled = alig_rnn_maxpool(S, y);
     alig_ad_node *rn = alig_ad_input(G, 2, (int[]){ B, 2 * H }), *r2n = alig_ad_input(G, 3, (int[]){ T, B, 2 * H });
-    alig_ad_node *loss = alig_ad_add(G, alig_ad_sum(G, alig_ad_mul(G, pooled, rn)), alig_ad_sum(G, alig_ad_mul(G, y, r2n)));
+    alig_ad_node *loss =
+        alig_ad_add(G, alig_ad_sum(G, alig_ad_mul(G, pooled, rn)), alig_ad_sum(G, alig_ad_mul(G, y, r2n)));
     if (alig_ad_graph_compile(G)) return die("cannot build the graph", alig_ad_graph_error(G));
     memcpy(alig_ad_params_value(P, xid), x, nx * sizeof *x);
     memcpy(rn->value, r, np * sizeof *r);

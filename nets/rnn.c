@@ -89,7 +89,8 @@ alig_status alig_rnn_lstm_init(alig_ad_params *P, const alig_rnn_lstm *l, alig_r
     if (!lstm_ok(P, l) || !alig_ad_params_x(P)) return ALIG_EINVAL;
     if (how != ALIG_RNN_INIT_TORCH && how != ALIG_RNN_INIT_SONNET) return ALIG_EINVAL;
     const int X = l->in_dim, H = l->hidden;
-    float *wx = alig_ad_params_value(P, l->wx), *wh = alig_ad_params_value(P, l->wh), *b = alig_ad_params_value(P, l->b);
+    float *wx = alig_ad_params_value(P, l->wx), *wh = alig_ad_params_value(P, l->wh);
+    float *b = alig_ad_params_value(P, l->b);
     const size_t nx = (size_t)X * 4 * H, nh = (size_t)H * 4 * H, nb = (size_t)4 * H;
     gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
     if (!r) return ALIG_ENOMEM;
@@ -272,8 +273,8 @@ static alig_ad_node *cell_composed(alig_ad_graph *G, alig_ad_node *z, alig_ad_no
     return alig_ad_concat(G, 2, (alig_ad_node *[]){ h, c });
 }
 
-alig_ad_node *alig_rnn_lstm_layer(alig_rnn_seq *S, const alig_rnn_lstm *l, alig_ad_node *x, const alig_rnn_lstm_opts *opts,
-                            alig_ad_node **final_state)
+alig_ad_node *alig_rnn_lstm_layer(alig_rnn_seq *S, const alig_rnn_lstm *l, alig_ad_node *x,
+                                  const alig_rnn_lstm_opts *opts, alig_ad_node **final_state)
 {
     static const char *name = "rnn_lstm";
     if (final_state) *final_state = NULL;
@@ -281,7 +282,8 @@ alig_ad_node *alig_rnn_lstm_layer(alig_rnn_seq *S, const alig_rnn_lstm *l, alig_
     alig_ad_graph *G = S->G;
     if (!alig_ad_check_args(G, name, 1, (alig_ad_node *[]){ x })) return NULL;
     if (!l) return alig_ad_fail(G, ALIG_EINVAL, name, "no LSTM given");
-    if (!lstm_ok(G->P, l)) return alig_ad_fail(G, ALIG_EINVAL, name, "the LSTM's tensors are not in this graph's arena");
+    if (!lstm_ok(G->P, l))
+        return alig_ad_fail(G, ALIG_EINVAL, name, "the LSTM's tensors are not in this graph's arena");
     const alig_rnn_lstm_opts o = opts ? *opts : (alig_rnn_lstm_opts){ 0 };
     if (!isfinite(o.forget_bias)) return alig_ad_fail(G, ALIG_EINVAL, name, "forget bias must be finite");
     const int T = S->T, B = S->B, X = l->in_dim, H = l->hidden;
@@ -305,7 +307,8 @@ alig_ad_node *alig_rnn_lstm_layer(alig_rnn_seq *S, const alig_rnn_lstm *l, alig_
         alig_ad_node *z = alig_ad_reshape(G, alig_ad_slice(G, flat, (int)((size_t)t * step), (int)step), 2,
                                           (int[]){ B, 4 * H });
         if (t > 0) z = alig_ad_add(G, z, alig_ad_matmul(G, h[t - 1], Wh, 0, 0));
-        alig_ad_node *sn = o.fused ? alig_ad_lstm_cell(G, z, s, o.forget_bias) : cell_composed(G, z, s, H, o.forget_bias);
+        alig_ad_node *sn = o.fused ? alig_ad_lstm_cell(G, z, s, o.forget_bias)
+                                   : cell_composed(G, z, s, H, o.forget_bias);
         s = t == 0 ? sn : alig_ad_add(G, alig_ad_mul(G, m[2 * t], sn), alig_ad_mul(G, m[2 * t + 1], s));
         h[t] = alig_ad_slice(G, s, 0, H);
         if (G->status) goto done;
@@ -335,7 +338,8 @@ alig_ad_node *alig_rnn_bilstm(alig_rnn_seq *S, const alig_rnn_lstm *fw, const al
     if (!alig_ad_check_args(G, "rnn_bilstm", 1, (alig_ad_node *[]){ x })) return NULL;
     if (!fw || !bw) return alig_ad_fail(G, ALIG_EINVAL, "rnn_bilstm", "no LSTM given");
     if (fw->in_dim != bw->in_dim)
-        return alig_ad_fail(G, ALIG_EBADLEN, "rnn_bilstm", "the two LSTMs read %d and %d inputs", fw->in_dim, bw->in_dim);
+        return alig_ad_fail(G, ALIG_EBADLEN, "rnn_bilstm", "the two LSTMs read %d and %d inputs", fw->in_dim,
+                            bw->in_dim);
     alig_ad_node *yf = alig_rnn_lstm_layer(S, fw, x, opts, NULL);
     alig_ad_node *yr = alig_rnn_lstm_layer(S, bw, alig_ad_seq_reverse(G, x, S->lengths), opts, NULL);
     return concat_features(G, yf, alig_ad_seq_reverse(G, yr, S->lengths));

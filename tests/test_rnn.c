@@ -125,7 +125,8 @@ static void test_ops_fd(void)
     alig_ad_node *rev = alig_ad_seq_reverse(G, x, lens), *mp = alig_ad_seq_maxpool(G, x, lens);
     alig_ad_node *back = alig_ad_seq_reverse(G, rev, lens);
     alig_ad_node *r1 = alig_ad_input(G, 3, (int[]){ T, B, D }), *r2 = alig_ad_input(G, 2, (int[]){ B, D });
-    alig_ad_node *loss = alig_ad_add(G, alig_ad_sum(G, alig_ad_mul(G, rev, r1)), alig_ad_sum(G, alig_ad_mul(G, mp, r2)));
+    alig_ad_node *loss =
+        alig_ad_add(G, alig_ad_sum(G, alig_ad_mul(G, rev, r1)), alig_ad_sum(G, alig_ad_mul(G, mp, r2)));
     CU_ASSERT_FATAL(alig_ad_graph_compile(G) == ALIG_SUCCESS);
     const size_t n = alig_ad_params_n(P);
     float *xf = alig_ad_params_x(P);
@@ -280,7 +281,8 @@ static void net_build(net *m, int kind, int fused, double fb, int T, int B, int 
         m->out = alig_rnn_lstm_layer(m->S, &m->fw, x, &o, &m->fin);
         m->r = alig_ad_input(G, 3, (int[]){ T, B, H });
         m->r2 = alig_ad_input(G, 2, (int[]){ B, 2 * H });
-        m->loss = alig_ad_add(G, alig_ad_sum(G, alig_ad_mul(G, m->out, m->r)), alig_ad_sum(G, alig_ad_mul(G, m->fin, m->r2)));
+        m->loss = alig_ad_add(G, alig_ad_sum(G, alig_ad_mul(G, m->out, m->r)),
+                              alig_ad_sum(G, alig_ad_mul(G, m->fin, m->r2)));
     } else {
         m->out = alig_rnn_bilstm_max(m->S, &m->fw, &m->bw, x, &o);
         m->r = alig_ad_input(G, 2, (int[]){ B, 2 * H });
@@ -298,7 +300,8 @@ static void net_fill(net *m, uint64_t seed, double scale)
     gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
     gsl_rng_set(r, (unsigned long)seed);
     CU_ASSERT(alig_rnn_lstm_init(m->P, &m->fw, ALIG_RNN_INIT_TORCH, seed + 1) == ALIG_SUCCESS);
-    if (m->kind == KIND_BILSTM_MAX) CU_ASSERT(alig_rnn_lstm_init(m->P, &m->bw, ALIG_RNN_INIT_TORCH, seed + 2) == ALIG_SUCCESS);
+    if (m->kind == KIND_BILSTM_MAX)
+        CU_ASSERT(alig_rnn_lstm_init(m->P, &m->bw, ALIG_RNN_INIT_TORCH, seed + 2) == ALIG_SUCCESS);
     float *x = alig_ad_params_x(m->P);
     const size_t nx = (size_t)m->T * m->B * m->X, n = alig_ad_params_n(m->P);
     for (size_t i = nx; i < n; i++) x[i] = (float)(scale * x[i]);
@@ -469,8 +472,8 @@ static void check_alone(int fused)
             }
         net_free(&a);
     }
-    printf("\n  %s: padded batch vs each sample alone: max diff %.1e (|h, c| max %.2f), bitwise %s", fused ? "fused" : "composed",
-           worst, scale, bitwise ? "yes" : "no");
+    printf("\n  %s: padded batch vs each sample alone: max diff %.1e (|h, c| max %.2f), bitwise %s",
+           fused ? "fused" : "composed", worst, scale, bitwise ? "yes" : "no");
     CU_ASSERT(scale > 0.05);
     /* rows of one sgemm may round differently with another batch size: a few ulps at most */
     CU_ASSERT(worst <= 1e-6 * fmax(1, scale));
@@ -540,7 +543,8 @@ static void test_torch_layout(void)
         bhh[j] = 0.5f;
     }
     CU_ASSERT(alig_rnn_lstm_from_torch(P, &l, wih, whh, bih, bhh) == ALIG_SUCCESS);
-    const float *wx = alig_ad_params_value(P, l.wx), *wh = alig_ad_params_value(P, l.wh), *b = alig_ad_params_value(P, l.b);
+    const float *wx = alig_ad_params_value(P, l.wx), *wh = alig_ad_params_value(P, l.wh);
+    const float *b = alig_ad_params_value(P, l.b);
     /* hand-written: alig column block (i, g, f, o) p·H + u holds PyTorch row q·H + u, q = (0, 2, 1, 3)[p] */
     const int q_of_p[4] = { 0, 2, 1, 3 };
     for (int p = 0; p < 4; p++)
@@ -638,8 +642,8 @@ static void test_errors(void)
     alig_ad_graph_alloc(&G, P, 0);
     s3 = alig_ad_input(G, 3, (int[]){ 4, 2, 5 });
     /* lengths computed from a parameter: refused */
-    alig_ad_node *lg = alig_ad_reshape(G, alig_ad_slice(G, alig_ad_reshape(G, alig_ad_param(G, l.b), 2, (int[]){ 1, 16 }), 0, 2),
-                                       1, (int[]){ 2 });
+    alig_ad_node *row = alig_ad_reshape(G, alig_ad_param(G, l.b), 2, (int[]){ 1, 16 });
+    alig_ad_node *lg = alig_ad_reshape(G, alig_ad_slice(G, row, 0, 2), 1, (int[]){ 2 });
     CU_ASSERT_PTR_NULL(alig_ad_seq_maxpool(G, s3, lg));
     CU_ASSERT_EQUAL(alig_ad_graph_status(G), ALIG_EINVAL);
     alig_ad_graph_free(G);

@@ -101,7 +101,8 @@ alig_status alig_rnn_lstm_init(alig_ad_params *P, const alig_rnn_lstm *l, alig_r
 /**
  * @brief Load PyTorch nn.LSTM weights of one layer and direction (weight_ih_l0, weight_hh_l0,
  *        bias_ih_l0, bias_hh_l0, or the *_reverse ones) into a sealed arena:
- *          W_x[k, p·H + u] = weight_ih[q·H + u, k],  W_h likewise,  b[p·H + u] = bias_ih[q·H + u] + bias_hh[q·H + u]
+ *          W_x[k, p·H + u] = weight_ih[q·H + u, k],   W_h likewise,
+ *          b[p·H + u] = bias_ih[q·H + u] + bias_hh[q·H + u]
  *        with PyTorch's gate q ∈ (i, f, g, o) stored at alig's block p ∈ (i, g, f, o). The bias sum is
  *        taken in double and rounded once.
  * @param w_ih  (4H, X) row-major;  @param w_hh (4H, H);  @param b_ih, b_hh (4H), either may be NULL (zeros).
@@ -166,8 +167,8 @@ alig_status alig_rnn_seq_set_lengths(alig_rnn_seq *S, const int *len);
  * @return h for every step (T, B, H), padded steps holding the frozen state; NULL on failure (graph
  *         status set; NULL S: nothing recorded).
  */
-alig_ad_node *alig_rnn_lstm_layer(alig_rnn_seq *S, const alig_rnn_lstm *l, alig_ad_node *x, const alig_rnn_lstm_opts *opts,
-                            alig_ad_node **final_state);
+alig_ad_node *alig_rnn_lstm_layer(alig_rnn_seq *S, const alig_rnn_lstm *l, alig_ad_node *x,
+                                  const alig_rnn_lstm_opts *opts, alig_ad_node **final_state);
 
 /**
  * @brief A bidirectional LSTM: fw over x, bw over x reversed within each sample's length, its output
