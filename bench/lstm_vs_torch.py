@@ -22,11 +22,17 @@ Also reported: the smallest gap between the two largest values of a pooled colum
 a near-tie could make float32 pick another step: it must exceed 10x float32's absolute error on y.
 Negative control: PyTorch on the same weights without the lengths (padding read as input, so the
 reverse direction starts in the padding) must differ from alig by more than 1e-2.
-Exit status 1 when a group is past its tolerance."""
+Exit status 1 when a group is past its tolerance.
+
+Speed (information, no threshold): seconds per training pass (forward + backward of the same encoder
+and loss) of alig (composed and fused cells) and of PyTorch float32 (packed sequences), one thread
+each, same sizes and length rule (lengths in [T/2, T]), the median of REPS passes after 2 warm-ups."""
 import json
+import os
 import struct
 import subprocess
 import sys
+import time
 
 import numpy as np
 import torch
@@ -115,6 +121,42 @@ def groups(run, mask):
     return g
 
 
+def torch_speed(T, B, X, H, reps):
+    torch.set_num_threads(1)
+    torch.manual_seed(1)
+    lstm = torch.nn.LSTM(X, H, bidirectional=True)
+    lo = max(T // 2, 1)
+    lengths = torch.tensor([T if b == 0 else lo + ((b * 2654435761) % 2**32 >> 8) % (T - lo + 1) for b in range(B)])
+    mask = (torch.arange(T)[:, None] < lengths[None, :])
+    x = (torch.rand(T, B, X) * 2 - 1).requires_grad_(True)
+    r = torch.rand(B, 2 * H) - 0.5
+    r2 = torch.rand(T, B, 2 * H) - 0.5
+    ts = []
+    for k in range(reps + 2):
+        t0 = time.perf_counter()
+        lstm.zero_grad()
+        out, _ = lstm(torch.nn.utils.rnn.pack_padded_sequence(x, lengths, enforce_sorted=False))
+        y, _ = torch.nn.utils.rnn.pad_packed_sequence(out, total_length=T)
+        pooled = y.masked_fill(~mask[..., None], float("-inf")).max(0).values
+        ((r * pooled).sum() + (r2 * y).sum()).backward()
+        if k >= 2:
+            ts.append(time.perf_counter() - t0)
+    return sorted(ts)[len(ts) // 2]
+
+
+def speed(chk, reps=5):
+    print("\n== speed, 1 thread, seconds per training pass (median of %d) ==" % reps)
+    print("%-22s %-10s %-10s %-10s %s" % ("T, B, X, H", "alig", "alig fused", "PyTorch", "PyTorch / alig fused"))
+    for (T, B, X, H) in [(20, 32, 100, 128), (20, 64, 300, 256)]:
+        a = []
+        for mode in ([], ["fused"]):
+            res = subprocess.run([chk, "speed", str(T), str(B), str(X), str(H), str(reps)] + mode,
+                                 capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
+            a.append(json.loads(res.stdout.strip().splitlines()[-1][len("RESULT "):])["sec_per_pass"])
+        p = torch_speed(T, B, X, H, reps)
+        print("%-22s %-10.4f %-10.4f %-10.4f %.2f" % ("%d, %d, %d, %d" % (T, B, X, H), a[0], a[1], p, p / a[1]))
+
+
 def main():
     chk = sys.argv[1]
     tmp = sys.argv[2]
@@ -159,6 +201,7 @@ def main():
         ctl = max(rel(ga[k], gn[k]) for k in ("pooled", "d weight_ih_rev"))
         print("control: PyTorch without lengths (padding read as input) vs alig: %.2e (must exceed 1e-2)" % ctl)
         fail |= not ctl > 1e-2
+    speed(chk)
     print("\n%s" % ("FAIL" if fail else "PASS"))
     return 1 if fail else 0
 
