@@ -55,57 +55,73 @@ static void fill_grid(gsl_rng *r, float *x, size_t n, int quantise)
     }
 }
 
-static void test_kernels_naive(void)
+/* optimised kernels vs naive twins at T×B×D; the larger size passes ALIG_NK_PAR_MIN, so the OpenMP
+ * loops run in parallel where OpenMP is on */
+static void kernels_naive(int T, int B, int D, const int32_t *len, unsigned long seed)
 {
-    enum { T = 7, B = 5, D = 6 };
     gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
-    gsl_rng_set(r, 11);
-    int32_t len[B] = { 7, 1, 4, 6, 3 };
-    float x[T * B * D], y1[T * B * D], y2[T * B * D], dy[T * B * D], dx1[T * B * D], dx2[T * B * D];
-    float p1[B * D], p2[B * D], dp[B * D];
-    int32_t arg[B * D];
+    gsl_rng_set(r, seed);
+    const size_t n = (size_t)T * B * D, np = (size_t)B * D;
+    float *x = malloc(n * sizeof *x), *y1 = malloc(n * sizeof *y1), *y2 = malloc(n * sizeof *y2),
+          *dy = malloc(n * sizeof *dy), *dx1 = malloc(n * sizeof *dx1), *dx2 = malloc(n * sizeof *dx2),
+          *p1 = malloc(np * sizeof *p1), *p2 = malloc(np * sizeof *p2), *dp = malloc(np * sizeof *dp);
+    int32_t *arg = malloc(np * sizeof *arg);
+    CU_ASSERT_FATAL(x && y1 && y2 && dy && dx1 && dx2 && p1 && p2 && dp && arg);
     for (int rep = 0; rep < 2; rep++) {
-        fill_grid(r, x, T * B * D, rep);
-        if (rep) x[(2 * B + 3) * D + 1] = NAN;                  /* step 2 of sample 3 (length 6) */
-        fill_grid(r, dy, T * B * D, 0);
-        fill_grid(r, dx1, T * B * D, 0);
-        memcpy(dx2, dx1, sizeof dx1);
+        fill_grid(r, x, n, rep);
+        if (rep) x[((size_t)2 * B + 3) * D + 1] = NAN;           /* step 2 of sample 3 (length >= 3) */
+        fill_grid(r, dy, n, 0);
+        fill_grid(r, dx1, n, 0);
+        memcpy(dx2, dx1, n * sizeof *dx1);
         alig_nk_seq_reverse_forward(T, B, D, len, x, y1);
         alig_nk_seq_reverse_forward_naive(T, B, D, len, x, y2);
-        CU_ASSERT_EQUAL(memcmp(y1, y2, sizeof y1), 0);
+        CU_ASSERT_EQUAL(memcmp(y1, y2, n * sizeof *y1), 0);
         alig_nk_seq_reverse_backward(T, B, D, len, dy, dx1);
         alig_nk_seq_reverse_backward_naive(T, B, D, len, dy, dx2);
-        CU_ASSERT_EQUAL(memcmp(dx1, dx2, sizeof dx1), 0);
+        CU_ASSERT_EQUAL(memcmp(dx1, dx2, n * sizeof *dx1), 0);
         alig_nk_seq_maxpool_forward(T, B, D, len, x, p1, arg);
         alig_nk_seq_maxpool_forward_naive(T, B, D, len, x, p2);
-        CU_ASSERT_EQUAL(memcmp(p1, p2, sizeof p1), 0);
-        fill_grid(r, dp, B * D, 0);
-        fill_grid(r, dx1, T * B * D, 0);
-        memcpy(dx2, dx1, sizeof dx1);
+        CU_ASSERT_EQUAL(memcmp(p1, p2, np * sizeof *p1), 0);
+        fill_grid(r, dp, np, 0);
+        fill_grid(r, dx1, n, 0);
+        memcpy(dx2, dx1, n * sizeof *dx1);
         alig_nk_seq_maxpool_backward(B, D, arg, dp, dx1);
         alig_nk_seq_maxpool_backward_naive(T, B, D, len, x, dp, dx2);
-        CU_ASSERT_EQUAL(memcmp(dx1, dx2, sizeof dx1), 0);
-        /* hand-checked rules: sample 1 (length 1) pools step 0; ties go to the first step; the NaN wins */
-        for (int d = 0; d < D; d++) CU_ASSERT_EQUAL(arg[1 * D + d], 0);
+        CU_ASSERT_EQUAL(memcmp(dx1, dx2, n * sizeof *dx1), 0);
+        /* the rules, checked from the data: the winner is a real step, no real step is larger, every
+         * earlier step is smaller (first maximum); a length-1 sample pools step 0; the NaN wins */
         for (int b = 0; b < B; b++)
             for (int d = 0; d < D; d++) {
-                const int w = arg[b * D + d];
+                const size_t i = (size_t)b * D + d;
+                const int w = arg[i];
                 CU_ASSERT(w < len[b]);
-                for (int t = 0; t < len[b] && !isnan(p1[b * D + d]); t++) {
-                    const float v = x[(t * B + b) * D + d];
-                    CU_ASSERT(v <= p1[b * D + d]);
-                    if (t < w) CU_ASSERT(v < p1[b * D + d]);
+                if (len[b] == 1) CU_ASSERT_EQUAL(w, 0);
+                for (int t = 0; t < len[b] && !isnan(p1[i]); t++) {
+                    const float v = x[((size_t)t * B + b) * D + d];
+                    CU_ASSERT(v <= p1[i]);
+                    if (t < w) CU_ASSERT(v < p1[i]);
                 }
             }
         if (rep) {
             CU_ASSERT(isnan(p1[3 * D + 1]));
             CU_ASSERT_EQUAL(arg[3 * D + 1], 2);
         }
-        /* reversal: sample 2 (length 4) step 0 reads step 3, step 5 (padding) stays */
-        CU_ASSERT_EQUAL(memcmp(y1 + (0 * B + 2) * D, x + (3 * B + 2) * D, D * sizeof(float)), 0);
-        CU_ASSERT_EQUAL(memcmp(y1 + (5 * B + 2) * D, x + (5 * B + 2) * D, D * sizeof(float)), 0);
+        /* reversal: sample 2 step 0 reads its last real step; a padded step stays */
+        CU_ASSERT_EQUAL(memcmp(y1 + (size_t)2 * D, x + ((size_t)(len[2] - 1) * B + 2) * D, D * sizeof(float)), 0);
+        const size_t pad = ((size_t)(T - 1) * B + 2) * D;
+        CU_ASSERT_EQUAL(memcmp(y1 + pad, x + pad, D * sizeof(float)), 0);
     }
+    free(x), free(y1), free(y2), free(dy), free(dx1), free(dx2), free(p1), free(p2), free(dp), free(arg);
     gsl_rng_free(r);
+}
+
+static void test_kernels_naive(void)
+{
+    const int32_t small[5] = { 7, 1, 4, 6, 3 };
+    kernels_naive(7, 5, 6, small, 11);
+    int32_t big[32];
+    for (int b = 0; b < 32; b++) big[b] = b == 1 ? 1 : 3 + (b * 7) % 14;      /* 1 .. 16, sample 2 below T */
+    kernels_naive(16, 32, 80, big, 12);
 }
 
 /* the two ops on a trainable x: L = Σ r1 ⊙ reverse(x) + Σ r2 ⊙ maxpool(x), against double FD */
