@@ -18,7 +18,8 @@
  * Usage: lstm_check speed T B X H REPS [fused]
  * Seconds per training pass (forward + backward of the same encoder and loss) on random data
  * (PyTorch initialisation, seed 1; lengths drawn in [T/2, T], one of them T), the median of REPS
- * passes after 2 warm-up passes. Prints "RESULT {json}". OMP_NUM_THREADS sets the threads. */
+ * passes after 2 warm-up passes, and the graph's memory (activation values, gradients and
+ * workspaces, in MiB). Prints "RESULT {json}". OMP_NUM_THREADS sets the threads. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,8 +114,14 @@ static int speed(int argc, char **argv)
         if (alig_ad_forward(m.G, 1) || alig_ad_backward(m.G, m.loss)) return die("forward/backward failed", NULL);
         if (k >= 0) t[k] = bench_now() - t0;
     }
-    printf("RESULT {\"sec_per_pass\": %.6g, \"nodes\": %d, \"fused\": %d}\n", bench_median(t, reps),
-           alig_ad_graph_size(m.G), argc == 8);
+    double bytes = 0;               /* activation values, gradients and workspaces (not parameters) */
+    for (int i = 0; i < alig_ad_graph_size(m.G); i++) {
+        const alig_ad_node *nd = alig_ad_graph_node(m.G, i);
+        if (nd->op == ALIG_OP_PARAM) continue;
+        bytes += (double)nd->size * sizeof(float) * (nd->grad ? 2 : 1) + (double)nd->work_bytes;
+    }
+    printf("RESULT {\"sec_per_pass\": %.6g, \"nodes\": %d, \"fused\": %d, \"graph_mb\": %.1f}\n",
+           bench_median(t, reps), alig_ad_graph_size(m.G), argc == 8, bytes / 1048576.0);
     free(t);
     free(len);
     model_free(&m);

@@ -146,15 +146,19 @@ def torch_speed(T, B, X, H, reps):
 
 def speed(chk, reps=5):
     print("\n== speed, 1 thread, seconds per training pass (median of %d) ==" % reps)
-    print("%-22s %-10s %-10s %-10s %s" % ("T, B, X, H", "alig", "alig fused", "PyTorch", "PyTorch / alig fused"))
+    print("%-22s %-10s %-10s %-10s %-22s %s" % ("T, B, X, H", "alig", "alig fused", "PyTorch", "PyTorch / alig fused",
+                                               "alig graph MiB (fused)"))
     for (T, B, X, H) in [(20, 32, 100, 128), (20, 64, 300, 256)]:
-        a = []
+        a, mb = [], 0.0
         for mode in ([], ["fused"]):
             res = subprocess.run([chk, "speed", str(T), str(B), str(X), str(H), str(reps)] + mode,
                                  capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
-            a.append(json.loads(res.stdout.strip().splitlines()[-1][len("RESULT "):])["sec_per_pass"])
+            info = json.loads(res.stdout.strip().splitlines()[-1][len("RESULT "):])
+            a.append(info["sec_per_pass"])
+            mb = info["graph_mb"]
         p = torch_speed(T, B, X, H, reps)
-        print("%-22s %-10.4f %-10.4f %-10.4f %.2f" % ("%d, %d, %d, %d" % (T, B, X, H), a[0], a[1], p, p / a[1]))
+        print("%-22s %-10.4f %-10.4f %-10.4f %-22.2f %.0f" % ("%d, %d, %d, %d" % (T, B, X, H), a[0], a[1], p, p / a[1],
+                                                            mb))
 
 
 def main():
