@@ -63,6 +63,8 @@ const alig_ad_opdef *const alig_ad_opdefs[ALIG_OP_COUNT] = {
     [ALIG_OP_DNC_READ_WEIGHTS] = &alig_ad_def_dnc_read_weights,
     [ALIG_OP_BMM] = &alig_ad_def_bmm,
     [ALIG_OP_LSTM_CELL] = &alig_ad_def_lstm_cell,
+    [ALIG_OP_SEQ_REVERSE] = &alig_ad_def_seq_reverse,
+    [ALIG_OP_SEQ_MAXPOOL] = &alig_ad_def_seq_maxpool,
 };
 
 const char *alig_ad_op_name(alig_op op)

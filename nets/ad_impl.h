@@ -95,6 +95,8 @@ extern const alig_ad_opdef alig_ad_def_dnc_write_weights, alig_ad_def_dnc_memory
     alig_ad_def_dnc_precedence, alig_ad_def_dnc_read_weights, alig_ad_def_bmm;
 /* recurrent cells, ops_lstm.c */
 extern const alig_ad_opdef alig_ad_def_lstm_cell;
+/* variable-length sequences, ops_seq.c */
+extern const alig_ad_opdef alig_ad_def_seq_reverse, alig_ad_def_seq_maxpool;
 
 /* Record the first failure ("<op>: <printf message>") and return NULL. Later failures are ignored. */
 alig_ad_node *alig_ad_fail(alig_ad_graph *G, alig_status st, const char *op, const char *fmt, ...)

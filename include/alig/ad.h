@@ -117,6 +117,8 @@ typedef enum alig_op {
     ALIG_OP_DNC_READ_WEIGHTS, /**< DNC read weights: backward / forward / content mix */
     ALIG_OP_BMM,            /**< batched matrix product (B,M,K)·(B,K,N) -> (B,M,N) */
     ALIG_OP_LSTM_CELL,      /**< fused LSTM cell: gates (B,4H), state (B,2H) -> new state [h, c] (B,2H) */
+    ALIG_OP_SEQ_REVERSE,    /**< (T,B,D) -> (T,B,D), each sample's first len_b steps reversed, padding kept */
+    ALIG_OP_SEQ_MAXPOOL,    /**< (T,B,D) -> (B,D), max over each sample's first len_b steps */
     ALIG_OP_COUNT
 } alig_op;
 
@@ -649,6 +651,40 @@ alig_status alig_ad_gradcheck(alig_ad_graph *G, alig_ad_node *loss, const alig_a
  * @return the node (B, 2H), or NULL with the graph status set.
  */
 alig_ad_node *alig_ad_lstm_cell(alig_ad_graph *G, alig_ad_node *z, alig_ad_node *state_prev, double forget_bias);
+
+/* ------------------------------------------------------------------------- */
+/* Variable-length sequences (nets/ops_seq.c)                                */
+/* ------------------------------------------------------------------------- */
+/* A batch of B sequences padded to T steps is a time-major tensor (T,B,D): step t of sample b is
+ * the row x[t,b,:]. `lengths` is a node of shape (B) holding each sample's length as a float, an
+ * integer in [1, T] (exact below 2^24), read at every forward: a value outside that range or not
+ * an integer makes alig_ad_forward return ALIG_EINVAL. It receives no gradient and must not depend
+ * on parameters (an INPUT node). include/alig/rnn.h builds the Bi-LSTM encoder from these. */
+
+/**
+ * @brief Per-sample time reversal within each sample's length (the input of the backward LSTM of
+ *        a bidirectional layer, Graves & Schmidhuber 2005):
+ *          y[t,b,:] = x[len_b − 1 − t, b, :] for t < len_b,   y[t,b,:] = x[t,b,:] for t >= len_b,
+ *        so the reversed sequence starts at the sample's last real element and the padding stays in
+ *        place. The map is its own inverse (reversing twice gives x back); the gradient is the same
+ *        permutation of dy.
+ * @param x        (T,B,D).
+ * @param lengths  (B), no gradient.
+ * @return the (T,B,D) node, or NULL with the graph status set.
+ */
+alig_ad_node *alig_ad_seq_reverse(alig_ad_graph *G, alig_ad_node *x, alig_ad_node *lengths);
+
+/**
+ * @brief Max-pooling over time with masks (the sentence embedding of InferSent's BLSTM-max encoder,
+ *        Conneau et al. 2017): y[b,d] = max_{t < len_b} x[t,b,d]; padded steps never take part.
+ *        Ties go to the first (smallest) t; a NaN wins over numbers (so it propagates). Gradient:
+ *        dx[t*,b,d] += dy[b,d] at the winning step t*, 0 elsewhere (a subgradient at ties).
+ * @param x        (T,B,D).
+ * @param lengths  (B), no gradient.
+ * @return the (B,D) node, or NULL with the graph status set. The node keeps the winning steps
+ *         (B·D int32) in its workspace for the backward pass.
+ */
+alig_ad_node *alig_ad_seq_maxpool(alig_ad_graph *G, alig_ad_node *x, alig_ad_node *lengths);
 
 #ifdef __cplusplus
 }
