@@ -44,12 +44,12 @@ static void help(FILE *f)
             "  --figures             require the figures (exit 1 if gnuplot is missing)\n"
             "  --no-figures          write no figure files at all\n"
             "                        (default: .dat and .gp always, SVG/PNG when gnuplot is on PATH)\n"
-            "  --horizon T           number of steps T >= 10 [mode default]\n"
-            "  --seeds R             initial runs per case, R >= 2 [mode default]\n"
-            "  --seeds-cap N         most runs per undecided case, N >= R [mode default]\n"
+            "  --horizon T           number of steps, 10 <= T <= 1e9 [mode default]\n"
+            "  --seeds R             initial runs per case, 2 <= R <= 2^20 [mode default]\n"
+            "  --seeds-cap N         most runs per undecided case, R <= N <= 2^20 [mode default]\n"
             "  --seed S              base of the sampling seeds and the instance seed, S >= 1 [1]\n"
             "  --problem NAME        one class only: lipschitz, smooth or strongly-convex [all]\n"
-            "  --threads N           OpenMP threads, N >= 1 [OMP_NUM_THREADS]; results do not depend on it\n"
+            "  --threads N           OpenMP threads, 1 <= N <= 1024 [OMP_NUM_THREADS]; results do not depend on it\n"
             "  --bound-scale X       testing hook: multiply every bound by X > 0 [1]; X < 1 should fail\n");
 }
 
@@ -502,11 +502,12 @@ int cmd_rates(int argc, char **argv)
     if (!*dir) return cli_fail(CMD, CLI_USAGE, "--out needs a directory name");
     if (strlen(dir) > 4000) return cli_fail(CMD, CLI_USAGE, "--out: path too long");
     size_t threads = 0;
-    if ((rc = cli_size(CMD, "horizon", cli_get(&fl, "horizon"), 10, &cf.horizon))) return rc;
-    if ((rc = cli_size(CMD, "seeds", cli_get(&fl, "seeds"), 2, &cf.seeds))) return rc;
-    if ((rc = cli_size(CMD, "seeds-cap", cli_get(&fl, "seeds-cap"), 2, &cf.seeds_cap))) return rc;
+    if ((rc = cli_size_range(CMD, "horizon", cli_get(&fl, "horizon"), 10, ALIG_RATES_MAX_HORIZON, &cf.horizon))) return rc;
+    if ((rc = cli_size_range(CMD, "seeds", cli_get(&fl, "seeds"), 2, ALIG_RATES_MAX_SEEDS, &cf.seeds))) return rc;
+    if ((rc = cli_size_range(CMD, "seeds-cap", cli_get(&fl, "seeds-cap"), 2, ALIG_RATES_MAX_SEEDS, &cf.seeds_cap)))
+        return rc;
     if ((rc = cli_ulong(CMD, "seed", cli_get(&fl, "seed"), &cf.seed))) return rc;
-    if ((rc = cli_size(CMD, "threads", cli_get(&fl, "threads"), 1, &threads))) return rc;
+    if ((rc = cli_size_range(CMD, "threads", cli_get(&fl, "threads"), 1, CLI_MAX_THREADS, &threads))) return rc;
     if ((rc = cli_double(CMD, "bound-scale", cli_get(&fl, "bound-scale"), CLI_POSITIVE, &cf.bound_scale))) return rc;
     if (cli_get(&fl, "seed") && cf.seed == 0) return cli_fail(CMD, CLI_USAGE, "--seed must be >= 1");
     if (cf.seeds && cf.seeds_cap && cf.seeds_cap < cf.seeds)
