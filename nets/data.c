@@ -363,12 +363,25 @@ done:
 static alig_status find_idx(const char *dir, const char *base, char *path, size_t len, char *err, size_t errlen)
 {
     struct stat st;
+    char eb[128];
     static const char *const suffixes[] = { ".gz", "" };
+    /* the directory itself first: a missing, unreadable or non-directory path is not a missing package */
+    if (stat(dir, &st) != 0) {
+        int e = errno;
+        if (e != ENOENT || strcmp(dir, ALIG_FMNIST_DEFAULT_DIR))
+            return fail(ALIG_EIO, err, errlen, "%s: cannot access the data directory: %s", dir,
+                        errno_text(e, eb, sizeof eb));
+    } else if (!S_ISDIR(st.st_mode)) {
+        return fail(ALIG_EIO, err, errlen, "%s: not a directory (name the directory holding the IDX files)", dir);
+    }
     for (size_t k = 0; k < 2; k++) {
         int w = snprintf(path, len, "%s/%s%s", dir, base, suffixes[k]);
         if (w < 0 || (size_t)w >= len)
             return fail(ALIG_EINVAL, err, errlen, "%s: directory name too long", dir);
+        errno = 0;
         if (stat(path, &st) == 0) return ALIG_SUCCESS;
+        if (errno != ENOENT)   /* e.g. EACCES: the directory exists but cannot be searched */
+            return fail(ALIG_EIO, err, errlen, "%s: cannot access: %s", path, errno_text(errno, eb, sizeof eb));
     }
     return fail(ALIG_EIO, err, errlen, "%s/%s.gz: not found (nor %s/%s); install the Debian package "
                 "dataset-fashion-mnist (scripts/install-deps) or name the directory holding the IDX files",

@@ -250,7 +250,12 @@ alig_status alig_dataset_read_libsvm(const char *path, alig_dataset **out, size_
             bad = lineno;
             break;
         }
-        if (ls_line(p, lineno, &sc, &label, NULL, 0) < 0) { bad = lineno; break; }
+        if (ls_line(p, lineno, &sc, &label, NULL, 0) < 0) {
+            if (truncated && !nl)   /* the cut, not the writer, broke this last line */
+                alig_pr_error("line %zu: compressed file '%s' ends early (truncated) inside this line", lineno, path);
+            bad = lineno;
+            break;
+        }
         p = le + 1;
     }
     if (!bad && truncated) {
