@@ -570,7 +570,12 @@ void cli_solvers_help(FILE *f)
             snprintf(opt, sizeof opt, "--%s %s", cli_solver_flag(t, d, flag, sizeof flag), metavar[d->kind]);
             fprintf(f, "      %-24s %s [%s]\n", opt, d->help, alig_params_format(d, t->params_default, val, sizeof val));
         }
-        if (t == alig_solver_alig) fprintf(f, "  alig-inf\n      alig with eta = inf (ALI-G-inf); takes the other alig flags\n");
+        if (t == alig_solver_alig) {
+            fprintf(f, "      momentum form (Berrada et al. 2020, Algorithm 1; gamma the clipped Polyak step):\n"
+                       "        standard  v <- mu v - gamma g,  w <- w - gamma g + mu v\n"
+                       "        adjusted  b <- mu b - g,        w <- w - gamma g + gamma mu b   (--adjusted true)\n");
+            fprintf(f, "  alig-inf\n      alig with eta = inf (ALI-G-inf); takes the other alig flags\n");
+        }
     }
 }
 
