@@ -502,6 +502,10 @@ int cli_solver_make(const cli_flags *fl, cli_solver *out)
             return cli_fail(cmd, CLI_USAGE, "--%s: bad value '%s' (expected %s)", f->name, f->value,
                             param_expected(d, buf, sizeof buf));
         }
+        if (!strcmp(d->name, "batches-per-epoch") && strspn(f->value, "0123456789") != strlen(f->value)) {
+            cli_solver_free(out);   /* a count: "1.5" or "1e3" would be taken as a real number */
+            return cli_fail(cmd, CLI_USAGE, "--%s: '%s' is not a whole number of batches", f->name, f->value);
+        }
         if (d->kind == ALIG_PARAM_LIST && !strcmp(d->name, "milestones") &&
             (rc = check_milestones(cmd, f->name, f->value))) {
             cli_solver_free(out);

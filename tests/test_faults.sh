@@ -177,6 +177,7 @@ fail_line 2 "milestone '0'" solve --problem smooth --solver sgd --schedule multi
 fail_line 2 "milestone '1e20'" solve --problem smooth --solver sgd --schedule multistep --milestones 1e20 --iters 5 "${O[@]}"
 fail_line 2 "after the last step" solve --problem smooth --solver sgd --schedule multistep --milestones 3,9 --iters 5 "${O[@]}"
 fail_line 2 "needs --milestones" solve --problem smooth --solver sgd --schedule multistep --iters 5 "${O[@]}"
+fail_line 2 "not a whole number" solve --problem smooth --solver sps --batches-per-epoch 1.5 --iters 5 "${O[@]}"
 fail_line 2 "unknown problem 'foo'" solve --problem foo
 check "no output from any rejected command" [ ! -e "$TMP/n.csv" ]
 # a run that ends non-finite or exploding says so and exits non-zero (momentum 1.5: issue's case;
