@@ -37,10 +37,10 @@ static int finish_stdout(const char *cmd, int rc)
         bad = 1;
         e = errno;
     }
-    if (!bad) return rc;
+    if (!bad || rc) return rc;   /* a failed command has already said why, in one line */
     fprintf(stderr, "alig%s%s: cannot write to standard output: %s\n", cmd ? " " : "", cmd ? cmd : "",
             e ? strerror(e) : "write error");
-    return rc ? rc : 1;
+    return 1;
 }
 
 int main(int argc, char **argv)

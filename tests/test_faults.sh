@@ -27,13 +27,14 @@ no_leftovers() {
 
 # ------------------------------------------------------------------ stdout on a full disk
 for args in "info --json --problem smooth" "info --problem smooth" "list" "--help" "--version" "solve --help" \
-            "solve ${S[*]} --iters 50 --out $TMP/full.csv"; do
+            "solve ${S[*]} --iters 50 --out $TMP/full.csv" "oscillation --no-plot --json --out $TMP/oscj" \
+            "rates --problem smooth --horizon 10 --seeds 2 --seeds-cap 2 --no-figures --out $TMP/rj"; do
     # shellcheck disable=SC2086
     "$ALIG" $args >/dev/full 2>"$TMP/err" </dev/null
     rc=$?
     check "alig $args > /dev/full: exit 1 (got $rc)" [ "$rc" -eq 1 ]
     check "alig $args > /dev/full: one line naming standard output: $(cat "$TMP/err")" \
-        bash -c "[ \$(wc -l <'$TMP/err') -eq 1 ] && grep -q 'cannot write to standard output' '$TMP/err'"
+        bash -c "[ \$(wc -l <'$TMP/err') -eq 1 ] && grep -qE 'cannot write to (standard output|stdout)' '$TMP/err'"
 done
 
 # ------------------------------------------------------------------ files on a full disk
