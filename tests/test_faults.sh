@@ -58,6 +58,15 @@ check "oscillation on a full disk: one line: $(cat "$TMP/err")" [ "$(wc -l <"$TM
 check "oscillation on a full disk: no CSV left: $(ls "$TMP/disk/osc" 2>/dev/null | tr '\n' ' ')" \
     bash -c "! ls '$TMP/disk/osc' 2>/dev/null | grep -q ."
 
+# rates writes rates.csv, methods.csv and report.md (a few kB each): under 4 kB none may appear
+limited 4 rates --problem smooth --horizon 10 --seeds 2 --seeds-cap 2 --no-figures --out "$TMP/disk/rates"
+rc=$?
+check "rates on a full disk: exit 1 (got $rc)" [ "$rc" -eq 1 ]
+check "rates on a full disk: one line with the cause: $(cat "$TMP/err")" \
+    bash -c "[ \$(wc -l <'$TMP/err') -eq 1 ] && grep -q 'File too large' '$TMP/err'"
+check "rates on a full disk: no result file left: $(ls "$TMP/disk/rates" 2>/dev/null | tr '\n' ' ')" \
+    bash -c "! ls '$TMP/disk/rates' 2>/dev/null | grep -q ."
+
 # ------------------------------------------------------------------ outputs that are not regular files
 ln -s /dev/null "$TMP/devnull-link"
 mkfifo "$TMP/fifo"
