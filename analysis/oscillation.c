@@ -193,6 +193,7 @@ alig_status alig_osc_probe(const alig_osc_config *c, double eta, alig_osc_verdic
     if (!v) return ALIG_EINVAL;
     if (c->iters == 0) return ALIG_EBADLEN;
     if (!isfinite(c->x0)) return ALIG_EINVAL;
+    if (c->iters > ALIG_OSC_MAX_ITERS) return ALIG_EBADLEN;   /* (iters + 1) * 8 bytes cannot wrap below */
 
     alig_params_alig prm = ALIG_PARAMS_ALIG_DEFAULT;
     prm.eta = eta;

@@ -35,6 +35,7 @@
 #include "alig/problem.h"
 #include "alig/run.h"
 #include "alig/solver.h"
+#include "../problems/checked.h"
 
 enum { N_EPS = 3, N_ETA = 3, N_DELTA = 2, MAX_CASES_PER_CFG = 2 };
 
@@ -206,11 +207,14 @@ static void do_run(cfg *c, size_t r, const instance *in, const double *ck, size_
 static alig_status cfg_reserve(cfg *c, size_t runs, size_t n_ck)
 {
     if (runs <= c->alloc) return ALIG_SUCCESS;
-    double *fg = realloc(c->fg, runs * n_ck * sizeof *fg);
+    size_t curve_bytes, dummy;
+    if (!alig_size_mul3(runs, n_ck, sizeof(double), &curve_bytes) || !alig_size_mul(runs, sizeof(size_t), &dummy))
+        return ALIG_ENOMEM;
+    double *fg = realloc(c->fg, curve_bytes);
     if (fg) c->fg = fg;
-    double *ag = realloc(c->ag, runs * n_ck * sizeof *ag);
+    double *ag = realloc(c->ag, curve_bytes);
     if (ag) c->ag = ag;
-    double *dd = realloc(c->dd, runs * n_ck * sizeof *dd);
+    double *dd = realloc(c->dd, curve_bytes);
     if (dd) c->dd = dd;
     size_t *a = realloc(c->checked, runs * sizeof *a);
     if (a) c->checked = a;
@@ -501,7 +505,7 @@ alig_status alig_rates_run(const alig_rates_config *cfg_in, alig_rates_result **
     if (!(cf.bound_scale > 0)) cf.bound_scale = 1.0;
     if (!cf.seed) cf.seed = 1;
     if (cf.seeds < 2 || cf.seeds_cap < cf.seeds || !(cf.level < 1) || !isfinite(cf.bound_scale) || cf.horizon < 2
-        || cf.per_decade > 32)
+        || cf.per_decade > 32 || cf.horizon > ALIG_RATES_MAX_HORIZON || cf.seeds_cap > ALIG_RATES_MAX_SEEDS)
         return ALIG_EINVAL;
 
     const char *classes[3];
@@ -682,7 +686,9 @@ alig_status alig_rates_run(const alig_rates_config *cfg_in, alig_rates_result **
     }
 
     /* ---- round 0: R runs of everything (one run of a deterministic method) */
-    items = malloc(n_cfg * cf.seeds_cap * sizeof *items);
+    size_t items_bytes;
+    if (!alig_size_mul3(n_cfg, cf.seeds_cap, sizeof *items, &items_bytes)) { st = ALIG_ENOMEM; goto fail; }
+    items = malloc(items_bytes);
     if (!items) { st = ALIG_ENOMEM; goto fail; }
     size_t n_items = 0;
     for (size_t i = 0; i < n_cfg; i++) {

@@ -78,6 +78,8 @@ int cli_flags_parse(cli_flags *fl, int argc, char **argv)
             return cli_fail(fl->cmd, CLI_USAGE, "unknown or ambiguous flag '%s' (try 'alig %s --help')", arg, fl->cmd);
         }
         cli_flag *f = &fl->f[c - 256];
+        if (f->value)
+            return cli_fail(fl->cmd, CLI_USAGE, "--%s given twice (give each flag at most once)", f->name);
         if (f->has_arg) {
             if (optarg[0] == '\0') return cli_fail(fl->cmd, CLI_USAGE, "--%s: empty value", f->name);
             if (optarg[0] == '-' && optarg[1] == '-' && optarg[2] != '\0')
@@ -101,16 +103,26 @@ const char *cli_get(const cli_flags *fl, const char *name)
 
 /* ------------------------------------------------------------------ strict numbers */
 
-int cli_size(const char *cmd, const char *flag, const char *text, size_t min, size_t *out)
+int cli_size_range(const char *cmd, const char *flag, const char *text, size_t min, size_t max, size_t *out)
 {
     if (!text) return CLI_OK;
-    char *end;
+    char *end = NULL;
     errno = 0;
     unsigned long long v = isdigit((unsigned char)text[0]) ? strtoull(text, &end, 10) : 0;
-    if (!isdigit((unsigned char)text[0]) || *end != '\0' || errno == ERANGE || v > SIZE_MAX || v < min)
+    if (!isdigit((unsigned char)text[0]) || *end != '\0')
         return cli_fail(cmd, CLI_USAGE, "--%s: '%s' is not an integer >= %zu", flag, text, min);
+    if (errno == ERANGE || v > SIZE_MAX)
+        return cli_fail(cmd, CLI_USAGE, "--%s: '%s' overflows a %zu-bit integer (at most %zu)", flag, text,
+                        sizeof(size_t) * CHAR_BIT, max);
+    if (v > max) return cli_fail(cmd, CLI_USAGE, "--%s: '%s' is too large (at most %zu)", flag, text, max);
+    if (v < min) return cli_fail(cmd, CLI_USAGE, "--%s: '%s' is too small (at least %zu)", flag, text, min);
     *out = (size_t)v;
     return CLI_OK;
+}
+
+int cli_size(const char *cmd, const char *flag, const char *text, size_t min, size_t *out)
+{
+    return cli_size_range(cmd, flag, text, min, SIZE_MAX, out);
 }
 
 int cli_ulong(const char *cmd, const char *flag, const char *text, unsigned long *out)
@@ -119,8 +131,11 @@ int cli_ulong(const char *cmd, const char *flag, const char *text, unsigned long
     char *end;
     errno = 0;
     unsigned long long v = isdigit((unsigned char)text[0]) ? strtoull(text, &end, 10) : 0;
-    if (!isdigit((unsigned char)text[0]) || *end != '\0' || errno == ERANGE || v > ULONG_MAX || v < 1)
+    if (!isdigit((unsigned char)text[0]) || *end != '\0' || v < 1)
         return cli_fail(cmd, CLI_USAGE, "--%s: '%s' is not an integer >= 1", flag, text);
+    if (errno == ERANGE || v > ULONG_MAX)
+        return cli_fail(cmd, CLI_USAGE, "--%s: '%s' overflows a %zu-bit integer (at most %lu)", flag, text,
+                        sizeof(unsigned long) * CHAR_BIT, ULONG_MAX);
     *out = (unsigned long)v;
     return CLI_OK;
 }
@@ -207,15 +222,65 @@ static int make_data_problem(const cli_flags *fl, const char *seed_flag, alig_pr
     size_t line = 0;
     errno = 0;
     alig_status st = alig_dataset_read_libsvm(path, &d, &line);
-    if (st == ALIG_EFORMAT && line > 0)
-        return cli_fail(cmd, CLI_RUNTIME, "--data: %s:%zu: malformed LIBSVM line", path, line);
-    if (st == ALIG_EFORMAT) return cli_fail(cmd, CLI_RUNTIME, "--data: %s: no sample found", path);
-    if (st == ALIG_EIO)
-        return cli_fail(cmd, CLI_RUNTIME, "--data: cannot read '%s': %s", path, errno ? strerror(errno) : alig_strerror(st));
-    if (st) return cli_fail(cmd, CLI_RUNTIME, "--data: %s: %s", path, alig_strerror(st));
+    if (st) {
+        /* the reader's sentence names the problem ("line 3: value 'nan' is not finite", "compressed
+         * file ends early", "has no sample"); it may or may not repeat the path */
+        const char *why = alig_problem_last_error();
+        int e = errno;
+        if (!why || !why[0]) why = st == ALIG_EIO && e ? strerror(e) : alig_strerror(st);
+        char prefix[48];
+        snprintf(prefix, sizeof prefix, "line %zu: ", line);
+        if (line > 0 && !strncmp(why, prefix, strlen(prefix)))   /* "FILE:LINE: what", as compilers say it */
+            return cli_fail(cmd, CLI_RUNTIME, "--data: %s:%zu: %s", path, line, why + strlen(prefix));
+        if (strstr(why, path)) return cli_fail(cmd, CLI_RUNTIME, "--data: %s", why);
+        return cli_fail(cmd, CLI_RUNTIME, "--data: %s: %s", path, why);
+    }
     st = alig_problem_from_dataset(out, d, (alig_loss_kind)loss, radius);
     alig_dataset_free(d);
-    if (st) return problem_fail(cmd, path, st);
+    if (st) {   /* caused by the data (a bad --radius aside): exit code 1, not the usage code */
+        const char *why = alig_problem_last_error();
+        return cli_fail(cmd, st == ALIG_EBADRADIUS ? CLI_USAGE : CLI_RUNTIME, "--data: %s: %s", path,
+                        why && why[0] ? why : alig_strerror(st));
+    }
+    return CLI_OK;
+}
+
+int cli_problem_check(const cli_flags *fl)
+{
+    const char *cmd = fl->cmd, *name = cli_get(fl, "problem"), *data = cli_get(fl, "data");
+    const char *loss = cli_get(fl, "loss");
+    char names[128];
+    if (name && data) return cli_fail(cmd, CLI_USAGE, "--problem and --data are exclusive");
+    join_names(names, sizeof names, alig_problem_names, ", ");
+    if (!name && !data)
+        return cli_fail(cmd, CLI_USAGE, "missing --problem NAME (one of %s) or --data FILE --loss L", names);
+    if (name && !known_problem(name))
+        return cli_fail(cmd, CLI_USAGE, "--problem: unknown problem '%s' (one of %s)", name, names);
+    if (data && loss) {
+        int known = 0;
+        for (int i = 0; alig_loss_names[i]; i++) known |= !strcmp(alig_loss_names[i], loss);
+        join_names(names, sizeof names, alig_loss_names, ", ");
+        if (!known) return cli_fail(cmd, CLI_USAGE, "--loss: unknown loss '%s' (one of %s)", loss, names);
+    }
+    return CLI_OK;
+}
+
+int cli_milestones_within(const cli_solver *s, const cli_flags *fl, double last, const char *last_flag)
+{
+    for (size_t j = 0; j < s->type->n_params_desc; j++) {
+        const alig_param_desc *d = &s->type->params_desc[j];
+        char flag[64];
+        const char *text = d->kind == ALIG_PARAM_LIST && !strcmp(d->name, "milestones")
+                               ? cli_get(fl, cli_solver_flag(s->type, d, flag, sizeof flag)) : NULL;
+        for (const char *p = text; p;) {
+            char *end;
+            double v = strtod(p, &end);
+            if (v > last)
+                return cli_fail(fl->cmd, CLI_USAGE, "--%s: milestone %g comes after the last step (%s %g): it would "
+                                "never apply", flag, v, last_flag, last);
+            p = *end == ',' ? end + 1 : NULL;
+        }
+    }
     return CLI_OK;
 }
 
@@ -337,6 +402,54 @@ static const char *param_expected(const alig_param_desc *d, char *buf, size_t le
     return "a valid value";
 }
 
+/* The solvers' own parser (alig_params_set) is strtod-based, so it takes " 1", "0x10" and
+ * "1e-3 " too. The command line holds solver values to the same syntax as every other number:
+ * each (comma-separated) element a decimal number, "inf" or "infinity", nothing around it. */
+static int strict_number_text(const char *s, size_t len)
+{
+    if (len == 0) return 0;
+    if ((len == 3 && !strncasecmp(s, "inf", 3)) || (len == 8 && !strncasecmp(s, "infinity", 8))) return 1;
+    for (size_t i = 0; i < len; i++) {
+        const char c = s[i];
+        if (!(isdigit((unsigned char)c) || c == '.' || c == 'e' || c == 'E' || c == '-' || c == '+')) return 0;
+    }
+    return 1;
+}
+
+static int strict_param_text(const alig_param_desc *d, const char *text)
+{
+    if (d->kind == ALIG_PARAM_DOUBLE) return strict_number_text(text, strlen(text));
+    if (d->kind != ALIG_PARAM_LIST) return 1;
+    for (const char *p = text;;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        if (!strict_number_text(p, len)) return 0;
+        if (!comma) return 1;
+        p = comma + 1;
+    }
+}
+
+/* Step counts and epochs: positive, finite, strictly increasing, and small enough to be exact in
+ * a double (a milestone of 1e20 steps can never be reached). */
+#define CLI_MILESTONE_MAX 9007199254740992.0   /* 2^53 */
+static int check_milestones(const char *cmd, const char *flag, const char *text)
+{
+    double prev = 0.0;
+    for (const char *p = text;;) {
+        char *end;
+        double v = strtod(p, &end);
+        if (!(v > 0.0) || !(v <= CLI_MILESTONE_MAX))
+            return cli_fail(cmd, CLI_USAGE, "--%s: milestone '%.*s' must be > 0 and at most 2^53", flag,
+                            (int)strcspn(p, ","), p);
+        if (v <= prev)
+            return cli_fail(cmd, CLI_USAGE, "--%s: milestones must increase ('%.*s' after %g)", flag,
+                            (int)strcspn(p, ","), p, prev);
+        prev = v;
+        if (*end != ',') return CLI_OK;
+        p = end + 1;
+    }
+}
+
 static int is_solver_flag(const char *flag)
 {
     for (size_t i = 0; alig_solver_types[i]; i++) {
@@ -349,6 +462,7 @@ static int is_solver_flag(const char *flag)
 int cli_solver_make(const cli_flags *fl, cli_solver *out)
 {
     const char *cmd = fl->cmd, *name = cli_get(fl, "solver");
+    int rc;
     *out = (cli_solver){ 0 };
     char names[256];
     size_t used = 0;
@@ -382,13 +496,38 @@ int cli_solver_make(const cli_flags *fl, cli_solver *out)
             return cli_fail(cmd, CLI_USAGE, "--eta %s: solver 'alig-inf' fixes eta = inf (use --solver alig --eta X)",
                             f->value);
         }
-        if (alig_params_set(t, out->params, d->name, f->value)) {
+        if (!strict_param_text(d, f->value) || alig_params_set(t, out->params, d->name, f->value)) {
             char buf[160];
             cli_solver_free(out);
             return cli_fail(cmd, CLI_USAGE, "--%s: bad value '%s' (expected %s)", f->name, f->value,
                             param_expected(d, buf, sizeof buf));
         }
+        if (!strcmp(d->name, "batches-per-epoch") && strspn(f->value, "0123456789") != strlen(f->value)) {
+            cli_solver_free(out);   /* a count: "1.5" or "1e3" would be taken as a real number */
+            return cli_fail(cmd, CLI_USAGE, "--%s: '%s' is not a whole number of batches", f->name, f->value);
+        }
+        if (d->kind == ALIG_PARAM_LIST && !strcmp(d->name, "milestones") &&
+            (rc = check_milestones(cmd, f->name, f->value))) {
+            cli_solver_free(out);
+            return rc;
+        }
         if (j < sizeof out->given * CHAR_BIT) out->given |= 1ul << j;
+    }
+    /* a multistep schedule without milestones would silently run at a constant rate */
+    for (size_t j = 0; j < t->n_params_desc; j++) {
+        const alig_param_desc *d = &t->params_desc[j];
+        char flag[64], mflag[64];
+        const char *v = d->kind == ALIG_PARAM_ENUM && !strcmp(d->name, "schedule")
+                            ? cli_get(fl, cli_solver_flag(t, d, flag, sizeof flag)) : NULL;
+        if (!v || strcmp(v, "multistep")) continue;
+        size_t k;
+        for (k = 0; k < t->n_params_desc; k++)
+            if (!strcmp(t->params_desc[k].name, "milestones")) break;
+        if (k < t->n_params_desc && !cli_get(fl, cli_solver_flag(t, &t->params_desc[k], mflag, sizeof mflag))) {
+            cli_solver_free(out);
+            return cli_fail(cmd, CLI_USAGE, "--%s multistep needs --%s K1,K2,... (the points where the rate drops)",
+                            flag, mflag);
+        }
     }
     alig_solver *s = NULL;
     alig_status st = alig_solver_alloc(&s, t, ALIG_F64, 1, out->params);
@@ -435,7 +574,12 @@ void cli_solvers_help(FILE *f)
             snprintf(opt, sizeof opt, "--%s %s", cli_solver_flag(t, d, flag, sizeof flag), metavar[d->kind]);
             fprintf(f, "      %-24s %s [%s]\n", opt, d->help, alig_params_format(d, t->params_default, val, sizeof val));
         }
-        if (t == alig_solver_alig) fprintf(f, "  alig-inf\n      alig with eta = inf (ALI-G-inf); takes the other alig flags\n");
+        if (t == alig_solver_alig) {
+            fprintf(f, "      momentum form (Berrada et al. 2020, Algorithm 1; gamma the clipped Polyak step):\n"
+                       "        standard  v <- mu v - gamma g,  w <- w - gamma g + mu v\n"
+                       "        adjusted  b <- mu b - g,        w <- w - gamma g + gamma mu b   (--adjusted true)\n");
+            fprintf(f, "  alig-inf\n      alig with eta = inf (ALI-G-inf); takes the other alig flags\n");
+        }
     }
 }
 
@@ -445,8 +589,10 @@ int cli_out_open(const char *cmd, cli_out *o, const char *path)
 {
     *o = (cli_out){ 0 };
     struct stat sb;
-    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
-        return cli_fail(cmd, CLI_RUNTIME, "cannot write '%s': it is a directory", path);
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode))   /* the rename would replace a device, FIFO, ... */
+        return cli_fail(cmd, CLI_RUNTIME, "cannot write '%s': it exists and is %s, not a regular file", path,
+                        S_ISDIR(sb.st_mode) ? "a directory" : S_ISCHR(sb.st_mode) || S_ISBLK(sb.st_mode) ? "a device"
+                        : S_ISFIFO(sb.st_mode) ? "a FIFO" : S_ISSOCK(sb.st_mode) ? "a socket" : "special");
     size_t len = strlen(path);
     o->path = malloc(len + 1);
     o->tmp = malloc(len + sizeof ".tmp.XXXXXX");
@@ -478,15 +624,44 @@ int cli_out_open(const char *cmd, cli_out *o, const char *path)
     return CLI_OK;
 }
 
+/* Flush, sync and close the temporary file; 0, or an errno value (EIO when the stream only
+ * carries its error flag). */
+static int out_finish(cli_out *o)
+{
+    int e = 0;
+    errno = 0;
+    if (fflush(o->f) != 0 || ferror(o->f) || fsync(fileno(o->f)) != 0) e = errno ? errno : EIO;
+    if (fclose(o->f) != 0 && !e) e = errno ? errno : EIO;
+    o->f = NULL;
+    return e;
+}
+
+int cli_out_commit_all(const char *cmd, cli_out *outs, size_t n)
+{
+    int e = 0;
+    size_t bad = 0;
+    for (size_t i = 0; i < n && !e; i++)
+        if (outs[i].f && (e = out_finish(&outs[i]))) bad = i;
+    for (size_t i = 0; i < n && !e; i++)   /* renames only once every file is complete on disk */
+        if (outs[i].tmp && rename(outs[i].tmp, outs[i].path) != 0) { e = errno; bad = i; }
+    if (e) {
+        int rc = cli_fail(cmd, CLI_RUNTIME, "cannot write '%s': %s%s", outs[bad].path, strerror(e),
+                          n > 1 ? " (none of the output files was written)" : "");
+        for (size_t i = 0; i < n; i++) cli_out_abort(&outs[i]);
+        return rc;
+    }
+    for (size_t i = 0; i < n; i++) {
+        free(outs[i].tmp);
+        free(outs[i].path);
+        outs[i] = (cli_out){ 0 };
+    }
+    return CLI_OK;
+}
+
 int cli_out_commit(const char *cmd, cli_out *o)
 {
-    int bad = fflush(o->f) != 0 || ferror(o->f) || fsync(fileno(o->f)) != 0;
-    int e = errno;
-    if (fclose(o->f) != 0 && !bad) {
-        bad = 1;
-        e = errno;
-    }
-    o->f = NULL;
+    int e = out_finish(o);
+    int bad = e != 0;
     if (!bad && rename(o->tmp, o->path) != 0) {
         bad = 1;
         e = errno;

@@ -19,7 +19,13 @@
  *
  * Output files: cli_out_open writes into a temporary file next to the target, cli_out_commit
  * renames it into place, cli_out_abort removes it. A failed command therefore leaves no partial
- * file and never touches an existing one.
+ * file and never touches an existing one; an existing target that is not a regular file (a
+ * device, a FIFO, a directory) is refused. Several files that belong together are committed with
+ * cli_out_commit_all, so a full disk leaves none of them.
+ *
+ * Exit codes (docs/design.md, "Errors and exit codes"): 0 success; 1 (CLI_RUNTIME) the command
+ * could not complete: bad or unreadable input data, I/O failure, divergence, out of memory;
+ * 2 (CLI_USAGE) the command line is wrong: unknown, repeated or missing flag, bad value.
  */
 #ifndef ALIG_CLI_UTIL_H
 #define ALIG_CLI_UTIL_H
@@ -93,8 +99,14 @@ typedef enum cli_range {
     CLI_POSITIVE_INF    /* > 0, or "inf" */
 } cli_range;
 
-/** Parse a decimal integer >= min (no sign, no trailing text). NULL text: *out unchanged. */
+/** Parse a decimal integer >= min (no sign, no trailing text). NULL text: *out unchanged.
+ *  A value beyond size_t is reported as an overflow, not as "not an integer". */
 int cli_size(const char *cmd, const char *flag, const char *text, size_t min, size_t *out);
+/** Largest --threads any command accepts (a larger value is a usage error, not a silent clamp). */
+#define CLI_MAX_THREADS 1024
+
+/** cli_size with an upper bound: a value > max is a usage error "too large (at most MAX)". */
+int cli_size_range(const char *cmd, const char *flag, const char *text, size_t min, size_t max, size_t *out);
 /** Parse a decimal unsigned long (e.g. a seed). NULL text: *out unchanged. */
 int cli_ulong(const char *cmd, const char *flag, const char *text, unsigned long *out);
 /** Parse a number in `range` ("inf" accepted for CLI_POSITIVE_INF). NULL text: *out unchanged. */
@@ -113,6 +125,11 @@ int cli_double(const char *cmd, const char *flag, const char *text, cli_range ra
  *         with its line number; out of memory; an inner solver failure). One line is printed.
  */
 int cli_problem_make(const cli_flags *fl, const char *seed_flag, alig_problem **out);
+
+/** The cheap checks of cli_problem_make, for a command to run before its own flags so the first
+ *  message names the first problem: --problem/--data given (one of them), a known problem name,
+ *  a known --loss. @return CLI_OK, or CLI_USAGE after one line. */
+int cli_problem_check(const cli_flags *fl);
 
 /** Print the help lines of the problem flags, with every default, to f. */
 void cli_problem_help(FILE *f, const char *seed_flag);
@@ -151,6 +168,10 @@ int cli_solver_make(const cli_flags *fl, cli_solver *out);
 /** @return 1 if parameter `param` (descriptor name, e.g. "f-star") was given as a flag. */
 int cli_solver_given(const cli_solver *s, const char *param);
 
+/** CLI_USAGE (one line) when a --milestones value of the solver exceeds `last` (the run's last
+ *  step, given by flag `last_flag`): such a milestone would never apply. CLI_OK otherwise. */
+int cli_milestones_within(const cli_solver *s, const cli_flags *fl, double last, const char *last_flag);
+
 /** Free the params (NULL-safe content). */
 void cli_solver_free(cli_solver *s);
 
@@ -166,7 +187,9 @@ typedef struct cli_out {
     char *tmp;
 } cli_out;
 
-/** Create the temporary file "<path>.tmp.XXXXXX". @return CLI_OK, or CLI_RUNTIME (printed). */
+/** Create the temporary file "<path>.tmp.XXXXXX". A `path` that exists and is not a regular
+ *  file (a directory, a device such as /dev/null, a FIFO) is refused: the final rename would
+ *  replace it. @return CLI_OK, or CLI_RUNTIME (printed). */
 int cli_out_open(const char *cmd, cli_out *o, const char *path);
 
 /** Create directory `path` and its parents (like mkdir -p). CLI_OK, or CLI_RUNTIME after one line on stderr. */
@@ -174,6 +197,10 @@ int cli_mkdir_p(const char *cmd, const char *path);
 /** Flush, sync, close and rename onto `path`; on any failure remove the temporary file.
  *  @return CLI_OK, or CLI_RUNTIME (printed). */
 int cli_out_commit(const char *cmd, cli_out *o);
+/** Commit n files as one: flush and sync them all first, rename them only if every one is
+ *  complete (a full disk then leaves none of them, rather than some); on failure every
+ *  temporary file is removed. Zeroed entries are skipped. @return CLI_OK, or CLI_RUNTIME (printed). */
+int cli_out_commit_all(const char *cmd, cli_out *outs, size_t n);
 /** Close and remove the temporary file; `path` is untouched. Safe on a closed or zeroed cli_out. */
 void cli_out_abort(cli_out *o);
 

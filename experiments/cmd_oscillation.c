@@ -157,87 +157,83 @@ static int zoom(const osc_opts *o, double thr, probe_log *lg)
 
 /* ------------------------------------------------------------------ data files */
 
-static int write_function_csv(const char *dir)
+static int write_function_csv(cli_out *o, const char *dir)
 {
     char path[4096];
-    cli_out o;
     int rc = join(path, sizeof path, dir, "function.csv");
-    if (rc || (rc = cli_out_open(CMD, &o, path))) return rc;
-    fputs("x,f,grad,curvature\n", o.f);
+    if (rc || (rc = cli_out_open(CMD, o, path))) return rc;
+    fputs("x,f,grad,curvature\n", o->f);
     for (int i = -1000; i <= 1000; i++) {
         double x = i * 0.01;
-        cli_csv_num(o.f, x);
-        fputc(',', o.f);
-        cli_csv_num(o.f, alig_osc_f(x));
-        fputc(',', o.f);
-        cli_csv_num(o.f, alig_osc_grad(x));
-        fputc(',', o.f);
-        cli_csv_num(o.f, alig_osc_curvature(x));
-        fputc('\n', o.f);
+        cli_csv_num(o->f, x);
+        fputc(',', o->f);
+        cli_csv_num(o->f, alig_osc_f(x));
+        fputc(',', o->f);
+        cli_csv_num(o->f, alig_osc_grad(x));
+        fputc(',', o->f);
+        cli_csv_num(o->f, alig_osc_curvature(x));
+        fputc('\n', o->f);
     }
-    return cli_out_commit(CMD, &o);
+    return CLI_OK;   /* committed with the others by cmd_oscillation */
 }
 
 /* Columns: t, then x and f of: polyak (solver "polyak"), alig_inf (alig, eta = inf, delta = 0),
  * then alig at each traj_etas[] (delta = --delta). */
-static int write_trajectories_csv(const char *dir, size_t iters, double *const xs[], double *const fs[], size_t nrun)
+static int write_trajectories_csv(cli_out *o, const char *dir, size_t iters, double *const xs[], double *const fs[], size_t nrun)
 {
     char path[4096];
-    cli_out o;
     int rc = join(path, sizeof path, dir, "trajectories.csv");
-    if (rc || (rc = cli_out_open(CMD, &o, path))) return rc;
-    fputs("t,x_polyak,f_polyak,x_alig_inf,f_alig_inf", o.f);
-    for (size_t j = 0; j < N_TRAJ; j++) fprintf(o.f, ",x_eta_%g,f_eta_%g", traj_etas[j], traj_etas[j]);
-    fputc('\n', o.f);
+    if (rc || (rc = cli_out_open(CMD, o, path))) return rc;
+    fputs("t,x_polyak,f_polyak,x_alig_inf,f_alig_inf", o->f);
+    for (size_t j = 0; j < N_TRAJ; j++) fprintf(o->f, ",x_eta_%g,f_eta_%g", traj_etas[j], traj_etas[j]);
+    fputc('\n', o->f);
     for (size_t t = 0; t <= iters; t++) {
-        fprintf(o.f, "%zu", t);
+        fprintf(o->f, "%zu", t);
         for (size_t r = 0; r < nrun; r++) {
-            fputc(',', o.f);
-            cli_csv_num(o.f, xs[r][t]);
-            fputc(',', o.f);
-            cli_csv_num(o.f, fs[r][t]);
+            fputc(',', o->f);
+            cli_csv_num(o->f, xs[r][t]);
+            fputc(',', o->f);
+            cli_csv_num(o->f, fs[r][t]);
         }
-        fputc('\n', o.f);
+        fputc('\n', o->f);
     }
-    return cli_out_commit(CMD, &o);
+    return CLI_OK;   /* committed with the others by cmd_oscillation */
 }
 
 /* One row per probe: eta, phase, outcome, period, lo, hi (orbit extent; the last iterate when
  * not cycled), since, x_last, f_last. */
-static int write_probes_csv(const char *dir, const char *name, const probe_log *lg, int want_sweep)
+static int write_probes_csv(cli_out *o, const char *dir, const char *name, const probe_log *lg, int want_sweep)
 {
     char path[4096];
-    cli_out o;
     int rc = join(path, sizeof path, dir, name);
-    if (rc || (rc = cli_out_open(CMD, &o, path))) return rc;
-    fputs("eta,phase,outcome,period,lo,hi,since,x_last,f_last\n", o.f);
+    if (rc || (rc = cli_out_open(CMD, o, path))) return rc;
+    fputs("eta,phase,outcome,period,lo,hi,since,x_last,f_last\n", o->f);
     for (size_t i = 0; i < lg->n; i++) {
         const probe_row *r = &lg->rows[i];
         if ((r->phase >= PHASE_SWEEP) != want_sweep) continue;
         int cyc = r->v.outcome == ALIG_OSC_CYCLED;
-        cli_csv_num(o.f, r->eta);
-        fprintf(o.f, ",%s,%s,%zu,", phase_names[r->phase], alig_osc_outcome_name(r->v.outcome), r->v.period);
-        cli_csv_num(o.f, cyc ? r->v.points[0] : r->v.x_last);
-        fputc(',', o.f);
-        cli_csv_num(o.f, cyc ? r->v.points[r->v.period - 1] : r->v.x_last);
-        fprintf(o.f, ",%zu,", r->v.since);
-        cli_csv_num(o.f, r->v.x_last);
-        fputc(',', o.f);
-        cli_csv_num(o.f, r->v.f_last);
-        fputc('\n', o.f);
+        cli_csv_num(o->f, r->eta);
+        fprintf(o->f, ",%s,%s,%zu,", phase_names[r->phase], alig_osc_outcome_name(r->v.outcome), r->v.period);
+        cli_csv_num(o->f, cyc ? r->v.points[0] : r->v.x_last);
+        fputc(',', o->f);
+        cli_csv_num(o->f, cyc ? r->v.points[r->v.period - 1] : r->v.x_last);
+        fprintf(o->f, ",%zu,", r->v.since);
+        cli_csv_num(o->f, r->v.x_last);
+        fputc(',', o->f);
+        cli_csv_num(o->f, r->v.f_last);
+        fputc('\n', o->f);
     }
-    return cli_out_commit(CMD, &o);
+    return CLI_OK;   /* committed with the others by cmd_oscillation */
 }
 
 /* The limit set per sweep η: each cycle point, or the minimiser 0 for a converged run, or the
  * last iterate otherwise. */
-static int write_orbits_csv(const char *dir, const char *name, const probe_log *lg, int phase)
+static int write_orbits_csv(cli_out *o, const char *dir, const char *name, const probe_log *lg, int phase)
 {
     char path[4096];
-    cli_out o;
     int rc = join(path, sizeof path, dir, name);
-    if (rc || (rc = cli_out_open(CMD, &o, path))) return rc;
-    fputs("eta,x,outcome\n", o.f);
+    if (rc || (rc = cli_out_open(CMD, o, path))) return rc;
+    fputs("eta,x,outcome\n", o->f);
     for (size_t i = 0; i < lg->n; i++) {
         const probe_row *r = &lg->rows[i];
         if (r->phase != phase) continue;
@@ -245,13 +241,13 @@ static int write_orbits_csv(const char *dir, const char *name, const probe_log *
         for (size_t j = 0; j < np; j++) {
             double x = r->v.outcome == ALIG_OSC_CYCLED ? r->v.points[j]
                        : r->v.outcome == ALIG_OSC_CONVERGED ? 0.0 : r->v.x_last;
-            cli_csv_num(o.f, r->eta);
-            fputc(',', o.f);
-            cli_csv_num(o.f, x);
-            fprintf(o.f, ",%s\n", alig_osc_outcome_name(r->v.outcome));
+            cli_csv_num(o->f, r->eta);
+            fputc(',', o->f);
+            cli_csv_num(o->f, x);
+            fprintf(o->f, ",%s\n", alig_osc_outcome_name(r->v.outcome));
         }
     }
-    return cli_out_commit(CMD, &o);
+    return CLI_OK;   /* committed with the others by cmd_oscillation */
 }
 
 /* ------------------------------------------------------------------ summary */
@@ -548,8 +544,8 @@ static int parse(int argc, char **argv, osc_opts *o)
                      .plot = 1 };
     if ((rc = cli_double(CMD, "x0", cli_get(&fl, "x0"), CLI_FINITE, &o->cfg.x0)) ||
         (rc = cli_double(CMD, "delta", cli_get(&fl, "delta"), CLI_NONNEG, &o->cfg.delta)) ||
-        (rc = cli_size(CMD, "iters", cli_get(&fl, "iters"), 1, &o->cfg.iters)) ||
-        (rc = cli_size(CMD, "max-iters", cli_get(&fl, "max-iters"), 1, &o->cfg.max_iters)) ||
+        (rc = cli_size_range(CMD, "iters", cli_get(&fl, "iters"), 1, ALIG_OSC_MAX_ITERS, &o->cfg.iters)) ||
+        (rc = cli_size_range(CMD, "max-iters", cli_get(&fl, "max-iters"), 1, ALIG_OSC_MAX_ITERS, &o->cfg.max_iters)) ||
         (rc = cli_double(CMD, "eta-step", cli_get(&fl, "eta-step"), CLI_POSITIVE, &o->scan.eta_step)) ||
         (rc = cli_double(CMD, "eta-max", cli_get(&fl, "eta-max"), CLI_POSITIVE, &o->scan.eta_max)) ||
         (rc = cli_double(CMD, "bisect-tol", cli_get(&fl, "bisect-tol"), CLI_POSITIVE, &o->scan.bisect_tol)))
@@ -588,8 +584,10 @@ int cmd_oscillation(int argc, char **argv)
     double t0 = cli_now();
     osc_summary s = { 0 };
     probe_log lg = { 0 };
-    const size_t nrun = 2 + N_TRAJ, T = o.cfg.iters;
+    const size_t nrun = 2 + N_TRAJ, T = o.cfg.iters;   /* T <= ALIG_OSC_MAX_ITERS: (T + 1) * 8 cannot wrap */
     double *xs[2 + N_TRAJ] = { 0 }, *fs[2 + N_TRAJ] = { 0 };
+    enum { N_CSV = 6 };
+    cli_out csv[N_CSV] = { { 0 } };
     for (size_t r = 0; r < nrun; r++) {
         xs[r] = malloc((T + 1) * sizeof *xs[r]);
         fs[r] = malloc((T + 1) * sizeof *fs[r]);
@@ -644,10 +642,13 @@ int cmd_oscillation(int argc, char **argv)
     if (s.scan.found_failure && (rc = zoom(&o, s.scan.threshold_measured, &lg))) goto done;
     s.sweep_probes = lg.n - before;
 
-    if ((rc = write_function_csv(o.out)) || (rc = write_trajectories_csv(o.out, T, xs, fs, nrun)) ||
-        (rc = write_probes_csv(o.out, "eta_scan.csv", &lg, 0)) ||
-        (rc = write_probes_csv(o.out, "eta_sweep.csv", &lg, 1)) || (rc = write_orbits_csv(o.out, "eta_orbits.csv", &lg, PHASE_SWEEP)) ||
-        (rc = write_orbits_csv(o.out, "eta_zoom.csv", &lg, PHASE_ZOOM)))
+    /* the six CSV files appear together or not at all (a full disk leaves none of them) */
+    if ((rc = write_function_csv(&csv[0], o.out)) || (rc = write_trajectories_csv(&csv[1], o.out, T, xs, fs, nrun)) ||
+        (rc = write_probes_csv(&csv[2], o.out, "eta_scan.csv", &lg, 0)) ||
+        (rc = write_probes_csv(&csv[3], o.out, "eta_sweep.csv", &lg, 1)) ||
+        (rc = write_orbits_csv(&csv[4], o.out, "eta_orbits.csv", &lg, PHASE_SWEEP)) ||
+        (rc = write_orbits_csv(&csv[5], o.out, "eta_zoom.csv", &lg, PHASE_ZOOM)) ||
+        (rc = cli_out_commit_all(CMD, csv, N_CSV)))
         goto done;
     if (o.plot && (rc = draw(&o, &s))) goto done;
     s.seconds = cli_now() - t0;
@@ -656,6 +657,7 @@ int cmd_oscillation(int argc, char **argv)
     else if (!o.quiet) print_text(stdout, &o, &s);
     if (fflush(stdout) != 0) rc = cli_fail(CMD, CLI_RUNTIME, "cannot write to stdout");
 done:
+    for (size_t i = 0; i < N_CSV; i++) cli_out_abort(&csv[i]);   /* no-op after the commit */
     for (size_t r = 0; r < nrun; r++) {
         free(xs[r]);
         free(fs[r]);

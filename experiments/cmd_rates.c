@@ -44,12 +44,12 @@ static void help(FILE *f)
             "  --figures             require the figures (exit 1 if gnuplot is missing)\n"
             "  --no-figures          write no figure files at all\n"
             "                        (default: .dat and .gp always, SVG/PNG when gnuplot is on PATH)\n"
-            "  --horizon T           number of steps T >= 10 [mode default]\n"
-            "  --seeds R             initial runs per case, R >= 2 [mode default]\n"
-            "  --seeds-cap N         most runs per undecided case, N >= R [mode default]\n"
+            "  --horizon T           number of steps, 10 <= T <= 1e9 [mode default]\n"
+            "  --seeds R             initial runs per case, 2 <= R <= 2^20 [mode default]\n"
+            "  --seeds-cap N         most runs per undecided case, R <= N <= 2^20 [mode default]\n"
             "  --seed S              base of the sampling seeds and the instance seed, S >= 1 [1]\n"
             "  --problem NAME        one class only: lipschitz, smooth or strongly-convex [all]\n"
-            "  --threads N           OpenMP threads, N >= 1 [OMP_NUM_THREADS]; results do not depend on it\n"
+            "  --threads N           OpenMP threads, 1 <= N <= 1024 [OMP_NUM_THREADS]; results do not depend on it\n"
             "  --bound-scale X       testing hook: multiply every bound by X > 0 [1]; X < 1 should fail\n");
 }
 
@@ -125,14 +125,13 @@ static void print_methods(FILE *f, const alig_rates_result *r)
 
 /* ------------------------------------------------------------------ files */
 
-static int write_csv(const char *dir, const alig_rates_result *r)
+static int write_csv(cli_out *o, const char *dir, const alig_rates_result *r)
 {
     char path[4200];
-    cli_out o = { 0 };
     snprintf(path, sizeof path, "%s/rates.csv", dir);
-    int rc = cli_out_open(CMD, &o, path);
+    int rc = cli_out_open(CMD, o, path);
     if (rc) return rc;
-    FILE *f = o.f;
+    FILE *f = o->f;
     fprintf(f, "case,problem,solver,eps,eta,delta,bound,quantity,max_ratio,max_ratio_T,final_ratio,held,status,runs,"
                "steps_checked,steps_failed,rate_fit,rate_fit_se,rate_theory,fit_points,eps_label,eta_label\n");
     for (size_t i = 0; i < r->n_cases; i++) {
@@ -153,18 +152,17 @@ static int write_csv(const char *dir, const alig_rates_result *r)
         cli_csv_num(f, c->rate_theory);
         fprintf(f, ",%zu,%s,%s\n", c->fit_points, c->eps_label, c->eta_label);
     }
-    if (ferror(f)) { cli_out_abort(&o); return cli_fail(CMD, CLI_RUNTIME, "cannot write %s", path); }
-    return cli_out_commit(CMD, &o);
+    if (ferror(f)) { int e = errno; cli_out_abort(o); return cli_fail(CMD, CLI_RUNTIME, "cannot write %s: %s", path, e ? strerror(e) : "write error"); }
+    return CLI_OK;   /* committed with the other two by cmd_rates */
 }
 
-static int write_methods_csv(const char *dir, const alig_rates_result *r)
+static int write_methods_csv(cli_out *o, const char *dir, const alig_rates_result *r)
 {
     char path[4200];
-    cli_out o = { 0 };
     snprintf(path, sizeof path, "%s/methods.csv", dir);
-    int rc = cli_out_open(CMD, &o, path);
+    int rc = cli_out_open(CMD, o, path);
     if (rc) return rc;
-    FILE *f = o.f;
+    FILE *f = o->f;
     fprintf(f, "problem,eps_label,method,runs,final_gap,final_avg_gap,target,iters_to_target,rate_fit,rate_fit_se\n");
     for (size_t i = 0; i < r->n_methods; i++) {
         const alig_rates_method *m = &r->methods[i];
@@ -176,19 +174,18 @@ static int write_methods_csv(const char *dir, const alig_rates_result *r)
         }
         fputc('\n', f);
     }
-    if (ferror(f)) { cli_out_abort(&o); return cli_fail(CMD, CLI_RUNTIME, "cannot write %s", path); }
-    return cli_out_commit(CMD, &o);
+    if (ferror(f)) { int e = errno; cli_out_abort(o); return cli_fail(CMD, CLI_RUNTIME, "cannot write %s: %s", path, e ? strerror(e) : "write error"); }
+    return CLI_OK;   /* committed with the other two by cmd_rates */
 }
 
-static int write_report(const char *dir, const alig_rates_result *r, const char *cmdline, double secs,
+static int write_report(cli_out *o, const char *dir, const alig_rates_result *r, const char *cmdline, double secs,
                         const char *fig_note)
 {
     char path[4200];
-    cli_out o = { 0 };
     snprintf(path, sizeof path, "%s/report.md", dir);
-    int rc = cli_out_open(CMD, &o, path);
+    int rc = cli_out_open(CMD, o, path);
     if (rc) return rc;
-    FILE *f = o.f;
+    FILE *f = o->f;
     const alig_rates_config *cf = &r->config;
     size_t held = 0, viol = 0, inc = 0, na = 0;
     for (size_t i = 0; i < r->n_cases; i++)
@@ -308,8 +305,8 @@ static int write_report(const char *dir, const alig_rates_result *r, const char 
                 g1, g2, sl);
     }
     fprintf(f, "\n## Figures\n\n%s\n", fig_note);
-    if (ferror(f)) { cli_out_abort(&o); return cli_fail(CMD, CLI_RUNTIME, "cannot write %s", path); }
-    return cli_out_commit(CMD, &o);
+    if (ferror(f)) { int e = errno; cli_out_abort(o); return cli_fail(CMD, CLI_RUNTIME, "cannot write %s: %s", path, e ? strerror(e) : "write error"); }
+    return CLI_OK;   /* committed with the other two by cmd_rates */
 }
 
 /* ------------------------------------------------------------------ figures */
@@ -354,7 +351,7 @@ static int write_class_figure(const char *dir, const alig_rates_result *r, const
         fprintf(o.f, "\n\n");
         idx[block++] = i;
     }
-    if (ferror(o.f)) { cli_out_abort(&o); return cli_fail(CMD, CLI_RUNTIME, "cannot write %s", dat); }
+    if (ferror(o.f)) { int e = errno; cli_out_abort(&o); return cli_fail(CMD, CLI_RUNTIME, "cannot write %s: %s", dat, e ? strerror(e) : "write error"); }
     if ((rc = cli_out_commit(CMD, &o))) return rc;
     if (!block) return CLI_OK;
 
@@ -407,7 +404,7 @@ static int write_class_figure(const char *dir, const alig_rates_result *r, const
         snprintf(svg, sizeof svg, "%s.svg", stem);
         gp_quote(g.f, svg);
         fprintf(g.f, "\n%s\nset output\n", body);
-        if (ferror(g.f)) { cli_out_abort(&g); free(body); return cli_fail(CMD, CLI_RUNTIME, "cannot write %s", gp); }
+        if (ferror(g.f)) { int e = errno; cli_out_abort(&g); free(body); return cli_fail(CMD, CLI_RUNTIME, "cannot write %s: %s", gp, e ? strerror(e) : "write error"); }
         if ((rc = cli_out_commit(CMD, &g))) { free(body); return rc; }
         snprintf(note + strlen(note), note_len - strlen(note), "- `rates_%s.dat` and `rates_%s.gp` (gnuplot was not "
                  "found: run the script to draw the figure)\n", cls, cls);
@@ -441,7 +438,7 @@ static int write_fits_figure(const char *dir, const alig_rates_result *r, int re
         }
         fprintf(o.f, "\n\n");
     }
-    if (ferror(o.f)) { cli_out_abort(&o); return cli_fail(CMD, CLI_RUNTIME, "cannot write %s", dat); }
+    if (ferror(o.f)) { int e = errno; cli_out_abort(&o); return cli_fail(CMD, CLI_RUNTIME, "cannot write %s: %s", dat, e ? strerror(e) : "write error"); }
     if ((rc = cli_out_commit(CMD, &o))) return rc;
     if (!count[0] && !count[1]) return CLI_OK;
 
@@ -502,11 +499,12 @@ int cmd_rates(int argc, char **argv)
     if (!*dir) return cli_fail(CMD, CLI_USAGE, "--out needs a directory name");
     if (strlen(dir) > 4000) return cli_fail(CMD, CLI_USAGE, "--out: path too long");
     size_t threads = 0;
-    if ((rc = cli_size(CMD, "horizon", cli_get(&fl, "horizon"), 10, &cf.horizon))) return rc;
-    if ((rc = cli_size(CMD, "seeds", cli_get(&fl, "seeds"), 2, &cf.seeds))) return rc;
-    if ((rc = cli_size(CMD, "seeds-cap", cli_get(&fl, "seeds-cap"), 2, &cf.seeds_cap))) return rc;
+    if ((rc = cli_size_range(CMD, "horizon", cli_get(&fl, "horizon"), 10, ALIG_RATES_MAX_HORIZON, &cf.horizon))) return rc;
+    if ((rc = cli_size_range(CMD, "seeds", cli_get(&fl, "seeds"), 2, ALIG_RATES_MAX_SEEDS, &cf.seeds))) return rc;
+    if ((rc = cli_size_range(CMD, "seeds-cap", cli_get(&fl, "seeds-cap"), 2, ALIG_RATES_MAX_SEEDS, &cf.seeds_cap)))
+        return rc;
     if ((rc = cli_ulong(CMD, "seed", cli_get(&fl, "seed"), &cf.seed))) return rc;
-    if ((rc = cli_size(CMD, "threads", cli_get(&fl, "threads"), 1, &threads))) return rc;
+    if ((rc = cli_size_range(CMD, "threads", cli_get(&fl, "threads"), 1, CLI_MAX_THREADS, &threads))) return rc;
     if ((rc = cli_double(CMD, "bound-scale", cli_get(&fl, "bound-scale"), CLI_POSITIVE, &cf.bound_scale))) return rc;
     if (cli_get(&fl, "seed") && cf.seed == 0) return cli_fail(CMD, CLI_USAGE, "--seed must be >= 1");
     if (cf.seeds && cf.seeds_cap && cf.seeds_cap < cf.seeds)
@@ -568,9 +566,13 @@ int cmd_rates(int argc, char **argv)
     } else {
         snprintf(fig_note, sizeof fig_note, "None (--no-figures).\n");
     }
-    if (!rc) rc = write_csv(dir, res);
-    if (!rc) rc = write_methods_csv(dir, res);
-    if (!rc) rc = write_report(dir, res, cmdline, cli_now() - t0, fig_note);
+    /* the three result files appear together or not at all (a full disk leaves none of them) */
+    cli_out outs[3] = { { 0 } };
+    if (!rc) rc = write_csv(&outs[0], dir, res);
+    if (!rc) rc = write_methods_csv(&outs[1], dir, res);
+    if (!rc) rc = write_report(&outs[2], dir, res, cmdline, cli_now() - t0, fig_note);
+    if (!rc) rc = cli_out_commit_all(CMD, outs, 3);
+    for (size_t i = 0; i < 3; i++) cli_out_abort(&outs[i]);   /* no-op after the commit */
     if (rc) { alig_rates_free(res); return rc; }
 
     size_t held = 0, viol = 0, inc = 0, na = 0;

@@ -20,7 +20,10 @@ static void help(FILE *f)
             "avg_gap = f(wbar_k) - f* for the uniform average wbar_k of w_0..w_k, dist2 = |w_k - w*|^2; loss,\n"
             "step and step_unclipped belong to the step that produced w_k (nan in row 0). A summary line\n"
             "(key=value) goes to stdout. The file is written atomically: a failed run leaves no file behind.\n"
-            "Exit status: 0 success, 1 runtime failure (divergence, unreadable data, I/O), 2 usage error.\n\n");
+            "A run diverges when a value becomes non-finite or when the final gap f(w_T) - f* exceeds 1e6 times\n"
+            "the starting gap f(w_0) - f*: it is reported, and no file is written.\n"
+            "Exit status: 0 success, 1 runtime failure (divergence, unreadable or malformed data, I/O),\n"
+            "2 usage error.\n\n");
     cli_problem_help(f, "problem-seed");
     fprintf(f, "run:\n"
                "  --solver NAME         one of the solvers below (required)\n"
@@ -42,12 +45,18 @@ typedef struct {
     size_t steps, clipped;
     double step_sum;
     double f_gap, avg_gap, dist2;
+    double f_gap0;              /* f(w_0) - f*, the reference of the divergence check */
 } solve_ctx;
+
+/* A run whose final gap exceeds its starting gap by this factor has diverged (exploded), even
+ * with every value finite: e.g. momentum >= 1 grows the iterates geometrically. */
+#define SOLVE_EXPLODE_FACTOR 1e6
 
 static int observe(const alig_run_row *r, void *vctx)
 {
     solve_ctx *c = vctx;
     c->last_iter = r->iter;
+    if (r->iter == 0) c->f_gap0 = r->f_gap;
     if (r->iter > 0) {
         c->steps++;
         c->step_sum += r->step;
@@ -88,6 +97,7 @@ int cmd_solve(int argc, char **argv)
     /* Usage checks first, all cheap, before any instance is built. */
     alig_run_spec spec = { .iters = 0, .batch = 1, .seed = 1, .gap_every = 1 };
     const char *out_path = cli_get(&fl, "out");
+    if ((rc = cli_problem_check(&fl))) return rc;
     if (!cli_get(&fl, "iters")) return cli_fail(fl.cmd, CLI_USAGE, "missing --iters T");
     if (!out_path) return cli_fail(fl.cmd, CLI_USAGE, "missing --out FILE.csv");
     if ((rc = cli_size(fl.cmd, "iters", cli_get(&fl, "iters"), 1, &spec.iters)) ||
@@ -97,6 +107,10 @@ int cmd_solve(int argc, char **argv)
         return rc;
     cli_solver sv;
     if ((rc = cli_solver_make(&fl, &sv))) return rc;
+    if ((rc = cli_milestones_within(&sv, &fl, (double)spec.iters, "--iters"))) {
+        cli_solver_free(&sv);
+        return rc;
+    }
 
     alig_problem *p = NULL;
     cli_out out = { 0 };
@@ -124,6 +138,17 @@ int cmd_solve(int argc, char **argv)
     }
     if (st) {
         rc = cli_fail(fl.cmd, st == ALIG_ENOMEM ? CLI_RUNTIME : CLI_USAGE, "%s: %s", sv.name, alig_strerror(st));
+        goto done;
+    }
+    if (!isfinite(ctx.f_gap) || !isfinite(ctx.avg_gap)) {
+        rc = cli_fail(fl.cmd, CLI_RUNTIME, "%s diverged: f(w_T) - f* = %g, f(wbar_T) - f* = %g after %zu steps "
+                      "(non-finite); no output written", sv.name, ctx.f_gap, ctx.avg_gap, spec.iters);
+        goto done;
+    }
+    if (ctx.f_gap0 > 0 && ctx.f_gap > SOLVE_EXPLODE_FACTOR * ctx.f_gap0) {
+        rc = cli_fail(fl.cmd, CLI_RUNTIME, "%s diverged: f(w_T) - f* = %.3g after %zu steps, %.3g times its start "
+                      "value %.3g (more than %g times: exploding); no output written", sv.name, ctx.f_gap, spec.iters,
+                      ctx.f_gap / ctx.f_gap0, ctx.f_gap0, SOLVE_EXPLODE_FACTOR);
         goto done;
     }
     if ((rc = cli_out_commit(fl.cmd, &out))) goto done;

@@ -1,4 +1,5 @@
 /* main.c - `alig` subcommand dispatch. Each subcommand lives in its own cmd_*.c file. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -25,6 +26,24 @@ static void usage(FILE *f)
     for (size_t i = 0; i < N_COMMANDS; i++) fprintf(f, "  %-13s %s\n", commands[i].name, commands[i].help);
 }
 
+/* Output to stdout is buffered: a full disk or a closed pipe shows up only when the buffer is
+ * flushed, often at exit, where the C library would ignore the error. So every command's output
+ * is flushed and closed here, and a failure turns a success into exit code 1 with one line. */
+static int finish_stdout(const char *cmd, int rc)
+{
+    errno = 0;
+    int bad = fflush(stdout) != 0 || ferror(stdout);
+    int e = errno;
+    if (fclose(stdout) != 0 && !bad) {
+        bad = 1;
+        e = errno;
+    }
+    if (!bad || rc) return rc;   /* a failed command has already said why, in one line */
+    fprintf(stderr, "alig%s%s: cannot write to standard output: %s\n", cmd ? " " : "", cmd ? cmd : "",
+            e ? strerror(e) : "write error");
+    return 1;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -33,14 +52,15 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(stdout);
-        return 0;
+        return finish_stdout(NULL, 0);
     }
     if (!strcmp(argv[1], "--version")) {
         printf("alig %s\n", ALIG_VERSION);
-        return 0;
+        return finish_stdout(NULL, 0);
     }
     for (size_t i = 0; i < N_COMMANDS; i++)
-        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+        if (!strcmp(argv[1], commands[i].name))
+            return finish_stdout(commands[i].name, commands[i].run(argc - 1, argv + 1));
     fprintf(stderr, "alig: unknown command '%s' (try 'alig --help')\n", argv[1]);
     return 2;
 }

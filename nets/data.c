@@ -61,7 +61,7 @@ static const char *errno_text(int e, char *buf, size_t len)
 /* ------------------------------------------------------------------------- */
 
 #define GZ_CHUNK ((size_t)1 << 30)          /* gzread takes an unsigned int length */
-#define DATA_FIRST_ALLOC ((size_t)1 << 20)  /* the data buffer grows from 1 MiB by doubling */
+#define DATA_FIRST_ALLOC ((size_t)1 << 16)  /* the data buffer grows from 64 KiB by doubling */
 
 /* One file being read. zlib flags a stream that stops early (no more input before the end of
  * the deflate data or of the 8-byte trailer) with the soft error Z_BUF_ERROR, "unexpected end of
@@ -160,7 +160,7 @@ alig_status alig_idx_read(const char *path, alig_idx *out, char *err, size_t err
         if (errno == 0) return fail(ALIG_ENOMEM, err, errlen, "%s: cannot open: out of memory in zlib", path);
         return fail(ALIG_EIO, err, errlen, "%s: cannot open: %s", path, errno_text(errno, eb, sizeof eb));
     }
-    gzbuffer(in.f, 1u << 17);
+    gzbuffer(in.f, 1u << 15);   /* 32 KiB: zlib then allocates 96 KiB per file */
 
     /* header: magic 0x00 0x00 type ndim, then ndim big-endian u32 sizes */
     unsigned char head[4 + 4 * ALIG_IDX_MAX_DIMS];
@@ -209,8 +209,11 @@ alig_status alig_idx_read(const char *path, alig_idx *out, char *err, size_t err
             rc = fail(ALIG_EFORMAT, err, errlen, "%s: dimension %u of %u is 0", path, d + 1, r.ndim);
             goto fail;
         }
-        if (r.count > SIZE_MAX / r.dims[d]) {
-            rc = fail(ALIG_EFORMAT, err, errlen, "%s: dimensions too large (their product overflows)", path);
+        if (r.count > ALIG_IDX_MAX_BYTES / r.dims[d]) {   /* no overflow: count stays <= the limit */
+            char dt[160];
+            dims_text(&r, dt, sizeof dt);
+            rc = fail(ALIG_EFORMAT, err, errlen, "%s: header declares %s elements, more than the reader's limit of "
+                      "%zu bytes (ALIG_IDX_MAX_BYTES; a corrupt header?)", path, dt, (size_t)ALIG_IDX_MAX_BYTES);
             goto fail;
         }
         r.count *= r.dims[d];
@@ -360,12 +363,25 @@ done:
 static alig_status find_idx(const char *dir, const char *base, char *path, size_t len, char *err, size_t errlen)
 {
     struct stat st;
+    char eb[128];
     static const char *const suffixes[] = { ".gz", "" };
+    /* the directory itself first: a missing, unreadable or non-directory path is not a missing package */
+    if (stat(dir, &st) != 0) {
+        int e = errno;
+        if (e != ENOENT || strcmp(dir, ALIG_FMNIST_DEFAULT_DIR))
+            return fail(ALIG_EIO, err, errlen, "%s: cannot access the data directory: %s", dir,
+                        errno_text(e, eb, sizeof eb));
+    } else if (!S_ISDIR(st.st_mode)) {
+        return fail(ALIG_EIO, err, errlen, "%s: not a directory (name the directory holding the IDX files)", dir);
+    }
     for (size_t k = 0; k < 2; k++) {
         int w = snprintf(path, len, "%s/%s%s", dir, base, suffixes[k]);
         if (w < 0 || (size_t)w >= len)
             return fail(ALIG_EINVAL, err, errlen, "%s: directory name too long", dir);
+        errno = 0;
         if (stat(path, &st) == 0) return ALIG_SUCCESS;
+        if (errno != ENOENT)   /* e.g. EACCES: the directory exists but cannot be searched */
+            return fail(ALIG_EIO, err, errlen, "%s: cannot access: %s", path, errno_text(errno, eb, sizeof eb));
     }
     return fail(ALIG_EIO, err, errlen, "%s/%s.gz: not found (nor %s/%s); install the Debian package "
                 "dataset-fashion-mnist (scripts/install-deps) or name the directory holding the IDX files",

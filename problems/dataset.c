@@ -582,55 +582,17 @@ done:
 /* ---------------------------------------------------------------- driver */
 
 
-alig_status alig_problem_from_dataset(alig_problem **out, const alig_dataset *ds, alig_loss_kind loss,
-                                      double radius)
+/* w⋆ (w: d entries, zeroed by the caller) and the dual lower bound of f⋆ (*lower_out) for the
+ * data of L, by the method of its loss (file comment). */
+static alig_status ds_star(const alig_pr_linear *L, alig_loss_kind loss, double *w, double *lower_out)
 {
-    alig_pr_error_clear();
-    if (!out) return ALIG_EINVAL;
-    *out = NULL;
-    if (!ds || !ds->x || !ds->y) return ALIG_EINVAL;
-    if ((int)loss < 0 || loss > ALIG_LOSS_LOGISTIC) {
-        alig_pr_error("unknown loss kind %d", (int)loss);
-        return ALIG_EINVAL;
-    }
-    if (isnan(radius) || radius < 0) {
-        alig_pr_error("radius must be > 0, or 0 / INFINITY for no constraint (got %g)", radius);
-        return ALIG_EBADRADIUS;
-    }
-    if (radius == 0) radius = INFINITY;
-    if (ds->n == 0 || ds->dim == 0 || ds->n > (size_t)1 << 30 || ds->dim > (size_t)1 << 30 ||
-        ds->n * ds->dim > (size_t)1 << 31) {
-        alig_pr_error("data set of %zu x %zu is empty or too large", ds->n, ds->dim);
-        return ALIG_EBADLEN;
-    }
-    if (ds->dim > (size_t)1 << 15) {        /* the solvers below use dense d × d matrices */
-        alig_pr_error("%zu features: too many for the dense solvers that compute f_star (at most %zu)", ds->dim,
-                      (size_t)1 << 15);
-        return ALIG_EUNSUPPORTED;
-    }
-    const size_t n = ds->n, d = ds->dim;
-    for (size_t i = 0; i < n * d; i++)
-        if (!isfinite(ds->x[i])) { alig_pr_error("data set has a non-finite feature"); return ALIG_ENONFINITE; }
-    for (size_t i = 0; i < n; i++)
-        if (!isfinite(ds->y[i])) { alig_pr_error("data set has a non-finite label"); return ALIG_ENONFINITE; }
-
-    char name[32];
-    snprintf(name, sizeof name, "libsvm:%s", alig_loss_names[loss]);
-    alig_problem *p = NULL;
-    alig_status rc = alig_pr_linear_new(&p, name, n, d, loss);
-    if (rc) return rc;
-    gsl_set_error_handler_off();
-    alig_pr_linear *L = p->impl;
-    memcpy(L->x, ds->x, n * d * sizeof *L->x);
-    for (size_t i = 0; i < n; i++)
-        L->y[i] = (loss == ALIG_LOSS_HINGE || loss == ALIG_LOSS_LOGISTIC) ? (ds->y[i] > 0 ? 1.0 : -1.0) : ds->y[i];
-
+    const size_t n = L->n, d = L->d;
+    alig_status rc = ALIG_SUCCESS;
     ds_ctx c = { .L = L, .kappa = 0.0, .u = malloc(n * sizeof(double)) };
-    double *w = p->w_star, *wc = malloc(d * sizeof *wc);
-    if (!c.u || !wc) { rc = ALIG_ENOMEM; goto fail; }
+    double *wc = malloc(d * sizeof *wc);
     double lower = 0.0;
     const size_t maxit = 10000;
-
+    if (!c.u || !wc) { rc = ALIG_ENOMEM; goto fail; }
     switch (loss) {
     case ALIG_LOSS_SQUARED:
         rc = alig_pr_lstsq(L->x, n, d, L->y, w, (double)(n > d ? n : d) * DBL_EPSILON);
@@ -676,6 +638,97 @@ alig_status alig_problem_from_dataset(alig_problem **out, const alig_dataset *ds
     }
     }
 
+    *lower_out = lower;
+fail:
+    free(c.u);
+    free(wc);
+    return rc;
+}
+
+alig_status alig_problem_from_dataset(alig_problem **out, const alig_dataset *ds, alig_loss_kind loss,
+                                      double radius)
+{
+    alig_pr_error_clear();
+    if (!out) return ALIG_EINVAL;
+    *out = NULL;
+    if (!ds || !ds->x || !ds->y) return ALIG_EINVAL;
+    if ((int)loss < 0 || loss > ALIG_LOSS_LOGISTIC) {
+        alig_pr_error("unknown loss kind %d", (int)loss);
+        return ALIG_EINVAL;
+    }
+    if (isnan(radius) || radius < 0) {
+        alig_pr_error("radius must be > 0, or 0 / INFINITY for no constraint (got %g)", radius);
+        return ALIG_EBADRADIUS;
+    }
+    if (radius == 0) radius = INFINITY;
+    if (ds->n == 0 || ds->dim == 0 || ds->n > (size_t)1 << 30 || ds->dim > (size_t)1 << 30 ||
+        ds->n * ds->dim > (size_t)1 << 31) {
+        alig_pr_error("data set of %zu x %zu is empty or too large", ds->n, ds->dim);
+        return ALIG_EBADLEN;
+    }
+    if (ds->dim > (size_t)1 << 15) {        /* the solvers below use dense d × d matrices */
+        alig_pr_error("%zu features: too many for the dense solvers that compute f_star (at most %zu)", ds->dim,
+                      (size_t)1 << 15);
+        return ALIG_EUNSUPPORTED;
+    }
+    const size_t n = ds->n, d = ds->dim;
+    for (size_t i = 0; i < n * d; i++)
+        if (!isfinite(ds->x[i])) { alig_pr_error("data set has a non-finite feature"); return ALIG_ENONFINITE; }
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(ds->y[i])) { alig_pr_error("data set has a non-finite label"); return ALIG_ENONFINITE; }
+
+    char name[32];
+    snprintf(name, sizeof name, "libsvm:%s", alig_loss_names[loss]);
+    alig_problem *p = NULL;
+    alig_status rc = alig_pr_linear_new(&p, name, n, d, loss);
+    if (rc) return rc;
+    gsl_set_error_handler_off();
+    alig_pr_linear *L = p->impl;
+    memcpy(L->x, ds->x, n * d * sizeof *L->x);
+    for (size_t i = 0; i < n; i++)
+        L->y[i] = (loss == ALIG_LOSS_HINGE || loss == ALIG_LOSS_LOGISTIC) ? (ds->y[i] > 0 ? 1.0 : -1.0) : ds->y[i];
+
+    /* f⋆ is computed on the columns that are not all zero: a zero column changes no loss, and its
+     * weight in the minimum-norm minimiser is 0. A file whose largest index is far beyond its other
+     * features (one line "1 4096:1") then costs what its real features cost, not 4096³ per step. */
+    double lower = 0.0;
+    size_t dr = 0;
+    size_t *cols = malloc(d * sizeof *cols);
+    if (!cols) { rc = ALIG_ENOMEM; goto fail; }
+    for (size_t k = 0; k < d; k++) {
+        int nz = 0;
+        for (size_t i = 0; i < n && !nz; i++) nz = L->x[i * d + k] != 0.0;
+        if (nz) cols[dr++] = k;
+    }
+    if (dr == 0) cols[dr++] = 0;   /* all-zero data: keep one column so every routine has d >= 1 */
+    if (loss != ALIG_LOSS_SQUARED && dr > ALIG_DATASET_MAX_NEWTON_DIM) {
+        alig_pr_error("%zu non-zero features: the %s loss's f_star is computed with Newton steps on dense d x d "
+                      "systems (work ~ d^3 per step), limited to %d features (ALIG_DATASET_MAX_NEWTON_DIM)", dr,
+                      alig_loss_names[loss], ALIG_DATASET_MAX_NEWTON_DIM);
+        free(cols);
+        rc = ALIG_EUNSUPPORTED;
+        goto fail;
+    }
+    alig_pr_linear Lr = { .n = n, .d = dr, .x = malloc(n * dr * sizeof(double)), .y = L->y, .kind = L->kind };
+    double *wr = calloc(dr, sizeof *wr);
+    if (!Lr.x || !wr) { free(cols); free(Lr.x); free(wr); rc = ALIG_ENOMEM; goto fail; }
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < dr; k++) Lr.x[i * dr + k] = L->x[i * d + cols[k]];
+    rc = ds_star(&Lr, loss, wr, &lower);
+    for (size_t k = 0; k < dr; k++) p->w_star[cols[k]] = wr[k];
+    /* the spectrum of XᵀX/n: that of the reduced matrix, plus zeros for the zero columns */
+    double lmin = 0.0, lmax = 0.0;
+    if (!rc && (loss == ALIG_LOSS_SQUARED || loss == ALIG_LOSS_LOGISTIC)) {
+        rc = alig_pr_gram_eigs(&Lr, &lmin, &lmax);
+        if (rc) alig_pr_error("eigenvalues of X^T X / n failed");
+        if (dr < d) lmin = 0.0;
+    }
+    free(cols);
+    free(Lr.x);
+    free(wr);
+    if (rc) goto fail;
+    double *w = p->w_star;
+
     const double wn = alig_pr_nrm2(w, d);
     if (isfinite(radius) && wn > radius) {
         alig_pr_error("the unconstrained minimiser has norm %.6g > radius %.6g; constrained real-data "
@@ -691,9 +744,6 @@ alig_status alig_problem_from_dataset(alig_problem **out, const alig_dataset *ds
     p->seed = 0;
     p->strong_alpha = 0.0;
     if (loss == ALIG_LOSS_SQUARED || loss == ALIG_LOSS_LOGISTIC) {
-        double lmin, lmax;
-        rc = alig_pr_gram_eigs(L, &lmin, &lmax);
-        if (rc) { alig_pr_error("eigenvalues of X^T X / n failed"); goto fail; }
         if (loss == ALIG_LOSS_SQUARED) {
             p->smooth_beta = xmax * xmax;
             p->lipschitz_f = lmax;
@@ -724,13 +774,9 @@ alig_status alig_problem_from_dataset(alig_problem **out, const alig_dataset *ds
     if (loss == ALIG_LOSS_SQUARED || (lower > p->f_star && lower - p->f_star <= 1e-12 * fmax(1.0, p->f_star)))
         lower = p->f_star;
     p->f_star_lower = lower;
-    free(c.u);
-    free(wc);
     *out = p;
     return ALIG_SUCCESS;
 fail:
-    free(c.u);
-    free(wc);
     alig_problem_free(p);
     return rc;
 }

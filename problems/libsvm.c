@@ -113,9 +113,24 @@ static int ls_number(const char *s, const char *e, double *v)
     char *end;
     errno = 0;
     double x = strtod(s, &end);
-    if (end != e || !isfinite(x)) return 0;
+    if (end != e) return 0;
+    if (!isfinite(x)) return -1;
+    if (fabs(x) > ALIG_LIBSVM_MAX_ABS) return -2;
     *v = x;
     return 1;
+}
+
+/* The message of a number ls_number rejected with code c (0 not a number, -1 not finite, -2 too large). */
+static void ls_number_error(int c, size_t lineno, const char *what, const char *s, const char *e)
+{
+    const int len = (int)(e - s > 40 ? 40 : e - s);
+    if (c == -1)
+        alig_pr_error("line %zu: %s '%.*s' is not finite", lineno, what, len, s);
+    else if (c == -2)
+        alig_pr_error("line %zu: %s '%.*s' is beyond +-%g (ALIG_LIBSVM_MAX_ABS: its square would overflow; "
+                      "rescale the data)", lineno, what, len, s, ALIG_LIBSVM_MAX_ABS);
+    else
+        alig_pr_error("line %zu: %s '%.*s' is not a number", lineno, what, len, s);
 }
 
 /* Parse one line (NUL-terminated, possibly with a trailing comment). Pass 1 (row == NULL) validates and
@@ -127,8 +142,9 @@ static int ls_line(char *s, size_t lineno, ls_scan *sc, double *label, double *r
     if (ls_stop(*s)) return 0;
 
     char *e = ls_token_end(s);
-    if (!ls_number(s, e, label)) {
-        alig_pr_error("line %zu: bad label '%.*s'", lineno, (int)(e - s > 40 ? 40 : e - s), s);
+    int c = ls_number(s, e, label);
+    if (c != 1) {
+        ls_number_error(c, lineno, "label", s, e);
         return -1;
     }
     s = e;
@@ -140,16 +156,20 @@ static int ls_line(char *s, size_t lineno, ls_scan *sc, double *label, double *r
         e = ls_token_end(s);
         const int tlen = (int)(e - s > 40 ? 40 : e - s);
         if (first && strncmp(s, "qid:", 4) == 0) {          /* SVMlight query id: skipped */
-            const char *c = s + 4;
-            if (c == e) goto bad_token;
-            while (c < e && *c >= '0' && *c <= '9') c++;
-            if (c != e) goto bad_token;
+            const char *q = s + 4;
+            if (q == e) goto bad_token;
+            while (q < e && *q >= '0' && *q <= '9') q++;
+            if (q != e) goto bad_token;
             first = 0;
             s = e;
             continue;
         }
         first = 0;
-        if (*s < '0' || *s > '9') goto bad_token;
+        if (*s < '0' || *s > '9') {
+            alig_pr_error("line %zu: token '%.*s' is not index:value (the index must be an unsigned integer)",
+                          lineno, tlen, s);
+            return -1;
+        }
         char *colon;
         errno = 0;
         unsigned long long idx = strtoull(s, &colon, 10);
@@ -158,7 +178,7 @@ static int ls_line(char *s, size_t lineno, ls_scan *sc, double *label, double *r
             return -1;
         }
         if (errno == ERANGE || idx > LS_MAX_INDEX) {
-            alig_pr_error("line %zu: index in '%.*s' is too large", lineno, tlen, s);
+            alig_pr_error("line %zu: index in '%.*s' is too large (at most %llu)", lineno, tlen, s, LS_MAX_INDEX);
             return -1;
         }
         double v;
@@ -166,9 +186,13 @@ static int ls_line(char *s, size_t lineno, ls_scan *sc, double *label, double *r
             alig_pr_error("line %zu: token '%.*s' has no value (truncated?)", lineno, tlen, s);
             return -1;
         }
-        if (!ls_number(colon + 1, e, &v)) goto bad_token;
+        if ((c = ls_number(colon + 1, e, &v)) != 1) {
+            ls_number_error(c, lineno, "value", colon + 1, e);
+            return -1;
+        }
         if (have_prev && idx <= prev) {
-            alig_pr_error("line %zu: indices must increase (%llu after %llu)", lineno, idx, prev);
+            alig_pr_error("line %zu: indices must increase (%llu after %llu%s)", lineno, idx, prev,
+                          idx == prev ? ": a repeated index" : "");
             return -1;
         }
         have_prev = 1;
@@ -226,7 +250,12 @@ alig_status alig_dataset_read_libsvm(const char *path, alig_dataset **out, size_
             bad = lineno;
             break;
         }
-        if (ls_line(p, lineno, &sc, &label, NULL, 0) < 0) { bad = lineno; break; }
+        if (ls_line(p, lineno, &sc, &label, NULL, 0) < 0) {
+            if (truncated && !nl)   /* the cut, not the writer, broke this last line */
+                alig_pr_error("line %zu: compressed file '%s' ends early (truncated) inside this line", lineno, path);
+            bad = lineno;
+            break;
+        }
         p = le + 1;
     }
     if (!bad && truncated) {
@@ -245,8 +274,10 @@ alig_status alig_dataset_read_libsvm(const char *path, alig_dataset **out, size_
         goto fail;
     }
     const size_t dim = (size_t)sc.max_index + (sc.zero_based ? 1 : 0);
-    if (dim > SIZE_MAX / sizeof(double) / sc.n) {
-        alig_pr_error("'%s': %zu x %zu dense matrix does not fit in memory", path, sc.n, dim);
+    if (dim > ALIG_LIBSVM_MAX_ENTRIES / sc.n) {
+        alig_pr_error("'%s': the dense matrix would have %zu samples x %zu features, more than the reader's limit "
+                      "of %zu entries (ALIG_LIBSVM_MAX_ENTRIES; the dimension is the largest index)", path, sc.n, dim,
+                      (size_t)ALIG_LIBSVM_MAX_ENTRIES);
         rc = ALIG_ENOMEM;
         goto fail;
     }

@@ -18,7 +18,7 @@ const char *const alig_loss_names[] = { "squared", "absolute", "hinge", "logisti
 /* ---------------------------------------------------------------- error message */
 
 /* One buffer per thread: concurrent generators in different threads do not clobber each other. */
-static _Thread_local char pr_errbuf[256];
+static _Thread_local char pr_errbuf[1024];
 
 void alig_pr_error(const char *fmt, ...)
 {

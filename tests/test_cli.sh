@@ -162,7 +162,8 @@ usage_error "--iters" solve --problem smooth --solver alig --out "$TMP/u.csv"
 usage_error "--out" solve --problem smooth --solver alig --iters 10
 usage_error "--solver" solve "${S[@]}"
 usage_error "--problem" solve --solver alig --iters 10 --out "$TMP/u.csv"
-usage_error "'abc'" solve "${S[@]}" --solver alig --iters abc
+usage_error "'abc'" solve --problem smooth --out "$TMP/u.csv" --solver alig --iters abc
+usage_error "--iters given twice" solve "${S[@]}" --solver alig --iters 20
 usage_error "--iters" solve "${S[@]}" --solver alig --iters 1.5
 usage_error "--iters" solve "${S[@]}" --solver alig --iters -3
 usage_error "--eps" solve "${S[@]}" --solver alig --eps -1

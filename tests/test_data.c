@@ -262,12 +262,28 @@ static void test_idx_bad_header(void)
     expect_fail(alig_idx_read(p, &x, err, sizeof err), ALIG_EFORMAT, err, p, "dimension 2 of 2 is 0");
     free(b);
 
-    /* a corrupt header announcing 4e9 x 4e9 bytes: "truncated" (or overflow), not an allocation of it */
+    /* a corrupt header announcing 4e9 x 4e9 bytes: refused against the stated limit before any
+     * allocation or read, and the message names the declared dimensions and the limit */
     uint32_t huge[2] = { 0xFFFFFFFFu, 0xFFFFFFFFu };
     b = make_idx(0x08, 2, huge, d, 8, &len);
     write_file(p, b, len, 0);
     CU_ASSERT_EQUAL(alig_idx_read(p, &x, err, sizeof err), ALIG_EFORMAT);
-    CU_ASSERT(strstr(err, "truncated") != NULL || strstr(err, "overflow") != NULL);
+    CU_ASSERT(strstr(err, "4294967295 x 4294967295") != NULL && strstr(err, "ALIG_IDX_MAX_BYTES") != NULL);
+    free(b);
+    /* just above the limit: 65536 x 65537 = 2^32 + 65536 bytes declared */
+    uint32_t above[2] = { 65536u, 65537u };
+    b = make_idx(0x08, 2, above, d, 8, &len);
+    write_file(p, b, len, 0);
+    CU_ASSERT_EQUAL(alig_idx_read(p, &x, err, sizeof err), ALIG_EFORMAT);
+    CU_ASSERT(strstr(err, "ALIG_IDX_MAX_BYTES") != NULL);
+    free(b);
+    /* exactly at the limit (65536 x 65536 = 2^32): accepted by the header check, so a short file is
+     * "truncated", with no allocation beyond the bytes present */
+    uint32_t at[2] = { 65536u, 65536u };
+    b = make_idx(0x08, 2, at, d, 8, &len);
+    write_file(p, b, len, 0);
+    CU_ASSERT_EQUAL(alig_idx_read(p, &x, err, sizeof err), ALIG_EFORMAT);
+    CU_ASSERT(strstr(err, "truncated") != NULL);
     free(b);
 }
 

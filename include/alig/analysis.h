@@ -175,12 +175,19 @@ typedef enum alig_verdict {
 /** "held", "violated", "inconclusive", "n/a". */
 const char *alig_verdict_name(alig_verdict v);
 
+/** Longest horizon alig_rates_run() accepts (10⁹ steps): checkpoints are exact in a double far
+ *  beyond it, and a larger value is an input error, never a run. */
+#define ALIG_RATES_MAX_HORIZON ((size_t)1000000000)
+/** Most runs per case alig_rates_run() accepts (--seeds, --seeds-cap): 2²⁰. */
+#define ALIG_RATES_MAX_SEEDS ((size_t)1 << 20)
+
 /** Settings of alig_rates_run(). Zero fields take the defaults of the chosen mode. */
 typedef struct alig_rates_config {
     int full;                   /**< 0: quick grid; 1: full grid (longer horizon, more seeds) */
-    size_t horizon;             /**< T [quick 1000, full 10000] */
+    size_t horizon;             /**< T [quick 1000, full 10000], at most ALIG_RATES_MAX_HORIZON */
     size_t seeds;               /**< initial number R of independent runs per case [quick 12, full 40] */
-    size_t seeds_cap;           /**< most runs per case when undecided [quick 96, full 640] */
+    size_t seeds_cap;           /**< most runs per case when undecided [quick 96, full 640], at most
+                                     ALIG_RATES_MAX_SEEDS */
     size_t per_decade;          /**< checkpoints per decade of T [quick 4, full 8] */
     double level;               /**< confidence level [0.95] */
     double bound_scale;         /**< multiply every bound by this (test hook; < 1 must fail) [1] */

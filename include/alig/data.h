@@ -70,6 +70,11 @@ extern "C" {
 /** Most dimensions an IDX file may declare (the format allows 255; image data uses ≤ 4). */
 #define ALIG_IDX_MAX_DIMS 8
 
+/** Most data bytes (product of the dimensions) an IDX file may declare: 4 GiB, about 85 times
+ *  Fashion-MNIST's training images. A header declaring more is refused as ALIG_EFORMAT with a
+ *  message giving the declared size and this limit, before anything is read or allocated. */
+#define ALIG_IDX_MAX_BYTES ((size_t)1 << 32)
+
 /* ------------------------------------------------------------------------- */
 /* Raw IDX                                                                   */
 /* ------------------------------------------------------------------------- */
@@ -86,7 +91,7 @@ typedef struct alig_idx {
  * @brief Read an unsigned-byte IDX file, plain or gzip-compressed.
  *
  * Checks: magic 0x00 0x00 0x08 NN with 1 ≤ NN ≤ ALIG_IDX_MAX_DIMS, every dimension ≥ 1, the
- * product of dimensions representable, the data length equal to that product (no fewer and no
+ * product of dimensions at most ALIG_IDX_MAX_BYTES, the data length equal to that product (no fewer and no
  * more bytes), and an intact gzip stream. Memory grows with the bytes actually read, so a
  * corrupt header announcing a huge size yields "truncated", not an allocation failure.
  * @param path   file to read.

@@ -115,11 +115,16 @@ typedef struct alig_osc_verdict {
 alig_status alig_osc_classify(const double *x, const double *fx, size_t len, const alig_osc_detect *d,
                               alig_osc_verdict *v);
 
+/** Most steps per run (iters, max_iters) the oscillation experiment accepts: 10⁸, about 1.6 GB
+ *  for a recorded run's iterates and values. A larger value is ALIG_EBADLEN, not an allocation. */
+#define ALIG_OSC_MAX_ITERS ((size_t)100000000)
+
 /** One experiment setting: start, δ, number of steps, detection thresholds. */
 typedef struct alig_osc_config {
     double x0;              /**< start [8.05] */
     double delta;           /**< ALI-G's δ ≥ 0 [0] */
-    size_t iters;           /**< steps per run, and per extension of an undecided run [3000] */
+    size_t iters;           /**< steps per run, and per extension of an undecided run [3000]; at most
+                                 ALIG_OSC_MAX_ITERS (a run records iters + 1 iterates) */
     size_t max_iters;       /**< an UNDECIDED run is extended by `iters` steps until this total [100000] */
     alig_osc_detect detect; /**< [ALIG_OSC_DETECT_DEFAULT] */
 } alig_osc_config;

@@ -105,6 +105,27 @@ double alig_problem_full(alig_problem *p, const double *w, double *grad);
 
 /* ------------------------------------------------------------------ real data */
 
+/** Largest |value| (feature or label) the LIBSVM reader accepts. A larger value is an error
+ *  naming its file and line: squares of such values overflow double (√DBL_MAX ≈ 1.34e154), and the
+ *  numerical f⋆ computations (least squares, Newton) cannot work with them. A bound, not a scaling:
+ *  rescale such data before reading it. */
+#define ALIG_LIBSVM_MAX_ABS 1e150
+
+/** Most entries n × dim of the dense matrix the LIBSVM reader builds (2²⁸ doubles, 2 GiB). The
+ *  dimension comes from the largest index in the file, so one line such as "1 2000000000:1" would
+ *  otherwise ask for gigabytes; a larger matrix is refused with ALIG_ENOMEM and a message giving
+ *  n, dim and this limit, before anything is allocated. A build may lower it (the fuzz harnesses
+ *  compile with -DALIG_LIBSVM_MAX_ENTRIES=1048576 to keep executions fast). */
+#ifndef ALIG_LIBSVM_MAX_ENTRIES
+#define ALIG_LIBSVM_MAX_ENTRIES ((size_t)1 << 28)
+#endif
+
+/** Most non-zero feature columns for which alig_problem_from_dataset computes f⋆ of the absolute,
+ *  hinge and logistic losses: those use Newton steps on dense d × d systems, whose work grows as
+ *  d³ (on 32 samples and 1024 features the absolute loss already takes tens of seconds). Columns
+ *  that are zero in every sample do not count (they are dropped before the computation). */
+#define ALIG_DATASET_MAX_NEWTON_DIM 512
+
 /** A dense data set read from a LIBSVM / SVMlight file. */
 typedef struct alig_dataset {
     size_t n, dim;
@@ -131,9 +152,11 @@ extern const char *const alig_loss_names[];
  *        without newline are accepted; gzip-compressed files are read transparently (zlib).
  *        Numbers are parsed with strtod (the C locale's decimal point is assumed).
  * @param err_line  if not NULL, receives the 1-based line number of the first bad line (0 if none).
- * @return ALIG_SUCCESS, ALIG_EIO (cannot open/read), ALIG_EFORMAT (bad or truncated line, a gzip
- *         stream that ends early, no sample, or no feature), ALIG_ENOMEM. On failure *out is NULL
- *         and alig_problem_last_error() says what and where. Free with alig_dataset_free().
+ * @return ALIG_SUCCESS, ALIG_EIO (cannot open/read), ALIG_EFORMAT (bad or truncated line, a value
+ *         beyond ±ALIG_LIBSVM_MAX_ABS, a gzip stream that ends early, no sample, or no feature),
+ *         ALIG_ENOMEM (also for a matrix of more than ALIG_LIBSVM_MAX_ENTRIES entries). On failure
+ *         *out is NULL and alig_problem_last_error() says what and where ("'PATH' line L: ...").
+ *         Free with alig_dataset_free().
  */
 alig_status alig_dataset_read_libsvm(const char *path, alig_dataset **out, size_t *err_line);
 
@@ -153,7 +176,8 @@ void alig_dataset_free(alig_dataset *d);
  *                (unconstrained) minimiser lies inside the ball.
  * @return ALIG_SUCCESS; ALIG_EINVAL (NULL, unknown loss); ALIG_EBADRADIUS; ALIG_EBADLEN (empty or
  *         too large); ALIG_ENONFINITE (NaN / Inf in the data); ALIG_EUNSUPPORTED (minimiser
- *         outside the ball, or more than 32768 features); ALIG_ENOPROG (no minimiser found);
+ *         outside the ball, more than 32768 features, or for absolute, hinge and logistic more
+ *         than ALIG_DATASET_MAX_NEWTON_DIM non-zero feature columns); ALIG_ENOPROG (no minimiser found);
  *         ALIG_ENOMEM. On failure *out is NULL and alig_problem_last_error() says why.
  */
 alig_status alig_problem_from_dataset(alig_problem **out, const alig_dataset *d, alig_loss_kind loss,
