@@ -1537,8 +1537,10 @@ alig_status alig_grid_classify(const alig_grid *g, const char *cell_dir, int exi
         r->metric[0] = 0;
     const int nonfinite_msg = stderr_text && (strstr(stderr_text, "non-finite") ||
                                               strstr(stderr_text, alig_strerror(ALIG_ENONFINITE)));
+    /* `alig solve` refuses to write a run that explodes and says "... diverged: ..." (exit 1) */
+    const int diverged_msg = stderr_text && strstr(stderr_text, " diverged: ");
     if (exit_code != 0) {
-        r->status = nonfinite_msg ? ALIG_GRID_NONFINITE : ALIG_GRID_FAILED;
+        r->status = nonfinite_msg ? ALIG_GRID_NONFINITE : diverged_msg ? ALIG_GRID_DIVERGED : ALIG_GRID_FAILED;
         first_line(stderr_text, r->note, sizeof r->note);
         if (!r->note[0]) {
             if (exit_code > 128) snprintf(r->note, sizeof r->note, "killed by signal %d", exit_code - 128);

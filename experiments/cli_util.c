@@ -78,6 +78,15 @@ int cli_flags_parse(cli_flags *fl, int argc, char **argv)
             return cli_fail(fl->cmd, CLI_USAGE, "unknown or ambiguous flag '%s' (try 'alig %s --help')", arg, fl->cmd);
         }
         cli_flag *f = &fl->f[c - 256];
+        /* getopt_long accepts any unique prefix of a flag; we do not: an abbreviation's meaning would
+         * change silently whenever a flag is added (train's --eps once became --eps-inside) */
+        const char *tok = (f->has_arg && optind >= 2 && optarg == argv[optind - 1]) ? argv[optind - 2] : arg;
+        if (tok[0] == '-' && tok[1] == '-') {
+            const size_t len = strcspn(tok + 2, "=");
+            if (len != strlen(f->name) || strncmp(tok + 2, f->name, len) != 0)
+                return cli_fail(fl->cmd, CLI_USAGE, "unknown flag '--%.*s' (flags are not abbreviated: try 'alig %s --help')",
+                                (int)len, tok + 2, fl->cmd);
+        }
         if (f->value)
             return cli_fail(fl->cmd, CLI_USAGE, "--%s given twice (give each flag at most once)", f->name);
         if (f->has_arg) {

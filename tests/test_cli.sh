@@ -82,6 +82,10 @@ usage_error "--eps" info --problem lipschitz --eps -1
 usage_error "'-1'" info --problem lipschitz --eps -1
 usage_error "--dim" info --problem smooth --dim 0
 usage_error "'abc'" info --problem smooth --samples abc
+# flags are never abbreviated (getopt_long would take a unique prefix: --iter for --iters, and in
+# train --eps would silently mean an optimizer's --eps-inside)
+usage_error "not abbreviated" solve --problem smooth --solver alig --eta 0.1 --iter 10 --out "$TMP/ab.csv"
+usage_error "unknown flag '--eps'" train --task repeat-copy --model dnc --opt rmsprop --eps 1 --steps 2 --out "$TMP/ab"
 usage_error "--seed" info --problem smooth --seed 0
 usage_error "--radius" info --problem smooth --radius 0
 usage_error "'nosuch'" info --problem nosuch

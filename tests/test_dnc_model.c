@@ -285,7 +285,7 @@ static void check_model(int full)
     CU_ASSERT_EQUAL_FATAL(alig_dnc_gradient(m, TT, obs, targ, mask, &loss), ALIG_SUCCESS);
     const float *g = alig_dnc_g(m);
 
-    double *xd = malloc(n * sizeof *xd), *d = malloc(n * sizeof *d);
+    double *xd = calloc(n, sizeof *xd), *d = calloc(n, sizeof *d);
     double frozen[TT * TB * TN];
     for (size_t i = 0; i < n; i++) xd[i] = x[i];
     ref_model rm = { TB, TX, TY, TH, TN, TW, TR, 20.0, xd };
