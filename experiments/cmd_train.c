@@ -456,7 +456,7 @@ static int model_probe(const train_cfg *c)
     if (t->input != (seq ? ALIG_TASK_SEQUENCE : ALIG_TASK_IMAGE))
         return cli_fail(CMD, CLI_USAGE, "--model %s: trains on %s tasks, not on --task %s%s", c->model,
                         t->input == ALIG_TASK_IMAGE ? "image" : "sequence", seq ? "repeat-copy" : "(image)",
-                        seq ? " (no sequence model is registered in this build)" : "");
+                        seq ? " (use a sequence model: dnc)" : "");
     if (seq) return CLI_OK;
     const alig_task_shape probe = { .kind = ALIG_TASK_IMAGE, .in_c = 1, .in_h = 28, .in_w = 28, .classes = 10,
                                     .batch = (int)c->batch };

@@ -33,8 +33,7 @@ static alig_status dnc_parse(const char *name, const alig_model_opts *o, const a
 {
     int s[4];
     if (parse_sizes(name, s)) {
-        snprintf(err, errlen, "--model %s: expected dnc or dnc-H-N-W-R (hidden, slots, word, read heads; each 1..4096)",
-                 name);
+        snprintf(err, errlen, "expected dnc or dnc-H-N-W-R (hidden, slots, word, read heads; each 1..4096)");
         return ALIG_EINVAL;
     }
     if (o && o->dropout != 0.0) {
@@ -42,7 +41,7 @@ static alig_status dnc_parse(const char *name, const alig_model_opts *o, const a
         return ALIG_EINVAL;
     }
     if (shape->kind != ALIG_TASK_SEQUENCE) {
-        snprintf(err, errlen, "--model %s trains on sequence tasks (repeat-copy)", name);
+        snprintf(err, errlen, "%s trains on sequence tasks (repeat-copy)", name);
         return ALIG_EUNSUPPORTED;
     }
     return ALIG_SUCCESS;

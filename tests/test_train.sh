@@ -287,6 +287,16 @@ if run 0 "${D[@]}" --steps 30 --out "$TMP/d1"; then
             cmp -s <(cut -d, -f1-8 "$TMP/d1/log.csv") <(cut -d, -f1-8 "$TMP/d2/log.csv")
     fi
 fi
+# the same with a solver that has state (L4Adam: moving averages, L_min, its step counter)
+D4=(--task repeat-copy --model dnc-16-8-8-2 --opt l4adam --alpha 0.15 --log-every 10 --checkpoint-every 7 --seed 3
+    --threads 1 --quiet)
+if run 0 "${D4[@]}" --steps 30 --out "$TMP/d3" && run 0 "${D4[@]}" --steps 14 --out "$TMP/d4" &&
+    run 0 --resume "$TMP/d4" --steps 30 --quiet; then
+    check "dnc + l4adam: resumed mid-window = uninterrupted" \
+        cmp -s <(cut -d, -f1-8 "$TMP/d3/log.csv") <(cut -d, -f1-8 "$TMP/d4/log.csv")
+    check "dnc + l4adam: the runs differ from ALI-G's (the solver really changed)" \
+        bash -c "! cmp -s <(cut -d, -f3 '$TMP/d1/log.csv') <(cut -d, -f3 '$TMP/d3/log.csv')"
+fi
 # a NaN in step mode: exit 1, the log holds the finished window and the open one up to the last finite step
 runtime_error "non-finite loss at step 15" "${DATA[@]}" "${S[@]}" --steps 25 --out "$TMP/s3" --inject-nan-at 15
 check "step mode non-finite: windows at 10 and 14 logged" \
