@@ -546,6 +546,87 @@ static void test_kernel_paths(void)
     }
 }
 
+/* ========================================================= the image nets' loss choice */
+/* A small MLP on 12 random 1x4x4 inputs, 3 classes. For each loss the mean loss the training graph
+ * returns and the one evaluation reports are compared with the loss computed here, in double, from
+ * the training graph's scores (no dropout, no batch norm: evaluation sees the same scores up to the
+ * rounding of another batch size). */
+static double loss_from_scores(int loss, const float *sc, const int32_t *y, int n, int C)
+{
+    double tot = 0.0;
+    for (int i = 0; i < n; i++) {
+        const float *s = sc + (size_t)i * C;
+        double hard = -INFINITY, z = 0.0, soft = 0.0, mx = -INFINITY;
+        for (int j = 0; j < C; j++) {
+            hard = fmax(hard, (double)s[j] + (j != y[i]) - s[y[i]]);
+            mx = fmax(mx, s[j]);
+        }
+        for (int j = 0; j < C; j++) z += exp((double)s[j] - mx);
+        for (int j = 0; j < C; j++) soft += exp((double)s[j] - mx) / z * ((double)s[j] + (j != y[i]) - s[y[i]]);
+        if (loss == ALIG_NN_LOSS_CE) tot += mx + log(z) - s[y[i]];
+        else if (loss == ALIG_NN_LOSS_HINGE || soft < 0.0) tot += hard;
+        else tot += soft;
+    }
+    return tot / n;
+}
+
+static void test_net_losses(void)
+{
+    enum { N = 12, C = 3, S = 16 };
+    float x[N * S];
+    int32_t y[N];
+    for (int i = 0; i < N; i++) {
+        y[i] = i % C;
+        for (int k = 0; k < S; k++) x[i * S + k] = (float)(0.8 * sin(0.7 * i + 1.3 * k) + (k / 5 == y[i] ? 0.6 : 0.0));
+    }
+    alig_image_set set = { .n = N, .c = 1, .h = 4, .w = 4, .x = x, .y = y, .num_classes = C };
+    double vals[3];
+    for (int loss = 0; loss < 3; loss++) {
+        alig_nn_spec spec;
+        CU_ASSERT_FATAL(alig_nn_spec_parse(&spec, "mlp-8", 1, 4, 4, C, 0.0) == ALIG_SUCCESS);
+        alig_nn_net *net = NULL;
+        char err[256];
+        CU_ASSERT_FATAL(alig_nn_net_alloc(&net, &spec, N, 5, 7, err, sizeof err) == ALIG_SUCCESS);
+        CU_ASSERT(alig_nn_net_loss(net) == ALIG_NN_LOSS_CE);
+        CU_ASSERT_FATAL(alig_nn_net_set_loss(net, loss) == ALIG_SUCCESS);
+        CU_ASSERT(alig_nn_net_loss(net) == loss);
+        /* scale the weights up so that the hinge is away from its trivial value 1 */
+        float *w = alig_nn_net_x(net);
+        for (size_t i = 0; i < alig_nn_net_n(net); i++) w[i] *= 4.0f;
+        double l = NAN, le = NAN, acc = NAN;
+        CU_ASSERT_FATAL(alig_nn_net_gradient(net, &set, NULL, 0, N, &l, NULL) == ALIG_SUCCESS);
+        alig_ad_node *logits = NULL;
+        alig_nn_net_train_graph(net, NULL, NULL, &logits, NULL);
+        const double want = loss_from_scores(loss, logits->value, y, N, C);
+        CU_ASSERT(close_rel(l, want, 1e-12));
+        CU_ASSERT_FATAL(alig_nn_net_evaluate(net, &set, &le, &acc) == ALIG_SUCCESS);
+        CU_ASSERT(close_rel(le, want, 1e-5));
+        vals[loss] = want;
+        /* a short batch runs a graph built for the same loss */
+        double ls = NAN;
+        CU_ASSERT_FATAL(alig_nn_net_gradient(net, &set, NULL, 0, 7, &ls, NULL) == ALIG_SUCCESS);
+        CU_ASSERT(isfinite(ls) && ls >= 0.0);
+        alig_nn_net_free(net);
+    }
+    /* three different numbers: the choice is not ignored */
+    CU_ASSERT(vals[0] != vals[1] && vals[1] != vals[2] && vals[0] != vals[2]);
+    CU_ASSERT(alig_nn_net_set_loss(NULL, 1) == ALIG_EINVAL);
+    int l = -1;
+    CU_ASSERT(alig_nn_loss_parse("smooth-hinge", &l) == ALIG_SUCCESS && l == ALIG_NN_LOSS_SMOOTH_HINGE);
+    CU_ASSERT(alig_nn_loss_parse("svm", &l) == ALIG_EINVAL && l == ALIG_NN_LOSS_SMOOTH_HINGE);
+    CU_ASSERT(strcmp(alig_nn_loss_name(ALIG_NN_LOSS_HINGE), "hinge") == 0 && alig_nn_loss_name(3) == NULL);
+    /* the model layer: a sequence model refuses a loss choice */
+    alig_task *rc = NULL;
+    CU_ASSERT_FATAL(alig_task_repeat_copy_alloc(&rc, NULL, 0) == ALIG_SUCCESS);
+    alig_model *m = NULL;
+    alig_model_opts o = ALIG_MODEL_OPTS_DEFAULT;
+    o.loss = ALIG_NN_LOSS_HINGE;
+    char err[256];
+    CU_ASSERT(alig_model_alloc(&m, "dnc", &o, rc, 0, err, sizeof err) == ALIG_EINVAL && m == NULL);
+    CU_ASSERT(strstr(err, "image models") != NULL);
+    alig_task_free(rc);
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS) return 2;
@@ -558,6 +639,7 @@ int main(void)
     CU_add_test(s, "invalid parameters; documented defaults", test_invalid);
     CU_add_test(s, "state export/import: resumed runs equal uninterrupted ones bit for bit", test_state_round_trip);
     CU_add_test(s, "kernels: parallel loops equal serial loops", test_kernel_paths);
+    CU_add_test(s, "image nets: the hinge and smoothed hinge in training and evaluation", test_net_losses);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     const unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
