@@ -915,10 +915,10 @@ int cmd_train(int argc, char **argv)
         else snprintf(span, sizeof span, "epochs=%zu", c.epochs);
         if (task->type->kind == ALIG_TASK_IMAGE)
             printf("model=%s params=%zu opt=%s radius=%g threads=%d blas=%s train=%zu val=%zu test=%zu batch=%zu "
-                   "classes=%d batches/epoch=%zu %s%s seed=%lu mean=%.4f std=%.4f out=%s\n",
+                   "classes=%d batches/epoch=%zu %s%s seed=%lu mean=%.4f std=%.4f loss=%s out=%s\n",
                    model_canonical(model, mname, sizeof mname), n, c.opt, radius, nthreads, blas, task->train.n,
                    task->val.n, task->test.n, c.batch, task->shape.classes, task->epoch_batches, span,
-                   resume ? " (resumed)" : "", c.seed, task->mean[0], task->std[0], dir);
+                   resume ? " (resumed)" : "", c.seed, task->mean[0], task->std[0], c.loss, dir);
         else
             printf("model=%s params=%zu opt=%s radius=%g threads=%d blas=%s task=%s batch=%d %s log_every=%llu "
                    "checkpoint_every=%llu clip_norm=%g%s seed=%lu out=%s\n",

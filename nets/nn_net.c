@@ -295,16 +295,16 @@ alig_status alig_nn_net_set_loss(alig_nn_net *net, int loss)
 {
     if (!net || !alig_nn_loss_name(loss)) return ALIG_EINVAL;
     if (loss == net->loss) return ALIG_SUCCESS;
+    /* free first, so that a large net never holds two training graphs; the short-batch graph is
+     * rebuilt with the new loss when a short batch comes */
     const int old = net->loss;
-    nn_tgraph t;
+    tgraph_free(&net->train);
+    tgraph_free(&net->tail);
     net->loss = loss;
-    alig_status rc = tgraph_build(net, &t, net->B, 0);
+    alig_status rc = tgraph_build(net, &net->train, net->B, 0);
     if (rc) {
         net->loss = old;
-        return rc;
+        if (tgraph_build(net, &net->train, net->B, 0)) memset(&net->train, 0, sizeof net->train);
     }
-    tgraph_free(&net->train);
-    tgraph_free(&net->tail);    /* rebuilt with the new loss when a short batch comes */
-    net->train = t;
-    return ALIG_SUCCESS;
+    return rc;
 }

@@ -160,7 +160,7 @@ alig_ad_params *alig_nn_net_params(alig_nn_net *net);
 /**
  * @brief The training graph at batch B and its nodes (for gradient checks and custom losses).
  * @param x, y, logits, loss  receive the input (B,C,H,W), labels (B), scores (B,classes) and mean
- *                            cross-entropy nodes; each may be NULL.
+ *                            loss (alig_nn_net_set_loss) nodes; each may be NULL.
  */
 alig_ad_graph *alig_nn_net_train_graph(alig_nn_net *net, alig_ad_node **x, alig_ad_node **y,
                                        alig_ad_node **logits, alig_ad_node **loss);
@@ -221,7 +221,8 @@ alig_status alig_nn_loss_parse(const char *name, int *loss);
  *        Frank-Wolfe (Berrada, Zisserman & Kumar, ICLR 2019, code oval-group/dfw dfw/losses/hinge.py):
  *        Σ_j softmax(s)_j (s_j + [j ≠ y] − s_y), the hard value where that sum is negative. Evaluation
  *        computes the same per-sample loss in double from the scores.
- * @return ALIG_SUCCESS; ALIG_EINVAL (NULL net, unknown loss); ALIG_ENOMEM (the net keeps its old loss).
+ * @return ALIG_SUCCESS; ALIG_EINVAL (NULL net, unknown loss); ALIG_ENOMEM (the net keeps its old loss;
+ *         should even its old graph fail to rebuild, the net can only be freed).
  */
 alig_status alig_nn_net_set_loss(alig_nn_net *net, int loss);
 /** @return the net's loss (alig_nn_loss), ALIG_NN_LOSS_CE for NULL. */
