@@ -322,6 +322,14 @@ if run 0 "${DATA[@]}" --model mlp-16 --opt bpgrad --eta 0.01 --momentum 0.9 --lo
     check "bpgrad + hinge: two finite records" awk -F, 'NR > 1 && !($2 >= 0 && $4 >= 0 && $17 >= 0) { n++ } END { exit n || NR != 3 }' \
         "$TMP/bp/log.csv"
 fi
+# the ALI-G paper's remark, end to end: on the hinge without regularisation DFW is ALI-G with delta = eps/eta;
+# for eta a power of two the two runs agree bit for bit (float32 nets, momentum 0.9)
+X=("${DATA[@]}" --model mlp-16 --loss hinge --momentum 0.9 --batch 16 --max-batches 6 --seed 4 --threads 2 --epochs 2)
+if run 0 "${X[@]}" --opt alig --eta 0.5 --delta 2e-5 --out "$TMP/xa" && run 0 "${X[@]}" --opt dfw --eta 0.5 --out "$TMP/xd"; then
+    check "hinge, no decay: alig (eta 0.5, delta 2e-5) and dfw (eta 0.5) logs agree" \
+        cmp -s <(strip_times "$TMP/xa/log.csv") <(strip_times "$TMP/xd/log.csv")
+    check "hinge, no decay: the first epoch took steps" awk -F, 'NR == 2 { exit !($8 > 0) }' "$TMP/xd/log.csv"
+fi
 # the plateau schedule: the lr column follows the rule applied to the logged validation accuracies
 # (a new best keeps the rate, anything else multiplies it by 0.5; every epoch ends with x0.9)
 PL=("${DATA[@]}" --model mlp-16 --opt sgd --lr 0.05 --schedule plateau --factor 0.5 --patience 1 --epoch-decay 0.9
