@@ -41,6 +41,7 @@ typedef struct train_cfg {
     char train_images[PATH_LEN], train_labels[PATH_LEN], test_images[PATH_LEN], test_labels[PATH_LEN];
     char model[64];
     char opt[32];                   /* as given ("alig", "alig-inf", "sgd", ...) */
+    char loss[16];                  /* image models: "ce", "hinge" or "smooth-hinge" */
     double dropout;
     size_t classes;                 /* --classes K: labels must be < K; 0 = max label + 1 */
     size_t batch, eval_batch, val, train_subset, test_subset, max_batches, epochs;
@@ -55,6 +56,7 @@ static void cfg_defaults(train_cfg *c)
     memset(c, 0, sizeof *c);
     snprintf(c->task, sizeof c->task, "image");
     snprintf(c->data, sizeof c->data, "fashion-mnist");
+    snprintf(c->loss, sizeof c->loss, "ce");
     c->batch = 128;
     c->eval_batch = 256;
     c->val = 5000;
@@ -128,6 +130,7 @@ static void cfg_write(sbuf *s, const train_cfg *c)
     sb_printf(s, "epochs=%zu\nsteps=%llu\nlog_every=%llu\ncheckpoint_every=%llu\n", c->epochs, c->steps, c->log_every,
               c->checkpoint_every);
     sb_printf(s, "seed=%lu\nval_seed=%lu\nthreads=%zu\n", c->seed, c->val_seed, c->threads);
+    sb_printf(s, "loss=%s\n", c->loss);
 }
 
 static int parse_u64_text(const char *v, unsigned long long *out)
@@ -179,6 +182,10 @@ static int cfg_read(const char *blk, size_t len, train_cfg *c)
         else if (!strcmp(k, "test_labels")) bad = set_str(c->test_labels, PATH_LEN, v);
         else if (!strcmp(k, "model")) bad = set_str(c->model, sizeof c->model, v);
         else if (!strcmp(k, "opt")) bad = set_str(c->opt, sizeof c->opt, v);
+        else if (!strcmp(k, "loss")) {      /* absent in checkpoints of older builds: "ce" */
+            int l;
+            bad = alig_nn_loss_parse(v, &l) != ALIG_SUCCESS || set_str(c->loss, sizeof c->loss, v);
+        }
         else if (!strcmp(k, "dropout") || !strcmp(k, "clip_norm")) {
             char *e;
             const double d = strtod(v, &e);
@@ -244,7 +251,11 @@ static void help(FILE *f)
             "                        wrn-D-K (pre-activation wide resnet, e.g. wrn-16-2);\n"
             "                        repeat-copy: dnc (the DNC of the ALI-G paper's Figure 3: LSTM 64, memory\n"
             "                        16x16, 4 read heads, 43,980 parameters) or dnc-H-N-W-R (required)\n"
-            "  --dropout P           dropout inside WRN blocks, 0 <= P < 1 [0]\n\n",
+            "  --dropout P           dropout inside WRN blocks, 0 <= P < 1 [0]\n"
+            "  --loss NAME           image models: ce (softmax cross-entropy), hinge (multi-class hinge of\n"
+            "                        Crammer & Singer: max_j(s_j + [j != y]) - s_y) or smooth-hinge (its smoothed\n"
+            "                        form of Deep Frank-Wolfe); training and evaluation use it [ce]. dfw needs a\n"
+            "                        hinge\n\n",
             ALIG_FMNIST_DEFAULT_DIR);
     fprintf(f,
             "training:\n"
@@ -277,7 +288,8 @@ static void help(FILE *f)
             "over the epoch's mini-batches, before each step), val_loss, val_acc, test_loss, test_acc (evaluation\n"
             "mode), step_mean, step_unclipped_mean, clipped_frac (solver step sizes; clipped = step < unclipped),\n"
             "seconds (training + evaluation), train_seconds, eval_seconds, images, images_per_s (training images\n"
-            "per second of training time), steps (solver steps so far).\n"
+            "per second of training time), steps (solver steps so far), lr (the solver's step size at the epoch's\n"
+            "last step: the epoch's learning rate for sgd and the adaptive methods).\n"
             "step mode: step (steps so far), window_steps, loss_mean (mean loss of the window's steps, each before\n"
             "its update), step_mean, step_unclipped_mean, clipped_frac, zero_grad (steps with ||g||^2 = 0),\n"
             "clip_events (steps clipped by --clip-norm), seconds, steps_per_s.\n\n"
@@ -285,7 +297,10 @@ static void help(FILE *f)
             "batch count, and sgd's --milestones are epochs: with --schedule multistep the learning rate is\n"
             "multiplied by --factor after the m-th epoch (counted from 1) for each listed m (e.g. --milestones\n"
             "60,120,160 --factor 0.2; --reset-momentum 1 for the WRN reference code's fresh momentum buffer at each\n"
-            "drop). In step mode milestones are steps:\n");
+            "drop). sgd's --schedule plateau (epoch mode) multiplies the rate by --factor once the validation\n"
+            "accuracy has not improved on its best for --patience epochs, and by --epoch-decay after every epoch\n"
+            "(InferSent's SNLI schedule: --factor 0.2 --patience 1 --epoch-decay 0.99); log.csv's lr column shows\n"
+            "the rate of each epoch. In step mode milestones are steps:\n");
     cli_solvers_help(f);
 }
 
@@ -295,7 +310,7 @@ static const char *const train_flags[] = { "task", "data", "train-images", "trai
                                            "test-labels", "val", "val-seed", "classes", "train-subset", "test-subset",
                                            "model", "dropout", "opt", "radius", "epochs", "steps", "log-every",
                                            "checkpoint-every", "clip-norm", "batch", "eval-batch", "seed",
-                                           "max-batches", "threads", "out", "resume", "inject-nan-at", NULL };
+                                           "max-batches", "threads", "out", "resume", "inject-nan-at", "loss", NULL };
 
 /* Flags that may accompany --resume. */
 static const char *const resume_flags[] = { "resume", "epochs", "steps", "threads", "quiet", "profile",
@@ -361,7 +376,7 @@ static int cfg_from_flags(const cli_flags *fl, train_cfg *c)
     if (seq) {
         const char *image_only[] = { "data", "train-images", "train-labels", "test-images", "test-labels", "val",
                                      "val-seed", "classes", "train-subset", "test-subset", "batch", "eval-batch",
-                                     "max-batches", "dropout", "epochs", NULL };
+                                     "max-batches", "dropout", "epochs", "loss", NULL };
         for (size_t i = 0; image_only[i]; i++)
             if (cli_get(fl, image_only[i]))
                 return cli_fail(CMD, CLI_USAGE, "--%s does not apply to --task repeat-copy%s", image_only[i],
@@ -393,6 +408,10 @@ static int cfg_from_flags(const cli_flags *fl, train_cfg *c)
                         cli_get(fl, "log-every") ? "log-every" : "checkpoint-every");
     if (!cli_get(fl, "out")) return cli_fail(CMD, CLI_USAGE, "missing --out DIR");
     if ((rc = cli_double(CMD, "dropout", cli_get(fl, "dropout"), CLI_NONNEG, &c->dropout))) return rc;
+    const char *loss = cli_get(fl, "loss");
+    int loss_id;
+    if (loss && (alig_nn_loss_parse(loss, &loss_id) || set_str(c->loss, sizeof c->loss, loss)))
+        return cli_fail(CMD, CLI_USAGE, "--loss: unknown loss '%s' (ce, hinge, smooth-hinge)", loss);
     if (!(c->dropout < 1.0)) return cli_fail(CMD, CLI_USAGE, "--dropout: %g must be < 1", c->dropout);
     if ((rc = cli_double(CMD, "clip-norm", cli_get(fl, "clip-norm"), CLI_POSITIVE_INF, &c->clip_norm))) return rc;
     if ((rc = cli_size(CMD, "epochs", cli_get(fl, "epochs"), 1, &c->epochs)) ||
@@ -419,6 +438,14 @@ static int cfg_from_flags(const cli_flags *fl, train_cfg *c)
 }
 
 /* ================================================================ task and model */
+
+/* The alig_nn_loss of the settings (checked when they were read). */
+static int loss_of(const train_cfg *c)
+{
+    int l = ALIG_NN_LOSS_CE;
+    alig_nn_loss_parse(c->loss, &l);
+    return l;
+}
 
 /* Build the task of the settings; usage errors (a split or batch that does not fit the data) name the flag. */
 static int task_make(const train_cfg *c, alig_task **out)
@@ -460,7 +487,7 @@ static int model_probe(const train_cfg *c)
     if (seq) return CLI_OK;
     const alig_task_shape probe = { .kind = ALIG_TASK_IMAGE, .in_c = 1, .in_h = 28, .in_w = 28, .classes = 10,
                                     .batch = (int)c->batch };
-    const alig_model_opts o = { .dropout = c->dropout, .eval_batch = (int)c->eval_batch };
+    const alig_model_opts o = { .dropout = c->dropout, .eval_batch = (int)c->eval_batch, .loss = loss_of(c) };
     char err[512];
     alig_status st = t->parse(c->model, &o, &probe, err, sizeof err);
     if (st == ALIG_EINVAL) {
@@ -820,6 +847,17 @@ int cmd_train(int argc, char **argv)
             goto done;
         }
         if ((rc = model_probe(&c))) goto done;
+        if (!strcmp(sv.type->name, "dfw") && loss_of(&c) == ALIG_NN_LOSS_CE) {
+            rc = cli_fail(CMD, CLI_USAGE, "--opt dfw: its closed-form step is derived for a piecewise-linear loss; "
+                          "give --loss hinge or --loss smooth-hinge");
+            goto done;
+        }
+        if ((sv.type == alig_solver_sgd || sv.type == alig_solver_momentum_tf) &&
+            ((const alig_params_sgd *)sv.params)->schedule == ALIG_SCHEDULE_PLATEAU && c.epochs == 0) {
+            rc = cli_fail(CMD, CLI_USAGE, "--schedule plateau acts at epoch ends on the validation accuracy: train "
+                          "with --epochs");
+            goto done;
+        }
         dir = cli_get(&fl, "out");
         if ((rc = make_dir(dir))) goto done;
         if (!(ck_path = join(dir, "checkpoint.bin"))) { rc = cli_fail(CMD, CLI_RUNTIME, "out of memory"); goto done; }
@@ -844,7 +882,7 @@ int cmd_train(int argc, char **argv)
     /* ---------------------------------------------------------- task, model, solver */
     if ((rc = task_make(&c, &task))) goto done;
     char err[1200];
-    const alig_model_opts mo = { .dropout = c.dropout, .eval_batch = (int)c.eval_batch };
+    const alig_model_opts mo = { .dropout = c.dropout, .eval_batch = (int)c.eval_batch, .loss = loss_of(&c) };
     alig_status st = alig_model_alloc(&model, c.model, &mo, task, c.seed, err, sizeof err);
     if (st) {
         if (st == ALIG_EBADBATCH) rc = cli_fail(CMD, CLI_USAGE, "--batch %zu: %s; choose another --batch or "
@@ -877,10 +915,10 @@ int cmd_train(int argc, char **argv)
         else snprintf(span, sizeof span, "epochs=%zu", c.epochs);
         if (task->type->kind == ALIG_TASK_IMAGE)
             printf("model=%s params=%zu opt=%s radius=%g threads=%d blas=%s train=%zu val=%zu test=%zu batch=%zu "
-                   "classes=%d batches/epoch=%zu %s%s seed=%lu mean=%.4f std=%.4f out=%s\n",
+                   "classes=%d batches/epoch=%zu %s%s seed=%lu mean=%.4f std=%.4f loss=%s out=%s\n",
                    model_canonical(model, mname, sizeof mname), n, c.opt, radius, nthreads, blas, task->train.n,
                    task->val.n, task->test.n, c.batch, task->shape.classes, task->epoch_batches, span,
-                   resume ? " (resumed)" : "", c.seed, task->mean[0], task->std[0], dir);
+                   resume ? " (resumed)" : "", c.seed, task->mean[0], task->std[0], c.loss, dir);
         else
             printf("model=%s params=%zu opt=%s radius=%g threads=%d blas=%s task=%s batch=%d %s log_every=%llu "
                    "checkpoint_every=%llu clip_norm=%g%s seed=%lu out=%s\n",

@@ -45,6 +45,7 @@ struct alig_nn_net {
     int32_t *labels;        /* max(B, EB) labels, scratch */
     uint64_t rng_seed, rng_step;
     char err[200];          /* builder failure not recorded by a graph */
+    int loss;               /* alig_nn_loss of the training graphs and of evaluation */
 };
 
 typedef struct nn_build {

@@ -60,7 +60,10 @@ static alig_status image_build(void **impl, const char *name, const alig_model_o
     if (!m) return ALIG_ENOMEM;
     m->eval_batch = o && o->eval_batch > 0 ? o->eval_batch : 256;
     st = alig_nn_net_alloc(&m->net, &spec, task->shape.batch, m->eval_batch, (unsigned long)seed, err, errlen);
+    if (!st && o && o->loss && (st = alig_nn_net_set_loss(m->net, o->loss)) && err && errlen)
+        snprintf(err, errlen, "loss %d: %s", o->loss, alig_strerror(st));
     if (st) {
+        alig_nn_net_free(m->net);
         free(m);
         return st;
     }
@@ -120,9 +123,17 @@ static int image_describe(const void *impl, char *buf, size_t len)
     alig_nn_spec_name(s, name, sizeof name);
     return snprintf(buf, len,
                     "\"name\": \"%s\", \"params\": %zu, \"buffers\": %zu, \"input\": [%d, %d, %d], \"classes\": %d, "
-                    "\"dropout\": %.17g, \"batch\": %d, \"eval_batch\": %d",
+                    "\"dropout\": %.17g, \"batch\": %d, \"eval_batch\": %d, \"loss\": \"%s\"",
                     name, alig_nn_net_n(m->net), alig_ad_params_nbuf(alig_nn_net_params(m->net)), s->in_c, s->in_h,
-                    s->in_w, s->classes, s->dropout, alig_nn_net_batch(m->net), m->eval_batch);
+                    s->in_w, s->classes, s->dropout, alig_nn_net_batch(m->net), m->eval_batch,
+                    alig_nn_loss_name(alig_nn_net_loss(m->net)));
+}
+
+/* The task's loss is softmax-ce: name the hinge ones only. */
+static const char *image_loss_name(const void *impl)
+{
+    const int loss = alig_nn_net_loss(((const image_model *)impl)->net);
+    return loss == ALIG_NN_LOSS_CE ? NULL : alig_nn_loss_name(loss);
 }
 
 static alig_ad_graph *image_graph(void *impl)
@@ -136,6 +147,7 @@ static alig_ad_graph *image_graph(void *impl)
         .free = image_free, .init = image_init, .n = image_n, .x = image_x, .g = image_g,                              \
         .gradient = image_gradient, .loss = NULL, .evaluate = image_evaluate, .nbuf = image_nbuf, .buf = image_buf,    \
         .get_rng = image_get_rng, .set_rng = image_set_rng, .describe = image_describe, .graph = image_graph,          \
+        .loss_name = image_loss_name,                                                                                  \
     }
 
 static const alig_model_type mlp_row = IMAGE_ROW("mlp", "mlp, mlp-H1-H2-...");
@@ -188,6 +200,10 @@ alig_status alig_model_alloc(alig_model **out, const char *name, const alig_mode
                 k += snprintf(err + k, errlen - (size_t)k, "%s%s", i ? ", " : "", alig_model_types[i]->usage);
             if (k >= 0 && (size_t)k < errlen) snprintf(err + k, errlen - (size_t)k, ")");
         }
+        return ALIG_EINVAL;
+    }
+    if (o->loss && t->input != ALIG_TASK_IMAGE) {
+        if (err && errlen) snprintf(err, errlen, "model '%s': the loss choice applies to image models only", name);
         return ALIG_EINVAL;
     }
     if (t->input != task->shape.kind) {

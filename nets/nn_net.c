@@ -5,15 +5,17 @@
  * graph (alig_data_batch), labels through one int32 scratch into the label node. The dropout
  * stream (seed, number of training forwards) belongs to the net and is handed to whichever
  * training graph runs, so the masks are the same whether or not a short batch intervened, and
- * a checkpoint needs only the two numbers. Evaluation computes each sample's cross-entropy in
- * double from its scores, so the eval graph has no loss node and any EB gives the same result
- * (batch norm in evaluation mode treats samples independently; padded rows are ignored). */
+ * a checkpoint needs only the two numbers. Evaluation computes each sample's loss (cross-entropy, or
+ * the hinge through the training op's kernel: alig_nn_net_set_loss) in double from its scores, so
+ * the eval graph has no loss node and any EB gives the same result (batch norm in evaluation mode
+ * treats samples independently; padded rows are ignored). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "nn_impl.h"
+#include "kernels.h"
 
 /* ---------------------------------------------------------------- graphs */
 
@@ -43,7 +45,8 @@ static alig_status tgraph_build(alig_nn_net *net, nn_tgraph *t, int bs, int decl
     t->x = alig_ad_input(t->G, 4, (const int[]){ bs, s->in_c, s->in_h, s->in_w });
     t->y = alig_ad_input(t->G, 1, &bs);
     t->logits = alig_nn_model_forward(&b, s, t->x);
-    t->loss = alig_ad_softmax_ce(t->G, t->logits, t->y);
+    t->loss = net->loss == ALIG_NN_LOSS_CE ? alig_ad_softmax_ce(t->G, t->logits, t->y)
+                                           : alig_ad_hinge(t->G, t->logits, t->y, net->loss == ALIG_NN_LOSS_SMOOTH_HINGE);
     if ((rc = build_status(net, &b, t->G))) goto fail;
     if (!declare && b.pos != net->nt) {
         snprintf(net->err, sizeof net->err, "model used %d of %d recorded tensors", b.pos, net->nt);
@@ -219,21 +222,89 @@ alig_status alig_nn_net_evaluate(alig_nn_net *net, const alig_image_set *set, do
     double sum = 0.0;
     size_t ok = 0;
     alig_status rc;
+    /* the hinge's per-sample losses come from the training op's kernel (its ξ and row losses need room) */
+    float *xi = NULL;
+    double *rowloss = NULL;
+    if (net->loss != ALIG_NN_LOSS_CE) {
+        xi = malloc(EB * (size_t)C * sizeof *xi);
+        rowloss = malloc(EB * sizeof *rowloss);
+        if (!xi || !rowloss) {
+            free(xi);
+            free(rowloss);
+            return ALIG_ENOMEM;
+        }
+    }
     for (size_t i = 0; i < set->n; i += EB) {
         const size_t b = set->n - i < EB ? set->n - i : EB;
-        if ((rc = alig_data_batch(set, NULL, i, b, net->ex->value, net->labels))) return rc;
-        if (b < EB) memset(net->ex->value + b * sample, 0, (EB - b) * sample * sizeof(float));
-        if ((rc = alig_ad_forward(net->eval, 0))) return rc;
+        rc = alig_data_batch(set, NULL, i, b, net->ex->value, net->labels);
+        if (!rc && b < EB) memset(net->ex->value + b * sample, 0, (EB - b) * sample * sizeof(float));
+        if (!rc) rc = alig_ad_forward(net->eval, 0);
+        if (rc) {
+            free(xi);
+            free(rowloss);
+            return rc;
+        }
+        if (net->loss != ALIG_NN_LOSS_CE)
+            alig_nk_hinge_forward((int)b, C, net->elogits->value, net->labels, net->loss == ALIG_NN_LOSS_SMOOTH_HINGE,
+                                  xi, rowloss);
         for (size_t r = 0; r < b; r++) {
             const float *row = net->elogits->value + r * (size_t)C;
             const int y = net->labels[r], k = argmax_row(row, C);
-            double m = row[k], z = 0.0;
-            for (int j = 0; j < C; j++) z += exp((double)row[j] - m);
-            sum += m + log(z) - (double)row[y];
+            if (net->loss == ALIG_NN_LOSS_CE) {
+                double m = row[k], z = 0.0;
+                for (int j = 0; j < C; j++) z += exp((double)row[j] - m);
+                sum += m + log(z) - (double)row[y];
+            } else {
+                int finite = 1;     /* the hinge's max skips NaN scores: make them show */
+                for (int j = 0; j < C; j++) finite &= isfinite(row[j]) != 0;
+                sum += finite ? rowloss[r] : NAN;
+            }
             ok += k == y;
         }
     }
+    free(xi);
+    free(rowloss);
     if (loss) *loss = sum / (double)set->n;
     if (acc) *acc = (double)ok / (double)set->n;
     return ALIG_SUCCESS;
+}
+
+/* ---------------------------------------------------------------- the loss */
+
+static const char *const loss_names[] = { "ce", "hinge", "smooth-hinge" };
+
+const char *alig_nn_loss_name(int loss)
+{
+    return loss >= 0 && loss < (int)(sizeof loss_names / sizeof loss_names[0]) ? loss_names[loss] : NULL;
+}
+
+alig_status alig_nn_loss_parse(const char *name, int *loss)
+{
+    if (!name || !loss) return ALIG_EINVAL;
+    for (int i = 0; i < (int)(sizeof loss_names / sizeof loss_names[0]); i++)
+        if (!strcmp(name, loss_names[i])) {
+            *loss = i;
+            return ALIG_SUCCESS;
+        }
+    return ALIG_EINVAL;
+}
+
+int alig_nn_net_loss(const alig_nn_net *net) { return net ? net->loss : ALIG_NN_LOSS_CE; }
+
+alig_status alig_nn_net_set_loss(alig_nn_net *net, int loss)
+{
+    if (!net || !alig_nn_loss_name(loss)) return ALIG_EINVAL;
+    if (loss == net->loss) return ALIG_SUCCESS;
+    /* free first, so that a large net never holds two training graphs; the short-batch graph is
+     * rebuilt with the new loss when a short batch comes */
+    const int old = net->loss;
+    tgraph_free(&net->train);
+    tgraph_free(&net->tail);
+    net->loss = loss;
+    alig_status rc = tgraph_build(net, &net->train, net->B, 0);
+    if (rc) {
+        net->loss = old;
+        if (tgraph_build(net, &net->train, net->B, 0)) memset(&net->train, 0, sizeof net->train);
+    }
+    return rc;
 }

@@ -42,7 +42,8 @@
 
 #define ALIG_KERNEL_TABLE(T, SUF) { T, sizeof(REAL_##SUF), sumsq_##SUF, dot_##SUF, all_finite_##SUF, \
     scale_##SUF, axpy_##SUF, alig_momentum_##SUF, alig_momentum_adj_##SUF, sgd_##SUF, fill_##SUF, \
-    adam_##SUF, yogi_##SUF, adagrad_##SUF, rmsprop_##SUF, l4_dot_##SUF, l4_step_##SUF }
+    adam_##SUF, yogi_##SUF, adagrad_##SUF, rmsprop_##SUF, l4_dot_##SUF, l4_step_##SUF, \
+    dfw_##SUF, decayed_sumsq_##SUF, bpgrad_##SUF }
 typedef double REAL_f64;
 typedef float REAL_f32;
 

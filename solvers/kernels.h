@@ -85,6 +85,15 @@ typedef struct alig_kernels {
      * l4_step stores m̃ (and q̃), sets w ← w − v·η and returns ‖w_new‖². Both compute v bit-identically. */
     double (*l4_dot)(size_t n, const void *g, const void *m, const void *q, const alig_l4_coef *c);
     double (*l4_step)(size_t n, void *w, const void *g, void *m, void *q, const alig_l4_coef *c, double eta);
+    /* DFW with weight decay (dfw.c; DFW with λ = 0 uses axpy / alig_momentum instead), with a = ηγ,
+     * b = ηλ, c = ηγλ:  s = a·g + b·w (the step η(γδ + r), r = λw);  z == NULL: w ← w − s;
+     * else z ← μz − (a·g + c·w) (= μz − ηγ(δ + r)) and w ← (w − s) + μz.  Returns ‖w_new‖². */
+    double (*dfw)(size_t n, void *w, const void *g, void *z, double a, double b, double c, double mu);
+    /* Σ (g_i + λ w_i)², d formed in the element type, the sum in double (BPGrad's ‖g + λw‖²). */
+    double (*decayed_sumsq)(size_t n, const void *g, const void *w, double l2);
+    /* BPGrad (bpgrad.c): d = g + λw;  v == NULL: w ← w − a·d;  else v ← μv − a·d, w ← w + v.
+     * Returns ‖w_new‖². */
+    double (*bpgrad)(size_t n, void *w, const void *g, void *v, double a, double l2, double mu);
 } alig_kernels;
 
 const alig_kernels *alig_kernels_get(alig_dtype dtype);

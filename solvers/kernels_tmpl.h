@@ -386,3 +386,67 @@ KHOT static double KN(l4_step)(size_t n, void *wv, const void *gv, void *mv, voi
     else KLOOP_SUM(n, L4_STEP_BODY(0));
     return s;
 }
+
+/* DFW with weight decay: MOM selects the momentum loop (z != NULL). */
+#ifndef ALIG_KERNELS_TMPL_DFW
+#define ALIG_KERNELS_TMPL_DFW
+#define DFW_BODY(MOM)                                                                       \
+    const REAL w0 = w[i], gi = g[i];                                                        \
+    REAL wi = w0 - (A * gi + B * w0);                                                       \
+    if (MOM) {                                                                              \
+        const REAL zi = mu * z[i] - (A * gi + C * w0);                                      \
+        z[i] = zi;                                                                          \
+        wi = wi + mu * zi;                                                                  \
+    }                                                                                       \
+    w[i] = wi;                                                                              \
+    s += (double)wi * (double)wi;
+#define BPGRAD_BODY(MOM)                                                                    \
+    const REAL d = g[i] + l2 * w[i];                                                        \
+    REAL wi;                                                                                \
+    if (MOM) {                                                                              \
+        const REAL vi = mu * v[i] - A * d;                                                  \
+        v[i] = vi;                                                                          \
+        wi = w[i] + vi;                                                                     \
+    } else {                                                                                \
+        wi = w[i] - A * d;                                                                  \
+    }                                                                                       \
+    w[i] = wi;                                                                              \
+    s += (double)wi * (double)wi;
+#endif
+
+KHOT static double KN(dfw)(size_t n, void *wv, const void *gv, void *zv, double a, double b, double c, double mud)
+{
+    REAL *restrict w = wv;
+    const REAL *restrict g = gv;
+    REAL *restrict z = zv;
+    const REAL A = (REAL)a, B = (REAL)b, C = (REAL)c, mu = (REAL)mud;
+    double s = 0.0;
+    if (z) KLOOP_SUM(n, DFW_BODY(1));
+    else KLOOP_SUM(n, DFW_BODY(0));
+    return s;
+}
+
+KHOT static double KN(decayed_sumsq)(size_t n, const void *gv, const void *wv, double wd)
+{
+    const REAL *restrict g = gv;
+    const REAL *restrict w = wv;
+    const REAL l2 = (REAL)wd;
+    double s = 0.0;
+    KLOOP_SUM(n,
+        const REAL d = g[i] + l2 * w[i];
+        s += (double)d * (double)d;
+    );
+    return s;
+}
+
+KHOT static double KN(bpgrad)(size_t n, void *wv, const void *gv, void *vv, double a, double wd, double mud)
+{
+    REAL *restrict w = wv;
+    const REAL *restrict g = gv;
+    REAL *restrict v = vv;
+    const REAL A = (REAL)a, l2 = (REAL)wd, mu = (REAL)mud;
+    double s = 0.0;
+    if (v) KLOOP_SUM(n, BPGRAD_BODY(1));
+    else KLOOP_SUM(n, BPGRAD_BODY(0));
+    return s;
+}

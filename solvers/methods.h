@@ -22,6 +22,8 @@ extern const alig_solver_type alig_type_adagrad_tf;
 extern const alig_solver_type alig_type_momentum_tf;
 extern const alig_solver_type alig_type_l4adam;
 extern const alig_solver_type alig_type_l4mom;
+extern const alig_solver_type alig_type_dfw;
+extern const alig_solver_type alig_type_bpgrad;
 
 /* ---- Adam family: adam.c holds the state and the step; adamw.c and amsgrad.c are type tables
  * with their own defaults over the same functions. */

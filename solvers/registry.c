@@ -20,12 +20,14 @@ const alig_solver_type *const alig_solver_adagrad_tf = &alig_type_adagrad_tf;
 const alig_solver_type *const alig_solver_momentum_tf = &alig_type_momentum_tf;
 const alig_solver_type *const alig_solver_l4adam = &alig_type_l4adam;
 const alig_solver_type *const alig_solver_l4mom = &alig_type_l4mom;
+const alig_solver_type *const alig_solver_dfw = &alig_type_dfw;
+const alig_solver_type *const alig_solver_bpgrad = &alig_type_bpgrad;
 
 const alig_solver_type *const alig_solver_types[] = {
     &alig_type_alig, &alig_type_polyak, &alig_type_aprox, &alig_type_sgd, &alig_type_sps,
     &alig_type_adam, &alig_type_adamw, &alig_type_amsgrad, &alig_type_yogi, &alig_type_adagrad,
     &alig_type_rmsprop, &alig_type_momentum_tf, &alig_type_adam_tf, &alig_type_adagrad_tf, &alig_type_rmsprop_tf,
-    &alig_type_l4adam, &alig_type_l4mom, NULL,
+    &alig_type_l4adam, &alig_type_l4mom, &alig_type_dfw, &alig_type_bpgrad, NULL,
 };
 
 const alig_solver_type *alig_solver_type_find(const char *name)

@@ -133,6 +133,12 @@ alig_status alig_solver_step(alig_solver *s, double loss, const void *g)
     return ALIG_SUCCESS;
 }
 
+alig_status alig_solver_epoch_end(alig_solver *s, double metric)
+{
+    if (!s) return ALIG_EINVAL;
+    return s->type->epoch_end ? s->type->epoch_end(s->state, metric) : ALIG_SUCCESS;
+}
+
 const char *alig_solver_name(const alig_solver *s) { return s ? s->type->name : NULL; }
 const alig_solver_type *alig_solver_get_type(const alig_solver *s) { return s ? s->type : NULL; }
 double alig_solver_step_size(const alig_solver *s) { return s ? s->step : NAN; }

@@ -39,6 +39,7 @@ static const status_entry table[] = {
     { ALIG_EBADMINLOSS, "ALIG_EBADMINLOSS", "L4 gamma and gamma0 must lie in [0, 1] and tau must be > 0" },
     { ALIG_EBADTIMESCALE, "ALIG_EBADTIMESCALE", "moving-average time scale must be finite and >= 1" },
     { ALIG_ENEGLOSS, "ALIG_ENEGLOSS", "this method needs a loss >= 0" },
+    { ALIG_EBADPLATEAU, "ALIG_EBADPLATEAU", "plateau schedule: patience must be a whole number >= 1 and the epoch decay in (0, 1] (0 = the default 1)" },
 };
 
 static const status_entry *find(int code)

@@ -358,7 +358,7 @@ static const bad_case bad_cases[] = {
     { "sgd lr=0", &alig_solver_sgd, { FD(alig_params_sgd, lr, 0.0), END }, ALIG_EBADLR },
     { "sgd lr<0", &alig_solver_sgd, { FD(alig_params_sgd, lr, -0.1), END }, ALIG_EBADLR },
     { "sgd lr=nan", &alig_solver_sgd, { FD(alig_params_sgd, lr, NAN), END }, ALIG_EBADLR },
-    { "sgd schedule=3", &alig_solver_sgd, { FI(alig_params_sgd, schedule, 3), END }, ALIG_EBADSCHEDULE },
+    { "sgd schedule=4", &alig_solver_sgd, { FI(alig_params_sgd, schedule, 4), END }, ALIG_EBADSCHEDULE },
     { "sgd schedule=-1", &alig_solver_sgd, { FI(alig_params_sgd, schedule, -1), END }, ALIG_EBADSCHEDULE },
     { "sgd factor=0", &alig_solver_sgd, { FD(alig_params_sgd, factor, 0.0), END }, ALIG_EBADDECAY },
     { "sgd factor>1", &alig_solver_sgd, { FD(alig_params_sgd, factor, 1.5), END }, ALIG_EBADDECAY },
@@ -500,6 +500,7 @@ static const int all_codes[] = {
     ALIG_EBADBOUND, ALIG_EBADDECAY, ALIG_EBADSCHEDULE, ALIG_EBADDAMPENING, ALIG_EBADWEIGHTDECAY, ALIG_EBADSPSC,
     ALIG_EBADGAMMAB, ALIG_EBADEPS, ALIG_EBADBETAS, ALIG_EBADRELAX, ALIG_EBADTOL, ALIG_EBADSEED, ALIG_EBADBATCH,
     ALIG_EBADDTYPE, ALIG_EBADACCUM, ALIG_EBADFRACTION, ALIG_EBADMINLOSS, ALIG_EBADTIMESCALE, ALIG_ENEGLOSS,
+    ALIG_EBADPLATEAU,
 };
 
 /* Distinct codes are distinct numbers with distinct, non-empty sentences and names. */
@@ -1163,12 +1164,13 @@ static void test_registry(void)
 {
     const char *names[] = { "alig", "polyak", "aprox", "sgd", "sps", "adam", "adamw", "amsgrad", "adagrad",
                             "rmsprop", "yogi", "momentum-tf", "adam-tf", "adagrad-tf", "rmsprop-tf", "l4adam",
-                            "l4mom" };
+                            "l4mom", "dfw", "bpgrad" };
     const alig_solver_type *want[] = { alig_solver_alig, alig_solver_polyak, alig_solver_aprox, alig_solver_sgd,
                                        alig_solver_sps, alig_solver_adam, alig_solver_adamw, alig_solver_amsgrad,
                                        alig_solver_adagrad, alig_solver_rmsprop, alig_solver_yogi,
                                        alig_solver_momentum_tf, alig_solver_adam_tf, alig_solver_adagrad_tf,
-                                       alig_solver_rmsprop_tf, alig_solver_l4adam, alig_solver_l4mom };
+                                       alig_solver_rmsprop_tf, alig_solver_l4adam, alig_solver_l4mom,
+                                       alig_solver_dfw, alig_solver_bpgrad };
     const size_t n_want = sizeof names / sizeof names[0];
     size_t n = 0;
     while (alig_solver_types[n]) n++;

@@ -23,7 +23,7 @@ runtime_error() {
 
 no_tmp_files() { ! ls -A "$1" | grep -q '\.tmp\.'; }
 # strip_times FILE : log.csv without the timing columns (seconds, train_seconds, eval_seconds, images_per_s)
-strip_times() { cut -d, -f1-10,14,16 "$1"; }
+strip_times() { cut -d, -f1-10,14,16- "$1"; }
 
 # ---------------------------------------------------------------- synthetic IDX data
 # N images of 1x12x12 bytes: noise in [0, 60) plus 150 on a 4x4 patch whose row band is the class
@@ -110,12 +110,12 @@ if run 0 "${COMMON[@]}" --model wrn-10-1 --dropout 0.2 --epochs 3 --out "$A"; th
     check "run: one header line and one line per epoch on stdout" [ "$(grep -c '^epoch ' "$TMP/out")" -eq 3 ]
     check "run: log.csv, log.jsonl, checkpoint.bin exist" test -s "$A/log.csv" -a -s "$A/log.jsonl" -a -s "$A/checkpoint.bin"
     check "run: no temporary files left" no_tmp_files "$A"
-    want="epoch,train_loss,train_acc,val_loss,val_acc,test_loss,test_acc,step_mean,step_unclipped_mean,clipped_frac,seconds,train_seconds,eval_seconds,images,images_per_s,steps"
+    want="epoch,train_loss,train_acc,val_loss,val_acc,test_loss,test_acc,step_mean,step_unclipped_mean,clipped_frac,seconds,train_seconds,eval_seconds,images,images_per_s,steps,lr"
     check "log.csv header: $(head -1 "$A/log.csv")" [ "$(head -1 "$A/log.csv")" = "$want" ]
     check "log.csv: 3 records" [ "$(wc -l <"$A/log.csv")" -eq 4 ]
     check "log.jsonl: 3 records" [ "$(wc -l <"$A/log.jsonl")" -eq 3 ]
     for key in epoch train_loss train_acc val_loss val_acc test_loss test_acc step_mean step_unclipped_mean \
-               clipped_frac seconds images_per_s images steps; do
+               clipped_frac seconds images_per_s images steps lr; do
         check "log.jsonl: every record has \"$key\"" [ "$(grep -c "\"$key\":" "$A/log.jsonl")" -eq 3 ]
     done
     check "log.jsonl: one JSON object per line" awk '!/^\{.*\}$/ { exit 1 }' "$A/log.jsonl"
@@ -302,6 +302,62 @@ runtime_error "non-finite loss at step 15" "${DATA[@]}" "${S[@]}" --steps 25 --o
 check "step mode non-finite: windows at 10 and 14 logged" \
     [ "$(cut -d, -f1,2 "$TMP/s3/log.csv" | tail -2 | tr '\n' ' ')" = "10,10 14,4 " ]
 check "step mode non-finite: the message names the step-14 checkpoint" grep -q "(step 14) left intact" "$TMP/err"
+
+# ---------------------------------------------------------------- --loss, DFW, BPGrad, the plateau schedule
+usage_error "--loss" "${DATA[@]}" --model mlp --opt alig --loss svm --epochs 1 --out "$O"
+usage_error "--loss hinge" "${DATA[@]}" --model mlp --opt dfw --epochs 1 --out "$O"
+usage_error "--epochs" "${DATA[@]}" --model mlp --opt sgd --schedule plateau --steps 5 --out "$O"
+usage_error "--loss" --task repeat-copy --model dnc --opt alig --loss hinge --steps 5 --out "$O"
+usage_error "patience" "${DATA[@]}" --model mlp --opt sgd --schedule plateau --patience 1.5 --epochs 1 --out "$O"
+check "no run directory left by the loss and schedule usage errors" [ ! -e "$O/checkpoint.bin" ]
+H=("${DATA[@]}" --model mlp-16 --opt dfw --loss smooth-hinge --eta 0.5 --momentum 0.9 --weight-decay 1e-4 --batch 32
+   --max-batches 4 --seed 3 --threads 2)
+if run 0 "${H[@]}" --epochs 3 --out "$TMP/h"; then
+    check "--loss smooth-hinge in config.json (task and model): $(grep -o '"loss": "[a-z-]*"' "$TMP/h/config.json" | tr '\n' ' ')" \
+        [ "$(grep -o '"loss": "smooth-hinge"' "$TMP/h/config.json" | wc -l)" -eq 2 ]
+    # (the patch task is interpolated within an epoch or two: a zero hinge loss gives a zero step)
+    check "dfw: step sizes in [0, eta], positive in epoch 1; hinge losses finite and >= 0" awk -F, 'NR > 1 && \
+        !($8 >= 0 && $8 <= 0.5 && $2 >= 0 && $4 >= 0 && $6 >= 0 && $17 >= 0 && $17 <= 0.5) { exit 1 }
+        NR == 2 && !($8 > 0) { exit 1 }' "$TMP/h/log.csv"
+    check "dfw on the smoothed hinge learns the patch task" awk -F, 'NR == 2 { a = $2 } NR == 4 { exit !($2 < a) }' "$TMP/h/log.csv"
+    # the loss travels in the checkpoint: a resumed run repeats the uninterrupted one
+    if run 0 "${H[@]}" --epochs 1 --out "$TMP/h1" && run 0 --resume "$TMP/h1" --epochs 3; then
+        check "dfw + smooth-hinge: resumed log = uninterrupted log" cmp -s <(strip_times "$TMP/h/log.csv") \
+            <(strip_times "$TMP/h1/log.csv")
+        check "the resumed run's config.json keeps the loss" grep -q '"loss": "smooth-hinge"' "$TMP/h1/config.json"
+    fi
+fi
+if run 0 "${DATA[@]}" --model mlp-16 --opt bpgrad --eta 0.01 --momentum 0.9 --loss hinge --batch 32 --max-batches 4 \
+    --epochs 2 --out "$TMP/bp"; then
+    check "bpgrad + hinge: two finite records" awk -F, 'NR > 1 && !($2 >= 0 && $4 >= 0 && $17 >= 0) { n++ } END { exit n || NR != 3 }' \
+        "$TMP/bp/log.csv"
+fi
+# the ALI-G paper's remark, end to end: on the hinge without regularisation DFW is ALI-G with delta = eps/eta;
+# for eta a power of two the two runs agree bit for bit (float32 nets, momentum 0.9)
+X=("${DATA[@]}" --model mlp-16 --loss hinge --momentum 0.9 --batch 16 --max-batches 6 --seed 4 --threads 2 --epochs 2)
+if run 0 "${X[@]}" --opt alig --eta 0.5 --delta 2e-5 --out "$TMP/xa" && run 0 "${X[@]}" --opt dfw --eta 0.5 --out "$TMP/xd"; then
+    check "hinge, no decay: alig (eta 0.5, delta 2e-5) and dfw (eta 0.5) logs agree" \
+        cmp -s <(strip_times "$TMP/xa/log.csv") <(strip_times "$TMP/xd/log.csv")
+    check "hinge, no decay: the first epoch took steps" awk -F, 'NR == 2 { exit !($8 > 0) }' "$TMP/xd/log.csv"
+fi
+# the plateau schedule: the lr column follows the rule applied to the logged validation accuracies
+# (a new best keeps the rate, anything else multiplies it by 0.5; every epoch ends with x0.9)
+PL=("${DATA[@]}" --model mlp-16 --opt sgd --lr 0.05 --schedule plateau --factor 0.5 --patience 1 --epoch-decay 0.9
+    --batch 32 --max-batches 4 --seed 5 --threads 2)
+if run 0 "${PL[@]}" --epochs 6 --out "$TMP/pl"; then
+    check "plateau: lr per epoch = the rule on val_acc: $(cut -d, -f5,17 "$TMP/pl/log.csv" | tr '\n' ' ')" \
+        awk -F, 'NR == 1 { lr = 0.05; best = -1; next }
+                 { if (($17 - lr) > 1e-12 * lr || (lr - $17) > 1e-12 * lr) exit 1
+                   if ($5 > best) best = $5; else { lr *= 0.5; drops++ }
+                   lr *= 0.9 }
+                 END { exit !(drops > 0 && NR == 7) }' "$TMP/pl/log.csv"
+    check "plateau: sgd's step_mean equals the lr column" awk -F, 'NR > 1 && ($8 - $17 > 1e-15 || $17 - $8 > 1e-15) { exit 1 }' \
+        "$TMP/pl/log.csv"
+    if run 0 "${PL[@]}" --epochs 2 --out "$TMP/pl1" && run 0 --resume "$TMP/pl1" --epochs 6; then
+        check "plateau: resumed log = uninterrupted log (the schedule's state is in the checkpoint)" \
+            cmp -s <(strip_times "$TMP/pl/log.csv") <(strip_times "$TMP/pl1/log.csv")
+    fi
+fi
 
 # ---------------------------------------------------------------- module edges
 # the nets and the data know nothing of solvers or of the loop: only train/ composes them

@@ -43,7 +43,7 @@ static char *join(const char *dir, const char *name)
 
 static const char *const epoch_header =
     "epoch,train_loss,train_acc,val_loss,val_acc,test_loss,test_acc,step_mean,step_unclipped_mean,clipped_frac,"
-    "seconds,train_seconds,eval_seconds,images,images_per_s,steps\n";
+    "seconds,train_seconds,eval_seconds,images,images_per_s,steps,lr\n";
 
 static const char *const window_header =
     "step,window_steps,loss_mean,step_mean,step_unclipped_mean,clipped_frac,zero_grad,clip_events,seconds,"
@@ -67,10 +67,14 @@ static void epoch_append(const alig_train_row *r, tr_text *csv, tr_text *jsonl)
     }
     tr_text_printf(csv, ",%zu,", r->images);
     tr_text_num(csv, r->images_per_s, 0);
-    tr_text_printf(csv, ",%llu\n", (unsigned long long)r->steps);
+    tr_text_printf(csv, ",%llu,", (unsigned long long)r->steps);
+    tr_text_num(csv, r->lr, 0);
+    tr_text_printf(csv, "\n");
     tr_text_printf(jsonl, ",\"images\":%zu,\"images_per_s\":", r->images);
     tr_text_num(jsonl, r->images_per_s, 1);
-    tr_text_printf(jsonl, ",\"steps\":%llu}\n", (unsigned long long)r->steps);
+    tr_text_printf(jsonl, ",\"steps\":%llu,\"lr\":", (unsigned long long)r->steps);
+    tr_text_num(jsonl, r->lr, 1);
+    tr_text_printf(jsonl, "}\n");
 }
 
 static void window_append(const alig_train_row *r, tr_text *csv, tr_text *jsonl)
@@ -173,7 +177,9 @@ static alig_status write_config(const char *path, const alig_model *model, const
     tr_text t = { 0 };
     const alig_solver_type *st = alig_solver_get_type(solver);
     tr_text_printf(&t, "{\n  \"mode\": \"%s\",\n", p->epochs ? "epochs" : "steps");
-    tr_text_printf(&t, "  \"task\": { \"name\": \"%s\", \"loss\": \"%s\", ", task->type->name, task->type->loss);
+    const char *loss = model->type->loss_name ? model->type->loss_name(model->impl) : NULL;
+    tr_text_printf(&t, "  \"task\": { \"name\": \"%s\", \"loss\": \"%s\", ", task->type->name,
+                   loss ? loss : task->type->loss);
     add_described(&t, task_describe_cb, task);
     tr_text_printf(&t, " },\n  \"model\": { \"family\": \"%s\", ", model->type->name);
     add_described(&t, model->type->describe, model->impl);
@@ -383,7 +389,7 @@ static alig_status epochs_loop(run *r)
     const size_t E = task->epoch_batches;
     alig_status st = ALIG_SUCCESS;
     for (size_t epoch = r->L.epochs_done; epoch < p->epochs; epoch++) {
-        double loss_sum = 0.0, step_sum = 0.0, stepu_sum = 0.0;
+        double loss_sum = 0.0, step_sum = 0.0, stepu_sum = 0.0, step_last = NAN;
         size_t seen = 0, correct = 0, clipped = 0, steps = 0;
         const double t0 = now_s();
         for (size_t bi = 0; bi < E; bi++) {
@@ -398,6 +404,7 @@ static alig_status epochs_loop(run *r)
             steps++;
             step_sum += o.step;
             stepu_sum += o.stepu;
+            step_last = o.step;
             clipped += o.step < o.stepu;
             const alig_train_event ev = { .kind = ALIG_TRAIN_EV_STEP, .step = r->L.steps_done,
                                           .total_steps = (uint64_t)p->epochs * E, .epoch = epoch, .epochs = p->epochs,
@@ -422,13 +429,20 @@ static alig_status epochs_loop(run *r)
                                .step_unclipped_mean = stepu_sum / (double)steps,
                                .clipped_frac = (double)clipped / (double)steps, .images = seen,
                                .steps = r->L.steps_done, .val_loss = NAN, .val_acc = NAN, .test_loss = NAN,
-                               .test_acc = NAN };
+                               .test_acc = NAN, .lr = step_last };
         if (r->model->type->evaluate && task->val.n && task->test.n) {
             if ((st = r->model->type->evaluate(r->model->impl, &task->val, &rec.val_loss, &rec.val_acc)) ||
                 (st = r->model->type->evaluate(r->model->impl, &task->test, &rec.test_loss, &rec.test_acc))) {
                 snprintf(r->res->error, sizeof r->res->error, "evaluation: %s", alig_strerror(st));
                 return st;
             }
+        }
+        /* epoch schedules (SGD's plateau) see the validation accuracy; their state is in the checkpoint */
+        if ((st = alig_solver_epoch_end(r->solver, rec.val_acc))) {
+            snprintf(r->res->error, sizeof r->res->error, "end of epoch %zu: the solver's schedule %s", epoch + 1,
+                     st == ALIG_EINVAL && isnan(rec.val_acc) ? "needs a validation accuracy (a validation split and a "
+                     "model that evaluates)" : alig_strerror(st));
+            return st;
         }
         const double t2 = now_s();
         rec.train_seconds = t1 - t0;
@@ -460,7 +474,8 @@ static alig_train_row close_window(run *r, double seconds)
                            .step_unclipped_mean = L->win_stepu / w, .clipped_frac = (double)L->win_clipped / w,
                            .zero_grad = L->win_zero_grad, .clip_events = L->win_clips, .seconds = seconds,
                            .steps_per_s = seconds > 0 ? w / seconds : NAN, .epoch = 0, .train_loss = NAN,
-                           .train_acc = NAN, .val_loss = NAN, .val_acc = NAN, .test_loss = NAN, .test_acc = NAN };
+                           .train_acc = NAN, .val_loss = NAN, .val_acc = NAN, .test_loss = NAN, .test_acc = NAN,
+                           .lr = NAN };
     window_append(&rec, &r->csv, &r->jsonl);
     L->win_loss = L->win_step = L->win_stepu = 0.0;
     L->win_steps = L->win_zero_grad = L->win_clips = L->win_clipped = 0;

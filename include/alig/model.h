@@ -38,10 +38,13 @@ extern "C" {
 typedef struct alig_model_opts {
     double dropout;     /**< WRN: drop probability inside blocks, [0, 1); other models: must be 0 [0] */
     int eval_batch;     /**< image models: evaluation batch size (memory and speed only) [256] */
+    int loss;           /**< image models: the training and evaluation loss, an alig_nn_loss of nn.h (0 =
+                             softmax cross-entropy, 1 = multi-class hinge, 2 = smoothed hinge); other
+                             models: must be 0 [0] */
 } alig_model_opts;
 
 /** Defaults of alig_model_opts. */
-#define ALIG_MODEL_OPTS_DEFAULT { 0.0, 256 }
+#define ALIG_MODEL_OPTS_DEFAULT { 0.0, 256, 0 }
 
 /** A row of the model table. Functions marked optional may be NULL. */
 typedef struct alig_model_type {
@@ -79,6 +82,9 @@ typedef struct alig_model_type {
     int (*describe)(const void *impl, char *buf, size_t len);
     /** Optional: the autodiff graph a full training batch runs (for the profiler). */
     alig_ad_graph *(*graph)(void *impl);
+    /** Optional: the name of the loss the instance trains on when it is not the task's own
+     *  (config.json's task "loss"); NULL, or a NULL return, means the task's. */
+    const char *(*loss_name)(const void *impl);
 } alig_model_type;
 
 /** The rows: "mlp", "cnn", "wrn" (image classifiers of nn.h), "dnc" (dnc.h). */

@@ -160,7 +160,7 @@ alig_ad_params *alig_nn_net_params(alig_nn_net *net);
 /**
  * @brief The training graph at batch B and its nodes (for gradient checks and custom losses).
  * @param x, y, logits, loss  receive the input (B,C,H,W), labels (B), scores (B,classes) and mean
- *                            cross-entropy nodes; each may be NULL.
+ *                            loss (alig_nn_net_set_loss) nodes; each may be NULL.
  */
 alig_ad_graph *alig_nn_net_train_graph(alig_nn_net *net, alig_ad_node **x, alig_ad_node **y,
                                        alig_ad_node **logits, alig_ad_node **loss);
@@ -173,7 +173,8 @@ void alig_nn_net_set_rng(alig_nn_net *net, uint64_t seed, uint64_t step);
 /**
  * @brief One mini-batch in training mode: gathers samples idx[start .. start+b−1] of `set`
  *        (alig_data_batch), runs forward (dropout on, batch statistics, running averages
- *        updated) and backward, so that g = ∇ of the mean softmax cross-entropy.
+ *        updated) and backward, so that g = ∇ of the mean loss (softmax cross-entropy unless
+ *        alig_nn_net_set_loss chose another).
  * @param idx      sample order, or NULL for 0..n−1.
  * @param b        1 <= b <= B; b < B runs the short-batch graph (built on first use, rebuilt when b changes).
  * @param loss     receives the mean loss (double; not checked for finiteness: the caller decides).
@@ -187,13 +188,45 @@ alig_status alig_nn_net_gradient(alig_nn_net *net, const alig_image_set *set, co
                                  size_t b, double *loss, size_t *correct);
 
 /**
- * @brief Mean cross-entropy and accuracy over a whole set in evaluation mode (no parameter or
+ * @brief Mean loss (the net's, alig_nn_net_set_loss) and accuracy over a whole set in evaluation mode (no parameter or
  *        buffer changes), through the evaluation graph; the loss of each sample is computed in
  *        double from its scores (log-sum-exp), so the result does not depend on eval_batch.
  * @param loss, acc  receive them (either may be NULL). A non-finite score gives a NaN loss.
  * @return ALIG_SUCCESS, ALIG_EINVAL (NULL, empty set, or shape / classes not those of the spec).
  */
 alig_status alig_nn_net_evaluate(alig_nn_net *net, const alig_image_set *set, double *loss, double *acc);
+
+/* ------------------------------------------------------------------------- */
+/* Training loss                                                             */
+/* ------------------------------------------------------------------------- */
+/** The loss an image net trains on (and evaluates with). */
+typedef enum alig_nn_loss {
+    ALIG_NN_LOSS_CE = 0,            /**< mean softmax cross-entropy (the default) */
+    ALIG_NN_LOSS_HINGE = 1,         /**< mean multi-class hinge of Crammer & Singer (alig_ad_hinge, hard) */
+    ALIG_NN_LOSS_SMOOTH_HINGE = 2   /**< its smoothed form as Deep Frank-Wolfe uses it (alig_ad_hinge, smooth) */
+} alig_nn_loss;
+
+/** @brief The loss's name: "ce", "hinge", "smooth-hinge"; NULL for another value. */
+const char *alig_nn_loss_name(int loss);
+/** @brief The loss named `name` ("ce", "hinge", "smooth-hinge") into *loss.
+ *  @return ALIG_SUCCESS, ALIG_EINVAL (NULL or another name; *loss untouched). */
+alig_status alig_nn_loss_parse(const char *name, int *loss);
+
+/**
+ * @brief Choose the loss of training (alig_nn_net_gradient) and evaluation (alig_nn_net_evaluate);
+ *        a new net trains on ALIG_NN_LOSS_CE. The training graphs are rebuilt over the same
+ *        parameters (x, buffers and the dropout stream are untouched). The multi-class hinge of
+ *        Crammer & Singer ("On the algorithmic implementation of multiclass kernel-based vector
+ *        machines", JMLR 2001), per sample max_j(s_j + [j ≠ y]) − s_y, and its smoothed form of Deep
+ *        Frank-Wolfe (Berrada, Zisserman & Kumar, ICLR 2019, code oval-group/dfw dfw/losses/hinge.py):
+ *        Σ_j softmax(s)_j (s_j + [j ≠ y] − s_y), the hard value where that sum is negative. Evaluation
+ *        computes the same per-sample loss in double from the scores.
+ * @return ALIG_SUCCESS; ALIG_EINVAL (NULL net, unknown loss); ALIG_ENOMEM (the net keeps its old loss;
+ *         should even its old graph fail to rebuild, the net can only be freed).
+ */
+alig_status alig_nn_net_set_loss(alig_nn_net *net, int loss);
+/** @return the net's loss (alig_nn_loss), ALIG_NN_LOSS_CE for NULL. */
+int alig_nn_net_loss(const alig_nn_net *net);
 
 #ifdef __cplusplus
 }

@@ -113,6 +113,10 @@ typedef struct alig_solver_type {
     /** List the pieces of state that a checkpoint must keep (counters, buffers): fills up to
      *  `max` (pointer, bytes) pairs and returns how many. NULL when the method keeps none. */
     size_t (*state_blocks)(void *state, void **ptr, size_t *bytes, size_t max);
+    /** Optional (NULL: nothing to do): an epoch of training ended with validation accuracy `metric`
+     *  (higher is better; NAN when none was measured). Epoch schedules (SGD's plateau) act here.
+     *  Whatever it changes must live in the blocks listed by state_blocks. */
+    alig_status (*epoch_end)(void *state, double metric);
 } alig_solver_type;
 
 /* ------------------------------------------------------------------------- */
@@ -152,22 +156,34 @@ typedef struct alig_params_aprox {
 
 /** SGD in the PyTorch convention (spec/baselines.md §7): g' = g + λw;
  *  b = g' (first step) or μb + (1 − τ)g'; d = g' + μb (Nesterov) or b; w ← w − α_k d. */
-typedef enum alig_schedule { ALIG_SCHEDULE_CONSTANT = 0, ALIG_SCHEDULE_SQRT, ALIG_SCHEDULE_MULTISTEP } alig_schedule;
+typedef enum alig_schedule { ALIG_SCHEDULE_CONSTANT = 0, ALIG_SCHEDULE_SQRT, ALIG_SCHEDULE_MULTISTEP,
+                              ALIG_SCHEDULE_PLATEAU } alig_schedule;
 typedef struct alig_params_sgd {
     double lr;                      /**< α₀ > 0 [0.1] */
-    int schedule;                   /**< alig_schedule: constant α₀; sqrt α₀/√(k+1); multistep [constant] */
+    int schedule;                   /**< alig_schedule: constant α₀; sqrt α₀/√(k+1); multistep; plateau [constant] */
     alig_double_list milestones;    /**< multistep: step counts k at which α is multiplied by `factor` [] */
-    double factor;                  /**< multistep factor in (0, 1] [0.1] */
+    double factor;                  /**< multistep and plateau factor in (0, 1] [0.1] */
     double momentum;                /**< μ in [0, 1) [0] */
     double dampening;               /**< τ in [0, 1] [0] */
     int nesterov;                   /**< 1 = Nesterov (needs μ > 0, τ = 0) [0] */
     double weight_decay;            /**< coupled L2 λ >= 0 [0] */
     int reset_momentum;             /**< multistep: 1 = restart b at each milestone (b = g' at the first step
                                          after it, as at step 0), the WRN reference code's behaviour [0] */
+    double patience;                /**< plateau: epochs without a new best validation accuracy after which
+                                         α is multiplied by `factor`, a whole number >= 1 [1]; 0 reads as 1 */
+    double epoch_decay;             /**< plateau: α is multiplied by this after every epoch, in (0, 1] [1];
+                                         0 reads as 1 (no decay). (0 is what a struct filled field by field
+                                         before these two fields existed holds.) */
 } alig_params_sgd;
+/** The plateau schedule (reduce on plateau, as InferSent's SGD: Conneau et al., EMNLP 2017, code
+ *  facebookresearch/InferSent train_nli.py, which the ALI-G paper's SNLI baseline reuses): α starts at α₀
+ *  and changes only at epoch ends (alig_solver_epoch_end, called by the training loop with the epoch's
+ *  validation accuracy a): if a > best: best ← a, bad ← 0; else bad ← bad + 1 and, when bad = patience,
+ *  α ← α·factor and bad ← 0; then α ← α·epoch_decay. InferSent's rule is patience 1, factor 1/5,
+ *  epoch_decay 0.99. */
 #define ALIG_PARAMS_SGD_DEFAULT { .lr = 0.1, .schedule = ALIG_SCHEDULE_CONSTANT, \
     .milestones = { 0, { 0 } }, .factor = 0.1, .momentum = 0.0, .dampening = 0.0, .nesterov = 0, .weight_decay = 0.0, \
-    .reset_momentum = 0 }
+    .reset_momentum = 0, .patience = 1.0, .epoch_decay = 1.0 }
 /** Defaults of `momentum-tf`, TensorFlow 1.x MomentumOptimizer(lr, 0.9) (tensorflow/core/kernels/training_ops.cc,
  *  ApplyMomentum): a ← μa + g, w ← w − lr·a with a starting at 0. That equals the PyTorch rule above with
  *  μ = 0.9, τ = 0 (PyTorch's first buffer b = g is μ·0 + g), bit for bit, so the row only changes the default μ.
@@ -175,7 +191,7 @@ typedef struct alig_params_sgd {
  *  TensorFlow has no default learning rate; the row keeps sgd's. */
 #define ALIG_PARAMS_MOMENTUM_TF_DEFAULT { .lr = 0.1, .schedule = ALIG_SCHEDULE_CONSTANT, \
     .milestones = { 0, { 0 } }, .factor = 0.1, .momentum = 0.9, .dampening = 0.0, .nesterov = 0, .weight_decay = 0.0, \
-    .reset_momentum = 0 }
+    .reset_momentum = 0, .patience = 1.0, .epoch_decay = 1.0 }
 
 /** SPS / SPSmax (Loizou et al. 2021): γ = (ℓ − f⋆_B)/(c‖g‖² + ε), capped by γ_b (SPSmax);
  *  γ = 0 when ‖g‖ < 1e-8 or ℓ < f⋆_B. With `smooth`, γ_b,k = τ^(1/n_b)·γ_{k−1}, where a
@@ -327,6 +343,37 @@ typedef struct alig_params_l4 {
 #define ALIG_PARAMS_L4_DEFAULT { .alpha = 0.15, .gamma = 0.9, .gamma0 = 0.75, .tau = 1000.0, .eps = 1e-12, \
     .time_grad = 10.0, .time_var = 1000.0, .direction_eps = 1e-4 }
 
+/** Deep Frank-Wolfe (Berrada, Zisserman & Kumar, "Deep Frank-Wolfe for neural network optimization",
+ *  ICLR 2019; code github.com/oval-group/dfw, dfw/dfw.py). Objective ℓ(w) + (λ/2)‖w‖² with ℓ the
+ *  UNREGULARISED loss passed to alig_solver_step (a piecewise-linear loss such as the multi-class
+ *  hinge) and g its gradient δ; with r = λw, one Frank-Wolfe step on the proximal problem in closed form:
+ *    γ = clip((ℓ − η⟨δ, r⟩)/(η‖δ‖² + ε), 0, 1)      (γ = 1 if the denominator is 0 and the numerator > 0, else 0)
+ *    w ← w − η(r + γδ);   momentum μ > 0:  z ← μz − ηγ(δ + r),  w ← w + μz
+ *  ("standard" Nesterov momentum as the official code writes it; z starts at 0). With λ = 0 and
+ *  δ_ALI-G = ε/η the step is ALI-G's (γ_ALI-G = ηγ). Reported step sizes: ηγ and η·(unclipped γ). */
+typedef struct alig_params_dfw {
+    double eta;             /**< proximal learning rate η > 0, finite [0.1] (the code requires it; CIFAR 1 or 0.1) */
+    double momentum;        /**< μ in [0, 1) [0] (0.9 in the paper's experiments) */
+    double weight_decay;    /**< λ >= 0 of (λ/2)‖w‖², inside the proximal problem [0] */
+    double eps;             /**< ε >= 0 added to η‖δ‖² [1e-5] */
+} alig_params_dfw;
+#define ALIG_PARAMS_DFW_DEFAULT { .eta = 0.1, .momentum = 0.0, .weight_decay = 0.0, .eps = 1e-5 }
+
+/** BPGrad as the DFW repository implements it (Zhang, Wu & Wang, "BPGrad: towards global optimality in
+ *  deep learning via branch and pruning", CVPR 2018; code github.com/oval-group/dfw,
+ *  dfw/baselines/bpgrad.py: N = 1, hence m = 1, ρ = 0, and L = 1/η):
+ *    f = ℓ + (λ/2)‖w‖²,  d = g + λw,  γ = max(f, 0)/(‖d‖ + ε)   (the norm, not its square; γ = 0 if ‖d‖ + ε = 0)
+ *    v ← μv − (γ/L)·d,  w ← w + v                                (v starts at 0)
+ *  The reference updates w only when μ ≠ 0 (with μ = 0 it never moves); here μ = 0 is the plain step
+ *  w ← w − (γ/L)·d, the same formula with v = 0. Reported step size: γ/L (clipped = unclipped). */
+typedef struct alig_params_bpgrad {
+    double eta;             /**< η = 1/L > 0, finite [0.1] (DFW repository, CIFAR) */
+    double momentum;        /**< μ in [0, 1) [0] (0.9 in the DFW and ALI-G experiments) */
+    double weight_decay;    /**< λ >= 0, added to the objective and the gradient [0] */
+    double eps;             /**< ε >= 0 added to ‖d‖ [1e-5] */
+} alig_params_bpgrad;
+#define ALIG_PARAMS_BPGRAD_DEFAULT { .eta = 0.1, .momentum = 0.0, .weight_decay = 0.0, .eps = 1e-5 }
+
 extern const alig_solver_type *const alig_solver_alig;
 extern const alig_solver_type *const alig_solver_polyak;
 extern const alig_solver_type *const alig_solver_aprox;
@@ -344,6 +391,8 @@ extern const alig_solver_type *const alig_solver_adagrad_tf;   /**< TensorFlow 1
 extern const alig_solver_type *const alig_solver_momentum_tf;  /**< TensorFlow 1.x Momentum(0.9) defaults */
 extern const alig_solver_type *const alig_solver_l4adam;       /**< L4 with the Adam direction */
 extern const alig_solver_type *const alig_solver_l4mom;        /**< L4 with the momentum direction */
+extern const alig_solver_type *const alig_solver_dfw;          /**< Deep Frank-Wolfe (alig_params_dfw) */
+extern const alig_solver_type *const alig_solver_bpgrad;       /**< BPGrad, DFW repository version */
 
 /** NULL-terminated list of every registered solver type. */
 extern const alig_solver_type *const alig_solver_types[];
@@ -382,6 +431,16 @@ alig_status alig_solver_step(alig_solver *s, double loss, const void *g);
 
 /** @brief Free the solver and its state. NULL-safe. Does not touch x. */
 void alig_solver_free(alig_solver *s);
+
+/**
+ * @brief Tell the solver that a training epoch ended, with the validation accuracy measured after it
+ *        (the training loop calls it in epoch mode, before the checkpoint). Epoch schedules act here
+ *        (SGD's plateau, alig_params_sgd); every other method ignores it. The change is part of the
+ *        exported state.
+ * @param metric  validation accuracy (higher is better), NAN when none was measured.
+ * @return ALIG_SUCCESS; ALIG_EINVAL (NULL, or NAN for a schedule that needs the accuracy).
+ */
+alig_status alig_solver_epoch_end(alig_solver *s, double metric);
 
 /* ------------------------------------------------------------------------- */
 /* Checkpoints: the solver's own state (momentum buffers, counters, last steps) */

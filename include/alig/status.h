@@ -52,7 +52,8 @@ typedef enum alig_status {
     ALIG_EBADFRACTION,      /**< L4 fraction alpha must be finite and > 0 */
     ALIG_EBADMINLOSS,       /**< L4 minimum-loss settings: gamma, gamma0 in [0, 1], forgetting time tau > 0 */
     ALIG_EBADTIMESCALE,     /**< a moving-average time scale must be finite and >= 1 */
-    ALIG_ENEGLOSS           /**< the method needs a loss >= 0 (L4) */
+    ALIG_ENEGLOSS,          /**< the method needs a loss >= 0 (L4) */
+    ALIG_EBADPLATEAU        /**< plateau schedule: patience a whole number >= 0, epoch decay in [0, 1] (0 = default) */
 } alig_status;
 
 /**

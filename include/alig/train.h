@@ -8,7 +8,9 @@
  * Two modes:
  *   - epoch mode (epochs > 0, finite tasks): one log record per epoch with the epoch's running
  *     training loss and accuracy, the validation and test loss and accuracy (models that
- *     evaluate), the mean step sizes; a checkpoint after every epoch;
+ *     evaluate), the mean step sizes and the last one (`lr`); after the evaluation the solver is told
+ *     the validation accuracy (alig_solver_epoch_end: SGD's plateau schedule); a checkpoint after
+ *     every epoch;
  *   - step mode (steps > 0): one log record per window of `log_every` steps with the window's
  *     mean loss (in double, each loss taken before that step's update), the mean step size
  *     (clipped and unclipped), the number of zero-gradient events (‖g‖² == 0) and of clip
@@ -82,6 +84,10 @@ typedef struct alig_train_row {
     uint64_t zero_grad;         /**< steps with ‖g‖² == 0 (before clipping) */
     uint64_t clip_events;       /**< steps whose gradient norm exceeded clip_norm */
     double steps_per_s;
+    /* epoch records, appended */
+    double lr;                  /**< the solver's step size at the epoch's last step: the epoch's learning
+                                     rate for methods with one (SGD and its schedules, Adam, ...), the last
+                                     γ for ALI-G and DFW */
 } alig_train_row;
 
 /** What the observer is told. */
