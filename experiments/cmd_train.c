@@ -47,7 +47,8 @@ typedef struct train_cfg {
     size_t batch, eval_batch, val, train_subset, test_subset, max_batches, epochs;
     unsigned long long steps, log_every, checkpoint_every;
     double clip_norm;
-    size_t threads;                 /* --threads of the run, 0 = the OpenMP default (resume reuses it) */
+    size_t threads;                 /* threads of the run (--threads, else the OpenMP default it resolved to);
+                                       a resume reuses it unless given --threads */
     unsigned long seed, val_seed;
 } train_cfg;
 
@@ -877,6 +878,9 @@ int cmd_train(int argc, char **argv)
 #else
     const int nthreads = 1;
 #endif
+    /* the run records the count it resolved, so a resume without --threads uses the same one (results
+     * depend on it within float rounding: reduction order) */
+    if (!c.threads) c.threads = (size_t)nthreads;
     const int step_mode = c.epochs == 0;
 
     /* ---------------------------------------------------------- task, model, solver */

@@ -287,6 +287,15 @@ if run 0 "${D[@]}" --steps 30 --out "$TMP/d1"; then
             cmp -s <(cut -d, -f1-8 "$TMP/d1/log.csv") <(cut -d, -f1-8 "$TMP/d2/log.csv")
     fi
 fi
+# a run started without --threads records the count it resolved; a resume under another
+# OMP_NUM_THREADS keeps it (the DNC's sums depend on the thread count within rounding)
+DT=(--task repeat-copy --model dnc-16-8-8-2 --opt alig --eta 1 --log-every 10 --checkpoint-every 13 --seed 3 --quiet)
+if OMP_NUM_THREADS=1 run 0 "${DT[@]}" --steps 20 --out "$TMP/t1" && OMP_NUM_THREADS=1 run 0 "${DT[@]}" --steps 13 \
+    --out "$TMP/t2" && OMP_NUM_THREADS=2 run 0 --resume "$TMP/t2" --steps 20 --quiet; then
+    check "resume under another OMP_NUM_THREADS keeps the run's thread count" \
+        cmp -s <(cut -d, -f1-8 "$TMP/t1/log.csv") <(cut -d, -f1-8 "$TMP/t2/log.csv")
+    check "config.json of the resumed run: threads 1" grep -q '"threads": 1,' "$TMP/t2/config.json"
+fi
 # the same with a solver that has state (L4Adam: moving averages, L_min, its step counter)
 D4=(--task repeat-copy --model dnc-16-8-8-2 --opt l4adam --alpha 0.15 --log-every 10 --checkpoint-every 7 --seed 3
     --threads 1 --quiet)
