@@ -1,5 +1,5 @@
 /* bounds.c - right-hand sides of the bounds D1, D1∞, D2, D3 and of their per-step inequalities
- * (docs/theory.md, where each is stated and proved; spec/theory.md §5.5 for the code form).
+ * (docs/theory.md, where each is stated and proved; §8 there for the code form).
  *
  * IEEE arithmetic gives INFINITY·0 = NaN, and η = ∞ is a legal value (ALI-G∞), so every term
  * that multiplies ε or divides by η is guarded explicitly: with ε = 0 the ε terms are 0 whatever

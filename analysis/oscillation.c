@@ -1,4 +1,4 @@
-/* oscillation.c - the non-convex 1-D example of spec/theory.md §6 (see include/alig/oscillation.h
+/* oscillation.c - the non-convex 1-D example (see include/alig/oscillation.h
  * and docs/oscillation.md for the function, the proofs and the measured threshold).
  *
  * Why the pieces look the way they do: the quadratic core 0.1x² makes the Polyak step on |x| ≤ 1

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # fmnist_accuracy_seeds.sh - test accuracy of the CNN after one epoch of ALI-G (eta 0.1, momentum
-# 0.9, batch 128) over several seeds, alig train next to the PyTorch peer
-# (shared/peers/torch_fmnist.py) with the same optimiser settings and seeds, in the same run.
+# 0.9, batch 128) over several seeds, alig train next to the PyTorch peer torch_fmnist.py (not
+# part of this repository; set ALIG_PEER to its path, see bench/lib/peer.sh) with the same
+# optimiser settings and seeds, in the same run.
 # alig train keeps a 5,000-image validation split (55,000 training images, 430 batches); the
 # peer trains on all 60,000 (469 batches).
 # A single seed says little: initialisation and data order come from different generators on

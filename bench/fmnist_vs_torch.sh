@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# fmnist_vs_torch.sh - alig's neural-net module against the PyTorch peer
-# (shared/peers/torch_fmnist.py), measured in the same run on the same machine:
+# fmnist_vs_torch.sh - alig's neural-net module against the PyTorch peer torch_fmnist.py (not part
+# of this repository; set ALIG_PEER to its path, see bench/lib/peer.sh), measured in the same run on the same machine:
 #   1. CNN, one epoch of ALI-G (eta 0.1, momentum 0.9, batch 128): images/s, peak memory,
 #      test accuracy after one epoch;
 #   2. WRN-16-2, 50 mini-batches: images/s and peak memory;

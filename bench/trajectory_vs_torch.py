@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """trajectory_vs_torch.py - repeat alig's first ALI-G steps (written by build/.../bench/trajectory)
-with the PyTorch peer's model and ALI-G (shared/peers/torch_fmnist.py) from the same weights on the
-same batches, and compare them step by step: mini-batch loss, ||g||^2, step size, and the weights
+with the PyTorch peer's model and ALI-G (torch_fmnist.py, one of the PyTorch peer scripts: not
+part of this repository; --peer or ALIG_PEER gives its path) from the same weights on the same
+batches, and compare them step by step: mini-batch loss, ||g||^2, step size, and the weights
 after the last step.
 
 Both run in float32 with different kernels and summation orders (alig: OpenBLAS sgemm, Winograd

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # trajectory_vs_torch.sh - alig's nets and ALI-G against a second implementation: the PyTorch
-# peer's models and ALI-G (shared/peers/torch_fmnist.py) repeat alig's first STEPS steps from the
+# peer's models and ALI-G (torch_fmnist.py, not part of this repository; set ALIG_PEER to its path,
+# see bench/lib/peer.sh) repeat alig's first STEPS steps from the
 # same weights on the same batches (bench/trajectory writes them, bench/trajectory_vs_torch.py
 # repeats and compares): the loss and gradient at x0, then the loss, ||g||^2 and step size of
 # every step, and the weights at the end.

@@ -1,4 +1,4 @@
-/* cmd_oscillation.c - `alig oscillation`: the non-convex example of spec/theory.md §6
+/* cmd_oscillation.c - `alig oscillation`: the non-convex example
  * (docs/oscillation.md). Polyak / ALI-G∞ cycles between ±8.05 on the stand-in function; ALI-G
  * converges for every tested η below the proven threshold 2/L = 10; a fine η grid refined by
  * bisection finds the smallest η at which it fails from the same start.
@@ -21,7 +21,7 @@
 #define CMD "oscillation"
 
 /* ALI-G runs drawn next to Polyak: three below 2/L, one just past the measured threshold
- * (a 2-cycle on the tails) and η = 500 (the orbit {8.05, -1.95} of spec/theory.md §6.4). */
+ * (a 2-cycle on the tails) and η = 500 (the orbit {8.05, -1.95}, docs/oscillation.md §4). */
 static const double traj_etas[] = { 1.0, 5.0, 9.99, 245.0, 500.0 };
 #define N_TRAJ (sizeof traj_etas / sizeof traj_etas[0])
 
@@ -119,7 +119,7 @@ static int scan_observer(double eta, alig_osc_phase phase, const alig_osc_verdic
 }
 
 /* The figure's η sweep: 40 log-spaced points per decade from 0.1 to 2/L, then every integer
- * from 2/L to eta_max (the windows of spec/theory.md §6.4 are stated on integers). */
+ * from 2/L to eta_max (docs/oscillation.md §4 states the windows on integers). */
 static int sweep(const osc_opts *o, probe_log *lg)
 {
     const double theory = ALIG_OSC_ETA_THEORY;

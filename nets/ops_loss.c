@@ -1,5 +1,5 @@
 /* ops_loss.c - scalar losses: softmax cross-entropy, the multi-class hinge of Crammer & Singer
- * (hard and smoothed, spec/baselines.md §6, as used by Deep Frank-Wolfe and ALI-G's
+ * (hard and smoothed, docs/training.md, as used by Deep Frank-Wolfe and ALI-G's
  * experiments) and binary cross-entropy on logits.
  *
  * Each keeps per-row losses in double and their mean as the node's double value. The class

@@ -1,5 +1,5 @@
 /* adagrad.c - AdaGrad (Duchi, Hazan & Singer, JMLR 2011) in the PyTorch convention
- * (torch.optim.Adagrad; spec/baselines.md §8). With t = 1, 2, ...:
+ * (torch.optim.Adagrad documentation; docs/optimizers.md). With t = 1, 2, ...:
  *   d = g + λw;   S ← S + d²  (S starts at initial_accumulator);
  *   lr_t = lr/(1 + (t − 1)·lr_decay);   w ← w − lr_t·d/(√S + ε);   then w ← Π_Ω(w) (solver.c).
  * ε is added after the square root. The reported step size (clipped = unclipped) is lr_t.

@@ -1,5 +1,5 @@
 /* adam.c - Adam (Kingma & Ba, ICLR 2015) in the PyTorch convention (torch.optim.Adam;
- * spec/baselines.md §8), and the state and step shared with AdamW (adamw.c) and AMSGrad
+ * docs/optimizers.md), and the state and step shared with AdamW (adamw.c) and AMSGrad
  * (amsgrad.c). With t = 1, 2, ... and every vector operation element-wise:
  *
  *   coupled decay (adam, amsgrad):   d = g + λw
@@ -11,7 +11,7 @@
  *   then w ← Π_Ω(w) (solver.c).
  *
  * The bias corrections and step factors are computed in double; the kernel rounds them once to
- * the element type. m is updated as β1 m + (1 − β1)d, the formula of the paper and of the spec;
+ * the element type. m is updated as β1 m + (1 − β1)d, the formula of the paper;
  * current PyTorch writes the same update as m.lerp_(d, 1 − β1), which rounds differently in the
  * last bit. No step is skipped on a zero gradient: m, v and t move on as in PyTorch. */
 #include <math.h>

@@ -1,5 +1,5 @@
 /* adamw.c - AdamW (Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019) in
- * the PyTorch convention (torch.optim.AdamW; spec/baselines.md §8):
+ * the PyTorch convention (torch.optim.AdamW; docs/optimizers.md):
  *   w ← w(1 − lr·λ)  first, then the Adam step of adam.c with the gradient g unmodified,
  * default λ = 1e-2 (torch default); amsgrad and legacy_eps as for Adam. The decay multiplies by
  * lr, as PyTorch does; the paper scales it by the schedule multiplier η_t instead, which is the

@@ -1,7 +1,7 @@
 /* alig.c - ALI-G, "Adaptive Learning-rates for Interpolation with Gradients"
- * (Berrada, Zisserman & Kumar, ICML 2020, Algorithm 1; spec/alig.md §1-§5).
+ * (Berrada, Zisserman & Kumar, ICML 2020, Algorithm 1; docs/optimizers.md, docs/theory.md §2).
  *
- *   γ_u = (ℓ − B)/(‖g‖² + δ)          γ_u = 0 if ‖g‖² + δ = 0 (guard, spec §2.3)
+ *   γ_u = (ℓ − B)/(‖g‖² + δ)          γ_u = 0 if ‖g‖² + δ = 0 (guard: no NaN step)
  *   γ   = min(max(γ_u, 0), η)          a loss below B gives γ = 0, never an ascent step
  *   no momentum:  w ← w − γg
  *   standard:     v ← μv − γg;  w ← w − γg + μv        (official default, "standard Nesterov")

@@ -1,5 +1,5 @@
 /* amsgrad.c - AMSGrad (Reddi, Kale & Kumar, "On the Convergence of Adam and Beyond", ICLR 2018)
- * as PyTorch runs it (torch.optim.Adam(amsgrad=True); spec/baselines.md §8): Adam whose
+ * as PyTorch runs it (torch.optim.Adam(amsgrad=True); docs/optimizers.md): Adam whose
  * denominator uses v̂ = max(v̂, v), the running max of the RAW second moment, then bias-corrected:
  *   w ← w − (lr/(1 − β1^t))·m/(√v̂/√(1 − β2^t) + ε),   coupled L2 d = g + λw.
  * The original paper has no bias correction; PyTorch's form is the one the baselines used. This

@@ -1,4 +1,5 @@
-/* aprox.c - APROX with the truncated model (Asi & Duchi, PNAS 2019; spec/baselines.md §3):
+/* aprox.c - APROX with the truncated model (Asi & Duchi, "The importance of better
+ * models in stochastic optimization", PNAS 2019; docs/optimizers.md):
  *   α_k = α₀·k^(−β) (k = 1, 2, ...),   γ_k = min(α_k, (ℓ − B)/‖g‖²),   w ← Π_Ω(w − γ_k g).
  * It is the prox step on max{ℓ + ⟨g, ·−w⟩, B} with a decaying step α_k. Guards: γ = 0 when
  * ‖g‖² = 0 or ℓ < B. The reported unclipped step is (ℓ − B)/‖g‖². */

@@ -61,7 +61,7 @@ typedef struct alig_kernels {
                   double wd, int nesterov, int first);
     /* x_i ← a */
     void (*fill)(size_t n, double a, void *x);
-    /* Adam family (spec/baselines.md §8), coefficients in `c`:
+    /* Adam family (torch.optim.Adam, AdamW; docs/optimizers.md), coefficients in `c`:
      *   w ← keep·w (decoupled decay, AdamW);  d = g + l2·w (coupled decay, w before `keep`);
      *   m ← β1 m + (1 − β1)d;  v ← β2 v + (1 − β2)d²;  vmax ← max(vmax, v) when vmax != NULL (AMSGrad);
      *   w ← w − step·m/(√u/sbc2 + ε), u = vmax or v.  Returns ‖w_new‖². */

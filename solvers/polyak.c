@@ -1,4 +1,5 @@
-/* polyak.c - deterministic Polyak step (Polyak 1987; spec/baselines.md §2):
+/* polyak.c - deterministic Polyak step (B. T. Polyak, Introduction to Optimization, 1987;
+ * docs/optimizers.md):
  *   γ = r·(f(w) − f⋆)/‖∇f(w)‖²,   w ← Π_Ω(w − γ∇f(w)),
  * with γ = 0 when f < f⋆ or ‖∇f‖² = 0 (no NaN, no ascent). Deterministic: the driver passes
  * the full objective and gradient (type flag ALIG_SOLVER_FULL_ORACLE). No clipping, so the

@@ -1,4 +1,4 @@
-/* sgd.c - SGD in the PyTorch convention (torch.optim.SGD; spec/baselines.md §7):
+/* sgd.c - SGD in the PyTorch convention (torch.optim.SGD; docs/optimizers.md):
  *   d = g + λw;  μ > 0: b = d (first step) or μb + (1 − τ)d;  d = d + μb (Nesterov) or b;
  *   w ← Π_Ω(w − α_k d),
  * with α_k = α₀ (constant), α₀/√(k+1) (sqrt; k = 0, 1, ...) or α₀·factor^#{m ∈ milestones : m ≤ k}

@@ -1,5 +1,5 @@
 /* sps.c - stochastic Polyak step SPS / SPSmax (Loizou, Vaswani, Laradji & Lacoste-Julien,
- * AISTATS 2021; spec/baselines.md §4):
+ * AISTATS 2021, Algorithm SPS_max and the authors' code; docs/optimizers.md):
  *   γ_u = (ℓ − f⋆_B)/(c‖g‖² + ε),   γ = min(γ_u, γ_b)  (SPSmax; γ_b = ∞ gives plain SPS),
  *   smooth variant: γ_b,k = τ^(1/n_b)·γ_{k−1} with γ_{−1} = γ_b (or 1 if γ_b = ∞).
  * Guards: γ = 0 when ‖g‖ < 1e-8 or ℓ <= f⋆_B. Unlike the reference code, such a zero step

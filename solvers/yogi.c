@@ -1,5 +1,5 @@
 /* yogi.c - Yogi (Zaheer, Reddi, Sachan, Kale & Kumar, "Adaptive Methods for Nonconvex
- * Optimization", NeurIPS 2018; spec/baselines.md §8): Adam with an additive second moment that
+ * Optimization", NeurIPS 2018; docs/optimizers.md): Adam with an additive second moment that
  * moves v towards d² by at most (1 − β2)d² per step. With t = 1, 2, ...:
  *
  *   d = g + λw                                   coupled, as the ali-g repo adds λw to p.grad

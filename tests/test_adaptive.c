@@ -1,7 +1,8 @@
 /* test_adaptive.c - the adaptive methods of solvers/ (Adam, AdamW, AMSGrad, Yogi, AdaGrad,
  * RMSProp) against independent expectations, each through ALIG_F64 and ALIG_F32:
- *   - first steps derived by hand from spec/baselines.md §8 (Adam's first step is
- *     lr·d/(|d| + ε) whatever β, the legacy form's is lr·d/(|d| + ε/√(1 − β2)), ...);
+ *   - first steps derived by hand from the published rules (torch.optim documentation,
+ *     docs/optimizers.md; Adam's first step is lr·d/(|d| + ε) whatever β, the legacy
+ *     form's is lr·d/(|d| + ε/√(1 − β2)), ...);
  *   - several steps on a quadratic with a non-diagonal Hessian against a re-implementation
  *     written here in plain double loops in the textbook form (m̂ = m/(1 − β1^t),
  *     v̂ = v/(1 − β2^t), ...), with coupled and decoupled weight decay, AMSGrad (with a guard
@@ -122,7 +123,7 @@ static void ref_free(ref_state *r)
 
 static double sgn(double x) { return (x > 0) - (x < 0); }
 
-/* One step of the method of spec/baselines.md §8 from gradient g at w (in place). */
+/* One step of the method (torch.optim conventions, docs/optimizers.md) from gradient g at w (in place). */
 static void ref_step(const config *c, ref_state *r, double *w, const double *g)
 {
     r->t++;
@@ -549,7 +550,7 @@ static void test_registry_defaults(void)
         for (size_t i = 0; alig_solver_types[i]; i++) listed += alig_solver_types[i] == t;
         CU_ASSERT(listed == 1);
     }
-    /* spec/baselines.md §0 and §8 */
+    /* the torch.optim defaults (Adam, AdamW, AMSGrad; docs/optimizers.md) */
     const alig_params_adam *a = alig_solver_adam->params_default, *aw = alig_solver_adamw->params_default,
                            *am = alig_solver_amsgrad->params_default;
     CU_ASSERT(a->lr == 1e-3 && a->beta1 == 0.9 && a->beta2 == 0.999 && a->eps == 1e-8 && a->weight_decay == 0.0);
@@ -927,7 +928,7 @@ int main(void)
     CU_add_test(s, "AdaGrad second step with lr_decay by hand", test_adagrad_second_step);
     CU_add_test(s, "8 steps on a quadratic vs plain-double reference, f64 and f32", test_against_reference);
     CU_add_test(s, "invalid parameters: own status; boundary values accepted", test_invalid_params);
-    CU_add_test(s, "registry and spec defaults", test_registry_defaults);
+    CU_add_test(s, "registry and published defaults", test_registry_defaults);
     CU_add_test(s, "non-finite gradient or loss: nothing changes; set() resets", test_nonfinite_and_reset);
     CU_add_test(s, "checkpoint resume is bit-identical", test_resume);
     CU_add_test(s, "checkpoint of another type or layout refused", test_resume_refused);

@@ -1,17 +1,17 @@
-/* test_oscillation.c - the non-convex example of spec/theory.md §6 (alig/oscillation.h):
+/* test_oscillation.c - the non-convex example of docs/oscillation.md (alig/oscillation.h):
  *   - f is even, C¹ and 0.2-smooth (difference quotients, descent lemma, tightness of L), its
  *     pieces match the hand-computed values, and 0 is its only stationary point;
  *   - Polyak / ALI-G∞ from 8.05 returns to ∓8.05 after every step (hand derivation: on the tail
  *     x − f/f' = −8.05), the polyak solver takes the same steps, every tail start lands on ±8.05;
  *   - ALI-G with η ∈ {1, 2.5, 5, 9, 9.99}: f non-increasing, strictly decreasing while f > 1e-300,
- *     first |x| ≤ 1 at steps 321, 129, 65, 37, 33 (spec/theory.md §6.4), |x_1000| < 1e-60; the
+ *     first |x| ≤ 1 at steps 321, 129, 65, 37, 33 (docs/oscillation.md §3), |x_1000| < 1e-60; the
  *     solver-core trajectory equals a plain re-implementation of the step written here;
  *   - the zero-gradient guard fires with δ = 0 (‖g‖² underflows), freezes the iterate, no NaN;
  *   - η = 500 gives the orbit {8.05, −1.95}, η = 600 gives {8.05, −3.95}; δ = 1e-5 slows the end;
  *   - the cycle detector on synthetic sequences (periods 1-4, noise, transients, slow convergence,
  *     quasi-periodic, too short, NaN, bad arguments);
  *   - alig_osc_probe (early stop, extension of undecided runs) and alig_osc_scan (every η < 2/L
- *     converges; first failure, refinement and bisection bracket; the integer windows of spec §6.4);
+ *     converges; first failure, refinement and bisection bracket; the integer windows of docs/oscillation.md §4);
  *   - the measured threshold against the closed form η* = (8.05 + (2 + √10)/3)/0.04 ≈ 244.268981. */
 #include <CUnit/Basic.h>
 #include <float.h>
@@ -43,7 +43,7 @@ static alig_params_alig alig_params(double eta, double delta)
 
 static void test_function_values(void)
 {
-    /* hand-computed from spec/theory.md §6.3 */
+    /* hand-computed from the pieces of docs/oscillation.md §1 */
     CU_ASSERT_EQUAL(alig_osc_f(0.0), 0.0);
     CU_ASSERT_DOUBLE_EQUAL(alig_osc_f(0.5), 0.025, 1e-15);
     CU_ASSERT_DOUBLE_EQUAL(alig_osc_f(1.0), 0.1, 1e-15);
@@ -149,7 +149,7 @@ static void test_polyak_cycles(void)
     CU_ASSERT_EQUAL(v.outcome, ALIG_OSC_CYCLED);
     CU_ASSERT_EQUAL(v.period, 2);
 
-    /* every start on the tails lands on ∓8.05 after one step, then cycles (spec §6.4) */
+    /* every start on the tails lands on ∓8.05 after one step, then cycles (docs/oscillation.md §2) */
     const double starts[] = { 2.0, 3.0, 50.0, -7.0 };
     for (size_t k = 0; k < 4; k++) {
         double x[6], f[6];
@@ -164,7 +164,7 @@ static void test_polyak_cycles(void)
 
 /* ------------------------------------------------------------------ ALI-G below 2/L */
 
-/* The ALI-G step written out in plain double (spec/alig.md: γ = min(f/(f'^2 + δ), η), γ = 0 when
+/* The ALI-G step written out in plain double (docs/optimizers.md: γ = min(f/(f'^2 + δ), η), γ = 0 when
  * the denominator is 0), independent of the solver core. */
 static double plain_step(double x, double eta, double delta)
 {
@@ -179,7 +179,7 @@ static void test_alig_converges_below_theory(void)
     enum { T = 1000 };
     static double x[T + 1], f[T + 1], st[T];
     const double etas[] = { 1.0, 2.5, 5.0, 9.0, 9.99 };
-    const size_t first_in_unit[] = { 321, 129, 65, 37, 33 };   /* spec/theory.md §6.4 */
+    const size_t first_in_unit[] = { 321, 129, 65, 37, 33 };   /* docs/oscillation.md §3 */
     for (size_t k = 0; k < 5; k++) {
         alig_params_alig p = alig_params(etas[k], 0.0);
         CU_ASSERT_EQUAL_FATAL(alig_osc_trajectory(alig_solver_alig, &p, X0, T, x, f, st, NULL), ALIG_SUCCESS);
@@ -198,15 +198,15 @@ static void test_alig_converges_below_theory(void)
         check(same, "solver core = plain re-implementation", etas[k], 0);
         size_t first = 0;
         while (first <= T && fabs(x[first]) > 1.0) first++;
-        /* exact: the runs are deterministic and the spec's counts come from an independent
-         * float64 implementation; no operation here is contracted into an FMA on x86-64 */
+        /* exact: the runs are deterministic and the counts come from an independent
+         * float64 implementation (docs/oscillation.md §3); no operation here is contracted into an FMA on x86-64 */
         check(first == first_in_unit[k], "first step with |x| <= 1", (double)first, (double)first_in_unit[k]);
         check(fabs(x[T]) < 1e-60, "|x_1000| < 1e-60", x[T], etas[k]);
     }
 }
 
 /* With δ = 0, ‖g‖² = (0.2x)² underflows to 0 for |x| ≲ 7.9e-162 while g does not: the guard sets
- * γ = 0 and the iterate freezes (spec/alig.md §2.3). */
+ * γ = 0 and the iterate freezes (docs/optimizers.md). */
 static void test_guard_fires_without_nan(void)
 {
     enum { T = 1000 };
@@ -259,7 +259,7 @@ static void test_large_eta_orbits(void)
     }
 }
 
-/* δ = 1e-5: near 0, γ ≈ 0.1x²/δ and |x| decays like t^(-1/2): 5e-4 to 6e-4 after 1000 steps (spec §6.4). */
+/* δ = 1e-5: near 0, γ ≈ 0.1x²/δ and |x| decays like t^(-1/2): 5e-4 to 6e-4 after 1000 steps (docs/oscillation.md §3). */
 static void test_delta_slows_the_end(void)
 {
     enum { T = 1000 };
@@ -445,7 +445,7 @@ static void test_probe(void)
     CU_ASSERT_EQUAL(alig_osc_trajectory(alig_solver_alig, NULL, NAN, 10, x, f, NULL, NULL), ALIG_EINVAL);
 }
 
-/* the integer windows of spec/theory.md §6.4 (x0 = 8.05, |x_3000| < 1e-2) */
+/* the integer windows of docs/oscillation.md §4 (x0 = 8.05, |x_3000| < 1e-2) */
 static void test_integer_windows(void)
 {
     const double fail[] = { 245, 246, 249, 280, 307, 311, 316, 489, 700, 1000 };
@@ -602,7 +602,7 @@ int main(void)
         !CU_add_test(s, "delta = 1e-5 slows the final phase", test_delta_slows_the_end) ||
         !CU_add_test(s, "cycle detector on synthetic sequences", test_detector_synthetic) ||
         !CU_add_test(s, "probe: early stop and extension", test_probe) ||
-        !CU_add_test(s, "integer eta windows of spec 6.4", test_integer_windows) ||
+        !CU_add_test(s, "integer eta windows", test_integer_windows) ||
         !CU_add_test(s, "eta scan, refinement and bisection", test_scan) ||
         !CU_add_test(s, "closed-form first failure eta*", test_closed_form_threshold)) {
         CU_cleanup_registry();

@@ -1,11 +1,11 @@
 /* test_solvers.c - the step rules of solvers/ against independent expectations:
- *   - the ALI-G test vectors of spec/alig.md §5, in double and in float;
- *   - the zero-gradient and loss-below-bound guards (spec/alig.md §2.3);
+ *   - ALI-G test vectors (three steps on ½‖w‖², momentum forms, cap, ball), in double and in float;
+ *   - the zero-gradient and loss-below-bound guards (docs/optimizers.md);
  *   - every invalid parameter of every method: its own status, nothing allocated;
  *   - non-finite loss / gradient: ALIG_ENONFINITE, iterate and state untouched;
  *   - Polyak, APROX, SPS/SPSmax (plain, capped, smooth), SGD (schedules, heavy ball, Nesterov,
  *     dampening, weight decay) and ALI-G with momentum and projection against re-implementations
- *     written here in plain double loops from the formulas of spec/baselines.md §2-§4, §7;
+ *     written here in plain double loops from the published rules (docs/optimizers.md, torch.optim.SGD);
  *   - alig_params_set / alig_params_format;
  *   - the large-n (OpenMP) kernel path and the double accumulation of ‖g‖².
  * Every case runs through the same solver type for ALIG_F64 and ALIG_F32. */
@@ -82,16 +82,17 @@ static int close_to(double a, double e, double rtol, double atol)
         CU_ASSERT(close_to(a_, e_, (rtol), (atol)));                                         \
     } while (0)
 
-/* Tolerances per element type: double keeps ~1e-9 relative on the spec vectors; float is
+/* Tolerances per element type: double keeps ~1e-9 relative on the test vectors; float is
  * limited by its 6e-8 unit roundoff amplified by the cancellations of the first steps. */
 static double vec_rtol(alig_dtype dt) { return dt == ALIG_F64 ? 1e-9 : 1e-6; }
 static double vec_atol(alig_dtype dt) { return dt == ALIG_F64 ? 1e-12 : 1e-6; }
 
-/* ============================================================ spec/alig.md §5 */
+/* ============================================================ ALI-G test vectors */
 
 /* ℓ(w) = ½‖w‖², g = w, w₀ = (1, 2), δ = 1e-5. The full digits come from an independent
- * re-implementation of the alig/th/alig.py semantics (Python, float64); they round to the
- * values printed in spec/alig.md §5. */
+ * re-implementation (Python, float64) of the semantics of the official PyTorch code
+ * (github.com/oval-group/ali-g, alig/th/alig.py). The η = 0.3 vector can be checked by hand:
+ * every step is clipped at 0.3, so w₁ = 0.7·(1, 2) − 0.9·0.3·(1, 2) = 0.43·(1, 2). */
 typedef struct {
     const char *what;
     alig_params_alig p;
@@ -167,7 +168,7 @@ static void test_vectors_adjusted(void) { for (int d = 0; d < 2; d++) run_vector
 static void test_vectors_eta(void) { for (int d = 0; d < 2; d++) run_vector(&vectors[2], dtypes[d]); }
 static void test_vectors_ball(void) { for (int d = 0; d < 2; d++) run_vector(&vectors[3], dtypes[d]); }
 
-/* ======================================================== guards (§2.3) */
+/* ======================================================== guards */
 
 /* Zero gradient with δ = 0: γ = 0 (and γ_unclipped = 0), no NaN, the iterate does not move. */
 static void test_guard_zero_grad_no_momentum(void)
@@ -274,7 +275,7 @@ static void test_guard_zero_grad_delta(void)
     }
 }
 
-/* ℓ < B gives γ = 0, never an ascent step (spec/alig.md §2.3); likewise for the other
+/* ℓ < B gives γ = 0, never an ascent step (docs/optimizers.md); likewise for the other
  * Polyak-type rules when ℓ < f⋆ (Polyak, SPS) or ℓ < B (APROX). */
 static void test_guard_loss_below_bound(void)
 {
@@ -625,7 +626,7 @@ static void ref_project(double *w, double r)
     if (nrm > r) for (int i = 0; i < QD; i++) w[i] *= r / nrm;
 }
 
-/* ALI-G, spec/alig.md §5 step order: G, γ = (ℓ−B)/(G+δ) (0 if G+δ = 0 or ℓ < B), min(γ, η),
+/* ALI-G, in the official code's step order: G, γ = (ℓ−B)/(G+δ) (0 if G+δ = 0 or ℓ < B), min(γ, η),
  * w −= γg, momentum, projection. */
 static void ref_alig(ref_state *r, const alig_params_alig *p, double loss, const double *g, double radius)
 {
@@ -645,7 +646,7 @@ static void ref_alig(ref_state *r, const alig_params_alig *p, double loss, const
     r->gu = gu;
 }
 
-/* Polyak (spec/baselines.md §2): γ = r(f − f⋆)/‖∇f‖², 0 if ∇f = 0 or f < f⋆. */
+/* Polyak (Polyak 1987): γ = r(f − f⋆)/‖∇f‖², 0 if ∇f = 0 or f < f⋆. */
 static void ref_polyak(ref_state *r, const alig_params_polyak *p, double loss, const double *g, double radius)
 {
     double G = ref_sumsq(g);
@@ -657,7 +658,7 @@ static void ref_polyak(ref_state *r, const alig_params_polyak *p, double loss, c
     r->gu = gu;
 }
 
-/* APROX truncated (spec/baselines.md §3): α_k = α₀k^−β (k = 1, 2, ...), γ = min(α_k, (ℓ − B)/‖g‖²). */
+/* APROX truncated (Asi & Duchi, PNAS 2019): α_k = α₀k^−β (k = 1, 2, ...), γ = min(α_k, (ℓ − B)/‖g‖²). */
 static void ref_aprox(ref_state *r, const alig_params_aprox *p, double loss, const double *g, double radius)
 {
     r->k++;
@@ -672,7 +673,7 @@ static void ref_aprox(ref_state *r, const alig_params_aprox *p, double loss, con
     r->gu = gu;
 }
 
-/* SPS / SPSmax (spec/baselines.md §4), smooth cap τ^(1/n_b)·γ_prev, γ_prev initialised to γ_b
+/* SPS / SPSmax (Loizou et al., AISTATS 2021), smooth cap τ^(1/n_b)·γ_prev, γ_prev initialised to γ_b
  * (1 if γ_b = ∞); a zero step (‖g‖ < 1e-8 or ℓ <= f⋆) leaves γ_prev alone. */
 static void ref_sps(ref_state *r, const alig_params_sps *p, double loss, const double *g, double radius)
 {
@@ -690,7 +691,7 @@ static void ref_sps(ref_state *r, const alig_params_sps *p, double loss, const d
     r->gu = gu;
 }
 
-/* SGD, torch.optim.SGD convention (spec/baselines.md §7), t = k + 1. */
+/* SGD, torch.optim.SGD convention, t = k + 1. */
 static size_t ref_sgd_passed(const alig_params_sgd *p, size_t k)
 {
     size_t passed = 0;

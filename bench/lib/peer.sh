@@ -1,9 +1,10 @@
-# peer.sh - sourced by the bench scripts that measure against the PyTorch peer
-# (shared/peers/torch_fmnist.py); not a benchmark itself. Set NAME (the script's name) first.
-# Sets root (the repository), peer (ALIG_PEER or shared/peers/torch_fmnist.py beside the
-# repository), py (Debian's interpreter, which has python3-torch) and tmp (a directory removed on
-# exit); checks that the peer and torch are there. Provides need_int LABEL VALUE MIN and
-# need_exe PATH.
+# peer.sh - sourced by the bench scripts that measure against a PyTorch peer script
+# (torch_fmnist.py by default); not a benchmark itself. The PyTorch peer scripts are not part of
+# this repository: set ALIG_PEER (ALIG_DNC_PEER for the DNC) to the script's path; without it the
+# scripts look for the project's peer folder next to the repository's own folder.
+# Set NAME (the script's name) first. Sets root (the repository), peer (the script), py
+# (Debian's interpreter, which has python3-torch) and tmp (a directory removed on exit); checks
+# that the peer and torch are there. Provides need_int LABEL VALUE MIN and need_exe PATH.
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 peer=${ALIG_PEER:-$root/../shared/peers/torch_fmnist.py}
 py=/usr/bin/python3

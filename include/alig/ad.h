@@ -426,7 +426,8 @@ alig_ad_node *alig_ad_sum(alig_ad_graph *G, alig_ad_node *x);
 /** (1/N) Σ_i −log softmax(s_i)[y_i]; scores (N,C), labels (N). */
 alig_ad_node *alig_ad_softmax_ce(alig_ad_graph *G, alig_ad_node *scores, alig_ad_node *labels);
 /**
- * Multi-class hinge of Crammer & Singer (2001) as in Deep Frank-Wolfe (spec/baselines.md §6):
+ * Multi-class hinge of Crammer & Singer (2001) as in Deep Frank-Wolfe (Berrada, Zisserman &
+ * Kumar, ICLR 2019; code github.com/oval-group/dfw, dfw/losses/hinge.py; docs/training.md):
  *   aug_ij = s_ij + [j ≠ y_i] − s_iy;   loss = (1/N) Σ_i Σ_j ξ_ij·aug_ij, ξ held constant;
  *   hard:   ξ_i = onehot(argmax_j aug_ij) (first maximum), i.e. max_j aug_ij;
  *   smooth: ξ_i = softmax(s_i) (temperature 1, raw scores), replaced by the hard ξ_i on rows

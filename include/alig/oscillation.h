@@ -1,10 +1,10 @@
 /**
  * @file oscillation.h
  * @brief The non-convex 1-D example: Polyak / ALI-G∞ cycles between two symmetric points,
- *        ALI-G with a maximal learning rate η < 2/L converges (spec/theory.md §6, docs/oscillation.md).
+ *        ALI-G with a maximal learning rate η < 2/L converges (docs/oscillation.md).
  *
- * The function is the project's stand-in of spec/theory.md §6.3 (the paper's own function is
- * not available). With u = |x|:
+ * The function is this project's own construction with the properties the paper's example
+ * needs (docs/oscillation.md §1). With u = |x|:
  *
  *     f(x) = 0.1 u²                         u ≤ 1
  *            0.1 + 0.2(u − 1) − 0.1(u − 1)²  1 < u ≤ 1.9

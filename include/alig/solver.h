@@ -123,7 +123,7 @@ typedef struct alig_solver_type {
 /* Methods (one file each in solvers/) and their parameters                  */
 /* ------------------------------------------------------------------------- */
 
-/** ALI-G (Berrada, Zisserman & Kumar 2020, Alg. 1; spec/alig.md):
+/** ALI-G (Berrada, Zisserman & Kumar, ICML 2020, Algorithm 1; docs/optimizers.md):
  *  γ = min((ℓ − B)/(‖g‖² + δ), η); γ = 0 if ‖g‖² + δ = 0 or ℓ < B;
  *  w ← Π(w − γg) with standard momentum  v ← μv − γg, w ← w − γg + μv,
  *  or adjusted momentum                 b ← μb − g,  w ← w − γg + γμb.
@@ -154,7 +154,7 @@ typedef struct alig_params_aprox {
 } alig_params_aprox;
 #define ALIG_PARAMS_APROX_DEFAULT { .lr = 1.0, .decay = 0.5, .lower_bound = 0.0 }
 
-/** SGD in the PyTorch convention (spec/baselines.md §7): g' = g + λw;
+/** SGD in the PyTorch convention (torch.optim.SGD documentation): g' = g + λw;
  *  b = g' (first step) or μb + (1 − τ)g'; d = g' + μb (Nesterov) or b; w ← w − α_k d. */
 typedef enum alig_schedule { ALIG_SCHEDULE_CONSTANT = 0, ALIG_SCHEDULE_SQRT, ALIG_SCHEDULE_MULTISTEP,
                               ALIG_SCHEDULE_PLATEAU } alig_schedule;
@@ -208,7 +208,7 @@ typedef struct alig_params_sps {
 #define ALIG_PARAMS_SPS_DEFAULT { .c = 0.5, .gamma_b = INFINITY, .f_star = 0.0, \
     .eps = 0.0, .smooth = 0, .tau = 2.0, .batches_per_epoch = 1.0 }
 
-/** Adam family in the PyTorch convention (spec/baselines.md §8): Adam (Kingma & Ba 2015),
+/** Adam family in the PyTorch convention (torch.optim.Adam, torch.optim.AdamW): Adam (Kingma & Ba 2015),
  *  AMSGrad (Reddi, Kale & Kumar 2018) and AdamW (Loshchilov & Hutter 2019) share this struct;
  *  the three types differ in their defaults and in how λ acts. With t = 1, 2, ...:
  *    adam, amsgrad:  d = g + λw (coupled L2);   adamw: w ← w(1 − lr·λ) first, then d = g (decoupled)
@@ -244,7 +244,7 @@ typedef alig_params_adam alig_params_amsgrad;   /**< the struct of alig_solver_a
 #define ALIG_PARAMS_ADAM_TF_DEFAULT { .lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, \
     .weight_decay = 0.0, .amsgrad = 0, .legacy_eps = 1 }
 
-/** Yogi (Zaheer, Reddi, Sachan, Kale & Kumar, NeurIPS 2018; spec/baselines.md §8): Adam with an
+/** Yogi (Zaheer, Reddi, Sachan, Kale & Kumar, NeurIPS 2018; the ali-g repo's alig/th/yogi.py): Adam with an
  *  additive second moment. d = g + λw (coupled, as the ali-g repo does);
  *    m ← β1 m + (1 − β1)d;   v ← v − (1 − β2)·sign(v − d²)·d²   (sign(0) = 0), v starts at v0;
  *    w ← w − lr·√(1 − β2^t)/(1 − β1^t) · m/(√v + ε)             legacy_eps (default; TF and ali-g)
@@ -265,7 +265,7 @@ typedef struct alig_params_yogi {
 #define ALIG_PARAMS_YOGI_DEFAULT { .lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .v0 = 0.0, \
     .weight_decay = 0.0, .legacy_eps = 1 }
 
-/** AdaGrad in the PyTorch convention (Duchi, Hazan & Singer 2011; spec/baselines.md §8), t = 1, 2, ...:
+/** AdaGrad in the PyTorch convention (Duchi, Hazan & Singer 2011; torch.optim.Adagrad), t = 1, 2, ...:
  *  d = g + λw;  S ← S + d² (S starts at initial_accumulator);  lr_t = lr/(1 + (t − 1)·lr_decay);
  *  w ← w − lr_t·d/(√S + ε). The reported step size is lr_t. */
 typedef struct alig_params_adagrad {
