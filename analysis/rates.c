@@ -47,7 +47,7 @@ static const char *const delta_labels[N_DELTA] = { "0", "1e-5" };
 static const double sgd_grid[] = { 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0 };
 enum { N_SGD = sizeof sgd_grid / sizeof sgd_grid[0] };
 
-#define STEP_SLACK 1e-9      /* relative rounding slack of the per-step checks (spec/theory.md §5.5) */
+#define STEP_SLACK 1e-9      /* relative rounding slack of the per-step checks (docs/theory.md §8) */
 /* Rate fits use the last two decades of the horizon, T >= max(10, horizon/100): the theorems'
  * rates are asymptotic statements. */
 #define FIT_T_MIN 10.0
@@ -352,7 +352,9 @@ static void decide(const cfg *c, alig_rates_case *cs, const double *ck, size_t n
 /* Fit log(mean) against log T (D1, D1∞, D2) or T (D3) over the checkpoints where the bound is
  * still dominated by its decaying part (bound >= 2 × its floor), in the last two decades of the
  * horizon, and where the mean is above 10 × the double-precision resolution of the quantity.
- * Weights 1/σ² with σ ≈ se/mean (delta method). */
+ * Weights 1/σ² with σ ≈ se/mean (delta method). No fit when those checkpoints span less than a
+ * decade of T. The same fit over each decade of the window tells whether the curve is still
+ * steepening there (fit_transient). */
 static void fit_rate(alig_rates_case *cs, const double *ck, size_t n_ck, double f_star, double bound_scale,
                      double level)
 {
@@ -362,7 +364,7 @@ static void fit_rate(alig_rates_case *cs, const double *ck, size_t n_ck, double 
     const int semilog = cs->bound == ALIG_BOUND_D3;
     const double floor_b = bound_scale * alig_bound_floor(cs->bound, &cs->consts);
     const double numfloor = 10.0 * cs->resolution;
-    double x[128], y[128], w[128];
+    double x[128], y[128], w[128], tk[128];
     size_t n = 0;
     int floor_hit = 0;
     for (size_t j = 0; j < n_ck && n < 128; j++) {
@@ -377,19 +379,44 @@ static void fit_rate(alig_rates_case *cs, const double *ck, size_t n_ck, double 
         x[n] = semilog ? ck[j] : log(ck[j]);
         y[n] = log(mq);
         w[n] = 1.0 / (rel * rel);
+        tk[n] = ck[j];
         n++;
     }
     cs->fit_points = n;
     cs->rate_theory = alig_bound_rate(cs->bound, &cs->consts);
+    cs->rate_fit_early = cs->rate_fit_late = NAN;
+    cs->fit_transient = 0;
     alig_fit f;
-    if (n >= 3 && alig_fit_wline(x, y, w, n, &f) == ALIG_SUCCESS) {
+    /* a rate needs at least a decade of T: fewer checkpoints span only the start of a transient */
+    const int span = n >= 3 && tk[n - 1] >= 10.0 * tk[0] * (1.0 - 1e-12);
+    if (span && alig_fit_wline(x, y, w, n, &f) == ALIG_SUCCESS) {
         cs->rate_fit = f.slope;
         cs->rate_fit_se = f.slope_se;
         snprintf(cs->fit_note, sizeof cs->fit_note, "%s, %zu checkpoints", semilog ? "log-gap vs T" : "log-log", n);
+        /* the window's two decades, split at T = horizon/10 (shared by both when a checkpoint) */
+        const double split = ck[n_ck - 1] / 10.0;
+        size_t ne = 0, nl = 0;
+        while (ne < n && tk[ne] <= split * (1.0 + 1e-12)) ne++;
+        while (nl < n && tk[n - 1 - nl] >= split * (1.0 - 1e-12)) nl++;
+        alig_fit fe, fl;
+        if (ne >= 3 && nl >= 3 && alig_fit_wline(x, y, w, ne, &fe) == ALIG_SUCCESS &&
+            alig_fit_wline(x + (n - nl), y + (n - nl), w + (n - nl), nl, &fl) == ALIG_SUCCESS) {
+            cs->rate_fit_early = fe.slope;
+            cs->rate_fit_late = fl.slope;
+            const double se = sqrt(fe.slope_se * fe.slope_se + fl.slope_se * fl.slope_se);
+            cs->fit_transient = fl.slope < fe.slope - 2.0 * se;
+            if (cs->fit_transient)
+                snprintf(cs->fit_note, sizeof cs->fit_note, "steepening: %.3g for T <= %.0f, %.3g after", fe.slope,
+                         split, fl.slope);
+        }
     } else {
         cs->rate_fit = cs->rate_fit_se = NAN;
-        snprintf(cs->fit_note, sizeof cs->fit_note, "%s", floor_hit && n < 3 ? "bound at its floor: no fit"
-                                                                           : "too few checkpoints above the numerical floor");
+        if (n >= 3)
+            snprintf(cs->fit_note, sizeof cs->fit_note, "no fit: T = %.0f to %.0f only (%s)", tk[0], tk[n - 1],
+                     floor_hit ? "then the bound's floor" : "numerical floor");
+        else
+            snprintf(cs->fit_note, sizeof cs->fit_note, "%s", floor_hit ? "bound at its floor: no fit"
+                                                                         : "too few checkpoints above the numerical floor");
     }
 }
 
@@ -661,6 +688,7 @@ alig_status alig_rates_run(const alig_rates_config *cfg_in, alig_rates_result **
             cs->quantity = kinds[q] == ALIG_BOUND_D1 ? "E f(wbar_T)" : kinds[q] == ALIG_BOUND_D3 ? "E|w_T-w*|^2"
                                                                                                : "E f(wbar_T)-f*";
             cs->max_ratio = cs->rate_fit = cs->rate_fit_se = cs->rate_theory = cs->max_ratio_T = cs->final_ratio = NAN;
+            cs->rate_fit_early = cs->rate_fit_late = NAN;
             alig_status ap = alig_bound_applies(kinds[q], &c->k);
             if (ap != ALIG_SUCCESS) {
                 cs->verdict = ALIG_VERDICT_NA;

@@ -2,6 +2,8 @@
 # test_rates.sh - `alig rates` as a real check:
 #   1. the quick grid exits 0, every applicable bound held, and rates.csv has the required header
 #      and one row per checked case with held = 1;
+#      the rate column names its fit window, and a curve still steepening at the horizon (slopes
+#      computed here from the plotted data) is 'transient', never 'slower';
 #   2. bounds scaled down by --bound-scale 0.01 make it exit 1 and say 'violated' (the failure path);
 #   3. the results do not depend on the number of OpenMP threads (byte-identical CSVs);
 #   4. usage errors exit 2.
@@ -29,6 +31,29 @@ grep -q "held" "$tmp/q.out" || fail "terminal table missing"
 grep -q "0 violated, 0 inconclusive" "$tmp/q.out" || fail "summary line missing or not all held"
 # every bound kind was exercised
 for b in ,D1, ,D1inf, ,D2, ,D3,; do grep -q "$b" "$tmp/q/rates.csv" || fail "no $b case checked"; done
+# the fitted-rate column names its window (the last two decades of the horizon T = 1000)
+head -1 "$tmp/q.out" | grep -q "fit T 10-1000" || fail "the rate column does not name its window: $(head -1 "$tmp/q.out")"
+# T = 1000 is too short to call any case slower than its theorem: the full grid (T = 10 000) fits
+# every quick-grid case at a rate at least the theorem's; the quick grid says 'transient' instead
+grep -q " slower\$" "$tmp/q.out" && fail "the quick grid calls a rate slower: $(grep ' slower$' "$tmp/q.out")"
+
+# ---- 1b. a curve that still steepens is 'transient': ALI-G at eta_low = 1/(8 beta) on the smooth
+# class barely moves in the first decade. The slopes of log mean against log T over T = 10..100
+# and 100..1000 are computed here (plain least squares) from the plotted data.
+mkdir -p "$tmp/nobin"
+PATH="$tmp/nobin" "$CLI" rates --problem smooth --out "$tmp/f" > "$tmp/f.out" 2> "$tmp/f.err" \
+    || fail "smooth rates failed: $(cat "$tmp/f.err")"
+slopes=$(awk '/^# block/ { b = ($0 ~ /smooth\/eps=0\/eta=low\/delta=0\/D2/) }
+              b && NF == 5 && $1 + 0 >= 10 {
+                  x = log($1); y = log($2)
+                  if ($1 <= 100) { n1++; sx1 += x; sy1 += y; sxx1 += x * x; sxy1 += x * y }
+                  if ($1 >= 100) { n2++; sx2 += x; sy2 += y; sxx2 += x * x; sxy2 += x * y } }
+              END { printf "%.4f %.4f", (n1 * sxy1 - sx1 * sy1) / (n1 * sxx1 - sx1 * sx1),
+                                        (n2 * sxy2 - sx2 * sy2) / (n2 * sxx2 - sx2 * sx2) }' "$tmp/f/rates_smooth.dat")
+set -- $slopes
+awk -v e="$1" -v l="$2" 'BEGIN { exit !(l < e - 0.3) }' || fail "smooth eta_low: expected a steepening curve, slopes $slopes"
+grep -E "^smooth eps=0 eta=low delta=0 .* D2 " "$tmp/f.out" | grep -q " transient\$" \
+    || fail "smooth eta_low (slopes $slopes) not reported transient: $(grep 'eps=0 eta=low delta=0 ' "$tmp/f.out")"
 
 # ---- 2. a scaled-down bound must be reported violated, with a non-zero exit status
 "$CLI" rates --problem smooth --horizon 200 --seeds 4 --seeds-cap 8 --bound-scale 0.01 --no-figures \

@@ -226,6 +226,13 @@ typedef struct alig_rates_case {
     double rate_fit, rate_fit_se, rate_theory;  /**< NAN when not fitted / not applicable */
     size_t fit_points;
     char fit_note[64];          /**< which checkpoints were fitted, or why not */
+    /** The same fit over the first and over the last decade of the fit window (each needs 3
+     *  checkpoints; NAN otherwise). They differ where the curve is not yet a straight line. */
+    double rate_fit_early, rate_fit_late;
+    /** 1 when the curve still steepens at the horizon: rate_fit_late is below rate_fit_early by
+     *  more than 2 combined standard errors, so the fitted rate understates the rate the curve
+     *  is heading for and the horizon is too short to call it slower than the theorem's. */
+    int fit_transient;
 } alig_rates_case;
 
 /** One method on one instance (the side table). */
