@@ -1,7 +1,7 @@
 /* test_models.c - the networks of include/alig/nn.h against independent expectations:
  *   - specs: names, errors, and parameter / buffer counts equal to PyTorch's for the peer's
- *     models (counted with peers/torch_fmnist.py: cnn 225,034; wrn-16-1 174,778 and 941 buffers
- *     of which 13 num_batches_tracked; wrn-16-2 691,386 / 1,837; wrn-10-2 303,418 / 935) and to a
+ *     models (counted with the PyTorch peer script torch_fmnist.py: cnn 225,034; wrn-16-1 174,778
+ *     and 941 buffers of which 13 num_batches_tracked; wrn-16-2 691,386 / 1,837; wrn-10-2 303,418 / 935) and to a
  *     hand count for the MLP;
  *   - initialisation: the documented distributions (bounds, moments, constants), seeded;
  *   - gradient checks of each model (MLP, CNN, WRN-10-1 with dropout, train and eval mode):
