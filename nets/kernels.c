@@ -1098,8 +1098,29 @@ void alig_nk_plane_mean_backward(size_t NC, size_t L, const float *dy, float *dx
 
 /* ====================================================================== bias, elementwise */
 
+/* L = 1 (a bias on the columns of an (N, C) matrix: the linear layers of the DNC and the MLPs):
+ * rows of C contiguous sums, so the inner loop runs over the channels and vectorises; the
+ * general loop below would run a length-1 loop per element. */
+NK_HOT static void bias_rows_forward(int n0, int n1, int C, const float *x, const float *b, float *y)
+{
+    for (int n = n0; n < n1; n++) {
+        const float *xr = x + (size_t)n * C;
+        float *yr = y + (size_t)n * C;
+        for (int c = 0; c < C; c++) yr[c] = xr[c] + b[c];
+    }
+}
+
 void alig_nk_bias_forward(int N, int C, size_t L, const float *x, const float *b, float *y)
 {
+    if (L == 1) {
+        if ((size_t)N * C < ALIG_NK_PAR_MIN) {
+            bias_rows_forward(0, N, C, x, b, y);
+            return;
+        }
+        ALIG_NK_OMP(omp parallel for schedule(static))
+        for (int n = 0; n < N; n++) bias_rows_forward(n, n + 1, C, x, b, y);
+        return;
+    }
     ALIG_NK_OMP(omp parallel for collapse(2) schedule(static) if ((size_t)N * C * L >= ALIG_NK_PAR_MIN))
     for (int n = 0; n < N; n++)
         for (int c = 0; c < C; c++) {
@@ -1129,8 +1150,31 @@ NK_HOT static void lane_sums(const float *d, size_t L, double *a)
     for (int j = 0; l < L; l++, j++) a[j] += d[l];
 }
 
+/* L = 1: the column sums of dy (N, C) for channels [c0, c1), c1 − c0 <= BIAS_COLS, each in one double
+ * accumulator summed over n in order, exactly what the lane path gives when L = 1 (every element
+ * falls in lane 0 and the other lanes add zeros), but with the channels in the inner loop. */
+#define BIAS_COLS 256
+NK_HOT static void bias_cols_backward(int N, int C, int c0, int c1, const float *dy, float *db)
+{
+    double a[BIAS_COLS];
+    const int w = c1 - c0;
+    for (int c = 0; c < w; c++) a[c] = 0.0;
+    for (int n = 0; n < N; n++) {
+        const float *d = dy + (size_t)n * C + c0;
+        for (int c = 0; c < w; c++) a[c] += d[c];
+    }
+    for (int c = 0; c < w; c++) db[c0 + c] += (float)a[c];
+}
+
 void alig_nk_bias_backward(int N, int C, size_t L, const float *dy, float *db)
 {
+    if (L == 1) {
+        const int chunks = (C + BIAS_COLS - 1) / BIAS_COLS;
+        ALIG_NK_OMP(omp parallel for schedule(static) if ((size_t)N * C >= ALIG_NK_PAR_MIN && chunks > 1))
+        for (int k = 0; k < chunks; k++)
+            bias_cols_backward(N, C, k * BIAS_COLS, k + 1 < chunks ? (k + 1) * BIAS_COLS : C, dy, db);
+        return;
+    }
     ALIG_NK_OMP(omp parallel for schedule(static) if ((size_t)N * C * L >= ALIG_NK_PAR_MIN))
     for (int c = 0; c < C; c++) {
         double a[BN_LANES] = { 0 };
