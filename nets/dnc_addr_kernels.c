@@ -78,7 +78,7 @@ size_t alig_nk_dnc_content_ws(int B, int N, int W) { return (size_t)B * ((size_t
  * Every sum below runs sequentially over its own index; the loops are ordered so that the innermost
  * one runs over independent sums (slots i or word positions w), which the compiler vectorises
  * without reassociating anything: the result is the same with or without SIMD or OpenMP. */
-void alig_nk_dnc_content_forward(int B, int H, int N, int W, const float *k, const float *s, const float *M,
+ALIG_DNC_HOT void alig_nk_dnc_content_forward(int B, int H, int N, int W, const float *k, const float *s, const float *M,
                                  float *c, float *knorm, float *mnorm, float *beta, float *sim, double *ws)
 {
     const double eps = ALIG_DNC_EPS;
@@ -126,7 +126,7 @@ void alig_nk_dnc_content_forward(int B, int H, int N, int W, const float *k, con
     }
 }
 
-void alig_nk_dnc_content_backward(int B, int H, int N, int W, const float *k, const float *s, const float *M,
+ALIG_DNC_HOT void alig_nk_dnc_content_backward(int B, int H, int N, int W, const float *k, const float *s, const float *M,
                                   const float *c, const float *knorm, const float *mnorm, const float *beta,
                                   const float *sim, const float *dc, float *dk, float *ds, float *dM, double *ws)
 {
@@ -188,7 +188,7 @@ void alig_nk_dnc_content_backward(int B, int H, int N, int W, const float *k, co
 
 /* ------------------------------------------------------------------ usage */
 
-void alig_nk_dnc_usage_forward(int B, int N, int R, const float *u_prev, const float *ww_prev, const float *f,
+ALIG_DNC_HOT void alig_nk_dnc_usage_forward(int B, int N, int R, const float *u_prev, const float *ww_prev, const float *f,
                                const float *wr, float *u, float *up, float *psi)
 {
     ALIG_NK_OMP(omp parallel for schedule(static) if ((size_t)B * N * (R + 2) >= ALIG_DNC_PAR_MIN))
@@ -207,7 +207,7 @@ void alig_nk_dnc_usage_forward(int B, int N, int R, const float *u_prev, const f
     }
 }
 
-void alig_nk_dnc_usage_backward(int B, int N, int R, const float *u_prev, const float *ww_prev, const float *f,
+ALIG_DNC_HOT void alig_nk_dnc_usage_backward(int B, int N, int R, const float *u_prev, const float *ww_prev, const float *f,
                                 const float *wr, const float *up, const float *psi, const float *du,
                                 float *du_prev, float *dww_prev, float *df, float *dwr)
 {

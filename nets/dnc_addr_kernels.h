@@ -18,6 +18,22 @@
 /* Work (multiply-adds) below which a batch loop stays serial. */
 #define ALIG_DNC_PAR_MIN 65536
 
+/* The hot DNC kernels are built twice on x86-64 with GCC or Clang, for AVX2 and for the baseline, and the
+ * loader picks one per machine (function multiversioning), as kernels.c does for its own loops. Both
+ * clones do the same float and double operations in the same order (no fast-math, no contraction
+ * across statements, and no reduction whose order depends on the vector width: every sum of these
+ * kernels runs in a fixed order written out in the source), so the two give the same bits. */
+#ifndef ALIG_DNC_HOT
+#if defined(__x86_64__) && defined(__has_attribute) && !defined(ALIG_NK_NO_CLONES)
+#if __has_attribute(target_clones)
+#define ALIG_DNC_HOT __attribute__((target_clones("avx2", "default")))
+#endif
+#endif
+#ifndef ALIG_DNC_HOT
+#define ALIG_DNC_HOT
+#endif
+#endif
+
 /* ε of the cosine similarity (inside the norms' square roots and in the denominator) and of the
  * usage squash before the allocation sort. */
 #define ALIG_DNC_EPS 1e-6f

@@ -4,9 +4,9 @@
  * Each optimised kernel works on one sample at a time in a static function (the per-sample
  * loops are short: N, W = 16 at the DNC's sizes), with the innermost loop running along a
  * contiguous row so that it vectorises; the batch loop around it is an OpenMP loop that only
- * forks when the call is large (ALIG_DNC_PAR_MIN). Dot products along a contiguous row use an
- * `omp simd` reduction in double (the order is fixed at compile time, so results are
- * reproducible; the build passes -fopenmp or -fopenmp-simd, so the pragma is live either way).
+ * forks when the call is large (ALIG_DNC_PAR_MIN). Dot products along a contiguous row are summed
+ * in double in four lanes of a fixed order (LANES4), so that the AVX2 and baseline clones of the
+ * kernels (ALIG_DNC_HOT) give the same bits.
  * The float expressions follow the reference DNC's order of operations (deepmind/dnc,
  * addressing.py and access.py): (1 − w_i) − w_j for the link's decay, gw·(ga·a + (1 − ga)·c)
  * for the write weights, content + forward + backward for the read weights.
@@ -17,16 +17,35 @@
 
 #include <string.h>
 
+#include "dnc_addr_kernels.h"  /* ALIG_DNC_HOT */
 #include "kernels.h"
 
 #define SETBIT(set, j) (((set) >> (j)) & 1u)
 
+/* s = Σ_{idx < n} term in double, in four lanes (element idx goes to lane idx mod 4, the lanes added
+ * as (l0 + l1) + (l2 + l3)): one fixed order written out here, so the AVX2 and baseline clones (and
+ * any compiler) sum alike, and the inner loop over the four lanes vectorises without reassociation. */
+#define LANES4(n, idx, s, term)                                                                 \
+    do {                                                                                        \
+        double l4_[4] = { 0.0, 0.0, 0.0, 0.0 };                                                 \
+        int b4_ = 0;                                                                            \
+        for (; b4_ + 4 <= (n); b4_ += 4)                                                        \
+            for (int j4_ = 0; j4_ < 4; j4_++) {                                                 \
+                const int idx = b4_ + j4_;                                                      \
+                l4_[j4_] += (term);                                                             \
+            }                                                                                   \
+        for (; b4_ < (n); b4_++) {                                                              \
+            const int idx = b4_;                                                                \
+            l4_[b4_ & 3] += (term);                                                             \
+        }                                                                                       \
+        (s) = (l4_[0] + l4_[1]) + (l4_[2] + l4_[3]);                                            \
+    } while (0)
+
 /* Σ_k a[k]·b[k] in double */
 static inline double dotd(int n, const float *a, const float *b)
 {
-    double s = 0.0;
-    _Pragma("omp simd reduction(+:s)")
-    for (int k = 0; k < n; k++) s += (double)a[k] * (double)b[k];
+    double s;
+    LANES4(n, k, s, (double)a[k] * (double)b[k]);
     return s;
 }
 
@@ -49,7 +68,7 @@ static inline void put(float *y, double v, int set)
 
 /* ================================================================== write weights */
 
-void alig_dnc_write_weights_forward(int B, int N, const float *a, const float *c, const float *ga,
+ALIG_DNC_HOT void alig_dnc_write_weights_forward(int B, int N, const float *a, const float *c, const float *ga,
                                     const float *gw, float *ww)
 {
     ALIG_NK_OMP(omp parallel for schedule(static) if ((size_t)B * N >= ALIG_DNC_PAR_MIN))
@@ -61,7 +80,7 @@ void alig_dnc_write_weights_forward(int B, int N, const float *a, const float *c
     }
 }
 
-void alig_dnc_write_weights_backward(int B, int N, const float *a, const float *c, const float *ga,
+ALIG_DNC_HOT void alig_dnc_write_weights_backward(int B, int N, const float *a, const float *c, const float *ga,
                                      const float *gw, const float *dww, float *da, float *dc, float *dga,
                                      float *dgw, unsigned set)
 {
@@ -86,7 +105,7 @@ void alig_dnc_write_weights_backward(int B, int N, const float *a, const float *
 
 /* ================================================================== memory write */
 
-void alig_dnc_memory_forward(int B, int N, int W, const float *Mp, const float *w, const float *e,
+ALIG_DNC_HOT void alig_dnc_memory_forward(int B, int N, int W, const float *Mp, const float *w, const float *e,
                              const float *v, float *M)
 {
     ALIG_NK_OMP(omp parallel for schedule(static) if ((size_t)B * N * W >= ALIG_DNC_PAR_MIN))
@@ -117,9 +136,8 @@ static void memory_backward_one(int N, int W, const float *Mp, const float *w, c
                 for (int k = 0; k < W; k++) d[k] += g[k] * (1.0f - wi * e[k]);
         }
         if (dw) {
-            double s = 0.0;
-            _Pragma("omp simd reduction(+:s)")
-            for (int k = 0; k < W; k++) s += (double)g[k] * ((double)v[k] - (double)mp[k] * e[k]);
+            double s;
+            LANES4(W, k, s, (double)g[k] * ((double)v[k] - (double)mp[k] * e[k]));
             put(dw + i, s, SETBIT(set, 1));
         }
     }
@@ -136,7 +154,7 @@ static void memory_backward_one(int N, int W, const float *Mp, const float *w, c
         }
 }
 
-void alig_dnc_memory_backward(int B, int N, int W, const float *Mp, const float *w, const float *e,
+ALIG_DNC_HOT void alig_dnc_memory_backward(int B, int N, int W, const float *Mp, const float *w, const float *e,
                               const float *v, const float *dM, float *dMp, float *dw, float *de, float *dv,
                               unsigned set)
 {
@@ -150,7 +168,7 @@ void alig_dnc_memory_backward(int B, int N, int W, const float *Mp, const float 
 
 /* ================================================================== temporal link */
 
-void alig_dnc_link_forward(int B, int N, const float *Lp, const float *w, const float *p, float *L)
+ALIG_DNC_HOT void alig_dnc_link_forward(int B, int N, const float *Lp, const float *w, const float *p, float *L)
 {
     ALIG_NK_OMP(omp parallel for schedule(static) if ((size_t)B * N * N >= ALIG_DNC_PAR_MIN))
     for (int b = 0; b < B; b++) {
@@ -184,9 +202,8 @@ static void link_backward_one(int N, const float *Lp, const float *w, const floa
         for (int k = 0; k < N; k++) {
             /* row k: Σ_j dL[k,j]·(p[j] − Lp[k,j]); column k: −Σ_i dL[i,k]·Lp[i,k]; without the diagonal */
             const float *g = dL + (size_t)k * N, *lp = Lp + (size_t)k * N;
-            double s = 0.0;
-            _Pragma("omp simd reduction(+:s)")
-            for (int j = 0; j < N; j++) s += j == k ? 0.0 : (double)g[j] * ((double)p[j] - (double)lp[j]);
+            double s;
+            LANES4(N, j, s, j == k ? 0.0 : (double)g[j] * ((double)p[j] - (double)lp[j]));
             for (int i = 0; i < N; i++)
                 if (i != k) s -= (double)dL[(size_t)i * N + k] * Lp[(size_t)i * N + k];
             put(dw + k, s, SETBIT(set, 1));
@@ -200,7 +217,7 @@ static void link_backward_one(int N, const float *Lp, const float *w, const floa
         }
 }
 
-void alig_dnc_link_backward(int B, int N, const float *Lp, const float *w, const float *p, const float *dL,
+ALIG_DNC_HOT void alig_dnc_link_backward(int B, int N, const float *Lp, const float *w, const float *p, const float *dL,
                             float *dLp, float *dw, float *dp, unsigned set)
 {
     ALIG_NK_OMP(omp parallel for schedule(static) if ((size_t)B * N * N >= ALIG_DNC_PAR_MIN))
@@ -213,7 +230,7 @@ void alig_dnc_link_backward(int B, int N, const float *Lp, const float *w, const
 
 /* ================================================================== precedence */
 
-void alig_dnc_precedence_forward(int B, int N, const float *pp, const float *w, float *p)
+ALIG_DNC_HOT void alig_dnc_precedence_forward(int B, int N, const float *pp, const float *w, float *p)
 {
     ALIG_NK_OMP(omp parallel for schedule(static) if ((size_t)B * N >= ALIG_DNC_PAR_MIN))
     for (int b = 0; b < B; b++) {
@@ -226,7 +243,7 @@ void alig_dnc_precedence_forward(int B, int N, const float *pp, const float *w, 
     }
 }
 
-void alig_dnc_precedence_backward(int B, int N, const float *pp, const float *w, const float *dp, float *dpp,
+ALIG_DNC_HOT void alig_dnc_precedence_backward(int B, int N, const float *pp, const float *w, const float *dp, float *dpp,
                                   float *dw, unsigned set)
 {
     ALIG_NK_OMP(omp parallel for schedule(static) if ((size_t)B * N >= ALIG_DNC_PAR_MIN))
@@ -271,7 +288,7 @@ static void read_forward_one(int R, int N, const float *L, const float *wp, cons
     }
 }
 
-void alig_dnc_read_weights_forward(int B, int R, int N, const float *L, const float *wp, const float *modes,
+ALIG_DNC_HOT void alig_dnc_read_weights_forward(int B, int R, int N, const float *L, const float *wp, const float *modes,
                                    const float *c, float *wr, float *fb)
 {
     ALIG_NK_OMP(omp parallel for schedule(static) if ((size_t)B * R * N * N >= ALIG_DNC_PAR_MIN))
@@ -325,7 +342,7 @@ static void read_backward_one(int R, int N, const float *L, const float *wp, con
         }
 }
 
-void alig_dnc_read_weights_backward(int B, int R, int N, const float *L, const float *wp, const float *modes,
+ALIG_DNC_HOT void alig_dnc_read_weights_backward(int B, int R, int N, const float *L, const float *wp, const float *modes,
                                     const float *c, const float *fb, const float *dwr, float *dL, float *dwp,
                                     float *dmodes, float *dc, unsigned set)
 {
@@ -340,7 +357,7 @@ void alig_dnc_read_weights_backward(int B, int R, int N, const float *L, const f
 
 /* ================================================================== bmm */
 
-void alig_dnc_bmm_forward(int B, int M, int K, int N, const float *A, const float *Bm, float *C)
+ALIG_DNC_HOT void alig_dnc_bmm_forward(int B, int M, int K, int N, const float *A, const float *Bm, float *C)
 {
     ALIG_NK_OMP(omp parallel for schedule(static) if ((size_t)B * M * K * N >= ALIG_DNC_PAR_MIN))
     for (int b = 0; b < B; b++) {
@@ -357,7 +374,7 @@ void alig_dnc_bmm_forward(int B, int M, int K, int N, const float *A, const floa
     }
 }
 
-void alig_dnc_bmm_backward(int B, int M, int K, int N, const float *A, const float *Bm, const float *dC, float *dA,
+ALIG_DNC_HOT void alig_dnc_bmm_backward(int B, int M, int K, int N, const float *A, const float *Bm, const float *dC, float *dA,
                            float *dBm, unsigned set)
 {
     ALIG_NK_OMP(omp parallel for schedule(static) if ((size_t)B * M * K * N >= ALIG_DNC_PAR_MIN))
