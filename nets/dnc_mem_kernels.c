@@ -122,7 +122,7 @@ ALIG_DNC_HOT void alig_dnc_memory_forward(int B, int N, int W, const float *Mp, 
 }
 
 /* one sample: the column sums de, dv over the rows, in double */
-static void memory_backward_one(int N, int W, const float *Mp, const float *w, const float *e, const float *v,
+ALIG_DNC_HOT static void memory_backward_one(int N, int W, const float *Mp, const float *w, const float *e, const float *v,
                                 const float *dM, float *dMp, float *dw, float *de, float *dv, unsigned set)
 {
     for (int i = 0; i < N; i++) {
@@ -183,7 +183,7 @@ ALIG_DNC_HOT void alig_dnc_link_forward(int B, int N, const float *Lp, const flo
     }
 }
 
-static void link_backward_one(int N, const float *Lp, const float *w, const float *p, const float *dL, float *dLp,
+ALIG_DNC_HOT static void link_backward_one(int N, const float *Lp, const float *w, const float *p, const float *dL, float *dLp,
                               float *dw, float *dp, unsigned set)
 {
     if (dLp)
@@ -268,7 +268,7 @@ ALIG_DNC_HOT void alig_dnc_precedence_backward(int B, int N, const float *pp, co
 
 /* ================================================================== read weights */
 
-static void read_forward_one(int R, int N, const float *L, const float *wp, const float *modes, const float *c,
+ALIG_DNC_HOT static void read_forward_one(int R, int N, const float *L, const float *wp, const float *modes, const float *c,
                              float *wr, float *f, float *bw)
 {
     /* f[r,i] = ⟨L[i,:], wp[r,:]⟩ (dot products along rows of L); b[r,:] = Σ_i wp[r,i]·L[i,:] */
@@ -299,7 +299,7 @@ ALIG_DNC_HOT void alig_dnc_read_weights_forward(int B, int R, int N, const float
     }
 }
 
-static void read_backward_one(int R, int N, const float *L, const float *wp, const float *modes, const float *c,
+ALIG_DNC_HOT static void read_backward_one(int R, int N, const float *L, const float *wp, const float *modes, const float *c,
                               const float *fb, const float *dwr, float *dL, float *dwp, float *dm, float *dc,
                               unsigned set)
 {
