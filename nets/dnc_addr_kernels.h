@@ -34,6 +34,21 @@
 #endif
 #endif
 
+/* for (int b = 0; b < n; b++) BODY, the batch loop of a kernel: an OpenMP loop when cond holds, else a
+ * plain loop outside any OpenMP construct (an `if` clause that comes out false still enters the
+ * runtime for a team of one, which costs more than most of these loops at the DNC's sizes). BODY is
+ * a braced block; the same code runs either way, each sample alone, so results do not depend on the
+ * branch or the thread count. Needs kernels.h (ALIG_NK_OMP). */
+#define ALIG_DNC_FOR_B(cond, n, b, ...)                                                              \
+    do {                                                                                             \
+        if (cond) {                                                                                  \
+            ALIG_NK_OMP(omp parallel for schedule(static))                                           \
+            for (int b = 0; b < (n); b++) __VA_ARGS__                                                \
+        } else {                                                                                     \
+            for (int b = 0; b < (n); b++) __VA_ARGS__                                                \
+        }                                                                                            \
+    } while (0)
+
 /* ε of the cosine similarity (inside the norms' square roots and in the denominator) and of the
  * usage squash before the allocation sort. */
 #define ALIG_DNC_EPS 1e-6f

@@ -71,21 +71,19 @@ static inline void put(float *y, double v, int set)
 ALIG_DNC_HOT void alig_dnc_write_weights_forward(int B, int N, const float *a, const float *c, const float *ga,
                                     const float *gw, float *ww)
 {
-    ALIG_NK_OMP(omp parallel for schedule(static) if ((size_t)B * N >= ALIG_DNC_PAR_MIN))
-    for (int b = 0; b < B; b++) {
+    ALIG_DNC_FOR_B((size_t)B * N >= ALIG_DNC_PAR_MIN, B, b, {
         const float *ab = a + (size_t)b * N, *cb = c + (size_t)b * N;
         float *wb = ww + (size_t)b * N;
         const float g = ga[b], h = gw[b], ng = 1.0f - g;
         for (int i = 0; i < N; i++) wb[i] = h * (g * ab[i] + ng * cb[i]);
-    }
+    });
 }
 
 ALIG_DNC_HOT void alig_dnc_write_weights_backward(int B, int N, const float *a, const float *c, const float *ga,
                                      const float *gw, const float *dww, float *da, float *dc, float *dga,
                                      float *dgw, unsigned set)
 {
-    ALIG_NK_OMP(omp parallel for schedule(static) if ((size_t)B * N >= ALIG_DNC_PAR_MIN))
-    for (int b = 0; b < B; b++) {
+    ALIG_DNC_FOR_B((size_t)B * N >= ALIG_DNC_PAR_MIN, B, b, {
         const size_t o = (size_t)b * N;
         const float *ab = a + o, *cb = c + o, *gb = dww + o;
         const float g = ga[b], h = gw[b], ng = 1.0f - g;
@@ -100,7 +98,7 @@ ALIG_DNC_HOT void alig_dnc_write_weights_backward(int B, int N, const float *a, 
             if (dga) put(dga + b, (double)h * (sa - sc), SETBIT(set, 2));
             if (dgw) put(dgw + b, (double)g * sa + (double)ng * sc, SETBIT(set, 3));
         }
-    }
+    });
 }
 
 /* ================================================================== memory write */
@@ -108,8 +106,7 @@ ALIG_DNC_HOT void alig_dnc_write_weights_backward(int B, int N, const float *a, 
 ALIG_DNC_HOT void alig_dnc_memory_forward(int B, int N, int W, const float *Mp, const float *w, const float *e,
                              const float *v, float *M)
 {
-    ALIG_NK_OMP(omp parallel for schedule(static) if ((size_t)B * N * W >= ALIG_DNC_PAR_MIN))
-    for (int b = 0; b < B; b++) {
+    ALIG_DNC_FOR_B((size_t)B * N * W >= ALIG_DNC_PAR_MIN, B, b, {
         const float *eb = e + (size_t)b * W, *vb = v + (size_t)b * W;
         for (int i = 0; i < N; i++) {
             const size_t r = ((size_t)b * N + i) * W;
@@ -118,7 +115,7 @@ ALIG_DNC_HOT void alig_dnc_memory_forward(int B, int N, int W, const float *Mp, 
             float *m = M + r;
             for (int k = 0; k < W; k++) m[k] = mp[k] * (1.0f - wi * eb[k]) + wi * vb[k];
         }
-    }
+    });
 }
 
 /* one sample: the column sums de, dv over the rows, in double */
@@ -158,20 +155,18 @@ ALIG_DNC_HOT void alig_dnc_memory_backward(int B, int N, int W, const float *Mp,
                               const float *v, const float *dM, float *dMp, float *dw, float *de, float *dv,
                               unsigned set)
 {
-    ALIG_NK_OMP(omp parallel for schedule(static) if ((size_t)B * N * W >= ALIG_DNC_PAR_MIN))
-    for (int b = 0; b < B; b++) {
+    ALIG_DNC_FOR_B((size_t)B * N * W >= ALIG_DNC_PAR_MIN, B, b, {
         const size_t onw = (size_t)b * N * W, on = (size_t)b * N, ow = (size_t)b * W;
         memory_backward_one(N, W, Mp + onw, w + on, e + ow, v + ow, dM + onw, dMp ? dMp + onw : NULL,
                             dw ? dw + on : NULL, de ? de + ow : NULL, dv ? dv + ow : NULL, set);
-    }
+    });
 }
 
 /* ================================================================== temporal link */
 
 ALIG_DNC_HOT void alig_dnc_link_forward(int B, int N, const float *Lp, const float *w, const float *p, float *L)
 {
-    ALIG_NK_OMP(omp parallel for schedule(static) if ((size_t)B * N * N >= ALIG_DNC_PAR_MIN))
-    for (int b = 0; b < B; b++) {
+    ALIG_DNC_FOR_B((size_t)B * N * N >= ALIG_DNC_PAR_MIN, B, b, {
         const float *wb = w + (size_t)b * N, *pb = p + (size_t)b * N;
         for (int i = 0; i < N; i++) {
             const size_t r = ((size_t)b * N + i) * N;
@@ -180,7 +175,7 @@ ALIG_DNC_HOT void alig_dnc_link_forward(int B, int N, const float *Lp, const flo
             for (int j = 0; j < N; j++) l[j] = (ci - wb[j]) * lp[j] + wi * pb[j];
             l[i] = 0.0f;
         }
-    }
+    });
 }
 
 ALIG_DNC_HOT static void link_backward_one(int N, const float *Lp, const float *w, const float *p, const float *dL, float *dLp,
@@ -220,34 +215,31 @@ ALIG_DNC_HOT static void link_backward_one(int N, const float *Lp, const float *
 ALIG_DNC_HOT void alig_dnc_link_backward(int B, int N, const float *Lp, const float *w, const float *p, const float *dL,
                             float *dLp, float *dw, float *dp, unsigned set)
 {
-    ALIG_NK_OMP(omp parallel for schedule(static) if ((size_t)B * N * N >= ALIG_DNC_PAR_MIN))
-    for (int b = 0; b < B; b++) {
+    ALIG_DNC_FOR_B((size_t)B * N * N >= ALIG_DNC_PAR_MIN, B, b, {
         const size_t onn = (size_t)b * N * N, on = (size_t)b * N;
         link_backward_one(N, Lp + onn, w + on, p + on, dL + onn, dLp ? dLp + onn : NULL, dw ? dw + on : NULL,
                           dp ? dp + on : NULL, set);
-    }
+    });
 }
 
 /* ================================================================== precedence */
 
 ALIG_DNC_HOT void alig_dnc_precedence_forward(int B, int N, const float *pp, const float *w, float *p)
 {
-    ALIG_NK_OMP(omp parallel for schedule(static) if ((size_t)B * N >= ALIG_DNC_PAR_MIN))
-    for (int b = 0; b < B; b++) {
+    ALIG_DNC_FOR_B((size_t)B * N >= ALIG_DNC_PAR_MIN, B, b, {
         const float *pb = pp + (size_t)b * N, *wb = w + (size_t)b * N;
         float *o = p + (size_t)b * N;
         double s = 0.0;
         for (int i = 0; i < N; i++) s += wb[i];
         const float keep = (float)(1.0 - s);
         for (int i = 0; i < N; i++) o[i] = keep * pb[i] + wb[i];
-    }
+    });
 }
 
 ALIG_DNC_HOT void alig_dnc_precedence_backward(int B, int N, const float *pp, const float *w, const float *dp, float *dpp,
                                   float *dw, unsigned set)
 {
-    ALIG_NK_OMP(omp parallel for schedule(static) if ((size_t)B * N >= ALIG_DNC_PAR_MIN))
-    for (int b = 0; b < B; b++) {
+    ALIG_DNC_FOR_B((size_t)B * N >= ALIG_DNC_PAR_MIN, B, b, {
         const size_t o = (size_t)b * N;
         const float *pb = pp + o, *wb = w + o, *g = dp + o;
         if (dpp) {
@@ -263,7 +255,7 @@ ALIG_DNC_HOT void alig_dnc_precedence_backward(int B, int N, const float *pp, co
             else
                 for (int k = 0; k < N; k++) d[k] += g[k] - t;
         }
-    }
+    });
 }
 
 /* ================================================================== read weights */
@@ -291,12 +283,11 @@ ALIG_DNC_HOT static void read_forward_one(int R, int N, const float *L, const fl
 ALIG_DNC_HOT void alig_dnc_read_weights_forward(int B, int R, int N, const float *L, const float *wp, const float *modes,
                                    const float *c, float *wr, float *fb)
 {
-    ALIG_NK_OMP(omp parallel for schedule(static) if ((size_t)B * R * N * N >= ALIG_DNC_PAR_MIN))
-    for (int b = 0; b < B; b++) {
+    ALIG_DNC_FOR_B((size_t)B * R * N * N >= ALIG_DNC_PAR_MIN, B, b, {
         const size_t onn = (size_t)b * N * N, orn = (size_t)b * R * N;
         float *f = fb + 2 * orn;
         read_forward_one(R, N, L + onn, wp + orn, modes + (size_t)b * R * 3, c + orn, wr + orn, f, f + N);
-    }
+    });
 }
 
 ALIG_DNC_HOT static void read_backward_one(int R, int N, const float *L, const float *wp, const float *modes, const float *c,
@@ -346,21 +337,19 @@ ALIG_DNC_HOT void alig_dnc_read_weights_backward(int B, int R, int N, const floa
                                     const float *c, const float *fb, const float *dwr, float *dL, float *dwp,
                                     float *dmodes, float *dc, unsigned set)
 {
-    ALIG_NK_OMP(omp parallel for schedule(static) if ((size_t)B * R * N * N >= ALIG_DNC_PAR_MIN))
-    for (int b = 0; b < B; b++) {
+    ALIG_DNC_FOR_B((size_t)B * R * N * N >= ALIG_DNC_PAR_MIN, B, b, {
         const size_t onn = (size_t)b * N * N, orn = (size_t)b * R * N, or3 = (size_t)b * R * 3;
         read_backward_one(R, N, L + onn, wp + orn, modes + or3, c + orn, fb + 2 * orn, dwr + orn,
                           dL ? dL + onn : NULL, dwp ? dwp + orn : NULL, dmodes ? dmodes + or3 : NULL,
                           dc ? dc + orn : NULL, set);
-    }
+    });
 }
 
 /* ================================================================== bmm */
 
 ALIG_DNC_HOT void alig_dnc_bmm_forward(int B, int M, int K, int N, const float *A, const float *Bm, float *C)
 {
-    ALIG_NK_OMP(omp parallel for schedule(static) if ((size_t)B * M * K * N >= ALIG_DNC_PAR_MIN))
-    for (int b = 0; b < B; b++) {
+    ALIG_DNC_FOR_B((size_t)B * M * K * N >= ALIG_DNC_PAR_MIN, B, b, {
         const float *a = A + (size_t)b * M * K, *bm = Bm + (size_t)b * K * N;
         float *c = C + (size_t)b * M * N;
         for (int m = 0; m < M; m++) {
@@ -371,14 +360,13 @@ ALIG_DNC_HOT void alig_dnc_bmm_forward(int B, int M, int K, int N, const float *
                 for (int n = 0; n < N; n++) cr[n] += s * br[n];
             }
         }
-    }
+    });
 }
 
 ALIG_DNC_HOT void alig_dnc_bmm_backward(int B, int M, int K, int N, const float *A, const float *Bm, const float *dC, float *dA,
                            float *dBm, unsigned set)
 {
-    ALIG_NK_OMP(omp parallel for schedule(static) if ((size_t)B * M * K * N >= ALIG_DNC_PAR_MIN))
-    for (int b = 0; b < B; b++) {
+    ALIG_DNC_FOR_B((size_t)B * M * K * N >= ALIG_DNC_PAR_MIN, B, b, {
         const float *a = A + (size_t)b * M * K, *bm = Bm + (size_t)b * K * N, *g = dC + (size_t)b * M * N;
         if (dA) {       /* dA[m,k] = ⟨dC[m,:], Bm[k,:]⟩ */
             float *d = dA + (size_t)b * M * K;
@@ -399,7 +387,7 @@ ALIG_DNC_HOT void alig_dnc_bmm_backward(int B, int M, int K, int N, const float 
                 }
             }
         }
-    }
+    });
 }
 
 /* ================================================================== naive twins */

@@ -1194,10 +1194,18 @@ void alig_nk_bias_backward_naive(int N, int C, size_t L, const float *dy, float 
 }
 
 #define NK_ZCHUNK ((size_t)4096)
+/* Below ALIG_NK_PAR_MIN the loop runs without entering an OpenMP construct at all: an `if` clause
+ * that comes out false still calls into the runtime (a team of one), which costs more than the
+ * loop itself on the DNC's (16, 64)-sized tensors. */
 #define ELEMENTWISE(n, body)                                                                  \
     do {                                                                                      \
-        ALIG_NK_OMP(omp parallel for simd schedule(static) if ((n) >= ALIG_NK_PAR_MIN))       \
-        for (size_t i = 0; i < (n); i++) { body; }                                            \
+        if ((n) < ALIG_NK_PAR_MIN) {                                                          \
+            ALIG_NK_OMP(omp simd)                                                             \
+            for (size_t i = 0; i < (n); i++) { body; }                                        \
+        } else {                                                                              \
+            ALIG_NK_OMP(omp parallel for simd schedule(static))                               \
+            for (size_t i = 0; i < (n); i++) { body; }                                        \
+        }                                                                                     \
     } while (0)
 
 void alig_nk_relu_forward(size_t n, const float *x, float *y) { ELEMENTWISE(n, y[i] = x[i] > 0.0f ? x[i] : 0.0f); }
@@ -1237,9 +1245,14 @@ void alig_nk_add_const(size_t n, float c, float *y) { ELEMENTWISE(n, y[i] += c);
 
 void alig_nk_zero(size_t n, float *y)
 {
-    /* fixed 4096-float chunks, one memset each: threads split the pages of large buffers */
+    /* fixed 4096-float chunks, one memset each: threads split the pages of large buffers; small
+     * ones are one memset, outside any OpenMP construct */
+    if (n < 4 * ALIG_NK_PAR_MIN) {
+        memset(y, 0, n * sizeof *y);
+        return;
+    }
     const size_t nc = (n + NK_ZCHUNK - 1) / NK_ZCHUNK;
-    ALIG_NK_OMP(omp parallel for schedule(static) if (n >= 4 * ALIG_NK_PAR_MIN))
+    ALIG_NK_OMP(omp parallel for schedule(static))
     for (size_t c = 0; c < nc; c++) {
         const size_t i0 = c * NK_ZCHUNK;
         memset(y + i0, 0, zmin(NK_ZCHUNK, n - i0) * sizeof *y);

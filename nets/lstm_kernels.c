@@ -10,6 +10,7 @@
 #include <math.h>
 #include <stddef.h>
 
+#include "dnc_addr_kernels.h"  /* ALIG_DNC_FOR_B */
 #include "kernels.h"
 #include "lstm_kernels.h"
 
@@ -18,8 +19,7 @@ static inline float sigm(float x) { return 1.0f / (1.0f + expf(-x)); }
 void alig_nk_lstm_cell_forward(int B, int H, float fb, const float *z, const float *cp, float *out, float *work)
 {
     const size_t rows = (size_t)B;
-    ALIG_NK_OMP(omp parallel for schedule(static) if (rows * (size_t)H >= ALIG_NK_PAR_MIN))
-    for (int b = 0; b < B; b++) {
+    ALIG_DNC_FOR_B(rows * (size_t)H >= ALIG_NK_PAR_MIN, B, b, {
         const float *zb = z + (size_t)b * 4 * H;
         float *wb = work + (size_t)b * 5 * H, *ob = out + (size_t)b * 2 * H;
         const float *cpb = cp ? cp + (size_t)b * 2 * H + H : NULL;
@@ -35,15 +35,14 @@ void alig_nk_lstm_cell_forward(int B, int H, float fb, const float *z, const flo
             ob[k] = tc * o;
             ob[H + k] = c;
         }
-    }
+    });
 }
 
 void alig_nk_lstm_cell_backward(int B, int H, const float *cp, const float *work, const float *dout, float *dz,
                                 float *dcp, int set_dz)
 {
     const size_t rows = (size_t)B;
-    ALIG_NK_OMP(omp parallel for schedule(static) if (rows * (size_t)H >= ALIG_NK_PAR_MIN))
-    for (int b = 0; b < B; b++) {
+    ALIG_DNC_FOR_B(rows * (size_t)H >= ALIG_NK_PAR_MIN, B, b, {
         const float *wb = work + (size_t)b * 5 * H, *db = dout + (size_t)b * 2 * H;
         const float *cpb = cp ? cp + (size_t)b * 2 * H + H : NULL;
         float *dzb = dz ? dz + (size_t)b * 4 * H : NULL, *dcpb = dcp ? dcp + (size_t)b * 2 * H + H : NULL;
@@ -69,5 +68,5 @@ void alig_nk_lstm_cell_backward(int B, int H, const float *cp, const float *work
             }
             if (dcpb) dcpb[k] += dc * f;
         }
-    }
+    });
 }
