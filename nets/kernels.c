@@ -61,6 +61,18 @@ static inline int ceil_pos(int a, int b)
     return b == 1 ? a : b == 2 ? (a + 1) >> 1 : (a + b - 1) / b;
 }
 
+/* for (type i = 0; i < n; i++) BODY: an OpenMP loop when cond holds, else a plain loop outside any
+ * OpenMP construct (see ELEMENTWISE below); BODY is a braced block, the same code either way. */
+#define NK_FOR(cond, type, i, n, ...)                                                          \
+    do {                                                                                       \
+        if (cond) {                                                                            \
+            ALIG_NK_OMP(omp parallel for schedule(static))                                     \
+            for (type i = 0; i < (n); i++) __VA_ARGS__                                         \
+        } else {                                                                               \
+            for (type i = 0; i < (n); i++) __VA_ARGS__                                         \
+        }                                                                                      \
+    } while (0)
+
 /* ====================================================================== gemm */
 
 void alig_nk_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, const float *B,
@@ -1170,9 +1182,9 @@ void alig_nk_bias_backward(int N, int C, size_t L, const float *dy, float *db)
 {
     if (L == 1) {
         const int chunks = (C + BIAS_COLS - 1) / BIAS_COLS;
-        ALIG_NK_OMP(omp parallel for schedule(static) if ((size_t)N * C >= ALIG_NK_PAR_MIN && chunks > 1))
-        for (int k = 0; k < chunks; k++)
+        NK_FOR((size_t)N * C >= ALIG_NK_PAR_MIN && chunks > 1, int, k, chunks, {
             bias_cols_backward(N, C, k * BIAS_COLS, k + 1 < chunks ? (k + 1) * BIAS_COLS : C, dy, db);
+        });
         return;
     }
     ALIG_NK_OMP(omp parallel for schedule(static) if ((size_t)N * C * L >= ALIG_NK_PAR_MIN))
@@ -1261,15 +1273,14 @@ void alig_nk_zero(size_t n, float *y)
 
 void alig_nk_copy_rows(size_t rows, size_t len, const float *src, size_t src_ld, float *dst, size_t dst_ld)
 {
-    ALIG_NK_OMP(omp parallel for schedule(static) if (rows * len >= ALIG_NK_PAR_MIN))
-    for (size_t r = 0; r < rows; r++) memcpy(dst + r * dst_ld, src + r * src_ld, len * sizeof *dst);
+    NK_FOR(rows * len >= ALIG_NK_PAR_MIN, size_t, r, rows, { memcpy(dst + r * dst_ld, src + r * src_ld, len * sizeof *dst); });
 }
 
 void alig_nk_acc_rows(size_t rows, size_t len, const float *src, size_t src_ld, float *dst, size_t dst_ld)
 {
-    ALIG_NK_OMP(omp parallel for schedule(static) if (rows * len >= ALIG_NK_PAR_MIN))
-    for (size_t r = 0; r < rows; r++)
+    NK_FOR(rows * len >= ALIG_NK_PAR_MIN, size_t, r, rows, {
         for (size_t j = 0; j < len; j++) dst[r * dst_ld + j] += src[r * src_ld + j];
+    });
 }
 
 /* Deterministic sum: fixed 4096-element chunks, partials added serially in chunk order. */
@@ -1306,27 +1317,33 @@ double alig_nk_sum(size_t n, const float *x) { return det_sum(n, sum_chunk, x); 
 
 void alig_nk_softmax_forward(int N, int C, const float *x, float *y)
 {
-    ALIG_NK_OMP(omp parallel for schedule(static) if ((size_t)N * C >= ALIG_NK_PAR_MIN))
-    for (int i = 0; i < N; i++) {
+    /* rows of up to SM_KEEP entries keep their exponentials (the same values, one exp each) */
+    enum { SM_KEEP = 64 };
+    NK_FOR((size_t)N * C >= ALIG_NK_PAR_MIN, int, i, N, {
         const float *xr = x + (size_t)i * C;
         float *yr = y + (size_t)i * C;
         float mx = xr[0];
         for (int j = 1; j < C; j++) mx = xr[j] > mx ? xr[j] : mx;
         double z = 0.0;
-        for (int j = 0; j < C; j++) z += exp((double)xr[j] - mx);
-        for (int j = 0; j < C; j++) yr[j] = (float)(exp((double)xr[j] - mx) / z);
-    }
+        if (C <= SM_KEEP) {
+            double e[SM_KEEP];
+            for (int j = 0; j < C; j++) z += (e[j] = exp((double)xr[j] - mx));
+            for (int j = 0; j < C; j++) yr[j] = (float)(e[j] / z);
+        } else {
+            for (int j = 0; j < C; j++) z += exp((double)xr[j] - mx);
+            for (int j = 0; j < C; j++) yr[j] = (float)(exp((double)xr[j] - mx) / z);
+        }
+    });
 }
 
 void alig_nk_softmax_backward(int N, int C, const float *y, const float *dy, float *dx)
 {
-    ALIG_NK_OMP(omp parallel for schedule(static) if ((size_t)N * C >= ALIG_NK_PAR_MIN))
-    for (int i = 0; i < N; i++) {
+    NK_FOR((size_t)N * C >= ALIG_NK_PAR_MIN, int, i, N, {
         const float *yr = y + (size_t)i * C, *dr = dy + (size_t)i * C;
         double dot = 0.0;
         for (int j = 0; j < C; j++) dot += (double)dr[j] * yr[j];
         for (int j = 0; j < C; j++) dx[(size_t)i * C + j] += (float)(yr[j] * ((double)dr[j] - dot));
-    }
+    });
 }
 
 /* ====================================================================== dropout */
