@@ -2,6 +2,11 @@
 #ifndef ALIG_NETS_LSTM_KERNELS_H
 #define ALIG_NETS_LSTM_KERNELS_H
 
+/* σ(x) and tanh(x) as the cell computes them: in double, rounded once to float (relative error of the
+ * double value below 10^-13; see lstm_kernels.c). Exposed for the tests against libm. */
+float alig_nk_lstm_sigmoid(float x);
+float alig_nk_lstm_tanh(float x);
+
 /* Forward of B rows: z (B,4H) gate pre-activations (i, j, f, o), cp (B,2H) previous [h, c] or NULL
  * (c_prev = 0); out (B,2H) = [h, c]; work (B,5H) keeps σ(i), tanh(j), σ(f + fb), σ(o), tanh(c) for
  * backward. */
