@@ -41,9 +41,10 @@ static inline double exp_lstm(double y)
     p = p * r + 0.5;
     p = p * r + 1.0;
     p = p * r + 1.0;
-    int64_t bits;
+    /* unsigned: a NaN's bits give a garbage scale (times p = NaN: NaN), never an undefined shift */
+    uint64_t bits;
     memcpy(&bits, &kd, sizeof bits);                              /* low bits: k + 2^51 + 2^52 */
-    bits = (bits - INT64_C(0x4338000000000000) + 1023) << 52;      /* the double 2^k */
+    bits = (bits - UINT64_C(0x4338000000000000) + 1023u) << 52;    /* the double 2^k */
     double scale;
     memcpy(&scale, &bits, sizeof scale);
     return p * scale;
