@@ -3,12 +3,12 @@
  * backward, with dc̃ = dc + dh·o·(1 − tanh²c):
  *   dz_i = dc̃·j·i(1 − i),  dz_j = dc̃·i·(1 − j²),  dz_f = dc̃·c_prev·f(1 − f),  dz_o = dh·tanh(c)·o(1 − o),
  *   dc_prev = dc̃·f.
- * σ and tanh are evaluated in double by one polynomial each (alig_nk_lstm_sigmoid, alig_nk_lstm_tanh)
+ * σ and tanh are evaluated in double from one polynomial exp (alig_nk_lstm_sigmoid, alig_nk_lstm_tanh)
  * and rounded once to float, in loops that vectorise, instead of one libm call per element: the
  * results are the correctly rounded values except within about 10^-13 of a rounding boundary (the
- * sigmoid op's 1/(1 + expf(−x)) in float may differ from them by an ulp). Rows are independent; at the DNC's size (16 × 64) one
- * thread does the whole cell faster than a fork would. The forward keeps tanh(c) next to the gates, so
- * the backward reads it instead of calling tanhf again (a quarter of the cell's libm calls). */
+ * sigmoid op's 1/(1 + expf(−x)) in float may differ from them by an ulp). Rows are independent; at
+ * the DNC's size (16 × 64) one thread does the whole cell faster than a fork would. The forward keeps
+ * tanh(c) next to the gates, so the backward reads it instead of evaluating it again. */
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
