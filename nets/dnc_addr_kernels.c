@@ -15,8 +15,17 @@
 
 void alig_nk_clip_forward(size_t n, float lo, float hi, const float *x, float *y)
 {
-    /* selects, not fminf/fmaxf: a NaN input stays NaN, as in the reference, and the loop vectorises */
-    ALIG_NK_OMP(omp parallel for simd schedule(static) if (n >= ALIG_NK_PAR_MIN))
+    /* selects, not fminf/fmaxf: a NaN input stays NaN, as in the reference, and the loop vectorises;
+     * small calls stay outside OpenMP (see ALIG_DNC_FOR_B) */
+    if (n < ALIG_NK_PAR_MIN) {
+        ALIG_NK_OMP(omp simd)
+        for (size_t i = 0; i < n; i++) {
+            const float v = x[i];
+            y[i] = v < lo ? lo : (v > hi ? hi : v);
+        }
+        return;
+    }
+    ALIG_NK_OMP(omp parallel for simd schedule(static))
     for (size_t i = 0; i < n; i++) {
         const float v = x[i];
         y[i] = v < lo ? lo : (v > hi ? hi : v);
@@ -26,7 +35,15 @@ void alig_nk_clip_forward(size_t n, float lo, float hi, const float *x, float *y
 void alig_nk_clip_backward(size_t n, float lo, float hi, const float *x, const float *dy, float *dx)
 {
     if (!dx) return;
-    ALIG_NK_OMP(omp parallel for simd schedule(static) if (n >= ALIG_NK_PAR_MIN))
+    if (n < ALIG_NK_PAR_MIN) {
+        ALIG_NK_OMP(omp simd)
+        for (size_t i = 0; i < n; i++) {
+            const float v = x[i], d = dy[i];
+            dx[i] += (v >= lo && v <= hi) ? d : 0.0f;
+        }
+        return;
+    }
+    ALIG_NK_OMP(omp parallel for simd schedule(static))
     for (size_t i = 0; i < n; i++) {
         const float v = x[i], d = dy[i];
         dx[i] += (v >= lo && v <= hi) ? d : 0.0f;
@@ -78,13 +95,12 @@ size_t alig_nk_dnc_content_ws(int B, int N, int W) { return (size_t)B * ((size_t
  * Every sum below runs sequentially over its own index; the loops are ordered so that the innermost
  * one runs over independent sums (slots i or word positions w), which the compiler vectorises
  * without reassociating anything: the result is the same with or without SIMD or OpenMP. */
-void alig_nk_dnc_content_forward(int B, int H, int N, int W, const float *k, const float *s, const float *M,
+ALIG_DNC_HOT void alig_nk_dnc_content_forward(int B, int H, int N, int W, const float *k, const float *s, const float *M,
                                  float *c, float *knorm, float *mnorm, float *beta, float *sim, double *ws)
 {
     const double eps = ALIG_DNC_EPS;
     const size_t per = alig_nk_dnc_content_ws(1, N, W);
-    ALIG_NK_OMP(omp parallel for schedule(static) if ((size_t)B * H * N * W >= ALIG_DNC_PAR_MIN))
-    for (int b = 0; b < B; b++) {
+    ALIG_DNC_FOR_B((size_t)B * H * N * W >= ALIG_DNC_PAR_MIN, B, b, {
         const float *Mb = M + (size_t)b * N * W;
         double *mt = ws + (size_t)b * per, *mq = mt + (size_t)N * W, *dot = mq + N, *ez = dot + N;
         float *mn = mnorm + (size_t)b * N;
@@ -123,17 +139,16 @@ void alig_nk_dnc_content_forward(int B, int H, int N, int W, const float *k, con
             }
             for (int i = 0; i < N; i++) cr[i] = (float)(ez[i] / z);
         }
-    }
+    });
 }
 
-void alig_nk_dnc_content_backward(int B, int H, int N, int W, const float *k, const float *s, const float *M,
+ALIG_DNC_HOT void alig_nk_dnc_content_backward(int B, int H, int N, int W, const float *k, const float *s, const float *M,
                                   const float *c, const float *knorm, const float *mnorm, const float *beta,
                                   const float *sim, const float *dc, float *dk, float *ds, float *dM, double *ws)
 {
     const double eps = ALIG_DNC_EPS;
     const size_t per = alig_nk_dnc_content_ws(1, N, W);
-    ALIG_NK_OMP(omp parallel for schedule(static) if ((size_t)B * H * N * W >= ALIG_DNC_PAR_MIN))
-    for (int b = 0; b < B; b++) {
+    ALIG_DNC_FOR_B((size_t)B * H * N * W >= ALIG_DNC_PAR_MIN, B, b, {
         const float *Mb = M + (size_t)b * N * W, *mn = mnorm + (size_t)b * N;
         double *gM = ws + (size_t)b * per, *dmn = gM + (size_t)N * W, *ddot = dmn + N, *gk = dmn + 4 * (size_t)N;
         if (dM) {
@@ -183,16 +198,15 @@ void alig_nk_dnc_content_backward(int B, int H, int N, int W, const float *k, co
                 for (int w = 0; w < W; w++) dMb[(size_t)i * W + w] += (float)(gM[(size_t)i * W + w] + r * mi[w]);
             }
         }
-    }
+    });
 }
 
 /* ------------------------------------------------------------------ usage */
 
-void alig_nk_dnc_usage_forward(int B, int N, int R, const float *u_prev, const float *ww_prev, const float *f,
+ALIG_DNC_HOT void alig_nk_dnc_usage_forward(int B, int N, int R, const float *u_prev, const float *ww_prev, const float *f,
                                const float *wr, float *u, float *up, float *psi)
 {
-    ALIG_NK_OMP(omp parallel for schedule(static) if ((size_t)B * N * (R + 2) >= ALIG_DNC_PAR_MIN))
-    for (int b = 0; b < B; b++) {
+    ALIG_DNC_FOR_B((size_t)B * N * (R + 2) >= ALIG_DNC_PAR_MIN, B, b, {
         const size_t o = (size_t)b * N;
         for (int i = 0; i < N; i++) {
             const float om = 1.0f - (1.0f - ww_prev[o + i]);
@@ -204,15 +218,14 @@ void alig_nk_dnc_usage_forward(int B, int N, int R, const float *u_prev, const f
             for (int i = 0; i < N; i++) psi[o + i] *= 1.0f - fr * wrr[i];
         }
         for (int i = 0; i < N; i++) u[o + i] = up[o + i] * psi[o + i];
-    }
+    });
 }
 
-void alig_nk_dnc_usage_backward(int B, int N, int R, const float *u_prev, const float *ww_prev, const float *f,
+ALIG_DNC_HOT void alig_nk_dnc_usage_backward(int B, int N, int R, const float *u_prev, const float *ww_prev, const float *f,
                                 const float *wr, const float *up, const float *psi, const float *du,
                                 float *du_prev, float *dww_prev, float *df, float *dwr)
 {
-    ALIG_NK_OMP(omp parallel for schedule(static) if ((size_t)B * N * (R * R + 2) >= ALIG_DNC_PAR_MIN))
-    for (int b = 0; b < B; b++) {
+    ALIG_DNC_FOR_B((size_t)B * N * (R * R + 2) >= ALIG_DNC_PAR_MIN, B, b, {
         const size_t o = (size_t)b * N;
         for (int i = 0; i < N; i++) {
             const double dup = (double)du[o + i] * psi[o + i];
@@ -244,7 +257,7 @@ void alig_nk_dnc_usage_backward(int B, int N, int R, const float *u_prev, const 
             }
             if (df) df[(size_t)b * R + r] += (float)dfr;
         }
-    }
+    });
 }
 
 /* ------------------------------------------------------------------ allocation */
@@ -274,8 +287,7 @@ static void sort_desc_stable(int N, const float *n, int32_t *phi)
 
 void alig_nk_dnc_allocation_forward(int B, int N, const float *u, float *a, int32_t *perm)
 {
-    ALIG_NK_OMP(omp parallel for schedule(static) if ((size_t)B * N * 8 >= ALIG_DNC_PAR_MIN))
-    for (int b = 0; b < B; b++) {
+    ALIG_DNC_FOR_B((size_t)B * N * 8 >= ALIG_DNC_PAR_MIN, B, b, {
         const float *ub = u + (size_t)b * N;
         float *ab = a + (size_t)b * N;
         int32_t *phi = perm + (size_t)b * N;
@@ -290,7 +302,7 @@ void alig_nk_dnc_allocation_forward(int B, int N, const float *u, float *a, int3
             ab[phi[j]] = nj * p;
             p *= 1.0f - nj;
         }
-    }
+    });
 }
 
 void alig_nk_dnc_allocation_backward(int B, int N, const float *u, const int32_t *perm, const float *da,
@@ -298,8 +310,7 @@ void alig_nk_dnc_allocation_backward(int B, int N, const float *u, const int32_t
 {
     if (!du) return;
     const float eps = ALIG_DNC_EPS;
-    ALIG_NK_OMP(omp parallel for schedule(static) if ((size_t)B * N * 8 >= ALIG_DNC_PAR_MIN))
-    for (int b = 0; b < B; b++) {
+    ALIG_DNC_FOR_B((size_t)B * N * 8 >= ALIG_DNC_PAR_MIN, B, b, {
         const float *ub = u + (size_t)b * N, *dab = da + (size_t)b * N;
         const int32_t *phi = perm + (size_t)b * N;
         float *dub = du + (size_t)b * N;
@@ -321,5 +332,5 @@ void alig_nk_dnc_allocation_backward(int B, int N, const float *u, const int32_t
             dub[phi[j]] += (float)(dndu * P * ((double)dab[phi[j]] - S[j]));
             P *= (double)(1.0f - nj);
         }
-    }
+    });
 }

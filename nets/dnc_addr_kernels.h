@@ -18,6 +18,37 @@
 /* Work (multiply-adds) below which a batch loop stays serial. */
 #define ALIG_DNC_PAR_MIN 65536
 
+/* The hot DNC kernels are built twice on x86-64 with GCC or Clang, for AVX2 and for the baseline, and the
+ * loader picks one per machine (function multiversioning), as kernels.c does for its own loops. Both
+ * clones do the same float and double operations in the same order (no fast-math, no contraction
+ * across statements, and no reduction whose order depends on the vector width: every sum of these
+ * kernels runs in a fixed order written out in the source), so the two give the same bits. */
+#ifndef ALIG_DNC_HOT
+#if defined(__x86_64__) && defined(__has_attribute) && !defined(ALIG_NK_NO_CLONES)
+#if __has_attribute(target_clones)
+#define ALIG_DNC_HOT __attribute__((target_clones("avx2", "default")))
+#endif
+#endif
+#ifndef ALIG_DNC_HOT
+#define ALIG_DNC_HOT
+#endif
+#endif
+
+/* for (int b = 0; b < n; b++) BODY, the batch loop of a kernel: an OpenMP loop when cond holds, else a
+ * plain loop outside any OpenMP construct (an `if` clause that comes out false still enters the
+ * runtime for a team of one, which costs more than most of these loops at the DNC's sizes). BODY is
+ * a braced block; the same code runs either way, each sample alone, so results do not depend on the
+ * branch or the thread count. Needs kernels.h (ALIG_NK_OMP). */
+#define ALIG_DNC_FOR_B(cond, n, b, ...)                                                              \
+    do {                                                                                             \
+        if (cond) {                                                                                  \
+            ALIG_NK_OMP(omp parallel for schedule(static))                                           \
+            for (int b = 0; b < (n); b++) __VA_ARGS__                                                \
+        } else {                                                                                     \
+            for (int b = 0; b < (n); b++) __VA_ARGS__                                                \
+        }                                                                                            \
+    } while (0)
+
 /* ε of the cosine similarity (inside the norms' square roots and in the denominator) and of the
  * usage squash before the allocation sort. */
 #define ALIG_DNC_EPS 1e-6f

@@ -4,9 +4,9 @@
  * Each optimised kernel works on one sample at a time in a static function (the per-sample
  * loops are short: N, W = 16 at the DNC's sizes), with the innermost loop running along a
  * contiguous row so that it vectorises; the batch loop around it is an OpenMP loop that only
- * forks when the call is large (ALIG_DNC_PAR_MIN). Dot products along a contiguous row use an
- * `omp simd` reduction in double (the order is fixed at compile time, so results are
- * reproducible; the build passes -fopenmp or -fopenmp-simd, so the pragma is live either way).
+ * forks when the call is large (ALIG_DNC_PAR_MIN). Dot products along a contiguous row are summed
+ * in double in four lanes of a fixed order (LANES4), so that the AVX2 and baseline clones of the
+ * kernels (ALIG_DNC_HOT) give the same bits.
  * The float expressions follow the reference DNC's order of operations (deepmind/dnc,
  * addressing.py and access.py): (1 − w_i) − w_j for the link's decay, gw·(ga·a + (1 − ga)·c)
  * for the write weights, content + forward + backward for the read weights.
@@ -17,16 +17,35 @@
 
 #include <string.h>
 
+#include "dnc_addr_kernels.h"  /* ALIG_DNC_HOT */
 #include "kernels.h"
 
 #define SETBIT(set, j) (((set) >> (j)) & 1u)
 
+/* s = Σ_{idx < n} term in double, in four lanes (element idx goes to lane idx mod 4, the lanes added
+ * as (l0 + l1) + (l2 + l3)): one fixed order written out here, so the AVX2 and baseline clones (and
+ * any compiler) sum alike, and the inner loop over the four lanes vectorises without reassociation. */
+#define LANES4(n, idx, s, term)                                                                 \
+    do {                                                                                        \
+        double l4_[4] = { 0.0, 0.0, 0.0, 0.0 };                                                 \
+        int b4_ = 0;                                                                            \
+        for (; b4_ + 4 <= (n); b4_ += 4)                                                        \
+            for (int j4_ = 0; j4_ < 4; j4_++) {                                                 \
+                const int idx = b4_ + j4_;                                                      \
+                l4_[j4_] += (term);                                                             \
+            }                                                                                   \
+        for (; b4_ < (n); b4_++) {                                                              \
+            const int idx = b4_;                                                                \
+            l4_[b4_ & 3] += (term);                                                             \
+        }                                                                                       \
+        (s) = (l4_[0] + l4_[1]) + (l4_[2] + l4_[3]);                                            \
+    } while (0)
+
 /* Σ_k a[k]·b[k] in double */
 static inline double dotd(int n, const float *a, const float *b)
 {
-    double s = 0.0;
-    _Pragma("omp simd reduction(+:s)")
-    for (int k = 0; k < n; k++) s += (double)a[k] * (double)b[k];
+    double s;
+    LANES4(n, k, s, (double)a[k] * (double)b[k]);
     return s;
 }
 
@@ -49,24 +68,22 @@ static inline void put(float *y, double v, int set)
 
 /* ================================================================== write weights */
 
-void alig_dnc_write_weights_forward(int B, int N, const float *a, const float *c, const float *ga,
+ALIG_DNC_HOT void alig_dnc_write_weights_forward(int B, int N, const float *a, const float *c, const float *ga,
                                     const float *gw, float *ww)
 {
-    ALIG_NK_OMP(omp parallel for schedule(static) if ((size_t)B * N >= ALIG_DNC_PAR_MIN))
-    for (int b = 0; b < B; b++) {
+    ALIG_DNC_FOR_B((size_t)B * N >= ALIG_DNC_PAR_MIN, B, b, {
         const float *ab = a + (size_t)b * N, *cb = c + (size_t)b * N;
         float *wb = ww + (size_t)b * N;
         const float g = ga[b], h = gw[b], ng = 1.0f - g;
         for (int i = 0; i < N; i++) wb[i] = h * (g * ab[i] + ng * cb[i]);
-    }
+    });
 }
 
-void alig_dnc_write_weights_backward(int B, int N, const float *a, const float *c, const float *ga,
+ALIG_DNC_HOT void alig_dnc_write_weights_backward(int B, int N, const float *a, const float *c, const float *ga,
                                      const float *gw, const float *dww, float *da, float *dc, float *dga,
                                      float *dgw, unsigned set)
 {
-    ALIG_NK_OMP(omp parallel for schedule(static) if ((size_t)B * N >= ALIG_DNC_PAR_MIN))
-    for (int b = 0; b < B; b++) {
+    ALIG_DNC_FOR_B((size_t)B * N >= ALIG_DNC_PAR_MIN, B, b, {
         const size_t o = (size_t)b * N;
         const float *ab = a + o, *cb = c + o, *gb = dww + o;
         const float g = ga[b], h = gw[b], ng = 1.0f - g;
@@ -81,16 +98,15 @@ void alig_dnc_write_weights_backward(int B, int N, const float *a, const float *
             if (dga) put(dga + b, (double)h * (sa - sc), SETBIT(set, 2));
             if (dgw) put(dgw + b, (double)g * sa + (double)ng * sc, SETBIT(set, 3));
         }
-    }
+    });
 }
 
 /* ================================================================== memory write */
 
-void alig_dnc_memory_forward(int B, int N, int W, const float *Mp, const float *w, const float *e,
+ALIG_DNC_HOT void alig_dnc_memory_forward(int B, int N, int W, const float *Mp, const float *w, const float *e,
                              const float *v, float *M)
 {
-    ALIG_NK_OMP(omp parallel for schedule(static) if ((size_t)B * N * W >= ALIG_DNC_PAR_MIN))
-    for (int b = 0; b < B; b++) {
+    ALIG_DNC_FOR_B((size_t)B * N * W >= ALIG_DNC_PAR_MIN, B, b, {
         const float *eb = e + (size_t)b * W, *vb = v + (size_t)b * W;
         for (int i = 0; i < N; i++) {
             const size_t r = ((size_t)b * N + i) * W;
@@ -99,11 +115,11 @@ void alig_dnc_memory_forward(int B, int N, int W, const float *Mp, const float *
             float *m = M + r;
             for (int k = 0; k < W; k++) m[k] = mp[k] * (1.0f - wi * eb[k]) + wi * vb[k];
         }
-    }
+    });
 }
 
 /* one sample: the column sums de, dv over the rows, in double */
-static void memory_backward_one(int N, int W, const float *Mp, const float *w, const float *e, const float *v,
+ALIG_DNC_HOT static void memory_backward_one(int N, int W, const float *Mp, const float *w, const float *e, const float *v,
                                 const float *dM, float *dMp, float *dw, float *de, float *dv, unsigned set)
 {
     for (int i = 0; i < N; i++) {
@@ -117,9 +133,8 @@ static void memory_backward_one(int N, int W, const float *Mp, const float *w, c
                 for (int k = 0; k < W; k++) d[k] += g[k] * (1.0f - wi * e[k]);
         }
         if (dw) {
-            double s = 0.0;
-            _Pragma("omp simd reduction(+:s)")
-            for (int k = 0; k < W; k++) s += (double)g[k] * ((double)v[k] - (double)mp[k] * e[k]);
+            double s;
+            LANES4(W, k, s, (double)g[k] * ((double)v[k] - (double)mp[k] * e[k]));
             put(dw + i, s, SETBIT(set, 1));
         }
     }
@@ -136,24 +151,22 @@ static void memory_backward_one(int N, int W, const float *Mp, const float *w, c
         }
 }
 
-void alig_dnc_memory_backward(int B, int N, int W, const float *Mp, const float *w, const float *e,
+ALIG_DNC_HOT void alig_dnc_memory_backward(int B, int N, int W, const float *Mp, const float *w, const float *e,
                               const float *v, const float *dM, float *dMp, float *dw, float *de, float *dv,
                               unsigned set)
 {
-    ALIG_NK_OMP(omp parallel for schedule(static) if ((size_t)B * N * W >= ALIG_DNC_PAR_MIN))
-    for (int b = 0; b < B; b++) {
+    ALIG_DNC_FOR_B((size_t)B * N * W >= ALIG_DNC_PAR_MIN, B, b, {
         const size_t onw = (size_t)b * N * W, on = (size_t)b * N, ow = (size_t)b * W;
         memory_backward_one(N, W, Mp + onw, w + on, e + ow, v + ow, dM + onw, dMp ? dMp + onw : NULL,
                             dw ? dw + on : NULL, de ? de + ow : NULL, dv ? dv + ow : NULL, set);
-    }
+    });
 }
 
 /* ================================================================== temporal link */
 
-void alig_dnc_link_forward(int B, int N, const float *Lp, const float *w, const float *p, float *L)
+ALIG_DNC_HOT void alig_dnc_link_forward(int B, int N, const float *Lp, const float *w, const float *p, float *L)
 {
-    ALIG_NK_OMP(omp parallel for schedule(static) if ((size_t)B * N * N >= ALIG_DNC_PAR_MIN))
-    for (int b = 0; b < B; b++) {
+    ALIG_DNC_FOR_B((size_t)B * N * N >= ALIG_DNC_PAR_MIN, B, b, {
         const float *wb = w + (size_t)b * N, *pb = p + (size_t)b * N;
         for (int i = 0; i < N; i++) {
             const size_t r = ((size_t)b * N + i) * N;
@@ -162,10 +175,10 @@ void alig_dnc_link_forward(int B, int N, const float *Lp, const float *w, const 
             for (int j = 0; j < N; j++) l[j] = (ci - wb[j]) * lp[j] + wi * pb[j];
             l[i] = 0.0f;
         }
-    }
+    });
 }
 
-static void link_backward_one(int N, const float *Lp, const float *w, const float *p, const float *dL, float *dLp,
+ALIG_DNC_HOT static void link_backward_one(int N, const float *Lp, const float *w, const float *p, const float *dL, float *dLp,
                               float *dw, float *dp, unsigned set)
 {
     if (dLp)
@@ -184,9 +197,8 @@ static void link_backward_one(int N, const float *Lp, const float *w, const floa
         for (int k = 0; k < N; k++) {
             /* row k: Σ_j dL[k,j]·(p[j] − Lp[k,j]); column k: −Σ_i dL[i,k]·Lp[i,k]; without the diagonal */
             const float *g = dL + (size_t)k * N, *lp = Lp + (size_t)k * N;
-            double s = 0.0;
-            _Pragma("omp simd reduction(+:s)")
-            for (int j = 0; j < N; j++) s += j == k ? 0.0 : (double)g[j] * ((double)p[j] - (double)lp[j]);
+            double s;
+            LANES4(N, j, s, j == k ? 0.0 : (double)g[j] * ((double)p[j] - (double)lp[j]));
             for (int i = 0; i < N; i++)
                 if (i != k) s -= (double)dL[(size_t)i * N + k] * Lp[(size_t)i * N + k];
             put(dw + k, s, SETBIT(set, 1));
@@ -200,37 +212,34 @@ static void link_backward_one(int N, const float *Lp, const float *w, const floa
         }
 }
 
-void alig_dnc_link_backward(int B, int N, const float *Lp, const float *w, const float *p, const float *dL,
+ALIG_DNC_HOT void alig_dnc_link_backward(int B, int N, const float *Lp, const float *w, const float *p, const float *dL,
                             float *dLp, float *dw, float *dp, unsigned set)
 {
-    ALIG_NK_OMP(omp parallel for schedule(static) if ((size_t)B * N * N >= ALIG_DNC_PAR_MIN))
-    for (int b = 0; b < B; b++) {
+    ALIG_DNC_FOR_B((size_t)B * N * N >= ALIG_DNC_PAR_MIN, B, b, {
         const size_t onn = (size_t)b * N * N, on = (size_t)b * N;
         link_backward_one(N, Lp + onn, w + on, p + on, dL + onn, dLp ? dLp + onn : NULL, dw ? dw + on : NULL,
                           dp ? dp + on : NULL, set);
-    }
+    });
 }
 
 /* ================================================================== precedence */
 
-void alig_dnc_precedence_forward(int B, int N, const float *pp, const float *w, float *p)
+ALIG_DNC_HOT void alig_dnc_precedence_forward(int B, int N, const float *pp, const float *w, float *p)
 {
-    ALIG_NK_OMP(omp parallel for schedule(static) if ((size_t)B * N >= ALIG_DNC_PAR_MIN))
-    for (int b = 0; b < B; b++) {
+    ALIG_DNC_FOR_B((size_t)B * N >= ALIG_DNC_PAR_MIN, B, b, {
         const float *pb = pp + (size_t)b * N, *wb = w + (size_t)b * N;
         float *o = p + (size_t)b * N;
         double s = 0.0;
         for (int i = 0; i < N; i++) s += wb[i];
         const float keep = (float)(1.0 - s);
         for (int i = 0; i < N; i++) o[i] = keep * pb[i] + wb[i];
-    }
+    });
 }
 
-void alig_dnc_precedence_backward(int B, int N, const float *pp, const float *w, const float *dp, float *dpp,
+ALIG_DNC_HOT void alig_dnc_precedence_backward(int B, int N, const float *pp, const float *w, const float *dp, float *dpp,
                                   float *dw, unsigned set)
 {
-    ALIG_NK_OMP(omp parallel for schedule(static) if ((size_t)B * N >= ALIG_DNC_PAR_MIN))
-    for (int b = 0; b < B; b++) {
+    ALIG_DNC_FOR_B((size_t)B * N >= ALIG_DNC_PAR_MIN, B, b, {
         const size_t o = (size_t)b * N;
         const float *pb = pp + o, *wb = w + o, *g = dp + o;
         if (dpp) {
@@ -246,12 +255,12 @@ void alig_dnc_precedence_backward(int B, int N, const float *pp, const float *w,
             else
                 for (int k = 0; k < N; k++) d[k] += g[k] - t;
         }
-    }
+    });
 }
 
 /* ================================================================== read weights */
 
-static void read_forward_one(int R, int N, const float *L, const float *wp, const float *modes, const float *c,
+ALIG_DNC_HOT static void read_forward_one(int R, int N, const float *L, const float *wp, const float *modes, const float *c,
                              float *wr, float *f, float *bw)
 {
     /* f[r,i] = ⟨L[i,:], wp[r,:]⟩ (dot products along rows of L); b[r,:] = Σ_i wp[r,i]·L[i,:] */
@@ -271,18 +280,17 @@ static void read_forward_one(int R, int N, const float *L, const float *wp, cons
     }
 }
 
-void alig_dnc_read_weights_forward(int B, int R, int N, const float *L, const float *wp, const float *modes,
+ALIG_DNC_HOT void alig_dnc_read_weights_forward(int B, int R, int N, const float *L, const float *wp, const float *modes,
                                    const float *c, float *wr, float *fb)
 {
-    ALIG_NK_OMP(omp parallel for schedule(static) if ((size_t)B * R * N * N >= ALIG_DNC_PAR_MIN))
-    for (int b = 0; b < B; b++) {
+    ALIG_DNC_FOR_B((size_t)B * R * N * N >= ALIG_DNC_PAR_MIN, B, b, {
         const size_t onn = (size_t)b * N * N, orn = (size_t)b * R * N;
         float *f = fb + 2 * orn;
         read_forward_one(R, N, L + onn, wp + orn, modes + (size_t)b * R * 3, c + orn, wr + orn, f, f + N);
-    }
+    });
 }
 
-static void read_backward_one(int R, int N, const float *L, const float *wp, const float *modes, const float *c,
+ALIG_DNC_HOT static void read_backward_one(int R, int N, const float *L, const float *wp, const float *modes, const float *c,
                               const float *fb, const float *dwr, float *dL, float *dwp, float *dm, float *dc,
                               unsigned set)
 {
@@ -325,25 +333,23 @@ static void read_backward_one(int R, int N, const float *L, const float *wp, con
         }
 }
 
-void alig_dnc_read_weights_backward(int B, int R, int N, const float *L, const float *wp, const float *modes,
+ALIG_DNC_HOT void alig_dnc_read_weights_backward(int B, int R, int N, const float *L, const float *wp, const float *modes,
                                     const float *c, const float *fb, const float *dwr, float *dL, float *dwp,
                                     float *dmodes, float *dc, unsigned set)
 {
-    ALIG_NK_OMP(omp parallel for schedule(static) if ((size_t)B * R * N * N >= ALIG_DNC_PAR_MIN))
-    for (int b = 0; b < B; b++) {
+    ALIG_DNC_FOR_B((size_t)B * R * N * N >= ALIG_DNC_PAR_MIN, B, b, {
         const size_t onn = (size_t)b * N * N, orn = (size_t)b * R * N, or3 = (size_t)b * R * 3;
         read_backward_one(R, N, L + onn, wp + orn, modes + or3, c + orn, fb + 2 * orn, dwr + orn,
                           dL ? dL + onn : NULL, dwp ? dwp + orn : NULL, dmodes ? dmodes + or3 : NULL,
                           dc ? dc + orn : NULL, set);
-    }
+    });
 }
 
 /* ================================================================== bmm */
 
-void alig_dnc_bmm_forward(int B, int M, int K, int N, const float *A, const float *Bm, float *C)
+ALIG_DNC_HOT void alig_dnc_bmm_forward(int B, int M, int K, int N, const float *A, const float *Bm, float *C)
 {
-    ALIG_NK_OMP(omp parallel for schedule(static) if ((size_t)B * M * K * N >= ALIG_DNC_PAR_MIN))
-    for (int b = 0; b < B; b++) {
+    ALIG_DNC_FOR_B((size_t)B * M * K * N >= ALIG_DNC_PAR_MIN, B, b, {
         const float *a = A + (size_t)b * M * K, *bm = Bm + (size_t)b * K * N;
         float *c = C + (size_t)b * M * N;
         for (int m = 0; m < M; m++) {
@@ -354,14 +360,13 @@ void alig_dnc_bmm_forward(int B, int M, int K, int N, const float *A, const floa
                 for (int n = 0; n < N; n++) cr[n] += s * br[n];
             }
         }
-    }
+    });
 }
 
-void alig_dnc_bmm_backward(int B, int M, int K, int N, const float *A, const float *Bm, const float *dC, float *dA,
+ALIG_DNC_HOT void alig_dnc_bmm_backward(int B, int M, int K, int N, const float *A, const float *Bm, const float *dC, float *dA,
                            float *dBm, unsigned set)
 {
-    ALIG_NK_OMP(omp parallel for schedule(static) if ((size_t)B * M * K * N >= ALIG_DNC_PAR_MIN))
-    for (int b = 0; b < B; b++) {
+    ALIG_DNC_FOR_B((size_t)B * M * K * N >= ALIG_DNC_PAR_MIN, B, b, {
         const float *a = A + (size_t)b * M * K, *bm = Bm + (size_t)b * K * N, *g = dC + (size_t)b * M * N;
         if (dA) {       /* dA[m,k] = ⟨dC[m,:], Bm[k,:]⟩ */
             float *d = dA + (size_t)b * M * K;
@@ -382,7 +387,7 @@ void alig_dnc_bmm_backward(int B, int M, int K, int N, const float *A, const flo
                 }
             }
         }
-    }
+    });
 }
 
 /* ================================================================== naive twins */

@@ -61,6 +61,18 @@ static inline int ceil_pos(int a, int b)
     return b == 1 ? a : b == 2 ? (a + 1) >> 1 : (a + b - 1) / b;
 }
 
+/* for (type i = 0; i < n; i++) BODY: an OpenMP loop when cond holds, else a plain loop outside any
+ * OpenMP construct (see ELEMENTWISE below); BODY is a braced block, the same code either way. */
+#define NK_FOR(cond, type, i, n, ...)                                                          \
+    do {                                                                                       \
+        if (cond) {                                                                            \
+            ALIG_NK_OMP(omp parallel for schedule(static))                                     \
+            for (type i = 0; i < (n); i++) __VA_ARGS__                                         \
+        } else {                                                                               \
+            for (type i = 0; i < (n); i++) __VA_ARGS__                                         \
+        }                                                                                      \
+    } while (0)
+
 /* ====================================================================== gemm */
 
 void alig_nk_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, const float *B,
@@ -1098,8 +1110,29 @@ void alig_nk_plane_mean_backward(size_t NC, size_t L, const float *dy, float *dx
 
 /* ====================================================================== bias, elementwise */
 
+/* L = 1 (a bias on the columns of an (N, C) matrix: the linear layers of the DNC and the MLPs):
+ * rows of C contiguous sums, so the inner loop runs over the channels and vectorises; the
+ * general loop below would run a length-1 loop per element. */
+NK_HOT static void bias_rows_forward(int n0, int n1, int C, const float *x, const float *b, float *y)
+{
+    for (int n = n0; n < n1; n++) {
+        const float *xr = x + (size_t)n * C;
+        float *yr = y + (size_t)n * C;
+        for (int c = 0; c < C; c++) yr[c] = xr[c] + b[c];
+    }
+}
+
 void alig_nk_bias_forward(int N, int C, size_t L, const float *x, const float *b, float *y)
 {
+    if (L == 1) {
+        if ((size_t)N * C < ALIG_NK_PAR_MIN) {
+            bias_rows_forward(0, N, C, x, b, y);
+            return;
+        }
+        ALIG_NK_OMP(omp parallel for schedule(static))
+        for (int n = 0; n < N; n++) bias_rows_forward(n, n + 1, C, x, b, y);
+        return;
+    }
     ALIG_NK_OMP(omp parallel for collapse(2) schedule(static) if ((size_t)N * C * L >= ALIG_NK_PAR_MIN))
     for (int n = 0; n < N; n++)
         for (int c = 0; c < C; c++) {
@@ -1129,8 +1162,31 @@ NK_HOT static void lane_sums(const float *d, size_t L, double *a)
     for (int j = 0; l < L; l++, j++) a[j] += d[l];
 }
 
+/* L = 1: the column sums of dy (N, C) for channels [c0, c1), c1 − c0 <= BIAS_COLS, each in one double
+ * accumulator summed over n in order, exactly what the lane path gives when L = 1 (every element
+ * falls in lane 0 and the other lanes add zeros), but with the channels in the inner loop. */
+#define BIAS_COLS 256
+NK_HOT static void bias_cols_backward(int N, int C, int c0, int c1, const float *dy, float *db)
+{
+    double a[BIAS_COLS];
+    const int w = c1 - c0;
+    for (int c = 0; c < w; c++) a[c] = 0.0;
+    for (int n = 0; n < N; n++) {
+        const float *d = dy + (size_t)n * C + c0;
+        for (int c = 0; c < w; c++) a[c] += d[c];
+    }
+    for (int c = 0; c < w; c++) db[c0 + c] += (float)a[c];
+}
+
 void alig_nk_bias_backward(int N, int C, size_t L, const float *dy, float *db)
 {
+    if (L == 1) {
+        const int chunks = (C + BIAS_COLS - 1) / BIAS_COLS;
+        NK_FOR((size_t)N * C >= ALIG_NK_PAR_MIN && chunks > 1, int, k, chunks, {
+            bias_cols_backward(N, C, k * BIAS_COLS, k + 1 < chunks ? (k + 1) * BIAS_COLS : C, dy, db);
+        });
+        return;
+    }
     ALIG_NK_OMP(omp parallel for schedule(static) if ((size_t)N * C * L >= ALIG_NK_PAR_MIN))
     for (int c = 0; c < C; c++) {
         double a[BN_LANES] = { 0 };
@@ -1150,10 +1206,18 @@ void alig_nk_bias_backward_naive(int N, int C, size_t L, const float *dy, float 
 }
 
 #define NK_ZCHUNK ((size_t)4096)
+/* Below ALIG_NK_PAR_MIN the loop runs without entering an OpenMP construct at all: an `if` clause
+ * that comes out false still calls into the runtime (a team of one), which costs more than the
+ * loop itself on the DNC's (16, 64)-sized tensors. */
 #define ELEMENTWISE(n, body)                                                                  \
     do {                                                                                      \
-        ALIG_NK_OMP(omp parallel for simd schedule(static) if ((n) >= ALIG_NK_PAR_MIN))       \
-        for (size_t i = 0; i < (n); i++) { body; }                                            \
+        if ((n) < ALIG_NK_PAR_MIN) {                                                          \
+            ALIG_NK_OMP(omp simd)                                                             \
+            for (size_t i = 0; i < (n); i++) { body; }                                        \
+        } else {                                                                              \
+            ALIG_NK_OMP(omp parallel for simd schedule(static))                               \
+            for (size_t i = 0; i < (n); i++) { body; }                                        \
+        }                                                                                     \
     } while (0)
 
 void alig_nk_relu_forward(size_t n, const float *x, float *y) { ELEMENTWISE(n, y[i] = x[i] > 0.0f ? x[i] : 0.0f); }
@@ -1193,9 +1257,14 @@ void alig_nk_add_const(size_t n, float c, float *y) { ELEMENTWISE(n, y[i] += c);
 
 void alig_nk_zero(size_t n, float *y)
 {
-    /* fixed 4096-float chunks, one memset each: threads split the pages of large buffers */
+    /* fixed 4096-float chunks, one memset each: threads split the pages of large buffers; small
+     * ones are one memset, outside any OpenMP construct */
+    if (n < 4 * ALIG_NK_PAR_MIN) {
+        memset(y, 0, n * sizeof *y);
+        return;
+    }
     const size_t nc = (n + NK_ZCHUNK - 1) / NK_ZCHUNK;
-    ALIG_NK_OMP(omp parallel for schedule(static) if (n >= 4 * ALIG_NK_PAR_MIN))
+    ALIG_NK_OMP(omp parallel for schedule(static))
     for (size_t c = 0; c < nc; c++) {
         const size_t i0 = c * NK_ZCHUNK;
         memset(y + i0, 0, zmin(NK_ZCHUNK, n - i0) * sizeof *y);
@@ -1204,15 +1273,14 @@ void alig_nk_zero(size_t n, float *y)
 
 void alig_nk_copy_rows(size_t rows, size_t len, const float *src, size_t src_ld, float *dst, size_t dst_ld)
 {
-    ALIG_NK_OMP(omp parallel for schedule(static) if (rows * len >= ALIG_NK_PAR_MIN))
-    for (size_t r = 0; r < rows; r++) memcpy(dst + r * dst_ld, src + r * src_ld, len * sizeof *dst);
+    NK_FOR(rows * len >= ALIG_NK_PAR_MIN, size_t, r, rows, { memcpy(dst + r * dst_ld, src + r * src_ld, len * sizeof *dst); });
 }
 
 void alig_nk_acc_rows(size_t rows, size_t len, const float *src, size_t src_ld, float *dst, size_t dst_ld)
 {
-    ALIG_NK_OMP(omp parallel for schedule(static) if (rows * len >= ALIG_NK_PAR_MIN))
-    for (size_t r = 0; r < rows; r++)
+    NK_FOR(rows * len >= ALIG_NK_PAR_MIN, size_t, r, rows, {
         for (size_t j = 0; j < len; j++) dst[r * dst_ld + j] += src[r * src_ld + j];
+    });
 }
 
 /* Deterministic sum: fixed 4096-element chunks, partials added serially in chunk order. */
@@ -1249,27 +1317,33 @@ double alig_nk_sum(size_t n, const float *x) { return det_sum(n, sum_chunk, x); 
 
 void alig_nk_softmax_forward(int N, int C, const float *x, float *y)
 {
-    ALIG_NK_OMP(omp parallel for schedule(static) if ((size_t)N * C >= ALIG_NK_PAR_MIN))
-    for (int i = 0; i < N; i++) {
+    /* rows of up to SM_KEEP entries keep their exponentials (the same values, one exp each) */
+    enum { SM_KEEP = 64 };
+    NK_FOR((size_t)N * C >= ALIG_NK_PAR_MIN, int, i, N, {
         const float *xr = x + (size_t)i * C;
         float *yr = y + (size_t)i * C;
         float mx = xr[0];
         for (int j = 1; j < C; j++) mx = xr[j] > mx ? xr[j] : mx;
         double z = 0.0;
-        for (int j = 0; j < C; j++) z += exp((double)xr[j] - mx);
-        for (int j = 0; j < C; j++) yr[j] = (float)(exp((double)xr[j] - mx) / z);
-    }
+        if (C <= SM_KEEP) {
+            double e[SM_KEEP];
+            for (int j = 0; j < C; j++) z += (e[j] = exp((double)xr[j] - mx));
+            for (int j = 0; j < C; j++) yr[j] = (float)(e[j] / z);
+        } else {
+            for (int j = 0; j < C; j++) z += exp((double)xr[j] - mx);
+            for (int j = 0; j < C; j++) yr[j] = (float)(exp((double)xr[j] - mx) / z);
+        }
+    });
 }
 
 void alig_nk_softmax_backward(int N, int C, const float *y, const float *dy, float *dx)
 {
-    ALIG_NK_OMP(omp parallel for schedule(static) if ((size_t)N * C >= ALIG_NK_PAR_MIN))
-    for (int i = 0; i < N; i++) {
+    NK_FOR((size_t)N * C >= ALIG_NK_PAR_MIN, int, i, N, {
         const float *yr = y + (size_t)i * C, *dr = dy + (size_t)i * C;
         double dot = 0.0;
         for (int j = 0; j < C; j++) dot += (double)dr[j] * yr[j];
         for (int j = 0; j < C; j++) dx[(size_t)i * C + j] += (float)(yr[j] * ((double)dr[j] - dot));
-    }
+    });
 }
 
 /* ====================================================================== dropout */

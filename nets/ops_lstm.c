@@ -1,6 +1,6 @@
 /* ops_lstm.c - the fused LSTM cell op (ad.h alig_ad_lstm_cell; kernels in lstm_kernels.c).
  * Operands: z (B,4H), optional state_prev (B,2H); output (B,2H) = [h, c]; the node's workspace
- * keeps the four gate activations (B,4H) for the backward pass. */
+ * keeps the four gate activations and tanh(c) (B,5H) for the backward pass. */
 #include <math.h>
 
 #include "ad_impl.h"
@@ -23,7 +23,7 @@ alig_ad_node *alig_ad_lstm_cell(alig_ad_graph *G, alig_ad_node *z, alig_ad_node 
     alig_ad_node *n = alig_ad_new_node(G, ALIG_OP_LSTM_CELL, 2, (int[]){ B, 2 * H }, state_prev ? 2 : 1, ins);
     if (!n) return NULL;
     n->aux.lstm.forget_bias = (float)forget_bias;
-    n->work_bytes = (size_t)B * 4 * H * sizeof(float);
+    n->work_bytes = (size_t)B * 5 * H * sizeof(float);
     return n;
 }
 
@@ -41,8 +41,10 @@ static void lstm_backward(alig_ad_graph *G, alig_ad_node *n, int train)
     (void)G; (void)train;
     const int B = n->dims[0], H = n->dims[1] / 2;
     const alig_ad_node *sp = n->n_in > 1 ? n->in[1] : NULL;
-    alig_nk_lstm_cell_backward(B, H, sp ? sp->value : NULL, n->value, n->work, n->grad, n->in[0]->grad,
-                               sp ? sp->grad : NULL);
+    alig_ad_node *z = n->in[0];
+    const int set = z->grad ? alig_ad_grad_claim(G, z) : 0;    /* dz written, not added, when first */
+    alig_nk_lstm_cell_backward(B, H, sp ? sp->value : NULL, n->work, n->grad, z->grad, sp ? sp->grad : NULL, set);
 }
 
-const alig_ad_opdef alig_ad_def_lstm_cell = { "lstm_cell", lstm_forward, lstm_backward, 0 };
+/* the gates' gradient is written in full (overwrites bit 0); the state's only in its c half */
+const alig_ad_opdef alig_ad_def_lstm_cell = { "lstm_cell", lstm_forward, lstm_backward, 1u };

@@ -528,14 +528,24 @@ static void test_sum(void)
  * (N·C·L and N·C >= ALIG_NK_PAR_MIN) and at small ones (remainder lanes, one row). */
 static void test_bias_losses(void)
 {
-    const int sizes[3][3] = { { 64, 40, 33 }, { 3, 5, 7 }, { 1, 1, 1 } };   /* N, C, L for the bias */
-    for (int k = 0; k < 3; k++) {
+    /* N, C, L for the bias; L = 1 takes the column path: one chunk, several chunks with a short last
+     * one, threaded (N·C >= ALIG_NK_PAR_MIN) */
+    const int sizes[6][3] = { { 64, 40, 33 }, { 3, 5, 7 }, { 1, 1, 1 }, { 16, 135, 1 }, { 9, 600, 1 }, { 200, 700, 1 } };
+    for (int k = 0; k < 6; k++) {
         const int N = sizes[k][0], C = sizes[k][1];
         const size_t L = (size_t)sizes[k][2], n = (size_t)N * C * L;
         float *dy = randv(n, -1, 1), *db1 = randv((size_t)C, -1, 1), *db2 = copyv(db1, (size_t)C);
         alig_nk_bias_backward(N, C, L, dy, db1);
         alig_nk_bias_backward_naive(N, C, L, dy, db2);
         CHECK_CLOSE(db1, db2, (size_t)C, 1e-6, "bias backward %dx%dx%zu", N, C, L);
+        /* forward: y[n, c, l] = x[n, c, l] + b[c], written out by hand */
+        float *y = malloc(n * sizeof *y);
+        CU_ASSERT_FATAL(y != NULL);
+        alig_nk_bias_forward(N, C, L, dy, db2, y);
+        size_t bad = 0;
+        for (size_t i = 0; i < n; i++) bad += y[i] != dy[i] + db2[(i / L) % (size_t)C];
+        CU_ASSERT_EQUAL(bad, 0);
+        free(y);
         free(dy); free(db1); free(db2);
     }
     const int rows[3] = { 4096, 7, 1 }, classes[3] = { 10, 3, 100 };
