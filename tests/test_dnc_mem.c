@@ -10,12 +10,14 @@
  *    reference backward derived from the forward alone. Checked at the DNC's sizes (B = N = W =
  *    16, R = 4; bmm (16,4,16)·(16,16,16) and (16,16,16)·... shapes), at odd sizes (B = 3, N = 5,
  *    W = 7, R = 2; bmm M, K, N = 3, 5, 7) and at a batch large enough for the OpenMP batch loop
- *    (B = 272), each backward three ways: accumulated onto random gradients (set = 0), written
+ *    (B = 272, for link and memory), each backward three ways: accumulated onto random gradients (set = 0), written
  *    over NaN (set = all bits: a coordinate left unwritten stays NaN and fails), and mixed (every
  *    other operand written, the others absent: a NULL gradient must be skipped).
  *    Tolerance 1e-5 of max(1, ‖reference‖∞): the kernels round in float over sums of at most N
- *    or W = 16 products of O(1) terms (about 16·6e-8 ≈ 1e-6 of the scale); a wrong index or a
- *    missing term moves an output by a whole O(1e-1) term.
+ *    or W = 16 products of O(1) terms (about 16·6e-8 ≈ 1e-6 of the scale; measured at most
+ *    2.3e-7); a wrong index or a missing term moves an output by a whole O(1e-1) term (checked by
+ *    hand-injected faults: a link dp with the diagonal term kept, a read dwp missing one row,
+ *    both fail at 2e-1 or more).
  * 2. Ops through the graph. Every op's float backward (alig_ad_backward) against central
  *    differences of the same double forward (h = 1e-6·max(1, |x|)) of L = Σ r ⊙ op(·), r fixed
  *    and random, on every coordinate of every trainable operand, as tests/test_ad_double.c does:
@@ -144,8 +146,10 @@ static void d_bmm(const sz *s, const double *const *in, double *y)
 typedef void (*d_fwd_fn)(const sz *s, const double *const *in, double *y);
 /* kernel wrappers: `naive` picks the twin; fb is the read weights' (B,R,2,N) buffer */
 typedef void (*k_fwd_fn)(const sz *s, int naive, float *const *in, float *y, float *fb);
-typedef void (*k_bwd_fn)(const sz *s, int naive, float *const *in, const float *fb, const float *dy, float **din,
+typedef void (*k_bwd_fn)(const sz *s, int naive, float *const *in, float *fb, const float *dy, float **din,
                          unsigned set);
+/* the optimised backward's double scratch (memory, link): max(B·2·W, B·2·N) doubles */
+static double *kws;
 
 typedef struct opspec {
     const char *name;
@@ -164,7 +168,7 @@ static void kf_ww(const sz *s, int nv, float *const *in, float *y, float *fb)
     (nv ? alig_dnc_write_weights_forward_naive : alig_dnc_write_weights_forward)(s->B, s->N, in[0], in[1], in[2],
                                                                                in[3], y);
 }
-static void kb_ww(const sz *s, int nv, float *const *in, const float *fb, const float *dy, float **d, unsigned set)
+static void kb_ww(const sz *s, int nv, float *const *in, float *fb, const float *dy, float **d, unsigned set)
 {
     (void)fb;
     (nv ? alig_dnc_write_weights_backward_naive : alig_dnc_write_weights_backward)(
@@ -184,11 +188,13 @@ static void kf_mem(const sz *s, int nv, float *const *in, float *y, float *fb)
     (void)fb;
     (nv ? alig_dnc_memory_forward_naive : alig_dnc_memory_forward)(s->B, s->N, s->W, in[0], in[1], in[2], in[3], y);
 }
-static void kb_mem(const sz *s, int nv, float *const *in, const float *fb, const float *dy, float **d, unsigned set)
+static void kb_mem(const sz *s, int nv, float *const *in, float *fb, const float *dy, float **d, unsigned set)
 {
     (void)fb;
-    (nv ? alig_dnc_memory_backward_naive : alig_dnc_memory_backward)(s->B, s->N, s->W, in[0], in[1], in[2], in[3],
-                                                                   dy, d[0], d[1], d[2], d[3], set);
+    if (nv)
+        alig_dnc_memory_backward_naive(s->B, s->N, s->W, in[0], in[1], in[2], in[3], dy, d[0], d[1], d[2], d[3], set);
+    else
+        alig_dnc_memory_backward(s->B, s->N, s->W, in[0], in[1], in[2], in[3], dy, d[0], d[1], d[2], d[3], set, kws);
 }
 static void sh_mem(const sz *s, int nd[5], int dm[5][3])
 {
@@ -204,11 +210,13 @@ static void kf_link(const sz *s, int nv, float *const *in, float *y, float *fb)
     (void)fb;
     (nv ? alig_dnc_link_forward_naive : alig_dnc_link_forward)(s->B, s->N, in[0], in[1], in[2], y);
 }
-static void kb_link(const sz *s, int nv, float *const *in, const float *fb, const float *dy, float **d, unsigned set)
+static void kb_link(const sz *s, int nv, float *const *in, float *fb, const float *dy, float **d, unsigned set)
 {
     (void)fb;
-    (nv ? alig_dnc_link_backward_naive : alig_dnc_link_backward)(s->B, s->N, in[0], in[1], in[2], dy, d[0], d[1],
-                                                               d[2], set);
+    if (nv)
+        alig_dnc_link_backward_naive(s->B, s->N, in[0], in[1], in[2], dy, d[0], d[1], d[2], set);
+    else
+        alig_dnc_link_backward(s->B, s->N, in[0], in[1], in[2], dy, d[0], d[1], d[2], set, kws);
 }
 static void sh_link(const sz *s, int nd[5], int dm[5][3])
 {
@@ -224,7 +232,7 @@ static void kf_prec(const sz *s, int nv, float *const *in, float *y, float *fb)
     (void)fb;
     (nv ? alig_dnc_precedence_forward_naive : alig_dnc_precedence_forward)(s->B, s->N, in[0], in[1], y);
 }
-static void kb_prec(const sz *s, int nv, float *const *in, const float *fb, const float *dy, float **d, unsigned set)
+static void kb_prec(const sz *s, int nv, float *const *in, float *fb, const float *dy, float **d, unsigned set)
 {
     (void)fb;
     (nv ? alig_dnc_precedence_backward_naive : alig_dnc_precedence_backward)(s->B, s->N, in[0], in[1], dy, d[0],
@@ -247,7 +255,7 @@ static void kf_read(const sz *s, int nv, float *const *in, float *y, float *fb)
     else
         alig_dnc_read_weights_forward(s->B, s->R, s->N, in[0], in[1], in[2], in[3], y, fb);
 }
-static void kb_read(const sz *s, int nv, float *const *in, const float *fb, const float *dy, float **d, unsigned set)
+static void kb_read(const sz *s, int nv, float *const *in, float *fb, const float *dy, float **d, unsigned set)
 {
     if (nv)
         alig_dnc_read_weights_backward_naive(s->B, s->R, s->N, in[0], in[1], in[2], in[3], dy, d[0], d[1], d[2],
@@ -270,7 +278,7 @@ static void kf_bmm(const sz *s, int nv, float *const *in, float *y, float *fb)
     (void)fb;
     (nv ? alig_dnc_bmm_forward_naive : alig_dnc_bmm_forward)(s->B, s->M, s->K, s->N, in[0], in[1], y);
 }
-static void kb_bmm(const sz *s, int nv, float *const *in, const float *fb, const float *dy, float **d, unsigned set)
+static void kb_bmm(const sz *s, int nv, float *const *in, float *fb, const float *dy, float **d, unsigned set)
 {
     (void)fb;
     (nv ? alig_dnc_bmm_backward_naive : alig_dnc_bmm_backward)(s->B, s->M, s->K, s->N, in[0], in[1], dy, d[0], d[1],
@@ -330,8 +338,9 @@ static void kernel_case(int op, const sz *s, const char *label)
     float *in[4] = { 0 }, *y = malloc(ny * sizeof *y), *dy = malloc(ny * sizeof *dy);
     double *din[4] = { 0 }, *yd = malloc(ny * sizeof *yd), *yp = malloc(ny * sizeof *yp);
     double *gref[4] = { 0 };
-    float *fb = malloc(2 * (size_t)s->B * s->R * s->N * sizeof *fb);
-    CU_ASSERT_FATAL(y && dy && yd && yp && fb);
+    float *fb = malloc((size_t)s->B * 4 * (size_t)s->R * s->N * sizeof *fb);
+    kws = malloc((size_t)s->B * 2 * (size_t)(s->N > s->W ? s->N : s->W) * sizeof *kws);
+    CU_ASSERT_FATAL(y && dy && yd && yp && fb && kws);
     for (int j = 0; j < nin; j++) {
         in[j] = malloc(len[j] * sizeof *in[j]);
         din[j] = malloc(len[j] * sizeof *din[j]);
@@ -410,6 +419,8 @@ static void kernel_case(int op, const sz *s, const char *label)
     free(yd);
     free(yp);
     free(fb);
+    free(kws);
+    kws = NULL;
 }
 
 static void test_kernels(void)
@@ -424,12 +435,14 @@ static void test_kernels(void)
     /* the reads' other products at the DNC's sizes: bmm with M = K = N = 16 (like Lᵀ·M) */
     const sz sq = { .B = 16, .N = 16, .M = 16, .K = 16, .W = 16, .R = 4 };
     kernel_case(OP_BMM, &sq, "(16,16,16)x(16,16,16)");
-    /* a batch above ALIG_DNC_PAR_MIN for link, memory, read weights and bmm: the parallel loop */
+    /* a batch above ALIG_DNC_PAR_MIN for link and memory (their parallel batch loop); read weights
+     * and bmm (sgemm per sample) at the same batch */
     CU_ASSERT((size_t)big.B * big.N * big.N >= ALIG_DNC_PAR_MIN);
+    CU_ASSERT((size_t)big.B * big.N * big.W >= ALIG_DNC_PAR_MIN);
     kernel_case(OP_LINK, &big, "B272 (parallel batch)");
     kernel_case(OP_MEM, &big, "B272 (parallel batch)");
-    kernel_case(OP_READ, &big, "B272 (parallel batch)");
-    kernel_case(OP_BMM, &big, "B272 (parallel batch)");
+    kernel_case(OP_READ, &big, "B272");
+    kernel_case(OP_BMM, &big, "B272");
 }
 
 /* ================================================================== 2. ops vs double FD */

@@ -498,14 +498,14 @@ alig_ad_node *alig_ad_dnc_precedence(alig_ad_graph *G, alig_ad_node *prec_prev, 
  * @param modes    read modes (B,R,3) after a softmax, in the order (backward, forward, content).
  * @param content  read content weights (B,R,N).
  * @return the new read weights (B,R,N), or NULL (graph status set). The node keeps f and bk in a
- *         workspace (2·B·R·N floats) for its backward.
+ *         workspace (4·B·R·N floats, with the backward's scratch) for its backward.
  */
 alig_ad_node *alig_ad_dnc_read_weights(alig_ad_graph *G, alig_ad_node *link, alig_ad_node *wr_prev,
                                        alig_ad_node *modes, alig_ad_node *content);
 
 /**
  * @brief Batched matrix product, C[b] = A[b]·B[b] for every b (the DNC's reads r = wr·M are
- *        bmm(wr (B,R,N), M (B,N,W)) -> (B,R,W)). Plain loops, no sgemm (faster at the DNC's sizes).
+ *        bmm(wr (B,R,N), M (B,N,W)) -> (B,R,W)). One sgemm per sample (float accumulation).
  * @param a  (B,M,K).
  * @param b  (B,K,N).
  * @return C (B,M,N), or NULL (graph status set).
