@@ -798,6 +798,72 @@ static void test_ops_chain(void)
     tc_free(&t);
 }
 
+/* ---------------------------------------------------------------- inference compile */
+
+/* The two-step chain once more, built twice on ONE arena: a training graph and an inference graph
+ * (values shared by liveness, no gradients). Same parameters, same inputs: the outputs must be
+ * bitwise equal, and the inference graph refuses backward. */
+static alig_ad_node *build_chain(alig_ad_graph *G, const int *ids, alig_ad_node **outs)
+{
+    const int B = CHAIN.B, N = CHAIN.N, W = CHAIN.W, R = CHAIN.R;
+    alig_ad_node *M = alig_ad_input(G, 3, (int[]){ B, N, W }), *L = alig_ad_input(G, 3, (int[]){ B, N, N });
+    alig_ad_node *p = alig_ad_input(G, 2, (int[]){ B, N }), *wr = alig_ad_input(G, 3, (int[]){ B, R, N });
+    for (int k = 0; k < 2; k++) {
+        alig_ad_node *v[8];
+        for (int j = 0; j < 8; j++) v[j] = alig_ad_param(G, ids[8 * k + j]);
+        alig_ad_node *ww = alig_ad_dnc_write_weights(G, v[0], v[1], v[2], v[3]);
+        alig_ad_node *M1 = alig_ad_dnc_memory(G, M, ww, v[4], v[5]);
+        alig_ad_node *L1 = alig_ad_dnc_link(G, L, ww, p);
+        alig_ad_node *p1 = alig_ad_dnc_precedence(G, p, ww);
+        alig_ad_node *wr1 = alig_ad_dnc_read_weights(G, L1, wr, v[6], v[7]);
+        outs[k] = alig_ad_bmm(G, wr1, M1);
+        M = M1;
+        L = L1;
+        p = p1;
+        wr = wr1;
+    }
+    outs[2] = p;
+    return alig_ad_sum(G, outs[1]);
+}
+
+static void test_inference_compile(void)
+{
+    const int B = CHAIN.B, N = CHAIN.N, W = CHAIN.W, R = CHAIN.R;
+    alig_ad_params *P;
+    alig_ad_graph *Gt, *Gi;
+    int ids[16];
+    const int nd[8] = { 2, 2, 2, 2, 2, 2, 3, 3 };
+    const int dm[8][3] = { { B, N }, { B, N }, { B, 1 }, { B, 1 }, { B, W }, { B, W }, { B, R, 3 }, { B, R, N } };
+    CU_ASSERT_FATAL(alig_ad_params_alloc(&P) == ALIG_SUCCESS);
+    for (int k = 0; k < 16; k++) CU_ASSERT_FATAL(alig_ad_params_add(P, nd[k % 8], dm[k % 8], &ids[k]) == ALIG_SUCCESS);
+    CU_ASSERT_FATAL(alig_ad_graph_alloc(&Gt, P, 1) == ALIG_SUCCESS);
+    CU_ASSERT_FATAL(alig_ad_graph_alloc(&Gi, P, 1) == ALIG_SUCCESS);
+    alig_ad_node *ot[3], *oi[3];
+    alig_ad_node *lt = build_chain(Gt, ids, ot);
+    alig_ad_node *li = build_chain(Gi, ids, oi);
+    CU_ASSERT_FATAL(alig_ad_graph_compile(Gt) == ALIG_SUCCESS);
+    CU_ASSERT_FATAL(alig_ad_graph_compile_inference(Gi) == ALIG_SUCCESS);
+    float *x = alig_ad_params_x(P);
+    for (size_t i = 0; i < alig_ad_params_n(P); i++) x[i] = (float)unif(0, 1);
+    /* non-zero initial states, the same in both graphs (nodes 0..3 are the state inputs) */
+    for (int i = 0; i < 4; i++) {
+        alig_ad_node *a = alig_ad_graph_node(Gt, i), *b = alig_ad_graph_node(Gi, i);
+        for (size_t q = 0; q < a->size; q++) a->value[q] = b->value[q] = (float)unif(0, 0.2);
+    }
+    CU_ASSERT_FATAL(alig_ad_forward(Gt, 1) == ALIG_SUCCESS);
+    CU_ASSERT_FATAL(alig_ad_forward(Gi, 0) == ALIG_SUCCESS);
+    CU_ASSERT(alig_ad_backward(Gt, lt) == ALIG_SUCCESS);
+    CU_ASSERT(alig_ad_backward(Gi, li) == ALIG_EINVAL);
+    /* outputs the inference graph keeps: the last read vectors (read by the sum) are freed after
+     * use, the sum and the final precedence (read by nothing) stay */
+    CU_ASSERT(alig_ad_scalar(lt) == alig_ad_scalar(li));
+    CU_ASSERT(memcmp(ot[2]->value, oi[2]->value, ot[2]->size * sizeof(float)) == 0);
+    CU_ASSERT(isfinite(alig_ad_scalar(lt)) && alig_ad_scalar(lt) != 0.0);
+    alig_ad_graph_free(Gt);
+    alig_ad_graph_free(Gi);
+    alig_ad_params_free(P);
+}
+
 /* ================================================================== 3. hand-derived cases */
 
 /* a one-sample graph helper: write `vals` into an input node */
@@ -1060,6 +1126,7 @@ int main(void)
     CU_add_test(s3, "link diagonal 0 with zero gradient", test_link_diagonal);
     CU_add_test(s3, "precedence, memory erase, one-hot read modes, gates", test_precedence_memory_read_ww);
     CU_add_test(s4, "shape errors", test_shape_errors);
+    CU_add_test(s4, "inference compile: same values as training", test_inference_compile);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures();
