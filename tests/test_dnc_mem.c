@@ -17,7 +17,8 @@
  *    or W = 16 products of O(1) terms (about 16·6e-8 ≈ 1e-6 of the scale; measured at most
  *    2.3e-7); a wrong index or a missing term moves an output by a whole O(1e-1) term (checked by
  *    hand-injected faults: a link dp with the diagonal term kept, a read dwp missing one row,
- *    both fail at 2e-1 or more).
+ *    both fail at 2e-1 or more). With OpenMP: 1 and 2 threads give bitwise the same link and
+ *    memory results at B = 272 (their batch loops fork there).
  * 2. Ops through the graph. Every op's float backward (alig_ad_backward) against central
  *    differences of the same double forward (h = 1e-6·max(1, |x|)) of L = Σ r ⊙ op(·), r fixed
  *    and random, on every coordinate of every trainable operand, as tests/test_ad_double.c does:
@@ -40,6 +41,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <gsl/gsl_rng.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "alig/ad.h"
 #include "nets/dnc_mem_kernels.h"
@@ -444,6 +448,41 @@ static void test_kernels(void)
     kernel_case(OP_READ, &big, "B272");
     kernel_case(OP_BMM, &big, "B272");
 }
+
+#ifdef _OPENMP
+/* The parallel batch loops (link, memory at B = 272) give bitwise the results of one thread. */
+static void test_threads(void)
+{
+    enum { B = 272, N = 16, W = 16 };
+    const size_t nnn = (size_t)B * N * N, nnw = (size_t)B * N * W, bn = (size_t)B * N, bw = (size_t)B * W;
+    float *in = malloc((2 * nnn + 2 * nnw + 3 * bn + 2 * bw) * sizeof *in);
+    float *out[2];
+    double *ws = malloc((size_t)B * 2 * N * sizeof *ws);
+    CU_ASSERT_FATAL(in && ws);
+    for (size_t q = 0; q < 2 * nnn + 2 * nnw + 3 * bn + 2 * bw; q++) in[q] = (float)unif(0, 1);
+    const float *Lp = in, *dL = Lp + nnn, *Mp = dL + nnn, *dM = Mp + nnw, *w = dM + nnw, *p = w + bn,
+                *e = p + bn, *v = e + bw;
+    const size_t nout = nnn + nnn + 2 * bn + nnw + nnw + bn + 2 * bw;
+    const int saved = omp_get_max_threads();
+    for (int t = 0; t < 2; t++) {
+        omp_set_num_threads(t + 1);
+        float *o = out[t] = malloc(nout * sizeof *o);
+        CU_ASSERT_FATAL(o != NULL);
+        float *L = o, *dLp = L + nnn, *dw = dLp + nnn, *dp = dw + bn, *M = dp + bn, *dMp = M + nnw, *dw2 = dMp + nnw,
+              *de = dw2 + bn, *dv = de + bw;
+        alig_dnc_link_forward(B, N, Lp, w, p, L);
+        alig_dnc_link_backward(B, N, Lp, w, p, dL, dLp, dw, dp, 0x7u, ws);
+        alig_dnc_memory_forward(B, N, W, Mp, w, e, v, M);
+        alig_dnc_memory_backward(B, N, W, Mp, w, e, v, dM, dMp, dw2, de, dv, 0xFu, ws);
+    }
+    omp_set_num_threads(saved);
+    CU_ASSERT(memcmp(out[0], out[1], nout * sizeof(float)) == 0);
+    free(out[0]);
+    free(out[1]);
+    free(in);
+    free(ws);
+}
+#endif
 
 /* ================================================================== 2. ops vs double FD */
 
@@ -1119,6 +1158,9 @@ int main(void)
     CU_pSuite s4 = CU_add_suite("api", NULL, NULL);
     if (!s1 || !s2 || !s3 || !s4) { CU_cleanup_registry(); return 2; }
     CU_add_test(s1, "kernels and naive twins vs double reference", test_kernels);
+#ifdef _OPENMP  /* without OpenMP there is one thread count only: not registered, not counted */
+    CU_add_test(s1, "1 vs 2 threads, bitwise (parallel batch loops)", test_threads);
+#endif
     CU_add_test(s2, "each op, all operands, DNC and odd sizes", test_ops_fd);
     CU_add_test(s2, "one node as two operands", test_ops_duplicates);
     CU_add_test(s2, "two-step write/link/read chain", test_ops_chain);
