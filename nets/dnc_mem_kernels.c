@@ -1,15 +1,18 @@
 /* dnc_mem_kernels.c - the DNC memory-access kernels; see dnc_mem_kernels.h for the contract of
  * each and docs/dnc_ops_mem.md for the derivations.
  *
- * Each optimised kernel works on one sample at a time in a static function (the per-sample
- * loops are short: N, W = 16 at the DNC's sizes), with the innermost loop running along a
- * contiguous row so that it vectorises; the batch loop around it is an OpenMP loop that only
- * forks when the call is large (ALIG_DNC_PAR_MIN). Dot products along a contiguous row are summed
- * in double in four lanes of a fixed order (LANES4), so that the AVX2 and baseline clones of the
- * kernels (ALIG_DNC_HOT) give the same bits.
- * The float expressions follow the reference DNC's order of operations (deepmind/dnc,
- * addressing.py and access.py): (1 − w_i) − w_j for the link's decay, gw·(ga·a + (1 − ga)·c)
- * for the write weights, content + forward + backward for the read weights.
+ * Each optimised kernel works on one sample at a time in a static function on restrict
+ * pointers (the per-sample loops are short: N, W = 16 at the DNC's sizes), with every inner loop
+ * running along a contiguous row so that it vectorises: column sums are accumulated row by row
+ * into a double workspace rather than walked down a column. The batch loop around it forks an
+ * OpenMP team only when the call is large (ALIG_DNC_PAR_MIN); below that it is a plain loop (an
+ * `omp parallel if (0)` still costs a team of one, about a microsecond, as much as a whole small
+ * kernel). Dot products along a row use an `omp simd` reduction in double (the order is fixed at
+ * compile time, so results are reproducible; the build passes -fopenmp or -fopenmp-simd, so the
+ * pragma is live either way). The float expressions follow the reference DNC's order of
+ * operations (deepmind/dnc, addressing.py and access.py): (1 − w_i) − w_j for the link's decay,
+ * gw·(ga·a + (1 − ga)·c) for the write weights, content + forward + backward for the read
+ * weights.
  *
  * The *_naive twins follow after the optimised kernels: the formulas written again as plain
  * serial loops with every sum in double, written independently of the optimised versions. */
@@ -17,40 +20,32 @@
 
 #include <string.h>
 
-#include "dnc_addr_kernels.h"  /* ALIG_DNC_HOT */
 #include "kernels.h"
 
 #define SETBIT(set, j) (((set) >> (j)) & 1u)
 
-/* s = Σ_{idx < n} term in double, in four lanes (element idx goes to lane idx mod 4, the lanes added
- * as (l0 + l1) + (l2 + l3)): one fixed order written out here, so the AVX2 and baseline clones (and
- * any compiler) sum alike, and the inner loop over the four lanes vectorises without reassociation. */
-#define LANES4(n, idx, s, term)                                                                 \
-    do {                                                                                        \
-        double l4_[4] = { 0.0, 0.0, 0.0, 0.0 };                                                 \
-        int b4_ = 0;                                                                            \
-        for (; b4_ + 4 <= (n); b4_ += 4)                                                        \
-            for (int j4_ = 0; j4_ < 4; j4_++) {                                                 \
-                const int idx = b4_ + j4_;                                                      \
-                l4_[j4_] += (term);                                                             \
-            }                                                                                   \
-        for (; b4_ < (n); b4_++) {                                                              \
-            const int idx = b4_;                                                                \
-            l4_[b4_ & 3] += (term);                                                             \
-        }                                                                                       \
-        (s) = (l4_[0] + l4_[1]) + (l4_[2] + l4_[3]);                                            \
+/* for (b = 0; b < B; b++) body, in parallel when `work` multiply-adds reach ALIG_DNC_PAR_MIN */
+#define FOR_BATCH(B, work, b, body)                                                                \
+    do {                                                                                           \
+        if ((size_t)(work) >= ALIG_DNC_PAR_MIN) {                                                  \
+            ALIG_NK_OMP(omp parallel for schedule(static))                                         \
+            for (int b = 0; b < (B); b++) { body; }                                                \
+        } else {                                                                                   \
+            for (int b = 0; b < (B); b++) { body; }                                                \
+        }                                                                                          \
     } while (0)
 
 /* Σ_k a[k]·b[k] in double */
-static inline double dotd(int n, const float *a, const float *b)
+static inline double dotd(int n, const float *restrict a, const float *restrict b)
 {
-    double s;
-    LANES4(n, k, s, (double)a[k] * (double)b[k]);
+    double s = 0.0;
+    _Pragma("omp simd reduction(+:s)")
+    for (int k = 0; k < n; k++) s += (double)a[k] * (double)b[k];
     return s;
 }
 
-/* y[k] (=|+=) alpha·x[k] */
-static inline void axpy_set(int n, float alpha, const float *x, float *y, int set)
+/* y[k] (= if set, else +=) alpha·x[k] */
+static inline void axpy_set(int n, float alpha, const float *restrict x, float *restrict y, int set)
 {
     if (set)
         for (int k = 0; k < n; k++) y[k] = alpha * x[k];
@@ -66,126 +61,165 @@ static inline void put(float *y, double v, int set)
         *y += (float)v;
 }
 
-/* ================================================================== write weights */
-
-ALIG_DNC_HOT void alig_dnc_write_weights_forward(int B, int N, const float *a, const float *c, const float *ga,
-                                    const float *gw, float *ww)
+static inline void zero_f(int n, float *restrict y)
 {
-    ALIG_DNC_FOR_B((size_t)B * N >= ALIG_DNC_PAR_MIN, B, b, {
-        const float *ab = a + (size_t)b * N, *cb = c + (size_t)b * N;
-        float *wb = ww + (size_t)b * N;
-        const float g = ga[b], h = gw[b], ng = 1.0f - g;
-        for (int i = 0; i < N; i++) wb[i] = h * (g * ab[i] + ng * cb[i]);
-    });
+    for (int k = 0; k < n; k++) y[k] = 0.0f;
 }
 
-ALIG_DNC_HOT void alig_dnc_write_weights_backward(int B, int N, const float *a, const float *c, const float *ga,
+static inline void zero_d(int n, double *restrict y)
+{
+    for (int k = 0; k < n; k++) y[k] = 0.0;
+}
+
+/* ================================================================== write weights */
+
+static void ww_forward_one(int N, const float *restrict a, const float *restrict c, float ga, float gw,
+                           float *restrict ww)
+{
+    const float ng = 1.0f - ga;
+    for (int i = 0; i < N; i++) ww[i] = gw * (ga * a[i] + ng * c[i]);
+}
+
+void alig_dnc_write_weights_forward(int B, int N, const float *a, const float *c, const float *ga,
+                                    const float *gw, float *ww)
+{
+    FOR_BATCH(B, (size_t)B * N, b,
+              ww_forward_one(N, a + (size_t)b * N, c + (size_t)b * N, ga[b], gw[b], ww + (size_t)b * N));
+}
+
+static void ww_backward_one(int N, const float *restrict a, const float *restrict c, float ga, float gw,
+                            const float *restrict g, float *restrict da, float *restrict dc, float *dga, float *dgw,
+                            unsigned set)
+{
+    const float ng = 1.0f - ga;
+    if (da) axpy_set(N, gw * ga, g, da, SETBIT(set, 0));
+    if (dc) axpy_set(N, gw * ng, g, dc, SETBIT(set, 1));
+    if (dga || dgw) {
+        double sa = 0.0, sc = 0.0;      /* Σ dww·a, Σ dww·c */
+        _Pragma("omp simd reduction(+:sa,sc)")
+        for (int i = 0; i < N; i++) {
+            sa += (double)g[i] * a[i];
+            sc += (double)g[i] * c[i];
+        }
+        if (dga) put(dga, (double)gw * (sa - sc), SETBIT(set, 2));
+        if (dgw) put(dgw, (double)ga * sa + (double)ng * sc, SETBIT(set, 3));
+    }
+}
+
+void alig_dnc_write_weights_backward(int B, int N, const float *a, const float *c, const float *ga,
                                      const float *gw, const float *dww, float *da, float *dc, float *dga,
                                      float *dgw, unsigned set)
 {
-    ALIG_DNC_FOR_B((size_t)B * N >= ALIG_DNC_PAR_MIN, B, b, {
-        const size_t o = (size_t)b * N;
-        const float *ab = a + o, *cb = c + o, *gb = dww + o;
-        const float g = ga[b], h = gw[b], ng = 1.0f - g;
-        if (da) axpy_set(N, h * g, gb, da + o, SETBIT(set, 0));
-        if (dc) axpy_set(N, h * ng, gb, dc + o, SETBIT(set, 1));
-        if (dga || dgw) {
-            double sa = 0.0, sc = 0.0;      /* Σ dww·a, Σ dww·c */
-            for (int i = 0; i < N; i++) {
-                sa += (double)gb[i] * ab[i];
-                sc += (double)gb[i] * cb[i];
-            }
-            if (dga) put(dga + b, (double)h * (sa - sc), SETBIT(set, 2));
-            if (dgw) put(dgw + b, (double)g * sa + (double)ng * sc, SETBIT(set, 3));
-        }
-    });
+    FOR_BATCH(B, (size_t)B * N, b,
+              ww_backward_one(N, a + (size_t)b * N, c + (size_t)b * N, ga[b], gw[b], dww + (size_t)b * N,
+                              da ? da + (size_t)b * N : NULL, dc ? dc + (size_t)b * N : NULL,
+                              dga ? dga + b : NULL, dgw ? dgw + b : NULL, set));
 }
 
 /* ================================================================== memory write */
 
-ALIG_DNC_HOT void alig_dnc_memory_forward(int B, int N, int W, const float *Mp, const float *w, const float *e,
-                             const float *v, float *M)
-{
-    ALIG_DNC_FOR_B((size_t)B * N * W >= ALIG_DNC_PAR_MIN, B, b, {
-        const float *eb = e + (size_t)b * W, *vb = v + (size_t)b * W;
-        for (int i = 0; i < N; i++) {
-            const size_t r = ((size_t)b * N + i) * W;
-            const float wi = w[(size_t)b * N + i];
-            const float *mp = Mp + r;
-            float *m = M + r;
-            for (int k = 0; k < W; k++) m[k] = mp[k] * (1.0f - wi * eb[k]) + wi * vb[k];
-        }
-    });
-}
-
-/* one sample: the column sums de, dv over the rows, in double */
-ALIG_DNC_HOT static void memory_backward_one(int N, int W, const float *Mp, const float *w, const float *e, const float *v,
-                                const float *dM, float *dMp, float *dw, float *de, float *dv, unsigned set)
+static void memory_forward_one(int N, int W, const float *restrict Mp, const float *restrict w,
+                               const float *restrict e, const float *restrict v, float *restrict M)
 {
     for (int i = 0; i < N; i++) {
-        const float *mp = Mp + (size_t)i * W, *g = dM + (size_t)i * W;
+        const float wi = w[i], *restrict mp = Mp + (size_t)i * W;
+        float *restrict m = M + (size_t)i * W;
+        for (int k = 0; k < W; k++) m[k] = mp[k] * (1.0f - wi * e[k]) + wi * v[k];
+    }
+}
+
+void alig_dnc_memory_forward(int B, int N, int W, const float *Mp, const float *w, const float *e,
+                             const float *v, float *M)
+{
+    const size_t nw = (size_t)N * W;
+    FOR_BATCH(B, (size_t)B * nw, b,
+              memory_forward_one(N, W, Mp + b * nw, w + (size_t)b * N, e + (size_t)b * W, v + (size_t)b * W,
+                                 M + b * nw));
+}
+
+/* one sample; ws: 2·W doubles, the column sums of de and dv accumulated row by row */
+static void memory_backward_one(int N, int W, const float *restrict Mp, const float *restrict w,
+                                const float *restrict e, const float *restrict v, const float *restrict dM,
+                                float *restrict dMp, float *restrict dw, float *de, float *dv, unsigned set,
+                                double *restrict ws)
+{
+    double *restrict ae = ws, *restrict av = ws + W;
+    const int cols = de || dv;
+    if (cols) zero_d(2 * W, ws);
+    for (int i = 0; i < N; i++) {
+        const float *restrict mp = Mp + (size_t)i * W, *restrict g = dM + (size_t)i * W;
         const float wi = w[i];
         if (dMp) {
-            float *d = dMp + (size_t)i * W;
+            float *restrict d = dMp + (size_t)i * W;
             if (SETBIT(set, 0))
                 for (int k = 0; k < W; k++) d[k] = g[k] * (1.0f - wi * e[k]);
             else
                 for (int k = 0; k < W; k++) d[k] += g[k] * (1.0f - wi * e[k]);
         }
         if (dw) {
-            double s;
-            LANES4(W, k, s, (double)g[k] * ((double)v[k] - (double)mp[k] * e[k]));
+            double s = 0.0;
+            _Pragma("omp simd reduction(+:s)")
+            for (int k = 0; k < W; k++) s += (double)g[k] * ((double)v[k] - (double)mp[k] * e[k]);
             put(dw + i, s, SETBIT(set, 1));
         }
-    }
-    if (de || dv)
-        for (int k = 0; k < W; k++) {
-            double se = 0.0, sv = 0.0;
-            for (int i = 0; i < N; i++) {
-                const double gw = (double)dM[(size_t)i * W + k] * w[i];
-                se += gw * Mp[(size_t)i * W + k];
-                sv += gw;
+        if (cols)
+            for (int k = 0; k < W; k++) {
+                const double gw = (double)g[k] * wi;
+                ae[k] += gw * mp[k];
+                av[k] += gw;
             }
-            if (de) put(de + k, -se, SETBIT(set, 2));
-            if (dv) put(dv + k, sv, SETBIT(set, 3));
-        }
+    }
+    if (de)
+        for (int k = 0; k < W; k++) put(de + k, -ae[k], SETBIT(set, 2));
+    if (dv)
+        for (int k = 0; k < W; k++) put(dv + k, av[k], SETBIT(set, 3));
 }
 
-ALIG_DNC_HOT void alig_dnc_memory_backward(int B, int N, int W, const float *Mp, const float *w, const float *e,
+void alig_dnc_memory_backward(int B, int N, int W, const float *Mp, const float *w, const float *e,
                               const float *v, const float *dM, float *dMp, float *dw, float *de, float *dv,
-                              unsigned set)
+                              unsigned set, double *ws)
 {
-    ALIG_DNC_FOR_B((size_t)B * N * W >= ALIG_DNC_PAR_MIN, B, b, {
-        const size_t onw = (size_t)b * N * W, on = (size_t)b * N, ow = (size_t)b * W;
-        memory_backward_one(N, W, Mp + onw, w + on, e + ow, v + ow, dM + onw, dMp ? dMp + onw : NULL,
-                            dw ? dw + on : NULL, de ? de + ow : NULL, dv ? dv + ow : NULL, set);
-    });
+    const size_t nw = (size_t)N * W;
+    FOR_BATCH(B, (size_t)B * nw, b,
+              memory_backward_one(N, W, Mp + b * nw, w + (size_t)b * N, e + (size_t)b * W, v + (size_t)b * W,
+                                  dM + b * nw, dMp ? dMp + b * nw : NULL, dw ? dw + (size_t)b * N : NULL,
+                                  de ? de + (size_t)b * W : NULL, dv ? dv + (size_t)b * W : NULL, set,
+                                  ws + (size_t)b * 2 * W));
 }
 
 /* ================================================================== temporal link */
 
-ALIG_DNC_HOT void alig_dnc_link_forward(int B, int N, const float *Lp, const float *w, const float *p, float *L)
+static void link_forward_one(int N, const float *restrict Lp, const float *restrict w, const float *restrict p,
+                             float *restrict L)
 {
-    ALIG_DNC_FOR_B((size_t)B * N * N >= ALIG_DNC_PAR_MIN, B, b, {
-        const float *wb = w + (size_t)b * N, *pb = p + (size_t)b * N;
-        for (int i = 0; i < N; i++) {
-            const size_t r = ((size_t)b * N + i) * N;
-            const float *lp = Lp + r, wi = wb[i], ci = 1.0f - wi;
-            float *l = L + r;
-            for (int j = 0; j < N; j++) l[j] = (ci - wb[j]) * lp[j] + wi * pb[j];
-            l[i] = 0.0f;
-        }
-    });
+    for (int i = 0; i < N; i++) {
+        const float *restrict lp = Lp + (size_t)i * N;
+        const float wi = w[i], ci = 1.0f - wi;
+        float *restrict l = L + (size_t)i * N;
+        for (int j = 0; j < N; j++) l[j] = (ci - w[j]) * lp[j] + wi * p[j];
+        l[i] = 0.0f;
+    }
 }
 
-ALIG_DNC_HOT static void link_backward_one(int N, const float *Lp, const float *w, const float *p, const float *dL, float *dLp,
-                              float *dw, float *dp, unsigned set)
+void alig_dnc_link_forward(int B, int N, const float *Lp, const float *w, const float *p, float *L)
 {
-    if (dLp)
-        for (int i = 0; i < N; i++) {
-            const float *g = dL + (size_t)i * N;
-            const float ci = 1.0f - w[i];
-            float *d = dLp + (size_t)i * N;
+    const size_t nn = (size_t)N * N;
+    FOR_BATCH(B, (size_t)B * nn, b,
+              link_forward_one(N, Lp + b * nn, w + (size_t)b * N, p + (size_t)b * N, L + b * nn));
+}
+
+/* one sample; ws: 2·N doubles, dw and dp accumulated row by row (the diagonal skipped) */
+static void link_backward_one(int N, const float *restrict Lp, const float *restrict w, const float *restrict p,
+                              const float *restrict dL, float *restrict dLp, float *dw, float *dp, unsigned set,
+                              double *restrict ws)
+{
+    double *restrict aw = ws, *restrict ap = ws + N;
+    if (dw || dp) zero_d(2 * N, ws);
+    for (int i = 0; i < N; i++) {
+        const float *restrict g = dL + (size_t)i * N, *restrict lp = Lp + (size_t)i * N;
+        const float wi = w[i], ci = 1.0f - wi;
+        if (dLp) {
+            float *restrict d = dLp + (size_t)i * N;
             const float keep = SETBIT(set, 0) ? 0.0f : d[i];   /* the diagonal gets nothing */
             if (SETBIT(set, 0))
                 for (int j = 0; j < N; j++) d[j] = g[j] * (ci - w[j]);
@@ -193,201 +227,185 @@ ALIG_DNC_HOT static void link_backward_one(int N, const float *Lp, const float *
                 for (int j = 0; j < N; j++) d[j] += g[j] * (ci - w[j]);
             d[i] = keep;
         }
-    if (dw)
-        for (int k = 0; k < N; k++) {
-            /* row k: Σ_j dL[k,j]·(p[j] − Lp[k,j]); column k: −Σ_i dL[i,k]·Lp[i,k]; without the diagonal */
-            const float *g = dL + (size_t)k * N, *lp = Lp + (size_t)k * N;
-            double s;
-            LANES4(N, j, s, j == k ? 0.0 : (double)g[j] * ((double)p[j] - (double)lp[j]));
-            for (int i = 0; i < N; i++)
-                if (i != k) s -= (double)dL[(size_t)i * N + k] * Lp[(size_t)i * N + k];
-            put(dw + k, s, SETBIT(set, 1));
-        }
-    if (dp)
-        for (int j = 0; j < N; j++) {
+        /* j runs over [0, i) then (i, N): two branch-free loops that vectorise */
+        if (dw) {
+            /* row i: Σ_{j≠i} dL[i,j]·(p[j] − Lp[i,j]) into dw[i]; column j: −dL[i,j]·Lp[i,j] into dw[j] */
             double s = 0.0;
-            for (int i = 0; i < N; i++)
-                if (i != j) s += (double)dL[(size_t)i * N + j] * w[i];
-            put(dp + j, s, SETBIT(set, 2));
+            for (int h = 0; h < 2; h++) {
+                const int j0 = h ? i + 1 : 0, j1 = h ? N : i;
+                _Pragma("omp simd reduction(+:s)")
+                for (int j = j0; j < j1; j++) s += (double)g[j] * ((double)p[j] - (double)lp[j]);
+                for (int j = j0; j < j1; j++) aw[j] -= (double)g[j] * lp[j];
+            }
+            aw[i] += s;
         }
+        if (dp)
+            for (int h = 0; h < 2; h++) {
+                const int j0 = h ? i + 1 : 0, j1 = h ? N : i;
+                for (int j = j0; j < j1; j++) ap[j] += (double)g[j] * wi;
+            }
+    }
+    if (dw)
+        for (int k = 0; k < N; k++) put(dw + k, aw[k], SETBIT(set, 1));
+    if (dp)
+        for (int k = 0; k < N; k++) put(dp + k, ap[k], SETBIT(set, 2));
 }
 
-ALIG_DNC_HOT void alig_dnc_link_backward(int B, int N, const float *Lp, const float *w, const float *p, const float *dL,
-                            float *dLp, float *dw, float *dp, unsigned set)
+void alig_dnc_link_backward(int B, int N, const float *Lp, const float *w, const float *p, const float *dL,
+                            float *dLp, float *dw, float *dp, unsigned set, double *ws)
 {
-    ALIG_DNC_FOR_B((size_t)B * N * N >= ALIG_DNC_PAR_MIN, B, b, {
-        const size_t onn = (size_t)b * N * N, on = (size_t)b * N;
-        link_backward_one(N, Lp + onn, w + on, p + on, dL + onn, dLp ? dLp + onn : NULL, dw ? dw + on : NULL,
-                          dp ? dp + on : NULL, set);
-    });
+    const size_t nn = (size_t)N * N;
+    FOR_BATCH(B, (size_t)B * nn, b,
+              link_backward_one(N, Lp + b * nn, w + (size_t)b * N, p + (size_t)b * N, dL + b * nn,
+                                dLp ? dLp + b * nn : NULL, dw ? dw + (size_t)b * N : NULL,
+                                dp ? dp + (size_t)b * N : NULL, set, ws + (size_t)b * 2 * N));
 }
 
 /* ================================================================== precedence */
 
-ALIG_DNC_HOT void alig_dnc_precedence_forward(int B, int N, const float *pp, const float *w, float *p)
+static void precedence_forward_one(int N, const float *restrict pp, const float *restrict w, float *restrict p)
 {
-    ALIG_DNC_FOR_B((size_t)B * N >= ALIG_DNC_PAR_MIN, B, b, {
-        const float *pb = pp + (size_t)b * N, *wb = w + (size_t)b * N;
-        float *o = p + (size_t)b * N;
-        double s = 0.0;
-        for (int i = 0; i < N; i++) s += wb[i];
-        const float keep = (float)(1.0 - s);
-        for (int i = 0; i < N; i++) o[i] = keep * pb[i] + wb[i];
-    });
+    double s = 0.0;
+    _Pragma("omp simd reduction(+:s)")
+    for (int i = 0; i < N; i++) s += w[i];
+    const float keep = (float)(1.0 - s);
+    for (int i = 0; i < N; i++) p[i] = keep * pp[i] + w[i];
 }
 
-ALIG_DNC_HOT void alig_dnc_precedence_backward(int B, int N, const float *pp, const float *w, const float *dp, float *dpp,
+void alig_dnc_precedence_forward(int B, int N, const float *pp, const float *w, float *p)
+{
+    FOR_BATCH(B, (size_t)B * N, b,
+              precedence_forward_one(N, pp + (size_t)b * N, w + (size_t)b * N, p + (size_t)b * N));
+}
+
+static void precedence_backward_one(int N, const float *restrict pp, const float *restrict w,
+                                    const float *restrict g, float *restrict dpp, float *restrict dw, unsigned set)
+{
+    if (dpp) {
+        double s = 0.0;
+        _Pragma("omp simd reduction(+:s)")
+        for (int i = 0; i < N; i++) s += w[i];
+        axpy_set(N, (float)(1.0 - s), g, dpp, SETBIT(set, 0));
+    }
+    if (dw) {
+        const float t = (float)dotd(N, g, pp);
+        if (SETBIT(set, 1))
+            for (int k = 0; k < N; k++) dw[k] = g[k] - t;
+        else
+            for (int k = 0; k < N; k++) dw[k] += g[k] - t;
+    }
+}
+
+void alig_dnc_precedence_backward(int B, int N, const float *pp, const float *w, const float *dp, float *dpp,
                                   float *dw, unsigned set)
 {
-    ALIG_DNC_FOR_B((size_t)B * N >= ALIG_DNC_PAR_MIN, B, b, {
-        const size_t o = (size_t)b * N;
-        const float *pb = pp + o, *wb = w + o, *g = dp + o;
-        if (dpp) {
-            double s = 0.0;
-            for (int i = 0; i < N; i++) s += wb[i];
-            axpy_set(N, (float)(1.0 - s), g, dpp + o, SETBIT(set, 0));
-        }
-        if (dw) {
-            const float t = (float)dotd(N, g, pb);
-            float *d = dw + o;
-            if (SETBIT(set, 1))
-                for (int k = 0; k < N; k++) d[k] = g[k] - t;
-            else
-                for (int k = 0; k < N; k++) d[k] += g[k] - t;
-        }
-    });
+    FOR_BATCH(B, (size_t)B * N, b,
+              precedence_backward_one(N, pp + (size_t)b * N, w + (size_t)b * N, dp + (size_t)b * N,
+                                      dpp ? dpp + (size_t)b * N : NULL, dw ? dw + (size_t)b * N : NULL, set));
 }
 
 /* ================================================================== read weights */
 
-ALIG_DNC_HOT static void read_forward_one(int R, int N, const float *L, const float *wp, const float *modes, const float *c,
-                             float *wr, float *f, float *bw)
+/* The four products of the read weights and the two of bmm are small matrix products ((R,N)·(N,N),
+ * (N,R)·(R,N); at the DNC's sizes (4,16)·(16,16)), one OpenBLAS sgemm each per sample: measured
+ * faster than plain vectorised loops on this library's baseline (SSE2) build, because OpenBLAS
+ * picks AVX2 / AVX-512 kernels at run time (docs/dnc_ops_mem.md has the figures). Their batch
+ * loops stay serial: sgemm threads by itself when a product is large enough. */
+
+/* one sample; fb: f (R,N), then b (R,N), then 2·R·N floats of backward scratch */
+static void read_forward_one(int R, int N, const float *restrict L, const float *restrict wp,
+                             const float *restrict modes, const float *restrict c, float *restrict wr,
+                             float *restrict fb)
 {
-    /* f[r,i] = ⟨L[i,:], wp[r,:]⟩ (dot products along rows of L); b[r,:] = Σ_i wp[r,i]·L[i,:] */
+    float *restrict F = fb, *restrict Bk = fb + (size_t)R * N;
+    alig_nk_gemm(0, 1, R, N, N, 1.0f, wp, L, 0.0f, F);     /* f = wp·Lᵀ: f[r,i] = Σ_j L[i,j]·wp[r,j] */
+    alig_nk_gemm(0, 0, R, N, N, 1.0f, wp, L, 0.0f, Bk);    /* b = wp·L:  b[r,j] = Σ_i L[i,j]·wp[r,i] */
     for (int r = 0; r < R; r++) {
-        const float *w = wp + (size_t)r * N;
-        float *fr = f + (size_t)r * 2 * N, *br = bw + (size_t)r * 2 * N;
-        for (int i = 0; i < N; i++) fr[i] = (float)dotd(N, L + (size_t)i * N, w);
-        for (int j = 0; j < N; j++) br[j] = 0.0f;
-        for (int i = 0; i < N; i++) {
-            const float wi = w[i], *l = L + (size_t)i * N;
-            for (int j = 0; j < N; j++) br[j] += wi * l[j];
-        }
         const float m0 = modes[3 * r], m1 = modes[3 * r + 1], m2 = modes[3 * r + 2];
-        const float *cr = c + (size_t)r * N;
-        float *o = wr + (size_t)r * N;
-        for (int i = 0; i < N; i++) o[i] = m2 * cr[i] + m1 * fr[i] + m0 * br[i];
+        const float *restrict cr = c + (size_t)r * N, *restrict f = F + (size_t)r * N, *restrict bk = Bk + (size_t)r * N;
+        float *restrict o = wr + (size_t)r * N;
+        for (int i = 0; i < N; i++) o[i] = m2 * cr[i] + m1 * f[i] + m0 * bk[i];
     }
 }
 
-ALIG_DNC_HOT void alig_dnc_read_weights_forward(int B, int R, int N, const float *L, const float *wp, const float *modes,
+void alig_dnc_read_weights_forward(int B, int R, int N, const float *L, const float *wp, const float *modes,
                                    const float *c, float *wr, float *fb)
 {
-    ALIG_DNC_FOR_B((size_t)B * R * N * N >= ALIG_DNC_PAR_MIN, B, b, {
-        const size_t onn = (size_t)b * N * N, orn = (size_t)b * R * N;
-        float *f = fb + 2 * orn;
-        read_forward_one(R, N, L + onn, wp + orn, modes + (size_t)b * R * 3, c + orn, wr + orn, f, f + N);
-    });
+    const size_t nn = (size_t)N * N, rn = (size_t)R * N;
+    for (int b = 0; b < B; b++)
+        read_forward_one(R, N, L + b * nn, wp + b * rn, modes + (size_t)b * R * 3, c + b * rn, wr + b * rn,
+                         fb + b * 4 * rn);
 }
 
-ALIG_DNC_HOT static void read_backward_one(int R, int N, const float *L, const float *wp, const float *modes, const float *c,
-                              const float *fb, const float *dwr, float *dL, float *dwp, float *dm, float *dc,
-                              unsigned set)
+static void read_backward_one(int R, int N, const float *restrict L, const float *restrict wp,
+                              const float *restrict modes, const float *restrict c, float *restrict fb,
+                              const float *restrict dwr, float *restrict dL, float *restrict dwp, float *dm,
+                              float *restrict dc, unsigned set)
 {
-    /* modes and content */
+    const float *restrict F = fb, *restrict Bk = fb + (size_t)R * N;
+    float *restrict Gf = fb + 2 * (size_t)R * N, *restrict Gb = fb + 3 * (size_t)R * N;
     for (int r = 0; r < R; r++) {
-        const float *g = dwr + (size_t)r * N;
+        const float *restrict g = dwr + (size_t)r * N;
+        const float m0 = modes[3 * r], m1 = modes[3 * r + 1];
         if (dm) {
-            const float *f = fb + (size_t)r * 2 * N, *bw = f + N;
-            put(dm + 3 * r, dotd(N, g, bw), SETBIT(set, 2));
-            put(dm + 3 * r + 1, dotd(N, g, f), SETBIT(set, 2));
-            put(dm + 3 * r + 2, dotd(N, g, c + (size_t)r * N), SETBIT(set, 2));
+            const float *restrict f = F + (size_t)r * N, *restrict bk = Bk + (size_t)r * N,
+                                  *restrict cr = c + (size_t)r * N;
+            double sb = 0.0, sf = 0.0, sc = 0.0;
+            _Pragma("omp simd reduction(+:sb,sf,sc)")
+            for (int i = 0; i < N; i++) {
+                sb += (double)g[i] * bk[i];
+                sf += (double)g[i] * f[i];
+                sc += (double)g[i] * cr[i];
+            }
+            put(dm + 3 * r, sb, SETBIT(set, 2));
+            put(dm + 3 * r + 1, sf, SETBIT(set, 2));
+            put(dm + 3 * r + 2, sc, SETBIT(set, 2));
         }
         if (dc) axpy_set(N, modes[3 * r + 2], g, dc + (size_t)r * N, SETBIT(set, 3));
+        for (int i = 0; i < N; i++) {       /* the gradients reaching f and b */
+            Gf[(size_t)r * N + i] = m1 * g[i];
+            Gb[(size_t)r * N + i] = m0 * g[i];
+        }
     }
-    /* dL[i,:] = Σ_r gf[r,i]·wp[r,:] + wp[r,i]·gb[r,:], gf = m1·dwr, gb = m0·dwr */
-    if (dL)
-        for (int i = 0; i < N; i++) {
-            float *d = dL + (size_t)i * N;
-            if (SETBIT(set, 0))
-                for (int j = 0; j < N; j++) d[j] = 0.0f;
-            for (int r = 0; r < R; r++) {
-                const float *g = dwr + (size_t)r * N, *w = wp + (size_t)r * N;
-                const float a = modes[3 * r + 1] * g[i], s = w[i] * modes[3 * r];
-                for (int j = 0; j < N; j++) d[j] += a * w[j] + s * g[j];
-            }
-        }
-    /* dwp[r,:] = Σ_i gf[r,i]·L[i,:] (forward path) + (L·gb[r])ᵀ (backward path) */
-    if (dwp)
-        for (int r = 0; r < R; r++) {
-            const float *g = dwr + (size_t)r * N;
-            const float m0 = modes[3 * r], m1 = modes[3 * r + 1];
-            float *d = dwp + (size_t)r * N;
-            if (SETBIT(set, 1))
-                for (int j = 0; j < N; j++) d[j] = 0.0f;
-            for (int i = 0; i < N; i++) {
-                const float a = m1 * g[i], *l = L + (size_t)i * N;
-                for (int j = 0; j < N; j++) d[j] += a * l[j];
-            }
-            for (int i = 0; i < N; i++) d[i] += m0 * (float)dotd(N, L + (size_t)i * N, g);
-        }
+    if (dL) {   /* dL = Gfᵀ·wp + wpᵀ·Gb: dL[i,j] = Σ_r Gf[r,i]·wp[r,j] + wp[r,i]·Gb[r,j] */
+        alig_nk_gemm(1, 0, N, N, R, 1.0f, Gf, wp, SETBIT(set, 0) ? 0.0f : 1.0f, dL);
+        alig_nk_gemm(1, 0, N, N, R, 1.0f, wp, Gb, 1.0f, dL);
+    }
+    if (dwp) {  /* dwp = Gf·L + Gb·Lᵀ */
+        alig_nk_gemm(0, 0, R, N, N, 1.0f, Gf, L, SETBIT(set, 1) ? 0.0f : 1.0f, dwp);
+        alig_nk_gemm(0, 1, R, N, N, 1.0f, Gb, L, 1.0f, dwp);
+    }
 }
 
-ALIG_DNC_HOT void alig_dnc_read_weights_backward(int B, int R, int N, const float *L, const float *wp, const float *modes,
-                                    const float *c, const float *fb, const float *dwr, float *dL, float *dwp,
+void alig_dnc_read_weights_backward(int B, int R, int N, const float *L, const float *wp, const float *modes,
+                                    const float *c, float *fb, const float *dwr, float *dL, float *dwp,
                                     float *dmodes, float *dc, unsigned set)
 {
-    ALIG_DNC_FOR_B((size_t)B * R * N * N >= ALIG_DNC_PAR_MIN, B, b, {
-        const size_t onn = (size_t)b * N * N, orn = (size_t)b * R * N, or3 = (size_t)b * R * 3;
-        read_backward_one(R, N, L + onn, wp + orn, modes + or3, c + orn, fb + 2 * orn, dwr + orn,
-                          dL ? dL + onn : NULL, dwp ? dwp + orn : NULL, dmodes ? dmodes + or3 : NULL,
-                          dc ? dc + orn : NULL, set);
-    });
+    const size_t nn = (size_t)N * N, rn = (size_t)R * N;
+    for (int b = 0; b < B; b++)
+        read_backward_one(R, N, L + b * nn, wp + b * rn, modes + (size_t)b * R * 3, c + b * rn, fb + b * 4 * rn,
+                          dwr + b * rn, dL ? dL + b * nn : NULL, dwp ? dwp + b * rn : NULL,
+                          dmodes ? dmodes + (size_t)b * R * 3 : NULL, dc ? dc + b * rn : NULL, set);
 }
 
 /* ================================================================== bmm */
 
-ALIG_DNC_HOT void alig_dnc_bmm_forward(int B, int M, int K, int N, const float *A, const float *Bm, float *C)
+void alig_dnc_bmm_forward(int B, int M, int K, int N, const float *A, const float *Bm, float *C)
 {
-    ALIG_DNC_FOR_B((size_t)B * M * K * N >= ALIG_DNC_PAR_MIN, B, b, {
-        const float *a = A + (size_t)b * M * K, *bm = Bm + (size_t)b * K * N;
-        float *c = C + (size_t)b * M * N;
-        for (int m = 0; m < M; m++) {
-            float *cr = c + (size_t)m * N;
-            for (int n = 0; n < N; n++) cr[n] = 0.0f;
-            for (int k = 0; k < K; k++) {
-                const float s = a[(size_t)m * K + k], *br = bm + (size_t)k * N;
-                for (int n = 0; n < N; n++) cr[n] += s * br[n];
-            }
-        }
-    });
+    const size_t mk = (size_t)M * K, kn = (size_t)K * N, mn = (size_t)M * N;
+    for (int b = 0; b < B; b++) alig_nk_gemm(0, 0, M, N, K, 1.0f, A + b * mk, Bm + b * kn, 0.0f, C + b * mn);
 }
 
-ALIG_DNC_HOT void alig_dnc_bmm_backward(int B, int M, int K, int N, const float *A, const float *Bm, const float *dC, float *dA,
+void alig_dnc_bmm_backward(int B, int M, int K, int N, const float *A, const float *Bm, const float *dC, float *dA,
                            float *dBm, unsigned set)
 {
-    ALIG_DNC_FOR_B((size_t)B * M * K * N >= ALIG_DNC_PAR_MIN, B, b, {
-        const float *a = A + (size_t)b * M * K, *bm = Bm + (size_t)b * K * N, *g = dC + (size_t)b * M * N;
-        if (dA) {       /* dA[m,k] = ⟨dC[m,:], Bm[k,:]⟩ */
-            float *d = dA + (size_t)b * M * K;
-            for (int m = 0; m < M; m++)
-                for (int k = 0; k < K; k++)
-                    put(d + (size_t)m * K + k, dotd(N, g + (size_t)m * N, bm + (size_t)k * N), SETBIT(set, 0));
-        }
-        if (dBm) {      /* dBm[k,:] = Σ_m A[m,k]·dC[m,:] */
-            float *d = dBm + (size_t)b * K * N;
-            if (SETBIT(set, 1))
-                for (size_t q = 0; q < (size_t)K * N; q++) d[q] = 0.0f;
-            for (int m = 0; m < M; m++) {
-                const float *gr = g + (size_t)m * N;
-                for (int k = 0; k < K; k++) {
-                    const float s = a[(size_t)m * K + k];
-                    float *dr = d + (size_t)k * N;
-                    for (int n = 0; n < N; n++) dr[n] += s * gr[n];
-                }
-            }
-        }
-    });
+    const size_t mk = (size_t)M * K, kn = (size_t)K * N, mn = (size_t)M * N;
+    for (int b = 0; b < B; b++) {
+        if (dA)     /* dA = dC·Bmᵀ */
+            alig_nk_gemm(0, 1, M, K, N, 1.0f, dC + b * mn, Bm + b * kn, SETBIT(set, 0) ? 0.0f : 1.0f, dA + b * mk);
+        if (dBm)    /* dBm = Aᵀ·dC */
+            alig_nk_gemm(1, 0, K, N, M, 1.0f, A + b * mk, dC + b * mn, SETBIT(set, 1) ? 0.0f : 1.0f, dBm + b * kn);
+    }
 }
 
 /* ================================================================== naive twins */

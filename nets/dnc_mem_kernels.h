@@ -9,14 +9,16 @@
  *   - `set`, bit j: the gradient of operand j (in the op's operand order) is WRITTEN (=), else
  *     it is accumulated (+=). The op passes the bits it obtained from alig_ad_grad_claim, so a
  *     gradient nobody has zeroed yet is written in the same pass that computes it;
- *   - scalar reductions (Σ over a row or a column that yields a gate, erase, add or mode
- *     gradient, and the precedence's Σ w) accumulate in double; the matrix products (the link
- *     products of the read weights, bmm) accumulate in float, as sgemm does, except their dot
- *     products (a reduction along a contiguous row), which use double;
- *   - the batch loop is parallel (OpenMP, static schedule) only when B times the per-sample work
- *     reaches ALIG_DNC_PAR_MIN: at the DNC's sizes (B = N = W = 16) a fork/join costs more than
- *     the whole op, so it runs serially. Samples never share an output, so results do not depend
- *     on the thread count.
+ *   - scalar reductions (Σ over a row or a column that yields a gate, erase, add, mode, write or
+ *     precedence gradient, and the precedence's Σ w) accumulate in double; the small matrix
+ *     products of the read weights and of bmm are OpenBLAS sgemm calls, one per sample and
+ *     product (float accumulation, as matmul), measured faster than plain loops at these sizes;
+ *   - the batch loops of the elementwise kernels (write weights, memory, link, precedence) fork
+ *     an OpenMP team (static schedule) only when B times the per-sample work reaches
+ *     ALIG_DNC_PAR_MIN: at the DNC's sizes (B = N = W = 16) a fork/join costs more than the whole
+ *     op, so they run serially. The sgemm-based kernels loop serially over the batch (sgemm
+ *     threads by itself on large products). Samples never share an output, so results do not
+ *     depend on the thread count.
  * Each kernel has a plain serial *_naive twin, double accumulation everywhere, written separately
  * (tests/test_dnc_mem.c compares the two, and both against its own double loops). */
 #ifndef ALIG_NETS_DNC_MEM_KERNELS_H
@@ -49,12 +51,13 @@ void alig_dnc_write_weights_backward_naive(int B, int N, const float *a, const f
  *   M[i,k] = Mp[i,k]·(1 − w[i]·e[k]) + w[i]·v[k]
  * backward, operands (0 Mp, 1 w, 2 e, 3 v):
  *   dMp[i,k] = dM[i,k]·(1 − w[i]·e[k]),  dw[i] = Σ_k dM[i,k]·(v[k] − Mp[i,k]·e[k]),
- *   de[k] = −Σ_i dM[i,k]·Mp[i,k]·w[i],   dv[k] = Σ_i dM[i,k]·w[i] */
+ *   de[k] = −Σ_i dM[i,k]·Mp[i,k]·w[i],   dv[k] = Σ_i dM[i,k]·w[i]
+ * ws: B·2·W doubles of scratch (the optimised backward only). */
 void alig_dnc_memory_forward(int B, int N, int W, const float *Mp, const float *w, const float *e,
                              const float *v, float *M);
 void alig_dnc_memory_backward(int B, int N, int W, const float *Mp, const float *w, const float *e,
                               const float *v, const float *dM, float *dMp, float *dw, float *de, float *dv,
-                              unsigned set);
+                              unsigned set, double *ws);
 void alig_dnc_memory_forward_naive(int B, int N, int W, const float *Mp, const float *w, const float *e,
                                    const float *v, float *M);
 void alig_dnc_memory_backward_naive(int B, int N, int W, const float *Mp, const float *w, const float *e,
@@ -67,10 +70,11 @@ void alig_dnc_memory_backward_naive(int B, int N, int W, const float *Mp, const 
  * backward, operands (0 Lp, 1 w, 2 p); only off-diagonal entries carry gradient:
  *   dLp[i,j] = dL[i,j]·(1 − w[i] − w[j]) (i ≠ j), dLp[i,i] = 0,
  *   dw[k] = Σ_{j≠k} dL[k,j]·(p[j] − Lp[k,j]) − Σ_{i≠k} dL[i,k]·Lp[i,k],
- *   dp[j] = Σ_{i≠j} dL[i,j]·w[i] */
+ *   dp[j] = Σ_{i≠j} dL[i,j]·w[i]
+ * ws: B·2·N doubles of scratch (the optimised backward only). */
 void alig_dnc_link_forward(int B, int N, const float *Lp, const float *w, const float *p, float *L);
 void alig_dnc_link_backward(int B, int N, const float *Lp, const float *w, const float *p, const float *dL,
-                            float *dLp, float *dw, float *dp, unsigned set);
+                            float *dLp, float *dw, float *dp, unsigned set, double *ws);
 void alig_dnc_link_forward_naive(int B, int N, const float *Lp, const float *w, const float *p, float *L);
 void alig_dnc_link_backward_naive(int B, int N, const float *Lp, const float *w, const float *p, const float *dL,
                                   float *dLp, float *dw, float *dp, unsigned set);
@@ -91,16 +95,17 @@ void alig_dnc_precedence_backward_naive(int B, int N, const float *pp, const flo
  * L (N,N); wp, c, wr (R,N); modes (R,3) in the order (backward, forward, content).
  *   f[r,i] = Σ_j L[i,j]·wp[r,j],  b[r,j] = Σ_i L[i,j]·wp[r,i],
  *   wr[r,i] = modes[r,2]·c[r,i] + modes[r,1]·f[r,i] + modes[r,0]·b[r,i]
- * fb (R,2,N) receives f (fb[r,0,:]) and b (fb[r,1,:]) for the backward (required).
+ * fb, B·4·R·N floats (required): per sample, the forward stores f (R,N) and b (R,N) there for the
+ * backward, which uses the other 2·R·N floats as scratch.
  * backward, operands (0 L, 1 wp, 2 modes, 3 c), with gf = modes[r,1]·dwr, gb = modes[r,0]·dwr:
  *   dL[i,j] = Σ_r gf[r,i]·wp[r,j] + wp[r,i]·gb[r,j],
  *   dwp[r,j] = Σ_i gf[r,i]·L[i,j] + Σ_i L[j,i]·gb[r,i],
  *   dmodes[r,·] = (Σ dwr[r,·]·b[r,·], Σ dwr[r,·]·f[r,·], Σ dwr[r,·]·c[r,·]),  dc[r,i] = modes[r,2]·dwr[r,i]
- * fb must hold the f and b of the forward at the same L and wp (the naive twin recomputes them). */
+ * fb must hold what the forward stored for the same L and wp (the naive twin recomputes f and b). */
 void alig_dnc_read_weights_forward(int B, int R, int N, const float *L, const float *wp, const float *modes,
                                    const float *c, float *wr, float *fb);
 void alig_dnc_read_weights_backward(int B, int R, int N, const float *L, const float *wp, const float *modes,
-                                    const float *c, const float *fb, const float *dwr, float *dL, float *dwp,
+                                    const float *c, float *fb, const float *dwr, float *dL, float *dwp,
                                     float *dmodes, float *dc, unsigned set);
 void alig_dnc_read_weights_forward_naive(int B, int R, int N, const float *L, const float *wp,
                                          const float *modes, const float *c, float *wr);

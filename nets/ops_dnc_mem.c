@@ -100,7 +100,9 @@ alig_ad_node *alig_ad_dnc_memory(alig_ad_graph *G, alig_ad_node *mem_prev, alig_
     snprintf(want, sizeof want, "(%d,%d) (B,W of mem_prev)", B, W);
     if (!has_shape(erase, 2, B, W, 1)) return shape_fail(G, op, "erase", erase, want);
     if (!has_shape(add, 2, B, W, 1)) return shape_fail(G, op, "add", add, want);
-    return alig_ad_new_node(G, ALIG_OP_DNC_MEMORY, 3, mem_prev->dims, 4, ins);
+    alig_ad_node *n = alig_ad_new_node(G, ALIG_OP_DNC_MEMORY, 3, mem_prev->dims, 4, ins);
+    if (n) n->work_bytes = (size_t)B * 2 * (size_t)W * sizeof(double);     /* backward column sums */
+    return n;
 }
 
 static alig_status mem_forward(alig_ad_graph *G, alig_ad_node *n, int train)
@@ -117,7 +119,7 @@ static void mem_backward(alig_ad_graph *G, alig_ad_node *n, int train)
     const unsigned set = claim_all(G, n);
     alig_dnc_memory_backward(n->dims[0], n->dims[1], n->dims[2], n->in[0]->value, n->in[1]->value,
                              n->in[2]->value, n->in[3]->value, n->grad, n->in[0]->grad, n->in[1]->grad,
-                             n->in[2]->grad, n->in[3]->grad, set);
+                             n->in[2]->grad, n->in[3]->grad, set, n->work);
 }
 
 const alig_ad_opdef alig_ad_def_dnc_memory = { "dnc_memory", mem_forward, mem_backward, 0xFu };
@@ -136,7 +138,9 @@ alig_ad_node *alig_ad_dnc_link(alig_ad_graph *G, alig_ad_node *link_prev, alig_a
     snprintf(want, sizeof want, "(%d,%d) (B,N of link_prev)", B, N);
     if (!has_shape(ww, 2, B, N, 1)) return shape_fail(G, op, "ww", ww, want);
     if (!has_shape(prec_prev, 2, B, N, 1)) return shape_fail(G, op, "prec_prev", prec_prev, want);
-    return alig_ad_new_node(G, ALIG_OP_DNC_LINK, 3, link_prev->dims, 3, ins);
+    alig_ad_node *n = alig_ad_new_node(G, ALIG_OP_DNC_LINK, 3, link_prev->dims, 3, ins);
+    if (n) n->work_bytes = (size_t)B * 2 * (size_t)N * sizeof(double);     /* backward sums of dw, dp */
+    return n;
 }
 
 static alig_status link_forward(alig_ad_graph *G, alig_ad_node *n, int train)
@@ -151,7 +155,7 @@ static void link_backward(alig_ad_graph *G, alig_ad_node *n, int train)
     (void)train;
     const unsigned set = claim_all(G, n);
     alig_dnc_link_backward(n->dims[0], n->dims[1], n->in[0]->value, n->in[1]->value, n->in[2]->value, n->grad,
-                           n->in[0]->grad, n->in[1]->grad, n->in[2]->grad, set);
+                           n->in[0]->grad, n->in[1]->grad, n->in[2]->grad, set, n->work);
 }
 
 const alig_ad_opdef alig_ad_def_dnc_link = { "dnc_link", link_forward, link_backward, 0x7u };
@@ -208,7 +212,7 @@ alig_ad_node *alig_ad_dnc_read_weights(alig_ad_graph *G, alig_ad_node *link, ali
     snprintf(want, sizeof want, "(%d,%d,%d) like wr_prev", B, R, N);
     if (!has_shape(content, 3, B, R, N)) return shape_fail(G, op, "content", content, want);
     alig_ad_node *n = alig_ad_new_node(G, ALIG_OP_DNC_READ_WEIGHTS, 3, wr_prev->dims, 4, ins);
-    if (n) n->work_bytes = 2 * n->size * sizeof(float);        /* f and bk, kept for the backward */
+    if (n) n->work_bytes = 4 * n->size * sizeof(float);   /* f, bk (B,R,N) for the backward, and its scratch */
     return n;
 }
 

@@ -10,12 +10,15 @@
  *    reference backward derived from the forward alone. Checked at the DNC's sizes (B = N = W =
  *    16, R = 4; bmm (16,4,16)·(16,16,16) and (16,16,16)·... shapes), at odd sizes (B = 3, N = 5,
  *    W = 7, R = 2; bmm M, K, N = 3, 5, 7) and at a batch large enough for the OpenMP batch loop
- *    (B = 272), each backward three ways: accumulated onto random gradients (set = 0), written
+ *    (B = 272, for link and memory), each backward three ways: accumulated onto random gradients (set = 0), written
  *    over NaN (set = all bits: a coordinate left unwritten stays NaN and fails), and mixed (every
  *    other operand written, the others absent: a NULL gradient must be skipped).
  *    Tolerance 1e-5 of max(1, ‖reference‖∞): the kernels round in float over sums of at most N
- *    or W = 16 products of O(1) terms (about 16·6e-8 ≈ 1e-6 of the scale); a wrong index or a
- *    missing term moves an output by a whole O(1e-1) term.
+ *    or W = 16 products of O(1) terms (about 16·6e-8 ≈ 1e-6 of the scale; measured at most
+ *    2.3e-7); a wrong index or a missing term moves an output by a whole O(1e-1) term (checked by
+ *    hand-injected faults: a link dp with the diagonal term kept, a read dwp missing one row,
+ *    both fail at 2e-1 or more). With OpenMP: 1 and 2 threads give bitwise the same link and
+ *    memory results at B = 272 (their batch loops fork there).
  * 2. Ops through the graph. Every op's float backward (alig_ad_backward) against central
  *    differences of the same double forward (h = 1e-6·max(1, |x|)) of L = Σ r ⊙ op(·), r fixed
  *    and random, on every coordinate of every trainable operand, as tests/test_ad_double.c does:
@@ -38,6 +41,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <gsl/gsl_rng.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "alig/ad.h"
 #include "nets/dnc_mem_kernels.h"
@@ -144,8 +150,10 @@ static void d_bmm(const sz *s, const double *const *in, double *y)
 typedef void (*d_fwd_fn)(const sz *s, const double *const *in, double *y);
 /* kernel wrappers: `naive` picks the twin; fb is the read weights' (B,R,2,N) buffer */
 typedef void (*k_fwd_fn)(const sz *s, int naive, float *const *in, float *y, float *fb);
-typedef void (*k_bwd_fn)(const sz *s, int naive, float *const *in, const float *fb, const float *dy, float **din,
+typedef void (*k_bwd_fn)(const sz *s, int naive, float *const *in, float *fb, const float *dy, float **din,
                          unsigned set);
+/* the optimised backward's double scratch (memory, link): max(B·2·W, B·2·N) doubles */
+static double *kws;
 
 typedef struct opspec {
     const char *name;
@@ -164,7 +172,7 @@ static void kf_ww(const sz *s, int nv, float *const *in, float *y, float *fb)
     (nv ? alig_dnc_write_weights_forward_naive : alig_dnc_write_weights_forward)(s->B, s->N, in[0], in[1], in[2],
                                                                                in[3], y);
 }
-static void kb_ww(const sz *s, int nv, float *const *in, const float *fb, const float *dy, float **d, unsigned set)
+static void kb_ww(const sz *s, int nv, float *const *in, float *fb, const float *dy, float **d, unsigned set)
 {
     (void)fb;
     (nv ? alig_dnc_write_weights_backward_naive : alig_dnc_write_weights_backward)(
@@ -184,11 +192,13 @@ static void kf_mem(const sz *s, int nv, float *const *in, float *y, float *fb)
     (void)fb;
     (nv ? alig_dnc_memory_forward_naive : alig_dnc_memory_forward)(s->B, s->N, s->W, in[0], in[1], in[2], in[3], y);
 }
-static void kb_mem(const sz *s, int nv, float *const *in, const float *fb, const float *dy, float **d, unsigned set)
+static void kb_mem(const sz *s, int nv, float *const *in, float *fb, const float *dy, float **d, unsigned set)
 {
     (void)fb;
-    (nv ? alig_dnc_memory_backward_naive : alig_dnc_memory_backward)(s->B, s->N, s->W, in[0], in[1], in[2], in[3],
-                                                                   dy, d[0], d[1], d[2], d[3], set);
+    if (nv)
+        alig_dnc_memory_backward_naive(s->B, s->N, s->W, in[0], in[1], in[2], in[3], dy, d[0], d[1], d[2], d[3], set);
+    else
+        alig_dnc_memory_backward(s->B, s->N, s->W, in[0], in[1], in[2], in[3], dy, d[0], d[1], d[2], d[3], set, kws);
 }
 static void sh_mem(const sz *s, int nd[5], int dm[5][3])
 {
@@ -204,11 +214,13 @@ static void kf_link(const sz *s, int nv, float *const *in, float *y, float *fb)
     (void)fb;
     (nv ? alig_dnc_link_forward_naive : alig_dnc_link_forward)(s->B, s->N, in[0], in[1], in[2], y);
 }
-static void kb_link(const sz *s, int nv, float *const *in, const float *fb, const float *dy, float **d, unsigned set)
+static void kb_link(const sz *s, int nv, float *const *in, float *fb, const float *dy, float **d, unsigned set)
 {
     (void)fb;
-    (nv ? alig_dnc_link_backward_naive : alig_dnc_link_backward)(s->B, s->N, in[0], in[1], in[2], dy, d[0], d[1],
-                                                               d[2], set);
+    if (nv)
+        alig_dnc_link_backward_naive(s->B, s->N, in[0], in[1], in[2], dy, d[0], d[1], d[2], set);
+    else
+        alig_dnc_link_backward(s->B, s->N, in[0], in[1], in[2], dy, d[0], d[1], d[2], set, kws);
 }
 static void sh_link(const sz *s, int nd[5], int dm[5][3])
 {
@@ -224,7 +236,7 @@ static void kf_prec(const sz *s, int nv, float *const *in, float *y, float *fb)
     (void)fb;
     (nv ? alig_dnc_precedence_forward_naive : alig_dnc_precedence_forward)(s->B, s->N, in[0], in[1], y);
 }
-static void kb_prec(const sz *s, int nv, float *const *in, const float *fb, const float *dy, float **d, unsigned set)
+static void kb_prec(const sz *s, int nv, float *const *in, float *fb, const float *dy, float **d, unsigned set)
 {
     (void)fb;
     (nv ? alig_dnc_precedence_backward_naive : alig_dnc_precedence_backward)(s->B, s->N, in[0], in[1], dy, d[0],
@@ -247,7 +259,7 @@ static void kf_read(const sz *s, int nv, float *const *in, float *y, float *fb)
     else
         alig_dnc_read_weights_forward(s->B, s->R, s->N, in[0], in[1], in[2], in[3], y, fb);
 }
-static void kb_read(const sz *s, int nv, float *const *in, const float *fb, const float *dy, float **d, unsigned set)
+static void kb_read(const sz *s, int nv, float *const *in, float *fb, const float *dy, float **d, unsigned set)
 {
     if (nv)
         alig_dnc_read_weights_backward_naive(s->B, s->R, s->N, in[0], in[1], in[2], in[3], dy, d[0], d[1], d[2],
@@ -270,7 +282,7 @@ static void kf_bmm(const sz *s, int nv, float *const *in, float *y, float *fb)
     (void)fb;
     (nv ? alig_dnc_bmm_forward_naive : alig_dnc_bmm_forward)(s->B, s->M, s->K, s->N, in[0], in[1], y);
 }
-static void kb_bmm(const sz *s, int nv, float *const *in, const float *fb, const float *dy, float **d, unsigned set)
+static void kb_bmm(const sz *s, int nv, float *const *in, float *fb, const float *dy, float **d, unsigned set)
 {
     (void)fb;
     (nv ? alig_dnc_bmm_backward_naive : alig_dnc_bmm_backward)(s->B, s->M, s->K, s->N, in[0], in[1], dy, d[0], d[1],
@@ -330,8 +342,9 @@ static void kernel_case(int op, const sz *s, const char *label)
     float *in[4] = { 0 }, *y = malloc(ny * sizeof *y), *dy = malloc(ny * sizeof *dy);
     double *din[4] = { 0 }, *yd = malloc(ny * sizeof *yd), *yp = malloc(ny * sizeof *yp);
     double *gref[4] = { 0 };
-    float *fb = malloc(2 * (size_t)s->B * s->R * s->N * sizeof *fb);
-    CU_ASSERT_FATAL(y && dy && yd && yp && fb);
+    float *fb = malloc((size_t)s->B * 4 * (size_t)s->R * s->N * sizeof *fb);
+    kws = malloc((size_t)s->B * 2 * (size_t)(s->N > s->W ? s->N : s->W) * sizeof *kws);
+    CU_ASSERT_FATAL(y && dy && yd && yp && fb && kws);
     for (int j = 0; j < nin; j++) {
         in[j] = malloc(len[j] * sizeof *in[j]);
         din[j] = malloc(len[j] * sizeof *din[j]);
@@ -410,6 +423,8 @@ static void kernel_case(int op, const sz *s, const char *label)
     free(yd);
     free(yp);
     free(fb);
+    free(kws);
+    kws = NULL;
 }
 
 static void test_kernels(void)
@@ -424,13 +439,50 @@ static void test_kernels(void)
     /* the reads' other products at the DNC's sizes: bmm with M = K = N = 16 (like Lᵀ·M) */
     const sz sq = { .B = 16, .N = 16, .M = 16, .K = 16, .W = 16, .R = 4 };
     kernel_case(OP_BMM, &sq, "(16,16,16)x(16,16,16)");
-    /* a batch above ALIG_DNC_PAR_MIN for link, memory, read weights and bmm: the parallel loop */
+    /* a batch above ALIG_DNC_PAR_MIN for link and memory (their parallel batch loop); read weights
+     * and bmm (sgemm per sample) at the same batch */
     CU_ASSERT((size_t)big.B * big.N * big.N >= ALIG_DNC_PAR_MIN);
+    CU_ASSERT((size_t)big.B * big.N * big.W >= ALIG_DNC_PAR_MIN);
     kernel_case(OP_LINK, &big, "B272 (parallel batch)");
     kernel_case(OP_MEM, &big, "B272 (parallel batch)");
-    kernel_case(OP_READ, &big, "B272 (parallel batch)");
-    kernel_case(OP_BMM, &big, "B272 (parallel batch)");
+    kernel_case(OP_READ, &big, "B272");
+    kernel_case(OP_BMM, &big, "B272");
 }
+
+#ifdef _OPENMP
+/* The parallel batch loops (link, memory at B = 272) give bitwise the results of one thread. */
+static void test_threads(void)
+{
+    enum { B = 272, N = 16, W = 16 };
+    const size_t nnn = (size_t)B * N * N, nnw = (size_t)B * N * W, bn = (size_t)B * N, bw = (size_t)B * W;
+    float *in = malloc((2 * nnn + 2 * nnw + 3 * bn + 2 * bw) * sizeof *in);
+    float *out[2];
+    double *ws = malloc((size_t)B * 2 * N * sizeof *ws);
+    CU_ASSERT_FATAL(in && ws);
+    for (size_t q = 0; q < 2 * nnn + 2 * nnw + 3 * bn + 2 * bw; q++) in[q] = (float)unif(0, 1);
+    const float *Lp = in, *dL = Lp + nnn, *Mp = dL + nnn, *dM = Mp + nnw, *w = dM + nnw, *p = w + bn,
+                *e = p + bn, *v = e + bw;
+    const size_t nout = nnn + nnn + 2 * bn + nnw + nnw + bn + 2 * bw;
+    const int saved = omp_get_max_threads();
+    for (int t = 0; t < 2; t++) {
+        omp_set_num_threads(t + 1);
+        float *o = out[t] = malloc(nout * sizeof *o);
+        CU_ASSERT_FATAL(o != NULL);
+        float *L = o, *dLp = L + nnn, *dw = dLp + nnn, *dp = dw + bn, *M = dp + bn, *dMp = M + nnw, *dw2 = dMp + nnw,
+              *de = dw2 + bn, *dv = de + bw;
+        alig_dnc_link_forward(B, N, Lp, w, p, L);
+        alig_dnc_link_backward(B, N, Lp, w, p, dL, dLp, dw, dp, 0x7u, ws);
+        alig_dnc_memory_forward(B, N, W, Mp, w, e, v, M);
+        alig_dnc_memory_backward(B, N, W, Mp, w, e, v, dM, dMp, dw2, de, dv, 0xFu, ws);
+    }
+    omp_set_num_threads(saved);
+    CU_ASSERT(memcmp(out[0], out[1], nout * sizeof(float)) == 0);
+    free(out[0]);
+    free(out[1]);
+    free(in);
+    free(ws);
+}
+#endif
 
 /* ================================================================== 2. ops vs double FD */
 
@@ -785,6 +837,72 @@ static void test_ops_chain(void)
     tc_free(&t);
 }
 
+/* ---------------------------------------------------------------- inference compile */
+
+/* The two-step chain once more, built twice on ONE arena: a training graph and an inference graph
+ * (values shared by liveness, no gradients). Same parameters, same inputs: the outputs must be
+ * bitwise equal, and the inference graph refuses backward. */
+static alig_ad_node *build_chain(alig_ad_graph *G, const int *ids, alig_ad_node **outs)
+{
+    const int B = CHAIN.B, N = CHAIN.N, W = CHAIN.W, R = CHAIN.R;
+    alig_ad_node *M = alig_ad_input(G, 3, (int[]){ B, N, W }), *L = alig_ad_input(G, 3, (int[]){ B, N, N });
+    alig_ad_node *p = alig_ad_input(G, 2, (int[]){ B, N }), *wr = alig_ad_input(G, 3, (int[]){ B, R, N });
+    for (int k = 0; k < 2; k++) {
+        alig_ad_node *v[8];
+        for (int j = 0; j < 8; j++) v[j] = alig_ad_param(G, ids[8 * k + j]);
+        alig_ad_node *ww = alig_ad_dnc_write_weights(G, v[0], v[1], v[2], v[3]);
+        alig_ad_node *M1 = alig_ad_dnc_memory(G, M, ww, v[4], v[5]);
+        alig_ad_node *L1 = alig_ad_dnc_link(G, L, ww, p);
+        alig_ad_node *p1 = alig_ad_dnc_precedence(G, p, ww);
+        alig_ad_node *wr1 = alig_ad_dnc_read_weights(G, L1, wr, v[6], v[7]);
+        outs[k] = alig_ad_bmm(G, wr1, M1);
+        M = M1;
+        L = L1;
+        p = p1;
+        wr = wr1;
+    }
+    outs[2] = p;
+    return alig_ad_sum(G, outs[1]);
+}
+
+static void test_inference_compile(void)
+{
+    const int B = CHAIN.B, N = CHAIN.N, W = CHAIN.W, R = CHAIN.R;
+    alig_ad_params *P;
+    alig_ad_graph *Gt, *Gi;
+    int ids[16];
+    const int nd[8] = { 2, 2, 2, 2, 2, 2, 3, 3 };
+    const int dm[8][3] = { { B, N }, { B, N }, { B, 1 }, { B, 1 }, { B, W }, { B, W }, { B, R, 3 }, { B, R, N } };
+    CU_ASSERT_FATAL(alig_ad_params_alloc(&P) == ALIG_SUCCESS);
+    for (int k = 0; k < 16; k++) CU_ASSERT_FATAL(alig_ad_params_add(P, nd[k % 8], dm[k % 8], &ids[k]) == ALIG_SUCCESS);
+    CU_ASSERT_FATAL(alig_ad_graph_alloc(&Gt, P, 1) == ALIG_SUCCESS);
+    CU_ASSERT_FATAL(alig_ad_graph_alloc(&Gi, P, 1) == ALIG_SUCCESS);
+    alig_ad_node *ot[3], *oi[3];
+    alig_ad_node *lt = build_chain(Gt, ids, ot);
+    alig_ad_node *li = build_chain(Gi, ids, oi);
+    CU_ASSERT_FATAL(alig_ad_graph_compile(Gt) == ALIG_SUCCESS);
+    CU_ASSERT_FATAL(alig_ad_graph_compile_inference(Gi) == ALIG_SUCCESS);
+    float *x = alig_ad_params_x(P);
+    for (size_t i = 0; i < alig_ad_params_n(P); i++) x[i] = (float)unif(0, 1);
+    /* non-zero initial states, the same in both graphs (nodes 0..3 are the state inputs) */
+    for (int i = 0; i < 4; i++) {
+        alig_ad_node *a = alig_ad_graph_node(Gt, i), *b = alig_ad_graph_node(Gi, i);
+        for (size_t q = 0; q < a->size; q++) a->value[q] = b->value[q] = (float)unif(0, 0.2);
+    }
+    CU_ASSERT_FATAL(alig_ad_forward(Gt, 1) == ALIG_SUCCESS);
+    CU_ASSERT_FATAL(alig_ad_forward(Gi, 0) == ALIG_SUCCESS);
+    CU_ASSERT(alig_ad_backward(Gt, lt) == ALIG_SUCCESS);
+    CU_ASSERT(alig_ad_backward(Gi, li) == ALIG_EINVAL);
+    /* outputs the inference graph keeps: the last read vectors (read by the sum) are freed after
+     * use, the sum and the final precedence (read by nothing) stay */
+    CU_ASSERT(alig_ad_scalar(lt) == alig_ad_scalar(li));
+    CU_ASSERT(memcmp(ot[2]->value, oi[2]->value, ot[2]->size * sizeof(float)) == 0);
+    CU_ASSERT(isfinite(alig_ad_scalar(lt)) && alig_ad_scalar(lt) != 0.0);
+    alig_ad_graph_free(Gt);
+    alig_ad_graph_free(Gi);
+    alig_ad_params_free(P);
+}
+
 /* ================================================================== 3. hand-derived cases */
 
 /* a one-sample graph helper: write `vals` into an input node */
@@ -1040,6 +1158,9 @@ int main(void)
     CU_pSuite s4 = CU_add_suite("api", NULL, NULL);
     if (!s1 || !s2 || !s3 || !s4) { CU_cleanup_registry(); return 2; }
     CU_add_test(s1, "kernels and naive twins vs double reference", test_kernels);
+#ifdef _OPENMP  /* without OpenMP there is one thread count only: not registered, not counted */
+    CU_add_test(s1, "1 vs 2 threads, bitwise (parallel batch loops)", test_threads);
+#endif
     CU_add_test(s2, "each op, all operands, DNC and odd sizes", test_ops_fd);
     CU_add_test(s2, "one node as two operands", test_ops_duplicates);
     CU_add_test(s2, "two-step write/link/read chain", test_ops_chain);
@@ -1047,6 +1168,7 @@ int main(void)
     CU_add_test(s3, "link diagonal 0 with zero gradient", test_link_diagonal);
     CU_add_test(s3, "precedence, memory erase, one-hot read modes, gates", test_precedence_memory_read_ww);
     CU_add_test(s4, "shape errors", test_shape_errors);
+    CU_add_test(s4, "inference compile: same values as training", test_inference_compile);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures();

@@ -532,7 +532,7 @@ alig_ad_node *alig_ad_dnc_allocation(alig_ad_graph *G, alig_ad_node *usage);
  */
 
 /**
- * @brief DNC write weights (Nature 2016, Methods "Writing"; deepmind/dnc access.py `_write_weights`):
+ * @brief DNC write weights (Graves et al. 2016, Methods; deepmind/dnc access.py `_write_weights`):
  *        ww[b,i] = gw[b]·(ga[b]·alloc[b,i] + (1 − ga[b])·content[b,i]).
  * @param alloc       allocation weights (B,N).
  * @param content     write content weights (B,N).
@@ -544,7 +544,7 @@ alig_ad_node *alig_ad_dnc_write_weights(alig_ad_graph *G, alig_ad_node *alloc, a
                                         alig_ad_node *alloc_gate, alig_ad_node *write_gate);
 
 /**
- * @brief DNC memory write, erase then add (Nature 2016, Methods "Writing"; deepmind/dnc access.py
+ * @brief DNC memory write, erase then add (Graves et al. 2016, Methods; deepmind/dnc access.py
  *        `_erase_and_write` with one write head):
  *        M[b,i,k] = M_prev[b,i,k]·(1 − ww[b,i]·erase[b,k]) + ww[b,i]·add[b,k].
  * @param mem_prev  the previous memory (B,N,W).
@@ -557,7 +557,7 @@ alig_ad_node *alig_ad_dnc_memory(alig_ad_graph *G, alig_ad_node *mem_prev, alig_
                                  alig_ad_node *add);
 
 /**
- * @brief DNC temporal link matrix (Nature 2016, Methods "Temporal memory linkage"; deepmind/dnc
+ * @brief DNC temporal link matrix (Graves et al. 2016, Methods; deepmind/dnc
  *        addressing.py `TemporalLinkage._link`):
  *        L[b,i,j] = (1 − ww[b,i] − ww[b,j])·L_prev[b,i,j] + ww[b,i]·p_prev[b,j] for i ≠ j, L[b,i,i] = 0.
  *        The diagonal is a constant: a gradient arriving there reaches no operand.
@@ -569,7 +569,7 @@ alig_ad_node *alig_ad_dnc_memory(alig_ad_graph *G, alig_ad_node *mem_prev, alig_
 alig_ad_node *alig_ad_dnc_link(alig_ad_graph *G, alig_ad_node *link_prev, alig_ad_node *ww, alig_ad_node *prec_prev);
 
 /**
- * @brief DNC precedence weights (Nature 2016, Methods "Temporal memory linkage"; deepmind/dnc
+ * @brief DNC precedence weights (Graves et al. 2016, Methods; deepmind/dnc
  *        addressing.py `TemporalLinkage._precedence_weights`):
  *        p[b,i] = (1 − Σ_j ww[b,j])·p_prev[b,i] + ww[b,i], the sum taken in double.
  * @param prec_prev  the previous precedence weights (B,N).
@@ -579,7 +579,7 @@ alig_ad_node *alig_ad_dnc_link(alig_ad_graph *G, alig_ad_node *link_prev, alig_a
 alig_ad_node *alig_ad_dnc_precedence(alig_ad_graph *G, alig_ad_node *prec_prev, alig_ad_node *ww);
 
 /**
- * @brief DNC read weights (Nature 2016, Methods "Reading"; deepmind/dnc access.py `_read_weights`
+ * @brief DNC read weights (Graves et al. 2016, Methods; deepmind/dnc access.py `_read_weights`
  *        with one write head):
  *        f[b,r,i] = Σ_j L[b,i,j]·wr_prev[b,r,j],  bk[b,r,j] = Σ_i L[b,i,j]·wr_prev[b,r,i],
  *        wr[b,r,i] = modes[b,r,2]·content[b,r,i] + modes[b,r,1]·f[b,r,i] + modes[b,r,0]·bk[b,r,i].
@@ -588,14 +588,14 @@ alig_ad_node *alig_ad_dnc_precedence(alig_ad_graph *G, alig_ad_node *prec_prev, 
  * @param modes    read modes (B,R,3) after a softmax, in the order (backward, forward, content).
  * @param content  read content weights (B,R,N).
  * @return the new read weights (B,R,N), or NULL (graph status set). The node keeps f and bk in a
- *         workspace (2·B·R·N floats) for its backward.
+ *         workspace (4·B·R·N floats, with the backward's scratch) for its backward.
  */
 alig_ad_node *alig_ad_dnc_read_weights(alig_ad_graph *G, alig_ad_node *link, alig_ad_node *wr_prev,
                                        alig_ad_node *modes, alig_ad_node *content);
 
 /**
  * @brief Batched matrix product, C[b] = A[b]·B[b] for every b (the DNC's reads r = wr·M are
- *        bmm(wr (B,R,N), M (B,N,W)) -> (B,R,W)). Plain loops, no sgemm (faster at the DNC's sizes).
+ *        bmm(wr (B,R,N), M (B,N,W)) -> (B,R,W)). One sgemm per sample (float accumulation).
  * @param a  (B,M,K).
  * @param b  (B,K,N).
  * @return C (B,M,N), or NULL (graph status set).
