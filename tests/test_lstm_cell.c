@@ -1,7 +1,8 @@
 /* test_lstm_cell.c - the fused LSTM cell op (ad.h alig_ad_lstm_cell) against
- *   1. the same cell composed from generic ops (slice, affine, sigmoid, tanh, mul, add): the
- *      forward must be bitwise equal (the same float operations in the same order) and the
- *      gradients equal to float rounding;
+ *   1. the same cell composed from generic ops (slice, affine, sigmoid, tanh, mul, add): values and
+ *      gradients equal to float rounding (the fused cell's sigmoid and tanh are correctly rounded
+ *      from double, the generic ops call libm's float functions, so single outputs may differ in
+ *      their last bits);
  *   2. central differences of an independent double-precision cell written here, for the
  *      gradients to the gate pre-activations z and to the previous cell state (the h half of the
  *      state gets none), with a non-triviality guard and a negative control;
@@ -102,8 +103,11 @@ static void check(int with_state, double fb)
     CU_ASSERT_EQUAL(alig_ad_backward(fu.G, fu.loss), ALIG_SUCCESS);
     CU_ASSERT_EQUAL(alig_ad_forward(co.G, 1), ALIG_SUCCESS);
     CU_ASSERT_EQUAL(alig_ad_backward(co.G, co.loss), ALIG_SUCCESS);
-    /* 1. bitwise forward, gradients to rounding */
-    CU_ASSERT_EQUAL(memcmp(fu.out->value, co.out->value, fu.out->size * sizeof(float)), 0);
+    /* 1. forward and gradients to rounding */
+    double fdiff = 0;
+    for (size_t i = 0; i < fu.out->size; i++)
+        fdiff = fmax(fdiff, fabs((double)fu.out->value[i] - co.out->value[i]) / fmax(1.0, fabs(co.out->value[i])));
+    CU_ASSERT(fdiff <= 4 * 6e-8);
     const float *gf = alig_ad_params_g(fu.P), *gc = alig_ad_params_g(co.P);
     double gmax = 0, dcomp = 0;
     for (size_t i = 0; i < n; i++) gmax = fmax(gmax, fabs(gc[i]));
@@ -130,8 +134,8 @@ static void check(int with_state, double fb)
     }
     err /= dmax;
     err_neg /= dmax;
-    printf("\n  lstm_cell(state=%d, forget bias %g): composition %.2g, double FD %.2g (|d|inf %.3g), 0.1%% off %.2g",
-           with_state, fb, dcomp, err, dmax, err_neg);
+    printf("\n  lstm_cell(state=%d, forget bias %g): composition values %.2g gradients %.2g, double FD %.2g "
+           "(|d|inf %.3g), 0.1%% off %.2g", with_state, fb, fdiff, dcomp, err, dmax, err_neg);
     CU_ASSERT(err <= TOL);
     CU_ASSERT(dmax > 0.1);
     CU_ASSERT(err_neg > TOL);

@@ -645,7 +645,8 @@ alig_status alig_ad_gradcheck(alig_ad_graph *G, alig_ad_node *loss, const alig_a
  *          h = tanh(c)⊙σ(o);  the output packs the new state as [h, c] (B, 2H).
  *        Gradients to z and to state_prev's c half (its h half is not read: the caller feeds h_prev
  *        into z through its own matmul). One node instead of the fourteen of the composition
- *        (slices, sigmoids, tanhs, products, sums), with identical values.
+ *        (slices, sigmoids, tanhs, products, sums); the same function, its sigmoid and tanh correctly
+ *        rounded from double (the generic ops use libm's float functions: last-bit differences).
  * @param z            (B, 4H) gate pre-activations, column blocks in the order i, j, f, o.
  * @param state_prev   (B, 2H) the previous output [h_prev, c_prev], or NULL for a zero c_prev.
  * @param forget_bias  constant added to f before its sigmoid (1 in Sonnet and TensorFlow).
