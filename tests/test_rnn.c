@@ -524,13 +524,18 @@ static void test_fused_vs_composed(void)
             CU_ASSERT_FATAL(alig_ad_backward(m->G, m->loss) == ALIG_SUCCESS);
             if (m == &c) break;
         }
-        CU_ASSERT_EQUAL(memcmp(a.out->value, c.out->value, a.out->size * sizeof(float)), 0);
+        /* the fused cell's sigmoid and tanh are correctly rounded from double, the generic ops use
+         * libm's float functions: the outputs agree to a few units of float rounding */
+        double fdiff = 0;
+        for (size_t i = 0; i < a.out->size; i++)
+            fdiff = fmax(fdiff, fabs((double)a.out->value[i] - c.out->value[i]));
+        CU_ASSERT(fdiff <= 1e-6);
         const float *ga = alig_ad_params_g(a.P), *gc = alig_ad_params_g(c.P);
         double gmax = 0, e = 0;
         for (size_t i = 0; i < alig_ad_params_n(a.P); i++) gmax = fmax(gmax, fabs(gc[i]));
         for (size_t i = 0; i < alig_ad_params_n(a.P); i++) e = fmax(e, fabs(ga[i] - gc[i]));
-        printf("\n  %s: fused vs composed: forward bitwise, gradient %.1e of %.2f", kind ? "Bi-LSTM + max" : "LSTM",
-               e / gmax, gmax);
+        printf("\n  %s: fused vs composed: forward %.1e, gradient %.1e of %.2f", kind ? "Bi-LSTM + max" : "LSTM",
+               fdiff, e / gmax, gmax);
         CU_ASSERT(gmax > 1e-2);
         CU_ASSERT(e <= 1e-6 * gmax);
         /* fewer nodes: the fused graph is the smaller one */
