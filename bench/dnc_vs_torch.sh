@@ -17,7 +17,8 @@
 #   one-ulp self-drift over the same steps, or <= 1e-4 where that drift is smaller (a 1e-4 floor:
 #   relative differences below it are float32 summation-order noise of the loss itself).
 # Usage: bench/dnc_vs_torch.sh [BUILD_DIR] [STEPS] [SPEED_STEPS]   (defaults: build/release, 50, 300)
-# Needs: python3-torch python3-numpy; the peer at ../shared/peers/torch_dnc.py or ALIG_DNC_PEER.
+# Needs: python3-torch python3-numpy and the PyTorch DNC peer script torch_dnc.py (not part of this
+# repository; set ALIG_DNC_PEER to its path).
 set -euo pipefail
 NAME=dnc_vs_torch
 here=$(cd "$(dirname "$0")" && pwd)
