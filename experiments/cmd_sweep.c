@@ -1010,10 +1010,11 @@ static int sweep_plot(const char *dir)
         if (!has_kind[kd]) continue;
         fprintf(f, "%s%s using 1:($5 == %d ? $2 : 1/0):(0.5):(0.5)%s with boxxyerror fc %s", clauses++ ? ", \\\n     " : "plot ",
                 q, kd, kd == 0 ? ":3" : "", fills[kd]);
+        fputs(" notitle", f);   /* (a clause without a title puts the data path in the SVG) */
     }
     if (has_kind[0] || has_kind[1] || has_kind[3])
-        fprintf(f, ", \\\n     %s using 1:($5 == 2 ? 1/0 : $2):4 with labels font ',9' tc rgb '#000000'", q);
-    if (has_kind[2]) fprintf(f, ", \\\n     %s using 1:($5 == 2 ? $2 : 1/0):4 with labels font ',9' tc rgb '#ffffff'", q);
+        fprintf(f, ", \\\n     %s using 1:($5 == 2 ? 1/0 : $2):4 with labels font ',9' tc rgb '#000000' notitle", q);
+    if (has_kind[2]) fprintf(f, ", \\\n     %s using 1:($5 == 2 ? $2 : 1/0):4 with labels font ',9' tc rgb '#ffffff' notitle", q);
     fprintf(f, "\n");
     fclose(f);
     f = NULL;
