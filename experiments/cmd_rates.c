@@ -7,6 +7,7 @@
  * (or on a runtime failure), 2 for a usage error. */
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -342,6 +343,17 @@ static int curves_coincide(const double *a, const double *b, size_t n)
     return 1;
 }
 
+/* Append to buf (capacity cap, *used bytes so far), truncating silently: legend text only. */
+__attribute__((format(printf, 4, 5))) static void app(char *buf, size_t cap, size_t *used, const char *fmt, ...)
+{
+    if (*used + 1 >= cap) return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf + *used, cap - *used, fmt, ap);
+    va_end(ap);
+    if (n > 0) *used = (*used + (size_t)n < cap) ? *used + (size_t)n : cap - 1;
+}
+
 /* Style of ALI-G's maximal step η: colour, filled point type, open point type (by eta_label). */
 static void eta_style(const char *eta_label, const char **color, int *pt, int *pt_open)
 {
@@ -502,42 +514,42 @@ static int write_class_figure(const char *dir, const alig_rates_result *r, const
                 size_t used = 0, members = 0;
                 eta_text(et, sizeof et, c);
                 if (pass == 2) {   /* "bound D1: " or, when two bounds coincide, "bound D1 = D1_∞: " */
-                    used += (size_t)snprintf(title + used, sizeof title - used, "bound %s", bound_text(c->bound));
+                    app(title, sizeof title, &used, "bound %s", bound_text(c->bound));
                     for (size_t l = k + 1; l < np; l++) {
                         const alig_rates_case *cl = &r->cases[idx[pan[l]]];
                         int seen = cl->bound == c->bound;
                         for (size_t q = k + 1; q < l; q++)
                             seen |= grp[q] == (int)k && r->cases[idx[pan[q]]].bound == cl->bound;
                         if (grp[l] == (int)k && !seen)
-                            used += (size_t)snprintf(title + used, sizeof title - used, " = %s", bound_text(cl->bound));
+                            app(title, sizeof title, &used, " = %s", bound_text(cl->bound));
                     }
-                    used += (size_t)snprintf(title + used, sizeof title - used, ": ");
+                    app(title, sizeof title, &used, ": ");
                 }
-                used += (size_t)snprintf(title + used, sizeof title - used, "%s, δ = ", et);
+                app(title, sizeof title, &used, "%s, δ = ", et);
                 for (size_t l = k; l < np; l++) {
                     if (grp[l] != (int)k) continue;
                     const alig_rates_case *cl = &r->cases[idx[pan[l]]];
                     if (strcmp(cl->eta_label, c->eta_label)) {
                         eta_text(et, sizeof et, cl);
-                        used += (size_t)snprintf(title + used, sizeof title - used, "%s%s, δ = ", members ? "; " : "", et);
+                        app(title, sizeof title, &used, "%s%s, δ = ", members ? "; " : "", et);
                     } else if (members) {
-                        used += (size_t)snprintf(title + used, sizeof title - used, " and ");
+                        app(title, sizeof title, &used, " and ");
                     }
-                    if (used >= sizeof title) used = sizeof title - 1;
                     int dup_delta = 0;   /* same η and δ already named (D1 and D1_∞ on the same runs) */
                     for (size_t q = k; q < l; q++)
                         if (grp[q] == (int)k && r->cases[idx[pan[q]]].delta == cl->delta &&
                             !strcmp(r->cases[idx[pan[q]]].eta_label, cl->eta_label)) dup_delta = 1;
-                    if (dup_delta && used >= 5) { used -= 5; title[used] = 0; }   /* drop the " and " */
+                    if (dup_delta && used >= 5 && !strcmp(title + used - 5, " and ")) {   /* drop the " and " */
+                        used -= 5;
+                        title[used] = 0;
+                    }
                     else {
                         delta_text(dt, sizeof dt, cl->delta);
-                        used += (size_t)snprintf(title + used, sizeof title - used, "%s", dt);
+                        app(title, sizeof title, &used, "%s", dt);
                     }
-                    if (used >= sizeof title) used = sizeof title - 1;
                     members++;
                 }
-                if (members > 1) used += (size_t)snprintf(title + used, sizeof title - used, " (identical)");
-                if (used >= sizeof title) title[sizeof title - 1] = 0;
+                if (members > 1) app(title, sizeof title, &used, " (identical)");
                 fputs(first ? "plot " : ", \\\n     ", m);
                 first = 0;
                 gp_quote(m, dat);
