@@ -326,6 +326,15 @@ static alig_status add_range(alig_grid_axis *a, const char *item, char *err, siz
     return ALIG_SUCCESS;
 }
 
+/* 1 if s is a whole decimal number (strtod syntax, inf included; nan excluded), stored in *v. */
+static int parse_number(const char *s, double *v)
+{
+    char *end;
+    errno = 0;
+    *v = strtod(s, &end);
+    return end != s && *end == 0 && !isnan(*v);
+}
+
 static alig_grid_axis *find_axis(alig_grid_axis *axes, size_t n, const char *name)
 {
     for (size_t i = 0; i < n; i++)
@@ -398,12 +407,22 @@ alig_status alig_grid_add_axis(alig_grid *g, size_t m, const char *name, const c
         p = q + 1;
     }
     for (size_t i = 0; i < a.n; i++)
-        for (size_t j = 0; j < i; j++)
+        for (size_t j = 0; j < i; j++) {
             if (!strcmp(a.values[i], a.values[j])) {
                 st = ALIG_EINVAL;
                 set_err(err, errlen, "axis %s: value '%s' appears twice", name, a.values[i]);
                 goto fail;
             }
+            /* two spellings of one number ("1" and "1.0", "0.1" and "1e-1") run the same cell twice and
+             * fall in one column of the figures */
+            double vi, vj;
+            if (parse_number(a.values[i], &vi) && parse_number(a.values[j], &vj) && vi == vj) {
+                st = ALIG_EINVAL;
+                set_err(err, errlen, "axis %s: values '%s' and '%s' are the same number (give each value once)",
+                        name, a.values[j], a.values[i]);
+                goto fail;
+            }
+        }
     alig_grid_axis *na = realloc(*axes, (*n_axes + 1) * sizeof *na);
     if (!na) goto fail;
     na[*n_axes] = a;

@@ -407,7 +407,7 @@ static int draw(const osc_opts *o, const osc_summary *s)
         (rc = gp_file(q.sweep, sizeof q.sweep, o->out, "eta_sweep.csv")) ||
         (rc = gp_file(q.zoom, sizeof q.zoom, o->out, "eta_zoom.csv")))
         return rc;
-    gp_text m = { 0 }, lo = { 0 }, hi = { 0 }, lf = { 0 }, zm = { 0 }, th = { 0 };
+    gp_text m = { 0 }, lo = { 0 }, hi = { 0 }, lf = { 0 }, in = { 0 }, zm = { 0 }, th = { 0 };
     const double x0 = o->cfg.x0;
     const double p_hi = s->alig_inf.outcome == ALIG_OSC_CYCLED ? s->alig_inf.points[s->alig_inf.period - 1] : x0;
 
@@ -439,36 +439,50 @@ static int draw(const osc_opts *o, const osc_summary *s)
     /* 2. trajectories: (a) Polyak and the eta > 2/L runs over the first steps, (b) the eta < 2/L
      * runs until they converge, (c) f(x_t) of every run on a log scale */
     static const char *const colors[] = { "#2ca02c", "#17becf", "#1f77b4", "#9467bd", "#ff7f0e" };
-    if ((rc = gp_open(&lo)) || (rc = gp_open(&hi)) || (rc = gp_open(&lf))) goto done;
+    if ((rc = gp_open(&lo)) || (rc = gp_open(&hi)) || (rc = gp_open(&lf)) || (rc = gp_open(&in))) goto done;
     for (size_t j = 0; j < N_TRAJ; j++) {
         int col = 6 + 2 * (int)j;   /* t, polyak x f, alig_inf x f, then an (x, f) pair per eta */
-        gp_text *dst = traj_etas[j] < ALIG_OSC_ETA_THEORY ? &lo : &hi;
+        const int cyc = traj_etas[j] >= ALIG_OSC_ETA_THEORY;   /* cycles (η > 2/L) */
+        gp_text *dst = cyc ? &hi : &lo;
         fprintf(dst->f, "%s%s using 1:%d with linespoints pt 7 ps 0.5 lw 1.6 lc rgb '%s' title 'ALI-G, η = %g'",
                 ftell(dst->f) > 0 ? ", \\\n  " : "", q.traj, col, colors[j], traj_etas[j]);
-        fprintf(lf.f, ", \\\n  %s using 1:($%d > 0 ? $%d : 1/0) with lines lw 1.8 lc rgb '%s' title 'ALI-G, η = %g'",
-                q.traj, col + 1, col + 1, colors[j], traj_etas[j]);
+        /* on the log scale of the bottom panel the cycling runs sit on Polyak's f level: each gets a dash
+         * pattern, the legend says they cycle, and an inset (linear scale) separates them */
+        const int dash = cyc ? (j == N_TRAJ - 1 ? 3 : 2) : 1;
+        fprintf(lf.f, ", \\\n  %s using 1:($%d > 0 ? $%d : 1/0) with lines lw %s dt %d lc rgb '%s' title 'ALI-G, η = %g%s'",
+                q.traj, col + 1, col + 1, cyc ? "2.2" : "1.8", dash, colors[j], traj_etas[j], cyc ? " (cycles)" : "");
+        if (cyc)
+            fprintf(in.f, ", \\\n  %s using 1:%d with linespoints pt %d ps 0.6 lw 1.5 dt %d lc rgb '%s' notitle",
+                    q.traj, col + 1, j == N_TRAJ - 1 ? 5 : 9, dash, colors[j]);
     }
     long n_hi = ftell(hi.f);
-    if ((rc = gp_close(&lo)) || (rc = gp_close(&hi)) || (rc = gp_close(&lf)) || (rc = gp_open(&m))) goto done;
+    if ((rc = gp_close(&lo)) || (rc = gp_close(&hi)) || (rc = gp_close(&lf)) || (rc = gp_close(&in)) ||
+        (rc = gp_open(&m)))
+        goto done;
     fprintf(m.f,
              "reset\nset encoding utf8\nset datafile separator ','\nset multiplot\n"
              "set grid lc rgb '#dddddd'\nset lmargin 10\nset rmargin 3\n"
              "set size 0.5,0.52\nset origin 0,0.48\n"
              "set title 'Polyak (= ALI-G∞) and ALI-G with η > 2/L, from x_0 = %g'\n"
-             "set xlabel 'step t'\nset ylabel 'x_t'\nset xrange [0:16]\nset yrange [-9:12.5]\nset ytics -8,2,8\n"
-             "set key top center horizontal maxrows 2 box opaque font ',10'\n"
+             "set xlabel 'step t'\nset ylabel 'x_t'\nset xrange [0:16]\nset yrange [-9:9]\nset ytics -8,2,8\n"
+             "set key outside below center horizontal maxrows 1 font ',10'\n"
              "plot %s using 1:2 with linespoints pt 7 ps 0.7 lw 2.5 lc rgb '#d62728' title 'Polyak, f^* = 0'%s%s\n"
              "set origin 0.5,0.48\n"
              "set title 'ALI-G with η < 2/L = 10 (the proven range)'\n"
-             "set xrange [0:350]\nset yrange [-0.5:9]\nset ytics autofreq\nset key top right vertical maxrows auto box opaque font ',10'\n"
+             "set xrange [0:350]\nset yrange [-0.5:9]\nset ytics autofreq\nset key inside top right vertical maxrows auto box opaque font ',10'\n"
              "plot %s\n"
              "set size 1,0.48\nset origin 0,0\n"
              "set title 'Objective along every run: the cycles never descend; η < 2/L converges'\n"
              "set logscale y\nset format y '10^{%%T}'\nset xrange [0:400]\nset yrange [1e-30:10]\nset ylabel 'f(x_t)'\n"
              "set key outside right top vertical maxrows auto nobox font ',10'\nset rmargin 22\n"
-             "plot %s using 1:($3 > 0 ? $3 : 1/0) with lines lw 2.5 lc rgb '#d62728' title 'Polyak'%s\n"
-             "unset multiplot\n",
-             x0, q.traj, n_hi > 0 ? ", \\\n  " : "", hi.text, lo.text, q.traj, lf.text);
+             "plot %s using 1:($3 > 0 ? $3 : 1/0) with lines lw 3 lc rgb '#d62728' title 'Polyak (cycles)'%s\n"
+             "set size 0.3,0.24\nset origin 0.38,0.085\nclear\nunset logscale y\nset format y '%%.2f'\nunset key\n"
+             "set title 'zoom: the cycling runs, f(x_t) for t ≤ 12' font ',9'\nunset xlabel\nunset ylabel\n"
+             "set xrange [0:12]\nset yrange [0.17:0.34]\nset ytics 0.05 font ',8'\nset xtics 2 font ',8'\nset rmargin 1\nset lmargin 6\n"
+             "set object 1 rect from graph 0,0 to graph 1,1 behind fc rgb 'white' fs solid noborder\n"
+             "plot %s using 1:3 with linespoints pt 7 ps 0.7 lw 3 lc rgb '#d62728' notitle%s\n"
+             "unset object 1\nunset multiplot\n",
+             x0, q.traj, n_hi > 0 ? ", \\\n  " : "", hi.text, lo.text, q.traj, lf.text, q.traj, in.text);
     if ((rc = gp_close(&m)) || (rc = figure(o->out, "oscillation_trajectories", m.text, 1100, 800))) goto done;
 
     /* 3. outcome across eta: limit set (top), steps to converge (middle), zoom on the first
@@ -518,6 +532,7 @@ done:
     gp_free(&lo);
     gp_free(&hi);
     gp_free(&lf);
+    gp_free(&in);
     gp_free(&zm);
     gp_free(&th);
     return rc;

@@ -973,9 +973,11 @@ static int sweep_plot(const char *dir)
         goto done;
     }
     fprintf(f, "reset\nset encoding utf8\nunset key\n");
-    fprintf(f, "set title \"%s, median over %zu seed%s\\ncolour log-proportional; * some seeds not ok\\ndiv: diverged, NaN: non-finite, fail: failed\" font ',10'\n",
-            g->kind == ALIG_GRID_SOLVE ? "Final objective f(w_T) − f⋆" : "Final training loss (nats)", g->n_seeds,
-            g->n_seeds == 1 ? "" : "s");
+    char over[64];   /* no seed list: one run per cell, with the command's own seed */
+    if (g->n_seeds) snprintf(over, sizeof over, "median over %zu seed%s", g->n_seeds, g->n_seeds == 1 ? "" : "s");
+    else snprintf(over, sizeof over, "one run per cell (no seed list)");
+    fprintf(f, "set title \"%s, %s\\ncolour log-proportional; * some seeds not ok\\ndiv: diverged, NaN: non-finite, fail: failed\" font ',10'\n",
+            g->kind == ALIG_GRID_SOLVE ? "Final objective f(w_T) − f⋆" : "Final training loss (nats)", over);
     fprintf(f, "set xlabel \"%s\"\nset ylabel 'method'\n", xlabel);
     fprintf(f, "set xrange [-0.5:%g]\nset yrange [-0.5:%g]\n", (double)d.n_cols - 0.5, (double)d.n_rows - 0.5);
     fprintf(f, "set xtics rotate by 45 right (");
@@ -995,13 +997,25 @@ static int sweep_plot(const char *dir)
             g->kind == ALIG_GRID_SOLVE ? "(f(w_T) − f⋆)" : "(training loss)");
     fprintf(f, "set palette defined (0 '#ffffe5', 0.35 '#fec44f', 0.7 '#ec7014', 1 '#993404')\n"
                "set style fill solid 1.0 border rgb '#ffffff'\n");
-    fprintf(f, "plot %s using 1:($5 == 0 ? $2 : 1/0):(0.5):(0.5):3 with boxxyerror fc palette, \\\n"
-               "     %s using 1:($5 == 1 ? $2 : 1/0):(0.5):(0.5) with boxxyerror fc rgb '#9e9ac8', \\\n"
-               "     %s using 1:($5 == 2 ? $2 : 1/0):(0.5):(0.5) with boxxyerror fc rgb '#252525', \\\n"
-               "     %s using 1:($5 == 3 ? $2 : 1/0):(0.5):(0.5) with boxxyerror fc rgb '#f4a6a6', \\\n"
-               "     %s using 1:($5 == 2 ? 1/0 : $2):4 with labels font ',9' tc rgb '#000000', \\\n"
-               "     %s using 1:($5 == 2 ? $2 : 1/0):4 with labels font ',9' tc rgb '#ffffff'\n",
-            q, q, q, q, q, q);
+    /* one plot clause per kind of cell the grid has: gnuplot 5.4 crashes (SIGSEGV) on a `with labels`
+     * clause none of whose points is defined when the file has a single point (a 1x1 grid) */
+    int has_kind[4] = { 0, 0, 0, 0 };
+    for (size_t k = 0; k < d.n_rows * d.n_cols; k++) {
+        const plot_cell *pc = &d.cells[k];
+        if (pc->n) has_kind[pc->n_ok ? 0 : (pc->worst >= 1 && pc->worst <= 3 ? (int)pc->worst : 3)] = 1;
+    }
+    static const char *const fills[4] = { "palette", "rgb '#9e9ac8'", "rgb '#252525'", "rgb '#f4a6a6'" };
+    int clauses = 0;
+    for (int kd = 0; kd < 4; kd++) {
+        if (!has_kind[kd]) continue;
+        fprintf(f, "%s%s using 1:($5 == %d ? $2 : 1/0):(0.5):(0.5)%s with boxxyerror fc %s", clauses++ ? ", \\\n     " : "plot ",
+                q, kd, kd == 0 ? ":3" : "", fills[kd]);
+        fputs(" notitle", f);   /* (a clause without a title puts the data path in the SVG) */
+    }
+    if (has_kind[0] || has_kind[1] || has_kind[3])
+        fprintf(f, ", \\\n     %s using 1:($5 == 2 ? 1/0 : $2):4 with labels font ',9' tc rgb '#000000' notitle", q);
+    if (has_kind[2]) fprintf(f, ", \\\n     %s using 1:($5 == 2 ? $2 : 1/0):4 with labels font ',9' tc rgb '#ffffff' notitle", q);
+    fprintf(f, "\n");
     fclose(f);
     f = NULL;
     const int w = (int)(260 + 62 * d.n_cols), h = (int)(200 + 42 * d.n_rows);

@@ -143,6 +143,12 @@ int alig_plot_run(const char *script_path, char *err, size_t errlen)
                 NULL, NULL);
         return -1;
     }
+    if (WIFSIGNALED(st)) {
+        char sig[32];
+        snprintf(sig, sizeof sig, "%d", WTERMSIG(st));
+        set_err(err, errlen, "gnuplot crashed on %s (killed by signal %s)", script_path, sig);
+        return -1;
+    }
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
         char line[512];
         first_error_line(buf, line, sizeof line);
