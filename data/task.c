@@ -41,6 +41,24 @@ alig_status alig_task_batch(alig_task *t, uint64_t k, alig_batch *out)
 
 /* ---------------------------------------------------------------- image task */
 
+/* Batch k with augmentation: samples idx[start ..) of the training split, each cropped and
+ * flipped with the draws of (seed, k, position), into t->aug. */
+static alig_status augment_batch(alig_task *t, uint64_t k, const size_t *idx, size_t start, size_t n)
+{
+    const alig_image_set *tr = &t->train;
+    const size_t ss = alig_image_set_sample_size(tr);
+    for (size_t j = 0; j < n; j++) {
+        const size_t i = idx[start + j];
+        const alig_augment_draw d = alig_augment_draws(t->seed, k, j, ALIG_TASK_AUGMENT_PAD);
+        alig_status st = alig_augment_image(tr->x + i * ss, t->aug.x + j * ss, (int)tr->c, (int)tr->h, (int)tr->w,
+                                            ALIG_TASK_AUGMENT_PAD, t->fill, d);
+        if (st) return st;
+        t->aug.y[j] = tr->y[i];
+    }
+    t->aug.n = n;
+    return ALIG_SUCCESS;
+}
+
 static alig_status image_batch(alig_task *t, uint64_t k, alig_batch *out)
 {
     const size_t E = t->epoch_batches, n = t->train.n, B = t->icfg.batch;
@@ -58,6 +76,13 @@ static alig_status image_batch(alig_task *t, uint64_t k, alig_batch *out)
     out->idx = t->perm;
     out->start = start;
     out->n = n - start < B ? n - start : B;
+    if (t->icfg.augment) {
+        alig_status st = augment_batch(t, k, t->perm, start, out->n);
+        if (st) return st;
+        out->set = &t->aug;
+        out->idx = NULL;
+        out->start = 0;
+    }
     return ALIG_SUCCESS;
 }
 
@@ -100,7 +125,13 @@ static int image_describe(const alig_task *t, char *buf, size_t len)
     for (int i = 0; i < t->shape.in_c; i++) total += snprintf(AT, i ? ", %.17g" : "%.17g", t->mean[i]);
     total += snprintf(AT, "], \"std\": [");
     for (int i = 0; i < t->shape.in_c; i++) total += snprintf(AT, i ? ", %.17g" : "%.17g", t->std[i]);
-    total += snprintf(AT, "]");
+    total += snprintf(AT, "], \"augment\": %s", c->augment ? "true" : "false");
+    if (c->data && (!strcmp(c->data, "cifar10") || !strcmp(c->data, "cifar100") || !strcmp(c->data, "svhn"))) {
+        total += snprintf(AT, ", ");
+        total += json_str(AT, "data_dir", c->data_dir);
+        if (!strcmp(c->data, "cifar100")) total += snprintf(AT, ", \"labels\": \"%s\"", c->coarse ? "coarse" : "fine");
+        if (!strcmp(c->data, "svhn")) total += snprintf(AT, ", \"extra\": %s", c->no_extra ? "false" : "true");
+    }
     return total;
 }
 
@@ -109,8 +140,10 @@ static void image_free(alig_task *t)
     alig_image_set_free(&t->train);
     alig_image_set_free(&t->val);
     alig_image_set_free(&t->test);
+    alig_image_set_free(&t->aug);
     free(t->perm);
     free((char *)t->icfg.data);
+    free((char *)t->icfg.data_dir);
     free((char *)t->icfg.train_images);
     free((char *)t->icfg.train_labels);
     free((char *)t->icfg.test_images);
@@ -177,10 +210,22 @@ alig_status alig_task_image_load(alig_task **out, const alig_task_image_cfg *cfg
     t->icfg.train_labels = dup_or_null(use_dir ? NULL : cfg->train_labels, &nomem);
     t->icfg.test_images = dup_or_null(use_dir ? NULL : cfg->test_images, &nomem);
     t->icfg.test_labels = dup_or_null(use_dir ? NULL : cfg->test_labels, &nomem);
+    const int vision = use_dir && (!strcmp(cfg->data, "cifar10") || !strcmp(cfg->data, "cifar100") ||
+                                   !strcmp(cfg->data, "svhn"));
+    t->icfg.data_dir = dup_or_null(vision ? cfg->data_dir : NULL, &nomem);
     t->seed = cfg->seed;
     alig_status st = nomem ? ALIG_ENOMEM : ALIG_SUCCESS;
-    alig_image_set all = { 0 };
-    if (!st && use_dir) {
+    alig_image_set all = { 0 }, extra = { 0 };
+    if (!st && vision && !(cfg->data_dir && cfg->data_dir[0])) {
+        snprintf(msg, sizeof msg, "data set %s: no directory given (data_dir)", cfg->data);
+        st = ALIG_EINVAL;
+    } else if (!st && vision && !strcmp(cfg->data, "cifar10")) {
+        st = alig_cifar10_load(cfg->data_dir, &all, &t->test, msg, sizeof msg);
+    } else if (!st && vision && !strcmp(cfg->data, "cifar100")) {
+        st = alig_cifar100_load(cfg->data_dir, cfg->coarse, &all, &t->test, msg, sizeof msg);
+    } else if (!st && vision) {
+        st = alig_svhn_load(cfg->data_dir, &all, cfg->no_extra ? NULL : &extra, &t->test, msg, sizeof msg);
+    } else if (!st && use_dir) {
         const char *dir = strcmp(cfg->data, "fashion-mnist") ? cfg->data : NULL;
         st = alig_data_load_fashion_mnist(dir, &all, &t->test, msg, sizeof msg);
     } else if (!st) {
@@ -207,6 +252,16 @@ alig_status alig_task_image_load(alig_task **out, const alig_task_image_cfg *cfg
     }
     if (!st) {
         st = alig_data_split(&all, cfg->val, cfg->val_seed, &t->train, &t->val);
+        if (!st && extra.n) {   /* SVHN: the rest of train, then extra */
+            alig_image_set_free(&all);
+            st = alig_image_set_concat(&t->train, &extra, &all);
+            alig_image_set_free(&extra);
+            if (!st) {
+                alig_image_set_free(&t->train);
+                t->train = all;
+                all = (alig_image_set){ 0 };
+            }
+        }
         if (!st && t->train.c > 4) st = ALIG_EUNSUPPORTED;
         alig_image_set *others[2] = { &t->val, &t->test };
         if (!st) st = alig_data_normalise(&t->train, others, 2, t->mean, t->std);
@@ -215,6 +270,17 @@ alig_status alig_task_image_load(alig_task **out, const alig_task_image_cfg *cfg
         if (st && !msg[0]) snprintf(msg, sizeof msg, "preparing the data: %s", alig_strerror(st));
     }
     alig_image_set_free(&all);
+    alig_image_set_free(&extra);
+    if (!st && cfg->augment) {
+        /* the padding: what a black pixel (0) becomes once standardised */
+        for (size_t c = 0; c < t->train.c; c++) t->fill[c] = (float)((0.0 - t->mean[c]) / t->std[c]);
+        const size_t ss = alig_image_set_sample_size(&t->train), B = cfg->batch;
+        t->aug = (alig_image_set){ .n = 0, .c = t->train.c, .h = t->train.h, .w = t->train.w,
+                                   .num_classes = t->train.num_classes };
+        if (B > t->train.n || !(t->aug.x = malloc(B * ss * sizeof *t->aug.x)) ||
+            !(t->aug.y = malloc(B * sizeof *t->aug.y)))
+            st = B > t->train.n ? ALIG_SUCCESS : ALIG_ENOMEM;   /* batch > n is reported below */
+    }
     if (!st && cfg->batch > t->train.n) {
         snprintf(msg, sizeof msg, "batch %zu exceeds the %zu training samples", cfg->batch, t->train.n);
         st = ALIG_EBADBATCH;

@@ -50,6 +50,8 @@ typedef struct train_cfg {
     size_t threads;                 /* threads of the run (--threads, else the OpenMP default it resolved to);
                                        a resume reuses it unless given --threads */
     unsigned long seed, val_seed;
+    char data_dir[PATH_LEN];        /* --data cifar10|cifar100|svhn: the directory of the files */
+    int augment, coarse, no_extra;  /* --augment, --labels coarse, --svhn-extra off */
 } train_cfg;
 
 static void cfg_defaults(train_cfg *c)
@@ -132,6 +134,7 @@ static void cfg_write(sbuf *s, const train_cfg *c)
               c->checkpoint_every);
     sb_printf(s, "seed=%lu\nval_seed=%lu\nthreads=%zu\n", c->seed, c->val_seed, c->threads);
     sb_printf(s, "loss=%s\n", c->loss);
+    sb_printf(s, "data_dir=%s\naugment=%d\ncoarse=%d\nno_extra=%d\n", c->data_dir, c->augment, c->coarse, c->no_extra);
 }
 
 static int parse_u64_text(const char *v, unsigned long long *out)
@@ -177,6 +180,7 @@ static int cfg_read(const char *blk, size_t len, train_cfg *c)
         int bad = 0;
         if (!strcmp(k, "task")) bad = set_str(c->task, sizeof c->task, v);
         else if (!strcmp(k, "data")) bad = set_str(c->data, sizeof c->data, v);
+        else if (!strcmp(k, "data_dir")) bad = set_str(c->data_dir, sizeof c->data_dir, v);
         else if (!strcmp(k, "train_images")) bad = set_str(c->train_images, PATH_LEN, v);
         else if (!strcmp(k, "train_labels")) bad = set_str(c->train_labels, PATH_LEN, v);
         else if (!strcmp(k, "test_images")) bad = set_str(c->test_images, PATH_LEN, v);
@@ -210,6 +214,9 @@ static int cfg_read(const char *blk, size_t len, train_cfg *c)
             else if (!strcmp(k, "threads")) c->threads = (size_t)z;
             else if (!strcmp(k, "seed")) c->seed = (unsigned long)z;
             else if (!strcmp(k, "val_seed")) c->val_seed = (unsigned long)z;
+            else if (!strcmp(k, "augment")) c->augment = z != 0;
+            else if (!strcmp(k, "coarse")) c->coarse = z != 0;
+            else if (!strcmp(k, "no_extra")) c->no_extra = z != 0;
             /* unknown keys are ignored: a later version may add some */
         }
         if (bad) return -1;
@@ -234,13 +241,21 @@ static void help(FILE *f)
             "task and data:\n"
             "  --task NAME           fashion-mnist, idx (the four IDX flags below) or repeat-copy\n"
             "                        [fashion-mnist, or idx when the IDX flags are given]\n"
-            "  --data NAME|DIR       fashion-mnist (%s) or a directory holding the four\n"
-            "                        Fashion-MNIST file names [fashion-mnist]\n"
+            "  --data NAME|DIR       fashion-mnist (%s), cifar10, cifar100, svhn (these\n"
+            "                        three read --data-dir), or a directory holding the four Fashion-MNIST\n"
+            "                        file names [fashion-mnist]\n"
+            "  --data-dir DIR        cifar10: data_batch_1..5.bin, test_batch.bin; cifar100: train.bin, test.bin\n"
+            "                        (the binary distributions, or their parent folder); svhn: train_32x32.mat,\n"
+            "                        test_32x32.mat, extra_32x32.mat\n"
+            "  --augment on|off      random crop (zero padding 4) and horizontal flip of training batches\n"
+            "                        [on for cifar10 and cifar100, off otherwise]\n"
+            "  --labels fine|coarse  cifar100: the 100 fine or the 20 coarse classes [fine]\n"
+            "  --svhn-extra on|off   svhn: train on the rest of train_32x32.mat plus extra_32x32.mat [on]\n"
             "  --train-images F --train-labels F --test-images F --test-labels F\n"
             "                        IDX files (plain or gzip) instead of --data\n"
             "  --classes K           IDX files: labels must be < K (a larger one is an error naming the file)\n"
             "                        [the largest label + 1, printed at the start]\n"
-            "  --val N               validation samples split off the training files, N >= 1 [5000]\n"
+            "  --val N               validation samples split off the training files, N >= 1 [5000; svhn 6000]\n"
             "  --val-seed S          seed of that split [1234]\n"
             "  --train-subset N      train on the first N samples of the training split [all]\n"
             "  --test-subset N       evaluate on the first N test samples [all]\n"
@@ -249,7 +264,8 @@ static void help(FILE *f)
             "  pure function of (S, k); loss: masked sigmoid cross-entropy, summed over time, mean over the batch.\n\n"
             "model:\n"
             "  --model NAME          image tasks: mlp (= mlp-256-128), mlp-H1-H2-..., cnn (the PyTorch peer's),\n"
-            "                        wrn-D-K (pre-activation wide resnet, e.g. wrn-16-2);\n"
+            "                        wrn-D-K (pre-activation wide resnet, e.g. wrn-16-2), densenet-bc-L-k\n"
+            "                        (DenseNet-BC, e.g. densenet-bc-100-12, densenet-bc-40-40);\n"
             "                        repeat-copy: dnc (the DNC of the ALI-G paper's Figure 3: LSTM 64, memory\n"
             "                        16x16, 4 read heads, 43,980 parameters) or dnc-H-N-W-R (required)\n"
             "  --dropout P           dropout inside WRN blocks, 0 <= P < 1 [0]\n"
@@ -311,7 +327,8 @@ static const char *const train_flags[] = { "task", "data", "train-images", "trai
                                            "test-labels", "val", "val-seed", "classes", "train-subset", "test-subset",
                                            "model", "dropout", "opt", "radius", "epochs", "steps", "log-every",
                                            "checkpoint-every", "clip-norm", "batch", "eval-batch", "seed",
-                                           "max-batches", "threads", "out", "resume", "inject-nan-at", "loss", NULL };
+                                           "max-batches", "threads", "out", "resume", "inject-nan-at", "loss",
+                                           "data-dir", "augment", "labels", "svhn-extra", NULL };
 
 /* Flags that may accompany --resume. */
 static const char *const resume_flags[] = { "resume", "epochs", "steps", "threads", "quiet", "profile",
@@ -357,6 +374,41 @@ static int get_u64(const cli_flags *fl, const char *flag, size_t min, unsigned l
     return rc;
 }
 
+static int on_off(const char *flag, const char *v, int *out)
+{
+    if (!v) return CLI_OK;
+    if (!strcmp(v, "on")) *out = 1;
+    else if (!strcmp(v, "off")) *out = 0;
+    else return cli_fail(CMD, CLI_USAGE, "--%s: '%s' is not on or off", flag, v);
+    return CLI_OK;
+}
+
+/* --data-dir, --augment, --labels, --svhn-extra and the data sets they go with. */
+static int vision_flags(const cli_flags *fl, train_cfg *c)
+{
+    int rc;
+    const int c10 = !strcmp(c->data, "cifar10"), c100 = !strcmp(c->data, "cifar100"), svhn = !strcmp(c->data, "svhn");
+    if ((rc = get_path(fl, "data-dir", c->data_dir))) return rc;
+    if ((c10 || c100 || svhn) && !c->data_dir[0])
+        return cli_fail(CMD, CLI_USAGE, "--data %s needs --data-dir DIR (the folder holding its files)", c->data);
+    if (!(c10 || c100 || svhn) && c->data_dir[0])
+        return cli_fail(CMD, CLI_USAGE, "--data-dir goes with --data cifar10, cifar100 or svhn");
+    c->augment = c10 || c100;
+    if ((rc = on_off("augment", cli_get(fl, "augment"), &c->augment))) return rc;
+    const char *lab = cli_get(fl, "labels");
+    if (lab && !c100) return cli_fail(CMD, CLI_USAGE, "--labels goes with --data cifar100");
+    if (lab && strcmp(lab, "fine") && strcmp(lab, "coarse"))
+        return cli_fail(CMD, CLI_USAGE, "--labels: '%s' is not fine or coarse", lab);
+    c->coarse = lab && !strcmp(lab, "coarse");
+    const char *ex = cli_get(fl, "svhn-extra");
+    if (ex && !svhn) return cli_fail(CMD, CLI_USAGE, "--svhn-extra goes with --data svhn");
+    int extra = 1;
+    if ((rc = on_off("svhn-extra", ex, &extra))) return rc;
+    c->no_extra = !extra;
+    if (svhn) c->val = 6000;    /* the paper's SVHN validation split; --val overrides */
+    return CLI_OK;
+}
+
 /* Settings of a new run from the flags. */
 static int cfg_from_flags(const cli_flags *fl, train_cfg *c)
 {
@@ -377,7 +429,8 @@ static int cfg_from_flags(const cli_flags *fl, train_cfg *c)
     if (seq) {
         const char *image_only[] = { "data", "train-images", "train-labels", "test-images", "test-labels", "val",
                                      "val-seed", "classes", "train-subset", "test-subset", "batch", "eval-batch",
-                                     "max-batches", "dropout", "epochs", "loss", NULL };
+                                     "max-batches", "dropout", "epochs", "loss", "data-dir", "augment", "labels",
+                                     "svhn-extra", NULL };
         for (size_t i = 0; image_only[i]; i++)
             if (cli_get(fl, image_only[i]))
                 return cli_fail(CMD, CLI_USAGE, "--%s does not apply to --task repeat-copy%s", image_only[i],
@@ -396,6 +449,7 @@ static int cfg_from_flags(const cli_flags *fl, train_cfg *c)
         if (nfiles && cli_get(fl, "data")) return cli_fail(CMD, CLI_USAGE, "--data cannot be combined with IDX file flags");
         if (nfiles) c->data[0] = '\0';
         else if ((rc = get_path(fl, "data", c->data))) return rc;
+        if ((rc = vision_flags(fl, c))) return rc;
     }
 
     const char *model = cli_get(fl, "model");
@@ -462,7 +516,8 @@ static int task_make(const train_cfg *c, alig_task **out)
         .data = c->data[0] ? c->data : NULL, .train_images = c->train_images, .train_labels = c->train_labels,
         .test_images = c->test_images, .test_labels = c->test_labels, .classes = c->classes, .val = c->val,
         .val_seed = c->val_seed, .train_subset = c->train_subset, .test_subset = c->test_subset, .batch = c->batch,
-        .max_batches = c->max_batches, .seed = c->seed,
+        .max_batches = c->max_batches, .seed = c->seed, .data_dir = c->data_dir[0] ? c->data_dir : NULL,
+        .coarse = c->coarse, .no_extra = c->no_extra, .augment = c->augment,
     };
     st = alig_task_image_load(out, &ic, err, sizeof err);
     if (st == ALIG_EBADLEN) return cli_fail(CMD, CLI_USAGE, "--val %zu: %s", c->val, err);
@@ -486,8 +541,9 @@ static int model_probe(const train_cfg *c)
                         t->input == ALIG_TASK_IMAGE ? "image" : "sequence", seq ? "repeat-copy" : "(image)",
                         seq ? " (use a sequence model: dnc)" : "");
     if (seq) return CLI_OK;
-    const alig_task_shape probe = { .kind = ALIG_TASK_IMAGE, .in_c = 1, .in_h = 28, .in_w = 28, .classes = 10,
-                                    .batch = (int)c->batch };
+    const int rgb = !strcmp(c->data, "cifar10") || !strcmp(c->data, "cifar100") || !strcmp(c->data, "svhn");
+    const alig_task_shape probe = { .kind = ALIG_TASK_IMAGE, .in_c = rgb ? 3 : 1, .in_h = rgb ? 32 : 28,
+                                    .in_w = rgb ? 32 : 28, .classes = 10, .batch = (int)c->batch };
     const alig_model_opts o = { .dropout = c->dropout, .eval_batch = (int)c->eval_batch, .loss = loss_of(c) };
     char err[512];
     alig_status st = t->parse(c->model, &o, &probe, err, sizeof err);
@@ -498,7 +554,8 @@ static int model_probe(const train_cfg *c)
     }
     if (st == ALIG_EBADLEN)
         return cli_fail(CMD, CLI_USAGE, "--model %s: sizes out of range (wrn-D-K needs D = 6m + 4 >= 10, "
-                        "1 <= K <= 64; mlp widths >= 1, at most %d layers)", c->model, ALIG_NN_MAX_HIDDEN);
+                        "1 <= K <= 64; densenet-bc-L-k needs L = 6m + 4 >= 10, 1 <= k <= 512; mlp widths >= 1, "
+                        "at most %d layers)", c->model, ALIG_NN_MAX_HIDDEN);
     if (st) return cli_fail(CMD, CLI_USAGE, "--model %s: %s", c->model, err);
     return CLI_OK;
 }

@@ -26,11 +26,11 @@ static alig_status image_parse_spec(alig_nn_spec *spec, const char *name, const 
         if (p != 0.0 && strncmp(name, "wrn-", 4))
             snprintf(err, errlen, "'%s': dropout applies to wrn models only", name);
         else
-            snprintf(err, errlen, "unknown model '%s' (mlp, mlp-H1-H2-..., cnn, wrn-D-K)", name);
+            snprintf(err, errlen, "unknown model '%s' (mlp, mlp-H1-H2-..., cnn, wrn-D-K, densenet-bc-L-k)", name);
     } else if (st == ALIG_EBADLEN && err && errlen) {
         snprintf(err, errlen, "'%s' does not fit %dx%dx%d inputs with %d classes, or its sizes are out of range "
-                 "(wrn-D-K needs D = 6m + 4 >= 10, 1 <= K <= 64; mlp widths >= 1, at most %d layers; cnn inputs "
-                 ">= 10x10)", name, sh->in_c, sh->in_h, sh->in_w, sh->classes, ALIG_NN_MAX_HIDDEN);
+                 "(wrn-D-K needs D = 6m + 4 >= 10, 1 <= K <= 64; densenet-bc-L-k needs L = 6m + 4 >= 10, "
+                 "1 <= k <= 512, inputs >= 4x4; mlp widths >= 1, at most %d layers; cnn inputs >= 10x10)", name, sh->in_c, sh->in_h, sh->in_w, sh->classes, ALIG_NN_MAX_HIDDEN);
     }
     return st;
 }
@@ -50,7 +50,7 @@ static alig_status image_build(void **impl, const char *name, const alig_model_o
     alig_status st = image_parse_spec(&spec, name, o, &task->shape, err, errlen);
     if (st) return st;
     const size_t n = task->train.n, B = (size_t)task->shape.batch;
-    if (spec.kind == ALIG_NN_WRN && task->epoch_batches * B >= n && n % B == 1) {
+    if ((spec.kind == ALIG_NN_WRN || spec.kind == ALIG_NN_DENSENET) && task->epoch_batches * B >= n && n % B == 1) {
         if (err && errlen)
             snprintf(err, errlen, "batch %zu: the last batch of each epoch would hold 1 of the %zu samples, which batch "
                      "norm cannot train on", B, n);
@@ -153,6 +153,7 @@ static alig_ad_graph *image_graph(void *impl)
 static const alig_model_type mlp_row = IMAGE_ROW("mlp", "mlp, mlp-H1-H2-...");
 static const alig_model_type cnn_row = IMAGE_ROW("cnn", "cnn");
 static const alig_model_type wrn_row = IMAGE_ROW("wrn", "wrn-D-K");
+static const alig_model_type densenet_row = IMAGE_ROW("densenet-bc", "densenet-bc-L-k");
 
 /* ---------------------------------------------------------------- the table */
 
@@ -163,7 +164,7 @@ extern const alig_model_type alig_model_type_dnc;     /* nn_model_dnc.c */
 const alig_model_type *const alig_model_dnc = &alig_model_type_dnc;
 
 const alig_model_type *const alig_model_types[] = {
-    &mlp_row, &cnn_row, &wrn_row,
+    &mlp_row, &cnn_row, &wrn_row, &densenet_row,
     &alig_model_type_dnc,       /* sequence model (nn_model_dnc.c) */
     NULL,
 };

@@ -62,6 +62,12 @@ alig_status alig_nn_spec_check(const alig_nn_spec *s)
         if (s->width < 1 || s->width > 64) return ALIG_EBADLEN;
         if (!(s->dropout >= 0.0 && s->dropout < 1.0)) return ALIG_EINVAL;
         return ALIG_SUCCESS;
+    case ALIG_NN_DENSENET:
+        if (s->depth < 10 || s->depth > 1000 || (s->depth - 4) % 6 != 0) return ALIG_EBADLEN;
+        if (s->growth < 1 || s->growth > 512) return ALIG_EBADLEN;
+        if (s->in_h < 4 || s->in_w < 4) return ALIG_EBADLEN;   /* two 2x2 average pools */
+        if (s->dropout != 0.0) return ALIG_EINVAL;
+        return ALIG_SUCCESS;
     }
     return ALIG_EINVAL;
 }
@@ -114,6 +120,34 @@ alig_status alig_nn_wrn(alig_nn_spec *spec, int depth, int width, double dropout
     return rc;
 }
 
+alig_status alig_nn_densenet(alig_nn_spec *spec, int depth, int growth, int in_c, int in_h, int in_w, int classes)
+{
+    if (!spec) return ALIG_EINVAL;
+    alig_nn_spec s;
+    spec_base(&s, ALIG_NN_DENSENET, in_c, in_h, in_w, classes);
+    s.depth = depth;
+    s.growth = growth;
+    alig_status rc = alig_nn_spec_check(&s);
+    if (!rc) *spec = s;
+    return rc;
+}
+
+size_t alig_nn_densenet_params(int depth, int growth, int in_c, int classes)
+{
+    if (depth < 10 || depth > 1000 || (depth - 4) % 6 || growth < 1 || growth > 512 || in_c < 1 || classes < 2)
+        return 0;
+    const size_t m = (size_t)(depth - 4) / 6, k = (size_t)growth;
+    size_t c = 2 * k, n = 9 * (size_t)in_c * c;
+    for (int blk = 0; blk < 3; blk++) {
+        for (size_t i = 0; i < m; i++, c += k) n += 2 * c + 4 * k * c + 2 * 4 * k + 9 * 4 * k * k;
+        if (blk < 2) {
+            n += 2 * c + c * (c / 2);
+            c /= 2;
+        }
+    }
+    return n + 2 * c + c * (size_t)classes + (size_t)classes;
+}
+
 /* Parse "-N-N-..." after a prefix: decimal integers >= 0 separated by '-'. Returns the count, or
  * −1 on malformed text or more than max numbers. */
 static int parse_dash_list(const char *p, int *v, int max)
@@ -157,6 +191,11 @@ alig_status alig_nn_spec_parse(alig_nn_spec *spec, const char *name, int in_c, i
         if (parse_dash_list(name + 3, v, 2) != 2) return ALIG_EINVAL;
         return alig_nn_wrn(spec, v[0], v[1], dropout, in_c, in_h, in_w, classes);
     }
+    if (!strncmp(name, "densenet-bc-", 12)) {
+        int v[2];
+        if (parse_dash_list(name + 11, v, 2) != 2 || dropout != 0.0) return ALIG_EINVAL;
+        return alig_nn_densenet(spec, v[0], v[1], in_c, in_h, in_w, classes);
+    }
     return ALIG_EINVAL;
 }
 
@@ -168,6 +207,7 @@ char *alig_nn_spec_name(const alig_nn_spec *s, char *buf, size_t len)
     switch (s->kind) {
     case ALIG_NN_CNN: snprintf(buf, len, "cnn"); break;
     case ALIG_NN_WRN: snprintf(buf, len, "wrn-%d-%d", s->depth, s->width); break;
+    case ALIG_NN_DENSENET: snprintf(buf, len, "densenet-bc-%d-%d", s->depth, s->growth); break;
     case ALIG_NN_MLP: {
         size_t o = (size_t)snprintf(buf, len, "mlp");
         if (s->n_hidden == 0 && o < len) snprintf(buf + o, len - o, "-0");
@@ -328,6 +368,38 @@ static alig_ad_node *wrn_forward(nn_build *b, const alig_nn_spec *s, alig_ad_nod
     return dense(b, h, s->classes, 0.0, 0);
 }
 
+/* DenseNet-BC bottleneck layer (Huang et al. 2017): BN-ReLU-conv1x1(4k)-BN-ReLU-conv3x3(k), its k
+ * maps appended to the input: concat(x, new). Building the block as a running concatenation keeps
+ * every concat at two operands. */
+static alig_ad_node *dense_layer(nn_build *b, alig_ad_node *x, int k)
+{
+    if (!x) return NULL;
+    alig_ad_node *o = conv_wrn(b, bnorm(b, x, 1), 4 * k, 1, 1);
+    o = conv_wrn(b, bnorm(b, o, 1), k, 3, 1);
+    if (!o) return NULL;
+    return alig_ad_concat(b->G, 2, (alig_ad_node *const[]){ x, o });
+}
+
+/* Transition: BN-ReLU-conv1x1(cout)-avgpool 2x2. */
+static alig_ad_node *dense_transition(nn_build *b, alig_ad_node *x, int cout)
+{
+    if (!x) return NULL;
+    const alig_ad_pool_opts pool2 = { .kh = 2, .kw = 2 };
+    return alig_ad_avgpool2d(b->G, conv_wrn(b, bnorm(b, x, 1), cout, 1, 1), &pool2);
+}
+
+static alig_ad_node *densenet_forward(nn_build *b, const alig_nn_spec *s, alig_ad_node *x)
+{
+    const int m = (s->depth - 4) / 6, k = s->growth;
+    alig_ad_node *h = conv_wrn(b, x, 2 * k, 3, 1);
+    for (int blk = 0; blk < 3; blk++) {
+        for (int i = 0; i < m; i++) h = dense_layer(b, h, k);
+        if (blk < 2 && h) h = dense_transition(b, h, h->dims[1] / 2);   /* compression 0.5, floor */
+    }
+    h = alig_ad_global_avgpool(b->G, bnorm(b, h, 1));
+    return dense(b, h, s->classes, 0.0, 0);
+}
+
 alig_ad_node *alig_nn_model_forward(nn_build *b, const alig_nn_spec *spec, alig_ad_node *x)
 {
     if (!x) return NULL;
@@ -335,6 +407,7 @@ alig_ad_node *alig_nn_model_forward(nn_build *b, const alig_nn_spec *spec, alig_
     case ALIG_NN_MLP: return mlp_forward(b, spec, x);
     case ALIG_NN_CNN: return cnn_forward(b, spec, x);
     case ALIG_NN_WRN: return wrn_forward(b, spec, x);
+    case ALIG_NN_DENSENET: return densenet_forward(b, spec, x);
     }
     return build_fail(b, ALIG_EINVAL, "unknown model kind %d", (int)spec->kind);
 }

@@ -1366,6 +1366,9 @@ static void mr_build(mref *m, const alig_nn_spec *s, int B)
             }
         h = mr_dense(m, "fc", mr_gap(m, mr_bn(m, "bn", h, 1)), s->classes);
         break;
+    case ALIG_NN_DENSENET:      /* checked by central differences in tests/test_vision_models.c */
+        CU_FAIL_FATAL("no double-precision reference for DenseNet-BC here");
+        break;
     }
     m->logits = h;
     for (int k = 1; k < m->nt; k++) CU_ASSERT_FATAL(m->T[k].layer >= m->T[k - 1].layer);

@@ -414,6 +414,54 @@ static void test_gradcheck_wrn(void)
     gradcheck_model("wrn-10-1 p=0.3 2x8x8 eval", &s, 3, 1, 1 + 18 + 2 + 2 + 2);
 }
 
+/* DenseNet-BC: parameter counts against the closed form and the PyTorch peer (counted with
+ * peers/torch_fmnist.py build_model: densenet-bc-10-2 786 (also by hand: first conv 108; layers
+ * 200, 190, 180; transitions 30, 20; head 58), densenet-bc-40-40 1,901,930, densenet-bc-100-12
+ * 769,162 and 800,032 with 100 classes, densenet-bc-16-3 on 1x28x28 3,118, densenet-bc-22-5 with
+ * 7 classes 13,044); names; the initialisation's conv scale; central-difference gradients of a
+ * tiny one (concat, average pool, fused BN-ReLU, no bias), in training and evaluation mode. */
+static void test_densenet(void)
+{
+    const struct { int L, k, c, h, classes; size_t peer; } cases[] = {
+        { 10, 2, 3, 32, 10, 786 },       { 40, 40, 3, 32, 10, 1901930 }, { 100, 12, 3, 32, 10, 769162 },
+        { 100, 12, 3, 32, 100, 800032 }, { 16, 3, 1, 28, 10, 3118 },     { 22, 5, 3, 32, 7, 13044 },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        alig_nn_spec s;
+        CU_ASSERT_FATAL(alig_nn_densenet(&s, cases[i].L, cases[i].k, cases[i].c, cases[i].h, cases[i].h,
+                                         cases[i].classes) == ALIG_SUCCESS);
+        CU_ASSERT_EQUAL(alig_nn_densenet_params(cases[i].L, cases[i].k, cases[i].c, cases[i].classes), cases[i].peer);
+        alig_nn_net *net = make_net(&s, 2, 2, 1);
+        CU_ASSERT_EQUAL(alig_nn_net_n(net), cases[i].peer);
+        if (cases[i].L == 40) {
+            /* first conv: 2k x 3 x 3 x 3 weights ~ N(0, 2/(9·2k)); sample std within 10% */
+            const float *x = alig_nn_net_x(net);
+            const size_t m = 2 * 40 * 27;
+            double q = 0.0;
+            for (size_t j = 0; j < m; j++) q += (double)x[j] * x[j];
+            const double sd = sqrt(q / (double)m), want = sqrt(2.0 / (9.0 * 80.0));
+            CU_ASSERT(fabs(sd / want - 1.0) < 0.1);
+        }
+        alig_nn_net_free(net);
+    }
+    alig_nn_spec s;
+    char name[64];
+    CU_ASSERT_FATAL(alig_nn_spec_parse(&s, "densenet-bc-100-12", 3, 32, 32, 10, 0.0) == ALIG_SUCCESS);
+    CU_ASSERT(s.kind == ALIG_NN_DENSENET && s.depth == 100 && s.growth == 12);
+    CU_ASSERT_STRING_EQUAL(alig_nn_spec_name(&s, name, sizeof name), "densenet-bc-100-12");
+    CU_ASSERT_EQUAL(alig_nn_spec_parse(&s, "densenet-bc-41-12", 3, 32, 32, 10, 0.0), ALIG_EBADLEN);
+    CU_ASSERT_EQUAL(alig_nn_spec_parse(&s, "densenet-bc-40-0", 3, 32, 32, 10, 0.0), ALIG_EBADLEN);
+    CU_ASSERT_EQUAL(alig_nn_spec_parse(&s, "densenet-bc-40", 3, 32, 32, 10, 0.0), ALIG_EINVAL);
+    CU_ASSERT_EQUAL(alig_nn_spec_parse(&s, "densenet-bc-40-12", 3, 32, 32, 10, 0.2), ALIG_EINVAL);
+    CU_ASSERT_EQUAL(alig_nn_spec_parse(&s, "densenet-bc-40-12", 3, 3, 3, 10, 0.0), ALIG_EBADLEN);
+    CU_ASSERT_EQUAL(alig_nn_densenet_params(41, 12, 3, 10), 0);
+
+    CU_ASSERT_FATAL(alig_nn_densenet(&s, 10, 2, 2, 8, 8, 3) == ALIG_SUCCESS);
+    /* conv1; 3 layers of (BN γ, β, conv1x1, BN γ, β, conv3x3); 2 transitions (BN γ, β, conv); BN γ, β; W, b */
+    gradcheck_model("densenet-bc-10-2 2x8x8 train", &s, 4, 0, 1 + 18 + 6 + 2 + 2);
+    gradcheck_model("densenet-bc-10-2 2x8x8 eval", &s, 8, 1, 1 + 18 + 6 + 2 + 2);
+}
+
 static void test_gradcheck_negative(void)
 {
     /* the check must fail when backward is wrong: a reversed batch-norm β gradient (16
@@ -610,6 +658,7 @@ int main(void)
     CU_add_test(s1, "gradcheck cnn", test_gradcheck_cnn);
     CU_add_test(s1, "gradcheck wrn-10-1 (dropout, BN; train and eval)", test_gradcheck_wrn);
     CU_add_test(s1, "gradcheck negative control: corrupted gradients fail", test_gradcheck_negative);
+    CU_add_test(s1, "densenet-bc: parameter counts vs closed form and PyTorch, names, init, gradcheck", test_densenet);
     CU_add_test(s1, "evaluation = loss op; short batch = own net", test_evaluate);
     CU_add_test(s2, "interpolation: ALI-G fits random labels", test_interpolation);
     CU_add_test(s2, "same seed, identical weights", test_determinism);

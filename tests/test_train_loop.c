@@ -254,7 +254,7 @@ static void test_tables(void)
     CU_ASSERT_PTR_NULL(alig_model_type_find(NULL));
     size_t rows = 0;
     for (size_t i = 0; alig_model_types[i]; i++) rows++;
-    CU_ASSERT_EQUAL(rows, 4);
+    CU_ASSERT_EQUAL(rows, 5);   /* mlp, cnn, wrn, densenet-bc, dnc */
     alig_task *rc = NULL;
     CU_ASSERT_FATAL(alig_task_repeat_copy_alloc(&rc, NULL, 0) == ALIG_SUCCESS);
     alig_model *m = (alig_model *)rc;

@@ -43,13 +43,23 @@
  *     Convolutions in a WRN have no bias. Adapted to the input size: padding keeps each stage's
  *     size and the global pooling takes whatever spatial size the last stage has (28×28 inputs:
  *     28, 14, 7). Batch norm uses PyTorch's defaults (momentum 0.1, ε 1e-5).
+ *   - DenseNet-BC-L-k (Huang, Liu, van der Maaten & Weinberger, "Densely Connected Convolutional
+ *     Networks", CVPR 2017, the bottleneck-compression form for 32×32 inputs): conv 3×3 to 2k
+ *     channels; three dense blocks of m = (L − 4)/6 bottleneck layers, each BN-ReLU-conv1×1(4k)-
+ *     BN-ReLU-conv3×3(k) whose k new maps are concatenated to its input (the block's running
+ *     concatenation grows by k channels per layer); between blocks a transition BN-ReLU-
+ *     conv1×1(⌊c/2⌋, compression 0.5)-avg-pool 2×2; then BN, ReLU, global average pooling, dense
+ *     `classes`. Convolutions have no bias; padding keeps sizes (32, 16, 8 on CIFAR; 28, 14, 7
+ *     on Fashion-MNIST). DenseNet-BC-100-12 on 3×32×32 with 10 classes: 769,162 parameters;
+ *     DenseNet-BC-40-40 (the ALI-G paper's "DN 40-40"): 1,901,930.
  *
  * Initialisation (alig_nn_net_init), one gsl_rng mt19937 seeded with `seed`, tensors drawn in
  * declaration order (the order of the layer tables), as PyTorch initialises each model:
  *   - MLP and CNN, every dense and conv layer: PyTorch's default reset_parameters, i.e.
  *     Kaiming-uniform with a = √5 for the weight, which is U(−1/√fan_in, 1/√fan_in), and the
  *     bias from the same U(−1/√fan_in, 1/√fan_in); fan_in = inputs × kernel area;
- *   - WRN (the peer's and the reference WRN code's scheme): conv weights N(0, 2/(k_h·k_w·C_out))
+ *   - WRN and DenseNet-BC (the peer's, the reference WRN code's and the original DenseNet code's
+ *     scheme): conv weights N(0, 2/(k_h·k_w·C_out))
  *     (Kaiming-normal, fan-out mode), BN γ = 1 and β = 0, the final dense weight
  *     U(−1/√fan_in, 1/√fan_in) and its bias 0;
  *   - batch-norm running mean 0 and running variance 1.
@@ -74,7 +84,7 @@ extern "C" {
 #define ALIG_NN_MAX_HIDDEN 8    /**< most hidden layers of an MLP */
 
 /** Model family. */
-typedef enum alig_nn_kind { ALIG_NN_MLP = 0, ALIG_NN_CNN = 1, ALIG_NN_WRN = 2 } alig_nn_kind;
+typedef enum alig_nn_kind { ALIG_NN_MLP = 0, ALIG_NN_CNN = 1, ALIG_NN_WRN = 2, ALIG_NN_DENSENET = 3 } alig_nn_kind;
 
 /** What a model is. Fill it with alig_nn_mlp / alig_nn_cnn / alig_nn_wrn / alig_nn_spec_parse. */
 typedef struct alig_nn_spec {
@@ -83,7 +93,9 @@ typedef struct alig_nn_spec {
     int classes;                        /**< number of classes (>= 2) */
     int n_hidden;                       /**< MLP: hidden layers, 0..ALIG_NN_MAX_HIDDEN */
     int hidden[ALIG_NN_MAX_HIDDEN];     /**< MLP: their widths (>= 1) */
-    int depth;                          /**< WRN: d = 6m + 4 >= 10 (m blocks per stage) */
+    int depth;                          /**< WRN: d = 6m + 4 >= 10 (m blocks per stage); DenseNet-BC: L = 6m + 4
+                                             >= 10 (m bottleneck layers per dense block) */
+    int growth;                         /**< DenseNet-BC: growth rate k, 1 <= k <= 512 */
     int width;                          /**< WRN: widening factor k >= 1 */
     double dropout;                     /**< WRN: drop probability inside each block, in [0, 1) */
 } alig_nn_spec;
@@ -101,9 +113,24 @@ alig_status alig_nn_cnn(alig_nn_spec *spec, int in_c, int in_h, int in_w, int cl
 alig_status alig_nn_wrn(alig_nn_spec *spec, int depth, int width, double dropout, int in_c, int in_h, int in_w,
                         int classes);
 
+/** @brief A DenseNet-BC-L-k spec (see the file comment); inputs must be at least 4×4 (two 2×2 average pools).
+ *  @return ALIG_SUCCESS, ALIG_EINVAL (NULL spec), ALIG_EBADLEN (L not 6m + 4 >= 10, k outside 1..512, sizes). */
+alig_status alig_nn_densenet(alig_nn_spec *spec, int depth, int growth, int in_c, int in_h, int in_w, int classes);
+
+/**
+ * @brief Trainable parameters of DenseNet-BC-L-k on in_c input channels and `classes` classes,
+ *        by the closed form of the architecture (independent of the graph builder): with
+ *        m = (L − 4)/6 and c₀ = 2k,
+ *          first conv 9·in_c·2k; a bottleneck layer on c channels 2c + 4k·c + 2·4k + 9·4k·k;
+ *          a transition c → ⌊c/2⌋: 2c + c·⌊c/2⌋; the head on c channels 2c + c·classes + classes.
+ * @return the count, or 0 for sizes out of range.
+ */
+size_t alig_nn_densenet_params(int depth, int growth, int in_c, int classes);
+
 /**
  * @brief A spec from a model name: "mlp" (= "mlp-256-128"), "mlp-H1-H2-..." (up to
- *        ALIG_NN_MAX_HIDDEN widths; "mlp-0" is a linear model), "cnn", "wrn-D-K" (e.g. "wrn-16-2").
+ *        ALIG_NN_MAX_HIDDEN widths; "mlp-0" is a linear model), "cnn", "wrn-D-K" (e.g. "wrn-16-2"),
+ *        "densenet-bc-L-k" (e.g. "densenet-bc-100-12").
  * @param dropout  WRN only (must be 0 for the others).
  * @return ALIG_SUCCESS; ALIG_EINVAL (unknown name, malformed numbers, dropout for a non-WRN);
  *         ALIG_EBADLEN (sizes out of range, as the builders).

@@ -12,11 +12,16 @@
  *     over the batch (the model computes it).
  *
  * Rows:
- *   - "image": an IDX data set (Fashion-MNIST or any four IDX files, data.h) split into
- *     training / validation with a seeded split, standardised per channel with the training
- *     split's statistics, walked in epochs: batch k is batch i = k mod E of epoch e = k div E,
- *     E = ceil(n / batch) (or max_batches), over the order alig_data_shuffle_indices(n, seed, e).
- *     The last batch of an epoch may be short.
+ *   - "image": an IDX data set (Fashion-MNIST or any four IDX files, data.h), CIFAR-10,
+ *     CIFAR-100 or SVHN (vision.h) split into training / validation with a seeded split,
+ *     standardised per channel with the training split's statistics, walked in epochs: batch k
+ *     is batch i = k mod E of epoch e = k div E, E = ceil(n / batch) (or max_batches), over the
+ *     order alig_data_shuffle_indices(n, seed, e). The last batch of an epoch may be short.
+ *     SVHN's training split is what remains of train_32x32.mat after the validation samples,
+ *     followed by extra_32x32.mat (the ALI-G paper's protocol). With augmentation on, every
+ *     training sample of batch k is cropped and flipped (alig_augment_image, padding 4 with the
+ *     standardised value of a black pixel) with the draws alig_augment_draws(seed, k, j, 4) of
+ *     its position j in the batch; evaluation sets are never augmented.
  *   - "repeat-copy": the repeat-copy generator of the DNC paper (Graves et al., "Hybrid
  *     computing using a neural network with dynamic external memory", Nature 2016; the task code
  *     of deepmind/dnc, `repeat_copy.py`), endless: batch k of seed s is a pure function of
@@ -31,6 +36,7 @@
 #include <stdint.h>
 #include "alig/status.h"
 #include "alig/data.h"
+#include "alig/vision.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -156,9 +162,13 @@ extern const alig_task_type *const alig_task_types[];
 /** @brief The row called `name`, or NULL. */
 const alig_task_type *alig_task_type_find(const char *name);
 
+/** Padding of the image task's random crop (the CIFAR protocol's 4 pixels). */
+#define ALIG_TASK_AUGMENT_PAD 4
+
 /** Settings of an image task. Strings are copied. */
 typedef struct alig_task_image_cfg {
-    const char *data;               /**< "fashion-mnist", a directory with the four Fashion-MNIST
+    const char *data;               /**< "fashion-mnist", "cifar10", "cifar100", "svhn" (these three
+                                         read from data_dir), a directory with the four Fashion-MNIST
                                          files, or NULL/"" to use the four IDX paths below */
     const char *train_images, *train_labels, *test_images, *test_labels;
     size_t classes;                 /**< IDX files: labels must be < classes; 0 = max label + 1 */
@@ -167,7 +177,12 @@ typedef struct alig_task_image_cfg {
     size_t train_subset, test_subset;   /**< keep the first N samples (0 = all) */
     size_t batch;                   /**< training batch size >= 1 */
     size_t max_batches;             /**< at most this many batches per epoch (0 = all) */
-    unsigned long seed;             /**< epoch order */
+    unsigned long seed;             /**< epoch order (and augmentation draws) */
+    const char *data_dir;           /**< cifar10 / cifar100 / svhn: the directory of the files */
+    int coarse;                     /**< cifar100: 1 = the 20 coarse classes, 0 = the 100 fine ones [0] */
+    int no_extra;                   /**< svhn: 1 = leave extra_32x32.mat out of the training split [0] */
+    int augment;                    /**< 1 = random crop (padding ALIG_TASK_AUGMENT_PAD) and flip of
+                                         every training batch; 0 = none [0] */
 } alig_task_image_cfg;
 
 /**
@@ -183,6 +198,8 @@ struct alig_task {
     alig_image_set train, val, test;
     double mean[4], std[4];         /**< per-channel standardisation of the training split */
     alig_task_image_cfg icfg;       /**< the settings (strings owned by the task) */
+    alig_image_set aug;             /**< augmentation on: the last augmented batch (capacity batch) */
+    float fill[4];                  /**< augmentation: the padding value of each channel */
     size_t *perm;                   /**< the order of epoch perm_epoch */
     uint64_t perm_epoch;
     int perm_valid;
@@ -196,8 +213,11 @@ struct alig_task {
  * @param err  receives a message naming what is wrong ("" on success), e.g. the file that failed.
  * @return ALIG_SUCCESS; ALIG_EIO / ALIG_EFORMAT (files); ALIG_EBADLEN (val >= the training
  *         samples); ALIG_EBADBATCH (batch 0 or larger than the training split); ALIG_EINVAL;
- *         ALIG_EUNSUPPORTED (more than 4 channels); ALIG_ENOMEM. *out is NULL on failure.
- *         Free with alig_task_free.
+ *         ALIG_EUNSUPPORTED (more than 4 channels; svhn in a build without libmatio); ALIG_ENOMEM.
+ *         ALIG_EINVAL also for cifar10 / cifar100 / svhn without data_dir. *out is NULL on failure.
+ *         Free with alig_task_free. Memory: the sets are held as floats (12 KiB per 3×32×32
+ *         image): CIFAR about 0.7 GB; SVHN with extra about 7.4 GB, and twice that while the
+ *         training split is assembled.
  */
 alig_status alig_task_image_load(alig_task **out, const alig_task_image_cfg *cfg, char *err, size_t errlen);
 
