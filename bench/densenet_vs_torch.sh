@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # densenet_vs_torch.sh - the ALI-G paper's vision models at 3x32x32 with augmentation, alig against
-# the PyTorch peer (shared/peers/torch_fmnist.py) in the same run on the same machine:
+# the PyTorch peer script torch_fmnist.py (not in this repository; ALIG_PEER) in the same run on the same machine:
 #   1. WRN-16-4 with dropout 0.4, batch 128 (the SVHN model; here with the CIFAR augmentation);
 #   2. DenseNet-BC-100-12, batch 64 (Huang et al.'s CIFAR setting);
 # both with SGD (lr 0.1, Nesterov momentum 0.9) for BATCHES mini-batches, random crop (zero padding

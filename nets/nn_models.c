@@ -7,7 +7,7 @@
  * tensors together with their initialisation recipe (nn_impl.h), so the recipe sits next to the
  * layer that defines the fan-in.
  *
- * Initialisation, following PyTorch 1.13's defaults and the peer (peers/torch_fmnist.py):
+ * Initialisation, following PyTorch 1.13's defaults and the PyTorch peer script torch_fmnist.py (not in this repository):
  *   nn.Linear / nn.Conv2d reset_parameters: kaiming_uniform_(W, a = √5), whose bound is
  *   gain·√(3/fan_in) with gain = √(2/(1 + a²)) = √(1/3), i.e. 1/√fan_in; the bias is drawn from
  *   U(−1/√fan_in, 1/√fan_in) as well (PyTorch docs, torch.nn.Linear and torch.nn.Conv2d).

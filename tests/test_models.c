@@ -415,7 +415,7 @@ static void test_gradcheck_wrn(void)
 }
 
 /* DenseNet-BC: parameter counts against the closed form and the PyTorch peer (counted with
- * peers/torch_fmnist.py build_model: densenet-bc-10-2 786 (also by hand: first conv 108; layers
+ * the PyTorch peer script's (torch_fmnist.py) build_model: densenet-bc-10-2 786 (also by hand: first conv 108; layers
  * 200, 190, 180; transitions 30, 20; head 58), densenet-bc-40-40 1,901,930, densenet-bc-100-12
  * 769,162 and 800,032 with 100 classes, densenet-bc-16-3 on 1x28x28 3,118, densenet-bc-22-5 with
  * 7 classes 13,044); names; the initialisation's conv scale; central-difference gradients of a

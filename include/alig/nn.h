@@ -32,7 +32,7 @@
  *
  * Models (docs/nets.md has the layer tables):
  *   - MLP: flatten, then for each hidden width h: dense h, ReLU; then dense `classes`.
- *   - CNN, the PyTorch peer's SmallCNN (peers/torch_fmnist.py): conv 32 3×3 (no padding), ReLU,
+ *   - CNN, the PyTorch peer's SmallCNN (the PyTorch peer script torch_fmnist.py): conv 32 3×3 (no padding), ReLU,
  *     max-pool 2; conv 64 3×3, ReLU, max-pool 2; flatten; dense 128, ReLU; dense `classes`.
  *     On 1×28×28 inputs: 28 → 26 → 13 → 11 → 5, 225,034 parameters.
  *   - WRN-d-k (Zagoruyko & Komodakis 2016, "Wide Residual Networks", pre-activation basic
