@@ -11,6 +11,10 @@
  * Polyak (given f⋆), APROX, SPS and SGD (best constant learning rate of a log grid) run on the
  * same instances for the side table.
  *
+ * The configurations are the cells of a grid of the sweep engine (grid.h, alig_rates_grid): the
+ * same enumeration, naming and protocol text as `alig sweep`. What differs is how cells run: here
+ * in-process, in parallel, with a number of seeds that adapts to each case.
+ *
  * Determinism: run r of every method on instance (class, ε) uses the sampling seed
  * seed_of(base, class, ε, r) (common random numbers across methods), each run writes only its
  * own slots, and all reductions happen serially afterwards in a fixed order, so the result is
@@ -32,6 +36,7 @@
 #include <gsl/gsl_cdf.h>
 
 #include "alig/analysis.h"
+#include "alig/grid.h"
 #include "alig/problem.h"
 #include "alig/run.h"
 #include "alig/solver.h"
@@ -517,32 +522,171 @@ static void set_alig_consts(cfg *c, const instance *in)
                                 .eps = in->eps_bound, .delta = c->par.alig.delta, .eta = c->par.alig.eta };
 }
 
+/* ------------------------------------------------------------------ the grid of configurations */
+
+/* Axes of the rates grid: common axes first (problem, eps), then the method's own. */
+enum { AX_PROBLEM = 0, AX_EPS = 1, AX_METHOD0 = 2 };
+
+/* The configuration with the defaults of its mode filled in; ALIG_EINVAL when out of range. */
+static alig_status rates_defaults(const alig_rates_config *cfg_in, alig_rates_config *cf)
+{
+    *cf = cfg_in ? *cfg_in : (alig_rates_config){ 0 };
+    if (!cf->horizon) cf->horizon = cf->full ? 10000 : 1000;
+    if (!cf->seeds) cf->seeds = cf->full ? 40 : 12;
+    if (!cf->seeds_cap) cf->seeds_cap = cf->full ? 640 : 96;
+    if (!cf->per_decade) cf->per_decade = cf->full ? 8 : 4;
+    if (!(cf->level > 0)) cf->level = 0.95;
+    if (!(cf->bound_scale > 0)) cf->bound_scale = 1.0;
+    if (!cf->seed) cf->seed = 1;
+    if (cf->seeds < 2 || cf->seeds_cap < cf->seeds || !(cf->level < 1) || !isfinite(cf->bound_scale)
+        || cf->horizon < 2 || cf->per_decade > 32 || cf->horizon > ALIG_RATES_MAX_HORIZON
+        || cf->seeds_cap > ALIG_RATES_MAX_SEEDS)
+        return ALIG_EINVAL;
+    return ALIG_SUCCESS;
+}
+
+/* The problem classes of a configuration (all, or only_problem); 0 when only_problem is unknown. */
+static size_t rates_classes(const alig_rates_config *cf, const char *classes[3])
+{
+    size_t ncls = 0;
+    for (size_t i = 0; alig_problem_names[i]; i++)
+        if (!cf->only_problem || !strcmp(cf->only_problem, alig_problem_names[i])) {
+            if (ncls == 3) break;
+            classes[ncls++] = alig_problem_names[i];
+        }
+    return ncls;
+}
+
+/* Join n words with a separator into buf (the grid's axis syntax). 0 when it does not fit. */
+static int join_words(char *buf, size_t len, const char *const *w, size_t n, const char *sep)
+{
+    size_t used = 0;
+    buf[0] = 0;
+    for (size_t i = 0; i < n; i++) {
+        int k = snprintf(buf + used, len - used, "%s%s", i ? sep : "", w[i]);
+        if (k < 0 || (size_t)k >= len - used) return 0;
+        used += (size_t)k;
+    }
+    return 1;
+}
+
+/* Build the grid: base `solve --iters T`, common axes problem × eps, methods alig (η × δ),
+ * polyak, aprox, sps and sgd (its learning-rate grid). η is a label (low, high, inf) resolved per
+ * instance from its constants, ε a label resolved from f(w₀) − f⋆. */
+static alig_status rates_grid(const alig_rates_config *cf, const char *const *classes, size_t ncls,
+                              alig_grid **out, char *err, size_t errlen)
+{
+    char buf[512];
+    alig_grid *g = NULL;
+    alig_status st;
+    *out = NULL;
+    if ((st = alig_grid_alloc(&g))) return st;
+    snprintf(buf, sizeof buf, "solve --iters %zu", cf->horizon);
+    if ((st = alig_grid_set_base(g, buf, err, errlen))) goto fail;
+    if (!join_words(buf, sizeof buf, classes, ncls, ",")) { st = ALIG_EINVAL; goto fail; }
+    if ((st = alig_grid_add_axis(g, (size_t)-1, "problem", buf, err, errlen))) goto fail;
+    if (!join_words(buf, sizeof buf, eps_labels, N_EPS, ",")) { st = ALIG_EINVAL; goto fail; }
+    if ((st = alig_grid_add_axis(g, (size_t)-1, "eps", buf, err, errlen))) goto fail;
+
+    static const char *const methods[] = { "alig", "polyak", "aprox", "sps", "sgd" };
+    for (size_t m = 0; m < sizeof methods / sizeof methods[0]; m++) {
+        if ((st = alig_grid_add_method(g, methods[m], err, errlen))) goto fail;
+        snprintf(buf, sizeof buf, "--solver %s", methods[m]);
+        if ((st = alig_grid_set_args(g, m, buf, err, errlen))) goto fail;
+    }
+    if (!join_words(buf, sizeof buf, eta_labels, N_ETA, ",")) { st = ALIG_EINVAL; goto fail; }
+    if ((st = alig_grid_add_axis(g, 0, "eta", buf, err, errlen))) goto fail;
+    if (!join_words(buf, sizeof buf, delta_labels, N_DELTA, ",")) { st = ALIG_EINVAL; goto fail; }
+    if ((st = alig_grid_add_axis(g, 0, "delta", buf, err, errlen))) goto fail;
+    size_t used = 0;
+    for (size_t i = 0; i < N_SGD; i++)
+        used += (size_t)snprintf(buf + used, sizeof buf - used, "%s%g", i ? "," : "", sgd_grid[i]);
+    if ((st = alig_grid_add_axis(g, 4, "lr", buf, err, errlen))) goto fail;
+    if ((st = alig_grid_validate(g, err, errlen))) goto fail;
+    *out = g;
+    return ALIG_SUCCESS;
+fail:
+    alig_grid_free(g);
+    return st;
+}
+
+alig_status alig_rates_grid(const alig_rates_config *cfg_in, alig_grid **out, char *err, size_t errlen)
+{
+    if (!out) return ALIG_EINVAL;
+    *out = NULL;
+    alig_rates_config cf;
+    const char *classes[3];
+    size_t ncls;
+    if (rates_defaults(cfg_in, &cf) || !(ncls = rates_classes(&cf, classes))) {
+        if (err && errlen) snprintf(err, errlen, "invalid rates configuration");
+        return ALIG_EINVAL;
+    }
+    return rates_grid(&cf, classes, ncls, out, err, errlen);
+}
+
+/* The configuration of one cell of instance (a, e): its solver and parameters, and for ALI-G the
+ * bound constants and the per-step inequalities to assert. */
+static void cfg_from_cell(cfg *c, const alig_grid *g, const alig_grid_cell *cell, size_t a, size_t e,
+                          const double etas[N_ETA], const instance *in, int lip)
+{
+    const char *m = g->methods[cell->method].name;
+    c->cls = a;
+    c->epsi = e;
+    c->sgd_index = -1;
+    if (!strcmp(m, "alig")) {
+        const size_t ie = cell->value[AX_METHOD0], id = cell->value[AX_METHOD0 + 1];
+        c->type = alig_solver_alig;
+        c->is_alig = 1;
+        c->etai = (int)ie;
+        c->deltai = (int)id;
+        c->par.alig = (alig_params_alig)ALIG_PARAMS_ALIG_DEFAULT;
+        c->par.alig.eta = etas[ie];
+        c->par.alig.delta = delta_values[id];
+        snprintf(c->method, sizeof c->method, "alig eta=%s delta=%s", eta_labels[ie], delta_labels[id]);
+        set_alig_consts(c, in);
+        c->mask = ALIG_STEP_LEMMA1;
+        if (lip) {
+            if (alig_bound_applies(ALIG_BOUND_D1, &c->k) == ALIG_SUCCESS) c->mask |= ALIG_STEP_D1;
+            if (alig_bound_applies(ALIG_BOUND_D1INF, &c->k) == ALIG_SUCCESS) c->mask |= ALIG_STEP_D1INF;
+        } else if (alig_bound_applies(ALIG_BOUND_D2, &c->k) == ALIG_SUCCESS) {
+            c->mask |= ALIG_STEP_D2;
+        }
+    } else if (!strcmp(m, "polyak")) {
+        c->type = alig_solver_polyak;
+        c->deterministic = 1;
+        c->par.polyak = (alig_params_polyak)ALIG_PARAMS_POLYAK_DEFAULT;
+        c->par.polyak.f_star = in->p->f_star;
+        snprintf(c->method, sizeof c->method, "polyak (f* given)");
+    } else if (!strcmp(m, "aprox")) {
+        c->type = alig_solver_aprox;
+        c->par.aprox = (alig_params_aprox)ALIG_PARAMS_APROX_DEFAULT;
+        c->par.aprox.lr = etas[1];
+        snprintf(c->method, sizeof c->method, "aprox lr0=%.3g k^-1/2", etas[1]);
+    } else if (!strcmp(m, "sps")) {
+        c->type = alig_solver_sps;
+        c->par.sps = (alig_params_sps)ALIG_PARAMS_SPS_DEFAULT;
+        snprintf(c->method, sizeof c->method, "sps c=0.5");
+    } else {   /* sgd: the value index is the index into sgd_grid */
+        const size_t gi = cell->value[AX_METHOD0];
+        c->type = alig_solver_sgd;
+        c->sgd_index = (int)gi;
+        c->par.sgd = (alig_params_sgd)ALIG_PARAMS_SGD_DEFAULT;
+        c->par.sgd.lr = sgd_grid[gi];
+        snprintf(c->method, sizeof c->method, "sgd lr=%g", sgd_grid[gi]);
+    }
+}
+
 /* ------------------------------------------------------------------ main entry */
 
 alig_status alig_rates_run(const alig_rates_config *cfg_in, alig_rates_result **out)
 {
     if (!out) return ALIG_EINVAL;
     *out = NULL;
-    alig_rates_config cf = cfg_in ? *cfg_in : (alig_rates_config){ 0 };
-    if (!cf.horizon) cf.horizon = cf.full ? 10000 : 1000;
-    if (!cf.seeds) cf.seeds = cf.full ? 40 : 12;
-    if (!cf.seeds_cap) cf.seeds_cap = cf.full ? 640 : 96;
-    if (!cf.per_decade) cf.per_decade = cf.full ? 8 : 4;
-    if (!(cf.level > 0)) cf.level = 0.95;
-    if (!(cf.bound_scale > 0)) cf.bound_scale = 1.0;
-    if (!cf.seed) cf.seed = 1;
-    if (cf.seeds < 2 || cf.seeds_cap < cf.seeds || !(cf.level < 1) || !isfinite(cf.bound_scale) || cf.horizon < 2
-        || cf.per_decade > 32 || cf.horizon > ALIG_RATES_MAX_HORIZON || cf.seeds_cap > ALIG_RATES_MAX_SEEDS)
-        return ALIG_EINVAL;
-
+    alig_rates_config cf;
     const char *classes[3];
-    size_t ncls = 0;
-    for (size_t i = 0; alig_problem_names[i]; i++)
-        if (!cf.only_problem || !strcmp(cf.only_problem, alig_problem_names[i])) {
-            if (ncls == 3) break;
-            classes[ncls++] = alig_problem_names[i];
-        }
-    if (!ncls) return ALIG_EINVAL;
+    size_t ncls;
+    if (rates_defaults(cfg_in, &cf)) return ALIG_EINVAL;
+    if (!(ncls = rates_classes(&cf, classes))) return ALIG_EINVAL;
 
     alig_status st = ALIG_SUCCESS;
     alig_rates_result *res = calloc(1, sizeof *res);
@@ -550,6 +694,7 @@ alig_status alig_rates_run(const alig_rates_config *cfg_in, alig_rates_result **
     cfg *cfgs = NULL;
     item *items = NULL;
     size_t n_cfg = 0;
+    alig_grid *grid = NULL;
     if (!res) return ALIG_ENOMEM;
     res->config = cf;
 #ifdef _OPENMP
@@ -582,9 +727,10 @@ alig_status alig_rates_run(const alig_rates_config *cfg_in, alig_rates_result **
     st = make_instances(&cf, inst, classes, ncls);
     if (st) goto fail;
 
-    /* ---- configurations */
-    const size_t per_inst = N_ETA * N_DELTA + 3 + N_SGD;
-    cfgs = calloc(ncls * N_EPS * per_inst, sizeof *cfgs);
+    /* ---- configurations: the cells of the rates grid (alig_rates_grid), instance by instance */
+    if ((st = rates_grid(&cf, classes, ncls, &grid, NULL, 0))) goto fail;
+    const size_t n_cells = alig_grid_n_cells(grid);
+    cfgs = calloc(n_cells, sizeof *cfgs);
     if (!cfgs) { st = ALIG_ENOMEM; goto fail; }
     memcpy(res->sgd_lr_grid, sgd_grid, sizeof sgd_grid);
     res->n_sgd_lr = N_SGD;
@@ -612,44 +758,12 @@ alig_status alig_rates_run(const alig_rates_config *cfg_in, alig_rates_result **
             ri->alpha = in->p->strong_alpha;
             ri->eta_low = etas[0];
             ri->eta_high = etas[1];
-            for (size_t ie = 0; ie < N_ETA; ie++)
-                for (size_t id = 0; id < N_DELTA; id++) {
-                    cfg *c = &cfgs[n_cfg++];
-                    c->cls = a; c->epsi = e; c->type = alig_solver_alig; c->is_alig = 1;
-                    c->etai = (int)ie; c->deltai = (int)id; c->sgd_index = -1;
-                    c->par.alig = (alig_params_alig)ALIG_PARAMS_ALIG_DEFAULT;
-                    c->par.alig.eta = etas[ie];
-                    c->par.alig.delta = delta_values[id];
-                    snprintf(c->method, sizeof c->method, "alig eta=%s delta=%s", eta_labels[ie], delta_labels[id]);
-                    set_alig_consts(c, in);
-                    c->mask = ALIG_STEP_LEMMA1;
-                    if (lip) {
-                        if (alig_bound_applies(ALIG_BOUND_D1, &c->k) == ALIG_SUCCESS) c->mask |= ALIG_STEP_D1;
-                        if (alig_bound_applies(ALIG_BOUND_D1INF, &c->k) == ALIG_SUCCESS) c->mask |= ALIG_STEP_D1INF;
-                    } else if (alig_bound_applies(ALIG_BOUND_D2, &c->k) == ALIG_SUCCESS) {
-                        c->mask |= ALIG_STEP_D2;
-                    }
-                }
-            cfg *c = &cfgs[n_cfg++];
-            c->cls = a; c->epsi = e; c->type = alig_solver_polyak; c->deterministic = 1; c->sgd_index = -1;
-            c->par.polyak = (alig_params_polyak)ALIG_PARAMS_POLYAK_DEFAULT;
-            c->par.polyak.f_star = in->p->f_star;
-            snprintf(c->method, sizeof c->method, "polyak (f* given)");
-            c = &cfgs[n_cfg++];
-            c->cls = a; c->epsi = e; c->type = alig_solver_aprox; c->sgd_index = -1;
-            c->par.aprox = (alig_params_aprox)ALIG_PARAMS_APROX_DEFAULT;
-            c->par.aprox.lr = etas[1];
-            snprintf(c->method, sizeof c->method, "aprox lr0=%.3g k^-1/2", etas[1]);
-            c = &cfgs[n_cfg++];
-            c->cls = a; c->epsi = e; c->type = alig_solver_sps; c->sgd_index = -1;
-            c->par.sps = (alig_params_sps)ALIG_PARAMS_SPS_DEFAULT;
-            snprintf(c->method, sizeof c->method, "sps c=0.5");
-            for (size_t g = 0; g < N_SGD; g++) {
-                c = &cfgs[n_cfg++];
-                c->cls = a; c->epsi = e; c->type = alig_solver_sgd; c->sgd_index = (int)g;
-                c->par.sgd = (alig_params_sgd)ALIG_PARAMS_SGD_DEFAULT;
-                c->par.sgd.lr = sgd_grid[g];
-                snprintf(c->method, sizeof c->method, "sgd lr=%g", sgd_grid[g]);
+            /* the cells of this instance, in grid order: ALI-G's η × δ, Polyak, APROX, SPS, SGD's rates */
+            for (size_t i = 0; i < n_cells; i++) {
+                alig_grid_cell cell;
+                if ((st = alig_grid_cell_at(grid, i, &cell))) goto fail;
+                if (cell.value[AX_PROBLEM] != a || cell.value[AX_EPS] != e) continue;
+                cfg_from_cell(&cfgs[n_cfg++], grid, &cell, a, e, etas, in, lip);
             }
         }
     }
@@ -810,6 +924,7 @@ alig_status alig_rates_run(const alig_rates_config *cfg_in, alig_rates_result **
     for (size_t i = 0; i < n_cfg; i++) cfg_free(&cfgs[i]);
     free(cfgs);
     free(items);
+    alig_grid_free(grid);
     for (size_t i = 0; i < 3 * N_EPS; i++) alig_problem_free(inst[i].p);
     *out = res;
     return ALIG_SUCCESS;
@@ -818,6 +933,7 @@ fail:
     for (size_t i = 0; i < n_cfg; i++) cfg_free(&cfgs[i]);
     free(cfgs);
     free(items);
+    alig_grid_free(grid);
     for (size_t i = 0; i < 3 * N_EPS; i++) alig_problem_free(inst[i].p);
     alig_rates_free(res);
     return st;

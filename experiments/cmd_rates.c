@@ -18,6 +18,7 @@
 #endif
 
 #include "alig/analysis.h"
+#include "alig/grid.h"
 #include "cli.h"
 #include "cli_util.h"
 #include "plot.h"
@@ -28,7 +29,8 @@ static void help(FILE *f)
 {
     fprintf(f,
             "usage: alig rates [--quick | --full] [--out DIR] [--figures | --no-figures]\n"
-            "                  [--horizon T] [--seeds R] [--seeds-cap N] [--seed S] [--problem NAME] [--threads N]\n\n"
+            "                  [--horizon T] [--seeds R] [--seeds-cap N] [--seed S] [--problem NAME] [--threads N]\n"
+            "                  [--dry-run]\n\n"
             "Checks the bounds D1, D1inf, D2, D3 of docs/theory.md against ALI-G runs on every problem class\n"
             "(lipschitz, smooth, strongly-convex) x eps in {0, small, large} x eta in {low, high, inf} x\n"
             "delta in {0, 1e-5}, next to Polyak (f* given), APROX, SPS and SGD (best constant rate of a grid).\n"
@@ -51,6 +53,7 @@ static void help(FILE *f)
             "  --seed S              base of the sampling seeds and the instance seed, S >= 1 [1]\n"
             "  --problem NAME        one class only: lipschitz, smooth or strongly-convex [all]\n"
             "  --threads N           OpenMP threads, 1 <= N <= 1024 [OMP_NUM_THREADS]; results do not depend on it\n"
+            "  --dry-run             print the grid of configurations (a sweep protocol) and run nothing\n"
             "  --bound-scale X       testing hook: multiply every bound by X > 0 [1]; X < 1 should fail\n");
 }
 
@@ -712,8 +715,8 @@ static int write_fits_figure(const char *dir, const alig_rates_result *r, int re
 int cmd_rates(int argc, char **argv)
 {
     cli_flags fl = { .cmd = CMD };
-    const char *names[] = { "quick", "full", "figures", "no-figures" };
-    for (size_t i = 0; i < 4; i++) cli_flags_add(&fl, names[i], 0);
+    const char *names[] = { "quick", "full", "figures", "no-figures", "dry-run" };
+    for (size_t i = 0; i < 5; i++) cli_flags_add(&fl, names[i], 0);
     const char *valued[] = { "out", "horizon", "seeds", "seeds-cap", "seed", "problem", "threads", "bound-scale" };
     for (size_t i = 0; i < 8; i++) cli_flags_add(&fl, valued[i], 1);
     int rc = cli_flags_parse(&fl, argc, argv);
@@ -754,6 +757,20 @@ int cmd_rates(int argc, char **argv)
         for (size_t i = 0; alig_problem_names[i]; i++) known |= !strcmp(alig_problem_names[i], cf.only_problem);
         if (!known) return cli_fail(CMD, CLI_USAGE, "--problem: unknown class '%s' (lipschitz, smooth, strongly-convex)",
                                     cf.only_problem);
+    }
+    if (cli_get(&fl, "dry-run")) {
+        /* The configurations as a grid of the sweep engine (grid.h), printed as a protocol. */
+        alig_grid *g = NULL;
+        char err[256] = "";
+        alig_status gs = alig_rates_grid(&cf, &g, err, sizeof err);
+        if (gs) return cli_fail(CMD, CLI_USAGE, "%s%s%s", alig_strerror(gs), err[0] ? ": " : "", err);
+        printf("# alig rates: %zu configurations (eta and eps are labels resolved per problem instance);\n"
+               "# each stochastic one runs R seeds, doubled while undecided up to the cap; polyak runs once.\n",
+               alig_grid_n_cells(g));
+        gs = alig_grid_write_protocol(g, stdout);
+        alig_grid_free(g);
+        if (gs) return cli_fail(CMD, CLI_RUNTIME, "cannot write the grid: %s", alig_strerror(gs));
+        return CLI_OK;
     }
     if (threads) {
 #ifdef _OPENMP

@@ -71,6 +71,23 @@ grep -q ",0,violated," "$tmp/s/rates.csv" || fail "scaled-down bound: no row wit
 cmp -s "$tmp/t1/rates.csv" "$tmp/t2/rates.csv" || fail "rates.csv differs between 1 and 2 threads"
 cmp -s "$tmp/t1/methods.csv" "$tmp/t2/methods.csv" || fail "methods.csv differs between 1 and 2 threads"
 
+# ---- 5. the configurations are a grid of the sweep engine: --dry-run prints it as a protocol that
+#         `alig sweep` parses back; the cell counts match a hand count: per (class, eps) instance,
+#         ALI-G's 3 eta x 2 delta + Polyak + APROX + SPS + 8 SGD rates = 17 configurations
+(cd "$tmp" && "$CLI" rates --dry-run) > "$tmp/grid.sweep" 2> "$tmp/grid.err" || { cat "$tmp/grid.err" >&2; fail "rates --dry-run failed"; }
+[ -e "$tmp/results" ] && fail "--dry-run wrote results"
+head -1 "$tmp/grid.sweep" | grep -q "^# alig rates: 153 configurations" || fail "dry-run count: $(head -1 "$tmp/grid.sweep")"
+n=$("$CLI" sweep --protocol "$tmp/grid.sweep" --dry-run 2>&1 | tail -1)
+[ "$n" = "153 cells" ] || fail "sweep reads $n from the rates grid, expected 153 (3 x 3 x 17)"
+"$CLI" rates --dry-run --problem smooth | head -1 | grep -q "^# alig rates: 51 configurations" \
+    || fail "one class should give 3 x 17 = 51 configurations"
+grep -q "^lr = 0.001,0.003,0.01,0.03,0.1,0.3,1,3\$" "$tmp/grid.sweep" || fail "SGD grid not in the protocol"
+# every ALI-G configuration the grid names appears in the experiment's output (quick run of section 1)
+for eta in low high inf; do for delta in 0 1e-5; do
+    grep -q "alig eta=$eta delta=$delta" "$tmp/q.out" || grep -q "eta=$eta" "$tmp/q/rates.csv" \
+        || fail "configuration eta=$eta delta=$delta of the grid missing from the run"
+done; done
+
 # ---- 4. usage errors
 "$CLI" rates --quick --full > /dev/null 2>&1; [ $? -eq 2 ] || fail "--quick --full should be a usage error"
 "$CLI" rates --seeds 1 > /dev/null 2>&1; [ $? -eq 2 ] || fail "--seeds 1 should be a usage error"

@@ -195,6 +195,22 @@ typedef struct alig_rates_config {
     const char *only_problem;   /**< run one problem class only (NULL = all) */
 } alig_rates_config;
 
+struct alig_grid;
+
+/**
+ * @brief The configurations of alig_rates_run() as a grid of the sweep engine (grid.h): base
+ *        `solve --iters T`, common axes `problem` (the classes run) and `eps` (0, small, large),
+ *        methods `alig` (axes `eta` = low, high, inf and `delta` = 0, 1e-5), `polyak`, `aprox`,
+ *        `sps` and `sgd` (axis `lr`, the SGD grid). η and ε are labels that alig_rates_run resolves
+ *        per instance (η from the class's smoothness constant or mean starting step, ε from
+ *        f(w₀) − f⋆). alig_rates_run builds its configurations from this grid, instance by
+ *        instance, in cell order; `alig rates --dry-run` prints it as a protocol.
+ * @param cf   the settings (NULL: quick defaults); only horizon and only_problem shape the grid.
+ * @param out  receives the validated grid; free with alig_grid_free.
+ * @return ALIG_SUCCESS, ALIG_EINVAL (settings out of range, unknown class; message in err), ALIG_ENOMEM.
+ */
+alig_status alig_rates_grid(const alig_rates_config *cf, struct alig_grid **out, char *err, size_t errlen);
+
 /** One convergence curve: statistics over the runs at each checkpoint. */
 typedef struct alig_rates_curve {
     size_t runs;                /**< number of runs averaged */
