@@ -52,6 +52,7 @@ typedef struct train_cfg {
     unsigned long seed, val_seed;
     char data_dir[PATH_LEN];        /* --data cifar10|cifar100|svhn: the directory of the files */
     int augment, coarse, no_extra;  /* --augment, --labels coarse, --svhn-extra off */
+    int eps_report;                 /* --eps-report on: the ε report after every epoch */
 } train_cfg;
 
 static void cfg_defaults(train_cfg *c)
@@ -135,6 +136,7 @@ static void cfg_write(sbuf *s, const train_cfg *c)
     sb_printf(s, "seed=%lu\nval_seed=%lu\nthreads=%zu\n", c->seed, c->val_seed, c->threads);
     sb_printf(s, "loss=%s\n", c->loss);
     sb_printf(s, "data_dir=%s\naugment=%d\ncoarse=%d\nno_extra=%d\n", c->data_dir, c->augment, c->coarse, c->no_extra);
+    sb_printf(s, "eps_report=%d\n", c->eps_report);
 }
 
 static int parse_u64_text(const char *v, unsigned long long *out)
@@ -217,6 +219,7 @@ static int cfg_read(const char *blk, size_t len, train_cfg *c)
             else if (!strcmp(k, "augment")) c->augment = z != 0;
             else if (!strcmp(k, "coarse")) c->coarse = z != 0;
             else if (!strcmp(k, "no_extra")) c->no_extra = z != 0;
+            else if (!strcmp(k, "eps_report")) c->eps_report = z != 0;     /* absent in older checkpoints: off */
             /* unknown keys are ignored: a later version may add some */
         }
         if (bad) return -1;
@@ -299,14 +302,20 @@ static void help(FILE *f)
             "                        op kind and the gradient zeroing, sorted), DIR/profile_nodes.csv (per node),\n"
             "                        and the table on stderr unless --quiet; the first batch is left out as\n"
             "                        warm-up when there are others; short last batches are not profiled\n"
-            "  --inject-nan-at K     testing: treat the loss of step K (1-based, counted over the run) as NaN\n\n");
+            "  --inject-nan-at K     testing: treat the loss of step K (1-based, counted over the run) as NaN\n"
+            "  --eps-report on|off   epoch mode: after every epoch, the loss of every training sample in evaluation\n"
+            "                        mode, its mean, max and 50/90/99/99.9 %% nearest-rank quantiles (the ε of the\n"
+            "                        interpolation assumption); one more forward pass over the training split per\n"
+            "                        epoch. May be given with --resume [off]\n\n");
     fprintf(f,
             "log records, epoch mode (log.csv columns, log.jsonl keys): epoch, train_loss, train_acc (running means\n"
             "over the epoch's mini-batches, before each step), val_loss, val_acc, test_loss, test_acc (evaluation\n"
             "mode), step_mean, step_unclipped_mean, clipped_frac (solver step sizes; clipped = step < unclipped),\n"
             "seconds (training + evaluation), train_seconds, eval_seconds, images, images_per_s (training images\n"
             "per second of training time), steps (solver steps so far), lr (the solver's step size at the epoch's\n"
-            "last step: the epoch's learning rate for sgd and the adaptive methods).\n"
+            "last step: the epoch's learning rate for sgd and the adaptive methods), then the ε report's\n"
+            "train_eval_loss, train_eval_acc, eps_max, eps_q50, eps_q90, eps_q99, eps_q999, eps_seconds (nan\n"
+            "without --eps-report).\n"
             "step mode: step (steps so far), window_steps, loss_mean (mean loss of the window's steps, each before\n"
             "its update), step_mean, step_unclipped_mean, clipped_frac, zero_grad (steps with ||g||^2 = 0),\n"
             "clip_events (steps clipped by --clip-norm), seconds, steps_per_s.\n\n"
@@ -328,11 +337,11 @@ static const char *const train_flags[] = { "task", "data", "train-images", "trai
                                            "model", "dropout", "opt", "radius", "epochs", "steps", "log-every",
                                            "checkpoint-every", "clip-norm", "batch", "eval-batch", "seed",
                                            "max-batches", "threads", "out", "resume", "inject-nan-at", "loss",
-                                           "data-dir", "augment", "labels", "svhn-extra", NULL };
+                                           "data-dir", "augment", "labels", "svhn-extra", "eps-report", NULL };
 
 /* Flags that may accompany --resume. */
 static const char *const resume_flags[] = { "resume", "epochs", "steps", "threads", "quiet", "profile",
-                                            "inject-nan-at", NULL };
+                                            "inject-nan-at", "eps-report", NULL };
 
 static int in_list(const char *const *list, const char *name)
 {
@@ -597,7 +606,7 @@ static void fmt_duration(double s, char *buf, size_t len)
 
 /* The observer: a progress line on a terminal, one line per record on stdout unless quiet. */
 typedef struct progress {
-    int tty, quiet;
+    int tty, quiet, eps;
     size_t batch;
     double t_print, last_eval, t_eval, t_start;
     uint64_t step0;
@@ -633,7 +642,8 @@ static int observe(const alig_train_event *ev, void *ctx)
         }
     } else if (ev->kind == ALIG_TRAIN_EV_EVAL) {
         pg->t_eval = now;
-        if (pg->tty) fprintf(stderr, "\r\033[Kepoch %zu/%zu evaluating...", ev->epoch + 1, ev->epochs);
+        if (pg->tty) fprintf(stderr, "\r\033[Kepoch %zu/%zu evaluating%s...", ev->epoch + 1, ev->epochs,
+                             pg->eps ? " (and the ε report)" : "");
     } else if (ev->kind == ALIG_TRAIN_EV_ROW) {
         const alig_train_row *r = ev->row;
         if (pg->tty) fprintf(stderr, "\r\033[K");
@@ -644,6 +654,11 @@ static int observe(const alig_train_event *ev, void *ctx)
                        "test_acc=%.4f step_mean=%.4g clipped=%.3f images/s=%.0f seconds=%.1f\n",
                        r->epoch, ev->epochs, r->train_loss, r->train_acc, r->val_loss, r->val_acc, r->test_loss,
                        r->test_acc, r->step_mean, r->clipped_frac, r->images_per_s, r->seconds);
+            if (!r->window && !isnan(r->train_eval_loss))
+                printf("epoch %zu/%zu eps: train_eval_loss=%.4g train_eval_acc=%.4f max=%.4g q50=%.4g q90=%.4g "
+                       "q99=%.4g q99.9=%.4g eps_seconds=%.1f\n",
+                       r->epoch, ev->epochs, r->train_eval_loss, r->train_eval_acc, r->eps_max, r->eps_q50,
+                       r->eps_q90, r->eps_q99, r->eps_q999, r->eps_seconds);
             else
                 printf("step %llu/%llu loss_mean=%.6g step_mean=%.4g zero_grad=%llu clip_events=%llu steps/s=%.0f\n",
                        (unsigned long long)r->steps, (unsigned long long)ev->total_steps, r->loss_mean, r->step_mean,
@@ -926,6 +941,13 @@ int cmd_train(int argc, char **argv)
             goto done;
         }
     }
+    /* --eps-report measures and changes no result: a resume keeps the run's choice unless given */
+    if ((rc = on_off("eps-report", cli_get(&fl, "eps-report"), &c.eps_report))) goto done;
+    if (c.eps_report && c.epochs == 0) {
+        rc = cli_fail(CMD, CLI_USAGE, "--eps-report goes with --epochs: a run in steps has no fixed training set to "
+                      "take the largest per-sample loss over");
+        goto done;
+    }
     if (threads) c.threads = threads;     /* resume: a new --threads replaces the run's */
     threads = c.threads;
     if (threads) openblas_set_num_threads((int)threads);
@@ -1003,10 +1025,11 @@ int cmd_train(int argc, char **argv)
     tp.dir = dir;
     tp.profile = profile;
     tp.inject_nan_at = inject_at;
+    tp.eps_report = c.eps_report;
     tp.user = settings.p;
     tp.user_bytes = settings.len;
     tp.config_extra = extra.p;
-    progress pg = { .tty = isatty(fileno(stderr)), .quiet = quiet, .batch = c.batch, .last_eval = NAN,
+    progress pg = { .tty = isatty(fileno(stderr)), .quiet = quiet, .eps = c.eps_report, .batch = c.batch, .last_eval = NAN,
                     .t_start = cli_now(), .step0 = resume ? ck.steps_done : 0 };
     alig_train_result res;
     st = alig_train(model, task, solver, sv.params, &tp, resume ? &ck : NULL, observe, &pg, &res);

@@ -98,6 +98,12 @@ static alig_status image_evaluate(void *impl, const alig_image_set *set, double 
     return alig_nn_net_evaluate(((image_model *)impl)->net, set, loss, acc);
 }
 
+static alig_status image_sample_losses(void *impl, const alig_image_set *set, double *losses, double *loss,
+                                       double *acc)
+{
+    return alig_nn_net_sample_losses(((image_model *)impl)->net, set, losses, loss, acc);
+}
+
 static size_t image_nbuf(const void *impl)
 {
     return alig_ad_params_nbuf(alig_nn_net_params(((const image_model *)impl)->net));
@@ -147,7 +153,7 @@ static alig_ad_graph *image_graph(void *impl)
         .free = image_free, .init = image_init, .n = image_n, .x = image_x, .g = image_g,                              \
         .gradient = image_gradient, .loss = NULL, .evaluate = image_evaluate, .nbuf = image_nbuf, .buf = image_buf,    \
         .get_rng = image_get_rng, .set_rng = image_set_rng, .describe = image_describe, .graph = image_graph,          \
-        .loss_name = image_loss_name,                                                                                  \
+        .loss_name = image_loss_name, .sample_losses = image_sample_losses,                                            \
     }
 
 static const alig_model_type mlp_row = IMAGE_ROW("mlp", "mlp, mlp-H1-H2-...");
@@ -245,6 +251,14 @@ alig_status alig_model_gradient(alig_model *m, const alig_batch *b, double *loss
 {
     if (!m || !b || !loss || b->kind != m->type->input) return ALIG_EINVAL;
     return m->type->gradient(m->impl, b, loss, correct);
+}
+
+alig_status alig_model_sample_losses(alig_model *m, const alig_image_set *set, double *losses, double *mean,
+                                     double *acc)
+{
+    if (!m || !set || !losses) return ALIG_EINVAL;
+    if (!m->type->sample_losses) return ALIG_EUNSUPPORTED;
+    return m->type->sample_losses(m->impl, set, losses, mean, acc);
 }
 
 size_t alig_model_nbuf(const alig_model *m) { return m && m->type->nbuf ? m->type->nbuf(m->impl) : 0; }

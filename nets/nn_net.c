@@ -214,7 +214,8 @@ alig_status alig_nn_net_gradient(alig_nn_net *net, const alig_image_set *set, co
     return ALIG_SUCCESS;
 }
 
-alig_status alig_nn_net_evaluate(alig_nn_net *net, const alig_image_set *set, double *loss, double *acc)
+/* Mean loss and accuracy over a set; losses (may be NULL) receives each sample's loss. */
+static alig_status evaluate_set(alig_nn_net *net, const alig_image_set *set, double *losses, double *loss, double *acc)
 {
     if (!net || !set_matches(net, set) || set->n == 0) return ALIG_EINVAL;
     const int C = net->spec.classes;
@@ -250,15 +251,18 @@ alig_status alig_nn_net_evaluate(alig_nn_net *net, const alig_image_set *set, do
         for (size_t r = 0; r < b; r++) {
             const float *row = net->elogits->value + r * (size_t)C;
             const int y = net->labels[r], k = argmax_row(row, C);
+            double l;
             if (net->loss == ALIG_NN_LOSS_CE) {
                 double m = row[k], z = 0.0;
                 for (int j = 0; j < C; j++) z += exp((double)row[j] - m);
-                sum += m + log(z) - (double)row[y];
+                l = m + log(z) - (double)row[y];
             } else {
                 int finite = 1;     /* the hinge's max skips NaN scores: make them show */
                 for (int j = 0; j < C; j++) finite &= isfinite(row[j]) != 0;
-                sum += finite ? rowloss[r] : NAN;
+                l = finite ? rowloss[r] : NAN;
             }
+            sum += l;
+            if (losses) losses[i + r] = l;
             ok += k == y;
         }
     }
@@ -267,6 +271,18 @@ alig_status alig_nn_net_evaluate(alig_nn_net *net, const alig_image_set *set, do
     if (loss) *loss = sum / (double)set->n;
     if (acc) *acc = (double)ok / (double)set->n;
     return ALIG_SUCCESS;
+}
+
+alig_status alig_nn_net_evaluate(alig_nn_net *net, const alig_image_set *set, double *loss, double *acc)
+{
+    return evaluate_set(net, set, NULL, loss, acc);
+}
+
+alig_status alig_nn_net_sample_losses(alig_nn_net *net, const alig_image_set *set, double *losses, double *loss,
+                                      double *acc)
+{
+    if (!losses) return ALIG_EINVAL;
+    return evaluate_set(net, set, losses, loss, acc);
 }
 
 /* ---------------------------------------------------------------- the loss */

@@ -110,7 +110,7 @@ if run 0 "${COMMON[@]}" --model wrn-10-1 --dropout 0.2 --epochs 3 --out "$A"; th
     check "run: one header line and one line per epoch on stdout" [ "$(grep -c '^epoch ' "$TMP/out")" -eq 3 ]
     check "run: log.csv, log.jsonl, checkpoint.bin exist" test -s "$A/log.csv" -a -s "$A/log.jsonl" -a -s "$A/checkpoint.bin"
     check "run: no temporary files left" no_tmp_files "$A"
-    want="epoch,train_loss,train_acc,val_loss,val_acc,test_loss,test_acc,step_mean,step_unclipped_mean,clipped_frac,seconds,train_seconds,eval_seconds,images,images_per_s,steps,lr"
+    want="epoch,train_loss,train_acc,val_loss,val_acc,test_loss,test_acc,step_mean,step_unclipped_mean,clipped_frac,seconds,train_seconds,eval_seconds,images,images_per_s,steps,lr,train_eval_loss,train_eval_acc,eps_max,eps_q50,eps_q90,eps_q99,eps_q999,eps_seconds"
     check "log.csv header: $(head -1 "$A/log.csv")" [ "$(head -1 "$A/log.csv")" = "$want" ]
     check "log.csv: 3 records" [ "$(wc -l <"$A/log.csv")" -eq 4 ]
     check "log.jsonl: 3 records" [ "$(wc -l <"$A/log.jsonl")" -eq 3 ]

@@ -43,7 +43,13 @@ static char *join(const char *dir, const char *name)
 
 static const char *const epoch_header =
     "epoch,train_loss,train_acc,val_loss,val_acc,test_loss,test_acc,step_mean,step_unclipped_mean,clipped_frac,"
-    "seconds,train_seconds,eval_seconds,images,images_per_s,steps,lr\n";
+    "seconds,train_seconds,eval_seconds,images,images_per_s,steps,lr,train_eval_loss,train_eval_acc,eps_max,eps_q50,"
+    "eps_q90,eps_q99,eps_q999,eps_seconds\n";
+
+/* The ε report's columns, appended after lr (records of a run resumed from an older build's logs are
+ * padded: upgrade_epoch_csv). */
+static const char *const eps_keys[] = { "train_eval_loss", "train_eval_acc", "eps_max", "eps_q50", "eps_q90",
+                                        "eps_q99", "eps_q999", "eps_seconds" };
 
 static const char *const window_header =
     "step,window_steps,loss_mean,step_mean,step_unclipped_mean,clipped_frac,zero_grad,clip_events,seconds,"
@@ -69,12 +75,51 @@ static void epoch_append(const alig_train_row *r, tr_text *csv, tr_text *jsonl)
     tr_text_num(csv, r->images_per_s, 0);
     tr_text_printf(csv, ",%llu,", (unsigned long long)r->steps);
     tr_text_num(csv, r->lr, 0);
-    tr_text_printf(csv, "\n");
     tr_text_printf(jsonl, ",\"images\":%zu,\"images_per_s\":", r->images);
     tr_text_num(jsonl, r->images_per_s, 1);
     tr_text_printf(jsonl, ",\"steps\":%llu,\"lr\":", (unsigned long long)r->steps);
     tr_text_num(jsonl, r->lr, 1);
+    const double eps[] = { r->train_eval_loss, r->train_eval_acc, r->eps_max, r->eps_q50, r->eps_q90, r->eps_q99,
+                           r->eps_q999, r->eps_seconds };
+    for (size_t i = 0; i < sizeof eps / sizeof eps[0]; i++) {
+        tr_text_printf(csv, ",");
+        tr_text_num(csv, eps[i], 0);
+        tr_text_printf(jsonl, ",\"%s\":", eps_keys[i]);
+        tr_text_num(jsonl, eps[i], 1);
+    }
+    tr_text_printf(csv, "\n");
     tr_text_printf(jsonl, "}\n");
+}
+
+/* A resumed run's log.csv written by a build with fewer epoch columns (its header a proper prefix of
+ * epoch_header, cut at a comma): the header becomes epoch_header and every row gets "nan" for each
+ * column it lacks, so that the file stays rectangular. Anything else is left alone. */
+static void upgrade_epoch_csv(tr_text *csv)
+{
+    if (!csv->p || csv->len == 0) return;
+    const char *nl = memchr(csv->p, '\n', csv->len);
+    if (!nl) return;
+    const size_t hlen = (size_t)(nl - csv->p), full = strlen(epoch_header) - 1;   /* without '\n' */
+    if (hlen >= full || memcmp(csv->p, epoch_header, hlen) || epoch_header[hlen] != ',') return;
+    size_t missing = 0;
+    for (size_t i = hlen; i < full; i++) missing += epoch_header[i] == ',';
+    tr_text t = { 0 };
+    tr_text_printf(&t, "%s", epoch_header);
+    for (const char *p = nl + 1, *end = csv->p + csv->len; p < end;) {
+        const char *e = memchr(p, '\n', (size_t)(end - p));
+        const size_t len = e ? (size_t)(e - p) : (size_t)(end - p);
+        tr_text_add(&t, p, len);
+        for (size_t k = 0; k < missing; k++) tr_text_printf(&t, ",nan");
+        tr_text_printf(&t, "\n");
+        p += len + (e ? 1 : 0);
+    }
+    if (t.failed) {
+        csv->failed = 1;
+        tr_text_free(&t);
+        return;
+    }
+    tr_text_free(csv);
+    *csv = t;
 }
 
 static void window_append(const alig_train_row *r, tr_text *csv, tr_text *jsonl)
@@ -192,8 +237,8 @@ static alig_status write_config(const char *path, const alig_model *model, const
                    (unsigned long long)(p->epochs ? 0 : p->log_every),
                    (unsigned long long)(p->epochs ? 1 : p->checkpoint_every));
     json_double(&t, p->clip_norm);
-    tr_text_printf(&t, ", \"checkpoint_unit\": \"%s\", \"inject_nan_at\": %llu }", p->epochs ? "epoch" : "step",
-                   (unsigned long long)p->inject_nan_at);
+    tr_text_printf(&t, ", \"checkpoint_unit\": \"%s\", \"inject_nan_at\": %llu, \"eps_report\": %s }",
+                   p->epochs ? "epoch" : "step", (unsigned long long)p->inject_nan_at, p->eps_report ? "true" : "false");
     if (p->config_extra && p->config_extra[0]) tr_text_printf(&t, ",\n  \"run\": { %s }", p->config_extra);
     tr_text_printf(&t, "\n}\n");
     alig_status rc = t.failed ? ALIG_ENOMEM : tr_write_atomic(path, t.p, t.len, err, errlen);
@@ -263,6 +308,8 @@ typedef struct run {
     /* profiler */
     alig_ad_graph *G;
     int skip_warmup;
+    /* ε report: the training split's per-sample losses */
+    double *eps_losses;
 } run;
 
 static alig_status save_checkpoint(run *r)
@@ -382,6 +429,29 @@ static int notify(run *r, const alig_train_event *ev)
     return r->obs ? r->obs(ev, r->ctx) : 0;
 }
 
+/* The ε report of the epoch into rec: every training sample's loss in evaluation mode, summarised. */
+static alig_status eps_report(run *r, alig_train_row *rec)
+{
+    const double t0 = now_s();
+    const alig_image_set *set = &r->task->train;
+    alig_train_eps e;
+    alig_status st = alig_model_sample_losses(r->model, set, r->eps_losses, NULL, &rec->train_eval_acc);
+    if (!st) st = alig_train_eps_summary(r->eps_losses, set->n, &e);
+    if (st) {
+        snprintf(r->res->error, sizeof r->res->error, "the ε report (per-sample losses of the training split): %s",
+                 alig_strerror(st));
+        return st;
+    }
+    rec->train_eval_loss = e.mean;
+    rec->eps_max = e.max;
+    rec->eps_q50 = e.q50;
+    rec->eps_q90 = e.q90;
+    rec->eps_q99 = e.q99;
+    rec->eps_q999 = e.q999;
+    rec->eps_seconds = now_s() - t0;
+    return ALIG_SUCCESS;
+}
+
 static alig_status epochs_loop(run *r)
 {
     const alig_train_params *p = r->p;
@@ -437,6 +507,9 @@ static alig_status epochs_loop(run *r)
                 return st;
             }
         }
+        rec.train_eval_loss = rec.train_eval_acc = rec.eps_max = rec.eps_q50 = rec.eps_q90 = rec.eps_q99 =
+            rec.eps_q999 = rec.eps_seconds = NAN;
+        if (r->eps_losses && (st = eps_report(r, &rec))) return st;
         /* epoch schedules (SGD's plateau) see the validation accuracy; their state is in the checkpoint */
         if ((st = alig_solver_epoch_end(r->solver, rec.val_acc))) {
             snprintf(r->res->error, sizeof r->res->error, "end of epoch %zu: the solver's schedule %s", epoch + 1,
@@ -475,7 +548,8 @@ static alig_train_row close_window(run *r, double seconds)
                            .zero_grad = L->win_zero_grad, .clip_events = L->win_clips, .seconds = seconds,
                            .steps_per_s = seconds > 0 ? w / seconds : NAN, .epoch = 0, .train_loss = NAN,
                            .train_acc = NAN, .val_loss = NAN, .val_acc = NAN, .test_loss = NAN, .test_acc = NAN,
-                           .lr = NAN };
+                           .lr = NAN, .train_eval_loss = NAN, .train_eval_acc = NAN, .eps_max = NAN,
+                           .eps_q50 = NAN, .eps_q90 = NAN, .eps_q99 = NAN, .eps_q999 = NAN, .eps_seconds = NAN };
     window_append(&rec, &r->csv, &r->jsonl);
     L->win_loss = L->win_step = L->win_stepu = 0.0;
     L->win_steps = L->win_zero_grad = L->win_clips = L->win_clipped = 0;
@@ -563,6 +637,11 @@ alig_status alig_train(alig_model *model, alig_task *task, alig_solver *solver, 
         BAD(ALIG_EINVAL, "the solver is not bound to the model's parameters");
     if (task->shape.kind != model->type->input)
         BAD(ALIG_EUNSUPPORTED, "model '%s' does not train on task '%s'", model->name, task->type->name);
+    if (p->eps_report && step_mode)
+        BAD(ALIG_EINVAL, "eps_report needs epoch mode: step mode has no fixed training set to take the largest "
+            "per-sample loss over");
+    if (p->eps_report && (!model->type->sample_losses || task->train.n == 0))
+        BAD(ALIG_EINVAL, "eps_report: model '%s' has no per-sample evaluation on a training split", model->name);
 #undef BAD
     run r = { .model = model, .task = task, .solver = solver, .sp = solver_params, .p = p, .obs = obs, .ctx = ctx,
               .res = res };
@@ -570,6 +649,13 @@ alig_status alig_train(alig_model *model, alig_task *task, alig_solver *solver, 
     alig_status st = ALIG_SUCCESS;
     if (resume && (st = restore(resume, model, solver, &r.L, &r.csv, &r.jsonl, res->error, sizeof res->error)))
         goto done;
+    if (!step_mode) {
+        upgrade_epoch_csv(&r.csv);
+        if (r.csv.failed) {
+            st = ALIG_ENOMEM;
+            goto done;
+        }
+    }
     res->last_checkpoint_step = resume ? resume->steps_done : 0;
     res->last_checkpoint_epoch = resume ? resume->epochs_done : 0;
     const uint64_t total = step_mode ? p->steps : (uint64_t)p->epochs * task->epoch_batches;
@@ -583,6 +669,10 @@ alig_status alig_train(alig_model *model, alig_task *task, alig_solver *solver, 
         if ((st = write_config(r.cfg_path, model, task, solver, solver_params, p, total, res->error,
                                sizeof res->error)))
             goto done;
+    }
+    if (p->eps_report && !(r.eps_losses = malloc(task->train.n * sizeof *r.eps_losses))) {
+        st = ALIG_ENOMEM;
+        goto done;
     }
     if (p->profile) {
         r.G = model->type->graph ? model->type->graph(model->impl) : NULL;
@@ -615,6 +705,7 @@ done:
     free(r.csv_path);
     free(r.jsonl_path);
     free(r.cfg_path);
+    free(r.eps_losses);
     return st;
 }
 

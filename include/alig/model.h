@@ -17,7 +17,7 @@
  *
  * A sequence model (a DNC, an LSTM) is a row whose `input` is ALIG_TASK_SEQUENCE: its gradient
  * receives b->seq (an alig_seq_batch) and returns the masked loss of the task; `evaluate`,
- * `nbuf`/`buf`, the random stream and `graph` may be NULL.
+ * `sample_losses`, `nbuf`/`buf`, the random stream and `graph` may be NULL.
  *
  * The library never prints or exits.
  */
@@ -85,6 +85,10 @@ typedef struct alig_model_type {
     /** Optional: the name of the loss the instance trains on when it is not the task's own
      *  (config.json's task "loss"); NULL, or a NULL return, means the task's. */
     const char *(*loss_name)(const void *impl);
+    /** Optional (image models): evaluate's pass with each sample's loss kept: losses[i] (set->n values)
+     *  the loss of sample i in evaluation mode, *loss their mean (equal to evaluate's) and *acc the
+     *  accuracy (either may be NULL). What the training loop's ε report (train.h) measures. */
+    alig_status (*sample_losses)(void *impl, const alig_image_set *set, double *losses, double *loss, double *acc);
 } alig_model_type;
 
 /** The rows: "mlp", "cnn", "wrn" (image classifiers of nn.h), "dnc" (dnc.h). */
@@ -127,6 +131,18 @@ float *alig_model_g(alig_model *m);
 
 /** @brief The row's gradient on a batch. @return its status; ALIG_EINVAL on NULL or a batch of another kind. */
 alig_status alig_model_gradient(alig_model *m, const alig_batch *b, double *loss, size_t *correct);
+
+/**
+ * @brief The loss of every sample of `set` in evaluation mode (no dropout, batch norm on its running
+ *        statistics, the set as stored: no augmentation), through the row's sample_losses.
+ * @param losses     receives set->n values (losses[i]: sample i; NaN where a score is not finite).
+ * @param mean, acc  their mean (summed in sample order, equal to the row's evaluate) and the accuracy;
+ *                   either may be NULL.
+ * @return ALIG_SUCCESS; ALIG_EINVAL (NULL, empty set, a set that does not fit the model);
+ *         ALIG_EUNSUPPORTED (the row has no per-sample evaluation: sequence models); ALIG_ENOMEM.
+ */
+alig_status alig_model_sample_losses(alig_model *m, const alig_image_set *set, double *losses, double *mean,
+                                     double *acc);
 
 /** @brief Buffer count (0 when the row has none) and the buffer array. */
 size_t alig_model_nbuf(const alig_model *m);

@@ -223,6 +223,17 @@ alig_status alig_nn_net_gradient(alig_nn_net *net, const alig_image_set *set, co
  */
 alig_status alig_nn_net_evaluate(alig_nn_net *net, const alig_image_set *set, double *loss, double *acc);
 
+/**
+ * @brief The loss of every sample of a set in evaluation mode (as alig_nn_net_evaluate: the net's
+ *        loss, in double from the scores, independent of eval_batch), with their mean and the accuracy.
+ * @param losses  receives set->n values, losses[i] the loss of sample i (NaN where a score is not finite).
+ * @param loss, acc  the mean of losses[] (summed in sample order: equal to alig_nn_net_evaluate's) and
+ *                   the accuracy; either may be NULL.
+ * @return as alig_nn_net_evaluate; ALIG_EINVAL also for losses == NULL.
+ */
+alig_status alig_nn_net_sample_losses(alig_nn_net *net, const alig_image_set *set, double *losses, double *loss,
+                                      double *acc);
+
 /* ------------------------------------------------------------------------- */
 /* Training loss                                                             */
 /* ------------------------------------------------------------------------- */

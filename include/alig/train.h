@@ -8,7 +8,9 @@
  * Two modes:
  *   - epoch mode (epochs > 0, finite tasks): one log record per epoch with the epoch's running
  *     training loss and accuracy, the validation and test loss and accuracy (models that
- *     evaluate), the mean step sizes and the last one (`lr`); after the evaluation the solver is told
+ *     evaluate), the mean step sizes and the last one (`lr`), and with eps_report the ε report
+ *     (the per-sample training losses in evaluation mode: their max and quantiles, see below);
+ *     after the evaluation the solver is told
  *     the validation accuracy (alig_solver_epoch_end: SGD's plateau schedule); a checkpoint after
  *     every epoch;
  *   - step mode (steps > 0): one log record per window of `log_every` steps with the window's
@@ -61,9 +63,11 @@ typedef struct alig_train_params {
     const void *user;           /**< caller's block stored verbatim in every checkpoint (e.g. its settings) */
     size_t user_bytes;
     const char *config_extra;   /**< JSON members added to config.json's "run" object, or NULL */
+    int eps_report;             /**< 1: after every epoch, the ε report (see below) on the training split;
+                                     epoch mode and models with sample_losses only (else ALIG_EINVAL) [0] */
 } alig_train_params;
 
-#define ALIG_TRAIN_PARAMS_DEFAULT { 0, 0, 100, 1000, INFINITY, NULL, 0, 0, NULL, 0, NULL }
+#define ALIG_TRAIN_PARAMS_DEFAULT { 0, 0, 100, 1000, INFINITY, NULL, 0, 0, NULL, 0, NULL, 0 }
 
 /** One log record (epoch mode: the epoch fields; step mode: the window fields). */
 typedef struct alig_train_row {
@@ -88,6 +92,14 @@ typedef struct alig_train_row {
     double lr;                  /**< the solver's step size at the epoch's last step: the epoch's learning
                                      rate for methods with one (SGD and its schedules, Adam, ...), the last
                                      γ for ALI-G and DFW */
+    /* epoch records, appended: the ε report (eps_report = 1; NAN otherwise) */
+    double train_eval_loss;     /**< mean loss of the training split in evaluation mode (= the mean of the
+                                     per-sample losses the ε fields summarise) */
+    double train_eval_acc;      /**< its accuracy */
+    double eps_max;             /**< the largest per-sample training loss: the ε the iterate reached */
+    double eps_q50, eps_q90, eps_q99, eps_q999;     /**< nearest-rank quantiles 50 %, 90 %, 99 %, 99.9 %
+                                                         (alig_train_quantile) */
+    double eps_seconds;         /**< wall time of the report (part of eval_seconds) */
 } alig_train_row;
 
 /** What the observer is told. */
@@ -136,6 +148,43 @@ typedef struct alig_train_result {
     int profile_warmup_excluded;    /**< 1: the first full batch was left out */
     char error[512];            /**< a message on failure ("" otherwise) */
 } alig_train_result;
+
+/* ------------------------------------------------------------------------- */
+/* The ε report                                                              */
+/* ------------------------------------------------------------------------- */
+
+/*
+ * The interpolation assumption of the ALI-G analysis (Berrada, Zisserman & Kumar, ICML 2020) is that
+ * some w* has ℓ_z(w*) <= ε for every training sample z, with ε small; the convergence bounds carry ε.
+ * With eps_report on, every epoch record measures it at the current iterate: the loss of each
+ * training sample in evaluation mode (alig_model_sample_losses: no dropout, batch norm on its running
+ * statistics, no augmentation), their largest value (the ε this iterate attains) and a few quantiles
+ * (how many samples are already below a given tolerance). docs/training.md explains it.
+ */
+
+/** A summary of per-sample losses. */
+typedef struct alig_train_eps {
+    double mean;                /**< mean in the given order, in double */
+    double max;                 /**< largest value (NaN if any value is NaN) */
+    double q50, q90, q99, q999; /**< nearest-rank quantiles (alig_train_quantile) */
+} alig_train_eps;
+
+/**
+ * @brief Nearest-rank quantile of sorted[0..n) (ascending, NaNs last): the value of rank
+ *        r = ⌈p·n⌉ (1-based), p = per_10000 / 10000, computed in integers, r at least 1; so at
+ *        least a fraction p of the values are <= it, and it is one of them (no interpolation).
+ *        per_10000 = 10000 gives the maximum.
+ * @return that value; NaN for n = 0, per_10000 > 10000 or NULL.
+ */
+double alig_train_quantile(const double *sorted, size_t n, unsigned per_10000);
+
+/**
+ * @brief Mean, maximum and the 50 / 90 / 99 / 99.9 % nearest-rank quantiles of losses[0..n).
+ *        The mean is summed first, in the given order; then losses is sorted in place (ascending,
+ *        NaNs last: a NaN loss makes the maximum NaN).
+ * @return ALIG_SUCCESS; ALIG_EINVAL (NULL, n = 0).
+ */
+alig_status alig_train_eps_summary(double *losses, size_t n, alig_train_eps *out);
 
 /* ------------------------------------------------------------------------- */
 /* Checkpoints                                                               */
