@@ -166,6 +166,7 @@ static const alig_model_type densenet_row = IMAGE_ROW("densenet-bc", "densenet-b
 const alig_model_type *const alig_model_mlp = &mlp_row;
 const alig_model_type *const alig_model_cnn = &cnn_row;
 const alig_model_type *const alig_model_wrn = &wrn_row;
+const alig_model_type *const alig_model_densenet = &densenet_row;
 extern const alig_model_type alig_model_type_dnc;     /* nn_model_dnc.c */
 const alig_model_type *const alig_model_dnc = &alig_model_type_dnc;
 

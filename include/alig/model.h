@@ -91,10 +91,12 @@ typedef struct alig_model_type {
     alig_status (*sample_losses)(void *impl, const alig_image_set *set, double *losses, double *loss, double *acc);
 } alig_model_type;
 
-/** The rows: "mlp", "cnn", "wrn" (image classifiers of nn.h), "dnc" (dnc.h). */
+/** The rows: "mlp", "cnn", "wrn", "densenet-bc" (image classifiers of nn.h), "dnc" (dnc.h). */
 extern const alig_model_type *const alig_model_mlp;
 extern const alig_model_type *const alig_model_cnn;
 extern const alig_model_type *const alig_model_wrn;
+/** The "densenet-bc" row: DenseNet-BC of nn.h ("densenet-bc-L-k": depth L, growth rate k). */
+extern const alig_model_type *const alig_model_densenet;
 /** The "dnc" row: the Differentiable Neural Computer of dnc.h on sequence tasks ("dnc", "dnc-H-N-W-R"). */
 extern const alig_model_type *const alig_model_dnc;
 /** NULL-terminated list of every model type. */

@@ -1,5 +1,6 @@
 /* A ten-line program built out of tree against the installed alig package. */
 #include <alig/alig.h>
+#include <alig/vision.h>
 #include <stdio.h>
 #include <stdlib.h>
 int main(void)
@@ -11,6 +12,11 @@ int main(void)
     int rc = alig_run(p, alig_solver_alig, NULL, &rs, NULL, NULL, w);
     double gap = alig_problem_full(p, w, NULL) - p->f_star, gap0 = alig_problem_full(p, (double[64]){ 0 }, NULL) - p->f_star;
     if (alig_solver_alloc(&s, alig_solver_alig, ALIG_F32, 4, NULL) != ALIG_SUCCESS) return 1;
+    /* the model table and the SVHN reader (libmatio: a static link needs alig.pc's Requires.private) */
+    char err[256];
+    alig_image_set set;
+    if (alig_model_type_find("densenet-bc-40-12") != alig_model_densenet) return 1;
+    if (alig_svhn_read("no-such-file.mat", &set, err, sizeof err) == ALIG_SUCCESS) return 1;
     printf("alig %s: rc=%d (%s), f gap %.3g -> %.3g\n", ALIG_VERSION, rc, alig_strerror(rc), gap0, gap);
     alig_solver_free(s); alig_problem_free(p); free(w);
     return rc != ALIG_SUCCESS || !(gap < 1e-3 * gap0);
