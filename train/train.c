@@ -314,6 +314,17 @@ typedef struct run {
 
 static alig_status save_checkpoint(run *r)
 {
+    if (r->p->shard_size > 1 && r->p->agree) {  /* every shard, with or without files */
+        char why[400] = "";
+        alig_status ast = r->p->agree(r->p->shard_ctx, alig_model_x(r->model), alig_model_n(r->model),
+                                      alig_model_buf(r->model), alig_model_nbuf(r->model), r->L.steps_done, why,
+                                      sizeof why);
+        if (ast) {
+            snprintf(r->res->error, sizeof r->res->error, "after step %llu the %d shards disagree: %s",
+                     (unsigned long long)r->L.steps_done, r->p->shard_size, why[0] ? why : alig_strerror(ast));
+            return ast;
+        }
+    }
     if (!r->ck_path) return ALIG_SUCCESS;
     alig_status st = tr_checkpoint_save(r->ck_path, r->model, r->solver, r->sp, &r->L, &r->csv, &r->jsonl, r->p->user,
                                         r->p->user_bytes, r->res->error, sizeof r->res->error);
@@ -357,9 +368,14 @@ static alig_status one_step(run *r, step_out *o)
     }
     const int prof = r->G && b.n == (size_t)r->task->shape.batch;
     const double t_batch = prof ? now_s() : 0.0;
-    if ((st = alig_model_gradient(r->model, &b, &o->loss, &o->correct))) {
-        snprintf(r->res->error, sizeof r->res->error, "gradient of step %llu: %s", (unsigned long long)k + 1,
-                 alig_strerror(st));
+    /* data parallelism: this shard's slice, then the reduction to the whole batch (shard.c) */
+    st = r->p->shard_size > 1 ? tr_shard_gradient(r->model, &b, r->p, &o->loss, &o->correct, r->res->error,
+                                                  sizeof r->res->error)
+                              : alig_model_gradient(r->model, &b, &o->loss, &o->correct);
+    if (st) {
+        if (!r->res->error[0])
+            snprintf(r->res->error, sizeof r->res->error, "gradient of step %llu: %s", (unsigned long long)k + 1,
+                     alig_strerror(st));
         return st;
     }
     o->n = b.n;
@@ -642,6 +658,10 @@ alig_status alig_train(alig_model *model, alig_task *task, alig_solver *solver, 
             "per-sample loss over");
     if (p->eps_report && (!model->type->sample_losses || task->train.n == 0))
         BAD(ALIG_EINVAL, "eps_report: model '%s' has no per-sample evaluation on a training split", model->name);
+    if (p->shard_size < 0 || p->shard_rank < 0 || p->shard_rank >= (p->shard_size > 1 ? p->shard_size : 1))
+        BAD(ALIG_EINVAL, "shard %d of %d: the rank must lie in [0, shard_size)", p->shard_rank, p->shard_size);
+    alig_status sst = tr_shard_check(task, model, p, res->error, sizeof res->error);
+    if (sst) return sst;
 #undef BAD
     run r = { .model = model, .task = task, .solver = solver, .sp = solver_params, .p = p, .obs = obs, .ctx = ctx,
               .res = res };
@@ -660,7 +680,7 @@ alig_status alig_train(alig_model *model, alig_task *task, alig_solver *solver, 
     res->last_checkpoint_epoch = resume ? resume->epochs_done : 0;
     const uint64_t total = step_mode ? p->steps : (uint64_t)p->epochs * task->epoch_batches;
     if (r.L.steps_done >= total && (step_mode || r.L.epochs_done >= p->epochs)) goto done;   /* nothing to do */
-    if (p->dir) {
+    if (p->dir && p->shard_rank == 0) {     /* shards r > 0 write nothing */
         if (!(r.ck_path = join(p->dir, "checkpoint.bin")) || !(r.csv_path = join(p->dir, "log.csv")) ||
             !(r.jsonl_path = join(p->dir, "log.jsonl")) || !(r.cfg_path = join(p->dir, "config.json"))) {
             st = ALIG_ENOMEM;

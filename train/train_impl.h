@@ -43,4 +43,21 @@ alig_status tr_checkpoint_save(const char *path, alig_model *model, const alig_s
                                const tr_loop *loop, const tr_text *csv, const tr_text *jsonl, const void *user,
                                size_t user_bytes, char *err, size_t errlen);
 
+/* ---------------------------------------------------------------- data parallelism (shard.c) */
+
+/* The slice [lo, hi) of a batch of n samples that shard `rank` of `size` computes. */
+void tr_shard_slice(size_t n, int rank, int size, size_t *lo, size_t *hi);
+
+/* Whether a run with params->shard_size > 1 can be sharded (the hook is there, image batches,
+ * no profiling, every slice of every batch holds a sample). ALIG_SUCCESS, or a status with a
+ * message in err. */
+alig_status tr_shard_check(const alig_task *task, const alig_model *model, const alig_train_params *p, char *err,
+                           size_t errlen);
+
+/* The gradient of this shard's slice of b, then params->reduce: on success the model's g and
+ * buffers, *loss and *correct are those of the whole batch b. A failure of the model leaves err
+ * untouched (the caller names the step); a failure of the reduction fills it. */
+alig_status tr_shard_gradient(alig_model *model, const alig_batch *b, const alig_train_params *p, double *loss,
+                              size_t *correct, char *err, size_t errlen);
+
 #endif

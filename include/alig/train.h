@@ -33,6 +33,18 @@
  * (counters, the open window's sums) too; so a resumed run repeats, bit for bit at the same
  * thread count, what the uninterrupted run did.
  *
+ * Data-parallel training (shard_size = K > 1; dist/ provides the hooks over MPI, the library
+ * itself never talks to another process): every shard holds the whole model and takes the same
+ * global batch k, of which it computes the gradient on the contiguous slice
+ * [⌊N·r/K⌋, ⌊N·(r+1)/K⌋) of its N samples (image tasks only; every slice must hold a sample);
+ * params->reduce then replaces the local gradient, loss, counts and buffers by their
+ * sample-weighted sums over the shards, so clipping, ‖g‖² and the solver step see the global batch
+ * and every shard takes the same step. Batch norm normalises each slice with that slice's
+ * statistics (not synchronised); the running statistics are averaged by the reduction. Shard r > 0
+ * draws its random numbers (dropout) from the model's stream with a seed of its own, so shards do
+ * not repeat one another's masks. Only shard 0 writes files; params->agree checks at every
+ * checkpoint point that the shards still agree. Profiling is refused.
+ *
  * The library never prints or exits: progress reaches the caller through the observer.
  */
 #ifndef ALIG_TRAIN_H
@@ -48,6 +60,31 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/** Number of sums a reduce callback adds over the shards (see alig_train_reduce_fn). */
+#define ALIG_TRAIN_REDUCE_SUMS 3
+
+/**
+ * The data-parallel reduction, called once per step by every shard after its local gradient and
+ * before clipping. On entry: g[n] the gradient of the mean loss over this shard's n_r samples,
+ * buf[nbuf] the model's buffers after this shard's forward pass (batch-norm running statistics),
+ * weight = n_r / N (N the global batch), sums = { weight · loss_r, n_r, correct_r }. On return, on
+ * every shard: g = Σ_r weight_r · g_r, buf = Σ_r weight_r · buf_r, sums = Σ_r sums_r (so sums[0] is
+ * the global batch's mean loss and sums[1] = N). With one shard that is the identity; an
+ * implementation should form the products and sums in double and round to float once.
+ * @return ALIG_SUCCESS, or a status with a message in err (the run stops with it).
+ */
+typedef alig_status (*alig_train_reduce_fn)(void *ctx, float *g, size_t n, float *buf, size_t nbuf, double weight,
+                                            double sums[ALIG_TRAIN_REDUCE_SUMS], char *err, size_t errlen);
+
+/**
+ * The cross-shard consistency check, called by every shard at every checkpoint point (epoch ends;
+ * step mode: every checkpoint_every steps and at the end), with or without a run directory, after
+ * `steps` steps: return an error (with a message in err) when the shards' parameters x[n] or
+ * buffers buf[nbuf] are not identical (e.g. by comparing a checksum).
+ */
+typedef alig_status (*alig_train_agree_fn)(void *ctx, const float *x, size_t n, const float *buf, size_t nbuf,
+                                           uint64_t steps, char *err, size_t errlen);
 
 /** Settings of a training run. */
 typedef struct alig_train_params {
@@ -65,9 +102,16 @@ typedef struct alig_train_params {
     const char *config_extra;   /**< JSON members added to config.json's "run" object, or NULL */
     int eps_report;             /**< 1: after every epoch, the ε report (see below) on the training split;
                                      epoch mode and models with sample_losses only (else ALIG_EINVAL) [0] */
+    /* data parallelism (see "Data-parallel training" above); all zero: one process */
+    int shard_rank;             /**< this process's shard, 0 <= shard_rank < shard_size [0]; only shard 0
+                                     writes files */
+    int shard_size;             /**< processes that share every batch; 0 or 1: none [0] */
+    alig_train_reduce_fn reduce;    /**< required when shard_size > 1 */
+    alig_train_agree_fn agree;      /**< optional: the cross-shard check at every checkpoint point */
+    void *shard_ctx;            /**< passed to reduce and agree */
 } alig_train_params;
 
-#define ALIG_TRAIN_PARAMS_DEFAULT { 0, 0, 100, 1000, INFINITY, NULL, 0, 0, NULL, 0, NULL, 0 }
+#define ALIG_TRAIN_PARAMS_DEFAULT { 0, 0, 100, 1000, INFINITY, NULL, 0, 0, NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL }
 
 /** One log record (epoch mode: the epoch fields; step mode: the window fields). */
 typedef struct alig_train_row {
