@@ -84,6 +84,28 @@ int alig_dist_init(int *argc, char ***argv, char *err, size_t errlen)
 #endif
 }
 
+extern char **environ;
+
+void alig_dist_forget_launcher(void)
+{
+    static const char *const prefixes[] = { "OMPI_", "PMIX_", "PMI_", "MPI_LOCAL", NULL };
+    for (;;) {      /* unsetenv changes environ: rescan after each removal */
+        char name[256];
+        int found = 0;
+        for (char **e = environ; e && *e && !found; e++) {
+            const char *eq = strchr(*e, '=');
+            const size_t len = eq ? (size_t)(eq - *e) : strlen(*e);
+            for (size_t i = 0; prefixes[i] && !found; i++)
+                if (len < sizeof name && !strncmp(*e, prefixes[i], strlen(prefixes[i]))) {
+                    memcpy(name, *e, len);
+                    name[len] = '\0';
+                    found = 1;
+                }
+        }
+        if (!found || unsetenv(name) != 0) return;
+    }
+}
+
 int alig_dist_rank(void) { return g_rank; }
 int alig_dist_size(void) { return g_size; }
 
@@ -147,6 +169,52 @@ int alig_dist_poll(void *buf, size_t cap, int *src, int *tag, size_t *len, char 
     (void)errlen;
     return 0;
 #endif
+}
+
+/* MPI counts are ints: longer buffers go in chunks (each element is reduced on its own, so chunking
+ * changes nothing in the result). */
+#define DIST_CHUNK ((size_t)1 << 28)
+
+int alig_dist_allreduce_sum(double *buf, size_t n, char *err, size_t errlen)
+{
+#ifdef ALIG_HAVE_MPI
+    if (!g_init || g_size == 1) return 0;
+    for (size_t i = 0; i < n; i += DIST_CHUNK) {
+        const size_t m = n - i < DIST_CHUNK ? n - i : DIST_CHUNK;
+        int rc = MPI_Allreduce(MPI_IN_PLACE, buf + i, (int)m, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+        if (rc != MPI_SUCCESS) {
+            set_err(err, errlen, "MPI_Allreduce (sum)", rc);
+            return -1;
+        }
+    }
+#else
+    (void)buf;
+    (void)n;
+    (void)err;
+    (void)errlen;
+#endif
+    return 0;
+}
+
+int alig_dist_allreduce_max_u64(unsigned long long *buf, size_t n, char *err, size_t errlen)
+{
+#ifdef ALIG_HAVE_MPI
+    if (!g_init || g_size == 1) return 0;
+    for (size_t i = 0; i < n; i += DIST_CHUNK) {
+        const size_t m = n - i < DIST_CHUNK ? n - i : DIST_CHUNK;
+        int rc = MPI_Allreduce(MPI_IN_PLACE, buf + i, (int)m, MPI_UNSIGNED_LONG_LONG, MPI_MAX, MPI_COMM_WORLD);
+        if (rc != MPI_SUCCESS) {
+            set_err(err, errlen, "MPI_Allreduce (max)", rc);
+            return -1;
+        }
+    }
+#else
+    (void)buf;
+    (void)n;
+    (void)err;
+    (void)errlen;
+#endif
+    return 0;
 }
 
 int alig_dist_barrier(char *err, size_t errlen)

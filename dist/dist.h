@@ -5,7 +5,9 @@
  * <mpi.h>, so the rest of the project builds and runs the same without MPI.
  *
  * Today's users: `alig sweep` shards cells over ranks (each rank runs cells i with
- * i mod size == rank and sends each result to rank 0, which writes the summary). Functions return
+ * i mod size == rank and sends each result to rank 0, which writes the summary); `alig train`
+ * shares every mini-batch over ranks (dist_train.h: the loop's reduce and agree hooks over the
+ * allreduce functions below). Functions return
  * 0 on success and -1 on failure with one line in `err` (when given); they never print or exit. */
 #ifndef ALIG_DIST_H
 #define ALIG_DIST_H
@@ -27,6 +29,10 @@ int alig_dist_launcher_size(void);
  */
 int alig_dist_init(int *argc, char ***argv, char *err, size_t errlen);
 
+/** Remove the launcher's variables (OMPI_*, PMIX_*, PMI_*, MPI_LOCAL*) from this process's environment, so that
+ *  a program it then executes (a sweep's cell) starts on its own instead of joining the job. */
+void alig_dist_forget_launcher(void);
+
 /** This process's rank (0 when alone) and the number of processes (1 when alone). */
 int alig_dist_rank(void);
 int alig_dist_size(void);
@@ -40,6 +46,13 @@ int alig_dist_send(int dest, int tag, const void *buf, size_t len, char *err, si
  * @return 1 and fills *src, *tag, *len when a message was received; 0 when none is pending; -1 on error.
  */
 int alig_dist_poll(void *buf, size_t cap, int *src, int *tag, size_t *len, char *err, size_t errlen);
+
+/** In-place sum over every rank of buf[0..n) in double (MPI_Allreduce, MPI_SUM; the order of the
+ *  additions is MPI's: the same on every rank of one job). Alone: nothing to do. @return 0 or -1. */
+int alig_dist_allreduce_sum(double *buf, size_t n, char *err, size_t errlen);
+
+/** In-place maximum over every rank of buf[0..n) (exact). Alone: nothing to do. @return 0 or -1. */
+int alig_dist_allreduce_max_u64(unsigned long long *buf, size_t n, char *err, size_t errlen);
 
 /** Wait for every rank. @return 0 or -1. */
 int alig_dist_barrier(char *err, size_t errlen);

@@ -385,6 +385,7 @@ static int start_cell(sweep_state *s, slot *sl, size_t i)
         int er = open("stderr.txt", O_WRONLY | O_CREAT | O_TRUNC, 0644);
         if (in < 0 || out < 0 || er < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(er, 2) < 0) _exit(126);
         setenv("OMP_NUM_THREADS", threads, 1);
+        alig_dist_forget_launcher();    /* a cell is a process on its own, not a rank of this job */
         execv(s->exe, argv);
         fprintf(stderr, "alig sweep: cannot run %s: %s\n", s->exe, strerror(errno));
         _exit(127);

@@ -5,6 +5,11 @@
  * The run's settings travel inside the checkpoint's caller block as text, so that --resume
  * rebuilds the same task, model and solver: "alig-train 2\n" then "key=value\n" lines.
  *
+ * Under mpirun (`mpirun -np K alig train ...`) the K processes share every mini-batch (data
+ * parallelism, dist/dist_train.h and train.h): rank 0 prints and writes the files, every rank
+ * reads the checkpoint on --resume (the run directory must be visible to all of them), and a
+ * failure on one rank ends the job (MPI_Abort) rather than leave the others waiting.
+ *
  * --profile turns on the autodiff profiler of the training graph through the loop's hook and
  * writes a per-op and a per-node table at the end; it changes no result and is not a setting of
  * the run (it is not stored in the checkpoint, and may be given with --resume). */
@@ -24,6 +29,8 @@
 #include "alig/train.h"
 #include "cli.h"
 #include "cli_util.h"
+#include "dist/dist.h"
+#include "dist/dist_train.h"
 
 /* OpenBLAS's own (its cblas.h): the build's threading (0 sequential, 1 pthreads, 2 OpenMP) and
  * its thread count, which a pthreads build does not take from OpenMP. */
@@ -53,6 +60,7 @@ typedef struct train_cfg {
     char data_dir[PATH_LEN];        /* --data cifar10|cifar100|svhn: the directory of the files */
     int augment, coarse, no_extra;  /* --augment, --labels coarse, --svhn-extra off */
     int eps_report;                 /* --eps-report on: the ε report after every epoch */
+    size_t ranks;                   /* MPI ranks sharing each batch (1: one process); a resume may change it */
 } train_cfg;
 
 static void cfg_defaults(train_cfg *c)
@@ -68,6 +76,7 @@ static void cfg_defaults(train_cfg *c)
     c->log_every = 100;
     c->checkpoint_every = 1000;
     c->clip_norm = INFINITY;
+    c->ranks = 1;
 }
 
 /* ---------------------------------------------------------------- growing text */
@@ -133,7 +142,7 @@ static void cfg_write(sbuf *s, const train_cfg *c)
               c->eval_batch, c->val, c->train_subset, c->test_subset, c->max_batches);
     sb_printf(s, "epochs=%zu\nsteps=%llu\nlog_every=%llu\ncheckpoint_every=%llu\n", c->epochs, c->steps, c->log_every,
               c->checkpoint_every);
-    sb_printf(s, "seed=%lu\nval_seed=%lu\nthreads=%zu\n", c->seed, c->val_seed, c->threads);
+    sb_printf(s, "seed=%lu\nval_seed=%lu\nthreads=%zu\nranks=%zu\n", c->seed, c->val_seed, c->threads, c->ranks);
     sb_printf(s, "loss=%s\n", c->loss);
     sb_printf(s, "data_dir=%s\naugment=%d\ncoarse=%d\nno_extra=%d\n", c->data_dir, c->augment, c->coarse, c->no_extra);
     sb_printf(s, "eps_report=%d\n", c->eps_report);
@@ -214,6 +223,7 @@ static int cfg_read(const char *blk, size_t len, train_cfg *c)
             else if (!strcmp(k, "log_every")) c->log_every = z;
             else if (!strcmp(k, "checkpoint_every")) c->checkpoint_every = z;
             else if (!strcmp(k, "threads")) c->threads = (size_t)z;
+            else if (!strcmp(k, "ranks")) c->ranks = (size_t)z;
             else if (!strcmp(k, "seed")) c->seed = (unsigned long)z;
             else if (!strcmp(k, "val_seed")) c->val_seed = (unsigned long)z;
             else if (!strcmp(k, "augment")) c->augment = z != 0;
@@ -233,7 +243,9 @@ static void help(FILE *f)
 {
     fprintf(f,
             "usage: alig train --model NAME --opt NAME [solver flags] (--epochs N | --steps N) --out DIR [options]\n"
-            "       alig train --resume DIR [--epochs N | --steps N] [--threads T] [--quiet] [--profile]\n\n"
+            "       alig train --resume DIR [--epochs N | --steps N] [--threads T] [--quiet] [--profile]\n"
+            "       mpirun -np K alig train ...   (data parallel: each of the K ranks computes its share of every\n"
+            "                                      batch; rank 0 writes; image tasks; docs/training.md)\n\n"
             "Trains a model on a task with one solver of the shared core. Image tasks (Fashion-MNIST or any pair\n"
             "of IDX files) are evaluated on a seeded validation split and the test set after every epoch; the\n"
             "repeat-copy task is an endless generator trained for --steps. DIR receives config.json (every\n"
@@ -818,7 +830,37 @@ static const char *num_text(double v, char *buf, size_t len)
     return buf;
 }
 
-int cmd_train(int argc, char **argv)
+/* The smallest batch of an image task: a full one, or the short last batch of each epoch. */
+static size_t smallest_batch(const alig_task *t)
+{
+    const size_t B = (size_t)t->shape.batch, n = t->train.n, E = t->epoch_batches;
+    return E && (E - 1) * B < n && n - (E - 1) * B < B ? n - (E - 1) * B : B;
+}
+
+/* Under mpirun every rank meets the others once, right before training (or, when it stops earlier,
+ * on its way out): the largest exit code wins, so a failure of the settings, the data or the run
+ * directory on any rank ends every rank normally, with that code, before anyone waits in the
+ * training's first reduction. After the meeting a failure that every rank sees alike (a non-finite
+ * value of the global batch) also ends normally; any other one (a file rank 0 cannot write) ends
+ * the job through MPI_Abort, since the others may be waiting for this rank. */
+static int g_met, g_failed_everywhere;
+
+static int ranks_meet(int rc)
+{
+    if (g_met || alig_dist_size() <= 1) return rc;
+    g_met = 1;
+    unsigned long long v = (unsigned long long)rc;
+    char err[256];
+    if (alig_dist_allreduce_max_u64(&v, 1, err, sizeof err)) {
+        cli_fail(CMD, CLI_RUNTIME, "%s", err);
+        fflush(NULL);
+        alig_dist_abort(CLI_RUNTIME);
+    }
+    if (v != 0) g_failed_everywhere = 1;
+    return (int)v;
+}
+
+static int train_main(int argc, char **argv)
 {
     int rc = check_flag_collisions();
     if (rc) return rc;
@@ -845,8 +887,10 @@ int cmd_train(int argc, char **argv)
     alig_solver *solver = NULL;
     char *ck_path = NULL;
     sbuf settings = { 0 }, extra = { 0 };
+    alig_dist_train *shards = NULL;
     const char *dir = NULL;
-    const int quiet = cli_get(&fl, "quiet") != NULL;
+    const int rank = alig_dist_rank(), ranks = alig_dist_size();
+    const int quiet = cli_get(&fl, "quiet") != NULL || rank > 0;     /* rank 0 speaks for the job */
     const int profile = cli_get(&fl, "profile") != NULL;
     const char *resume = cli_get(&fl, "resume");
     unsigned long long inject_at = 0;
@@ -857,6 +901,9 @@ int cmd_train(int argc, char **argv)
         inject_at = k;
     }
     if ((rc = cli_size(CMD, "threads", cli_get(&fl, "threads"), 1, &threads))) return rc;
+    if (profile && ranks > 1)
+        return cli_fail(CMD, CLI_USAGE, "--profile under mpirun with %d ranks: it times the full-batch graph, which "
+                        "no rank runs; profile in one process", ranks);
     if (threads > 4096) return cli_fail(CMD, CLI_USAGE, "--threads %zu: at most 4096", threads);
 
     if (resume) {
@@ -932,7 +979,7 @@ int cmd_train(int argc, char **argv)
             goto done;
         }
         dir = cli_get(&fl, "out");
-        if ((rc = make_dir(dir))) goto done;
+        if (rank == 0 && (rc = make_dir(dir))) goto done;     /* ranks > 0 write nothing */
         if (!(ck_path = join(dir, "checkpoint.bin"))) { rc = cli_fail(CMD, CLI_RUNTIME, "out of memory"); goto done; }
         struct stat sb;
         if (stat(ck_path, &sb) == 0) {
@@ -961,6 +1008,8 @@ int cmd_train(int argc, char **argv)
      * depend on it within float rounding: reduction order) */
     if (!c.threads) c.threads = (size_t)nthreads;
     const int step_mode = c.epochs == 0;
+    const size_t ranks_before = c.ranks;
+    c.ranks = (size_t)ranks;
 
     /* ---------------------------------------------------------- task, model, solver */
     if ((rc = task_make(&c, &task))) goto done;
@@ -977,6 +1026,23 @@ int cmd_train(int argc, char **argv)
         alig_train_epoch_schedules(sv.type, sv.params, task->epoch_batches,
                                    !strcmp(sv.type->name, "sps") && !cli_solver_given(&sv, "batches-per-epoch"));
     const size_t n = alig_model_n(model);
+    /* data parallelism: what the loop would refuse, said in the flags' terms before the ranks meet */
+    if (ranks > 1 && task->type->kind != ALIG_TASK_IMAGE) {
+        rc = cli_fail(CMD, CLI_USAGE, "--task %s under mpirun with %d ranks: data-parallel training shares image "
+                      "batches only (the DNC is built for one batch size); run it in one process, or spread runs "
+                      "over ranks with alig sweep", c.task, ranks);
+        goto done;
+    }
+    if (ranks > 1) {
+        const size_t need = alig_model_nbuf(model) > 0 ? 2 : 1, smallest = smallest_batch(task);
+        if (smallest / (size_t)ranks < need) {
+            rc = cli_fail(CMD, CLI_USAGE, "--batch %zu: %s of %zu samples over %d ranks leaves a rank fewer than %s",
+                          c.batch, smallest == c.batch ? "a batch" : "the last batch of each epoch", smallest, ranks,
+                          need == 2 ? "the 2 samples batch norm needs (each rank normalises its own share)"
+                                    : "one sample");
+            goto done;
+        }
+    }
     if ((st = alig_solver_alloc(&solver, sv.type, ALIG_F32, n, sv.params)) ||
         (st = alig_solver_set(solver, alig_model_x(model), radius))) {
         rc = cli_fail(CMD, st == ALIG_ENOMEM ? CLI_RUNTIME : CLI_USAGE, "--opt %s: %s", sv.name, alig_strerror(st));
@@ -1008,13 +1074,21 @@ int cmd_train(int argc, char **argv)
                    model_canonical(model, mname, sizeof mname), n, c.opt, radius, nthreads, blas, task->type->name,
                    task->shape.batch, span, c.log_every, c.checkpoint_every, c.clip_norm, resume ? " (resumed)" : "",
                    c.seed, dir);
+        if (ranks > 1)
+            printf("ranks=%d: every batch is shared out, each rank computing the gradient of its contiguous slice; "
+                   "gradient and loss are averaged over the ranks in double before each step\n", ranks);
         fflush(stdout);
     }
 
+    if (resume && ranks_before != (size_t)ranks && !quiet)
+        printf("note: the run was checkpointed with %zu rank%s and continues with %d: it agrees with an uninterrupted "
+               "run within float rounding (the order of the batch sums changes), not bit for bit\n", ranks_before,
+               ranks_before == 1 ? "" : "s", ranks);
+
     /* ---------------------------------------------------------- train */
     cfg_write(&settings, &c);
-    sb_printf(&extra, "\"opt\": \"%s\", \"seed\": %lu, \"threads\": %d, \"blas\": \"%s\", \"resumed\": %s", c.opt,
-              c.seed, nthreads, blas, resume ? "true" : "false");
+    sb_printf(&extra, "\"opt\": \"%s\", \"seed\": %lu, \"threads\": %d, \"blas\": \"%s\", \"resumed\": %s, "
+              "\"ranks\": %d", c.opt, c.seed, nthreads, blas, resume ? "true" : "false", ranks);
     if (settings.failed || extra.failed) { rc = cli_fail(CMD, CLI_RUNTIME, "out of memory"); goto done; }
     alig_train_params tp = ALIG_TRAIN_PARAMS_DEFAULT;
     tp.epochs = c.epochs;
@@ -1029,12 +1103,19 @@ int cmd_train(int argc, char **argv)
     tp.user = settings.p;
     tp.user_bytes = settings.len;
     tp.config_extra = extra.p;
-    progress pg = { .tty = isatty(fileno(stderr)), .quiet = quiet, .eps = c.eps_report, .batch = c.batch, .last_eval = NAN,
-                    .t_start = cli_now(), .step0 = resume ? ck.steps_done : 0 };
+    if (ranks > 1 && alig_dist_train_alloc(&shards, n, alig_model_nbuf(model))) {
+        rc = cli_fail(CMD, CLI_RUNTIME, "out of memory");
+        goto done;
+    }
+    alig_dist_train_hook(&tp, shards);      /* one rank: nothing changes */
+    if ((rc = ranks_meet(CLI_OK))) goto done;   /* another rank failed (it said why) */
+    progress pg = { .tty = rank == 0 && isatty(fileno(stderr)), .quiet = quiet, .eps = c.eps_report, .batch = c.batch,
+                    .last_eval = NAN, .t_start = cli_now(), .step0 = resume ? ck.steps_done : 0 };
     alig_train_result res;
     st = alig_train(model, task, solver, sv.params, &tp, resume ? &ck : NULL, observe, &pg, &res);
     if (st && pg.tty) fputc('\n', stderr);
     if (st == ALIG_ENONFINITE && res.nonfinite) {
+        g_failed_everywhere = 1;
         char lt[16], where[128];
         if (res.last_checkpoint_step) {
             if (step_mode) snprintf(where, sizeof where, " (step %llu) left intact", (unsigned long long)res.last_checkpoint_step);
@@ -1054,7 +1135,10 @@ int cmd_train(int argc, char **argv)
         goto done;
     }
     if (st) {
-        rc = cli_fail(CMD, st == ALIG_EUNSUPPORTED || st == ALIG_EINVAL ? CLI_USAGE : CLI_RUNTIME, "%s",
+        if (alig_dist_train_disagreed(shards)) g_failed_everywhere = 1;    /* every rank found it */
+        /* refused settings are usage errors; after a step (ranks that disagree) it is a runtime failure */
+        const int refused = (st == ALIG_EUNSUPPORTED || st == ALIG_EINVAL) && res.steps_done <= pg.step0;
+        rc = cli_fail(CMD, refused ? CLI_USAGE : CLI_RUNTIME, "%s",
                       res.error[0] ? res.error : alig_strerror(st));
         goto done;
     }
@@ -1068,5 +1152,22 @@ done:
     sb_free(&settings);
     sb_free(&extra);
     free(ck_path);
+    alig_dist_train_free(shards);
+    return rc;
+}
+
+int cmd_train(int argc, char **argv)
+{
+    char err[512];
+    if (alig_dist_init(&argc, &argv, err, sizeof err)) return cli_fail(CMD, CLI_RUNTIME, "%s", err);
+    int rc = train_main(argc, argv);
+    if (alig_dist_size() > 1) {
+        if (!g_met) ranks_meet(rc ? rc : CLI_USAGE);   /* stopped before training: the others stop too */
+        else if (rc && !g_failed_everywhere) {
+            fflush(NULL);
+            alig_dist_abort(rc);    /* the other ranks may be waiting for this one */
+        }
+    }
+    alig_dist_finalize();
     return rc;
 }
