@@ -12,6 +12,9 @@
  *     without a run directory; its error stops the run naming the disagreement, and so does a
  *     failing reduction (with its message) or one that miscounts the samples;
  *   - shard 1 writes no file into the run directory;
+ *   - shard 1 draws its own dropout masks (a WRN with dropout 0.5: its slice's loss differs from
+ *     the loss of the same slice drawn with the model's stream, which it equals without dropout)
+ *     and leaves the model's stream where shard 0 leaves it (same seed, same position);
  *   - refused: a rank out of range, no reduce function, a batch smaller than the shard count,
  *     profiling. */
 #include <math.h>
@@ -71,19 +74,25 @@ typedef struct setup {
     alig_params_sgd sp;
 } setup;
 
-static void setup_make(setup *s, size_t batch)
+static void setup_model(setup *s, size_t batch, const char *model, double dropout)
 {
     const alig_task_image_cfg c = { .train_images = path("tr-img"), .train_labels = path("tr-lab"),
                                     .test_images = path("te-img"), .test_labels = path("te-lab"), .val = 10,
                                     .val_seed = 1, .batch = batch, .seed = 2 };
     char err[512];
     CU_ASSERT_FATAL(alig_task_image_load(&s->task, &c, err, sizeof err) == ALIG_SUCCESS);
-    CU_ASSERT_FATAL(alig_model_alloc(&s->model, "mlp-8", NULL, s->task, 5, err, sizeof err) == ALIG_SUCCESS);
+    alig_model_opts o = ALIG_MODEL_OPTS_DEFAULT;
+    o.dropout = dropout;
+    alig_status st = alig_model_alloc(&s->model, model, &o, s->task, 5, err, sizeof err);
+    if (st) printf("  %s\n", err);
+    CU_ASSERT_FATAL(st == ALIG_SUCCESS);
     s->sp = (alig_params_sgd)ALIG_PARAMS_SGD_DEFAULT;
     s->sp.lr = 0.1;
     CU_ASSERT_FATAL(alig_solver_alloc(&s->solver, alig_solver_sgd, ALIG_F32, alig_model_n(s->model), &s->sp) == 0);
     CU_ASSERT_FATAL(alig_solver_set(s->solver, alig_model_x(s->model), INFINITY) == 0);
 }
+
+static void setup_make(setup *s, size_t batch) { setup_model(s, batch, "mlp-8", 0.0); }
 
 static void setup_free(setup *s)
 {
@@ -271,6 +280,48 @@ static void test_rank1_writes_nothing(void)
     setup_free(&s);
 }
 
+/* Shard 1's loss on its slice, as it hands it to the reduction. */
+static double g_local_loss;
+static alig_status record_reduce(void *ctx, float *g, size_t n, float *buf, size_t nbuf, double w,
+                                 double sums[ALIG_TRAIN_REDUCE_SUMS], char *err, size_t errlen)
+{
+    g_local_loss = sums[0] / w;
+    return alone_reduce(ctx, g, n, buf, nbuf, w, sums, err, errlen);
+}
+
+static void test_dropout_streams(void)
+{
+    for (int drop = 0; drop < 2; drop++) {
+        setup s, ref;
+        setup_model(&s, 16, "wrn-10-1", drop ? 0.5 : 0.0);
+        setup_model(&ref, 16, "wrn-10-1", drop ? 0.5 : 0.0);
+        /* the reference: shard 1's slice [8, 16) of batch 0 with the model's own stream */
+        alig_batch b;
+        CU_ASSERT_FATAL(alig_task_batch(ref.task, 0, &b) == ALIG_SUCCESS && b.n == 16);
+        b.start += 8;
+        b.n = 8;
+        double l_ref;
+        CU_ASSERT_FATAL(alig_model_gradient(ref.model, &b, &l_ref, NULL) == ALIG_SUCCESS);
+        uint64_t seed_ref, pos_ref, seed, pos;
+        ref.model->type->get_rng(ref.model->impl, &seed_ref, &pos_ref);
+        alig_train_params p = step_params();
+        p.steps = 1;
+        p.shard_rank = 1;
+        p.shard_size = 2;
+        p.reduce = record_reduce;
+        alig_train_result res;
+        CU_ASSERT_FATAL(alig_train(s.model, s.task, s.solver, &s.sp, &p, NULL, NULL, NULL, &res) == ALIG_SUCCESS);
+        s.model->type->get_rng(s.model->impl, &seed, &pos);
+        CU_ASSERT(seed == seed_ref && pos == pos_ref && pos > 0);
+        /* with dropout: other masks; without: nothing else differs */
+        CU_ASSERT(drop ? g_local_loss != l_ref : g_local_loss == l_ref);
+        if (drop) printf("\n  shard 1's slice with dropout 0.5: loss %.9f with its own masks, %.9f with shard 0's stream\n",
+                         g_local_loss, l_ref);
+        setup_free(&ref);
+        setup_free(&s);
+    }
+}
+
 static void test_refusals(void)
 {
     setup s;
@@ -316,6 +367,7 @@ int main(void)
     CU_add_test(s, "shard 0 of 2 with shard 1 played in-process", test_two_shards);
     CU_add_test(s, "reduce and agree failures", test_failures);
     CU_add_test(s, "shard 1 writes no files", test_rank1_writes_nothing);
+    CU_add_test(s, "shard 1's dropout stream", test_dropout_streams);
     CU_add_test(s, "refusals", test_refusals);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
