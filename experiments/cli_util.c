@@ -75,7 +75,13 @@ int cli_flags_parse(cli_flags *fl, int argc, char **argv)
                 return cli_fail(fl->cmd, CLI_USAGE, "--%s takes no value (got '%s')", fl->f[optopt - 256].name, arg);
             if (optopt > 0 && optopt < 256)
                 return cli_fail(fl->cmd, CLI_USAGE, "unknown flag '-%c' (try 'alig %s --help')", optopt, fl->cmd);
-            return cli_fail(fl->cmd, CLI_USAGE, "unknown or ambiguous flag '%s' (try 'alig %s --help')", arg, fl->cmd);
+            if (arg[0] == '-' && arg[1] == '-') {
+                /* getopt_long calls a prefix of several flags ambiguous; we take no prefixes at all */
+                const size_t len = strcspn(arg + 2, "=");
+                return cli_fail(fl->cmd, CLI_USAGE, "unknown flag '--%.*s' (try 'alig %s --help')", (int)len, arg + 2,
+                                fl->cmd);
+            }
+            return cli_fail(fl->cmd, CLI_USAGE, "unknown flag '%s' (try 'alig %s --help')", arg, fl->cmd);
         }
         cli_flag *f = &fl->f[c - 256];
         /* getopt_long accepts any unique prefix of a flag; we do not: an abbreviation's meaning would

@@ -81,7 +81,7 @@ void cli_flags_add_problem(cli_flags *fl, const char *seed_flag);
 /**
  * Parse argv[1..argc) (argv[0] is the subcommand) with getopt_long. --help / -h are always known.
  * @return CLI_OK; CLI_HELP as soon as --help or -h is met; CLI_USAGE after printing one line for an
- *         unknown or ambiguous flag, a flag without its value (or whose value looks like another
+ *         unknown flag (prefixes are never taken), a flag without its value (or whose value looks like another
  *         flag, "--..."), a value given to a switch, or a stray positional argument.
  */
 int cli_flags_parse(cli_flags *fl, int argc, char **argv);
