@@ -353,8 +353,9 @@ static alig_status append_logs(run *r)
     alig_status st = ALIG_SUCCESS;
     if (r->csv_fd < 0 && ((st = open_log(r, r->csv_path, &r->csv_fd)) || (st = open_log(r, r->jsonl_path, &r->jsonl_fd))))
         return st;
+    const int record = r->csv.len > r->csv_done;
     st = append_text(r, r->csv_fd, r->csv_path, &r->csv, &r->csv_done, &r->csv_crc, 1);
-    if (!st) tr_crash_point("log-csv");
+    if (!st && record) tr_crash_point("log-csv");
     if (!st) st = append_text(r, r->jsonl_fd, r->jsonl_path, &r->jsonl, &r->jsonl_done, &r->jsonl_crc, 0);
     return st;
 }
@@ -926,7 +927,9 @@ alig_status alig_train(alig_model *model, alig_task *task, alig_solver *solver, 
     res->last_checkpoint_epoch = resume ? resume->epochs_done : 0;
     if (r.L.steps_done >= total && (step_mode || r.L.epochs_done >= p->epochs)) goto done;   /* nothing to do */
     if (p->dir) {
-        static const char *const ours[] = { "checkpoint.bin", "config.json", "log.csv", "log.jsonl", NULL };
+        /* ours, and those of the profile tables `alig train --profile` writes next to them */
+        static const char *const ours[] = { "checkpoint.bin", "config.json", "log.csv", "log.jsonl", "profile.csv",
+                                            "profile_nodes.csv", NULL };
         tr_remove_stale_tmp(p->dir, ours);     /* left by a run killed inside an atomic write */
         if ((st = write_config(r.cfg_path, model, task, solver, solver_params, p, total, res->error,
                                sizeof res->error)) ||
