@@ -720,6 +720,7 @@ typedef struct progress {
     size_t batch;
     double t_print, last_eval, t_eval, t_start;
     uint64_t step0;
+    char *header;               /* printed (then emptied) at the first event */
     double first_loss;          /* the run's first record's loss (NAN: none yet) */
     int diverged;               /* 1: stopped by the divergence check at the record below */
     double div_loss;
@@ -757,6 +758,11 @@ static int observe(const alig_train_event *ev, void *ctx)
 {
     progress *pg = ctx;
     const double now = cli_now();
+    if (pg->header && pg->header[0]) {
+        fputs(pg->header, stdout);
+        fflush(stdout);
+        pg->header[0] = '\0';
+    }
     if (ev->kind == ALIG_TRAIN_EV_STEP && pg->tty) {
         const int last = ev->epochs ? ev->batch == ev->epoch_batches : ev->step == ev->total_steps;
         if (now - pg->t_print >= 0.25 || last) {
@@ -1178,23 +1184,25 @@ int cmd_train(int argc, char **argv)
         goto done;
     }
     const char *blas = openblas_get_parallel() == 2 ? "openmp" : openblas_get_parallel() == 1 ? "pthreads" : "sequential";
+    /* the header line goes out with the run's first event (observe), so a resume the library
+     * refuses, or any other failed start, prints its one line of error and nothing on stdout */
+    char header[PATH_LEN + 512] = "";
     if (!quiet) {
         char mname[64], span[64];
         if (step_mode) snprintf(span, sizeof span, "steps=%llu", c.steps);
         else snprintf(span, sizeof span, "epochs=%zu", c.epochs);
         if (task->type->kind == ALIG_TASK_IMAGE)
-            printf("model=%s params=%zu opt=%s radius=%g threads=%d blas=%s train=%zu val=%zu test=%zu batch=%zu "
+            snprintf(header, sizeof header, "model=%s params=%zu opt=%s radius=%g threads=%d blas=%s train=%zu val=%zu test=%zu batch=%zu "
                    "classes=%d batches/epoch=%zu %s%s seed=%lu mean=%.4f std=%.4f loss=%s out=%s\n",
                    model_canonical(model, mname, sizeof mname), n, c.opt, radius, nthreads, blas, task->train.n,
                    task->val.n, task->test.n, c.batch, task->shape.classes, task->epoch_batches, span,
                    resume ? " (resumed)" : "", c.seed, task->mean[0], task->std[0], c.loss, dir);
         else
-            printf("model=%s params=%zu opt=%s radius=%g threads=%d blas=%s task=%s batch=%d %s log_every=%llu "
+            snprintf(header, sizeof header, "model=%s params=%zu opt=%s radius=%g threads=%d blas=%s task=%s batch=%d %s log_every=%llu "
                    "checkpoint_every=%llu clip_norm=%g%s seed=%lu out=%s\n",
                    model_canonical(model, mname, sizeof mname), n, c.opt, radius, nthreads, blas, task->type->name,
                    task->shape.batch, span, c.log_every, c.checkpoint_every, c.clip_norm, resume ? " (resumed)" : "",
                    c.seed, dir);
-        fflush(stdout);
     }
 
     /* ---------------------------------------------------------- train */
@@ -1216,7 +1224,7 @@ int cmd_train(int argc, char **argv)
     tp.config_extra = extra.p;
     progress pg = { .tty = isatty(fileno(stderr)), .quiet = quiet, .batch = c.batch, .last_eval = NAN,
                     .t_start = cli_now(), .step0 = resume ? ck.steps_done : 0,
-                    .first_loss = resume ? first_logged_loss(dir, step_mode) : NAN };
+                    .header = header, .first_loss = resume ? first_logged_loss(dir, step_mode) : NAN };
     alig_train_result res;
     st = alig_train(model, task, solver, sv.params, &tp, resume ? &ck : NULL, observe, &pg, &res);
     if (st && pg.tty) fputc('\n', stderr);
@@ -1239,7 +1247,7 @@ int cmd_train(int argc, char **argv)
                           res.last_checkpoint_step ? ck_path : "", where);
         goto done;
     }
-    if (st && resume && res.steps_done == ck.steps_done && (st == ALIG_EINVAL || st == ALIG_EFORMAT)) {
+    if (st && resume && res.steps_done <= ck.steps_done && (st == ALIG_EINVAL || st == ALIG_EFORMAT)) {
         /* the checkpoint does not fit the run directory or is inconsistent: the data's fault (exit 1) */
         rc = cli_fail(CMD, CLI_RUNTIME, "--resume: %s: %s", ck_path, res.error[0] ? res.error : alig_strerror(st));
         goto done;
