@@ -344,9 +344,14 @@ static alig_status append_text(run *r, int fd, const char *path, const tr_text *
     return ALIG_SUCCESS;
 }
 
-/* Append the new records to log.csv and log.jsonl. */
-static alig_status open_log(run *r, const char *path, int *fd);
+/* Open a log file for appending (created on the first record of a new run). */
+static alig_status open_log(run *r, const char *path, int *fd)
+{
+    *fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    return *fd < 0 ? io_fail(r, path, "cannot open", errno) : ALIG_SUCCESS;
+}
 
+/* Append the new records to log.csv and log.jsonl. */
 static alig_status append_logs(run *r)
 {
     if (!r->csv_path) return r->csv.failed || r->jsonl.failed ? ALIG_ENOMEM : ALIG_SUCCESS;
@@ -583,13 +588,6 @@ static alig_status check_config(run *r, uint64_t total)
     tr_text_free(&have);
     tr_text_free(&want);
     return st;
-}
-
-/* Open a log file for appending (created on the first record of a new run). */
-static alig_status open_log(run *r, const char *path, int *fd)
-{
-    *fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-    return *fd < 0 ? io_fail(r, path, "cannot open", errno) : ALIG_SUCCESS;
 }
 
 /* The log files at the start: a new run removes any from an earlier start that died before its
