@@ -3,7 +3,10 @@
  * and calls alig_train; the loop, the logs, the checkpoints and config.json are the library's.
  *
  * The run's settings travel inside the checkpoint's caller block as text, so that --resume
- * rebuilds the same task, model and solver: "alig-train 2\n" then "key=value\n" lines.
+ * rebuilds the same task, model and solver: "alig-train 2\n" then "key=value\n" lines. --resume
+ * reads them as strictly as the flags (every key exactly once, no unknown key, each value in its
+ * range) and against the checkpoint's own state; the library then checks the checkpoint against
+ * the logs and config.json it continues. Failures there are the data's (exit 1).
  *
  * --profile turns on the autodiff profiler of the training graph through the loop's hook and
  * writes a per-op and a per-node table at the end; it changes no result and is not a setting of
