@@ -3,8 +3,11 @@
 # failures (exit 1), the per-epoch logs (log.csv columns, log.jsonl keys, one record per epoch),
 # the checkpoint, --resume continuing exactly (the resumed run's records equal the uninterrupted
 # run's to 17 digits, timings aside), a non-finite loss stopping the run with the last checkpoint
-# intact (proved by resuming from it), a diverging solver, quiet output off a terminal, and the
-# --profile tables (profile.csv, profile_nodes.csv, the stderr table; also with --resume).
+# intact (proved by resuming from it), a diverging solver (non-finite, and a finite explosion the
+# divergence check stops), quiet output off a terminal, the --profile tables (profile.csv,
+# profile_nodes.csv, the stderr table; also with --resume), ranges of --threads/--batch/--seed,
+# polyak refused on mini-batches, milestones after the run's end, a constant input channel named,
+# and no run directory left by a failed start. Crashes and refused resumes: test_train_crash.sh.
 # Data: small synthetic IDX files written here (a class-dependent bright patch plus noise); the
 # real Fashion-MNIST files are used in one short run when installed (required with
 # ALIG_REQUIRE_FMNIST=1, otherwise reported as NOT RUN and not counted).
