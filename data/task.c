@@ -265,6 +265,17 @@ alig_status alig_task_image_load(alig_task **out, const alig_task_image_cfg *cfg
         if (!st && t->train.c > 4) st = ALIG_EUNSUPPORTED;
         alig_image_set *others[2] = { &t->val, &t->test };
         if (!st) st = alig_data_normalise(&t->train, others, 2, t->mean, t->std);
+        if (st == ALIG_EINVAL) {    /* a constant channel cannot be standardised: say which one */
+            double m[4], sd[4];
+            for (size_t c = 0; !alig_data_channel_stats(&t->train, m, sd) && c < t->train.c; c++)
+                if (!(sd[c] > 0.0)) {
+                    snprintf(msg, sizeof msg, "%s%s: channel %zu of the %zu training images (after the validation "
+                             "split) is constant (every pixel %g, scaled to [0, 1]): it cannot be standardised",
+                             use_dir ? "data set " : "", use_dir ? cfg->data : cfg->train_images, c, t->train.n, m[c]);
+                    st = ALIG_EFORMAT;
+                    break;
+                }
+        }
         if (!st) st = keep_first(&t->train, cfg->train_subset);
         if (!st) st = keep_first(&t->test, cfg->test_subset);
         if (st && !msg[0]) snprintf(msg, sizeof msg, "preparing the data: %s", alig_strerror(st));

@@ -3,7 +3,10 @@
  * and calls alig_train; the loop, the logs, the checkpoints and config.json are the library's.
  *
  * The run's settings travel inside the checkpoint's caller block as text, so that --resume
- * rebuilds the same task, model and solver: "alig-train 2\n" then "key=value\n" lines.
+ * rebuilds the same task, model and solver: "alig-train 2\n" then "key=value\n" lines. --resume
+ * reads them as strictly as the flags (every key exactly once, no unknown key, each value in its
+ * range) and against the checkpoint's own state; the library then checks the checkpoint against
+ * the logs and config.json it continues. Failures there are the data's (exit 1).
  *
  * Under mpirun (`mpirun -np K alig train ...`) the K processes share every mini-batch (data
  * parallelism, dist/dist_train.h and train.h): rank 0 prints and writes the files, every rank
@@ -13,9 +16,11 @@
  * --profile turns on the autodiff profiler of the training graph through the loop's hook and
  * writes a per-op and a per-node table at the end; it changes no result and is not a setting of
  * the run (it is not stored in the checkpoint, and may be given with --resume). */
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -148,17 +153,6 @@ static void cfg_write(sbuf *s, const train_cfg *c)
     sb_printf(s, "eps_report=%d\n", c->eps_report);
 }
 
-static int parse_u64_text(const char *v, unsigned long long *out)
-{
-    if (*v < '0' || *v > '9') return -1;
-    char *end;
-    errno = 0;
-    unsigned long long x = strtoull(v, &end, 10);
-    if (errno || *end) return -1;
-    *out = x;
-    return 0;
-}
-
 static int set_str(char *dst, size_t cap, const char *v)
 {
     size_t len = strlen(v);
@@ -167,74 +161,169 @@ static int set_str(char *dst, size_t cap, const char *v)
     return 0;
 }
 
-/* Parse a caller block into cfg. Returns 0, or −1 if malformed. */
-static int cfg_read(const char *blk, size_t len, train_cfg *c)
+/* The keys of the settings block: each must appear exactly once. Kinds: 's' text, 'z' size_t,
+ * 'u' unsigned long long, 'l' unsigned long, 'd' double, 'b' 0 or 1 (int); integers in [min, max]. */
+#define CFG_KEY(name, kind, field, min, max) \
+    { name, kind, offsetof(train_cfg, field), sizeof(((train_cfg *)0)->field), min, max }
+static const struct cfg_key {
+    const char *name;
+    char kind;
+    size_t off, size;
+    unsigned long long min, max;
+} cfg_keys[] = {
+    CFG_KEY("task", 's', task, 0, 0),
+    CFG_KEY("data", 's', data, 0, 0),
+    CFG_KEY("train_images", 's', train_images, 0, 0),
+    CFG_KEY("train_labels", 's', train_labels, 0, 0),
+    CFG_KEY("test_images", 's', test_images, 0, 0),
+    CFG_KEY("test_labels", 's', test_labels, 0, 0),
+    CFG_KEY("model", 's', model, 0, 0),
+    CFG_KEY("opt", 's', opt, 0, 0),
+    CFG_KEY("dropout", 'd', dropout, 0, 0),
+    CFG_KEY("clip_norm", 'd', clip_norm, 0, 0),
+    CFG_KEY("classes", 'z', classes, 0, SIZE_MAX),
+    CFG_KEY("batch", 'z', batch, 1, INT_MAX),
+    CFG_KEY("eval_batch", 'z', eval_batch, 1, INT_MAX),
+    CFG_KEY("val", 'z', val, 1, SIZE_MAX),
+    CFG_KEY("train_subset", 'z', train_subset, 0, SIZE_MAX),
+    CFG_KEY("test_subset", 'z', test_subset, 0, SIZE_MAX),
+    CFG_KEY("max_batches", 'z', max_batches, 0, SIZE_MAX),
+    CFG_KEY("epochs", 'z', epochs, 0, SIZE_MAX),
+    CFG_KEY("steps", 'u', steps, 0, ULLONG_MAX),
+    CFG_KEY("log_every", 'u', log_every, 1, ULLONG_MAX),
+    CFG_KEY("checkpoint_every", 'u', checkpoint_every, 1, ULLONG_MAX),
+    CFG_KEY("seed", 'l', seed, 0, ULONG_MAX),
+    CFG_KEY("val_seed", 'l', val_seed, 0, ULONG_MAX),
+    CFG_KEY("threads", 'z', threads, 1, CLI_MAX_THREADS),
+    CFG_KEY("loss", 's', loss, 0, 0),
+    CFG_KEY("data_dir", 's', data_dir, 0, 0),
+    CFG_KEY("augment", 'b', augment, 0, 1),
+    CFG_KEY("coarse", 'b', coarse, 0, 1),
+    CFG_KEY("no_extra", 'b', no_extra, 0, 1),
+    CFG_KEY("ranks", 'z', ranks, 1, INT_MAX),
+    CFG_KEY("eps_report", 'b', eps_report, 0, 1),
+};
+#define N_CFG_KEYS (sizeof cfg_keys / sizeof cfg_keys[0])
+
+/* A value of the block, as strictly as the command line reads a flag's: decimal digits only for
+ * integers, no sign, space or hex for numbers. Returns NULL, or what is wrong. */
+static const char *cfg_value(const struct cfg_key *k, const char *v, train_cfg *c, char *buf, size_t len)
+{
+    void *dst = (char *)c + k->off;
+    if (k->kind == 's') {
+        if (set_str(dst, k->size, v)) return "too long";
+        return NULL;
+    }
+    if (k->kind == 'd') {
+        char *end;
+        errno = 0;
+        const double d = strtod(v, &end);
+        if (!*v || isspace((unsigned char)*v) || strpbrk(v, "xX") || *end || errno == ERANGE || isnan(d))
+            return "not a number";
+        memcpy(dst, &d, sizeof d);
+        return NULL;
+    }
+    unsigned long long z = 0;
+    char *end = NULL;
+    errno = 0;
+    if (*v >= '0' && *v <= '9') z = strtoull(v, &end, 10);
+    if (!end || *end || errno == ERANGE || z < k->min || z > k->max) {
+        snprintf(buf, len, "not an integer in [%llu, %llu]", k->min, k->max);
+        return buf;
+    }
+    if (k->kind == 'z') *(size_t *)dst = (size_t)z;
+    else if (k->kind == 'u') *(unsigned long long *)dst = z;
+    else if (k->kind == 'l') *(unsigned long *)dst = (unsigned long)z;
+    else *(int *)dst = (int)z;
+    return NULL;
+}
+
+/* What the values mean together, as cfg_from_flags and model_probe check them on a new run.
+ * Returns NULL, or the message (naming the key) in buf. */
+static const char *cfg_check(const train_cfg *c, char *buf, size_t len)
+{
+    const int seq = !strcmp(c->task, "repeat-copy");
+    const int vision = !strcmp(c->data, "cifar10") || !strcmp(c->data, "cifar100") || !strcmp(c->data, "svhn");
+    const int files = c->train_images[0] && c->train_labels[0] && c->test_images[0] && c->test_labels[0];
+    const int any_file = c->train_images[0] || c->train_labels[0] || c->test_images[0] || c->test_labels[0];
+    int l;
+#define WHY(...) do { snprintf(buf, len, __VA_ARGS__); return buf; } while (0)
+    if (!seq && strcmp(c->task, "image")) WHY("key 'task': '%s' is not image or repeat-copy", c->task);
+    if (!alig_model_type_find(c->model)) WHY("key 'model': unknown model '%s'", c->model);
+    if (!alig_solver_type_find(c->opt) && strcmp(c->opt, "alig-inf")) WHY("key 'opt': unknown solver '%s'", c->opt);
+    if (alig_nn_loss_parse(c->loss, &l) != ALIG_SUCCESS) WHY("key 'loss': unknown loss '%s'", c->loss);
+    if (!(c->dropout >= 0.0 && c->dropout < 1.0)) WHY("key 'dropout': %g is not in [0, 1)", c->dropout);
+    if (!(c->clip_norm > 0.0)) WHY("key 'clip_norm': %g is not > 0 (inf: no clipping)", c->clip_norm);
+    if (c->classes == 1) WHY("key 'classes': 1 (0: from the labels, else at least 2)");
+    if ((c->epochs == 0) == (c->steps == 0))
+        WHY("keys 'epochs' and 'steps': %zu and %llu (exactly one of them is > 0)", c->epochs, c->steps);
+    if (seq && (c->data[0] || any_file || c->data_dir[0]))
+        WHY("key '%s': a data source for the repeat-copy task", c->data[0] ? "data" : any_file ? "train_images" : "data_dir");
+    if (!seq && !c->data[0] && !files) WHY("keys 'data' and 'train_images'...: no data set and not the four IDX files");
+    if (!seq && c->data[0] && any_file) WHY("keys 'data' and 'train_images'...: both a data set and IDX files");
+    if (vision != (c->data_dir[0] != '\0')) WHY("key 'data_dir': '%.200s' with data '%.200s'", c->data_dir, c->data);
+    if (c->coarse && strcmp(c->data, "cifar100")) WHY("key 'coarse': 1 with data '%.200s' (cifar100 only)", c->data);
+#undef WHY
+    return NULL;
+}
+
+/* Parse a caller block into cfg. Returns 0, or -1 with the reason (naming the key) in why. */
+static int cfg_read(const char *blk, size_t len, train_cfg *c, char *why, size_t whylen)
 {
     cfg_defaults(c);
     const char *end = blk + len, *p = blk;
     const char *nl = memchr(p, '\n', (size_t)(end - p));
-    if (!nl || (size_t)(nl - p) != strlen("alig-train 2") || memcmp(p, "alig-train 2", (size_t)(nl - p))) return -1;
+    if (!nl || (size_t)(nl - p) != strlen("alig-train 2") || memcmp(p, "alig-train 2", (size_t)(nl - p))) {
+        snprintf(why, whylen, "the first line is not 'alig-train 2'");
+        return -1;
+    }
     p = nl + 1;
-    while (p < end) {
+    int seen[N_CFG_KEYS] = { 0 };
+    for (size_t lineno = 2; p < end; lineno++) {
         nl = memchr(p, '\n', (size_t)(end - p));
-        if (!nl) return -1;
+        if (!nl) {
+            snprintf(why, whylen, "line %zu does not end", lineno);
+            return -1;
+        }
         char line[PATH_LEN + 64];
-        if ((size_t)(nl - p) >= sizeof line) return -1;
+        if ((size_t)(nl - p) >= sizeof line || memchr(p, '\0', (size_t)(nl - p))) {
+            snprintf(why, whylen, "line %zu is too long or holds a NUL byte", lineno);
+            return -1;
+        }
         memcpy(line, p, (size_t)(nl - p));
         line[nl - p] = '\0';
         p = nl + 1;
         char *eq = strchr(line, '=');
-        if (!eq) return -1;
+        if (!eq) {
+            snprintf(why, whylen, "line %zu is not key=value: '%.80s'", lineno, line);
+            return -1;
+        }
         *eq = '\0';
         const char *k = line, *v = eq + 1;
-        unsigned long long z = 0;
-        int bad = 0;
-        if (!strcmp(k, "task")) bad = set_str(c->task, sizeof c->task, v);
-        else if (!strcmp(k, "data")) bad = set_str(c->data, sizeof c->data, v);
-        else if (!strcmp(k, "data_dir")) bad = set_str(c->data_dir, sizeof c->data_dir, v);
-        else if (!strcmp(k, "train_images")) bad = set_str(c->train_images, PATH_LEN, v);
-        else if (!strcmp(k, "train_labels")) bad = set_str(c->train_labels, PATH_LEN, v);
-        else if (!strcmp(k, "test_images")) bad = set_str(c->test_images, PATH_LEN, v);
-        else if (!strcmp(k, "test_labels")) bad = set_str(c->test_labels, PATH_LEN, v);
-        else if (!strcmp(k, "model")) bad = set_str(c->model, sizeof c->model, v);
-        else if (!strcmp(k, "opt")) bad = set_str(c->opt, sizeof c->opt, v);
-        else if (!strcmp(k, "loss")) {      /* absent in checkpoints of older builds: "ce" */
-            int l;
-            bad = alig_nn_loss_parse(v, &l) != ALIG_SUCCESS || set_str(c->loss, sizeof c->loss, v);
+        size_t i = 0;
+        while (i < N_CFG_KEYS && strcmp(cfg_keys[i].name, k)) i++;
+        if (i == N_CFG_KEYS) {
+            snprintf(why, whylen, "unknown key '%.64s'", k);
+            return -1;
         }
-        else if (!strcmp(k, "dropout") || !strcmp(k, "clip_norm")) {
-            char *e;
-            const double d = strtod(v, &e);
-            bad = *v == '\0' || *e != '\0';
-            if (!strcmp(k, "dropout")) c->dropout = d;
-            else c->clip_norm = d;
-        } else {
-            bad = parse_u64_text(v, &z);
-            if (!bad && z > SIZE_MAX) bad = 1;
-            if (!strcmp(k, "batch")) c->batch = (size_t)z;
-            else if (!strcmp(k, "classes")) c->classes = (size_t)z;
-            else if (!strcmp(k, "eval_batch")) c->eval_batch = (size_t)z;
-            else if (!strcmp(k, "val")) c->val = (size_t)z;
-            else if (!strcmp(k, "train_subset")) c->train_subset = (size_t)z;
-            else if (!strcmp(k, "test_subset")) c->test_subset = (size_t)z;
-            else if (!strcmp(k, "max_batches")) c->max_batches = (size_t)z;
-            else if (!strcmp(k, "epochs")) c->epochs = (size_t)z;
-            else if (!strcmp(k, "steps")) c->steps = z;
-            else if (!strcmp(k, "log_every")) c->log_every = z;
-            else if (!strcmp(k, "checkpoint_every")) c->checkpoint_every = z;
-            else if (!strcmp(k, "threads")) c->threads = (size_t)z;
-            else if (!strcmp(k, "ranks")) c->ranks = (size_t)z;
-            else if (!strcmp(k, "seed")) c->seed = (unsigned long)z;
-            else if (!strcmp(k, "val_seed")) c->val_seed = (unsigned long)z;
-            else if (!strcmp(k, "augment")) c->augment = z != 0;
-            else if (!strcmp(k, "coarse")) c->coarse = z != 0;
-            else if (!strcmp(k, "no_extra")) c->no_extra = z != 0;
-            else if (!strcmp(k, "eps_report")) c->eps_report = z != 0;     /* absent in older checkpoints: off */
-            /* unknown keys are ignored: a later version may add some */
+        if (seen[i]++) {
+            snprintf(why, whylen, "key '%.64s' given twice", k);
+            return -1;
         }
-        if (bad) return -1;
+        char buf[96];
+        const char *bad = cfg_value(&cfg_keys[i], v, c, buf, sizeof buf);
+        if (bad) {
+            snprintf(why, whylen, "key '%.64s': '%.80s' is %s", k, v, bad);
+            return -1;
+        }
     }
-    return 0;
+    for (size_t i = 0; i < N_CFG_KEYS; i++)
+        if (!seen[i]) {
+            snprintf(why, whylen, "missing key '%s'", cfg_keys[i].name);
+            return -1;
+        }
+    const char *bad = cfg_check(c, why, whylen);
+    return bad ? -1 : 0;
 }
 
 /* ================================================================ help */
@@ -249,10 +338,14 @@ static void help(FILE *f)
             "Trains a model on a task with one solver of the shared core. Image tasks (Fashion-MNIST or any pair\n"
             "of IDX files) are evaluated on a seeded validation split and the test set after every epoch; the\n"
             "repeat-copy task is an endless generator trained for --steps. DIR receives config.json (every\n"
-            "setting), log.csv and log.jsonl, and checkpoint.bin (rewritten atomically after every epoch, or every\n"
-            "--checkpoint-every steps and at the end). A non-finite loss, gradient norm or iterate stops the run\n"
-            "(exit 1), with the logs written and the last checkpoint intact.\n"
-            "Exit status: 0 success, 1 runtime failure, 2 usage error.\n\n"
+            "setting), log.csv and log.jsonl (one line appended per record), and checkpoint.bin (rewritten\n"
+            "atomically after every epoch, or every --checkpoint-every steps and at the end). A non-finite loss,\n"
+            "gradient norm or iterate stops the run (exit 1), with the logs written and the last checkpoint intact;\n"
+            "so does a training loss above 1e6 times the run's first record's (diverged: exploding), after its\n"
+            "record and checkpoint. A run killed at any moment resumes exactly with --resume (the logs are cut back\n"
+            "to its checkpoint, stray temporary files removed); one process at a time may train in DIR.\n"
+            "Exit status: 0 success, 1 runtime failure (unreadable or unusable data, an inconsistent checkpoint,\n"
+            "I/O, divergence), 2 usage error.\n\n"
             "task and data:\n"
             "  --task NAME           fashion-mnist, idx (the four IDX flags below) or repeat-copy\n"
             "                        [fashion-mnist, or idx when the IDX flags are given]\n"
@@ -276,7 +369,9 @@ static void help(FILE *f)
             "  --test-subset N       evaluate on the first N test samples [all]\n"
             "  Inputs are standardised per channel with the training split's mean and standard deviation.\n"
             "  repeat-copy: RepeatCopy(4 bits, batch 16, lengths 1-2, repeats 1-2, norm 10), batch k of seed S a\n"
-            "  pure function of (S, k); loss: masked sigmoid cross-entropy, summed over time, mean over the batch.\n\n"
+            "  pure function of (S, k); loss: masked sigmoid cross-entropy, summed over time, mean over the batch.\n\n",
+            ALIG_FMNIST_DEFAULT_DIR);
+    fprintf(f,
             "model:\n"
             "  --model NAME          image tasks: mlp (= mlp-256-128), mlp-H1-H2-..., cnn (the PyTorch peer's),\n"
             "                        wrn-D-K (pre-activation wide resnet, e.g. wrn-16-2), densenet-bc-L-k\n"
@@ -287,11 +382,11 @@ static void help(FILE *f)
             "  --loss NAME           image models: ce (softmax cross-entropy), hinge (multi-class hinge of\n"
             "                        Crammer & Singer: max_j(s_j + [j != y]) - s_y) or smooth-hinge (its smoothed\n"
             "                        form of Deep Frank-Wolfe); training and evaluation use it [ce]. dfw needs a\n"
-            "                        hinge\n\n",
-            ALIG_FMNIST_DEFAULT_DIR);
+            "                        hinge\n\n");
     fprintf(f,
             "training:\n"
-            "  --opt NAME            solver, one of those below (required; --solver is a synonym)\n"
+            "  --opt NAME            solver, one of those below (required; --solver is a synonym); polyak, a\n"
+            "                        full-batch oracle, only with a --batch that holds the whole training split\n"
             "  --radius R            L2-ball constraint ||x|| <= R on all parameters, R > 0 or inf [inf]\n"
             "  --epochs N            epoch mode: total number of epochs N >= 1 (with --resume: a new total)\n"
             "  --steps N             step mode: total number of steps N >= 1 (with --resume: a new total);\n"
@@ -304,11 +399,13 @@ static void help(FILE *f)
             "  --eval-batch B        evaluation batch size (memory / speed only) [256]\n"
             "  --seed S              initialisation, data order and dropout seed [0]\n"
             "  --max-batches K       at most K mini-batches per epoch (tests, benchmarks) [all]\n"
-            "  --threads T           OpenMP and OpenBLAS threads [OMP_NUM_THREADS or all];\n"
+            "  --threads T           OpenMP and OpenBLAS threads, 1 <= T <= 1024 [OMP_NUM_THREADS or all];\n"
             "                        --resume keeps the run's value unless given\n\n"
             "output:\n"
-            "  --out DIR             run directory, created if needed; must not hold a checkpoint (required)\n"
-            "  --resume DIR          continue the run in DIR from its checkpoint, exactly\n"
+            "  --out DIR             run directory, created once the data and the model are loaded; must not\n"
+            "                        hold a checkpoint (required)\n"
+            "  --resume DIR          continue the run in DIR from its checkpoint, exactly; its settings are\n"
+            "                        checked as strictly as flags, and against DIR's logs and config.json\n"
             "  --quiet               no per-record line on stdout (the progress line appears only on a terminal)\n"
             "  --profile             time every op of the training graph: DIR/profile.csv (ms per batch for each\n"
             "                        op kind and the gradient zeroing, sorted), DIR/profile_nodes.csv (per node),\n"
@@ -338,7 +435,8 @@ static void help(FILE *f)
             "drop). sgd's --schedule plateau (epoch mode) multiplies the rate by --factor once the validation\n"
             "accuracy has not improved on its best for --patience epochs, and by --epoch-decay after every epoch\n"
             "(InferSent's SNLI schedule: --factor 0.2 --patience 1 --epoch-decay 0.99); log.csv's lr column shows\n"
-            "the rate of each epoch. In step mode milestones are steps:\n");
+            "the rate of each epoch. In step mode milestones are steps. A milestone after the run's last epoch (or\n"
+            "step) is refused: it would never apply.\n");
     cli_solvers_help(f);
 }
 
@@ -493,23 +591,20 @@ static int cfg_from_flags(const cli_flags *fl, train_cfg *c)
     if ((rc = cli_size(CMD, "epochs", cli_get(fl, "epochs"), 1, &c->epochs)) ||
         (rc = get_u64(fl, "steps", 1, &c->steps)) || (rc = get_u64(fl, "log-every", 1, &c->log_every)) ||
         (rc = get_u64(fl, "checkpoint-every", 1, &c->checkpoint_every)) ||
-        (rc = cli_size(CMD, "batch", cli_get(fl, "batch"), 1, &c->batch)) ||
-        (rc = cli_size(CMD, "eval-batch", cli_get(fl, "eval-batch"), 1, &c->eval_batch)) ||
+        (rc = cli_size_range(CMD, "batch", cli_get(fl, "batch"), 1, INT_MAX, &c->batch)) ||
+        (rc = cli_size_range(CMD, "eval-batch", cli_get(fl, "eval-batch"), 1, INT_MAX, &c->eval_batch)) ||
         (rc = cli_size(CMD, "val", cli_get(fl, "val"), 1, &c->val)) ||
         (rc = cli_size(CMD, "classes", cli_get(fl, "classes"), 2, &c->classes)) ||
         (rc = cli_ulong(CMD, "val-seed", cli_get(fl, "val-seed"), &c->val_seed)) ||
         (rc = cli_size(CMD, "train-subset", cli_get(fl, "train-subset"), 1, &c->train_subset)) ||
         (rc = cli_size(CMD, "test-subset", cli_get(fl, "test-subset"), 1, &c->test_subset)) ||
         (rc = cli_size(CMD, "max-batches", cli_get(fl, "max-batches"), 1, &c->max_batches)) ||
-        (rc = cli_size(CMD, "seed", cli_get(fl, "seed"), 0, &seed)))
+        (rc = cli_size_range(CMD, "seed", cli_get(fl, "seed"), 0, ULONG_MAX, &seed)))
         return rc;
     if (c->classes && c->data[0])
         return cli_fail(CMD, CLI_USAGE, "--classes goes with IDX files (--train-images ...); --data %s has its own",
                         c->data);
-    if (seed > ULONG_MAX) return cli_fail(CMD, CLI_USAGE, "--seed %zu: too large", seed);
     c->seed = (unsigned long)seed;
-    if (c->batch > INT_MAX || c->eval_batch > INT_MAX)
-        return cli_fail(CMD, CLI_USAGE, "--batch / --eval-batch: at most %d", INT_MAX);
     return CLI_OK;
 }
 
@@ -581,6 +676,39 @@ static int model_probe(const train_cfg *c)
     return CLI_OK;
 }
 
+/* The checks of a new run that need its data: a full-batch solver gets full batches, and each
+ * milestone lies within the run (epochs in epoch mode, steps in step mode; before
+ * alig_train_epoch_schedules turns epochs into steps). A resumed run keeps what it was given. */
+static int new_run_checks(const train_cfg *c, const cli_solver *sv, const alig_task *task)
+{
+    if (sv->type->flags & ALIG_SOLVER_FULL_ORACLE) {
+        /* Polyak's step (f(x) - f*) / |g|^2 is that of the full objective: on a mini-batch it is another
+         * method (the stochastic Polyak step, which sps and alig implement with their safeguards) */
+        if (!task->type->finite)
+            return cli_fail(CMD, CLI_USAGE, "--opt %s needs the full objective and gradient (a full-batch oracle): "
+                            "the %s task is a generator of mini-batches; use sps or alig, its stochastic forms",
+                            sv->name, task->type->name);
+        if (c->batch < task->train.n)
+            return cli_fail(CMD, CLI_USAGE, "--opt %s needs the full objective and gradient (a full-batch oracle): "
+                            "give --batch %zu (the whole training split), or use sps or alig, its stochastic forms "
+                            "(--batch %zu takes mini-batches)", sv->name, task->train.n, c->batch);
+    }
+    const double last = c->epochs ? (double)c->epochs : (double)c->steps;
+    for (size_t j = 0; j < sv->type->n_params_desc; j++) {
+        const alig_param_desc *d = &sv->type->params_desc[j];
+        if (d->kind != ALIG_PARAM_LIST || strcmp(d->name, "milestones")) continue;
+        alig_double_list ms;
+        memcpy(&ms, (const char *)sv->params + d->offset, sizeof ms);
+        char flag[64];
+        for (size_t i = 0; i < ms.n; i++)
+            if (ms.v[i] > last)
+                return cli_fail(CMD, CLI_USAGE, "--%s: milestone %g comes after the run's last %s (--%s %.0f): it "
+                                "would never apply", cli_solver_flag(sv->type, d, flag, sizeof flag), ms.v[i],
+                                c->epochs ? "epoch" : "step", c->epochs ? "epochs" : "steps", last);
+    }
+    return CLI_OK;
+}
+
 /* ================================================================ output files */
 
 static char *join(const char *dir, const char *name)
@@ -594,17 +722,6 @@ static char *join(const char *dir, const char *name)
     return p;
 }
 
-static int make_dir(const char *dir)
-{
-    struct stat sb;
-    if (stat(dir, &sb) == 0) {
-        if (!S_ISDIR(sb.st_mode)) return cli_fail(CMD, CLI_USAGE, "--out %s: not a directory", dir);
-        return CLI_OK;
-    }
-    if (mkdir(dir, 0777) != 0) return cli_fail(CMD, CLI_RUNTIME, "cannot create directory '%s': %s", dir, strerror(errno));
-    return CLI_OK;
-}
-
 /* ================================================================ progress */
 
 static void fmt_duration(double s, char *buf, size_t len)
@@ -616,18 +733,61 @@ static void fmt_duration(double s, char *buf, size_t len)
     else snprintf(buf, len, "%lus", t);
 }
 
-/* The observer: a progress line on a terminal, one line per record on stdout unless quiet. */
+/* A run whose training loss (epoch mode: an epoch's train_loss; step mode: a window's loss_mean)
+ * exceeds that of its first record by this factor has diverged (exploded) even with every value
+ * finite; as in `alig solve`, it is reported and the command exits 1. */
+#define TRAIN_EXPLODE_FACTOR 1e6
+
+/* The observer: a progress line on a terminal, one line per record on stdout unless quiet, and
+ * the divergence check (which stops the run). */
 typedef struct progress {
     int tty, quiet, eps;
     size_t batch;
     double t_print, last_eval, t_eval, t_start;
     uint64_t step0;
+    char *header;               /* printed (then emptied) at the first event */
+    double first_loss;          /* the run's first record's loss (NAN: none yet) */
+    int diverged;               /* 1: stopped by the divergence check at the record below */
+    double div_loss;
+    size_t div_epoch;
+    uint64_t div_step;
 } progress;
+
+/* The loss of the first record of DIR/log.csv (a resumed run's reference for the divergence
+ * check), or NAN. The file was checked against the checkpoint by then. */
+static double first_logged_loss(const char *dir, int step_mode)
+{
+    char *path = join(dir, "log.csv");
+    FILE *f = path ? fopen(path, "r") : NULL;
+    free(path);
+    if (!f) return NAN;
+    char head[1024], row[1024];
+    double v = NAN;
+    if (fgets(head, sizeof head, f) && fgets(row, sizeof row, f)) {
+        const char *want = step_mode ? "loss_mean" : "train_loss";
+        size_t col = 0, k = 0;
+        for (char *t = strtok(head, ",\n"); t && strcmp(t, want); t = strtok(NULL, ",\n")) col++;
+        for (char *t = strtok(row, ",\n"); t; t = strtok(NULL, ",\n"), k++)
+            if (k == col) {
+                char *end;
+                v = strtod(t, &end);
+                if (*end) v = NAN;
+                break;
+            }
+    }
+    fclose(f);
+    return v;
+}
 
 static int observe(const alig_train_event *ev, void *ctx)
 {
     progress *pg = ctx;
     const double now = cli_now();
+    if (pg->header && pg->header[0]) {
+        fputs(pg->header, stdout);
+        fflush(stdout);
+        pg->header[0] = '\0';
+    }
     if (ev->kind == ALIG_TRAIN_EV_STEP && pg->tty) {
         const int last = ev->epochs ? ev->batch == ev->epoch_batches : ev->step == ev->total_steps;
         if (now - pg->t_print >= 0.25 || last) {
@@ -658,6 +818,7 @@ static int observe(const alig_train_event *ev, void *ctx)
                              pg->eps ? " (and the ε report)" : "");
     } else if (ev->kind == ALIG_TRAIN_EV_ROW) {
         const alig_train_row *r = ev->row;
+        const double loss = r->window ? r->loss_mean : r->train_loss;
         if (pg->tty) fprintf(stderr, "\r\033[K");
         if (!r->window) pg->last_eval = r->eval_seconds;
         if (!pg->quiet) {
@@ -676,6 +837,14 @@ static int observe(const alig_train_event *ev, void *ctx)
                        (unsigned long long)r->steps, (unsigned long long)ev->total_steps, r->loss_mean, r->step_mean,
                        (unsigned long long)r->zero_grad, (unsigned long long)r->clip_events, r->steps_per_s);
             fflush(stdout);
+        }
+        if (isnan(pg->first_loss)) pg->first_loss = loss;
+        else if (pg->first_loss > 0 && loss > TRAIN_EXPLODE_FACTOR * pg->first_loss) {
+            pg->diverged = 1;
+            pg->div_loss = loss;
+            pg->div_epoch = r->epoch;
+            pg->div_step = r->steps;
+            return 1;   /* stop: the record and (epoch mode) its checkpoint are written */
         }
     }
     return 0;
@@ -900,11 +1069,11 @@ static int train_main(int argc, char **argv)
         if ((rc = cli_size(CMD, "inject-nan-at", cli_get(&fl, "inject-nan-at"), 1, &k))) return rc;
         inject_at = k;
     }
-    if ((rc = cli_size(CMD, "threads", cli_get(&fl, "threads"), 1, &threads))) return rc;
+    if ((rc = cli_size_range(CMD, "threads", cli_get(&fl, "threads"), 1, CLI_MAX_THREADS, &threads))) return rc;
     if (profile && ranks > 1)
         return cli_fail(CMD, CLI_USAGE, "--profile under mpirun with %d ranks: it times the full-batch graph, which "
                         "no rank runs; profile in one process", ranks);
-    if (threads > 4096) return cli_fail(CMD, CLI_USAGE, "--threads %zu: at most 4096", threads);
+    int made_dir = 0;   /* 1: this command created the run directory (removed again if the start fails) */
 
     if (resume) {
         /* ---------------------------------------------------------- settings from the checkpoint */
@@ -920,8 +1089,26 @@ static int train_main(int argc, char **argv)
             rc = cli_fail(CMD, CLI_RUNTIME, "--resume: %s", err[0] ? err : alig_strerror(st));
             goto done;
         }
-        if (!ck.user || cfg_read(ck.user, ck.user_bytes, &c)) {
-            rc = cli_fail(CMD, CLI_RUNTIME, "--resume: %s: the run settings inside the checkpoint are malformed", ck_path);
+        /* the settings block, as strictly as the command line, and against the checkpoint's own state */
+        char why[600] = "";
+        if (!ck.user || !ck.user_bytes) snprintf(why, sizeof why, "none");
+        else if (!cfg_read(ck.user, ck.user_bytes, &c, why, sizeof why)) {
+            const int inf_alias = !strcmp(c.opt, "alig-inf") && !strcmp(ck.solver, "alig");
+            if (strcmp(c.opt, ck.solver) && !inf_alias)
+                snprintf(why, sizeof why, "key 'opt': '%s', but the checkpoint holds the state of solver '%s'", c.opt,
+                         ck.solver);
+            else if ((c.epochs == 0) != (ck.step_mode != 0))
+                snprintf(why, sizeof why, "key '%s', but the checkpoint's loop counts %s", c.epochs ? "epochs" : "steps",
+                         ck.step_mode ? "steps" : "epochs");
+            else if (ck.step_mode && c.log_every != ck.log_every)
+                snprintf(why, sizeof why, "key 'log_every': %llu, but the checkpoint's loop logs every %llu steps",
+                         c.log_every, (unsigned long long)ck.log_every);
+            else if (!(c.clip_norm == ck.clip_norm))
+                snprintf(why, sizeof why, "key 'clip_norm': %g, but the checkpoint's loop clips at %g", c.clip_norm,
+                         ck.clip_norm);
+        }
+        if (why[0]) {
+            rc = cli_fail(CMD, CLI_RUNTIME, "--resume: %s: run settings: %s", ck_path, why);
             goto done;
         }
         if (cli_get(&fl, "epochs") && ck.step_mode) {
@@ -957,9 +1144,19 @@ static int train_main(int argc, char **argv)
         const char *opt = cli_get(&fl, "opt"), *solver_flag = cli_get(&fl, "solver");
         if (opt && solver_flag) return cli_fail(CMD, CLI_USAGE, "--opt and --solver are synonyms: give one");
         if (!opt && !solver_flag) return cli_fail(CMD, CLI_USAGE, "missing --opt NAME (see 'alig train --help')");
-        if (opt)
+        if (opt) {
+            /* an unknown name is reported under the flag the user typed */
+            if (!alig_solver_type_find(opt) && strcmp(opt, "alig-inf")) {
+                char names[320];
+                size_t used = 0;
+                names[0] = '\0';
+                for (size_t i = 0; alig_solver_types[i] && used < sizeof names; i++)
+                    used += (size_t)snprintf(names + used, sizeof names - used, "%s, ", alig_solver_types[i]->name);
+                return cli_fail(CMD, CLI_USAGE, "--opt: unknown solver '%s' (one of %salig-inf)", opt, names);
+            }
             for (size_t i = 0; i < fl.n; i++)
                 if (!strcmp(fl.f[i].name, "solver")) fl.f[i].value = opt;
+        }
         if ((rc = cli_double(CMD, "radius", cli_get(&fl, "radius"), CLI_POSITIVE_INF, &radius))) return rc;
         if ((rc = cli_solver_make(&fl, &sv))) return rc;
         if (set_str(c.opt, sizeof c.opt, sv.name)) {
@@ -978,10 +1175,20 @@ static int train_main(int argc, char **argv)
                           "with --epochs");
             goto done;
         }
+        /* --out is checked now and created only once the data, the model and the solver are ready,
+         * so that a failed start leaves nothing behind */
         dir = cli_get(&fl, "out");
-        if (rank == 0 && (rc = make_dir(dir))) goto done;     /* ranks > 0 write nothing */
         if (!(ck_path = join(dir, "checkpoint.bin"))) { rc = cli_fail(CMD, CLI_RUNTIME, "out of memory"); goto done; }
         struct stat sb;
+        if (stat(dir, &sb) == 0 && !S_ISDIR(sb.st_mode)) {
+            rc = cli_fail(CMD, CLI_USAGE, "--out %s: not a directory", dir);
+            goto done;
+        }
+        if (stat(dir, &sb) != 0 && errno != ENOENT) {
+            rc = cli_fail(CMD, CLI_RUNTIME, "--out %s: %s", dir, strerror(errno));
+            goto done;
+        }
+        made_dir = rank == 0 && stat(dir, &sb) != 0;     /* ranks > 0 write nothing */
         if (stat(ck_path, &sb) == 0) {
             rc = cli_fail(CMD, CLI_USAGE, "--out %s already holds a run (checkpoint.bin): use --resume %s or another "
                           "directory", dir, dir);
@@ -1013,6 +1220,7 @@ static int train_main(int argc, char **argv)
 
     /* ---------------------------------------------------------- task, model, solver */
     if ((rc = task_make(&c, &task))) goto done;
+    if (!resume && (rc = new_run_checks(&c, &sv, task))) goto done;
     char err[1200];
     const alig_model_opts mo = { .dropout = c.dropout, .eval_batch = (int)c.eval_batch, .loss = loss_of(&c) };
     alig_status st = alig_model_alloc(&model, c.model, &mo, task, c.seed, err, sizeof err);
@@ -1048,6 +1256,11 @@ static int train_main(int argc, char **argv)
         rc = cli_fail(CMD, st == ALIG_ENOMEM ? CLI_RUNTIME : CLI_USAGE, "--opt %s: %s", sv.name, alig_strerror(st));
         goto done;
     }
+    if (task->epoch_batches && (uint64_t)c.epochs > UINT64_MAX / task->epoch_batches) {
+        rc = cli_fail(CMD, CLI_USAGE, "--epochs %zu: too many (%zu batches each overflow a 64-bit step count)", c.epochs,
+                      task->epoch_batches);
+        goto done;
+    }
     if (resume && (step_mode ? ck.steps_done >= c.steps : ck.epochs_done >= c.epochs)) {
         if (!quiet) {
             if (step_mode) printf("run in %s already has %llu of %llu steps: nothing to do\n", dir,
@@ -1057,27 +1270,37 @@ static int train_main(int argc, char **argv)
         rc = CLI_OK;
         goto done;
     }
+    if (made_dir && mkdir(dir, 0777) != 0) {
+        made_dir = 0;
+        rc = cli_fail(CMD, CLI_RUNTIME, "cannot create directory '%s': %s", dir, strerror(errno));
+        goto done;
+    }
     const char *blas = openblas_get_parallel() == 2 ? "openmp" : openblas_get_parallel() == 1 ? "pthreads" : "sequential";
+    /* the header line goes out with the run's first event (observe), so a resume the library
+     * refuses, or any other failed start, prints its one line of error and nothing on stdout */
+    char header[PATH_LEN + 768] = "";
     if (!quiet) {
         char mname[64], span[64];
         if (step_mode) snprintf(span, sizeof span, "steps=%llu", c.steps);
         else snprintf(span, sizeof span, "epochs=%zu", c.epochs);
         if (task->type->kind == ALIG_TASK_IMAGE)
-            printf("model=%s params=%zu opt=%s radius=%g threads=%d blas=%s train=%zu val=%zu test=%zu batch=%zu "
+            snprintf(header, sizeof header, "model=%s params=%zu opt=%s radius=%g threads=%d blas=%s train=%zu val=%zu test=%zu batch=%zu "
                    "classes=%d batches/epoch=%zu %s%s seed=%lu mean=%.4f std=%.4f loss=%s out=%s\n",
                    model_canonical(model, mname, sizeof mname), n, c.opt, radius, nthreads, blas, task->train.n,
                    task->val.n, task->test.n, c.batch, task->shape.classes, task->epoch_batches, span,
                    resume ? " (resumed)" : "", c.seed, task->mean[0], task->std[0], c.loss, dir);
         else
-            printf("model=%s params=%zu opt=%s radius=%g threads=%d blas=%s task=%s batch=%d %s log_every=%llu "
+            snprintf(header, sizeof header, "model=%s params=%zu opt=%s radius=%g threads=%d blas=%s task=%s batch=%d %s log_every=%llu "
                    "checkpoint_every=%llu clip_norm=%g%s seed=%lu out=%s\n",
                    model_canonical(model, mname, sizeof mname), n, c.opt, radius, nthreads, blas, task->type->name,
                    task->shape.batch, span, c.log_every, c.checkpoint_every, c.clip_norm, resume ? " (resumed)" : "",
                    c.seed, dir);
-        if (ranks > 1)
-            printf("ranks=%d: every batch is shared out, each rank computing the gradient of its contiguous slice; "
-                   "gradient and loss are averaged over the ranks in double before each step\n", ranks);
-        fflush(stdout);
+        if (ranks > 1) {
+            const size_t used = strlen(header);
+            snprintf(header + used, sizeof header - used, "ranks=%d: every batch is shared out, each rank computing the "
+                     "gradient of its contiguous slice; gradient and loss are averaged over the ranks in double before "
+                     "each step\n", ranks);
+        }
     }
 
     if (resume && ranks_before != (size_t)ranks && !quiet)
@@ -1110,7 +1333,8 @@ static int train_main(int argc, char **argv)
     alig_dist_train_hook(&tp, shards);      /* one rank: nothing changes */
     if ((rc = ranks_meet(CLI_OK))) goto done;   /* another rank failed (it said why) */
     progress pg = { .tty = rank == 0 && isatty(fileno(stderr)), .quiet = quiet, .eps = c.eps_report, .batch = c.batch,
-                    .last_eval = NAN, .t_start = cli_now(), .step0 = resume ? ck.steps_done : 0 };
+                    .last_eval = NAN, .t_start = cli_now(), .step0 = resume ? ck.steps_done : 0,
+                    .header = header, .first_loss = resume ? first_logged_loss(dir, step_mode) : NAN };
     alig_train_result res;
     st = alig_train(model, task, solver, sv.params, &tp, resume ? &ck : NULL, observe, &pg, &res);
     if (st && pg.tty) fputc('\n', stderr);
@@ -1134,6 +1358,11 @@ static int train_main(int argc, char **argv)
                           res.last_checkpoint_step ? ck_path : "", where);
         goto done;
     }
+    if (st && resume && res.steps_done <= ck.steps_done && (st == ALIG_EINVAL || st == ALIG_EFORMAT)) {
+        /* the checkpoint does not fit the run directory or is inconsistent: the data's fault (exit 1) */
+        rc = cli_fail(CMD, CLI_RUNTIME, "--resume: %s: %s", ck_path, res.error[0] ? res.error : alig_strerror(st));
+        goto done;
+    }
     if (st) {
         if (alig_dist_train_disagreed(shards)) g_failed_everywhere = 1;    /* every rank found it */
         /* refused settings are usage errors; after a step (ranks that disagree) it is a runtime failure */
@@ -1142,8 +1371,23 @@ static int train_main(int argc, char **argv)
                       res.error[0] ? res.error : alig_strerror(st));
         goto done;
     }
+    if (pg.diverged) {
+        char what[64], ref[64];
+        if (step_mode) {
+            snprintf(what, sizeof what, "mean loss of the window ending at step %llu", (unsigned long long)pg.div_step);
+            snprintf(ref, sizeof ref, "the first window's");
+        } else {
+            snprintf(what, sizeof what, "training loss of epoch %zu", pg.div_epoch);
+            snprintf(ref, sizeof ref, "epoch 1's");
+        }
+        rc = cli_fail(CMD, CLI_RUNTIME, "diverged: the %s is %.3g, %.3g times %s %.3g (more than %g times: exploding); "
+                      "stopped; log and checkpoint written in %s", what, pg.div_loss, pg.div_loss / pg.first_loss, ref,
+                      pg.first_loss, TRAIN_EXPLODE_FACTOR, dir);
+        goto done;
+    }
     if (profile && res.profiled) rc = profile_report(dir, c.batch, &res, quiet);
 done:
+    if (rc && made_dir) rmdir(dir);     /* a start that failed before writing anything leaves no directory */
     alig_train_checkpoint_free(&ck);
     alig_solver_free(solver);
     alig_model_free(model);

@@ -3,8 +3,11 @@
 # failures (exit 1), the per-epoch logs (log.csv columns, log.jsonl keys, one record per epoch),
 # the checkpoint, --resume continuing exactly (the resumed run's records equal the uninterrupted
 # run's to 17 digits, timings aside), a non-finite loss stopping the run with the last checkpoint
-# intact (proved by resuming from it), a diverging solver, quiet output off a terminal, and the
-# --profile tables (profile.csv, profile_nodes.csv, the stderr table; also with --resume).
+# intact (proved by resuming from it), a diverging solver (non-finite, and a finite explosion the
+# divergence check stops), quiet output off a terminal, the --profile tables (profile.csv,
+# profile_nodes.csv, the stderr table; also with --resume), ranges of --threads/--batch/--seed,
+# polyak refused on mini-batches, milestones after the run's end, a constant input channel named,
+# and no run directory left by a failed start. Crashes and refused resumes: test_train_crash.sh.
 # Data: small synthetic IDX files written here (a class-dependent bright patch plus noise); the
 # real Fashion-MNIST files are used in one short run when installed (required with
 # ALIG_REQUIRE_FMNIST=1, otherwise reported as NOT RUN and not counted).
@@ -50,8 +53,8 @@ make_idx() { # make_idx N SEED IMAGES LABELS
 }
 make_idx 400 1 "$TMP/tr-img" "$TMP/tr-lab"
 make_idx 90 2 "$TMP/te-img" "$TMP/te-lab"
-DATA=(--train-images "$TMP/tr-img" --train-labels "$TMP/tr-lab" --test-images "$TMP/te-img" --test-labels "$TMP/te-lab"
-      --val 40)
+FILES=(--train-images "$TMP/tr-img" --train-labels "$TMP/tr-lab" --test-images "$TMP/te-img" --test-labels "$TMP/te-lab")
+DATA=("${FILES[@]}" --val 40)
 
 # ---------------------------------------------------------------- help
 run 0 --help && check "--help lists --resume" grep -q -- "--resume" "$TMP/out"
@@ -62,7 +65,7 @@ O="$TMP/u"
 usage_error "--model" "${DATA[@]}" --opt alig --epochs 1 --out "$O"
 usage_error "resnet" "${DATA[@]}" --model resnet --opt alig --epochs 1 --out "$O"
 usage_error "--opt" "${DATA[@]}" --model mlp --epochs 1 --out "$O"
-usage_error "nope" "${DATA[@]}" --model mlp --opt nope --epochs 1 --out "$O"
+usage_error "--opt: unknown solver 'nope'" "${DATA[@]}" --model mlp --opt nope --epochs 1 --out "$O"
 usage_error "--epochs" "${DATA[@]}" --model mlp --opt alig --epochs 0 --out "$O"
 usage_error "--epochs" "${DATA[@]}" --model mlp --opt alig --out "$O"
 usage_error "--out" "${DATA[@]}" --model mlp --opt alig --epochs 1
@@ -74,9 +77,23 @@ usage_error "--dropout" "${DATA[@]}" --model cnn --dropout 0.5 --opt alig --epoc
 usage_error "--dropout" "${DATA[@]}" --model wrn-10-1 --dropout 1 --opt alig --epochs 1 --out "$O"
 usage_error "--radius" "${DATA[@]}" --model mlp --opt alig --radius 0 --epochs 1 --out "$O"
 usage_error "--threads" "${DATA[@]}" --model mlp --opt alig --threads 0 --epochs 1 --out "$O"
+# ranges through the shared helpers (cli_util.h): too large is said so, an overflow too
+usage_error "--threads: '1025' is too large (at most 1024)" "${DATA[@]}" --model mlp --opt alig --threads 1025 --epochs 1 --out "$O"
+usage_error "--batch: '2147483648' is too large" "${DATA[@]}" --model mlp --opt alig --batch 2147483648 --epochs 1 --out "$O"
+usage_error "--seed: '18446744073709551616' overflows" "${DATA[@]}" --model mlp --opt alig --seed 18446744073709551616 \
+    --epochs 1 --out "$O"
+# Polyak's step is a full-batch oracle: refused on mini-batches (360 training samples here), naming
+# the batch that would make it one
+usage_error "--batch 360 (the whole training split)" "${DATA[@]}" --model mlp --opt polyak --batch 32 --epochs 1 --out "$O"
+usage_error "full-batch oracle" --task repeat-copy --model dnc --opt polyak --steps 5 --out "$O"
+# milestones after the run's end would never apply (epochs in epoch mode, steps in step mode)
+usage_error "milestone 4 comes after the run's last epoch (--epochs 3)" "${DATA[@]}" --model mlp --opt sgd \
+    --schedule multistep --milestones 2,4 --epochs 3 --out "$O"
+usage_error "milestone 30 comes after the run's last step (--steps 20)" "${DATA[@]}" --model mlp --opt sgd \
+    --schedule multistep --milestones 30 --steps 20 --out "$O"
 usage_error "go together" --train-images "$TMP/tr-img" --model mlp --opt alig --epochs 1 --out "$O"
 usage_error "--bogus" "${DATA[@]}" --model mlp --opt alig --epochs 1 --out "$O" --bogus
-usage_error "--val" "${DATA[@]}" --val 400 --model mlp --opt alig --epochs 1 --out "$O"
+usage_error "smaller than the 400 training samples" "${FILES[@]}" --val 400 --model mlp --opt alig --epochs 1 --out "$O"
 usage_error "--batch" "${DATA[@]}" --batch 1000 --model mlp --opt alig --epochs 1 --out "$O"
 # the CNN needs at least 10x10 inputs after its two valid convolutions and pools: 12x12 fits, wrn
 # depth must be 6m+4
@@ -85,11 +102,19 @@ usage_error "batch norm" "${DATA[@]}" --model wrn-10-1 --opt alig --batch 359 --
 usage_error "--model" --resume "$TMP/nowhere" --model mlp
 usage_error "--classes" --data fashion-mnist --classes 10 --model mlp --opt alig --epochs 1 --out "$O"
 usage_error "--classes" "${DATA[@]}" --classes 1 --model mlp --opt alig --epochs 1 --out "$O"
-check "no run directory left by usage errors" [ ! -e "$O/checkpoint.bin" ]
+check "no run directory left by usage errors" [ ! -e "$O" ]
 
 # ---------------------------------------------------------------- runtime errors
 runtime_error "$TMP/missing" --train-images "$TMP/missing" --train-labels "$TMP/tr-lab" --test-images "$TMP/te-img" \
     --test-labels "$TMP/te-lab" --model mlp --opt alig --epochs 1 --out "$O"
+check "a missing data file: no run directory created" [ ! -e "$O" ]
+# a constant input channel cannot be standardised: the message names the channel and the file (exit 1: the data's fault)
+perl -e 'open(my $I, ">", $ARGV[0]); binmode $I; print $I pack("N4", 0x803, 50, 12, 12), chr(7) x (50 * 144)' "$TMP/const-img"
+perl -e 'open(my $L, ">", $ARGV[0]); binmode $L; print $L pack("N2", 0x801, 50), map { chr($_ % 3) } 1 .. 50' "$TMP/const-lab"
+runtime_error "$TMP/const-img: channel 0 of the 40 training images (after the validation split) is constant" \
+    --train-images "$TMP/const-img" --train-labels "$TMP/const-lab" --test-images "$TMP/te-img" \
+    --test-labels "$TMP/te-lab" --val 10 --model mlp --opt alig --epochs 1 --out "$O"
+check "a constant channel: no run directory created" [ ! -e "$O" ]
 runtime_error "checkpoint.bin" --resume "$TMP/nowhere"
 # the synthetic labels are 0..2: --classes 2 refuses the training labels file, naming it
 runtime_error "$TMP/tr-lab" "${DATA[@]}" --classes 2 --model mlp --opt alig --epochs 1 --out "$O"
@@ -160,6 +185,19 @@ D="$TMP/d"
 runtime_error "non-finite" "${DATA[@]}" --model mlp --opt sgd --lr 1e30 --batch 32 --max-batches 4 --epochs 2 --out "$D"
 check "divergence: no checkpoint, no log" test ! -e "$D/checkpoint.bin" -a ! -e "$D/log.csv"
 
+# a finite explosion: SGD with lr 3 and momentum 0.9 on the cross-entropy; the run stops at the first
+# epoch whose training loss exceeds 1e6 times epoch 1's, says so and exits 1, its log and checkpoint
+# written; the log itself shows the ratio
+DV="$TMP/dv"
+runtime_error "exploding" "${DATA[@]}" --model mlp-16 --opt sgd --lr 3 --momentum 0.9 --batch 32 --max-batches 4 \
+    --threads 1 --epochs 8 --out "$DV"
+check "divergence: the message names the epoch and epoch 1's loss: $(cat "$TMP/err")" \
+    grep -q "diverged: the training loss of epoch [0-9]* is .* times epoch 1's" "$TMP/err"
+check "divergence: the last logged loss is > 1e6 x the first, the ones before are not: $(cut -d, -f2 "$DV/log.csv" | tr '\n' ' ')" \
+    awk -F, 'NR == 2 { f = $2 } NR > 2 && $2 > 1e6 * f { n++; at = NR } END { exit !(n == 1 && at == NR && NR < 9) }' \
+    "$DV/log.csv"
+check "divergence: the checkpoint of the stopping epoch is written" [ -s "$DV/checkpoint.bin" ]
+
 # ---------------------------------------------------------------- other models and solvers run
 run 0 "${DATA[@]}" --model cnn --opt sgd --lr 0.05 --momentum 0.9 --batch 50 --max-batches 2 --epochs 1 --out "$TMP/e" --quiet
 run 0 "${DATA[@]}" --model mlp-16 --opt alig-inf --batch 64 --epochs 1 --out "$TMP/f" --quiet --radius 10
@@ -169,7 +207,8 @@ check "mlp-16, full epoch of 360 samples: 6 batches, the last one short" \
 # ---------------------------------------------------------------- sgd milestones are epochs
 # --milestones 1,2 --factor 0.5 --lr 0.04: SGD's step (= its learning rate) is 0.04 in epoch 1,
 # 0.02 in epoch 2, 0.01 in epoch 3, whatever the number of batches per epoch (3 here); a run stopped
-# after epoch 1 and resumed to 3 repeats the uninterrupted one (the milestones are not converted twice)
+# after epoch 1 (killed by the testing hook once its first checkpoint is in place) and resumed to 3
+# repeats the uninterrupted one (the milestones are not converted twice)
 M=(--model mlp-16 --opt sgd --lr 0.04 --momentum 0.9 --schedule multistep --milestones 1,2 --factor 0.5
    --reset-momentum 1 --batch 50 --max-batches 3 --threads 1 --quiet)
 if run 0 "${DATA[@]}" "${M[@]}" --epochs 3 --out "$TMP/ms"; then
@@ -177,7 +216,8 @@ if run 0 "${DATA[@]}" "${M[@]}" --epochs 3 --out "$TMP/ms"; then
         awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "step_mean") c = i }
                  NR > 1 { want = 0.04 / 2 ^ (NR - 2); if (c == 0 || ($c - want) ^ 2 > 1e-18) bad = 1 }
                  END { exit bad || NR != 4 }' "$TMP/ms/log.csv"
-    if run 0 "${DATA[@]}" "${M[@]}" --epochs 1 --out "$TMP/ms1" && run 0 --resume "$TMP/ms1" --epochs 3 --quiet; then
+    if ALIG_TRAIN_CRASH_AT=checkpoint-renamed:1 run 137 "${DATA[@]}" "${M[@]}" --epochs 3 --out "$TMP/ms1" 2>/dev/null &&
+        run 0 --resume "$TMP/ms1" --epochs 3 --quiet; then
         check "milestones: resumed across the drops = uninterrupted run" \
             cmp -s <(strip_times "$TMP/ms/log.csv") <(strip_times "$TMP/ms1/log.csv")
     fi

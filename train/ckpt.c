@@ -2,22 +2,29 @@
  *
  * A checkpoint composes three states that belong to three modules: the model's (x, its
  * buffers, its random stream; model.h), the solver's (type, parameters, radius and the opaque
- * block alig_solver_state_export gives) and the loop's (counters, the open log window, the logs
- * themselves), plus an opaque block of the caller's. Layout (docs/training.md), native byte
- * order with a byte-order mark, every size as u64:
+ * block alig_solver_state_export gives) and the loop's (counters, the open log window, how far
+ * the log files go), plus an opaque block of the caller's. Layout (docs/training.md), native
+ * byte order with a byte-order mark, every size as u64:
  *   "ALIGTRCK" | u32 version | u32 0x01020304
  *   | char model[64] | u64 desc_bytes, desc | u64 n, f32 x[n] | u64 nbuf, f32 buf[nbuf] | u64 rng_seed | u64 rng_step
  *   | char solver[32] | u64 params_bytes, params | f64 radius | u64 state_bytes, state
  *   | u32 step_mode | u64 steps_done | u64 epochs_done | u64 log_every | f64 clip_norm
  *   | f64 win_loss, win_step, win_stepu | u64 win_steps, win_zero_grad, win_clips, win_clipped
- *   | u64 csv_bytes, csv | u64 jsonl_bytes, jsonl | u64 user_bytes, user | u32 CRC-32
+ *   | version 2: u64 csv_bytes | u32 csv_crc | u64 jsonl_bytes | u32 jsonl_crc
+ *     version 1: u64 csv_bytes, csv | u64 jsonl_bytes, jsonl    (the logs themselves; read only)
+ *   | u64 user_bytes, user | u32 CRC-32
  * The CRC-32 (zlib's, the gzip polynomial) covers every byte before it, so truncation and
  * corruption are caught before anything is used. The file is assembled in memory, written to a
  * temporary file next to the target, flushed, fsync'ed and renamed: a crash leaves the old or
- * the new checkpoint, never a mixture. */
+ * the new checkpoint, never a mixture. Version 1 carried a copy of the logs, which made every
+ * checkpoint grow with the run; version 2 records the byte length and CRC-32 of each log file
+ * instead (the loop appends records to the files and syncs them before each checkpoint), so a
+ * resume can check the files and cut them back to where the checkpoint stands. */
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,7 +37,7 @@
 #include "train_impl.h"
 
 #define CK_MAGIC "ALIGTRCK"
-#define CK_VERSION 1u
+#define CK_VERSION 2u      /* written; version 1 (logs inline) is still read */
 #define CK_BOM 0x01020304u
 #define CK_MODEL_NAME 64
 #define CK_SOLVER_NAME 32
@@ -84,7 +91,71 @@ void tr_text_free(tr_text *s)
     memset(s, 0, sizeof *s);
 }
 
+/* ---------------------------------------------------------------- testing hook */
+
+void tr_crash_point(const char *point)
+{
+    static int parsed;
+    static char name[32];
+    static unsigned long long at, seen;
+    if (!parsed) {
+        parsed = 1;
+        const char *v = getenv("ALIG_TRAIN_CRASH_AT");
+        const char *colon = v ? strrchr(v, ':') : NULL;
+        if (colon && (size_t)(colon - v) < sizeof name && colon[1] >= '0' && colon[1] <= '9') {
+            char *end;
+            at = strtoull(colon + 1, &end, 10);
+            if (*end) at = 0;
+            memcpy(name, v, (size_t)(colon - v));
+            name[colon - v] = '\0';
+        }
+    }
+    if (at && !strcmp(point, name) && ++seen == at) raise(SIGKILL);
+}
+
 /* ---------------------------------------------------------------- atomic files */
+
+uint32_t tr_crc32(uint32_t crc, const void *p, size_t len)
+{
+    const unsigned char *b = p;
+    uLong c = crc;
+    for (size_t o = 0; o < len;) {            /* crc32 takes uInt lengths */
+        const size_t chunk = len - o < (1u << 30) ? len - o : (1u << 30);
+        c = crc32(c, b + o, (uInt)chunk);
+        o += chunk;
+    }
+    return (uint32_t)c;
+}
+
+size_t tr_remove_stale_tmp(const char *dir, const char *const *names)
+{
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    size_t removed = 0;
+    const size_t dlen = strlen(dir);
+    for (struct dirent *e; (e = readdir(d));) {
+        const char *nm = e->d_name;
+        for (size_t i = 0; names[i]; i++) {
+            const size_t k = strlen(names[i]);
+            /* exactly "<name>.tmp." and the six characters mkstemp puts there */
+            if (strncmp(nm, names[i], k) || strncmp(nm + k, ".tmp.", 5) || strlen(nm + k + 5) != 6) continue;
+            int ok = 1;
+            for (const char *c = nm + k + 5; *c; c++)
+                ok &= (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9');
+            if (!ok) continue;
+            char *path = malloc(dlen + strlen(nm) + 2);
+            if (!path) continue;
+            memcpy(path, dir, dlen);
+            path[dlen] = '/';
+            strcpy(path + dlen + 1, nm);
+            struct stat sb;
+            if (lstat(path, &sb) == 0 && S_ISREG(sb.st_mode) && unlink(path) == 0) removed++;
+            free(path);
+        }
+    }
+    closedir(d);
+    return removed;
+}
 
 static alig_status fail_msg(alig_status rc, char *err, size_t errlen, const char *path, const char *what, int e)
 {
@@ -95,8 +166,10 @@ static alig_status fail_msg(alig_status rc, char *err, size_t errlen, const char
     return rc;
 }
 
-alig_status tr_write_atomic(const char *path, const void *data, size_t len, char *err, size_t errlen)
+alig_status tr_write_atomic(const char *path, const void *data, size_t len, const char *hook, char *err,
+                            size_t errlen)
 {
+    char point[64];
     const size_t plen = strlen(path);
     char *tmp = malloc(plen + 16);
     if (!tmp) return ALIG_ENOMEM;
@@ -114,8 +187,14 @@ alig_status tr_write_atomic(const char *path, const void *data, size_t len, char
     const unsigned char *p = data;
     size_t off = 0;
     int e = 0;
+    /* testing hook: a write cut at half its bytes (the test checks the temporary file is removed later) */
+    const size_t cut = hook ? len / 2 : len;
     while (off < len) {
-        ssize_t k = write(fd, p + off, len - off);
+        if (off == cut && hook && cut) {
+            snprintf(point, sizeof point, "%s-partial", hook);
+            tr_crash_point(point);
+        }
+        ssize_t k = write(fd, p + off, (off < cut ? cut : len) - off);
         if (k < 0) {
             if (errno == EINTR) continue;
             e = errno;
@@ -125,6 +204,10 @@ alig_status tr_write_atomic(const char *path, const void *data, size_t len, char
     }
     if (!e && fsync(fd) != 0) e = errno;
     if (close(fd) != 0 && !e) e = errno;
+    if (!e && hook) {
+        snprintf(point, sizeof point, "%s-written", hook);
+        tr_crash_point(point);
+    }
     if (!e && rename(tmp, path) != 0) e = errno;
     if (e) {
         unlink(tmp);
@@ -145,6 +228,10 @@ alig_status tr_write_atomic(const char *path, const void *data, size_t len, char
             close(dfd);
         }
         free(dir);
+    }
+    if (hook) {
+        snprintf(point, sizeof point, "%s-renamed", hook);
+        tr_crash_point(point);
     }
     return ALIG_SUCCESS;
 }
@@ -181,23 +268,14 @@ static void put_block(wbuf *w, const void *p, size_t bytes)
     put(w, p, bytes);
 }
 
-static uint32_t crc_of(const unsigned char *p, size_t len)
-{
-    uLong crc = crc32(0L, Z_NULL, 0);
-    for (size_t o = 0; o < len;) {            /* crc32 takes uInt lengths */
-        const size_t chunk = len - o < (1u << 30) ? len - o : (1u << 30);
-        crc = crc32(crc, p + o, (uInt)chunk);
-        o += chunk;
-    }
-    return (uint32_t)crc;
-}
+static uint32_t crc_of(const unsigned char *p, size_t len) { return tr_crc32(0, p, len); }
 
 alig_status tr_checkpoint_save(const char *path, alig_model *model, const alig_solver *solver, const void *params,
-                               const tr_loop *loop, const tr_text *csv, const tr_text *jsonl, const void *user,
-                               size_t user_bytes, char *err, size_t errlen)
+                               const tr_loop *loop, const tr_logpos *logs, const void *user, size_t user_bytes,
+                               char *err, size_t errlen)
 {
     if (err && errlen) err[0] = '\0';
-    if (!path || !model || !solver || !params || !loop || (user_bytes && !user)) return ALIG_EINVAL;
+    if (!path || !model || !solver || !params || !loop || !logs || (user_bytes && !user)) return ALIG_EINVAL;
     const size_t n = alig_model_n(model), nbuf = alig_model_nbuf(model);
     if (alig_solver_x(solver) != (void *)alig_model_x(model))
         return fail_msg(ALIG_EINVAL, err, errlen, path, "the solver is not bound to this model's parameters", 0);
@@ -253,15 +331,17 @@ alig_status tr_checkpoint_save(const char *path, alig_model *model, const alig_s
     put_u64(&w, loop->win_zero_grad);
     put_u64(&w, loop->win_clips);
     put_u64(&w, loop->win_clipped);
-    put_block(&w, csv->p, csv->len);
-    put_block(&w, jsonl->p, jsonl->len);
+    put_u64(&w, logs->csv_bytes);
+    put_u32(&w, logs->csv_crc);
+    put_u64(&w, logs->jsonl_bytes);
+    put_u32(&w, logs->jsonl_crc);
     put_block(&w, user, user_bytes);
     if (!w.failed) put_u32(&w, crc_of(w.p, w.len));
     if (w.failed || rc) {
         free(w.p);
         return rc ? rc : ALIG_ENOMEM;
     }
-    rc = tr_write_atomic(path, w.p, w.len, err, errlen);
+    rc = tr_write_atomic(path, w.p, w.len, "checkpoint", err, errlen);
     free(w.p);
     return rc;
 }
@@ -350,7 +430,8 @@ alig_status alig_train_checkpoint_read(const char *path, alig_train_checkpoint *
     }
     uint32_t version = get_u32(&r), bom = get_u32(&r);
     if (bom != CK_BOM) { what = "written on a machine of another byte order"; goto bad; }
-    if (version != CK_VERSION) { what = "unsupported checkpoint version"; goto bad; }
+    if (version != 1 && version != CK_VERSION) { what = "unsupported checkpoint version"; goto bad; }
+    ck->version = version;
     uint32_t stored;
     memcpy(&stored, data + len - 4, 4);
     if (crc_of(data, len - 4) != stored) { what = "CRC mismatch (truncated or corrupt file)"; goto bad; }
@@ -389,10 +470,22 @@ alig_status alig_train_checkpoint_read(const char *path, alig_train_checkpoint *
     ck->win_zero_grad = get_u64(&r);
     ck->win_clips = get_u64(&r);
     ck->win_clipped = get_u64(&r);
-    ck->csv_bytes = (size_t)get_u64(&r);
-    ck->csv = get_block(&r, ck->csv_bytes, 1, &nomem);
-    ck->jsonl_bytes = (size_t)get_u64(&r);
-    ck->jsonl = get_block(&r, ck->jsonl_bytes, 1, &nomem);
+    if (version == 1) {     /* the logs inline */
+        ck->csv_bytes = (size_t)get_u64(&r);
+        ck->csv = get_block(&r, ck->csv_bytes, 1, &nomem);
+        ck->jsonl_bytes = (size_t)get_u64(&r);
+        ck->jsonl = get_block(&r, ck->jsonl_bytes, 1, &nomem);
+        if (ck->csv) ck->csv_crc = tr_crc32(0, ck->csv, ck->csv_bytes);
+        if (ck->jsonl) ck->jsonl_crc = tr_crc32(0, ck->jsonl, ck->jsonl_bytes);
+    } else {                /* where the log files stand */
+        const uint64_t cb = get_u64(&r);
+        ck->csv_crc = get_u32(&r);
+        const uint64_t jb = get_u64(&r);
+        ck->jsonl_crc = get_u32(&r);
+        if (cb > SIZE_MAX || jb > SIZE_MAX) { what = "log lengths out of range"; goto bad; }
+        ck->csv_bytes = (size_t)cb;
+        ck->jsonl_bytes = (size_t)jb;
+    }
     ck->user_bytes = (size_t)get_u64(&r);
     ck->user = get_block(&r, ck->user_bytes, 1, &nomem);
     if (nomem) { rc = ALIG_ENOMEM; what = "out of memory"; goto bad; }

@@ -12,12 +12,22 @@
  *   - epoch-mode records are byte for byte those `alig train` wrote before the loop moved here,
  *     and the order of floating-point operations on the accumulators is the same;
  *   - ‖g‖² is only formed when something needs it (step-mode records count zero gradients,
- *     clipping needs the norm), in double, serially (a fixed order: reproducible). */
+ *     clipping needs the norm), in double, serially (a fixed order: reproducible);
+ *   - each record is appended to log.csv and log.jsonl (work linear in the run's length); the
+ *     files are synced before every checkpoint, which records their lengths and CRC-32s, so the
+ *     logs on disk always hold at least what the newest checkpoint says; a resume checks that
+ *     prefix (and the checkpoint's counters against its records) and cuts off the rest: records
+ *     logged after the checkpoint, a record torn by a crash. */
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "train_impl.h"
 
@@ -215,11 +225,11 @@ static void solver_params_json(tr_text *t, const alig_solver_type *type, const v
     }
 }
 
-static alig_status write_config(const char *path, const alig_model *model, const alig_task *task,
-                                const alig_solver *solver, const void *sp, const alig_train_params *p, uint64_t total,
-                                char *err, size_t errlen)
+/* The text of config.json into t (checked for t->failed by the caller). */
+static void build_config(tr_text *t_, const alig_model *model, const alig_task *task, const alig_solver *solver,
+                         const void *sp, const alig_train_params *p, uint64_t total)
 {
-    tr_text t = { 0 };
+    tr_text t = *t_;
     const alig_solver_type *st = alig_solver_get_type(solver);
     tr_text_printf(&t, "{\n  \"mode\": \"%s\",\n", p->epochs ? "epochs" : "steps");
     const char *loss = model->type->loss_name ? model->type->loss_name(model->impl) : NULL;
@@ -241,15 +251,35 @@ static alig_status write_config(const char *path, const alig_model *model, const
                    p->epochs ? "epoch" : "step", (unsigned long long)p->inject_nan_at, p->eps_report ? "true" : "false");
     if (p->config_extra && p->config_extra[0]) tr_text_printf(&t, ",\n  \"run\": { %s }", p->config_extra);
     tr_text_printf(&t, "\n}\n");
-    alig_status rc = t.failed ? ALIG_ENOMEM : tr_write_atomic(path, t.p, t.len, err, errlen);
+    *t_ = t;
+}
+
+static alig_status write_config(const char *path, const alig_model *model, const alig_task *task,
+                                const alig_solver *solver, const void *sp, const alig_train_params *p, uint64_t total,
+                                char *err, size_t errlen)
+{
+    tr_text t = { 0 };
+    build_config(&t, model, task, solver, sp, p, total);
+    alig_status rc = t.failed ? ALIG_ENOMEM : tr_write_atomic(path, t.p, t.len, NULL, err, errlen);
     tr_text_free(&t);
     return rc;
+}
+
+/* The members of config.json that describe what is trained (mode, task, model, solver), as
+ * opposed to how long and under which process ("train", "run"): the text before "train". */
+static size_t config_identity_len(const char *text, size_t len)
+{
+    static const char marker[] = "\n  \"train\": ";
+    const size_t m = sizeof marker - 1;
+    for (size_t i = 0; i + m <= len; i++)
+        if (!memcmp(text + i, marker, m)) return i;
+    return len;
 }
 
 /* ---------------------------------------------------------------- resume */
 
 static alig_status restore(const alig_train_checkpoint *ck, alig_model *model, alig_solver *solver, tr_loop *L,
-                           tr_text *csv, tr_text *jsonl, char *err, size_t errlen)
+                           char *err, size_t errlen)
 {
     const char *why = NULL;
     const int dlen = model->type->describe(model->impl, NULL, 0);
@@ -286,9 +316,7 @@ static alig_status restore(const alig_train_checkpoint *ck, alig_model *model, a
     L->win_zero_grad = ck->win_zero_grad;
     L->win_clips = ck->win_clips;
     L->win_clipped = ck->win_clipped;
-    tr_text_add(csv, ck->csv ? ck->csv : "", ck->csv_bytes);
-    tr_text_add(jsonl, ck->jsonl ? ck->jsonl : "", ck->jsonl_bytes);
-    return csv->failed || jsonl->failed ? ALIG_ENOMEM : ALIG_SUCCESS;
+    return ALIG_SUCCESS;
 }
 
 /* ---------------------------------------------------------------- the loop */
@@ -303,8 +331,12 @@ typedef struct run {
     void *ctx;
     alig_train_result *res;
     tr_loop L;
-    tr_text csv, jsonl;
+    tr_text csv, jsonl;         /* the logs: every record of the run so far */
     char *ck_path, *csv_path, *jsonl_path, *cfg_path;
+    int dir_fd;                 /* the run directory, locked while the run lasts; -1: none */
+    int csv_fd, jsonl_fd;       /* the log files, appended to; -1: none */
+    size_t csv_done, jsonl_done;    /* bytes of csv, jsonl that are in the files */
+    uint32_t csv_crc, jsonl_crc;    /* CRC-32 of those bytes */
     /* profiler */
     alig_ad_graph *G;
     int skip_warmup;
@@ -312,6 +344,7 @@ typedef struct run {
     double *eps_losses;
 } run;
 
+/* The checkpoint records how far the log files go: call after append_logs and sync_logs. */
 static alig_status save_checkpoint(run *r)
 {
     if (r->p->shard_size > 1 && r->p->agree) {  /* every shard, with or without files */
@@ -326,7 +359,9 @@ static alig_status save_checkpoint(run *r)
         }
     }
     if (!r->ck_path) return ALIG_SUCCESS;
-    alig_status st = tr_checkpoint_save(r->ck_path, r->model, r->solver, r->sp, &r->L, &r->csv, &r->jsonl, r->p->user,
+    const tr_logpos pos = { .csv_bytes = r->csv_done, .jsonl_bytes = r->jsonl_done, .csv_crc = r->csv_crc,
+                            .jsonl_crc = r->jsonl_crc };
+    alig_status st = tr_checkpoint_save(r->ck_path, r->model, r->solver, r->sp, &r->L, &pos, r->p->user,
                                         r->p->user_bytes, r->res->error, sizeof r->res->error);
     if (!st) {
         r->res->last_checkpoint_step = r->L.steps_done;
@@ -335,17 +370,300 @@ static alig_status save_checkpoint(run *r)
     return st;
 }
 
-static alig_status write_logs(run *r)
+static alig_status io_fail(run *r, const char *path, const char *what, int e)
 {
-    if (!r->csv_path) return ALIG_SUCCESS;
-    if (r->csv.failed || r->jsonl.failed) return ALIG_ENOMEM;
-    alig_status st = tr_write_atomic(r->csv_path, r->csv.p ? r->csv.p : "", r->csv.len, r->res->error,
-                                     sizeof r->res->error);
-    if (!st)
-        st = tr_write_atomic(r->jsonl_path, r->jsonl.p ? r->jsonl.p : "", r->jsonl.len, r->res->error,
-                             sizeof r->res->error);
+    snprintf(r->res->error, sizeof r->res->error, "%s: %s: %s", path, what, strerror(e));
+    return ALIG_EIO;
+}
+
+/* Append the bytes of t the file does not have yet (a record, usually) at offset *done. A failed
+ * write is cut back off the file (best effort) and reported. */
+static alig_status append_text(run *r, int fd, const char *path, const tr_text *t, size_t *done, uint32_t *crc,
+                               int crash_points)
+{
+    if (t->failed) return ALIG_ENOMEM;
+    const size_t len = t->len - *done;
+    const char *p = t->p + *done;
+    const size_t cut = crash_points ? len / 2 : len;     /* testing hook: a record torn in the middle */
+    size_t off = 0;
+    while (off < len) {
+        if (crash_points && off == cut && cut) tr_crash_point("log-partial");
+        const ssize_t k = pwrite(fd, p + off, (off < cut ? cut : len) - off, (off_t)(*done + off));
+        if (k <= 0) {
+            if (k < 0 && errno == EINTR) continue;
+            const int e = k < 0 ? errno : ENOSPC;
+            if (ftruncate(fd, (off_t)*done) != 0) { /* the resume cuts it off anyway */ }
+            return io_fail(r, path, "cannot append a record", e);
+        }
+        off += (size_t)k;
+    }
+    *crc = tr_crc32(*crc, p, len);
+    *done = t->len;
+    return ALIG_SUCCESS;
+}
+
+/* Open a log file for appending (created on the first record of a new run). */
+static alig_status open_log(run *r, const char *path, int *fd)
+{
+    *fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    return *fd < 0 ? io_fail(r, path, "cannot open", errno) : ALIG_SUCCESS;
+}
+
+/* Append the new records to log.csv and log.jsonl. */
+static alig_status append_logs(run *r)
+{
+    if (!r->csv_path) return r->csv.failed || r->jsonl.failed ? ALIG_ENOMEM : ALIG_SUCCESS;
+    alig_status st = ALIG_SUCCESS;
+    if (r->csv_fd < 0 && ((st = open_log(r, r->csv_path, &r->csv_fd)) || (st = open_log(r, r->jsonl_path, &r->jsonl_fd))))
+        return st;
+    const int record = r->csv.len > r->csv_done;
+    st = append_text(r, r->csv_fd, r->csv_path, &r->csv, &r->csv_done, &r->csv_crc, 1);
+    if (!st && record) tr_crash_point("log-csv");
+    if (!st) st = append_text(r, r->jsonl_fd, r->jsonl_path, &r->jsonl, &r->jsonl_done, &r->jsonl_crc, 0);
     return st;
 }
+
+/* Make the appended records durable (before a checkpoint that counts them, and at the end). */
+static alig_status sync_logs(run *r)
+{
+    if (r->csv_fd < 0 || r->jsonl_fd < 0) return ALIG_SUCCESS;
+    if (fdatasync(r->csv_fd) != 0) return io_fail(r, r->csv_path, "cannot sync", errno);
+    if (fdatasync(r->jsonl_fd) != 0) return io_fail(r, r->jsonl_path, "cannot sync", errno);
+    return ALIG_SUCCESS;
+}
+
+/* ---------------------------------------------------------------- resume: the logs it continues */
+
+/* Field `col` (0-based, comma-separated) of the line [a, b) as a decimal integer: 0, or -1. */
+static int field_u64(const char *a, const char *b, size_t col, uint64_t *out)
+{
+    const char *f = a;
+    for (size_t c = 0; c < col; c++) {
+        f = memchr(f, ',', (size_t)(b - f));
+        if (!f) return -1;
+        f++;
+    }
+    const char *e = memchr(f, ',', (size_t)(b - f));
+    if (!e) e = b;
+    if (f == e) return -1;
+    uint64_t v = 0;
+    for (const char *c = f; c < e; c++) {
+        if (*c < '0' || *c > '9') return -1;
+        const uint64_t d = (uint64_t)(*c - '0');
+        if (v > (UINT64_MAX - d) / 10) return -1;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return 0;
+}
+
+/* The index of column `name` in the header line [a, b), or -1. */
+static long column_of(const char *a, const char *b, const char *name)
+{
+    const size_t k = strlen(name);
+    long col = 0;
+    for (const char *f = a; f <= b; col++) {
+        const char *e = memchr(f, ',', (size_t)(b - f));
+        if (!e) e = b;
+        if ((size_t)(e - f) == k && !memcmp(f, name, k)) return col;
+        f = e + 1;
+    }
+    return -1;
+}
+
+#define FAILF(code, ...) do { snprintf(r->res->error, sizeof r->res->error, __VA_ARGS__); return code; } while (0)
+
+/* The checkpoint's counters against the records of the logs it continues (r->csv, r->jsonl).
+ * Epoch mode: records numbered 1, 2, ..., epochs_done, the j-th after j·E steps (E batches per
+ * epoch), and steps_done = epochs_done·E (checkpoints fall at epoch ends). Step mode: full
+ * windows (a short one is only ever logged after the last checkpoint), the j-th ending at step
+ * j·log_every, and steps_done = records·log_every + the open window's steps (< log_every). */
+static alig_status check_counters(run *r, const alig_train_checkpoint *ck, int have_logs)
+{
+    const char *t = r->csv.p ? r->csv.p : "", *end = t + r->csv.len;
+    const char *csv = r->csv_path ? r->csv_path : "the checkpoint's log.csv";
+    const char *jsonl = r->jsonl_path ? r->jsonl_path : "the checkpoint's log.jsonl";
+    const int sm = r->L.step_mode;
+    const uint64_t E = r->task->epoch_batches, K = r->L.log_every;
+    size_t rows = 0;
+    if (!have_logs) {   /* a version-2 checkpoint resumed without its run directory: the counters alone */
+        if (sm ? ck->win_steps < K : (ck->steps_done % E == 0 && ck->steps_done / E == ck->epochs_done))
+            return ALIG_SUCCESS;
+        FAILF(ALIG_EFORMAT, "the checkpoint's counters disagree: steps_done %llu, epochs_done %zu, %llu step(s) in the "
+              "open log window", (unsigned long long)ck->steps_done, ck->epochs_done, (unsigned long long)ck->win_steps);
+    }
+    if (t < end) {
+        if (end[-1] != '\n') FAILF(ALIG_EFORMAT, "%s: the part the checkpoint continues ends inside a line", csv);
+        const char *nl = memchr(t, '\n', (size_t)(end - t));
+        const long c1 = column_of(t, nl, sm ? "window_steps" : "steps");
+        if (column_of(t, nl, sm ? "step" : "epoch") != 0 || c1 < 0)
+            FAILF(ALIG_EFORMAT, "%s: the first line is not the header of a %s-mode log", csv, sm ? "step" : "epoch");
+        for (const char *a = nl + 1; a < end; a++) {
+            const char *b = memchr(a, '\n', (size_t)(end - a));
+            const uint64_t j = (uint64_t)++rows;
+            uint64_t v0 = 0, v1 = 0;
+            const int bad = field_u64(a, b, 0, &v0) || field_u64(a, b, (size_t)c1, &v1);
+            if (sm && (bad || v1 != K || v0 / K != j || v0 % K))
+                FAILF(ALIG_EFORMAT, "%s: record %zu is not the window of %llu steps ending at step %llu", csv, rows,
+                      (unsigned long long)K, (unsigned long long)(j * K));
+            if (!sm && (bad || v0 != j || v1 % E || v1 / E != j))
+                FAILF(ALIG_EFORMAT, "%s: record %zu is not epoch %llu ending at step %llu", csv, rows,
+                      (unsigned long long)j, (unsigned long long)(j * E));
+            a = b;
+        }
+    }
+    size_t jrows = 0;
+    for (size_t i = 0; i < r->jsonl.len; i++) jrows += r->jsonl.p[i] == '\n';
+    if (r->jsonl.len && r->jsonl.p[r->jsonl.len - 1] != '\n')
+        FAILF(ALIG_EFORMAT, "%s: the part the checkpoint continues ends inside a line", jsonl);
+    if (jrows != rows)
+        FAILF(ALIG_EFORMAT, "%s holds %zu record(s) where %s holds %zu: the checkpoint's log lengths disagree", jsonl,
+              jrows, csv, rows);
+    if (!sm) {
+        if (ck->epochs_done != rows)
+            FAILF(ALIG_EFORMAT, "the checkpoint's epochs_done (%zu) disagrees with the %zu epoch record(s) of the log it "
+                  "continues (%s)", ck->epochs_done, rows, csv);
+        if (ck->steps_done % E || ck->steps_done / E != ck->epochs_done)
+            FAILF(ALIG_EFORMAT, "the checkpoint's steps_done (%llu) is not its epochs_done (%zu) times the %llu batches "
+                  "of an epoch", (unsigned long long)ck->steps_done, ck->epochs_done, (unsigned long long)E);
+    } else {
+        if (ck->win_steps >= K)
+            FAILF(ALIG_EFORMAT, "the checkpoint's open log window holds %llu steps, not fewer than log_every (%llu)",
+                  (unsigned long long)ck->win_steps, (unsigned long long)K);
+        if ((rows && K > (UINT64_MAX - ck->win_steps) / rows) || (uint64_t)rows * K + ck->win_steps != ck->steps_done)
+            FAILF(ALIG_EFORMAT, "the checkpoint's steps_done (%llu) disagrees with the log it continues (%s): %zu "
+                  "window(s) of %llu steps and %llu step(s) in the open one", (unsigned long long)ck->steps_done, csv,
+                  rows, (unsigned long long)K, (unsigned long long)ck->win_steps);
+    }
+    return ALIG_SUCCESS;
+}
+
+/* One log the checkpoint continues, into t. Version 1 carries it (the file, if any, must agree
+ * with it on their common part: the file may lack the newest record or hold later ones); version
+ * 2 names the first `bytes` of the file, which must be there with the recorded CRC-32. */
+static alig_status load_log(run *r, const char *path, const char *copy, size_t bytes, uint32_t crc, tr_text *t)
+{
+    if (copy) {
+        tr_text_add(t, copy, bytes);
+        if (t->failed) return ALIG_ENOMEM;
+        FILE *f = path ? fopen(path, "rb") : NULL;
+        if (!f) return ALIG_SUCCESS;
+        char buf[4096];
+        size_t off = 0, k;
+        while (off < bytes && (k = fread(buf, 1, sizeof buf < bytes - off ? sizeof buf : bytes - off, f)) > 0) {
+            for (size_t i = 0; i < k; i++)
+                if (buf[i] != copy[off + i]) {
+                    fclose(f);
+                    FAILF(ALIG_EFORMAT, "%s differs from the log the checkpoint continues (at byte %zu): was the "
+                          "checkpoint copied from another run?", path, off + i);
+                }
+            off += k;
+        }
+        fclose(f);
+        return ALIG_SUCCESS;
+    }
+    if (!path) return ALIG_SUCCESS;     /* no run directory: nothing to continue */
+    const int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT && bytes == 0) return ALIG_SUCCESS;
+    if (fd < 0 && errno == ENOENT)
+        FAILF(ALIG_EFORMAT, "%s is missing: the checkpoint continues its first %zu bytes", path, bytes);
+    if (fd < 0) return io_fail(r, path, "cannot open", errno);
+    struct stat sb;
+    if (fstat(fd, &sb) != 0) {
+        const int e = errno;
+        close(fd);
+        return io_fail(r, path, "cannot stat", e);
+    }
+    if ((uint64_t)sb.st_size < bytes) {
+        close(fd);
+        FAILF(ALIG_EFORMAT, "%s holds %llu bytes, fewer than the %zu the checkpoint continues: it is not the log of "
+              "this checkpoint (copied from another run?) or was cut short", path, (unsigned long long)sb.st_size,
+              bytes);
+    }
+    char *buf = malloc(bytes ? bytes : 1);
+    if (!buf) {
+        close(fd);
+        return ALIG_ENOMEM;
+    }
+    size_t off = 0;
+    while (off < bytes) {
+        const ssize_t k = read(fd, buf + off, bytes - off);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) {
+            const int e = k < 0 ? errno : EIO;
+            free(buf);
+            close(fd);
+            return io_fail(r, path, "cannot read", e);
+        }
+        off += (size_t)k;
+    }
+    close(fd);
+    if (tr_crc32(0, buf, bytes) != crc) {
+        free(buf);
+        FAILF(ALIG_EFORMAT, "%s differs from the log the checkpoint continues (the CRC-32 of its first %zu bytes): "
+              "was the checkpoint copied from another run, or the log edited?", path, bytes);
+    }
+    tr_text_add(t, buf, bytes);
+    free(buf);
+    return t->failed ? ALIG_ENOMEM : ALIG_SUCCESS;
+}
+
+/* A config.json in the run directory must describe the run of the checkpoint: the same mode,
+ * task, model and solver members as this run's (the length and the process may differ). */
+static alig_status check_config(run *r, uint64_t total)
+{
+    FILE *f = fopen(r->cfg_path, "rb");
+    if (!f) return errno == ENOENT ? ALIG_SUCCESS : io_fail(r, r->cfg_path, "cannot open", errno);
+    tr_text have = { 0 }, want = { 0 };
+    char buf[4096];
+    for (size_t k; (k = fread(buf, 1, sizeof buf, f)) > 0 && have.len < ((size_t)1 << 24);) tr_text_add(&have, buf, k);
+    const int rerr = ferror(f);
+    fclose(f);
+    build_config(&want, r->model, r->task, r->solver, r->sp, r->p, total);
+    alig_status st = have.failed || want.failed ? ALIG_ENOMEM : rerr ? io_fail(r, r->cfg_path, "cannot read", EIO)
+                                                                      : ALIG_SUCCESS;
+    const size_t a = st ? 0 : config_identity_len(have.p, have.len), b = st ? 0 : config_identity_len(want.p, want.len);
+    if (!st && (a != b || memcmp(have.p, want.p, a))) {
+        /* name the member of the first line that differs */
+        size_t i = 0, line = 0;
+        while (i < a && i < b && have.p[i] == want.p[i]) {
+            if (want.p[i] == '\n') line = i + 1;
+            i++;
+        }
+        const char *q = want.p + line;
+        char member[32] = "header";
+        if (!strncmp(q, "  \"", 3)) {
+            const char *e = strchr(q + 3, '"');
+            if (e && (size_t)(e - q - 3) < sizeof member) {
+                memcpy(member, q + 3, (size_t)(e - q - 3));
+                member[e - q - 3] = '\0';
+            }
+        }
+        snprintf(r->res->error, sizeof r->res->error, "%s describes another run (its \"%s\" member differs from the "
+                 "checkpoint's run): was the checkpoint copied from another run directory?", r->cfg_path, member);
+        st = ALIG_EINVAL;
+    }
+    tr_text_free(&have);
+    tr_text_free(&want);
+    return st;
+}
+
+/* The log files at the start: a new run removes any from an earlier start that died before its
+ * first checkpoint (its files are created with its first record); a resumed one cuts them back
+ * to what the checkpoint continues (t), after rewriting them from a version-1 checkpoint's copy. */
+static alig_status start_log(run *r, const char *path, const alig_train_checkpoint *ck, const tr_text *t, int *fd)
+{
+    if (!ck) return unlink(path) != 0 && errno != ENOENT ? io_fail(r, path, "cannot remove", errno) : ALIG_SUCCESS;
+    if (ck->version == 1) {
+        alig_status st = tr_write_atomic(path, t->p ? t->p : "", t->len, NULL, r->res->error, sizeof r->res->error);
+        if (st) return st;
+    }
+    alig_status st = open_log(r, path, fd);
+    if (!st && ftruncate(*fd, (off_t)t->len) != 0) st = io_fail(r, path, "cannot cut back to the checkpoint", errno);
+    return st;
+}
+
+#undef FAILF
 
 /* One step: batch k, gradient, clipping, solver step. *nonfinite names what was not finite. */
 typedef struct step_out {
@@ -424,6 +742,7 @@ static alig_status one_step(run *r, step_out *o)
     o->step = alig_solver_step_size(r->solver);
     o->stepu = alig_solver_step_size_unclipped(r->solver);
     r->L.steps_done = k + 1;
+    tr_crash_point("step");
     return ALIG_SUCCESS;
 }
 
@@ -541,8 +860,8 @@ static alig_status epochs_loop(run *r)
         epoch_append(&rec, &r->csv, &r->jsonl);
         if (r->csv.failed || r->jsonl.failed) return ALIG_ENOMEM;
         r->L.epochs_done = epoch + 1;
-        /* checkpoint first (it also carries the logs), then the log files */
-        if ((st = save_checkpoint(r)) || (st = write_logs(r))) return st;
+        /* the record in the log files first, synced, then the checkpoint that counts it */
+        if ((st = append_logs(r)) || (st = sync_logs(r)) || (st = save_checkpoint(r))) return st;
         const alig_train_event rev = { .kind = ALIG_TRAIN_EV_ROW, .step = r->L.steps_done, .epoch = epoch,
                                        .epochs = p->epochs, .epoch_batches = E, .row = &rec };
         if (notify(r, &rev)) {
@@ -585,7 +904,8 @@ static alig_status steps_loop(run *r)
                 note_nonfinite(r, &o);
                 /* log what finished: the open window up to the last finite step; the checkpoint stays */
                 if (L->win_steps) close_window(r, now_s() - t0);
-                alig_status wst = write_logs(r);
+                alig_status wst = append_logs(r);
+                if (!wst) wst = sync_logs(r);
                 if (wst) return wst;
             }
             return st;
@@ -616,13 +936,14 @@ static alig_status steps_loop(run *r)
             t0 = t1;
             if (r->csv.failed || r->jsonl.failed) return ALIG_ENOMEM;
         }
-        if (ck_due && (st = save_checkpoint(r))) return st;
+        /* the records so far in the log files, synced, then the checkpoint that counts them */
+        if (ck_due && ((st = append_logs(r)) || (st = sync_logs(r)) || (st = save_checkpoint(r)))) return st;
         if (!have_row && L->steps_done == p->steps && L->win_steps) {   /* the last, short window: logs only */
             rec = close_window(r, now_s() - t0);
             have_row = 1;
         }
         if (have_row) {
-            if ((st = write_logs(r))) return st;
+            if ((st = append_logs(r))) return st;
             const alig_train_event rev = { .kind = ALIG_TRAIN_EV_ROW, .step = L->steps_done, .total_steps = p->steps,
                                            .row = &rec };
             if (notify(r, &rev)) {
@@ -664,43 +985,77 @@ alig_status alig_train(alig_model *model, alig_task *task, alig_solver *solver, 
     if (sst) return sst;
 #undef BAD
     run r = { .model = model, .task = task, .solver = solver, .sp = solver_params, .p = p, .obs = obs, .ctx = ctx,
-              .res = res };
+              .res = res, .dir_fd = -1, .csv_fd = -1, .jsonl_fd = -1 };
     r.L = (tr_loop){ .step_mode = step_mode, .log_every = step_mode ? p->log_every : 0, .clip_norm = p->clip_norm };
     alig_status st = ALIG_SUCCESS;
-    if (resume && (st = restore(resume, model, solver, &r.L, &r.csv, &r.jsonl, res->error, sizeof res->error)))
+    if (p->profile && !(r.G = model->type->graph ? model->type->graph(model->impl) : NULL)) {
+        snprintf(res->error, sizeof res->error, "model '%s' has no graph to profile", model->name);
+        st = ALIG_EUNSUPPORTED;
         goto done;
-    if (!step_mode) {
-        upgrade_epoch_csv(&r.csv);
-        if (r.csv.failed) {
-            st = ALIG_ENOMEM;
-            goto done;
-        }
     }
-    res->last_checkpoint_step = resume ? resume->steps_done : 0;
-    res->last_checkpoint_epoch = resume ? resume->epochs_done : 0;
-    const uint64_t total = step_mode ? p->steps : (uint64_t)p->epochs * task->epoch_batches;
-    if (r.L.steps_done >= total && (step_mode || r.L.epochs_done >= p->epochs)) goto done;   /* nothing to do */
-    if (p->dir && p->shard_rank == 0) {     /* shards r > 0 write nothing */
+    const int writer = p->dir && p->shard_rank == 0;     /* shards r > 0 write nothing */
+    if (writer) {
         if (!(r.ck_path = join(p->dir, "checkpoint.bin")) || !(r.csv_path = join(p->dir, "log.csv")) ||
             !(r.jsonl_path = join(p->dir, "log.jsonl")) || !(r.cfg_path = join(p->dir, "config.json"))) {
             st = ALIG_ENOMEM;
             goto done;
         }
-        if ((st = write_config(r.cfg_path, model, task, solver, solver_params, p, total, res->error,
-                               sizeof res->error)))
+        /* one run at a time in a directory: two would interleave their records */
+        if ((r.dir_fd = open(p->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+            st = io_fail(&r, p->dir, "cannot open the run directory", errno);
             goto done;
+        }
+        if (flock(r.dir_fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK) {
+            snprintf(res->error, sizeof res->error, "%s: another process is training in this directory", p->dir);
+            st = ALIG_EIO;
+            goto done;
+        }
+    }
+    const uint64_t total = step_mode ? p->steps : (uint64_t)p->epochs * task->epoch_batches;
+    if (resume) {
+        if ((st = restore(resume, model, solver, &r.L, res->error, sizeof res->error)) ||
+            (st = load_log(&r, r.csv_path, resume->version == 1 ? (resume->csv ? resume->csv : "") : NULL,
+                           resume->csv_bytes, resume->csv_crc, &r.csv)) ||
+            (st = load_log(&r, r.jsonl_path, resume->version == 1 ? (resume->jsonl ? resume->jsonl : "") : NULL,
+                           resume->jsonl_bytes, resume->jsonl_crc, &r.jsonl)) ||
+            (st = check_counters(&r, resume, resume->version == 1 || writer)) || (writer && (st = check_config(&r, total))))
+            goto done;
+    }
+    /* logs of a build with fewer epoch columns: padded, then written whole once (below) */
+    int upgraded = 0;
+    if (resume && !step_mode) {
+        const size_t before = r.csv.len;
+        upgrade_epoch_csv(&r.csv);
+        if (r.csv.failed) {
+            st = ALIG_ENOMEM;
+            goto done;
+        }
+        upgraded = r.csv.len != before;
+    }
+    res->last_checkpoint_step = resume ? resume->steps_done : 0;
+    res->last_checkpoint_epoch = resume ? resume->epochs_done : 0;
+    if (r.L.steps_done >= total && (step_mode || r.L.epochs_done >= p->epochs)) goto done;   /* nothing to do */
+    if (writer) {
+        /* ours, and those of the profile tables `alig train --profile` writes next to them */
+        static const char *const ours[] = { "checkpoint.bin", "config.json", "log.csv", "log.jsonl", "profile.csv",
+                                            "profile_nodes.csv", NULL };
+        tr_remove_stale_tmp(p->dir, ours);     /* left by a run killed inside an atomic write */
+        if ((st = write_config(r.cfg_path, model, task, solver, solver_params, p, total, res->error,
+                               sizeof res->error)) ||
+            (upgraded && (st = tr_write_atomic(r.csv_path, r.csv.p, r.csv.len, NULL, res->error, sizeof res->error))) ||
+            (st = start_log(&r, r.csv_path, resume, &r.csv, &r.csv_fd)) ||
+            (st = start_log(&r, r.jsonl_path, resume, &r.jsonl, &r.jsonl_fd)))
+            goto done;
+        r.csv_done = r.csv.len;
+        r.jsonl_done = r.jsonl.len;
+        r.csv_crc = !resume ? 0 : upgraded ? tr_crc32(0, r.csv.p, r.csv.len) : resume->csv_crc;
+        r.jsonl_crc = resume ? resume->jsonl_crc : 0;
     }
     if (p->eps_report && !(r.eps_losses = malloc(task->train.n * sizeof *r.eps_losses))) {
         st = ALIG_ENOMEM;
         goto done;
     }
     if (p->profile) {
-        r.G = model->type->graph ? model->type->graph(model->impl) : NULL;
-        if (!r.G) {
-            snprintf(res->error, sizeof res->error, "model '%s' has no graph to profile", model->name);
-            st = ALIG_EUNSUPPORTED;
-            goto done;
-        }
         /* only full batches run the graph; leave the first out as warm-up (first-touch page faults,
          * thread start) when another one follows */
         uint64_t full_left;
@@ -715,10 +1070,17 @@ alig_status alig_train(alig_model *model, alig_task *task, alig_solver *solver, 
         res->profile_graph = r.G;
     }
     st = step_mode ? steps_loop(&r) : epochs_loop(&r);
+    if (!st || st == ALIG_ENONFINITE) {     /* the records after the last checkpoint, durable too */
+        const alig_status lst = sync_logs(&r);
+        if (!st) st = lst;
+    }
 done:
     res->steps_done = r.L.steps_done;
     res->epochs_done = r.L.epochs_done;
     if (st && !res->error[0] && !res->nonfinite) snprintf(res->error, sizeof res->error, "%s", alig_strerror(st));
+    if (r.csv_fd >= 0) close(r.csv_fd);
+    if (r.jsonl_fd >= 0) close(r.jsonl_fd);
+    if (r.dir_fd >= 0) close(r.dir_fd);     /* releases the lock */
     tr_text_free(&r.csv);
     tr_text_free(&r.jsonl);
     free(r.ck_path);

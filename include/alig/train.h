@@ -23,10 +23,15 @@
  * over every parameter, computed in double; TF's clip_by_global_norm, a non-finite norm stops
  * the run), then the solver step (alig_solver_step with the unclipped loss).
  *
- * Files in the run directory (when params->dir is set), each written atomically (temporary
- * file, fsync, rename): config.json (every setting, at the start), log.csv and log.jsonl (after
- * every record), checkpoint.bin (model state + solver state + loop state + the logs + the
- * caller's block; CRC-32 protected). docs/training.md gives the formats.
+ * Files in the run directory (when params->dir is set): config.json (every setting, written
+ * atomically at the start: temporary file, fsync, rename), log.csv and log.jsonl (one record
+ * appended after every record, synced before every checkpoint and at the end), checkpoint.bin
+ * (model state + solver state + loop state + the byte length and CRC-32 of each log + the
+ * caller's block; CRC-32 protected; written atomically). The logs are written first, then the
+ * checkpoint, so a crash at any point leaves logs that hold at least what the newest checkpoint
+ * says; resuming checks them against it and cuts off what came after it. A run holds an
+ * exclusive lock (flock) on the directory, and removes temporary files an interrupted write left
+ * there. docs/training.md gives the formats.
  *
  * Exactness of resume: batch k is a pure function of the task's settings and k, the model's
  * random stream and buffers and the solver state travel in the checkpoint, and the loop state
@@ -257,10 +262,14 @@ typedef struct alig_train_checkpoint {
     double clip_norm;
     double win_loss, win_step, win_stepu;   /**< sums over the open window (step mode) */
     uint64_t win_steps, win_zero_grad, win_clips, win_clipped;
-    size_t csv_bytes, jsonl_bytes;
-    char *csv, *jsonl;              /**< the logs so far */
+    size_t csv_bytes, jsonl_bytes;  /**< how far log.csv and log.jsonl go at this checkpoint (bytes) */
+    char *csv, *jsonl;              /**< format version 1 only: the logs so far (NULL in version 2, whose
+                                         logs stay in their files) */
     size_t user_bytes;
     void *user;                     /**< the caller's block */
+    unsigned version;               /**< file format: 2 (written now) or 1 (an older build's, read) */
+    uint32_t csv_crc, jsonl_crc;    /**< CRC-32 (zlib) of the first csv_bytes of log.csv and the first
+                                         jsonl_bytes of log.jsonl */
 } alig_train_checkpoint;
 
 /**
@@ -285,16 +294,24 @@ void alig_train_checkpoint_free(alig_train_checkpoint *ck);
  *                       alig_model_x(model) by alig_solver_set (with its radius).
  * @param solver_params  the parameter struct the solver was allocated with (saved in checkpoints).
  * @param resume         NULL for a new run; else a checkpoint of this run (same model, solver,
- *                       mode, log_every and clip_norm): the model, solver and loop state and the
- *                       logs are put back first, then training continues.
+ *                       mode, log_every and clip_norm): the model, solver and loop state are put
+ *                       back first, then training continues. With params->dir the run directory
+ *                       must hold the logs the checkpoint continues (the first csv_bytes and
+ *                       jsonl_bytes of log.csv and log.jsonl, with the recorded CRC-32s; their
+ *                       records must agree with steps_done and epochs_done) and, when it holds a
+ *                       config.json, one with the same task, model and solver; the logs are then
+ *                       cut back to the checkpoint's lengths (a version-1 checkpoint rewrites them
+ *                       from its copy).
  * @param obs, ctx       observer (may be NULL).
  * @param res            receives how the run ended (required).
  * @return ALIG_SUCCESS (done, or cancelled); ALIG_ENONFINITE (a non-finite loss, gradient norm,
  *         gradient or iterate: the run stopped before that step's update was kept; the log files
  *         hold every completed record and, in step mode, the open window up to the last finite
  *         step; the newest checkpoint is untouched); ALIG_EINVAL (bad arguments, a checkpoint of
- *         another run, with a message in res->error); ALIG_EIO (a file could not be written);
- *         ALIG_ENOMEM; a model or task status.
+ *         another run, with a message in res->error); ALIG_EFORMAT (a checkpoint whose counters
+ *         disagree with its logs, or logs in the directory that are not those it continues);
+ *         ALIG_EIO (a file could not be written or read, or another process holds the
+ *         directory); ALIG_ENOMEM; a model or task status.
  */
 alig_status alig_train(alig_model *model, alig_task *task, alig_solver *solver, const void *solver_params,
                        const alig_train_params *params, const alig_train_checkpoint *resume,
