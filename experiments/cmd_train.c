@@ -827,12 +827,13 @@ static int observe(const alig_train_event *ev, void *ctx)
                        "test_acc=%.4f step_mean=%.4g clipped=%.3f images/s=%.0f seconds=%.1f\n",
                        r->epoch, ev->epochs, r->train_loss, r->train_acc, r->val_loss, r->val_acc, r->test_loss,
                        r->test_acc, r->step_mean, r->clipped_frac, r->images_per_s, r->seconds);
-            if (!r->window && !isnan(r->train_eval_loss))
-                printf("epoch %zu/%zu eps: train_eval_loss=%.4g train_eval_acc=%.4f max=%.4g q50=%.4g q90=%.4g "
-                       "q99=%.4g q99.9=%.4g eps_seconds=%.1f\n",
-                       r->epoch, ev->epochs, r->train_eval_loss, r->train_eval_acc, r->eps_max, r->eps_q50,
-                       r->eps_q90, r->eps_q99, r->eps_q999, r->eps_seconds);
-            else
+            if (!r->window) {
+                if (!isnan(r->train_eval_loss))
+                    printf("epoch %zu/%zu eps: train_eval_loss=%.4g train_eval_acc=%.4f max=%.4g q50=%.4g q90=%.4g "
+                           "q99=%.4g q99.9=%.4g eps_seconds=%.1f\n",
+                           r->epoch, ev->epochs, r->train_eval_loss, r->train_eval_acc, r->eps_max, r->eps_q50,
+                           r->eps_q90, r->eps_q99, r->eps_q999, r->eps_seconds);
+            } else
                 printf("step %llu/%llu loss_mean=%.6g step_mean=%.4g zero_grad=%llu clip_events=%llu steps/s=%.0f\n",
                        (unsigned long long)r->steps, (unsigned long long)ev->total_steps, r->loss_mean, r->step_mean,
                        (unsigned long long)r->zero_grad, (unsigned long long)r->clip_events, r->steps_per_s);

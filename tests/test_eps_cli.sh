@@ -2,7 +2,8 @@
 # test_eps_cli.sh - `alig train --eps-report`: the ε report's log columns (after lr, in log.csv and
 # log.jsonl), their order (q50 <= q90 <= q99 <= q99.9 <= max, the mean below the max), the stdout
 # line agreeing with log.csv, nan without the flag, the setting kept by --resume and changed by
-# --resume --eps-report off, config.json, and the usage errors (a bad value; step mode).
+# --resume --eps-report off, config.json, one stdout line per epoch without the report (no stray
+# step-window line), and the usage errors (a bad value; step mode).
 # Data: small synthetic IDX files written here.
 set -u
 
@@ -65,6 +66,8 @@ if run 0 "${COMMON[@]}" --epochs 2 --eps-report on --out "$A"; then
     run 0 --resume "$A" --epochs 4 --eps-report off && check "resume --eps-report off: nan: $(tail -1 "$A/log.csv")" \
         awk -F, -v m="$m" 'NR == 5 { exit !($m == "nan" && $(m+2) == "nan" && $(m+7) == "nan") }' "$A/log.csv"
     check "no eps line when off" [ "$(grep -c ' eps: ' "$TMP/out")" -eq 0 ]
+    check "epoch mode, report off: one line per epoch on stdout and no step-window line" \
+        [ "$(grep -c '^epoch 4/4 train_loss=' "$TMP/out")" -eq 1 -a "$(grep -c '^step ' "$TMP/out")" -eq 0 ]
 fi
 
 B="$TMP/b"
