@@ -4,7 +4,7 @@
  *
  * The run's settings travel inside the checkpoint's caller block as text, so that --resume
  * rebuilds the same task, model and solver: "alig-train 2\n" then "key=value\n" lines. --resume
- * reads them as strictly as the flags (every key exactly once, no unknown key, each value in its
+ * reads them as strictly as the flags (every key once, the later ones possibly absent, no unknown key, each value in its
  * range) and against the checkpoint's own state; the library then checks the checkpoint against
  * the logs and config.json it continues. Failures there are the data's (exit 1).
  *
@@ -267,6 +267,8 @@ static const char *cfg_check(const train_cfg *c, char *buf, size_t len)
     return NULL;
 }
 
+static int in_list(const char *const *list, const char *name);
+
 /* Parse a caller block into cfg. Returns 0, or -1 with the reason (naming the key) in why. */
 static int cfg_read(const char *blk, size_t len, train_cfg *c, char *why, size_t whylen)
 {
@@ -317,8 +319,11 @@ static int cfg_read(const char *blk, size_t len, train_cfg *c, char *why, size_t
             return -1;
         }
     }
+    /* keys added after the block's first version: absent in the checkpoints of older builds, whose
+     * runs had their defaults (cfg_defaults: loss ce, no vision data set, one rank, no ε report) */
+    static const char *const later[] = { "loss", "data_dir", "augment", "coarse", "no_extra", "ranks", "eps_report", NULL };
     for (size_t i = 0; i < N_CFG_KEYS; i++)
-        if (!seen[i]) {
+        if (!seen[i] && !in_list(later, cfg_keys[i].name)) {
             snprintf(why, whylen, "missing key '%s'", cfg_keys[i].name);
             return -1;
         }
