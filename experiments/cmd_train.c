@@ -4,9 +4,10 @@
  *
  * The run's settings travel inside the checkpoint's caller block as text, so that --resume
  * rebuilds the same task, model and solver: "alig-train 2\n" then "key=value\n" lines. --resume
- * reads them as strictly as the flags (every key once, the later ones possibly absent, no unknown key, each value in its
- * range) and against the checkpoint's own state; the library then checks the checkpoint against
- * the logs and config.json it continues. Failures there are the data's (exit 1).
+ * reads them as strictly as the flags (every key once, those added later possibly absent, no
+ * unknown key, each value in its range) and against the checkpoint's own state; the library then
+ * checks the checkpoint against the logs and config.json it continues. Failures there are the
+ * data's (exit 1).
  *
  * Under mpirun (`mpirun -np K alig train ...`) the K processes share every mini-batch (data
  * parallelism, dist/dist_train.h and train.h): rank 0 prints and writes the files, every rank
