@@ -195,7 +195,7 @@ static const struct cfg_key {
     CFG_KEY("checkpoint_every", 'u', checkpoint_every, 1, ULLONG_MAX),
     CFG_KEY("seed", 'l', seed, 0, ULONG_MAX),
     CFG_KEY("val_seed", 'l', val_seed, 0, ULONG_MAX),
-    CFG_KEY("threads", 'z', threads, 1, CLI_MAX_THREADS),
+    CFG_KEY("threads", 'z', threads, 0, CLI_MAX_THREADS),   /* 0: an older build's "not given" */
     CFG_KEY("loss", 's', loss, 0, 0),
     CFG_KEY("data_dir", 's', data_dir, 0, 0),
     CFG_KEY("augment", 'b', augment, 0, 1),

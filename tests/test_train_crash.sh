@@ -208,7 +208,10 @@ fresh; settings_sed '$a batch=32';                          refused "key 'batch'
 fresh; settings_sed 's/^batch=.*/batch=0/';                 refused "key 'batch': '0'"
 fresh; settings_sed 's/^batch=.*/batch=32x/';               refused "key 'batch': '32x'"
 fresh; settings_sed 's/^batch=.*/batch= 32/';               refused "key 'batch': ' 32'"
-fresh; settings_sed 's/^threads=.*/threads=0/';             refused "key 'threads'"
+fresh; settings_sed 's/^threads=.*/threads=1025/';          refused "key 'threads'"
+# threads=0 (older builds: the OpenMP default, resolved on resume) is accepted
+fresh; settings_sed 's/^threads=.*/threads=0/'
+run 0 --resume "$KK" --epochs 3 && check "threads=0 resumes to 3 records" [ "$(lines "$KK/log.csv")" -eq 4 ]
 fresh; settings_sed 's/^dropout=.*/dropout=0x1p-1/';        refused "key 'dropout'"
 fresh; settings_sed 's/^dropout=.*/dropout=1/';             refused "key 'dropout'"
 fresh; settings_sed 's/^clip_norm=.*/clip_norm=-1/';        refused "key 'clip_norm'"
