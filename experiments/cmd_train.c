@@ -1338,10 +1338,13 @@ static int train_main(int argc, char **argv)
         goto done;
     }
     alig_dist_train_hook(&tp, shards);      /* one rank: nothing changes */
+    /* the divergence check's reference, read by every rank before rank 0 may cut or rewrite the log
+     * (after the meeting), so that all ranks judge the same reduced losses against the same value */
+    const double first_loss = resume ? first_logged_loss(dir, step_mode) : NAN;
     if ((rc = ranks_meet(CLI_OK))) goto done;   /* another rank failed (it said why) */
     progress pg = { .tty = rank == 0 && isatty(fileno(stderr)), .quiet = quiet, .eps = c.eps_report, .batch = c.batch,
                     .last_eval = NAN, .t_start = cli_now(), .step0 = resume ? ck.steps_done : 0,
-                    .header = header, .first_loss = resume ? first_logged_loss(dir, step_mode) : NAN };
+                    .header = header, .first_loss = first_loss };
     alig_train_result res;
     st = alig_train(model, task, solver, sv.params, &tp, resume ? &ck : NULL, observe, &pg, &res);
     if (st && pg.tty) fputc('\n', stderr);
@@ -1379,6 +1382,7 @@ static int train_main(int argc, char **argv)
         goto done;
     }
     if (pg.diverged) {
+        g_failed_everywhere = 1;    /* every rank saw the same reduced losses against the same reference */
         char what[64], ref[64];
         if (step_mode) {
             snprintf(what, sizeof what, "mean loss of the window ending at step %llu", (unsigned long long)pg.div_step);

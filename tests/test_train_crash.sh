@@ -149,6 +149,23 @@ run 0 --resume "$V"
 same_run "$R" "$V" epoch "resumed from a version-1 checkpoint"
 check "the next checkpoint is version 2" [ "$("${CK[@]}" get "$V/checkpoint.bin" version)" = 2 ]
 
+# an older build's log, without the 8 columns of the ε report: the resume pads its rows with nan and
+# rewrites it, and must record the rewritten log in the checkpoint at once: killed at its first
+# step, the run resumes again (the checkpoint's CRC describes the padded log) and ends as the reference
+U="$TMP/upg"
+crash checkpoint-renamed:2 "${E[@]}" --epochs 5 --out "$U"
+rev "$U/log.csv" | cut -d, -f9- | rev >"$TMP/old.csv"
+check "older log: 8 columns fewer" [ "$(head -1 "$TMP/old.csv" | tr ',' '\n' | grep -c '')" -eq \
+                                      "$(( $(head -1 "$U/log.csv" | tr ',' '\n' | grep -c '') - 8 ))" ]
+"${CK[@]}" put "$U/checkpoint.bin" csv_bytes "$(stat -c %s "$TMP/old.csv")"
+"${CK[@]}" to-v1 "$U/checkpoint.bin" "$TMP/old.csv" "$U/log.jsonl"
+cp "$TMP/old.csv" "$U/log.csv"
+crash step:1 --resume "$U"
+check "older log, killed after the resume rewrote it: the log has the new header" \
+    cmp -s <(head -1 "$U/log.csv") <(head -1 "$R/log.csv")
+run 0 --resume "$U"
+same_run "$R" "$U" epoch "an older build's log: resumed, killed at once, resumed"
+
 # ================================================================ 2. step mode (the DNC on repeat-copy)
 # 25 steps, windows of 4 (the last, short one at 25), checkpoints every 6 and at the end
 S=(--task repeat-copy --model dnc-16-8-8-2 --opt alig --eta 1 --delta 0 --log-every 4 --checkpoint-every 6 --seed 3

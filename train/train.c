@@ -1050,6 +1050,16 @@ alig_status alig_train(alig_model *model, alig_task *task, alig_solver *solver, 
         r.jsonl_done = r.jsonl.len;
         r.csv_crc = !resume ? 0 : upgraded ? tr_crc32(0, r.csv.p, r.csv.len) : resume->csv_crc;
         r.jsonl_crc = resume ? resume->jsonl_crc : 0;
+        if (upgraded) {
+            /* the checkpoint must describe the rewritten log at once, or a stop before the next
+             * checkpoint would leave a log that no longer matches its CRC (the state is the restored
+             * one, so only the log fields change; rank 0 alone: no collective agree here) */
+            const tr_logpos pos = { .csv_bytes = r.csv_done, .jsonl_bytes = r.jsonl_done, .csv_crc = r.csv_crc,
+                                    .jsonl_crc = r.jsonl_crc };
+            if ((st = tr_checkpoint_save(r.ck_path, model, solver, solver_params, &r.L, &pos, p->user, p->user_bytes,
+                                         res->error, sizeof res->error)))
+                goto done;
+        }
     }
     if (p->eps_report && !(r.eps_losses = malloc(task->train.n * sizeof *r.eps_losses))) {
         st = ALIG_ENOMEM;
