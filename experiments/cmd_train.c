@@ -1310,10 +1310,12 @@ static int train_main(int argc, char **argv)
         }
     }
 
-    if (resume && ranks_before != (size_t)ranks && !quiet)
-        printf("note: the run was checkpointed with %zu rank%s and continues with %d: it agrees with an uninterrupted "
-               "run within float rounding (the order of the batch sums changes), not bit for bit\n", ranks_before,
-               ranks_before == 1 ? "" : "s", ranks);
+    if (resume && ranks_before != (size_t)ranks && !quiet) {     /* goes out with the header (a refused resume prints nothing) */
+        const size_t used = strlen(header);
+        snprintf(header + used, sizeof header - used, "note: the run was checkpointed with %zu rank%s and continues "
+                 "with %d: it agrees with an uninterrupted run within float rounding (the order of the batch sums "
+                 "changes), not bit for bit\n", ranks_before, ranks_before == 1 ? "" : "s", ranks);
+    }
 
     /* ---------------------------------------------------------- train */
     cfg_write(&settings, &c);
