@@ -165,7 +165,7 @@ static int parse_opts(int argc, char **argv, sweep_opts *o)
     static const char *const grid_flags[] = { "--base", "--axis", "--method", "--args", "--seeds", "--seed-flag",
                                               "--rate", "--diverge-factor", NULL };
     *o = (sweep_opts){ .jobs = 1, .estimate_steps = 2 };
-    const char *protocol = NULL, *grid_flag = NULL;
+    const char *protocol = NULL, *grid_flag = NULL, *estimate_flag = NULL;
     char err[512] = "";
     alig_grid *g;
     if (alig_grid_alloc(&g)) return cli_fail(CMD, CLI_RUNTIME, "out of memory");
@@ -236,10 +236,12 @@ static int parse_opts(int argc, char **argv, sweep_opts *o)
         } else if (!strcmp(a, "--estimate")) {
             o->estimate = 1;
         } else if (is_flag(a, "--estimate-steps")) {
+            estimate_flag = "--estimate-steps";
             if (!(rc = value_of(argc, argv, &i, "--estimate-steps", &v)))
                 rc = cli_size(CMD, "estimate-steps", v, 1, &o->estimate_steps);
             if (!rc && o->estimate_steps > 1000) rc = cli_fail(CMD, CLI_USAGE, "--estimate-steps: at most 1000");
         } else if (is_flag(a, "--estimate-rate")) {
+            estimate_flag = "--estimate-rate";
             if (!(rc = value_of(argc, argv, &i, "--estimate-rate", &v)))
                 rc = cli_double(CMD, "estimate-rate", v, CLI_POSITIVE, &o->estimate_rate);
         } else if (is_flag(a, "--out")) {
@@ -272,8 +274,7 @@ static int parse_opts(int argc, char **argv, sweep_opts *o)
     if (!rc && (o->scale || o->n_vars) && !protocol)
         rc = cli_fail(CMD, CLI_USAGE, "%s goes with --protocol FILE (scales and variables are protocol features)",
                       o->scale ? "--scale" : "--set");
-    if (!rc && (o->estimate_rate > 0 || o->estimate_steps != 2) && !o->estimate)
-        rc = cli_fail(CMD, CLI_USAGE, "--estimate-rate and --estimate-steps go with --estimate");
+    if (!rc && estimate_flag && !o->estimate) rc = cli_fail(CMD, CLI_USAGE, "%s goes with --estimate", estimate_flag);
     if (!rc && o->estimate && o->dry_run) rc = cli_fail(CMD, CLI_USAGE, "--estimate and --dry-run: give one");
     if (!rc && protocol) {
         if (grid_flag) {
@@ -770,6 +771,14 @@ static int drop_flag(const char *a, int *takes_value)
     return 0;
 }
 
+/* SIGINT / SIGTERM during the timing runs: stop the run, remove the scratch directory, then exit */
+static volatile sig_atomic_t estimate_signal;
+
+static void estimate_on_signal(int sig)
+{
+    estimate_signal = sig;
+}
+
 /* rm -r of the estimate's scratch directory */
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
@@ -836,8 +845,14 @@ static int time_config(const sweep_opts *o, const char *exe, char *const envp[],
     pid_t pid = rc ? -1 : spawn_in(exe, argv, envp, run_dir);
     if (!rc && pid < 0) rc = cli_fail(CMD, CLI_RUNTIME, "fork: %s", strerror(errno));
     int wstatus = 0;
-    while (!rc && waitpid(pid, &wstatus, 0) < 0)
+    while (!rc && waitpid(pid, &wstatus, 0) < 0) {
         if (errno != EINTR) rc = cli_fail(CMD, CLI_RUNTIME, "waitpid: %s", strerror(errno));
+        else if (estimate_signal) {
+            kill(pid, SIGKILL);
+            waitpid(pid, NULL, 0);
+            rc = cli_fail(CMD, CLI_RUNTIME, "--estimate: interrupted by signal %d", (int)estimate_signal);
+        }
+    }
     if (!rc && !(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0)) {
         snprintf(bufs[6], sizeof bufs[6], "%s/stderr.txt", run_dir);
         char *e = read_text(bufs[6], 4096);
@@ -949,7 +964,12 @@ static int sweep_estimate(const sweep_opts *o)
             rc = cli_fail(CMD, CLI_RUNTIME, "out of memory");
             goto done;
         }
-        for (size_t k = 0; k < n_cfg && !rc; k++) {
+        /* no SA_RESTART: a signal interrupts waitpid, so the scratch directory is removed on the way out */
+        struct sigaction sa = { .sa_handler = estimate_on_signal }, old_int, old_term;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, &old_int);
+        sigaction(SIGTERM, &sa, &old_term);
+        for (size_t k = 0; k < n_cfg && !rc && !estimate_signal; k++) {
             const alig_grid_work *wk = &w[first[k]];
             /* one data set per configuration: two whole batches of training images (no short batch) and
              * 10 to 14 validation images (the CIFAR-10 files hold a multiple of 5 records) */
@@ -964,6 +984,10 @@ static int sweep_estimate(const sweep_opts *o)
             if (!(rc = write_synthetic(data, wk->channels, wk->classes, 2 * wk->batch + 10, &written)))
                 rc = time_config(o, exe, envp, first[k], wk, data, written - 2 * wk->batch, run, &ips[k]);
         }
+        sigaction(SIGINT, &old_int, NULL);
+        sigaction(SIGTERM, &old_term, NULL);
+        if (!rc && estimate_signal)
+            rc = cli_fail(CMD, CLI_RUNTIME, "--estimate: interrupted by signal %d", (int)estimate_signal);
         if (rc) goto done;
     }
     double total_img = 0, total_s = 0, total_eval = 0;

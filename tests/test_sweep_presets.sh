@@ -47,8 +47,8 @@ check "C10-WRN full: SGD's schedule (0.1, x0.2 after 60, 120, 160; Nesterov 0.9;
 check "C10-WRN full: ALI-G with radius 100, momentum 0.9, eta 1" grep -qF \
     'alig__batch=256__eta=1__s0: alig train --data cifar10 --data-dir ${cifar10} --val 5000 --augment on --model wrn-40-4 --dropout 0 --epochs 200 --quiet --opt alig --momentum 0.9 --radius 100 --batch 256 --eta 1 --seed 0 --out run' "$TMP/out"
 run 0 --protocol "$P/cifar10-wrn-40-4.sweep" --scale reduced --dry-run
-check "C10-WRN reduced: SGD's drops at 1, 2, 3, batch 128 only, no batch in the name" grep -qF \
-    'sgd__s0: alig train --data fashion-mnist --train-subset 3000 --val 1000 --test-subset 2000 --augment on --model wrn-10-1 --dropout 0 --epochs 4 --quiet --opt sgd --lr 0.1 --momentum 0.9 --nesterov true --schedule multistep --milestones 1,2,3 --factor 0.2 --batch 128 --weight-decay 5e-4 --seed 0 --out run' "$TMP/out"
+check "C10-WRN reduced: SGD's drops at 1, 2, 3, batch 32 only, no batch in the name" grep -qF \
+    'sgd__s0: alig train --data fashion-mnist --train-subset 2000 --val 1000 --test-subset 2000 --augment on --model wrn-10-1 --dropout 0 --epochs 4 --quiet --opt sgd --lr 0.1 --momentum 0.9 --nesterov true --schedule multistep --milestones 1,2,3 --factor 0.2 --batch 32 --weight-decay 5e-4 --seed 0 --out run' "$TMP/out"
 run 0 --protocol "$P/cifar100-densenet-bc-40-40.sweep" --scale full --dry-run
 check "C100-DN full: ALI-G radius 75" grep -q '^alig__.*--radius 75 ' "$TMP/out"
 run 0 --protocol "$P/cifar10-densenet-bc-40-40.sweep" --scale full --dry-run
@@ -71,7 +71,8 @@ usage_error "$P/cifar10-wrn-40-4.sweep:$line: \${cifar10} is not set (alig sweep
     --protocol "$P/cifar10-wrn-40-4.sweep" --scale full --out "$TMP/u"
 usage_error "--set cifar10: expected NAME=VALUE" --protocol "$P/cifar10-wrn-40-4.sweep" --scale full --set cifar10 --dry-run
 usage_error "--estimate runs no cell" --protocol "$P/figure4.sweep" --scale reduced --estimate --out "$TMP/u"
-usage_error "go with --estimate" --protocol "$P/figure4.sweep" --scale reduced --estimate-rate 5 --dry-run
+usage_error "--estimate-rate goes with --estimate" --protocol "$P/figure4.sweep" --scale reduced --estimate-rate 5 --dry-run
+usage_error "--estimate-steps goes with --estimate" --protocol "$P/figure4.sweep" --scale reduced --estimate-steps 2 --dry-run
 usage_error "an estimate is for train grids" --protocol "$P/convex-smoke.sweep" --estimate
 printf 'scales = a\nbase = solve --problem smooth\n[scale b]\nseeds = 1\n' >"$TMP/bad.sweep"
 usage_error "$TMP/bad.sweep:3: unknown scale 'b'" --protocol "$TMP/bad.sweep" --scale a --out "$TMP/u"
@@ -88,16 +89,16 @@ check "--set cifar10=c10 (relative): cells read --data-dir $TMP/c10" \
 cell_seconds() { sed -n 's/^total: .* images, \([0-9][0-9.e+]*\) cell-seconds.*/\1/p' "$TMP/out"; }
 wall_seconds() { sed -n 's/^wall: \([0-9][0-9.e+]*\) s at .*/\1/p' "$TMP/out"; }
 close() { awk -v a="$1" -v b="$2" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a != "" && d <= 1e-9 * (b < 0 ? -b : b) + 1e-9) }'; }
-# C10-WRN reduced: 57 equal cells of 4 epochs x 3,000 images = 12,000 images, 12 s each at 1000 images/s;
-# on 2 slots the first slot runs cells 0, 2, ..., 56: 29 cells, 348 s
+# C10-WRN reduced: 57 equal cells of 4 epochs x 2,000 images = 8,000 images, 8 s each at 1000 images/s;
+# on 2 slots the first slot runs cells 0, 2, ..., 56: 29 cells, 232 s
 run 0 --protocol "$P/cifar10-wrn-40-4.sweep" --scale reduced --estimate --estimate-rate 1000 --jobs 2
-check "reduced C10-WRN: total 57 cells, 684000 images, 684 cell-seconds" \
-    grep -qE '^total: 57 cells, 684000 images, 684 cell-seconds' "$TMP/out"
-check "reduced C10-WRN: wall 348 s at --jobs 2" grep -qE '^wall: 348 s at --jobs 2 ' "$TMP/out"
+check "reduced C10-WRN: total 57 cells, 456000 images, 456 cell-seconds" \
+    grep -qE '^total: 57 cells, 456000 images, 456 cell-seconds' "$TMP/out"
+check "reduced C10-WRN: wall 232 s at --jobs 2" grep -qE '^wall: 232 s at --jobs 2 ' "$TMP/out"
 check "reduced C10-WRN: evaluation 57 x 4 x (1000 + 2000) = 684000 images not counted" \
     grep -qE '^not counted: the evaluation after each epoch, 684000 images' "$TMP/out"
 check "reduced C10-WRN: one configuration row" \
-    grep -qE '^ +1000 +57 +684000 +0\.19 +input=1x28x28 classes=10 model=wrn-10-1 batch=128 dropout=0 augment=on$' "$TMP/out"
+    grep -qE '^ +1000 +57 +456000 +0\.1267 +input=1x28x28 classes=10 model=wrn-10-1 batch=32 dropout=0 augment=on$' "$TMP/out"
 # SVHN full: 160 epochs x (73,257 - 6,000 + 531,131) images per cell, 123 equal cells, 5000 images/s, 4 slots:
 # 31 cells on the first slot
 cell=$((160 * (73257 - 6000 + 531131)))
