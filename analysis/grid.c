@@ -162,6 +162,7 @@ alig_status alig_grid_alloc(alig_grid **out)
     alig_grid *g = calloc(1, sizeof *g);
     if (!g) return ALIG_ENOMEM;
     g->diverge_factor = 1e3;
+    g->threads = 1;
     if (!(g->seed_flag = dup_str("seed"))) goto nomem;
     if (split_words("lr eta alpha", &g->rate, &g->n_rate)) goto nomem;
     *out = g;
@@ -738,120 +739,357 @@ alig_status alig_grid_validate(alig_grid *g, char *err, size_t errlen)
 
 /* ================================================================ protocol files */
 
-static const char *const top_keys[] = { "base", "seeds", "seed_flag", "rate", "diverge_factor", NULL };
+/* A protocol is read in two passes. The first reads every line into a list of entries (section,
+ * scale scope, method, key, value, line), checking the syntax, the section headers, the keys of
+ * the top level and repeated keys, at every scale. The second builds the grid of one scale: each
+ * key takes the value of the section scoped to that scale when it has one, else the unscoped
+ * value; every error names the line of the value used. */
 
-alig_status alig_grid_parse_text(const char *text, const char *file, alig_grid **out, char *err, size_t errlen)
+enum { SEC_TOP = 0, SEC_COMMON = 1, SEC_METHOD = 2 };
+
+static const char *const top_keys[] = { "base", "seeds", "seed_flag", "rate", "diverge_factor", "threads_per_cell",
+                                        NULL };
+
+typedef struct proto_entry {
+    size_t sec;          /* index into proto.secs */
+    char *key, *val;
+    size_t line;
+} proto_entry;
+
+typedef struct proto_sec {
+    int kind;            /* SEC_TOP, SEC_COMMON, SEC_METHOD */
+    int scope;           /* -1: every scale; else an index into proto.scales */
+    size_t method;       /* SEC_METHOD: index into proto.methods */
+    size_t line;
+} proto_sec;
+
+typedef struct proto {
+    proto_entry *e;
+    size_t n_e;
+    proto_sec *s;
+    size_t n_s;
+    char **methods;      /* method names, in order of first appearance at any scale */
+    size_t n_methods;
+    char **scales;       /* the `scales` key */
+    size_t n_scales, scales_line;
+    size_t n_lines;      /* lines read */
+} proto;
+
+static void proto_free(proto *p)
 {
-    if (!text || !out) return ALIG_EINVAL;
-    if (!file) file = "<protocol>";
-    *out = NULL;
-    alig_grid *g;
-    alig_status st = alig_grid_alloc(&g);
+    for (size_t i = 0; i < p->n_e; i++) {
+        free(p->e[i].key);
+        free(p->e[i].val);
+    }
+    free(p->e);
+    free(p->s);
+    free_strv(p->methods, p->n_methods);
+    free_strv(p->scales, p->n_scales);
+}
+
+static alig_status proto_add_sec(proto *p, int kind, int scope, size_t method, size_t line)
+{
+    proto_sec *ns = realloc(p->s, (p->n_s + 1) * sizeof *ns);
+    if (!ns) return ALIG_ENOMEM;
+    p->s = ns;
+    ns[p->n_s++] = (proto_sec){ .kind = kind, .scope = scope, .method = method, .line = line };
+    return ALIG_SUCCESS;
+}
+
+/* The entry `key` of the section (kind, scope, method), or NULL. */
+static const proto_entry *proto_find(const proto *p, int kind, int scope, size_t method, const char *key)
+{
+    for (size_t i = 0; i < p->n_e; i++) {
+        const proto_sec *s = &p->s[p->e[i].sec];
+        if (s->kind == kind && s->scope == scope && (kind != SEC_METHOD || s->method == method) &&
+            !strcmp(p->e[i].key, key))
+            return &p->e[i];
+    }
+    return NULL;
+}
+
+static int find_str(char *const *v, size_t n, const char *s)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(v[i], s)) return (int)i;
+    return -1;
+}
+
+/* Trim blanks at both ends in place. */
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s)) s++;
+    size_t n = strlen(s);
+    while (n && isspace((unsigned char)s[n - 1])) s[--n] = 0;
+    return s;
+}
+
+/* `scales = a, b`: names as method names, distinct. */
+static alig_status parse_scales(proto *p, const char *val, char *msg, size_t len)
+{
+    const char *q = val;
+    for (;;) {
+        const char *c = strchr(q, ',');
+        size_t n = c ? (size_t)(c - q) : strlen(q);
+        char item[ALIG_GRID_MAX_TOKEN];
+        if (n >= sizeof item) n = sizeof item - 1;
+        memcpy(item, q, n);
+        item[n] = 0;
+        char *t = trim(item);
+        if (!valid_method_name(t)) {
+            set_err(msg, len, "scales: '%s' is not a scale name (letters, digits, '.', '_', '+' or '-')", t);
+            return ALIG_EINVAL;
+        }
+        if (find_str(p->scales, p->n_scales, t) >= 0) {
+            set_err(msg, len, "scales: '%s' appears twice", t);
+            return ALIG_EINVAL;
+        }
+        alig_status st = strv_push(&p->scales, &p->n_scales, t, strlen(t));
+        if (st) return st;
+        if (!c) return ALIG_SUCCESS;
+        q = c + 1;
+    }
+}
+
+static void list_scales(const proto *p, char *buf, size_t len)
+{
+    size_t used = 0;
+    buf[0] = 0;
+    for (size_t i = 0; i < p->n_scales && used < len; i++)
+        used += (size_t)snprintf(buf + used, len - used, "%s%s", i ? ", " : "", p->scales[i]);
+}
+
+/* Pass 1: read every line. */
+static alig_status proto_read(const char *text, const char *file, proto *p, char *err, size_t errlen)
+{
+    memset(p, 0, sizeof *p);
+    alig_status st = proto_add_sec(p, SEC_TOP, -1, 0, 0);
     if (st) return st;
-    enum { TOP, COMMON, METHOD } sect = TOP;
-    size_t method = 0, lineno = 0;
-    unsigned seen_top = 0;       /* bit k: top_keys[k] given */
-    int seen_args = 0, seen_common = 0;
-    char msg[512];
-    const char *p = text;
-    while (*p) {
+    size_t cur = 0, lineno = 0;
+    int seen_unscoped_method = 0;
+    const char *q = text;
+    while (*q) {
         lineno++;
-        const char *eol = strchr(p, '\n');
-        size_t len = eol ? (size_t)(eol - p) : strlen(p);
+        const char *eol = strchr(q, '\n');
+        size_t len = eol ? (size_t)(eol - q) : strlen(q);
         char line[4096];
         if (len >= sizeof line) {
-            st = ALIG_EFORMAT;
             set_err(err, errlen, "%s:%zu: line longer than %zu bytes", file, lineno, sizeof line - 1);
-            goto fail;
+            return ALIG_EFORMAT;
         }
-        memcpy(line, p, len);
+        memcpy(line, q, len);
         line[len] = 0;
-        p = eol ? eol + 1 : p + len;
+        q = eol ? eol + 1 : q + len;
         char *hash = strchr(line, '#');
         if (hash) *hash = 0;
-        char *s = line;
-        while (isspace((unsigned char)*s)) s++;
+        char *s = trim(line);
         size_t sl = strlen(s);
-        while (sl && isspace((unsigned char)s[sl - 1])) s[--sl] = 0;
         if (!sl) continue;
         if (*s == '[') {
             if (s[sl - 1] != ']') {
-                st = ALIG_EFORMAT;
-                set_err(err, errlen, "%s:%zu: a section header is [common] or [method NAME]", file, lineno);
-                goto fail;
+                set_err(err, errlen, "%s:%zu: a section header is [common], [method NAME], [scale S], "
+                        "[scale S: common] or [scale S: method NAME]", file, lineno);
+                return ALIG_EFORMAT;
             }
             s[sl - 1] = 0;
-            char *w = s + 1;
-            while (isspace((unsigned char)*w)) w++;
-            if (!strcmp(w, "common")) {
-                if (seen_common++) {
-                    st = ALIG_EFORMAT;
-                    set_err(err, errlen, "%s:%zu: [common] appears twice", file, lineno);
-                    goto fail;
+            char *w = trim(s + 1);
+            int scope = -1;
+            if (!strncmp(w, "scale", 5) && isspace((unsigned char)w[5])) {
+                char *nm = trim(w + 5), *colon = strchr(nm, ':');
+                char *rest = NULL;
+                if (colon) {
+                    *colon = 0;
+                    rest = trim(colon + 1);
+                    nm = trim(nm);
                 }
-                if (g->n_methods) {
-                    st = ALIG_EFORMAT;
-                    set_err(err, errlen, "%s:%zu: [common] must come before the [method] sections", file, lineno);
-                    goto fail;
+                if (!p->n_scales) {
+                    set_err(err, errlen, "%s:%zu: [scale %s]: declare the protocol's scales first, at the top "
+                            "(scales = NAME, ...)", file, lineno, nm);
+                    return ALIG_EFORMAT;
                 }
-                sect = COMMON;
-            } else if (!strncmp(w, "method", 6) && isspace((unsigned char)w[6])) {
-                char *nm = w + 6;
-                while (isspace((unsigned char)*nm)) nm++;
-                size_t nl = strlen(nm);
-                while (nl && isspace((unsigned char)nm[nl - 1])) nm[--nl] = 0;
-                if ((st = alig_grid_add_method(g, nm, msg, sizeof msg))) {
-                    set_err(err, errlen, "%s:%zu: %s", file, lineno, msg);
-                    goto fail;
+                scope = find_str(p->scales, p->n_scales, nm);
+                if (scope < 0) {
+                    char have[512];
+                    list_scales(p, have, sizeof have);
+                    set_err(err, errlen, "%s:%zu: unknown scale '%s' (this protocol's scales, line %zu: %s)", file,
+                            lineno, nm, p->scales_line, have);
+                    return ALIG_EFORMAT;
                 }
-                sect = METHOD;
-                method = g->n_methods - 1;
-                seen_args = 0;
-            } else {
-                st = ALIG_EFORMAT;
-                set_err(err, errlen, "%s:%zu: unknown section [%s] (expected [common] or [method NAME])", file,
-                        lineno, w);
-                goto fail;
+                if (!rest) {     /* [scale S]: top-level keys of scale S */
+                    for (size_t k = 0; k < p->n_s; k++)
+                        if (p->s[k].kind == SEC_TOP && p->s[k].scope == scope) {
+                            set_err(err, errlen, "%s:%zu: [scale %s] appears twice (first at line %zu)", file,
+                                    lineno, nm, p->s[k].line);
+                            return ALIG_EFORMAT;
+                        }
+                    if ((st = proto_add_sec(p, SEC_TOP, scope, 0, lineno))) return st;
+                    cur = p->n_s - 1;
+                    continue;
+                }
+                w = rest;
             }
+            int kind;
+            size_t method = 0;
+            const char *label = scope >= 0 ? p->scales[scope] : NULL;
+            if (!strcmp(w, "common")) {
+                kind = SEC_COMMON;
+                if (scope < 0 && seen_unscoped_method) {
+                    set_err(err, errlen, "%s:%zu: [common] must come before the [method] sections", file, lineno);
+                    return ALIG_EFORMAT;
+                }
+            } else if (!strncmp(w, "method", 6) && isspace((unsigned char)w[6])) {
+                kind = SEC_METHOD;
+                char *nm = trim(w + 6);
+                if (!valid_method_name(nm)) {
+                    set_err(err, errlen, "%s:%zu: method '%s': a name is letters, digits, '.', '_', '+' or '-'", file,
+                            lineno, nm);
+                    return ALIG_EINVAL;
+                }
+                int m = find_str(p->methods, p->n_methods, nm);
+                if (m < 0) {
+                    if ((st = strv_push(&p->methods, &p->n_methods, nm, strlen(nm)))) return st;
+                    m = (int)p->n_methods - 1;
+                }
+                method = (size_t)m;
+                if (scope < 0) seen_unscoped_method = 1;
+            } else {
+                set_err(err, errlen, "%s:%zu: unknown section [%s] (expected [common], [method NAME], [scale S], "
+                        "[scale S: common] or [scale S: method NAME])", file, lineno, w);
+                return ALIG_EFORMAT;
+            }
+            for (size_t k = 0; k < p->n_s; k++)
+                if (p->s[k].kind == kind && p->s[k].scope == scope && (kind != SEC_METHOD || p->s[k].method == method)) {
+                    if (kind == SEC_COMMON && label)
+                        set_err(err, errlen, "%s:%zu: [scale %s: common] appears twice", file, lineno, label);
+                    else if (kind == SEC_COMMON)
+                        set_err(err, errlen, "%s:%zu: [common] appears twice", file, lineno);
+                    else if (label)
+                        set_err(err, errlen, "%s:%zu: [scale %s: method %s] appears twice", file, lineno, label,
+                                p->methods[method]);
+                    else
+                        set_err(err, errlen, "%s:%zu: method '%s' is given twice", file, lineno, p->methods[method]);
+                    return ALIG_EFORMAT;
+                }
+            if ((st = proto_add_sec(p, kind, scope, method, lineno))) return st;
+            cur = p->n_s - 1;
             continue;
         }
         char *eq = strchr(s, '=');
         if (!eq) {
-            st = ALIG_EFORMAT;
             set_err(err, errlen, "%s:%zu: expected 'key = value', got '%.60s'", file, lineno, s);
-            goto fail;
+            return ALIG_EFORMAT;
         }
-        char *key = s, *val = eq + 1;
-        char *ke = eq;
-        while (ke > key && isspace((unsigned char)ke[-1])) ke--;
-        *ke = 0;
-        while (isspace((unsigned char)*val)) val++;
+        *eq = 0;
+        char *key = trim(s), *val = trim(eq + 1);
         if (!*key) {
-            st = ALIG_EFORMAT;
             set_err(err, errlen, "%s:%zu: missing key before '='", file, lineno);
-            goto fail;
+            return ALIG_EFORMAT;
         }
         if (!*val) {
-            st = ALIG_EFORMAT;
             set_err(err, errlen, "%s:%zu: %s: missing value", file, lineno, key);
-            goto fail;
+            return ALIG_EFORMAT;
         }
-        msg[0] = 0;
-        if (sect == TOP) {
+        const proto_sec *sec = &p->s[cur];
+        if (sec->kind == SEC_TOP) {
+            const int is_scales = !strcmp(key, "scales");
+            if (is_scales && sec->scope >= 0) {
+                set_err(err, errlen, "%s:%zu: 'scales' belongs at the top, not in [scale %s]", file, lineno,
+                        p->scales[sec->scope]);
+                return ALIG_EFORMAT;
+            }
             size_t k = 0;
             while (top_keys[k] && strcmp(top_keys[k], key)) k++;
-            if (!top_keys[k]) {
-                st = ALIG_EFORMAT;
+            if (!is_scales && !top_keys[k]) {
                 set_err(err, errlen, "%s:%zu: unknown key '%s' (top level: base, seeds, seed_flag, rate, "
-                        "diverge_factor; axes go in [common] or [method NAME])", file, lineno, key);
-                goto fail;
+                        "diverge_factor, threads_per_cell, scales; axes go in [common] or [method NAME])", file, lineno,
+                        key);
+                return ALIG_EFORMAT;
             }
-            if (seen_top & (1u << k)) {
-                st = ALIG_EFORMAT;
+            if (is_scales) {
+                if (p->scales_line) {
+                    set_err(err, errlen, "%s:%zu: key 'scales' is given twice", file, lineno);
+                    return ALIG_EFORMAT;
+                }
+                char msg[512];
+                if ((st = parse_scales(p, val, msg, sizeof msg))) {
+                    set_err(err, errlen, "%s:%zu: %s", file, lineno, msg);
+                    return st;
+                }
+                p->scales_line = lineno;
+                continue;
+            }
+        }
+        for (size_t i = 0; i < p->n_e; i++)
+            if (p->e[i].sec == cur && !strcmp(p->e[i].key, key)) {
                 set_err(err, errlen, "%s:%zu: key '%s' is given twice", file, lineno, key);
-                goto fail;
+                return ALIG_EFORMAT;
             }
-            seen_top |= 1u << k;
+        proto_entry *ne = realloc(p->e, (p->n_e + 1) * sizeof *ne);
+        if (!ne) return ALIG_ENOMEM;
+        p->e = ne;
+        ne[p->n_e] = (proto_entry){ .sec = cur, .line = lineno };
+        p->n_e++;
+        if (!(ne[p->n_e - 1].key = dup_str(key)) || !(ne[p->n_e - 1].val = dup_str(val))) return ALIG_ENOMEM;
+    }
+    p->n_lines = lineno;
+    return ALIG_SUCCESS;
+}
+
+/* ${NAME} in `val` replaced by the variable's value, into out. */
+static alig_status substitute(const char *val, const alig_grid_parse_opts *o, char *out, size_t len, char *msg,
+                              size_t msglen)
+{
+    size_t used = 0;
+    out[0] = 0;
+    for (const char *c = val; *c;) {
+        const char *piece = c;
+        size_t n = 1, adv = 1;
+        if (c[0] == '$' && c[1] == '{') {
+            const char *end = strchr(c + 2, '}');
+            const size_t nl = end ? (size_t)(end - c - 2) : 0;
+            int ok = end && nl > 0 && nl < ALIG_GRID_MAX_TOKEN;
+            for (size_t k = 0; ok && k < nl; k++)
+                if (!(isalnum((unsigned char)c[2 + k]) || c[2 + k] == '_')) ok = 0;
+            if (!ok) {
+                set_err(msg, msglen, "'%.40s': a variable is ${NAME}, NAME of letters, digits and '_'", c);
+                return ALIG_EINVAL;
+            }
+            char name[ALIG_GRID_MAX_TOKEN];
+            memcpy(name, c + 2, nl);
+            name[nl] = 0;
+            const char *v = NULL;
+            for (size_t k = 0; o && k < o->n_vars; k++)
+                if (!strcmp(o->var_names[k], name)) v = o->var_values[k];
+            adv = n = nl + 3;               /* unset and allowed: kept as written */
+            if (v) {
+                piece = v;
+                n = strlen(v);
+            } else if (!(o && o->allow_unset)) {
+                set_err(msg, msglen, "${%s} is not set (alig sweep --set %s=VALUE)", name, name);
+                return ALIG_EINVAL;
+            }
+        }
+        if (used + n + 1 > len) {
+            set_err(msg, msglen, "value longer than %zu bytes after substituting variables", len - 1);
+            return ALIG_EINVAL;
+        }
+        memcpy(out + used, piece, n);
+        used += n;
+        out[used] = 0;
+        c += adv;
+    }
+    return ALIG_SUCCESS;
+}
+
+/* Apply one entry (top key, args or axis) to the grid under construction. */
+static alig_status apply_entry(alig_grid *g, const proto_entry *e, int kind, size_t method,
+                               const alig_grid_parse_opts *o, const char *file, char *err, size_t errlen)
+{
+    char val[4096], msg[512] = "";
+    alig_status st = substitute(e->val, o, val, sizeof val, msg, sizeof msg);
+    if (!st) {
+        if (kind == SEC_TOP) {
+            const char *key = e->key;
             if (!strcmp(key, "base")) st = alig_grid_set_base(g, val, msg, sizeof msg);
             else if (!strcmp(key, "seeds")) st = alig_grid_set_seeds(g, val, msg, sizeof msg);
             else if (!strcmp(key, "rate")) st = alig_grid_set_rate(g, val, msg, sizeof msg);
@@ -867,6 +1105,15 @@ alig_status alig_grid_parse_text(const char *text, const char *file, alig_grid *
                         g->seed_flag = d;
                     }
                 }
+            } else if (!strcmp(key, "threads_per_cell")) {
+                char *end;
+                errno = 0;
+                unsigned long v = isdigit((unsigned char)val[0]) ? strtoul(val, &end, 10) : 0;
+                if (!v || errno || *end || v > 4096) {
+                    st = ALIG_EINVAL;
+                    snprintf(msg, sizeof msg, "threads_per_cell: '%s' is not an integer in [1, 4096]", val);
+                } else
+                    g->threads = (size_t)v;
             } else {   /* diverge_factor */
                 char *end;
                 double v = strtod(val, &end);
@@ -876,35 +1123,128 @@ alig_status alig_grid_parse_text(const char *text, const char *file, alig_grid *
                 } else
                     g->diverge_factor = v;
             }
-        } else if (sect == METHOD && !strcmp(key, "args")) {
-            if (seen_args++) {
-                st = ALIG_EFORMAT;
-                set_err(err, errlen, "%s:%zu: key 'args' is given twice", file, lineno);
-                goto fail;
-            }
+        } else if (kind == SEC_METHOD && !strcmp(e->key, "args")) {
             st = alig_grid_set_args(g, method, val, msg, sizeof msg);
         } else {
-            st = alig_grid_add_axis(g, sect == COMMON ? (size_t)-1 : method, key, val, msg, sizeof msg);
+            st = alig_grid_add_axis(g, kind == SEC_COMMON ? (size_t)-1 : method, e->key, val, msg, sizeof msg);
         }
-        if (st) {
-            set_err(err, errlen, "%s:%zu: %s", file, lineno, msg[0] ? msg : alig_strerror(st));
-            goto fail;
+    }
+    if (st) set_err(err, errlen, "%s:%zu: %s", file, e->line, msg[0] ? msg : alig_strerror(st));
+    return st;
+}
+
+/* The axes of one section kind (common, or method m): unscoped keys in their order, each with the
+ * value of scale `sel` when that scale gives one, then the keys only scale `sel` gives. */
+static alig_status apply_axes(alig_grid *g, const proto *p, int kind, size_t m, size_t gm, int sel,
+                              const alig_grid_parse_opts *o, const char *file, char *err, size_t errlen)
+{
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < p->n_e; i++) {
+            const proto_entry *e = &p->e[i];
+            const proto_sec *s = &p->s[e->sec];
+            if (s->kind != kind || (kind == SEC_METHOD && s->method != m)) continue;
+            if (kind == SEC_METHOD && !strcmp(e->key, "args")) continue;
+            if (pass == 0 && s->scope != -1) continue;
+            if (pass == 1 && (s->scope != sel || sel < 0 || proto_find(p, kind, -1, m, e->key))) continue;
+            const proto_entry *use = e;
+            if (pass == 0 && sel >= 0) {
+                const proto_entry *over = proto_find(p, kind, sel, m, e->key);
+                if (over) use = over;
+            }
+            alig_status st = apply_entry(g, use, kind, gm, o, file, err, errlen);
+            if (st) return st;
         }
+    return ALIG_SUCCESS;
+}
+
+alig_status alig_grid_parse_text_ex(const char *text, const char *file, const alig_grid_parse_opts *opts,
+                                    alig_grid **out, char *err, size_t errlen)
+{
+    if (!text || !out) return ALIG_EINVAL;
+    if (!file) file = "<protocol>";
+    *out = NULL;
+    proto p;
+    alig_grid *g = NULL;
+    alig_status st = proto_read(text, file, &p, err, errlen);
+    if (st) goto fail;
+    const char *scale = opts ? opts->scale : NULL;
+    int sel = -1;
+    char have[512];
+    list_scales(&p, have, sizeof have);
+    if (scale && !p.n_scales) {
+        st = ALIG_EINVAL;
+        set_err(err, errlen, "%s: this protocol has no scales (no 'scales' key): --scale %s does not apply", file,
+                scale);
+        goto fail;
+    }
+    if (!scale && p.n_scales) {
+        st = ALIG_EINVAL;
+        set_err(err, errlen, "%s:%zu: this protocol has scales %s: choose one (alig sweep --scale NAME)", file,
+                p.scales_line, have);
+        goto fail;
+    }
+    if (scale && (sel = find_str(p.scales, p.n_scales, scale)) < 0) {
+        st = ALIG_EINVAL;
+        set_err(err, errlen, "%s:%zu: unknown scale '%s' (this protocol's scales: %s)", file, p.scales_line, scale,
+                have);
+        goto fail;
+    }
+    if ((st = alig_grid_alloc(&g))) goto fail;
+    /* top level: each key from [scale S] when given there, else from the top */
+    const size_t last_line = p.n_lines;
+    for (size_t k = 0; top_keys[k]; k++) {
+        const proto_entry *e = sel >= 0 ? proto_find(&p, SEC_TOP, sel, 0, top_keys[k]) : NULL;
+        if (!e) e = proto_find(&p, SEC_TOP, -1, 0, top_keys[k]);
+        if (e && (st = apply_entry(g, e, SEC_TOP, 0, opts, file, err, errlen))) goto fail;
     }
     if (!g->n_base) {
         st = ALIG_EFORMAT;
-        set_err(err, errlen, "%s:%zu: missing key 'base' (the command each cell runs)", file, lineno);
+        if (sel >= 0)
+            set_err(err, errlen, "%s:%zu: missing key 'base' (the command each cell runs), at the top or in "
+                    "[scale %s]", file, last_line, scale);
+        else
+            set_err(err, errlen, "%s:%zu: missing key 'base' (the command each cell runs)", file, last_line);
         goto fail;
     }
+    if ((st = apply_axes(g, &p, SEC_COMMON, 0, (size_t)-1, sel, opts, file, err, errlen))) goto fail;
+    /* methods present at this scale, in order of their first section at this scale */
+    for (size_t k = 0; k < p.n_s; k++) {
+        const proto_sec *s = &p.s[k];
+        if (s->kind != SEC_METHOD || (s->scope != -1 && s->scope != sel)) continue;
+        const char *name = p.methods[s->method];
+        int dup = 0;
+        for (size_t j = 0; j < g->n_methods; j++)
+            if (!strcmp(g->methods[j].name, name)) dup = 1;
+        if (dup) continue;
+        char msg[512] = "";
+        if ((st = alig_grid_add_method(g, name, msg, sizeof msg))) {
+            set_err(err, errlen, "%s:%zu: %s", file, s->line, msg[0] ? msg : alig_strerror(st));
+            goto fail;
+        }
+        const size_t gm = g->n_methods - 1;
+        const proto_entry *a = sel >= 0 ? proto_find(&p, SEC_METHOD, sel, s->method, "args") : NULL;
+        if (!a) a = proto_find(&p, SEC_METHOD, -1, s->method, "args");
+        if (a && (st = apply_entry(g, a, SEC_METHOD, gm, opts, file, err, errlen))) goto fail;
+        if ((st = apply_axes(g, &p, SEC_METHOD, s->method, gm, sel, opts, file, err, errlen))) goto fail;
+    }
+    if (opts && opts->threads) g->threads = opts->threads;
+    char msg[512] = "";
     if ((st = alig_grid_validate(g, msg, sizeof msg))) {
         set_err(err, errlen, "%s: %s", file, msg);
         goto fail;
     }
+    proto_free(&p);
     *out = g;
     return ALIG_SUCCESS;
 fail:
+    proto_free(&p);
     alig_grid_free(g);
     return st;
+}
+
+alig_status alig_grid_parse_text(const char *text, const char *file, alig_grid **out, char *err, size_t errlen)
+{
+    return alig_grid_parse_text_ex(text, file, NULL, out, err, errlen);
 }
 
 /* Read a whole file (NUL-terminated). NULL on failure (errno set). */
@@ -939,7 +1279,8 @@ static char *slurp(const char *path, size_t *len_out)
     return buf;
 }
 
-alig_status alig_grid_parse_file(const char *path, alig_grid **out, char *err, size_t errlen)
+alig_status alig_grid_parse_file_ex(const char *path, const alig_grid_parse_opts *opts, alig_grid **out, char *err,
+                                    size_t errlen)
 {
     if (!path || !out) return ALIG_EINVAL;
     *out = NULL;
@@ -954,9 +1295,14 @@ alig_status alig_grid_parse_file(const char *path, alig_grid **out, char *err, s
         set_err(err, errlen, "%s: holds a NUL byte (not a text file)", path);
         st = ALIG_EFORMAT;
     } else
-        st = alig_grid_parse_text(text, path, out, err, errlen);
+        st = alig_grid_parse_text_ex(text, path, opts, out, err, errlen);
     free(text);
     return st;
+}
+
+alig_status alig_grid_parse_file(const char *path, alig_grid **out, char *err, size_t errlen)
+{
+    return alig_grid_parse_file_ex(path, NULL, out, err, errlen);
 }
 
 static void write_list(FILE *f, char *const *v, size_t n, const char *sep)
@@ -975,7 +1321,7 @@ alig_status alig_grid_write_protocol(const alig_grid *g, FILE *f)
     }
     fprintf(f, "\nseed_flag = %s\nrate = ", g->seed_flag);
     write_list(f, g->rate, g->n_rate, ",");
-    fprintf(f, "\ndiverge_factor = %.17g\n", g->diverge_factor);
+    fprintf(f, "\ndiverge_factor = %.17g\nthreads_per_cell = %zu\n", g->diverge_factor, g->threads);
     if (g->n_common) {
         fprintf(f, "\n[common]\n");
         for (size_t k = 0; k < g->n_common; k++) {
@@ -1223,8 +1569,12 @@ alig_status alig_grid_cell_config(const alig_grid *g, size_t i, char **json)
         sb_str(&b, ": ");
         sb_json_str(&b, a->values[c.value[k]]);
     }
-    if (g->n_seeds) sb_printf(&b, "},\n  \"seed\": %lu,\n  \"argv\": [", g->seeds[c.seed]);
-    else sb_str(&b, "},\n  \"seed\": null,\n  \"argv\": [");
+    if (g->n_seeds) sb_printf(&b, "},\n  \"seed\": %lu,\n", g->seeds[c.seed]);
+    else sb_str(&b, "},\n  \"seed\": null,\n");
+    /* a cell run with another thread count is another run (reductions split differently); the
+     * default of 1 is left out so that sweeps made before this member existed still resume */
+    if (g->threads != 1) sb_printf(&b, "  \"threads_per_cell\": %zu,\n", g->threads);
+    sb_str(&b, "  \"argv\": [");
     for (size_t k = 0; k < argc; k++) {
         sb_str(&b, k ? ", " : "");
         sb_json_str(&b, argv[k]);
@@ -1820,4 +2170,172 @@ alig_status alig_grid_summary_write(const alig_grid *g, const alig_grid_result *
         return ALIG_EIO;
     }
     return ALIG_SUCCESS;
+}
+
+/* ================================================================ compute estimates */
+
+/* The last value of --name in argv ("--name V" or "--name=V"), or NULL. Flags without a value
+ * (train's --quiet and --profile) are skipped. */
+static const char *argv_value(char *const *argv, size_t argc, const char *name)
+{
+    const char *v = NULL;
+    const size_t len = strlen(name);
+    for (size_t k = 0; k < argc; k++) {
+        const char *a = argv[k];
+        if (a[0] != '-' || a[1] != '-') continue;
+        if (!strncmp(a + 2, name, len) && a[2 + len] == '=') v = a + 3 + len;
+        else if (!strcmp(a + 2, name) && k + 1 < argc) v = argv[k + 1];
+    }
+    return v;
+}
+
+/* A whole non-negative decimal number (at most 2^53) in *out. */
+static int parse_count(const char *s, double *out)
+{
+    if (!s || !isdigit((unsigned char)*s)) return 0;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (*end || errno || v > (1ull << 53)) return 0;
+    *out = (double)v;
+    return 1;
+}
+
+alig_status alig_grid_cell_work(const alig_grid *g, size_t i, alig_grid_work *w, char *err, size_t errlen)
+{
+    if (!g || !w) return ALIG_EINVAL;
+    memset(w, 0, sizeof *w);
+    if (g->kind != ALIG_GRID_TRAIN) {
+        set_err(err, errlen, "an estimate is for train grids (images per second); this grid runs solve");
+        return ALIG_EINVAL;
+    }
+    char **argv;
+    size_t argc;
+    alig_status st = alig_grid_cell_argv(g, i, &argv, &argc);
+    if (st) return st;
+    char name[ALIG_GRID_MAX_NAME] = "";
+    alig_grid_cell_name(g, i, name, sizeof name);
+    st = ALIG_EINVAL;
+    const char *task = argv_value(argv, argc, "task"), *data = argv_value(argv, argc, "data");
+    const char *model = argv_value(argv, argc, "model");
+    if (task && !strcmp(task, "repeat-copy")) {
+        set_err(err, errlen, "cell %s: repeat-copy has no images; an estimate is for image tasks", name);
+        goto done;
+    }
+    if ((task && strcmp(task, "fashion-mnist")) || argv_value(argv, argc, "train-images")) {
+        set_err(err, errlen, "cell %s: IDX files: the training-set size is not known from the command line", name);
+        goto done;
+    }
+    if (!data) data = "fashion-mnist";
+    double total, val = 5000, test = 10000;
+    w->channels = 3;
+    w->height = w->width = 32;
+    w->classes = 10;
+    if (!strcmp(data, "fashion-mnist")) {
+        total = 60000;
+        w->channels = 1;
+        w->height = w->width = 28;
+    } else if (!strcmp(data, "cifar10")) {
+        total = 50000;
+        w->augment = 1;
+    } else if (!strcmp(data, "cifar100")) {
+        total = 50000;
+        w->augment = 1;
+        const char *lab = argv_value(argv, argc, "labels");
+        w->classes = lab && !strcmp(lab, "coarse") ? 20 : 100;
+    } else if (!strcmp(data, "svhn")) {
+        const char *extra = argv_value(argv, argc, "svhn-extra");
+        total = 73257 + (extra && !strcmp(extra, "off") ? 0 : 531131);
+        val = 6000;
+        test = 26032;
+    } else {
+        set_err(err, errlen, "cell %s: --data %s: the training-set size is known for fashion-mnist, cifar10, "
+                "cifar100 and svhn only", name, data);
+        goto done;
+    }
+    snprintf(w->data, sizeof w->data, "%s", data);
+    const char *a = argv_value(argv, argc, "augment");
+    if (a) w->augment = !strcmp(a, "on");
+    double v, batch = 128;
+    if (argv_value(argv, argc, "val") && (!parse_count(argv_value(argv, argc, "val"), &val) || val < 1)) {
+        set_err(err, errlen, "cell %s: --val %s is not a count >= 1", name, argv_value(argv, argc, "val"));
+        goto done;
+    }
+    if (argv_value(argv, argc, "batch") && (!parse_count(argv_value(argv, argc, "batch"), &batch) || batch < 1)) {
+        set_err(err, errlen, "cell %s: --batch %s is not a count >= 1", name, argv_value(argv, argc, "batch"));
+        goto done;
+    }
+    w->batch = (size_t)batch;
+    w->train_size = total - val;
+    if (!(w->train_size >= 1)) {
+        set_err(err, errlen, "cell %s: --val %.0f leaves no training image", name, val);
+        goto done;
+    }
+    if (argv_value(argv, argc, "train-subset")) {
+        if (!parse_count(argv_value(argv, argc, "train-subset"), &v) || v < 1) {
+            set_err(err, errlen, "cell %s: --train-subset is not a count >= 1", name);
+            goto done;
+        }
+        if (v < w->train_size) w->train_size = v;
+    }
+    if (argv_value(argv, argc, "test-subset")) {
+        if (!parse_count(argv_value(argv, argc, "test-subset"), &v) || v < 1) {
+            set_err(err, errlen, "cell %s: --test-subset is not a count >= 1", name);
+            goto done;
+        }
+        if (v < test) test = v;
+    }
+    w->per_epoch = w->train_size;
+    if (argv_value(argv, argc, "max-batches")) {
+        if (!parse_count(argv_value(argv, argc, "max-batches"), &v) || v < 1) {
+            set_err(err, errlen, "cell %s: --max-batches is not a count >= 1", name);
+            goto done;
+        }
+        if (v * batch < w->per_epoch) w->per_epoch = v * batch;
+    }
+    const char *ep = argv_value(argv, argc, "epochs"), *sp = argv_value(argv, argc, "steps");
+    if (ep && parse_count(ep, &w->epochs) && w->epochs >= 1) {
+        w->images = w->epochs * w->per_epoch;
+        w->eval_images = w->epochs * (val + test);
+    }
+    else if (!ep && sp && parse_count(sp, &w->steps) && w->steps >= 1) w->images = w->steps * batch;
+    else {
+        set_err(err, errlen, "cell %s: no --epochs N or --steps N (N >= 1) to count its images", name);
+        goto done;
+    }
+    if (!model) {
+        set_err(err, errlen, "cell %s: no --model", name);
+        goto done;
+    }
+    const char *drop = argv_value(argv, argc, "dropout");
+    snprintf(w->config, sizeof w->config, "input=%dx%dx%d classes=%d model=%s batch=%zu dropout=%s augment=%s",
+             w->channels, w->height, w->width, w->classes, model, w->batch, drop ? drop : "0",
+             w->augment ? "on" : "off");
+    st = ALIG_SUCCESS;
+done:
+    alig_grid_argv_free(argv);
+    return st;
+}
+
+double alig_grid_schedule(const double *seconds, size_t n, size_t jobs)
+{
+    if (!n) return 0;
+    if (!seconds || !jobs) return NAN;
+    const size_t k = jobs < n ? jobs : n;
+    double *free_at = calloc(k, sizeof *free_at);
+    if (!free_at) return NAN;
+    double end = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!(seconds[i] >= 0)) {
+            free(free_at);
+            return NAN;
+        }
+        size_t s = 0;
+        for (size_t j = 1; j < k; j++)
+            if (free_at[j] < free_at[s]) s = j;
+        free_at[s] += seconds[i];
+        if (free_at[s] > end) end = free_at[s];
+    }
+    free(free_at);
+    return end;
 }

@@ -86,24 +86,13 @@ int alig_dist_init(int *argc, char ***argv, char *err, size_t errlen)
 
 extern char **environ;
 
-void alig_dist_forget_launcher(void)
+static const char *const launcher_prefixes[] = { "OMPI_", "PMIX_", "PMI_", "MPI_LOCAL", NULL };
+
+int alig_dist_launcher_var(const char *entry)
 {
-    static const char *const prefixes[] = { "OMPI_", "PMIX_", "PMI_", "MPI_LOCAL", NULL };
-    for (;;) {      /* unsetenv changes environ: rescan after each removal */
-        char name[256];
-        int found = 0;
-        for (char **e = environ; e && *e && !found; e++) {
-            const char *eq = strchr(*e, '=');
-            const size_t len = eq ? (size_t)(eq - *e) : strlen(*e);
-            for (size_t i = 0; prefixes[i] && !found; i++)
-                if (len < sizeof name && !strncmp(*e, prefixes[i], strlen(prefixes[i]))) {
-                    memcpy(name, *e, len);
-                    name[len] = '\0';
-                    found = 1;
-                }
-        }
-        if (!found || unsetenv(name) != 0) return;
-    }
+    for (size_t i = 0; entry && launcher_prefixes[i]; i++)
+        if (!strncmp(entry, launcher_prefixes[i], strlen(launcher_prefixes[i]))) return 1;
+    return 0;
 }
 
 int alig_dist_rank(void) { return g_rank; }

@@ -29,9 +29,9 @@ int alig_dist_launcher_size(void);
  */
 int alig_dist_init(int *argc, char ***argv, char *err, size_t errlen);
 
-/** Remove the launcher's variables (OMPI_*, PMIX_*, PMI_*, MPI_LOCAL*) from this process's environment, so that
- *  a program it then executes (a sweep's cell) starts on its own instead of joining the job. */
-void alig_dist_forget_launcher(void);
+/** 1 when the environment entry "NAME=VALUE" is one of the launcher's (OMPI_*, PMIX_*, PMI_*,
+ *  MPI_LOCAL*): what a child that must not join the job leaves out of its environment. */
+int alig_dist_launcher_var(const char *entry);
 
 /** This process's rank (0 when alone) and the number of processes (1 when alone). */
 int alig_dist_rank(void);

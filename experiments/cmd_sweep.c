@@ -7,9 +7,12 @@
  * it; each cell gets a clean process (OpenMP pool, allocator, RNG) so its result does not depend on
  * what ran before it or beside it; and `kill -9` of the sweep kills its cells too
  * (PR_SET_PDEATHSIG), leaving every cell finished or not, never half-recorded. */
+#define _XOPEN_SOURCE 700     /* nftw, realpath (beside the project's _POSIX_C_SOURCE) */
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -37,7 +40,8 @@ static void help(FILE *f)
     fprintf(f,
             "usage: alig sweep --base \"solve|train ARGS\" [--axis NAME=VALUES]... [--method NAME [--args \"ARGS\"]\n"
             "                  [--axis NAME=VALUES]...]... [--seeds LIST] --out DIR [run options]\n"
-            "       alig sweep --protocol FILE --out DIR [run options]\n"
+            "       alig sweep --protocol FILE [--scale S] [--set NAME=VALUE]... --out DIR [run options]\n"
+            "       alig sweep --protocol FILE [--scale S] --estimate [--jobs N] [--threads-per-cell T]\n"
             "       alig sweep --plot DIR\n"
             "       mpirun -np K alig sweep ...      (cells shared over K ranks; rank 0 writes the summary)\n\n"
             "Runs every cell of a grid as `alig BASE [METHOD ARGS] --AXIS VALUE... --SEED-FLAG S --out ...` in\n"
@@ -54,12 +58,21 @@ static void help(FILE *f)
             "  --seed-flag NAME       flag that receives the seed [seed]\n"
             "  --rate LIST            axes drawn as the learning rate in figures [lr,eta,alpha]\n"
             "  --diverge-factor X     `diverged`: final objective > X times the first recorded one [1000]\n"
-            "  --protocol FILE        read all of the above from a protocol file (experiments/protocols/)\n\n"
+            "  --protocol FILE        read all of the above from a protocol file (experiments/protocols/)\n"
+            "  --scale S              the protocol's scale S ([scale S] sections; required when it has scales,\n"
+            "                         e.g. full = the paper's settings, reduced = a version for a small machine)\n"
+            "  --set NAME=VALUE       value of ${NAME} in the protocol (e.g. --set cifar10=/data/cifar-10);\n"
+            "                         a value naming an existing file or directory is made absolute\n\n"
             "run options:\n"
             "  --out DIR              sweep directory, created if needed (required unless --dry-run)\n"
             "  --jobs N               cells at a time on this machine (per MPI rank) [1]\n"
-            "  --threads-per-cell T   OMP_NUM_THREADS of every cell [1]\n"
+            "  --threads-per-cell T   OMP_NUM_THREADS of every cell, part of its identity [protocol's, or 1]\n"
             "  --dry-run              print each cell's name and command line, run nothing\n"
+            "  --estimate             train grids: time a few steps of each distinct configuration (model,\n"
+            "                         batch, input, dropout, augmentation) on synthetic data of its shape,\n"
+            "                         print images/s, the images to train and the wall time at --jobs N\n"
+            "  --estimate-steps K     steps timed per configuration, after one warm-up step [2]\n"
+            "  --estimate-rate R      no timing: assume R images/s for every configuration\n"
             "  --quiet                no progress line on stderr\n\n"
             "figures:\n"
             "  --plot DIR             from DIR's finished cells, write DIR/summary.md (median over seeds) and\n"
@@ -71,13 +84,61 @@ static void help(FILE *f)
 
 /* ================================================================ options */
 
+#define MAX_VARS 32
+
 typedef struct sweep_opts {
     alig_grid *g;
     const char *out;
-    size_t jobs, threads;
-    int dry_run, quiet;
-    const char *plot;
+    size_t jobs, threads;        /* threads: 0 unless --threads-per-cell was given */
+    int dry_run, quiet, estimate;
+    size_t estimate_steps;
+    double estimate_rate;        /* > 0: assumed images/s, no timing */
+    const char *plot, *protocol, *scale;
+    size_t n_vars;
+    char *var_names[MAX_VARS], *var_values[MAX_VARS];
 } sweep_opts;
+
+static void opts_free_vars(sweep_opts *o)
+{
+    for (size_t k = 0; k < o->n_vars; k++) {
+        free(o->var_names[k]);
+        free(o->var_values[k]);
+    }
+    o->n_vars = 0;
+}
+
+/* --set NAME=VALUE: a value naming an existing file or directory is made absolute, since every cell
+ * runs in its own directory. */
+static int add_var(sweep_opts *o, const char *spec)
+{
+    const char *eq = strchr(spec, '=');
+    if (!eq || eq == spec || !eq[1])
+        return cli_fail(CMD, CLI_USAGE, "--set %s: expected NAME=VALUE", spec);
+    for (const char *c = spec; c < eq; c++)
+        if (!(isalnum((unsigned char)*c) || *c == '_'))
+            return cli_fail(CMD, CLI_USAGE, "--set %s: a name is letters, digits and '_'", spec);
+    if (o->n_vars == MAX_VARS) return cli_fail(CMD, CLI_USAGE, "--set: at most %d variables", MAX_VARS);
+    char *name = malloc((size_t)(eq - spec) + 1), real[PATH_MAX];
+    if (!name) return cli_fail(CMD, CLI_RUNTIME, "out of memory");
+    memcpy(name, spec, (size_t)(eq - spec));
+    name[eq - spec] = 0;
+    for (size_t k = 0; k < o->n_vars; k++)
+        if (!strcmp(o->var_names[k], name)) {
+            free(name);
+            return cli_fail(CMD, CLI_USAGE, "--set %s: %s is set twice", spec, o->var_names[k]);
+        }
+    const char *v = eq + 1;
+    if (v[0] != '/' && realpath(v, real)) v = real;
+    char *value = malloc(strlen(v) + 1);
+    if (!value) {
+        free(name);
+        return cli_fail(CMD, CLI_RUNTIME, "out of memory");
+    }
+    strcpy(value, v);
+    o->var_names[o->n_vars] = name;
+    o->var_values[o->n_vars++] = value;
+    return CLI_OK;
+}
 
 static int value_of(int argc, char **argv, int *i, const char *flag, const char **val)
 {
@@ -103,8 +164,8 @@ static int parse_opts(int argc, char **argv, sweep_opts *o)
 {
     static const char *const grid_flags[] = { "--base", "--axis", "--method", "--args", "--seeds", "--seed-flag",
                                               "--rate", "--diverge-factor", NULL };
-    *o = (sweep_opts){ .jobs = 1, .threads = 1 };
-    const char *protocol = NULL, *grid_flag = NULL;
+    *o = (sweep_opts){ .jobs = 1, .estimate_steps = 2 };
+    const char *protocol = NULL, *grid_flag = NULL, *estimate_flag = NULL;
     char err[512] = "";
     alig_grid *g;
     if (alig_grid_alloc(&g)) return cli_fail(CMD, CLI_RUNTIME, "out of memory");
@@ -168,6 +229,21 @@ static int parse_opts(int argc, char **argv, sweep_opts *o)
                 rc = cli_double(CMD, "diverge-factor", v, CLI_POSITIVE, &g->diverge_factor);
         } else if (is_flag(a, "--protocol")) {
             rc = value_of(argc, argv, &i, "--protocol", &protocol);
+        } else if (is_flag(a, "--scale")) {
+            rc = value_of(argc, argv, &i, "--scale", &o->scale);
+        } else if (is_flag(a, "--set")) {
+            if (!(rc = value_of(argc, argv, &i, "--set", &v))) rc = add_var(o, v);
+        } else if (!strcmp(a, "--estimate")) {
+            o->estimate = 1;
+        } else if (is_flag(a, "--estimate-steps")) {
+            estimate_flag = "--estimate-steps";
+            if (!(rc = value_of(argc, argv, &i, "--estimate-steps", &v)))
+                rc = cli_size(CMD, "estimate-steps", v, 1, &o->estimate_steps);
+            if (!rc && o->estimate_steps > 1000) rc = cli_fail(CMD, CLI_USAGE, "--estimate-steps: at most 1000");
+        } else if (is_flag(a, "--estimate-rate")) {
+            estimate_flag = "--estimate-rate";
+            if (!(rc = value_of(argc, argv, &i, "--estimate-rate", &v)))
+                rc = cli_double(CMD, "estimate-rate", v, CLI_POSITIVE, &o->estimate_rate);
         } else if (is_flag(a, "--out")) {
             rc = value_of(argc, argv, &i, "--out", &o->out);
         } else if (is_flag(a, "--plot")) {
@@ -189,32 +265,47 @@ static int parse_opts(int argc, char **argv, sweep_opts *o)
         if (!rc && st) rc = cli_fail(CMD, st == ALIG_ENOMEM ? CLI_RUNTIME : CLI_USAGE, "%s", err[0] ? err : alig_strerror(st));
     }
     if (!rc && o->plot) {
-        if (protocol || grid_flag || o->out || o->dry_run)
+        if (protocol || grid_flag || o->out || o->dry_run || o->estimate || o->scale || o->n_vars)
             rc = cli_fail(CMD, CLI_USAGE, "--plot DIR draws an existing sweep: give it alone");
         alig_grid_free(g);
+        opts_free_vars(o);
         return rc;
     }
+    if (!rc && (o->scale || o->n_vars) && !protocol)
+        rc = cli_fail(CMD, CLI_USAGE, "%s goes with --protocol FILE (scales and variables are protocol features)",
+                      o->scale ? "--scale" : "--set");
+    if (!rc && estimate_flag && !o->estimate) rc = cli_fail(CMD, CLI_USAGE, "%s goes with --estimate", estimate_flag);
+    if (!rc && o->estimate && o->dry_run) rc = cli_fail(CMD, CLI_USAGE, "--estimate and --dry-run: give one");
     if (!rc && protocol) {
         if (grid_flag) {
             rc = cli_fail(CMD, CLI_USAGE, "--protocol %s holds the grid: %s cannot be combined with it", protocol, grid_flag);
         } else {
             alig_grid_free(g);
             g = NULL;
-            alig_status st = alig_grid_parse_file(protocol, &g, err, sizeof err);
+            /* a dry run or an estimate may leave ${NAME} unset (they read no data) */
+            const alig_grid_parse_opts po = { .scale = o->scale, .n_vars = o->n_vars,
+                                              .var_names = (const char *const *)o->var_names,
+                                              .var_values = (const char *const *)o->var_values,
+                                              .allow_unset = o->dry_run || o->estimate, .threads = o->threads };
+            alig_status st = alig_grid_parse_file_ex(protocol, &po, &g, err, sizeof err);
             if (st) rc = cli_fail(CMD, st == ALIG_ENOMEM ? CLI_RUNTIME : CLI_USAGE, "%s", err);
         }
     }
     if (!rc && !protocol && !g->n_base) rc = cli_fail(CMD, CLI_USAGE, "missing --base \"solve ...\" (or --protocol FILE)");
+    if (!rc && !protocol && o->threads) g->threads = o->threads;
     if (!rc) {
         alig_status st = alig_grid_validate(g, err, sizeof err);
         if (st) rc = cli_fail(CMD, CLI_USAGE, "%s", err);
     }
-    if (!rc && !o->out && !o->dry_run) rc = cli_fail(CMD, CLI_USAGE, "missing --out DIR");
+    if (!rc && !o->out && !o->dry_run && !o->estimate) rc = cli_fail(CMD, CLI_USAGE, "missing --out DIR");
+    if (!rc && o->estimate && o->out) rc = cli_fail(CMD, CLI_USAGE, "--estimate runs no cell: drop --out");
     if (rc) {
         alig_grid_free(g);
+        opts_free_vars(o);
         return rc;
     }
     o->g = g;
+    o->protocol = protocol;
     return CLI_OK;
 }
 
@@ -231,6 +322,7 @@ typedef struct sweep_state {
     const sweep_opts *o;
     const alig_grid *g;
     char exe[4096];
+    char **envp;                /* the cells' environment, built before any fork */
     size_t n;                   /* cells */
     int rank, size;
     alig_grid_result *results;  /* rank 0: every cell's result as known */
@@ -353,6 +445,77 @@ static int drain(sweep_state *s)
     }
 }
 
+/* The environment of the children: this process's, with OMP_NUM_THREADS=threads. It is built
+ * before fork because between fork and exec the child of a multi-threaded process (MPI progress
+ * threads, OpenMP workers) may only make async-signal-safe calls: setenv allocates, and the
+ * allocator's lock may have been held by another thread at the instant of the fork. NULL when out
+ * of memory; free with env_free. */
+static char **env_build(size_t threads)
+{
+    extern char **environ;
+    size_t n = 0;
+    while (environ && environ[n]) n++;
+    char **env = calloc(n + 2, sizeof *env);
+    if (!env) return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        /* not the launcher's variables: a cell is a process on its own, not a rank of this MPI job */
+        if (strncmp(environ[i], "OMP_NUM_THREADS=", 16) && !alig_dist_launcher_var(environ[i])) env[k++] = environ[i];
+    char *omp = malloc(48);
+    if (!omp) {
+        free(env);
+        return NULL;
+    }
+    snprintf(omp, 48, "OMP_NUM_THREADS=%zu", threads);
+    env[k++] = omp;
+    env[k] = NULL;
+    return env;
+}
+
+static void env_free(char **env)
+{
+    if (!env) return;
+    size_t k = 0;
+    while (env[k]) k++;
+    free(env[k - 1]);     /* the OMP_NUM_THREADS entry, the only one we allocated */
+    free(env);
+}
+
+/* Start `exe argv` with environment envp in directory dir, stdin /dev/null, stdout and stderr into
+ * dir/stdout.txt and dir/stderr.txt, dying with this process. Everything the child does after
+ * fork is async-signal-safe (open, chdir, dup2, prctl, execve, write, _exit). Returns the pid, or
+ * -1 (errno set) when fork failed. */
+static pid_t spawn_in(const char *exe, char *const argv[], char *const envp[], const char *dir)
+{
+    char msg[4200];
+    int mlen = snprintf(msg, sizeof msg, "alig sweep: cannot run %s (execve failed, errno ", exe);
+    if (mlen < 0) mlen = 0;
+    if (mlen >= (int)sizeof msg) mlen = (int)sizeof msg - 1;
+    fflush(stdout);
+    fflush(stderr);
+    const pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(137);
+        int in = open("/dev/null", O_RDONLY);
+        if (chdir(dir) != 0) _exit(126);
+        int out = open("stdout.txt", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int er = open("stderr.txt", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (in < 0 || out < 0 || er < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(er, 2) < 0) _exit(126);
+        execve(exe, argv, envp);
+        char digits[16];
+        int e = errno, k = (int)sizeof digits;
+        do digits[--k] = (char)('0' + e % 10); while ((e /= 10) && k > 0);
+        ssize_t w = write(2, msg, (size_t)mlen);
+        w = write(2, digits + k, sizeof digits - (size_t)k);
+        w = write(2, ")\n", 2);
+        (void)w;
+        _exit(127);
+    }
+    return pid;
+}
+
 static int start_cell(sweep_state *s, slot *sl, size_t i)
 {
     char err[512];
@@ -368,31 +531,12 @@ static int start_cell(sweep_state *s, slot *sl, size_t i)
     }
     argv[0] = "alig";
     for (size_t k = 0; k < cargc; k++) argv[k + 1] = cargv[k];
-    char threads[32];
-    snprintf(threads, sizeof threads, "%zu", s->o->threads);
-    fflush(stdout);
-    fflush(stderr);
-    const pid_t parent = getpid();
     sl->t0 = cli_now();
-    pid_t pid = fork();
-    if (pid == 0) {
-        /* child: die with the sweep; run in the cell's directory with its own stdout/stderr */
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent) _exit(137);
-        int in = open("/dev/null", O_RDONLY);
-        if (chdir(sl->dir) != 0) _exit(126);
-        int out = open("stdout.txt", O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int er = open("stderr.txt", O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (in < 0 || out < 0 || er < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(er, 2) < 0) _exit(126);
-        setenv("OMP_NUM_THREADS", threads, 1);
-        alig_dist_forget_launcher();    /* a cell is a process on its own, not a rank of this job */
-        execv(s->exe, argv);
-        fprintf(stderr, "alig sweep: cannot run %s: %s\n", s->exe, strerror(errno));
-        _exit(127);
-    }
+    pid_t pid = spawn_in(s->exe, argv, s->envp, sl->dir);
+    const int fork_errno = errno;
     free(argv);
     alig_grid_argv_free(cargv);
-    if (pid < 0) return cli_fail(CMD, CLI_RUNTIME, "fork: %s", strerror(errno));
+    if (pid < 0) return cli_fail(CMD, CLI_RUNTIME, "fork: %s", strerror(fork_errno));
     sl->pid = pid;
     sl->cell = i;
     s->running++;
@@ -528,6 +672,370 @@ static int open_dir(const alig_grid *g, const char *dir, int *lock_fd)
     return cli_out_commit(CMD, &o);
 }
 
+/* ================================================================ compute estimate */
+
+/* A seeded byte stream for synthetic images and labels (64-bit LCG, high bits). */
+static unsigned char lcg_byte(unsigned long long *x)
+{
+    *x = *x * 6364136223846793005ull + 1442695040888963407ull;
+    return (unsigned char)(*x >> 56);
+}
+
+static int write_bytes(FILE *f, const unsigned char *b, size_t n)
+{
+    return fwrite(b, 1, n, f) == n ? 0 : -1;
+}
+
+/* Synthetic data of one input shape in dir: the CIFAR-10 or CIFAR-100 binary distribution
+ * (3x32x32, `records` training images over the five batches or train.bin, 20 test images), or
+ * four IDX files (1x28x28). Uniform random pixels and labels: the speed of a net does not depend
+ * on what the pixels hold. */
+static int write_synthetic(const char *dir, int channels, int classes, size_t records, size_t *written)
+{
+    int rc = cli_mkdir_p(CMD, dir);
+    if (rc) return rc;
+    *written = records;
+    unsigned long long x = 2020;
+    char path[4600];
+    unsigned char rec[3074];
+    if (channels == 1) {
+        static const char *const names[4] = { "train-images", "train-labels", "test-images", "test-labels" };
+        for (int k = 0; k < 4; k++) {
+            const size_t n = k < 2 ? records : 20;
+            snprintf(path, sizeof path, "%s/%s", dir, names[k]);
+            FILE *f = fopen(path, "wb");
+            if (!f) return cli_fail(CMD, CLI_RUNTIME, "cannot create %s: %s", path, strerror(errno));
+            const int images = k % 2 == 0;
+            const unsigned hdr[4] = { images ? 0x803u : 0x801u, (unsigned)n, 28, 28 };
+            int bad = 0;
+            for (int h = 0; h < (images ? 4 : 2); h++) {
+                const unsigned char be[4] = { (unsigned char)(hdr[h] >> 24), (unsigned char)(hdr[h] >> 16),
+                                              (unsigned char)(hdr[h] >> 8), (unsigned char)hdr[h] };
+                bad |= write_bytes(f, be, 4);
+            }
+            for (size_t i = 0; i < n && !bad; i++) {
+                const size_t len = images ? 784 : 1;
+                for (size_t j = 0; j < len; j++) rec[j] = images ? lcg_byte(&x) : (unsigned char)(lcg_byte(&x) % 10);
+                bad |= write_bytes(f, rec, len);
+            }
+            if (fclose(f) != 0 || bad) return cli_fail(CMD, CLI_RUNTIME, "cannot write %s", path);
+        }
+        return CLI_OK;
+    }
+    const int c100 = classes != 10;
+    const size_t per = (records + 4) / 5, rec_len = c100 ? 3074 : 3073;
+    *written = c100 ? records : 5 * per;
+    for (int k = 0; k < (c100 ? 2 : 6); k++) {
+        size_t n = c100 ? (k == 0 ? records : 20) : (k < 5 ? per : 20);
+        if (c100) snprintf(path, sizeof path, "%s/%s", dir, k == 0 ? "train.bin" : "test.bin");
+        else if (k < 5) snprintf(path, sizeof path, "%s/data_batch_%d.bin", dir, k + 1);
+        else snprintf(path, sizeof path, "%s/test_batch.bin", dir);
+        FILE *f = fopen(path, "wb");
+        if (!f) return cli_fail(CMD, CLI_RUNTIME, "cannot create %s: %s", path, strerror(errno));
+        int bad = 0;
+        for (size_t i = 0; i < n && !bad; i++) {
+            for (size_t j = 0; j < rec_len; j++) rec[j] = lcg_byte(&x);
+            if (c100) {
+                rec[0] %= 20;
+                rec[1] %= 100;
+            } else
+                rec[0] %= 10;
+            bad |= write_bytes(f, rec, rec_len);
+        }
+        if (fclose(f) != 0 || bad) return cli_fail(CMD, CLI_RUNTIME, "cannot write %s", path);
+    }
+    return CLI_OK;
+}
+
+/* train flags the timing run replaces (each takes a value). */
+static const char *const timing_drop[] = { "epochs", "steps", "out", "task", "data", "data-dir", "val", "val-seed",
+                                           "train-subset", "test-subset", "max-batches", "svhn-extra", "labels",
+                                           "log-every", "checkpoint-every", "threads", "augment", "eval-batch",
+                                           "train-images", "train-labels", "test-images", "test-labels",
+                                           "classes", NULL };
+
+static int drop_flag(const char *a, int *takes_value)
+{
+    *takes_value = 0;
+    if (a[0] != '-' || a[1] != '-') return 0;
+    if (!strcmp(a, "--quiet") || !strcmp(a, "--profile")) return 1;
+    for (size_t k = 0; timing_drop[k]; k++) {
+        const size_t n = strlen(timing_drop[k]);
+        if (!strncmp(a + 2, timing_drop[k], n)) {
+            if (a[2 + n] == '=') return 1;
+            if (!a[2 + n]) {
+                *takes_value = 1;
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* SIGINT / SIGTERM during the timing runs: stop the run, remove the scratch directory, then exit */
+static volatile sig_atomic_t estimate_signal;
+
+static void estimate_on_signal(int sig)
+{
+    estimate_signal = sig;
+}
+
+/* rm -r of the estimate's scratch directory */
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+/* Time `steps` steps (after one warm-up step) of cell i, with its model, batch, dropout, loss,
+ * solver and augmentation, on the synthetic data in data_dir: images/s from the run's step log. */
+static int time_config(const sweep_opts *o, const char *exe, char *const envp[], size_t i, const alig_grid_work *w,
+                       const char *data_dir, size_t val, const char *run_dir, double *ips)
+{
+    char **cargv;
+    size_t cargc;
+    if (alig_grid_cell_argv(o->g, i, &cargv, &cargc)) return cli_fail(CMD, CLI_RUNTIME, "out of memory");
+    char **argv = calloc(cargc + 40, sizeof *argv);
+    char bufs[12][4600];
+    int rc = CLI_OK;
+    if (!argv) {
+        alig_grid_argv_free(cargv);
+        return cli_fail(CMD, CLI_RUNTIME, "out of memory");
+    }
+    size_t n = 0;
+    argv[n++] = "alig";
+    for (size_t k = 0; k < cargc; k++) {
+        int takes;
+        if (drop_flag(cargv[k], &takes)) {
+            k += (size_t)takes;
+            continue;
+        }
+        argv[n++] = cargv[k];
+    }
+    if (w->channels == 1) {
+        static const char *const flags[4] = { "--train-images", "--train-labels", "--test-images", "--test-labels" };
+        static const char *const names[4] = { "train-images", "train-labels", "test-images", "test-labels" };
+        for (int k = 0; k < 4; k++) {
+            snprintf(bufs[k], sizeof bufs[k], "%s/%s", data_dir, names[k]);
+            argv[n++] = (char *)flags[k];
+            argv[n++] = bufs[k];
+        }
+        argv[n++] = "--classes";
+        argv[n++] = "10";
+    } else {
+        argv[n++] = "--data";
+        argv[n++] = w->classes == 10 ? "cifar10" : "cifar100";
+        argv[n++] = "--data-dir";
+        snprintf(bufs[4], sizeof bufs[4], "%s", data_dir);
+        argv[n++] = bufs[4];
+        if (w->classes == 20) {
+            argv[n++] = "--labels";
+            argv[n++] = "coarse";
+        }
+    }
+    snprintf(bufs[5], sizeof bufs[5], "%zu", o->estimate_steps + 1);
+    snprintf(bufs[8], sizeof bufs[8], "%zu", val);
+    const char *tail[] = { "--augment", w->augment ? "on" : "off", "--val", bufs[8], "--test-subset", "10", "--steps",
+                           bufs[5], "--log-every", "1", "--checkpoint-every", "1000000", "--quiet", "--out", "run",
+                           NULL };
+    for (size_t k = 0; tail[k]; k++) argv[n++] = (char *)tail[k];
+    argv[n] = NULL;
+    rc = cli_mkdir_p(CMD, run_dir);
+    pid_t pid = rc ? -1 : spawn_in(exe, argv, envp, run_dir);
+    if (!rc && pid < 0) rc = cli_fail(CMD, CLI_RUNTIME, "fork: %s", strerror(errno));
+    int wstatus = 0;
+    while (!rc && waitpid(pid, &wstatus, 0) < 0) {
+        if (errno != EINTR) rc = cli_fail(CMD, CLI_RUNTIME, "waitpid: %s", strerror(errno));
+        else if (estimate_signal) {
+            kill(pid, SIGKILL);
+            waitpid(pid, NULL, 0);
+            rc = cli_fail(CMD, CLI_RUNTIME, "--estimate: interrupted by signal %d", (int)estimate_signal);
+        }
+    }
+    if (!rc && !(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0)) {
+        snprintf(bufs[6], sizeof bufs[6], "%s/stderr.txt", run_dir);
+        char *e = read_text(bufs[6], 4096);
+        char *nl = e ? strchr(e, '\n') : NULL;
+        if (nl) *nl = 0;
+        rc = cli_fail(CMD, CLI_RUNTIME, "--estimate: the timing run of %s failed: %s", w->config, e && *e ? e : "no message");
+        free(e);
+    }
+    if (!rc) {
+        /* step log: step,window_steps,...,seconds,...; the first record is the warm-up step */
+        snprintf(bufs[7], sizeof bufs[7], "%s/run/log.csv", run_dir);
+        FILE *f = fopen(bufs[7], "r");
+        char line[4096];
+        int c_step = -1, c_win = -1, c_sec = -1;
+        double steps = 0, secs = 0;
+        if (f && fgets(line, sizeof line, f)) {
+            int c = 0;
+            for (char *tok = strtok(line, ",\n"); tok; tok = strtok(NULL, ",\n"), c++) {
+                if (!strcmp(tok, "step")) c_step = c;
+                else if (!strcmp(tok, "window_steps")) c_win = c;
+                else if (!strcmp(tok, "seconds")) c_sec = c;
+            }
+            while (c_step >= 0 && c_win >= 0 && c_sec >= 0 && fgets(line, sizeof line, f)) {
+                double vstep = 0, vwin = 0, vsec = 0;
+                c = 0;
+                for (char *tok = strtok(line, ",\n"); tok; tok = strtok(NULL, ",\n"), c++) {
+                    if (c == c_step) vstep = strtod(tok, NULL);
+                    else if (c == c_win) vwin = strtod(tok, NULL);
+                    else if (c == c_sec) vsec = strtod(tok, NULL);
+                }
+                if (vstep > 1) {
+                    steps += vwin;
+                    secs += vsec;
+                }
+            }
+        }
+        if (f) fclose(f);
+        if (!(steps > 0 && secs > 0))
+            rc = cli_fail(CMD, CLI_RUNTIME, "--estimate: no timed step in %s", bufs[7]);
+        else
+            *ips = steps * (double)w->batch / secs;
+    }
+    free(argv);
+    alig_grid_argv_free(cargv);
+    return rc;
+}
+
+static void fmt_hours(double s, char *buf, size_t len)
+{
+    if (s < 3600) snprintf(buf, len, "%.1f min", s / 60);
+    else if (s < 86400 * 3) snprintf(buf, len, "%.1f h", s / 3600);
+    else if (s < 86400 * 365.25 * 2) snprintf(buf, len, "%.1f days", s / 86400);
+    else snprintf(buf, len, "%.1f years", s / (86400 * 365.25));
+}
+
+static int sweep_estimate(const sweep_opts *o)
+{
+    const alig_grid *g = o->g;
+    const size_t n = alig_grid_n_cells(g);
+    alig_grid_work *w = calloc(n + 1, sizeof *w);
+    size_t *cfg = calloc(n + 1, sizeof *cfg), *first = calloc(n + 1, sizeof *first), *count = calloc(n + 1, sizeof *count);
+    double *ips = calloc(n + 1, sizeof *ips), *secs = calloc(n + 1, sizeof *secs), *imgs = calloc(n + 1, sizeof *imgs);
+    char tmp[4200] = "";
+    char **envp = NULL;
+    int rc = CLI_OK;
+    size_t n_cfg = 0;
+    if (!w || !cfg || !first || !count || !ips || !secs || !imgs) {
+        rc = cli_fail(CMD, CLI_RUNTIME, "out of memory");
+        goto done;
+    }
+    char err[512];
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (alig_grid_cell_work(g, i, &w[i], err, sizeof err)) {
+            rc = cli_fail(CMD, CLI_USAGE, "--estimate: %s", err);
+            break;
+        }
+        size_t k = 0;
+        while (k < n_cfg && strcmp(w[first[k]].config, w[i].config)) k++;
+        if (k == n_cfg) first[n_cfg++] = i;
+        cfg[i] = k;
+        count[k]++;
+        imgs[k] += w[i].images;
+    }
+    if (rc) goto done;
+    double load = NAN;
+    FILE *lf = fopen("/proc/loadavg", "r");
+    if (lf) {
+        if (fscanf(lf, "%lf", &load) != 1) load = NAN;
+        fclose(lf);
+    }
+    if (o->estimate_rate > 0) {
+        for (size_t k = 0; k < n_cfg; k++) ips[k] = o->estimate_rate;
+    } else {
+        char exe[4096];
+        ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+        if (len <= 0) {
+            rc = cli_fail(CMD, CLI_RUNTIME, "cannot find this program through /proc/self/exe: %s", strerror(errno));
+            goto done;
+        }
+        exe[len] = 0;
+        const char *td = getenv("TMPDIR");
+        snprintf(tmp, sizeof tmp, "%s/alig-estimate.XXXXXX", td && *td ? td : "/tmp");
+        if (!mkdtemp(tmp)) {
+            rc = cli_fail(CMD, CLI_RUNTIME, "cannot create %s: %s", tmp, strerror(errno));
+            tmp[0] = 0;
+            goto done;
+        }
+        if (!(envp = env_build(g->threads))) {
+            rc = cli_fail(CMD, CLI_RUNTIME, "out of memory");
+            goto done;
+        }
+        /* no SA_RESTART: a signal interrupts waitpid, so the scratch directory is removed on the way out */
+        struct sigaction sa = { .sa_handler = estimate_on_signal }, old_int, old_term;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, &old_int);
+        sigaction(SIGTERM, &sa, &old_term);
+        for (size_t k = 0; k < n_cfg && !rc && !estimate_signal; k++) {
+            const alig_grid_work *wk = &w[first[k]];
+            /* one data set per configuration: two whole batches of training images (no short batch) and
+             * 10 to 14 validation images (the CIFAR-10 files hold a multiple of 5 records) */
+            char data[4400], run[4400];
+            snprintf(data, sizeof data, "%s/data%zu", tmp, k);
+            snprintf(run, sizeof run, "%s/run%zu", tmp, k);
+            if (!o->quiet) {
+                fprintf(stderr, "estimate: timing %zu/%zu: %s ...\n", k + 1, n_cfg, wk->config);
+                fflush(stderr);
+            }
+            size_t written = 0;
+            if (!(rc = write_synthetic(data, wk->channels, wk->classes, 2 * wk->batch + 10, &written)))
+                rc = time_config(o, exe, envp, first[k], wk, data, written - 2 * wk->batch, run, &ips[k]);
+        }
+        sigaction(SIGINT, &old_int, NULL);
+        sigaction(SIGTERM, &old_term, NULL);
+        if (!rc && estimate_signal)
+            rc = cli_fail(CMD, CLI_RUNTIME, "--estimate: interrupted by signal %d", (int)estimate_signal);
+        if (rc) goto done;
+    }
+    double total_img = 0, total_s = 0, total_eval = 0;
+    for (size_t i = 0; i < n; i++) {
+        secs[i] = w[i].images / ips[cfg[i]];
+        total_img += w[i].images;
+        total_eval += w[i].eval_images;
+        total_s += secs[i];
+    }
+    const double wall = alig_grid_schedule(secs, n, o->jobs);
+    printf("estimate: %s%s%s: %zu cells in %zu configuration%s, --jobs %zu, %zu thread%s per cell\n",
+           o->protocol ? o->protocol : "command-line grid", o->scale ? ", scale " : "", o->scale ? o->scale : "", n, n_cfg,
+           n_cfg == 1 ? "" : "s", o->jobs, g->threads, g->threads == 1 ? "" : "s");
+    if (o->estimate_rate > 0)
+        printf("images/s: assumed %.6g for every configuration (--estimate-rate), not measured\n", o->estimate_rate);
+    else
+        printf("images/s: measured now on this machine, %zu step%s after one warm-up step of the first cell of each\n"
+               "configuration, on synthetic data of its shape (load average %.2f when the timing started)\n",
+               o->estimate_steps, o->estimate_steps == 1 ? "" : "s", load);
+    printf("%12s %7s %16s %12s  %s\n", "images/s", "cells", "images", "cell-hours", "configuration");
+    for (size_t k = 0; k < n_cfg; k++)
+        printf("%12.4g %7zu %16.0f %12.4g  %s\n", ips[k], count[k], imgs[k], imgs[k] / ips[k] / 3600, w[first[k]].config);
+    char h1[64], h2[64];
+    fmt_hours(total_s, h1, sizeof h1);
+    fmt_hours(wall, h2, sizeof h2);
+    printf("total: %zu cells, %.0f images, %.17g cell-seconds (%s of one cell slot)\n", n, total_img, total_s, h1);
+    printf("wall: %.17g s at --jobs %zu (%s): cells started in grid order on the first free slot, each at the\n"
+           "measured speed of its configuration, no cell already finished\n", wall, o->jobs, h2);
+    printf("not counted: the evaluation after each epoch, %.0f images (validation split and test set, forward\n"
+           "passes only, each much cheaper than a training image)\n", total_eval);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cores > 0 && (double)o->jobs * (double)g->threads > (double)cores)
+        printf("note: --jobs %zu x %zu thread%s = %zu > %ld cores: cells will share cores and run slower than timed\n",
+               o->jobs, g->threads, g->threads == 1 ? "" : "s", o->jobs * g->threads, cores);
+done:
+    if (tmp[0]) nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    env_free(envp);
+    free(w);
+    free(cfg);
+    free(first);
+    free(count);
+    free(ips);
+    free(secs);
+    free(imgs);
+    return rc;
+}
+
 static int sweep_plot(const char *dir);
 
 static int run_sweep(const sweep_opts *o)
@@ -538,14 +1046,18 @@ static int run_sweep(const sweep_opts *o)
     if (len <= 0) return cli_fail(CMD, CLI_RUNTIME, "cannot find this program through /proc/self/exe: %s", strerror(errno));
     s.exe[len] = 0;
     snprintf(s.summary, sizeof s.summary, "%s/summary.csv", o->out);
+    if (!(s.envp = env_build(o->g->threads))) return cli_fail(CMD, CLI_RUNTIME, "out of memory");
     int lock_fd = -1, rc = CLI_OK;
     char err[256];
     if (s.rank == 0) {
         rc = open_dir(o->g, o->out, &lock_fd);
         if (rc && s.size > 1) alig_dist_abort(rc);
     }
-    if (alig_dist_barrier(err, sizeof err)) return cli_fail(CMD, CLI_RUNTIME, "%s", err);
-    if (rc) return rc;
+    if (alig_dist_barrier(err, sizeof err)) {
+        rc = cli_fail(CMD, CLI_RUNTIME, "%s", err);
+        goto done;
+    }
+    if (rc) goto done;
     if (s.rank == 0 && (!(s.results = calloc(s.n ? s.n : 1, sizeof *s.results)) ||
                         !(s.ran_by = calloc((size_t)s.size, sizeof *s.ran_by)))) {
         rc = cli_fail(CMD, CLI_RUNTIME, "out of memory");
@@ -591,6 +1103,7 @@ static int run_sweep(const sweep_opts *o)
 done:
     free(s.results);
     free(s.ran_by);
+    env_free(s.envp);
     if (lock_fd >= 0) close(lock_fd);
     return rc;
 }
@@ -605,18 +1118,21 @@ int cmd_sweep(int argc, char **argv)
     }
     if (rc) return rc;
     if (o.plot) return sweep_plot(o.plot);
-    if (o.dry_run) {
-        rc = dry_run(o.g);
+    if (o.dry_run || o.estimate) {
+        rc = o.dry_run ? dry_run(o.g) : sweep_estimate(&o);
         alig_grid_free(o.g);
+        opts_free_vars(&o);
         return rc;
     }
     char err[512];
     if (alig_dist_init(&argc, &argv, err, sizeof err)) {
         alig_grid_free(o.g);
+        opts_free_vars(&o);
         return cli_fail(CMD, CLI_RUNTIME, "%s", err);
     }
     rc = run_sweep(&o);
     alig_grid_free(o.g);
+    opts_free_vars(&o);
     alig_dist_finalize();
     return rc;
 }

@@ -533,6 +533,255 @@ static void test_summary_and_resume(void)
     alig_grid_free(g);
 }
 
+/* ------------------------------------------------------------------ scales and variables */
+
+static const char *const scaled_protocol =
+    "scales = big, small\n"                              /* 1 */
+    "seeds = 0-2\n"
+    "base = train --model m --epochs 100\n"
+    "[scale small]\n"
+    "base = train --model s --epochs 2\n"                /* 5 */
+    "seeds = 0\n"
+    "threads_per_cell = 2\n"
+    "[common]\n"
+    "batch = 64, 128\n"
+    "[method a]\n"                                       /* 10 */
+    "args = --opt sgd --milestones 50,75 --data-dir ${dir}\n"
+    "lr = 1e-3, 1e-2, 1e-1\n"
+    "weight-decay = 1e-4, 5e-4\n"
+    "[method b]\n"
+    "args = --opt alig\n"                                /* 15 */
+    "eta = 0.1, 1\n"
+    "[scale small: common]\n"
+    "batch = 32\n"
+    "[scale small: method a]\n"
+    "args = --opt sgd --milestones 1 --data-dir ${dir}\n" /* 20 */
+    "lr = 1e-2\n"
+    "momentum = 0, 0.9\n"
+    "[scale big: method only-big]\n"
+    "args = --opt adam\n"
+    "lr = 1e-4, 1e-3\n";                                 /* 25 */
+
+/* parse `text` at `scale` (with variable dir=/d unless no_vars) and expect failure "p.sweep:LINE: ...needle" */
+static void bad_scaled(const char *text, const char *scale, int line, const char *needle)
+{
+    const char *names[] = { "dir" }, *values[] = { "/d" };
+    alig_grid_parse_opts o = { .scale = scale, .n_vars = 1, .var_names = names, .var_values = values };
+    alig_grid *g = (alig_grid *)1;
+    char err[512] = "", prefix[64];
+    alig_status st = alig_grid_parse_text_ex(text, "p.sweep", &o, &g, err, sizeof err);
+    CU_ASSERT(st == ALIG_EFORMAT || st == ALIG_EINVAL);
+    CU_ASSERT_PTR_NULL(g);
+    if (line > 0) snprintf(prefix, sizeof prefix, "p.sweep:%d: ", line);
+    else snprintf(prefix, sizeof prefix, "p.sweep: ");
+    const int ok = !strncmp(err, prefix, strlen(prefix)) && strstr(err, needle);
+    CU_ASSERT(ok);
+    if (!ok) printf("\n  got '%s', wanted '%s...%s'\n", err, prefix, needle);
+}
+
+/* the command line of cell i, space-joined */
+static void cell_line(const alig_grid *g, size_t i, char *buf, size_t len)
+{
+    char **argv;
+    size_t argc, used = 0;
+    buf[0] = 0;
+    if (alig_grid_cell_argv(g, i, &argv, &argc)) return;
+    for (size_t k = 0; k < argc && used < len; k++)
+        used += (size_t)snprintf(buf + used, len - used, "%s%s", k ? " " : "", argv[k]);
+    alig_grid_argv_free(argv);
+}
+
+static void test_scales(void)
+{
+    const char *names[] = { "dir" }, *values[] = { "/data/x" };
+    alig_grid_parse_opts o = { .scale = "big", .n_vars = 1, .var_names = names, .var_values = values };
+    alig_grid *g;
+    char err[512] = "", line[1024], name[ALIG_GRID_MAX_NAME];
+    CU_ASSERT_EQUAL_FATAL(alig_grid_parse_text_ex(scaled_protocol, "p.sweep", &o, &g, err, sizeof err), ALIG_SUCCESS);
+    /* big: a = 2 batch x 3 lr x 2 wd, b = 2 x 2, only-big = 2 x 2; all x 3 seeds */
+    CU_ASSERT_EQUAL(alig_grid_n_cells(g), (12 + 4 + 4) * 3);
+    CU_ASSERT_EQUAL(g->n_methods, 3);
+    CU_ASSERT_STRING_EQUAL(g->methods[2].name, "only-big");
+    CU_ASSERT_EQUAL(g->threads, 1);
+    cell_line(g, 0, line, sizeof line);
+    CU_ASSERT_STRING_EQUAL(line, "train --model m --epochs 100 --opt sgd --milestones 50,75 --data-dir /data/x "
+                                 "--batch 64 --lr 1e-3 --weight-decay 1e-4 --seed 0 --out run");
+    alig_grid_free(g);
+
+    o.scale = "small";
+    CU_ASSERT_EQUAL_FATAL(alig_grid_parse_text_ex(scaled_protocol, "p.sweep", &o, &g, err, sizeof err), ALIG_SUCCESS);
+    /* small: a = 1 batch x 1 lr x 2 wd x 2 momentum (new axis, after the unscoped ones), b = 1 x 2; one seed */
+    CU_ASSERT_EQUAL(alig_grid_n_cells(g), 4 + 2);
+    CU_ASSERT_EQUAL(g->n_methods, 2);
+    CU_ASSERT_EQUAL(g->threads, 2);
+    cell_line(g, 1, line, sizeof line);
+    CU_ASSERT_STRING_EQUAL(line, "train --model s --epochs 2 --opt sgd --milestones 1 --data-dir /data/x --batch 32 "
+                                 "--lr 1e-2 --weight-decay 1e-4 --momentum 0.9 --seed 0 --out run");
+    alig_grid_cell_name(g, 1, name, sizeof name);
+    CU_ASSERT_STRING_EQUAL(name, "a__weight-decay=1e-4__momentum=0.9__s0");
+    /* threads_per_cell != 1 is part of the cell's identity; the canonical text keeps it */
+    char *json;
+    CU_ASSERT_EQUAL_FATAL(alig_grid_cell_config(g, 1, &json), ALIG_SUCCESS);
+    CU_ASSERT_PTR_NOT_NULL(strstr(json, "\"threads_per_cell\": 2,"));
+    free(json);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    CU_ASSERT_EQUAL(alig_grid_write_protocol(g, f), ALIG_SUCCESS);
+    fclose(f);
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "threads_per_cell = 2\n"));
+    alig_grid *h;
+    CU_ASSERT_EQUAL_FATAL(alig_grid_parse_text(text, "canonical", &h, err, sizeof err), ALIG_SUCCESS);
+    CU_ASSERT_EQUAL(alig_grid_n_cells(h), alig_grid_n_cells(g));
+    for (size_t i = 0; i < alig_grid_n_cells(g); i++) {
+        char *a, *b;
+        alig_grid_cell_config(g, i, &a);
+        alig_grid_cell_config(h, i, &b);
+        CU_ASSERT_STRING_EQUAL(a, b);
+        free(a);
+        free(b);
+    }
+    alig_grid_free(h);
+    free(text);
+    alig_grid_free(g);
+
+    /* a thread override; with 1 thread config.json has no threads member (the text of earlier versions) */
+    o.threads = 1;
+    CU_ASSERT_EQUAL_FATAL(alig_grid_parse_text_ex(scaled_protocol, "p.sweep", &o, &g, err, sizeof err), ALIG_SUCCESS);
+    CU_ASSERT_EQUAL(g->threads, 1);
+    CU_ASSERT_EQUAL_FATAL(alig_grid_cell_config(g, 0, &json), ALIG_SUCCESS);
+    CU_ASSERT_PTR_NULL(strstr(json, "threads"));
+    free(json);
+    alig_grid_free(g);
+    o.threads = 0;
+
+    /* an unset variable: an error naming its line, or kept as written when allowed */
+    o.n_vars = 0;
+    CU_ASSERT_EQUAL(alig_grid_parse_text_ex(scaled_protocol, "p.sweep", &o, &g, err, sizeof err), ALIG_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "p.sweep:20: ${dir} is not set"));
+    o.allow_unset = 1;
+    CU_ASSERT_EQUAL_FATAL(alig_grid_parse_text_ex(scaled_protocol, "p.sweep", &o, &g, err, sizeof err), ALIG_SUCCESS);
+    cell_line(g, 0, line, sizeof line);
+    CU_ASSERT_PTR_NOT_NULL(strstr(line, "--data-dir ${dir} "));
+    alig_grid_free(g);
+
+    /* scale errors name the file and the line */
+    bad_scaled(scaled_protocol, NULL, 1, "this protocol has scales big, small: choose one");
+    bad_scaled(scaled_protocol, "huge", 1, "unknown scale 'huge' (this protocol's scales: big, small)");
+    bad_scaled("base = solve\n", "big", 0, "has no scales");
+    bad_scaled("base = solve\n[scale big]\nseeds = 1\n", "big", 2, "declare the protocol's scales first");
+    bad_scaled("scales = a\nbase = solve\n[scale b]\nseeds = 1\n", "a", 3, "unknown scale 'b'");
+    bad_scaled("scales = a\nbase = solve\n[scale b: method x]\nlr = 1\n", "a", 3, "unknown scale 'b'");
+    bad_scaled("scales = a\nbase = solve\n[scale a]\nscales = b\n", "a", 4, "'scales' belongs at the top");
+    bad_scaled("scales = a\nbase = solve\n[scale a]\nseeds = 1\n[scale a]\n", "a", 5, "[scale a] appears twice");
+    bad_scaled("scales = a\nbase = solve\n[scale a: method x]\nlr = 1\n[scale a: method x]\n", "a", 5,
+               "[scale a: method x] appears twice");
+    bad_scaled("scales = a\nbase = solve\n[scale a]\nfoo = 1\n", "a", 4, "unknown key 'foo'");
+    bad_scaled("scales = a, a\nbase = solve\n", "a", 1, "'a' appears twice");
+    bad_scaled("scales = a\nscales = b\nbase = solve\n", "a", 2, "'scales' is given twice");
+    bad_scaled("scales = a, b\nseeds = 1\n[scale a]\nbase = solve\n", "b", 4, "missing key 'base'");
+    /* an error inside a scale section is reported at its own line when that scale is built */
+    bad_scaled("scales = a, b\nbase = solve\n[method x]\nlr = 1\n[scale b: method x]\nlr = 0:1:log:3\n", "b", 6,
+               "axis lr");
+    bad_scaled("scales = a\nbase = solve\n[scale a]\nthreads_per_cell = 0\n", "a", 4, "threads_per_cell");
+    bad_scaled("scales = a\nbase = solve --x ${bad name}\n", "a", 2, "a variable is ${NAME}");
+    /* the other scale builds: its error does not block scale a */
+    CU_ASSERT_EQUAL(alig_grid_parse_text_ex("scales = a, b\nbase = solve\n[method x]\nlr = 1\n[scale b: method x]\n"
+                                            "lr = 0:1:log:3\n", "p.sweep",
+                                            &(alig_grid_parse_opts){ .scale = "a" }, &g, err, sizeof err),
+                    ALIG_SUCCESS);
+    alig_grid_free(g);
+}
+
+/* ------------------------------------------------------------------ compute estimates */
+
+static alig_grid *train_grid(const char *base, const char *axis, const char *values)
+{
+    alig_grid *g;
+    char err[256];
+    if (alig_grid_alloc(&g)) return NULL;
+    CU_ASSERT_EQUAL(alig_grid_set_base(g, base, err, sizeof err), ALIG_SUCCESS);
+    if (axis) CU_ASSERT_EQUAL(alig_grid_add_axis(g, (size_t)-1, axis, values, err, sizeof err), ALIG_SUCCESS);
+    CU_ASSERT_EQUAL(alig_grid_validate(g, err, sizeof err), ALIG_SUCCESS);
+    return g;
+}
+
+static void test_estimate(void)
+{
+    alig_grid_work w;
+    char err[256];
+    /* CIFAR-10: 50,000 - 5,000 validation = 45,000 per epoch, 3 epochs; evaluation 3 x (5,000 + 10,000) */
+    alig_grid *g = train_grid("train --data cifar10 --data-dir d --model wrn-16-4 --epochs 3", "batch", "128,1000");
+    CU_ASSERT_EQUAL_FATAL(alig_grid_cell_work(g, 1, &w, err, sizeof err), ALIG_SUCCESS);
+    CU_ASSERT_DOUBLE_EQUAL(w.train_size, 45000, 0);
+    CU_ASSERT_DOUBLE_EQUAL(w.images, 135000, 0);
+    CU_ASSERT_DOUBLE_EQUAL(w.eval_images, 45000, 0);
+    CU_ASSERT_EQUAL(w.batch, 1000);
+    CU_ASSERT_STRING_EQUAL(w.config, "input=3x32x32 classes=10 model=wrn-16-4 batch=1000 dropout=0 augment=on");
+    alig_grid_free(g);
+    /* SVHN: 73,257 - 6,000 + 531,131 extra = 598,388; without extra 67,257; test 26,032 */
+    g = train_grid("train --data svhn --data-dir d --model wrn-16-4 --dropout 0.4 --epochs 2", "svhn-extra", "on,off");
+    CU_ASSERT_EQUAL_FATAL(alig_grid_cell_work(g, 0, &w, err, sizeof err), ALIG_SUCCESS);
+    CU_ASSERT_DOUBLE_EQUAL(w.images, 2.0 * 598388, 0);
+    CU_ASSERT_DOUBLE_EQUAL(w.eval_images, 2.0 * (6000 + 26032), 0);
+    CU_ASSERT_STRING_EQUAL(w.config, "input=3x32x32 classes=10 model=wrn-16-4 batch=128 dropout=0.4 augment=off");
+    CU_ASSERT_EQUAL_FATAL(alig_grid_cell_work(g, 1, &w, err, sizeof err), ALIG_SUCCESS);
+    CU_ASSERT_DOUBLE_EQUAL(w.images, 2.0 * 67257, 0);
+    alig_grid_free(g);
+    /* Fashion-MNIST: 60,000 - 1,000 = 59,000, first 3,000 of them, 4 epochs; --max-batches 7 x 100 = 700 per epoch */
+    g = train_grid("train --model wrn-10-1 --val 1000 --train-subset 3000 --test-subset 2000 --epochs 4 --batch 100",
+                   "max-batches", "7,1000");
+    CU_ASSERT_EQUAL_FATAL(alig_grid_cell_work(g, 0, &w, err, sizeof err), ALIG_SUCCESS);
+    CU_ASSERT_DOUBLE_EQUAL(w.per_epoch, 700, 0);
+    CU_ASSERT_DOUBLE_EQUAL(w.images, 2800, 0);
+    CU_ASSERT_DOUBLE_EQUAL(w.eval_images, 4.0 * 3000, 0);
+    CU_ASSERT_EQUAL_FATAL(alig_grid_cell_work(g, 1, &w, err, sizeof err), ALIG_SUCCESS);
+    CU_ASSERT_DOUBLE_EQUAL(w.images, 12000, 0);
+    CU_ASSERT_STRING_EQUAL(w.config, "input=1x28x28 classes=10 model=wrn-10-1 batch=100 dropout=0 augment=off");
+    alig_grid_free(g);
+    /* step mode: steps x batch; CIFAR-100 coarse labels: 20 classes */
+    g = train_grid("train --data cifar100 --data-dir d --labels coarse --model cnn --steps 50 --batch 64", NULL, NULL);
+    CU_ASSERT_EQUAL_FATAL(alig_grid_cell_work(g, 0, &w, err, sizeof err), ALIG_SUCCESS);
+    CU_ASSERT_DOUBLE_EQUAL(w.images, 3200, 0);
+    CU_ASSERT_DOUBLE_EQUAL(w.eval_images, 0, 0);
+    CU_ASSERT_EQUAL(w.classes, 20);
+    alig_grid_free(g);
+    /* what cannot be counted */
+    static const struct { const char *base, *needle; } bad[] = {
+        { "solve --problem smooth", "train grids" },
+        { "train --task repeat-copy --model dnc --steps 10", "repeat-copy" },
+        { "train --data /some/dir --model cnn --epochs 1", "--data /some/dir" },
+        { "train --train-images a --train-labels b --test-images c --test-labels d --model cnn --epochs 1", "IDX" },
+        { "train --model cnn", "--epochs" },
+        { "train --epochs 2", "--model" },
+        { "train --model cnn --epochs 1 --val 60000", "no training image" },
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        g = train_grid(bad[k].base, NULL, NULL);
+        err[0] = 0;
+        CU_ASSERT_EQUAL(alig_grid_cell_work(g, 0, &w, err, sizeof err), ALIG_EINVAL);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, bad[k].needle));
+        if (!strstr(err, bad[k].needle)) printf("\n  %s: '%s' lacks '%s'\n", bad[k].base, err, bad[k].needle);
+        alig_grid_free(g);
+    }
+
+    /* the schedule of a sweep, by hand: times 3, 1, 2, 2 on 2 slots: cell 0 on slot 0 (0-3), cell 1 on
+     * slot 1 (0-1), cell 2 on slot 1 (1-3), cell 3 on slot 0, free first among the two free at 3 (3-5) */
+    const double t[] = { 3, 1, 2, 2 };
+    CU_ASSERT_DOUBLE_EQUAL(alig_grid_schedule(t, 4, 2), 5, 0);
+    CU_ASSERT_DOUBLE_EQUAL(alig_grid_schedule(t, 4, 1), 8, 0);      /* one slot: the sum */
+    CU_ASSERT_DOUBLE_EQUAL(alig_grid_schedule(t, 4, 4), 3, 0);      /* a slot each: the longest */
+    CU_ASSERT_DOUBLE_EQUAL(alig_grid_schedule(t, 4, 100), 3, 0);
+    /* 1, 1, 1, 5 on 3 slots: the long cell starts at 1, ends at 6 (the order matters: 5 first would end at 5) */
+    const double u[] = { 1, 1, 1, 5 }, v[] = { 5, 1, 1, 1 };
+    CU_ASSERT_DOUBLE_EQUAL(alig_grid_schedule(u, 4, 3), 6, 0);
+    CU_ASSERT_DOUBLE_EQUAL(alig_grid_schedule(v, 4, 3), 5, 0);
+    CU_ASSERT_DOUBLE_EQUAL(alig_grid_schedule(t, 0, 2), 0, 0);
+    CU_ASSERT(isnan(alig_grid_schedule(t, 4, 0)));
+    const double neg[] = { 1, -1 };
+    CU_ASSERT(isnan(alig_grid_schedule(neg, 2, 1)));
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "%s/alig_test_grid.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
@@ -543,6 +792,8 @@ int main(void)
         !CU_add_test(s, "value lists and ranges", test_ranges) ||
         !CU_add_test(s, "seeds, base and name checks", test_seeds_and_names) ||
         !CU_add_test(s, "protocol files: parse, round trip, errors with file:line", test_protocol) ||
+        !CU_add_test(s, "protocol scales, variables, threads per cell", test_scales) ||
+        !CU_add_test(s, "compute estimate: images per cell, schedule", test_estimate) ||
         !CU_add_test(s, "classification of finished runs", test_classify) ||
         !CU_add_test(s, "result.json round trip", test_result_text) ||
         !CU_add_test(s, "summary table and resume bookkeeping", test_summary_and_resume)) {

@@ -6,7 +6,10 @@
 #      with lr 1000 stops on a NaN/inf (non-finite);
 #   4. rerunning a finished sweep runs nothing; a sweep killed with kill -9 mid-way, then
 #      restarted, ends with the summary of the uninterrupted one, and its cells died with it;
-#   5. usage errors (one line, exit 2), protocol errors with file:line, --plot outputs.
+#   5. usage errors (one line, exit 2), protocol errors with file:line, --plot outputs;
+#   6. the thread count of the cells: each cell runs with OMP_NUM_THREADS = --threads-per-cell
+#      (a train cell records the count it used), and the count is part of a cell's identity: a
+#      cell run with another count is run again.
 NAME=test_sweep.sh
 PREFIX=(sweep)
 . "$(dirname "$0")/lib/harness.sh"
@@ -158,5 +161,29 @@ m=$(grep -E '^alig__eta=1__s[12],' "$TMP/j1/summary.csv" | cut -d, -f10 | awk '{
 check "summary.md: alig at eta=1 shows the median $m" grep -qE "^\| alig \|.*\| $m \|" "$TMP/j1/summary.md"
 check "summary.md: sgd shows div and NaN" grep -qE '^\| sgd \|.*\| div \| NaN \|' "$TMP/j1/summary.md"
 check "heatmap labels the axis with η" grep -q 'η' "$TMP/j1/figures/heatmap.gp"
+
+# ---- 6. threads per cell
+check "1 thread per cell: config.json has no threads member (the text of earlier sweeps)" \
+    bash -c "! grep -q threads '$TMP/j1/cells/alig__eta=1__s2/config.json'"
+check "1 thread per cell: sweep.protocol says so" grep -qx 'threads_per_cell = 1' "$TMP/j1/sweep.protocol"
+cp -r "$TMP/j1" "$TMP/t2"
+ls -l --time-style=+%s.%N "$TMP"/t2/cells/*/result.json >"$TMP/before"
+run 0 "${GRID[@]}" --out "$TMP/t2" --jobs 2 --threads-per-cell 2
+ls -l --time-style=+%s.%N "$TMP"/t2/cells/*/result.json >"$TMP/after"
+check "another thread count: every cell ran again" \
+    [ "$(diff "$TMP/before" "$TMP/after" | grep -c '^>')" -eq 12 ]
+check "2 threads per cell: config.json records them" \
+    grep -q '"threads_per_cell": 2,' "$TMP/t2/cells/alig__eta=1__s2/config.json"
+check "2 threads per cell: sweep.protocol records them" grep -qx 'threads_per_cell = 2' "$TMP/t2/sweep.protocol"
+check "2 threads per cell: same results (a solve run is sequential)" \
+    cmp -s <(nowall "$TMP/j1/summary.csv") <(nowall "$TMP/t2/summary.csv")
+run 0 --plot "$TMP/t2"
+check "--plot of a 2-thread sweep finds its 12 cells" grep -q '^plotted 12 of 12 cells' "$TMP/out"
+# a train cell sees OMP_NUM_THREADS = T whatever the sweep's own environment holds
+want=2; [ "${ALIG_OPENMP:-ON}" = OFF ] && want=1
+OMP_NUM_THREADS=7 run 0 --base "train --model mlp-8 --opt sgd --epochs 1 --batch 50 --train-subset 100 --val 100 --test-subset 100" \
+    --out "$TMP/tt" --threads-per-cell 2 --quiet
+check "a train cell ran with $want threads (OMP_NUM_THREADS from the sweep, not 7)" \
+    grep -q "\"threads\": $want," "$TMP/tt/cells/run/run/config.json"
 
 finish

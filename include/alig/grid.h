@@ -96,6 +96,8 @@ typedef struct alig_grid {
     char **rate;              /**< axes drawn as the learning rate in figures, default lr, eta, alpha */
     double diverge_factor;    /**< `diverged` threshold factor, default 1e3 */
     int validated;
+    size_t threads;           /**< OMP_NUM_THREADS of every cell (protocol key threads_per_cell), default 1;
+                                   part of a cell's identity: config.json records it when it is not 1 */
 } alig_grid;
 
 /** Where one cell sits in its grid. */
@@ -186,17 +188,44 @@ alig_status alig_grid_validate(alig_grid *g, char *err, size_t errlen);
 
 /* ------------------------------------------------------------------ protocol files */
 
+/** Options of alig_grid_parse_text_ex / alig_grid_parse_file_ex. */
+typedef struct alig_grid_parse_opts {
+    const char *scale;               /**< the scale to build ([scale NAME] sections); NULL for a protocol
+                                          without a `scales` key (one with scales requires a choice) */
+    size_t n_vars;                   /**< variables substituted for ${NAME} in every value */
+    const char *const *var_names;
+    const char *const *var_values;
+    int allow_unset;                 /**< 1: an unset ${NAME} stays as written (dry runs, estimates);
+                                          0: it is an error naming the file and line */
+    size_t threads;                  /**< > 0: overrides the protocol's threads_per_cell */
+} alig_grid_parse_opts;
+
 /**
  * Parse a protocol (format in docs/sweep.md): `key = value` lines, `#` comments, sections
- * `[common]` and `[method NAME]`. Top level: base (required), seeds, seed_flag, rate,
- * diverge_factor. [common]: every key is an axis. [method NAME]: `args` or an axis. Every key is
- * checked; the result is validated.
+ * `[common]`, `[method NAME]`, `[scale S]`, `[scale S: common]` and `[scale S: method NAME]`.
+ * Top level: base (required, at the top or in [scale S]), seeds, seed_flag, rate, diverge_factor,
+ * threads_per_cell, scales (the names S a protocol's scale sections may use). [common]: every key
+ * is an axis. [method NAME]: `args` or an axis. A section scoped to scale S gives, at scale S, the
+ * value of each key it holds in place of the unscoped section's (an axis keeps its place), adds
+ * the keys the unscoped section lacks (after its own), and a method that only scoped sections name
+ * exists only at their scales. Every line is checked at every scale; the grid of the chosen scale
+ * is then built and validated.
  * @param text  the file's content; @param file name used in messages.
+ * @param opts  the scale, variables, thread override (NULL: no scale, no variables).
  * @param out   receives the grid (free with alig_grid_free); NULL on failure.
- * @param err   receives "FILE:LINE: message" on failure.
- * @return ALIG_SUCCESS, ALIG_EFORMAT (syntax, unknown or repeated key), ALIG_EINVAL (bad value), ALIG_ENOMEM.
+ * @param err   receives "FILE:LINE: message" on failure ("FILE: message" when no line is to blame).
+ * @return ALIG_SUCCESS, ALIG_EFORMAT (syntax, unknown or repeated key or section, unknown scale),
+ *         ALIG_EINVAL (bad value, missing or unknown --scale, unset variable), ALIG_ENOMEM.
  */
+alig_status alig_grid_parse_text_ex(const char *text, const char *file, const alig_grid_parse_opts *opts,
+                                    alig_grid **out, char *err, size_t errlen);
+
+/** alig_grid_parse_text_ex without options (a protocol without scales or variables). */
 alig_status alig_grid_parse_text(const char *text, const char *file, alig_grid **out, char *err, size_t errlen);
+
+/** Read `path` and alig_grid_parse_text_ex it. @return as that, or ALIG_EIO (unreadable). */
+alig_status alig_grid_parse_file_ex(const char *path, const alig_grid_parse_opts *opts, alig_grid **out, char *err,
+                                    size_t errlen);
 
 /** Read `path` and alig_grid_parse_text it. @return as alig_grid_parse_text, or ALIG_EIO (unreadable). */
 alig_status alig_grid_parse_file(const char *path, alig_grid **out, char *err, size_t errlen);
@@ -286,6 +315,42 @@ alig_status alig_grid_cell_store(const alig_grid *g, const char *dir, size_t i, 
  * @param results n_cells entries. @return ALIG_SUCCESS, ALIG_EINVAL, ALIG_EIO.
  */
 alig_status alig_grid_summary_write(const alig_grid *g, const alig_grid_result *results, const char *path);
+
+/* ------------------------------------------------------------------ compute estimates */
+
+/** The work of one `train` cell, read from its command line with alig train's defaults. */
+typedef struct alig_grid_work {
+    char config[256];         /**< what sets its speed: "input=3x32x32 classes=10 model=M batch=B dropout=P augment=on" */
+    char data[32];            /**< fashion-mnist, cifar10, cifar100 or svhn */
+    int channels, height, width, classes;
+    size_t batch;             /**< --batch [128] */
+    int augment;              /**< --augment [on for cifar10 and cifar100, off otherwise] */
+    double train_size;        /**< images of the training split: the set's training images (svhn: train plus
+                                   extra unless --svhn-extra off) minus --val [5000; svhn 6000], at most
+                                   --train-subset */
+    double per_epoch;         /**< images per epoch: train_size, at most --max-batches x batch */
+    double epochs;            /**< --epochs, 0 in step mode */
+    double steps;             /**< --steps, 0 in epoch mode */
+    double images;            /**< epochs x per_epoch, or steps x batch */
+    double eval_images;       /**< images evaluated (forward only) after the epochs: epochs x (--val + the test
+                                   set, at most --test-subset); 0 in step mode */
+} alig_grid_work;
+
+/**
+ * What cell i of a `train` grid trains on, for compute estimates. Image tasks on the data sets
+ * whose sizes are known (Fashion-MNIST 60,000 training images; CIFAR-10 and -100 50,000; SVHN
+ * 73,257 plus 531,131 extra) only.
+ * @return ALIG_SUCCESS, ALIG_EINVAL (a solve grid, repeat-copy, IDX files or a data directory
+ *         whose size is unknown, no --model, no --epochs/--steps, a bad number; message in err).
+ */
+alig_status alig_grid_cell_work(const alig_grid *g, size_t i, alig_grid_work *w, char *err, size_t errlen);
+
+/**
+ * Wall time of n cells run `jobs` at a time the way a sweep starts them: in order, each on the
+ * first slot to come free (the lowest-numbered among slots free at once), cell k taking seconds[k].
+ * @return the time the last cell ends; 0 when n == 0; NAN when jobs == 0 or a time is negative or NaN.
+ */
+double alig_grid_schedule(const double *seconds, size_t n, size_t jobs);
 
 /** Write a number the way the summary does: the shortest "%.Pg" that reads back exactly, or nan / inf / -inf. */
 void alig_grid_fprint_num(FILE *f, double v);
