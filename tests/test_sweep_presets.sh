@@ -48,7 +48,7 @@ check "C10-WRN full: ALI-G with radius 100, momentum 0.9, eta 1" grep -qF \
     'alig__batch=256__eta=1__s0: alig train --data cifar10 --data-dir ${cifar10} --val 5000 --augment on --model wrn-40-4 --dropout 0 --epochs 200 --quiet --opt alig --momentum 0.9 --radius 100 --batch 256 --eta 1 --seed 0 --out run' "$TMP/out"
 run 0 --protocol "$P/cifar10-wrn-40-4.sweep" --scale reduced --dry-run
 check "C10-WRN reduced: SGD's drops at 1, 2, 3, batch 32 only, no batch in the name" grep -qF \
-    'sgd__s0: alig train --data fashion-mnist --train-subset 2000 --val 1000 --test-subset 2000 --augment on --model wrn-10-1 --dropout 0 --epochs 4 --eps-report on --quiet --opt sgd --lr 0.1 --momentum 0.9 --nesterov true --schedule multistep --milestones 1,2,3 --factor 0.2 --batch 32 --weight-decay 5e-4 --seed 0 --out run' "$TMP/out"
+    'sgd__s0: alig train --data fashion-mnist --train-subset 2000 --val 1000 --test-subset 2000 --augment on --model wrn-10-1 --dropout 0 --epochs 4 --quiet --opt sgd --lr 0.1 --momentum 0.9 --nesterov true --schedule multistep --milestones 1,2,3 --factor 0.2 --batch 32 --weight-decay 5e-4 --seed 0 --out run' "$TMP/out"
 run 0 --protocol "$P/cifar100-densenet-bc-40-40.sweep" --scale full --dry-run
 check "C100-DN full: ALI-G radius 75" grep -q '^alig__.*--radius 75 ' "$TMP/out"
 run 0 --protocol "$P/cifar10-densenet-bc-40-40.sweep" --scale full --dry-run
