@@ -1096,7 +1096,7 @@ static alig_status apply_entry(alig_grid *g, const proto_entry *e, int kind, siz
             else if (!strcmp(key, "seed_flag")) {
                 if (!valid_flag_name(val) || strlen(val) >= ALIG_GRID_MAX_TOKEN) {
                     st = ALIG_EINVAL;
-                    snprintf(msg, sizeof msg, "seed_flag: '%s' is not a flag name", val);
+                    snprintf(msg, sizeof msg, "seed_flag: '%.60s' is not a flag name", val);
                 } else {
                     char *d = dup_str(val);
                     if (!d) st = ALIG_ENOMEM;
@@ -1111,7 +1111,7 @@ static alig_status apply_entry(alig_grid *g, const proto_entry *e, int kind, siz
                 unsigned long v = isdigit((unsigned char)val[0]) ? strtoul(val, &end, 10) : 0;
                 if (!v || errno || *end || v > 4096) {
                     st = ALIG_EINVAL;
-                    snprintf(msg, sizeof msg, "threads_per_cell: '%s' is not an integer in [1, 4096]", val);
+                    snprintf(msg, sizeof msg, "threads_per_cell: '%.60s' is not an integer in [1, 4096]", val);
                 } else
                     g->threads = (size_t)v;
             } else {   /* diverge_factor */
@@ -1119,7 +1119,7 @@ static alig_status apply_entry(alig_grid *g, const proto_entry *e, int kind, siz
                 double v = strtod(val, &end);
                 if (*end || end == val || !isfinite(v) || !(v > 1.0)) {
                     st = ALIG_EINVAL;
-                    snprintf(msg, sizeof msg, "diverge_factor: '%s' is not a finite number > 1", val);
+                    snprintf(msg, sizeof msg, "diverge_factor: '%.60s' is not a finite number > 1", val);
                 } else
                     g->diverge_factor = v;
             }
