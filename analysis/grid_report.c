@@ -319,8 +319,10 @@ static alig_status eval_setting(const alig_grid *g, const char *dir, size_t firs
         }
         if (r.status != ALIG_GRID_OK) {
             ev->state = SET_FAILED;
-            set_err(ev->why, sizeof ev->why, "cell %s: %s%s%.160s", name, alig_grid_status_name(r.status),
-                     r.note[0] ? ": " : "", r.note);
+            /* a note that fills its field was cut by the grid engine: say so */
+            const int cut = strlen(r.note) + 1 == sizeof r.note;
+            set_err(ev->why, sizeof ev->why, "cell %s: %s%s%s%s", name, alig_grid_status_name(r.status),
+                    r.note[0] ? ": " : "", r.note, cut ? "..." : "");
             return ALIG_SUCCESS;
         }
         alig_grid_log log;

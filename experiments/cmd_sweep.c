@@ -1,7 +1,10 @@
 /* cmd_sweep.c - `alig sweep`: a grid of `alig solve` / `alig train` runs (include/alig/grid.h), each
  * cell one child process of this very binary in its own directory, N at a time, sharded over MPI
- * ranks when launched by mpirun (dist/dist.h); and `alig sweep --plot DIR`: the Figure 3 heatmap,
- * objective against the learning rate, and a markdown table, from a sweep directory.
+ * ranks when launched by mpirun (dist/dist.h); and, from a sweep directory, `alig sweep --plot DIR`:
+ * the Figure 3 heatmap, objective against the learning rate, and a markdown table; `--table DIR`:
+ * test accuracy at each method's setting chosen on validation (Tables 1 and 3); `--curves DIR`: the
+ * training objective over the epochs at each method's best setting (Figure 4). The selection and the
+ * statistics are the library's (include/alig/grid_report.h); this file writes and draws them.
  *
  * Why child processes: a cell that crashes, runs out of memory or is killed takes nothing else with
  * it; each cell gets a clean process (OpenMP pool, allocator, RNG) so its result does not depend on
