@@ -183,14 +183,14 @@ alig_status alig_grid_log_read(const char *path, alig_grid_log *log, char *err, 
     ssize_t len;
     while ((len = getline(&line, &line_cap, f)) >= 0) {
         lineno++;
+        const char *p = line;
+        skip_ws(&p);
+        if (!*p) continue;
         if (bad_line) {     /* a malformed line followed by another: not a record cut by a crash */
             set_err(err, errlen, "%s:%zu: not a JSON object", path, bad_line);
             st = ALIG_EFORMAT;
             break;
         }
-        const char *p = line;
-        skip_ws(&p);
-        if (!*p) continue;
         double v[N_KEYS];
         int has[N_KEYS];
         if (parse_record(line, v, has)) {

@@ -129,6 +129,11 @@ static void test_log_read(void)
     put(path, "{\"epoch\":1,\"train_loss\":1} trailing\n{\"epoch\":2}\n");
     CU_ASSERT_EQUAL(alig_grid_log_read(path, &log, err, sizeof err), ALIG_EFORMAT);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "bad.jsonl:1:"));
+    /* a cut last record followed only by blank lines is still the end of the file */
+    put(path, "{\"epoch\":1,\"train_loss\":1}\n{\"epoch\":2,\"train_lo\n\n  \n");
+    CU_ASSERT_EQUAL(alig_grid_log_read(path, &log, err, sizeof err), ALIG_SUCCESS);
+    CU_ASSERT_EQUAL(log.n, 1);
+    alig_grid_log_free(&log);
     snprintf(path, sizeof path, "%s/steps.jsonl", tmpdir);
     put(path, "{\"step\":10,\"loss_mean\":2}\n");
     CU_ASSERT_EQUAL(alig_grid_log_read(path, &log, err, sizeof err), ALIG_EFORMAT);

@@ -63,8 +63,8 @@ typedef struct alig_grid_log {
 /**
  * Read the epoch records of a log.jsonl. A record is a line holding one flat JSON object with an
  * "epoch" key; lines without it (the step windows of a `--steps` run) are skipped. Epochs must run
- * 1, 2, 3, ... in file order. A malformed line is an error, except the last line of the file (a
- * record cut short by a crash), which is skipped.
+ * 1, 2, 3, ... in file order; blank lines are skipped. A malformed line is an error, except the
+ * last non-blank line of the file (a record cut short by a crash), which is skipped.
  * @param log receives the records (free with alig_grid_log_free; zeroed on failure).
  * @param err receives one message on failure, "PATH: ..." or "PATH:LINE: ..." (may be NULL).
  * @return ALIG_SUCCESS, ALIG_EINVAL (NULL argument), ALIG_EIO (cannot open or read), ALIG_EFORMAT
@@ -123,7 +123,9 @@ typedef struct alig_grid_pick {
  *              (also after a failure).
  * @param err   receives one message on failure (may be NULL).
  * @return ALIG_SUCCESS (also when no setting of some method is usable: chosen = 0, note says why),
- *         ALIG_EINVAL (NULL argument, a grid not validated, a `solve` grid, an unknown rule), ALIG_ENOMEM.
+ *         ALIG_EINVAL (NULL argument, a grid not validated, a `solve` grid, an unknown rule), ALIG_ENOMEM,
+ *         or the status of alig_grid_log_read when a chosen setting's log changed between its two reads
+ *         (it is read once to score the settings and again for the chosen one's statistics).
  */
 alig_status alig_grid_pick_settings(const alig_grid *g, const char *dir, alig_grid_rule rule, alig_grid_pick *picks,
                                     char *err, size_t errlen);
