@@ -1,7 +1,10 @@
 /* cmd_sweep.c - `alig sweep`: a grid of `alig solve` / `alig train` runs (include/alig/grid.h), each
  * cell one child process of this very binary in its own directory, N at a time, sharded over MPI
- * ranks when launched by mpirun (dist/dist.h); and `alig sweep --plot DIR`: the Figure 3 heatmap,
- * objective against the learning rate, and a markdown table, from a sweep directory.
+ * ranks when launched by mpirun (dist/dist.h); and, from a sweep directory, `alig sweep --plot DIR`:
+ * the Figure 3 heatmap, objective against the learning rate, and a markdown table; `--table DIR`:
+ * test accuracy at each method's setting chosen on validation (Tables 1 and 3); `--curves DIR`: the
+ * training objective over the epochs at each method's best setting (Figure 4). The selection and the
+ * statistics are the library's (include/alig/grid_report.h); this file writes and draws them.
  *
  * Why child processes: a cell that crashes, runs out of memory or is killed takes nothing else with
  * it; each cell gets a clean process (OpenMP pool, allocator, RNG) so its result does not depend on
@@ -26,6 +29,7 @@
 #include <unistd.h>
 
 #include "alig/grid.h"
+#include "alig/grid_report.h"
 #include "cli.h"
 #include "cli_util.h"
 #include "dist/dist.h"
@@ -43,6 +47,8 @@ static void help(FILE *f)
             "       alig sweep --protocol FILE [--scale S] [--set NAME=VALUE]... --out DIR [run options]\n"
             "       alig sweep --protocol FILE [--scale S] --estimate [--jobs N] [--threads-per-cell T]\n"
             "       alig sweep --plot DIR\n"
+            "       alig sweep --table DIR\n"
+            "       alig sweep --curves DIR [--smooth K]\n"
             "       mpirun -np K alig sweep ...      (cells shared over K ranks; rank 0 writes the summary)\n\n"
             "Runs every cell of a grid as `alig BASE [METHOD ARGS] --AXIS VALUE... --SEED-FLAG S --out ...` in\n"
             "DIR/cells/NAME/, and rewrites DIR/summary.csv (one row per finished cell, in grid order) as cells\n"
@@ -73,10 +79,22 @@ static void help(FILE *f)
             "                         print images/s, the images to train and the wall time at --jobs N\n"
             "  --estimate-steps K     steps timed per configuration, after one warm-up step [2]\n"
             "  --estimate-rate R      no timing: assume R images/s for every configuration\n"
-            "  --quiet                no progress line on stderr\n\n"
-            "figures:\n"
+            "  --quiet                no progress line on stderr\n\n");
+    fprintf(f,
+            "figures and tables (each reads an existing sweep DIR and is given alone):\n"
             "  --plot DIR             from DIR's finished cells, write DIR/summary.md (median over seeds) and\n"
-            "                         draw DIR/figures/heatmap.{svg,png} and objective.{svg,png} with gnuplot\n\n"
+            "                         draw DIR/figures/heatmap.{svg,png} and objective.{svg,png} with gnuplot\n"
+            "  --table DIR            train sweeps: per method, the setting (axis values, seeds aside) with the\n"
+            "                         largest final val_acc averaged over its seeds (ties: the first in grid\n"
+            "                         order), its final test_acc as mean +- sample sd over the seeds and its\n"
+            "                         final eps_max / eps_q50; settings with a cell not ok are excluded;\n"
+            "                         writes DIR/table.md and DIR/table.csv, prints the markdown\n"
+            "  --curves DIR           train sweeps: per method, the setting with the smallest final train_loss\n"
+            "                         averaged over its seeds; its train_loss per epoch, smoothed, on a log axis,\n"
+            "                         one panel per TASK of methods named TASK.METHOD: DIR/figures/curves.{svg,png},\n"
+            "                         DIR/curves.md\n"
+            "  --smooth K             --curves: trailing moving average over K epochs (the first K-1 points\n"
+            "                         average the epochs so far) [5]; 1 draws the raw curve\n\n"
             "Exit status: 0 every cell ran (whatever its status), 1 runtime failure or some cell `failed`,\n"
             "2 usage error. MPI: %s.\n",
             alig_dist_built_with_mpi() ? "built with MPI" : "not built (single-process stand-in)");
@@ -94,6 +112,8 @@ typedef struct sweep_opts {
     size_t estimate_steps;
     double estimate_rate;        /* > 0: assumed images/s, no timing */
     const char *plot, *protocol, *scale;
+    const char *table, *curves;  /* --table DIR, --curves DIR */
+    size_t smooth;               /* --smooth K; 0 unless given */
     size_t n_vars;
     char *var_names[MAX_VARS], *var_values[MAX_VARS];
 } sweep_opts;
@@ -248,6 +268,13 @@ static int parse_opts(int argc, char **argv, sweep_opts *o)
             rc = value_of(argc, argv, &i, "--out", &o->out);
         } else if (is_flag(a, "--plot")) {
             rc = value_of(argc, argv, &i, "--plot", &o->plot);
+        } else if (is_flag(a, "--table")) {
+            rc = value_of(argc, argv, &i, "--table", &o->table);
+        } else if (is_flag(a, "--curves")) {
+            rc = value_of(argc, argv, &i, "--curves", &o->curves);
+        } else if (is_flag(a, "--smooth")) {
+            if (!(rc = value_of(argc, argv, &i, "--smooth", &v)))
+                rc = cli_size_range(CMD, "smooth", v, 1, 100000, &o->smooth);
         } else if (is_flag(a, "--jobs")) {
             if (!(rc = value_of(argc, argv, &i, "--jobs", &v))) rc = cli_size(CMD, "jobs", v, 1, &o->jobs);
             if (!rc && o->jobs > 1024) rc = cli_fail(CMD, CLI_USAGE, "--jobs %zu: at most 1024", o->jobs);
@@ -264,9 +291,16 @@ static int parse_opts(int argc, char **argv, sweep_opts *o)
         }
         if (!rc && st) rc = cli_fail(CMD, st == ALIG_ENOMEM ? CLI_RUNTIME : CLI_USAGE, "%s", err[0] ? err : alig_strerror(st));
     }
-    if (!rc && o->plot) {
-        if (protocol || grid_flag || o->out || o->dry_run || o->estimate || o->scale || o->n_vars)
-            rc = cli_fail(CMD, CLI_USAGE, "--plot DIR draws an existing sweep: give it alone");
+    if (!rc && o->smooth && !o->curves) rc = cli_fail(CMD, CLI_USAGE, "--smooth K goes with --curves DIR");
+    if (!rc && (o->plot || o->table || o->curves)) {
+        /* the post-processing modes read an existing sweep: one of them, nothing else */
+        const char *mode = o->plot ? "--plot" : o->table ? "--table" : "--curves";
+        if (!!o->plot + !!o->table + !!o->curves > 1)
+            rc = cli_fail(CMD, CLI_USAGE, "--plot, --table and --curves: give one");
+        else if (protocol || grid_flag || o->out || o->dry_run || o->estimate || o->scale || o->n_vars || o->jobs != 1 ||
+                 o->threads || o->quiet)
+            rc = cli_fail(CMD, CLI_USAGE, "%s DIR reads an existing sweep: give it alone%s", mode,
+                          o->curves ? " (with --smooth K)" : "");
         alig_grid_free(g);
         opts_free_vars(o);
         return rc;
@@ -1037,6 +1071,8 @@ done:
 }
 
 static int sweep_plot(const char *dir);
+static int sweep_table(const char *dir);
+static int sweep_curves(const char *dir, size_t smooth);
 
 static int run_sweep(const sweep_opts *o)
 {
@@ -1118,6 +1154,8 @@ int cmd_sweep(int argc, char **argv)
     }
     if (rc) return rc;
     if (o.plot) return sweep_plot(o.plot);
+    if (o.table) return sweep_table(o.table);
+    if (o.curves) return sweep_curves(o.curves, o.smooth ? o.smooth : 5);
     if (o.dry_run || o.estimate) {
         rc = o.dry_run ? dry_run(o.g) : sweep_estimate(&o);
         alig_grid_free(o.g);
@@ -1585,6 +1623,523 @@ done:
     if (f) fclose(f);
     free(body);
     plot_data_free(&d);
+    alig_grid_free(g);
+    return rc;
+}
+
+/* ================================================================ --table and --curves */
+
+/* Read DIR/sweep.protocol (the grid the sweep ran). */
+static int load_sweep(const char *dir, const char *flag, alig_grid **g)
+{
+    char path[4200], err[512];
+    snprintf(path, sizeof path, "%s/sweep.protocol", dir);
+    *g = NULL;
+    alig_status st = alig_grid_parse_file(path, g, err, sizeof err);
+    if (st) return cli_fail(CMD, st == ALIG_EIO ? CLI_USAGE : CLI_RUNTIME, "%s %s: %s", flag, dir, err);
+    if ((*g)->kind != ALIG_GRID_TRAIN) {
+        alig_grid_free(*g);
+        *g = NULL;
+        return cli_fail(CMD, CLI_USAGE, "%s %s: a solve sweep has no epochs or accuracies (tables and curves read "
+                                        "`alig train` cells; --plot draws solve sweeps)", flag, dir);
+    }
+    return CLI_OK;
+}
+
+/* The setting of cell i: its axes with several values, "NAME<kv>VALUE" joined by sep
+ * ("lr = 0.01, weight-decay = 5e-4"); `none` when the method has a single setting. greek: eta and
+ * alpha written η and α, as the paper does (figure legends). */
+static void setting_text(const alig_grid *g, size_t i, const char *kv, const char *sep, const char *none, int greek,
+                         char *buf, size_t len)
+{
+    alig_grid_cell c;
+    size_t used = 0;
+    buf[0] = 0;
+    if (alig_grid_cell_at(g, i, &c) == ALIG_SUCCESS)
+        for (size_t k = 0; k < c.n_axes && used < len; k++) {
+            const alig_grid_axis *a = alig_grid_cell_axis(g, &c, k);
+            if (a->n < 2) continue;
+            const char *name = a->name;
+            if (greek && !strcmp(name, "eta")) name = "η";
+            if (greek && !strcmp(name, "alpha")) name = "α";
+            int w = snprintf(buf + used, len - used, "%s%s%s%s", used ? sep : "", name, kv, a->values[c.value[k]]);
+            if (w < 0) break;
+            used += (size_t)w;
+        }
+    if (!buf[0]) snprintf(buf, len, "%s", none);
+}
+
+static const char *method_label(const alig_grid *g, size_t m)
+{
+    return g->methods[m].name[0] ? g->methods[m].name : "all";
+}
+
+/* CSV field: quoted when it holds a comma, a quote or a line break. */
+static void csv_text(FILE *f, const char *s)
+{
+    if (!strpbrk(s, ",\"\n\r")) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"') fputc('"', f);
+        fputc(*s == '\n' || *s == '\r' ? ' ' : *s, f);
+    }
+    fputc('"', f);
+}
+
+/* Markdown cell text: '|' would end the cell. */
+static void md_text(FILE *f, const char *s)
+{
+    for (; *s; s++) fputc(*s == '|' ? '/' : *s, f);
+}
+
+static void md_header(FILE *f, const alig_grid *g, const char *title)
+{
+    fprintf(f, "# %s\n\nSweep: `alig", title);
+    for (size_t k = 0; k < g->n_base; k++) fprintf(f, " %s", g->base[k]);
+    fprintf(f, "`; ");
+    if (g->n_seeds) {
+        fprintf(f, "seeds: ");
+        for (size_t k = 0; k < g->n_seeds; k++) fprintf(f, "%s%lu", k ? ", " : "", g->seeds[k]);
+    } else {
+        fprintf(f, "no seed list (one run per setting, with the command's own seed)");
+    }
+    fprintf(f, ".\n\n");
+}
+
+/* Totals of the excluded settings, and a footnote per method that has some. */
+static void md_excluded(FILE *f, const alig_grid *g, const alig_grid_pick *p)
+{
+    size_t total = 0, failed = 0, unfinished = 0;
+    for (size_t m = 0; m < g->n_methods; m++) {
+        total += p[m].n_settings;
+        failed += p[m].n_failed;
+        unfinished += p[m].n_unfinished;
+    }
+    fprintf(f, "\nExcluded settings: %zu of %zu (%zu failed: some seed's cell not `ok`, or its log without the "
+               "value; %zu unfinished: some seed not run yet).\n",
+            failed + unfinished, total, failed, unfinished);
+    for (size_t m = 0; m < g->n_methods; m++)
+        if (p[m].n_failed + p[m].n_unfinished) {
+            fprintf(f, "- %s: %zu of %zu settings excluded (%zu failed, %zu unfinished); first: ", method_label(g, m),
+                    p[m].n_failed + p[m].n_unfinished, p[m].n_settings, p[m].n_failed, p[m].n_unfinished);
+            md_text(f, p[m].note);
+            fputc('\n', f);
+        }
+}
+
+/* Pick every method's setting; a runtime error when no method has a usable one. */
+static int pick_all(const alig_grid *g, const char *dir, const char *flag, alig_grid_rule rule, alig_grid_pick **out)
+{
+    char err[512];
+    alig_grid_pick *p = calloc(g->n_methods, sizeof *p);
+    *out = NULL;
+    if (!p) return cli_fail(CMD, CLI_RUNTIME, "out of memory");
+    alig_status st = alig_grid_pick_settings(g, dir, rule, p, err, sizeof err);
+    if (st) {
+        alig_grid_picks_free(p, g->n_methods);
+        free(p);
+        return cli_fail(CMD, CLI_RUNTIME, "%s %s: %s", flag, dir, err);
+    }
+    size_t chosen = 0, total = 0, failed = 0, unfinished = 0;
+    const char *first_note = "";
+    for (size_t m = 0; m < g->n_methods; m++) {
+        chosen += (size_t)p[m].chosen;
+        total += p[m].n_settings;
+        failed += p[m].n_failed;
+        unfinished += p[m].n_unfinished;
+        if (!first_note[0]) first_note = p[m].note;
+    }
+    if (!chosen) {
+        int rc = cli_fail(CMD, CLI_RUNTIME, "%s %s: no method has a usable setting (%zu settings: %zu failed, %zu "
+                                            "unfinished; first: %s)", flag, dir, total, failed, unfinished, first_note);
+        alig_grid_picks_free(p, g->n_methods);
+        free(p);
+        return rc;
+    }
+    *out = p;
+    return CLI_OK;
+}
+
+/* Write text to path atomically (with the other files of the same output, via cli_out_commit_all). */
+static int put_text(cli_out *o, const char *path, const char *text)
+{
+    int rc = cli_out_open(CMD, o, path);
+    if (rc) return rc;
+    fputs(text, o->f);
+    return CLI_OK;
+}
+
+static void md_pct(FILE *f, double v)
+{
+    if (isfinite(v)) fprintf(f, "%.2f", 100 * v);
+    else fprintf(f, "—");
+}
+
+static void md_eps(FILE *f, const alig_grid_pick *p, double v)
+{
+    if (!p->n_eps) fprintf(f, " — |");
+    else if (p->n_eps < p->n_seeds) fprintf(f, " %.3g (%zu of %zu seeds) |", v, p->n_eps, p->n_seeds);
+    else fprintf(f, " %.3g |", v);
+}
+
+static int sweep_table(const char *dir)
+{
+    alig_grid *g;
+    int rc = load_sweep(dir, "--table", &g);
+    if (rc) return rc;
+    alig_grid_pick *p = NULL;
+    char *md = NULL, *csv = NULL;
+    size_t md_len = 0, csv_len = 0;
+    FILE *f = NULL, *c = NULL;
+    cli_out outs[2] = { { 0 }, { 0 } };
+    if ((rc = pick_all(g, dir, "--table", ALIG_GRID_RULE_VAL_ACC, &p))) goto done;
+    if (!(f = open_memstream(&md, &md_len)) || !(c = open_memstream(&csv, &csv_len))) {
+        rc = cli_fail(CMD, CLI_RUNTIME, "out of memory");
+        goto done;
+    }
+    md_header(f, g, "Test accuracy at the setting chosen on the validation split");
+    fprintf(f, "A setting is one combination of a method's axis values; its cells are its seeds. A setting is "
+               "usable when each of its seeds' cells ended `ok` and the final epoch record of its log.jsonl holds "
+               "a val_acc and a test_acc. Per method, the usable setting with the largest final-epoch val_acc, "
+               "averaged over its seeds, is chosen (a tie goes to the setting first in grid order). Test accuracy: "
+               "final-epoch test_acc at that setting, mean ± sample standard deviation (denominator n − 1; — with "
+               "one seed) over its n seeds, in %%. ε max, ε q50: the final epoch's largest and median per-sample "
+               "training loss (`alig train --eps-report on`), mean over the seeds (— without the report).\n\n");
+    fprintf(f, "| method | test acc. (%%) | chosen setting | val. acc. (%%) | seeds | ε max | ε q50 | settings "
+               "| excluded |\n|---|---:|---|---:|---:|---:|---:|---:|---:|\n");
+    fprintf(c, "method,setting,cell,n_seeds,val_acc_mean,test_acc_mean,test_acc_sd,eps_max_mean,eps_q50_mean,n_eps,"
+               "n_settings,n_failed,n_unfinished,note\n");
+    for (size_t m = 0; m < g->n_methods; m++) {
+        const alig_grid_pick *q = &p[m];
+        char setting[1024], cell[ALIG_GRID_MAX_NAME] = "";
+        fprintf(f, "| ");
+        md_text(f, method_label(g, m));
+        if (q->chosen) {
+            setting_text(g, q->first_cell, " = ", ", ", "(single setting)", 0, setting, sizeof setting);
+            fprintf(f, " | ");
+            md_pct(f, q->test_mean);
+            if (q->n_seeds > 1) {
+                fprintf(f, " ± ");
+                md_pct(f, q->test_sd);
+            }
+            fprintf(f, " | ");
+            md_text(f, setting);
+            fprintf(f, " | ");
+            md_pct(f, q->val_mean);
+            fprintf(f, " | %zu |", q->n_seeds);
+            md_eps(f, q, q->eps_max_mean);
+            md_eps(f, q, q->eps_q50_mean);
+        } else {
+            fprintf(f, " | — | none usable | — | — | — | — |");
+        }
+        fprintf(f, " %zu | %zu |\n", q->n_settings, q->n_failed + q->n_unfinished);
+
+        csv_text(c, method_label(g, m));
+        fputc(',', c);
+        if (q->chosen) {
+            setting_text(g, q->first_cell, "=", " ", "", 0, setting, sizeof setting);
+            alig_grid_cell_name(g, q->first_cell, cell, sizeof cell);
+            csv_text(c, setting);
+            fprintf(c, ",%s,%zu,", cell, q->n_seeds);
+            const double v[] = { q->val_mean, q->test_mean, q->test_sd, q->eps_max_mean, q->eps_q50_mean };
+            for (size_t k = 0; k < sizeof v / sizeof v[0]; k++) {
+                alig_grid_fprint_num(c, v[k]);
+                fputc(',', c);
+            }
+            fprintf(c, "%zu,", q->n_eps);
+        } else {
+            fprintf(c, ",,0,nan,nan,nan,nan,nan,0,");
+        }
+        fprintf(c, "%zu,%zu,%zu,", q->n_settings, q->n_failed, q->n_unfinished);
+        csv_text(c, q->note);
+        fputc('\n', c);
+    }
+    md_excluded(f, g, p);
+    if (fclose(f) || fclose(c)) {
+        f = c = NULL;
+        rc = cli_fail(CMD, CLI_RUNTIME, "out of memory");
+        goto done;
+    }
+    f = c = NULL;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/table.md", dir);
+    if ((rc = put_text(&outs[0], path, md))) goto done;
+    snprintf(path, sizeof path, "%s/table.csv", dir);
+    if ((rc = put_text(&outs[1], path, csv))) goto done;
+    if ((rc = cli_out_commit_all(CMD, outs, 2))) goto done;
+    memset(outs, 0, sizeof outs);
+    fputs(md, stdout);
+done:
+    cli_out_abort(&outs[0]);
+    cli_out_abort(&outs[1]);
+    if (f) fclose(f);
+    if (c) fclose(c);
+    free(md);
+    free(csv);
+    if (p) alig_grid_picks_free(p, g->n_methods);
+    free(p);
+    alig_grid_free(g);
+    return rc;
+}
+
+/* The panel (TASK of a method named TASK.METHOD: the text before the first '.'; "" without one) and
+ * the name drawn in its legend (the text after it). */
+static void split_method(const char *name, char *task, size_t tlen, const char **label)
+{
+    const char *dot = strchr(name, '.');
+    if (!dot || dot == name || !dot[1]) {
+        task[0] = 0;
+        *label = name[0] ? name : "all";
+        return;
+    }
+    size_t n = (size_t)(dot - name);
+    if (n >= tlen) n = tlen - 1;
+    memcpy(task, name, n);
+    task[n] = 0;
+    *label = dot + 1;
+}
+
+static int sweep_curves(const char *dir, size_t smooth)
+{
+    alig_grid *g;
+    int rc = load_sweep(dir, "--curves", &g);
+    if (rc) return rc;
+    const size_t nm = g->n_methods;
+    alig_grid_pick *p = NULL;
+    double **sm = calloc(nm, sizeof *sm);
+    char (*task)[ALIG_GRID_MAX_TOKEN] = calloc(nm, sizeof *task);
+    size_t *panel = calloc(nm, sizeof *panel), n_panels = 0;
+    size_t *panel_first = calloc(nm, sizeof *panel_first);   /* a method of each panel, in order */
+    char *md = NULL, *body = NULL;
+    size_t md_len = 0, body_len = 0;
+    FILE *f = NULL;
+    cli_out outs[2] = { { 0 }, { 0 } };
+    char path[4200], err[512], q[4400];
+    if (!sm || !task || !panel || !panel_first) {
+        rc = cli_fail(CMD, CLI_RUNTIME, "out of memory");
+        goto done;
+    }
+    if ((rc = pick_all(g, dir, "--curves", ALIG_GRID_RULE_TRAIN_LOSS, &p))) goto done;
+    /* smoothed curves; panels in order of first appearance */
+    for (size_t m = 0; m < nm; m++) {
+        const char *label;
+        split_method(g->methods[m].name, task[m], sizeof task[m], &label);
+        size_t k = 0;
+        while (k < n_panels && strcmp(task[panel_first[k]], task[m])) k++;
+        if (k == n_panels) panel_first[n_panels++] = m;
+        panel[m] = k;
+        if (!p[m].chosen) continue;
+        if (!(sm[m] = malloc((p[m].n_epochs ? p[m].n_epochs : 1) * sizeof **sm))) {
+            rc = cli_fail(CMD, CLI_RUNTIME, "out of memory");
+            goto done;
+        }
+        alig_grid_moving_average(p[m].curve, p[m].n_epochs, smooth, sm[m]);
+    }
+
+    /* ---- curves.md */
+    if (!(f = open_memstream(&md, &md_len))) {
+        rc = cli_fail(CMD, CLI_RUNTIME, "out of memory");
+        goto done;
+    }
+    md_header(f, g, "Training objective over the epochs at each method's best setting");
+    fprintf(f, "A setting is one combination of a method's axis values; its cells are its seeds. A setting is "
+               "usable when each of its seeds' cells ended `ok` with a finite train_loss in the final epoch record "
+               "of its log.jsonl. Per method, the usable setting with the smallest final-epoch train_loss, averaged "
+               "over its seeds, is chosen (a tie goes to the setting first in grid order). train_loss is the mean "
+               "mini-batch loss of the epoch as `alig train` logs it (each loss taken before its step, in training "
+               "mode). The curve is that setting's train_loss per epoch, averaged over its seeds, smoothed by a "
+               "trailing moving average over K = %zu epochs: the value at epoch t is the mean of epochs "
+               "max(1, t − K + 1) to t, so the first K − 1 points average the epochs so far. "
+               "Figure: figures/curves.svg (and .png), log-scale y axis.\n\n",
+            smooth);
+    fprintf(f, "| panel | method | chosen setting | final train_loss | smoothed, final epoch | epochs | seeds "
+               "| settings | excluded |\n|---|---|---|---:|---:|---:|---:|---:|---:|\n");
+    for (size_t m = 0; m < nm; m++) {
+        const char *label;
+        char tk[ALIG_GRID_MAX_TOKEN], setting[1024];
+        split_method(g->methods[m].name, tk, sizeof tk, &label);
+        fprintf(f, "| ");
+        md_text(f, tk[0] ? tk : "-");
+        fprintf(f, " | ");
+        md_text(f, label);
+        if (p[m].chosen) {
+            setting_text(g, p[m].first_cell, " = ", ", ", "(single setting)", 0, setting, sizeof setting);
+            fprintf(f, " | ");
+            md_text(f, setting);
+            fprintf(f, " | %.4g | %.4g | %zu | %zu |", p[m].loss_mean,
+                    p[m].n_epochs ? sm[m][p[m].n_epochs - 1] : NAN, p[m].n_epochs, p[m].n_seeds);
+        } else {
+            fprintf(f, " | none usable | — | — | — | — |");
+        }
+        fprintf(f, " %zu | %zu |\n", p[m].n_settings, p[m].n_failed + p[m].n_unfinished);
+    }
+    md_excluded(f, g, p);
+    if (fclose(f)) {
+        f = NULL;
+        rc = cli_fail(CMD, CLI_RUNTIME, "out of memory");
+        goto done;
+    }
+    f = NULL;
+
+    /* ---- curves.dat: one block per drawn curve, in panel order */
+    snprintf(path, sizeof path, "%s/figures", dir);
+    if ((rc = cli_mkdir_p(CMD, path))) goto done;
+    snprintf(path, sizeof path, "%s/figures/curves.dat", dir);
+    if ((rc = cli_out_open(CMD, &outs[0], path))) goto done;
+    size_t *block = calloc(nm, sizeof *block), n_blocks = 0;
+    if (!block) {
+        rc = cli_fail(CMD, CLI_RUNTIME, "out of memory");
+        goto done;
+    }
+    double *ymin = calloc(n_panels, sizeof *ymin), *ymax = calloc(n_panels, sizeof *ymax);
+    size_t xmax = 1;
+    if (!ymin || !ymax) {
+        free(block);
+        free(ymin);
+        free(ymax);
+        rc = cli_fail(CMD, CLI_RUNTIME, "out of memory");
+        goto done;
+    }
+    for (size_t k = 0; k < n_panels; k++) {
+        ymin[k] = INFINITY;
+        ymax[k] = -INFINITY;
+        for (size_t m = 0; m < nm; m++) {
+            if (panel[m] != k || !p[m].chosen) continue;
+            char setting[1024];
+            setting_text(g, p[m].first_cell, "=", " ", "(single setting)", 0, setting, sizeof setting);
+            fprintf(outs[0].f, "# index %zu: method %s, setting %s, %zu seed%s; moving average over %zu epochs\n"
+                               "# epoch train_loss(mean over seeds) smoothed\n",
+                    n_blocks, g->methods[m].name, setting, p[m].n_seeds, p[m].n_seeds == 1 ? "" : "s", smooth);
+            for (size_t e = 0; e < p[m].n_epochs; e++) {
+                fprintf(outs[0].f, "%zu ", e + 1);
+                cli_csv_num(outs[0].f, p[m].curve[e]);
+                fputc(' ', outs[0].f);
+                cli_csv_num(outs[0].f, sm[m][e]);
+                fputc('\n', outs[0].f);
+                if (sm[m][e] > 0 && isfinite(sm[m][e])) {
+                    ymin[k] = fmin(ymin[k], sm[m][e]);
+                    ymax[k] = fmax(ymax[k], sm[m][e]);
+                }
+            }
+            if (p[m].n_epochs > xmax) xmax = p[m].n_epochs;
+            fprintf(outs[0].f, "\n\n");
+            block[m] = n_blocks++;
+        }
+    }
+    if ((rc = cli_out_commit(CMD, &outs[0]))) {
+        free(block);
+        free(ymin);
+        free(ymax);
+        goto done;
+    }
+    memset(&outs[0], 0, sizeof outs[0]);
+
+    /* ---- the figure: one panel per task, log y; a method's colour and points follow its name
+     * (the text after TASK.), so that SGD looks the same in every panel */
+    if (alig_plot_quote(q, sizeof q, path) || !(f = open_memstream(&body, &body_len))) {
+        free(block);
+        free(ymin);
+        free(ymax);
+        rc = q[0] ? cli_fail(CMD, CLI_RUNTIME, "out of memory") : cli_fail(CMD, CLI_RUNTIME, "path too long: %s", path);
+        goto done;
+    }
+    static const char *const colours[] = { "#1b9e77", "#d95f02", "#7570b3", "#e7298a",
+                                           "#66a61e", "#e6ab02", "#a6761d", "#444444" };
+    const char **labels = calloc(nm, sizeof *labels);
+    size_t n_labels = 0;
+    const size_t cols = n_panels < 3 ? n_panels : 3, rows = (n_panels + cols - 1) / cols;
+    fprintf(f, "reset\nset encoding utf8\n");
+    fprintf(f, "set multiplot layout %zu,%zu title \"Training objective: each method at the setting with the smallest "
+               "final training loss, %zu-epoch trailing moving average\" font ',12'\n", rows, cols, smooth);
+    for (size_t k = 0; k < n_panels; k++) {
+        const char *tk = task[panel_first[k]];
+        if (!isfinite(ymin[k])) ymin[k] = ymax[k] = 1;
+        /* y range: the decades around the curves; labelled tics at 1, 2 and 5 times each power
+         * of ten when the range spans at most three decades (otherwise at the powers only) */
+        const double lo = floor(log10(ymin[k])), hi = ceil(log10(ymax[k])) > lo ? ceil(log10(ymax[k])) : lo + 1;
+        fprintf(f, "set title ");
+        gp_label(f, tk);
+        fprintf(f, " font ',12'\nset logscale y\nset format y '%%g'\nset grid xtics ytics lc rgb '#e0e0e0'\n"
+                   "set xlabel 'epoch'\nset ylabel 'training objective (mean loss, log scale)'\n"
+                   "set xrange [1:%zu]\nset yrange [%.17g:%.17g]\nset mytics 10\n"
+                   "set key top right box opaque font ',10' spacing 1.1\n",
+                xmax > 1 ? xmax : 2, pow(10, lo), pow(10, hi));
+        if (xmax <= 12) fprintf(f, "set xtics 1\n");
+        else fprintf(f, "set xtics autofreq\n");
+        if (hi - lo <= 3) {
+            fprintf(f, "set ytics (");
+            int first = 1;
+            for (double d = lo; d <= hi; d++)
+                for (int mul = 1; mul <= 5; mul += mul == 1 ? 1 : 3) {
+                    const double v = (double)mul * pow(10, d);
+                    if (d == hi && mul > 1) break;
+                    fprintf(f, "%s'%g' %.17g", first ? "" : ", ", v, v);
+                    first = 0;
+                }
+            fprintf(f, ")\n");
+        } else {
+            fprintf(f, "set ytics autofreq\n");
+        }
+        int any = 0;
+        for (size_t m = 0; m < nm; m++) {
+            if (panel[m] != k || !p[m].chosen) continue;
+            const char *label;
+            char tkm[ALIG_GRID_MAX_TOKEN], setting[1024], title[1400];
+            split_method(g->methods[m].name, tkm, sizeof tkm, &label);
+            size_t li = 0;
+            if (labels) {
+                while (li < n_labels && strcmp(labels[li], label)) li++;
+                if (li == n_labels) labels[n_labels++] = label;
+            }
+            setting_text(g, p[m].first_cell, " = ", ", ", "", 1, setting, sizeof setting);
+            snprintf(title, sizeof title, "%s%s%s", label, setting[0] ? ", " : "", setting);
+            fprintf(f, "%s%s index %zu using 1:3 with %s lw 2 lc rgb '%s' pt %d ps 0.7 title ",
+                    any ? ", \\\n     " : "plot ", q, block[m], p[m].n_epochs > 30 ? "lines" : "linespoints",
+                    colours[li % 8], 5 + 2 * (int)(li % 4));
+            gp_label(f, title);
+            any = 1;
+        }
+        if (!any) fprintf(f, "set label 1 'no usable setting' at graph 0.5, 0.5 center\nplot 1/0 notitle\nunset label 1\n");
+        else fprintf(f, "\n");
+    }
+    free(labels);
+    free(ymin);
+    free(ymax);
+    fprintf(f, "unset multiplot\n");
+    free(block);
+    if (fclose(f)) {
+        f = NULL;
+        rc = cli_fail(CMD, CLI_RUNTIME, "out of memory");
+        goto done;
+    }
+    f = NULL;
+    snprintf(path, sizeof path, "%s/figures/curves", dir);
+    if (alig_plot_render(path, body, (int)(80 + 560 * cols), (int)(60 + 440 * rows), err, sizeof err)) {
+        rc = cli_fail(CMD, CLI_RUNTIME, "--curves: %s", err);
+        goto done;
+    }
+    snprintf(path, sizeof path, "%s/curves.md", dir);
+    if ((rc = put_text(&outs[1], path, md)) || (rc = cli_out_commit(CMD, &outs[1]))) goto done;
+    memset(&outs[1], 0, sizeof outs[1]);
+    fputs(md, stdout);
+    printf("\nwrote %s/curves.md, %s/figures/curves.{svg,png,gp,dat}\n", dir, dir);
+done:
+    cli_out_abort(&outs[0]);
+    cli_out_abort(&outs[1]);
+    if (f) fclose(f);
+    free(md);
+    free(body);
+    if (sm)
+        for (size_t m = 0; m < nm; m++) free(sm[m]);
+    free(sm);
+    free(task);
+    free(panel);
+    free(panel_first);
+    if (p) alig_grid_picks_free(p, nm);
+    free(p);
     alig_grid_free(g);
     return rc;
 }
