@@ -1278,6 +1278,17 @@ typedef struct {
     int bad;
 } result_ctx;
 
+/* Copy s into out (at most len-1 bytes), control characters replaced by spaces, as first_line()
+ * does for the notes it takes from stderr: a note or metric name is one printable line, so its
+ * JSON form (at most 6 bytes per character only for control characters) keeps the result within
+ * the 1024 bytes alig_grid_result_format promises. */
+static void printable(char *out, size_t len, const char *s)
+{
+    size_t n = 0;
+    for (; s[n] && n + 1 < len; n++) out[n] = (unsigned char)s[n] < 0x20 ? ' ' : s[n];
+    out[n] = 0;
+}
+
 static void result_cb(const char *key, double num, const char *str, void *vctx)
 {
     result_ctx *c = vctx;
@@ -1289,8 +1300,8 @@ static void result_cb(const char *key, double num, const char *str, void *vctx)
     if (k == sizeof keys / sizeof keys[0]) return;    /* unknown keys: tolerated (forward compatibility) */
     c->seen |= 1u << k;
     const int is_str = k == 0 || k == 6 || k == 9;
-    if (is_str != (str != NULL)) {
-        c->bad = 1;
+    if (is_str != (str != NULL) || (!str && !isnan(num) && !isfinite(num))) {
+        c->bad = 1;     /* the writer stores non-finite numbers as null: "1e999" was not written by it */
         return;
     }
     switch (k) {
@@ -1312,10 +1323,10 @@ static void result_cb(const char *key, double num, const char *str, void *vctx)
     case 3: r->obj_first = num; break;
     case 4: r->obj_last = num; break;
     case 5: r->obj_best = num; break;
-    case 6: snprintf(r->metric, sizeof r->metric, "%s", str); break;
+    case 6: printable(r->metric, sizeof r->metric, str); break;
     case 7: r->metric_last = num; break;
     case 8: r->metric_best = num; break;
-    case 9: snprintf(r->note, sizeof r->note, "%s", str); break;
+    case 9: printable(r->note, sizeof r->note, str); break;
     case 10: r->wall_s = num; break;
     }
 }

@@ -446,6 +446,39 @@ static void test_result_text(void)
     CU_ASSERT_EQUAL(alig_grid_result_format(&r, buf, 16), ALIG_EBADLEN);
     CU_ASSERT_EQUAL(alig_grid_result_parse("{\"status\": \"ok\"}", &s), ALIG_EFORMAT);     /* keys missing */
     CU_ASSERT_EQUAL(alig_grid_result_parse("{\"status\": \"fine\"", &s), ALIG_EFORMAT);
+
+    /* fuzz_sweep_result's finding: a note of control characters (raw, or escaped as \u001f) was
+     * kept as read, and its JSON form (6 bytes per character) no longer fitted the 1024 bytes
+     * alig_grid_result_format promises. They become spaces, as in the notes taken from stderr. */
+    static const char head[] = "{\"status\": \"failed\", \"exit\": 137, \"steps\": null, \"obj_first\": null, "
+                               "\"obj_last\": null, \"obj_best\": null, \"metric\": \"\", \"metric_last\": null, "
+                               "\"metric_best\": null, \"wall_s\": 3.5, \"note\": \"";
+    char text[2048], spaces[160];
+    memset(spaces, ' ', 159);
+    spaces[159] = 0;
+    for (int escaped = 0; escaped < 2; escaped++) {
+        size_t n = strlen(head);
+        memcpy(text, head, n);
+        for (int k = 0; k < 159; k++) n += (size_t)snprintf(text + n, sizeof text - n, escaped ? "\\u001f" : "\x1f");
+        snprintf(text + n, sizeof text - n, "\"}");
+        CU_ASSERT_EQUAL_FATAL(alig_grid_result_parse(text, &s), ALIG_SUCCESS);
+        CU_ASSERT_STRING_EQUAL(s.note, spaces);
+        char out[1024];
+        CU_ASSERT_EQUAL_FATAL(alig_grid_result_format(&s, out, sizeof out), ALIG_SUCCESS);
+        alig_grid_result t;
+        CU_ASSERT_EQUAL_FATAL(alig_grid_result_parse(out, &t), ALIG_SUCCESS);
+        CU_ASSERT_STRING_EQUAL(t.note, spaces);
+        CU_ASSERT(t.exit_code == 137 && t.status == ALIG_GRID_FAILED && t.wall_s == 3.5);
+    }
+    /* a number the writer cannot have written (it stores non-finite values as null) */
+    static const char *const num[] = { "1e999", "-1e999", "0.5" };
+    for (int k = 0; k < 3; k++) {
+        snprintf(text, sizeof text, "{\"status\": \"ok\", \"exit\": 0, \"steps\": 2, \"obj_first\": 1, \"obj_last\": %s, "
+                 "\"obj_best\": 0.5, \"metric\": \"\", \"metric_last\": null, \"metric_best\": null, \"note\": \"\", "
+                 "\"wall_s\": 1}", num[k]);
+        CU_ASSERT_EQUAL(alig_grid_result_parse(text, &s), k < 2 ? ALIG_EFORMAT : ALIG_SUCCESS);
+    }
+    CU_ASSERT_EQUAL(s.obj_last, 0.5);
 }
 
 static void test_summary_and_resume(void)
