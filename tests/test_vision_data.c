@@ -171,7 +171,12 @@ static void test_cifar_errors(void)
     /* missing files name the path; a damaged batch 3 fails the whole load, outputs zeroed */
     alig_image_set tr, te;
     CU_ASSERT_EQUAL(alig_cifar10_load(pth("nowhere"), &tr, &te, err, sizeof err), ALIG_EIO);
-    CU_ASSERT(strstr(err, "data_batch_1.bin") != NULL);
+    CU_ASSERT(strstr(err, "nowhere: cannot access the data directory: No such file or directory") != NULL);
+    CU_ASSERT_FATAL(mkdir(pth("c10empty"), 0700) == 0);     /* the directory exists, the files do not */
+    CU_ASSERT_EQUAL(alig_cifar10_load(pth("c10empty"), &tr, &te, err, sizeof err), ALIG_EIO);
+    CU_ASSERT(strstr(err, "c10empty/data_batch_1.bin: not found") != NULL);
+    CU_ASSERT_EQUAL(alig_cifar100_load(pth("f2.bin"), 0, &tr, &te, err, sizeof err), ALIG_EIO);   /* not a directory */
+    CU_ASSERT(strstr(err, "f2.bin: not a directory") != NULL && tr.x == NULL && te.x == NULL);
     write_cifar10_dir(pth("c10bad"), 2, 1);
     CU_ASSERT_FATAL(truncate(pth("c10bad/data_batch_3.bin"), 3073 + 5) == 0);
     memset(&tr, 0xAB, sizeof tr);
@@ -305,6 +310,34 @@ static void test_svhn(void)
 
 /* ---------------------------------------------------------------- splits and standardisation */
 
+/* A training split whose green channel is the same value everywhere cannot be standardised: the
+ * task names the channel and the value (the issue: it said "preparing the data: invalid argument"). */
+static void test_task_constant_channel(void)
+{
+    mkdir(pth("c10flat"), 0700);
+    unsigned char rec[3073];
+    char p[512], err[1024], want[256];
+    for (int f = 1; f <= 6; f++) {
+        if (f <= 5) snprintf(p, sizeof p, "%s/data_batch_%d.bin", pth("c10flat"), f);
+        else snprintf(p, sizeof p, "%s/test_batch.bin", pth("c10flat"));
+        FILE *fp = fopen(p, "wb");
+        CU_ASSERT_FATAL(fp != NULL);
+        for (int r = 0; r < 2; r++) {
+            rec[0] = lab10(f, r);
+            for (int j = 0; j < 3072; j++) rec[1 + j] = j >= 1024 && j < 2048 ? 7 : pix(f, r, j);
+            CU_ASSERT_FATAL(fwrite(rec, 1, sizeof rec, fp) == sizeof rec);
+        }
+        fclose(fp);
+    }
+    alig_task_image_cfg cfg = { .data = "cifar10", .data_dir = pth("c10flat"), .val = 3, .val_seed = 1, .batch = 2 };
+    alig_task *t = (alig_task *)&t;
+    CU_ASSERT_EQUAL(alig_task_image_load(&t, &cfg, err, sizeof err), ALIG_EFORMAT);
+    snprintf(want, sizeof want, "data set cifar10: channel 1 of the 7 training images (after the validation split) is "
+             "constant (every pixel %g, scaled to [0, 1])", (double)(7.0f / 255.0f));
+    if (!strstr(err, want)) printf("\n    got '%s'\n    want '%s'\n", err, want);
+    CU_ASSERT(t == NULL && strstr(err, want) != NULL && strstr(err, "cannot be standardised") != NULL);
+}
+
 static void test_task_splits(void)
 {
     /* CIFAR-10: 5 x 4 training records, val 5 */
@@ -360,7 +393,7 @@ static void test_task_splits(void)
     CU_ASSERT(t == NULL && strstr(err, "cifar10"));
     cfg.data_dir = pth("nowhere");
     CU_ASSERT_EQUAL(alig_task_image_load(&t, &cfg, err, sizeof err), ALIG_EIO);
-    CU_ASSERT(t == NULL && strstr(err, "nowhere/data_batch_1.bin"));
+    CU_ASSERT(t == NULL && strstr(err, "nowhere: cannot access the data directory"));
 
 #ifdef HAVE_MATIO_WRITER
     /* SVHN: val from train, then the rest of train followed by extra */
@@ -505,6 +538,7 @@ int main(void)
     CU_add_test(s, "cifar: truncated, bad labels, missing files: errors, nothing built", test_cifar_errors);
     CU_add_test(s, "svhn: .mat read back (MATLAB order, 10 -> 0); damaged files", test_svhn);
     CU_add_test(s, "task: splits (cifar 45k/5k style, svhn val + extra), standardisation", test_task_splits);
+    CU_add_test(s, "task: a constant channel is named", test_task_constant_channel);
     CU_add_test(s, "augmentation: crop offsets, flip, padding", test_augment_image);
     CU_add_test(s, "augmentation draws: pure, uniform, seeded", test_augment_draws);
     CU_add_test(s, "task with augmentation: batch k, resume, eval sets untouched", test_task_augment);
