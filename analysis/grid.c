@@ -406,25 +406,39 @@ alig_status alig_grid_add_axis(alig_grid *g, size_t m, const char *name, const c
         if (!q) break;
         p = q + 1;
     }
+    /* each value read as a number once (NAN: not a number), not once per pair: the pairwise check of
+     * ALIG_GRID_MAX_VALUES values took seconds with two strtod calls per pair */
+    double *num = malloc((a.n ? a.n : 1) * sizeof *num);
+    if (!num) {
+        st = ALIG_ENOMEM;
+        goto fail;
+    }
+    for (size_t i = 0; i < a.n; i++)
+        if (!parse_number(a.values[i], &num[i])) num[i] = NAN;
     for (size_t i = 0; i < a.n; i++)
         for (size_t j = 0; j < i; j++) {
             if (!strcmp(a.values[i], a.values[j])) {
                 st = ALIG_EINVAL;
                 set_err(err, errlen, "axis %s: value '%s' appears twice", name, a.values[i]);
+                free(num);
                 goto fail;
             }
             /* two spellings of one number ("1" and "1.0", "0.1" and "1e-1") run the same cell twice and
              * fall in one column of the figures */
-            double vi, vj;
-            if (parse_number(a.values[i], &vi) && parse_number(a.values[j], &vj) && vi == vj) {
+            if (num[i] == num[j]) {     /* false for NAN */
                 st = ALIG_EINVAL;
                 set_err(err, errlen, "axis %s: values '%s' and '%s' are the same number (give each value once)",
                         name, a.values[j], a.values[i]);
+                free(num);
                 goto fail;
             }
         }
+    free(num);
     alig_grid_axis *na = realloc(*axes, (*n_axes + 1) * sizeof *na);
-    if (!na) goto fail;
+    if (!na) {
+        st = ALIG_ENOMEM;   /* st held the last value's success */
+        goto fail;
+    }
     na[*n_axes] = a;
     *axes = na;
     (*n_axes)++;
@@ -740,6 +754,11 @@ alig_status alig_grid_validate(alig_grid *g, char *err, size_t errlen)
 
 static const char *const top_keys[] = { "base", "seeds", "seed_flag", "rate", "diverge_factor", NULL };
 
+/* Longest protocol line: the canonical text puts an axis of ALIG_GRID_MAX_VALUES values of up to
+ * ALIG_GRID_MAX_TOKEN bytes on one line (about 512 KiB), and must parse back (fuzz_protocol found
+ * a 1019-value range that did not, with the earlier 4095-byte limit). */
+#define PROTOCOL_MAX_LINE ((size_t)1 << 20)
+
 alig_status alig_grid_parse_text(const char *text, const char *file, alig_grid **out, char *err, size_t errlen)
 {
     if (!text || !out) return ALIG_EINVAL;
@@ -754,15 +773,26 @@ alig_status alig_grid_parse_text(const char *text, const char *file, alig_grid *
     int seen_args = 0, seen_common = 0;
     char msg[512];
     const char *p = text;
+    char *line = NULL;
+    size_t line_cap = 0;
     while (*p) {
         lineno++;
         const char *eol = strchr(p, '\n');
         size_t len = eol ? (size_t)(eol - p) : strlen(p);
-        char line[4096];
-        if (len >= sizeof line) {
+        if (len >= PROTOCOL_MAX_LINE) {
             st = ALIG_EFORMAT;
-            set_err(err, errlen, "%s:%zu: line longer than %zu bytes", file, lineno, sizeof line - 1);
+            set_err(err, errlen, "%s:%zu: line longer than %zu bytes", file, lineno, PROTOCOL_MAX_LINE - 1);
             goto fail;
+        }
+        if (len >= line_cap) {
+            char *nl = realloc(line, len + 1);
+            if (!nl) {
+                st = ALIG_ENOMEM;
+                set_err(err, errlen, "%s:%zu: out of memory", file, lineno);
+                goto fail;
+            }
+            line = nl;
+            line_cap = len + 1;
         }
         memcpy(line, p, len);
         line[len] = 0;
@@ -900,9 +930,11 @@ alig_status alig_grid_parse_text(const char *text, const char *file, alig_grid *
         set_err(err, errlen, "%s: %s", file, msg);
         goto fail;
     }
+    free(line);
     *out = g;
     return ALIG_SUCCESS;
 fail:
+    free(line);
     alig_grid_free(g);
     return st;
 }
