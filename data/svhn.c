@@ -134,10 +134,15 @@ alig_status alig_svhn_read(const char *path, alig_image_set *out, char *err, siz
         goto done;
     }
     const size_t n = xi->dims[3];
+    if (n > ALIG_SVHN_MAX_IMAGES) {
+        rc = fail(ALIG_EFORMAT, err, errlen, "%s: X declares %zu images, more than ALIG_SVHN_MAX_IMAGES (%zu; SVHN's "
+                  "largest file has 531131): damaged", path, n, (size_t)ALIG_SVHN_MAX_IMAGES);
+        goto done;
+    }
     const size_t bytes = n * ALIG_CIFAR_PIXELS;
     /* deflate expands at most ~1032:1; an uncompressed variable must fit in the file as it is */
     const double cap = (double)st.st_size * (xi->compression == MAT_COMPRESSION_NONE ? 1.0 : 1032.0);
-    if (n > SIZE_MAX / ALIG_CIFAR_PIXELS / sizeof(float) || (double)bytes > cap) {
+    if ((double)bytes > cap) {
         rc = fail(ALIG_EFORMAT, err, errlen, "%s: X declares %zu images (%zu bytes), more than the %lld-byte file can "
                   "hold: truncated or damaged", path, n, bytes, (long long)st.st_size);
         goto done;

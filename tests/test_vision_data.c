@@ -299,6 +299,23 @@ static void test_svhn(void)
                                        (long long)sb.st_size);
         CU_ASSERT(s.x == NULL && s.n == 0);
     }
+    /* a header that declares more images than ALIG_SVHN_MAX_IMAGES (X's fourth dimension patched
+     * in a valid one-image file): refused before anything is allocated or read */
+    write_mat(pth("many.mat"), 0, 32, 32, 3, 1, l5, 1, 1, 1, 0);
+    FILE *fp = fopen(pth("many.mat"), "r+b");
+    CU_ASSERT_FATAL(fp != NULL);
+    unsigned char head[512];
+    const size_t got = fread(head, 1, sizeof head, fp);
+    const int32_t dims_one[4] = { 32, 32, 3, 1 }, n_many = (int32_t)ALIG_SVHN_MAX_IMAGES + 1;
+    size_t at = 0;
+    while (at + sizeof dims_one <= got && memcmp(head + at, dims_one, sizeof dims_one)) at++;
+    CU_ASSERT_FATAL(at + sizeof dims_one <= got);      /* X's dimensions, as matio wrote them */
+    CU_ASSERT_FATAL(fseek(fp, (long)(at + 12), SEEK_SET) == 0 && fwrite(&n_many, 4, 1, fp) == 1);
+    fclose(fp);
+    memset(&s, 0xAB, sizeof s);
+    CU_ASSERT_EQUAL(alig_svhn_read(pth("many.mat"), &s, err, sizeof err), ALIG_EFORMAT);
+    CU_ASSERT(strstr(err, "X declares 1048577 images, more than ALIG_SVHN_MAX_IMAGES (1048576") != NULL);
+    CU_ASSERT(s.x == NULL && s.n == 0);
     /* not a MATLAB file; missing */
     write_bytes(pth("junk.mat"), (const unsigned char *)"hello, this is not a mat file at all", 36);
     CU_ASSERT_EQUAL(alig_svhn_read(pth("junk.mat"), &s, err, sizeof err), ALIG_EIO);

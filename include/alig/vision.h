@@ -11,8 +11,9 @@
  * records, a label out of range, a missing variable, a variable of the wrong class or
  * dimensions), ALIG_EUNSUPPORTED when this build cannot read the format (SVHN without libmatio).
  * Output sets are zeroed on failure: nothing is half-built. Allocations are bounded by the size
- * of the file on disk (CIFAR) or by the dimensions matio reports once they have been checked
- * against the format (SVHN). The library never prints or exits.
+ * of the file on disk (CIFAR: about 4 bytes per byte of file, the floats) or by the dimensions
+ * matio reports once they have been checked against the format, the file size and
+ * ALIG_SVHN_MAX_IMAGES (SVHN). The library never prints or exits.
  *
  * **CIFAR** (Krizhevsky, "Learning Multiple Layers of Features from Tiny Images", 2009; the
  * binary version on the CIFAR web page). A file is a sequence of fixed-size records:
@@ -45,6 +46,12 @@ extern "C" {
 
 #define ALIG_CIFAR_SIDE 32                  /**< CIFAR and SVHN images are 3×32×32 */
 #define ALIG_CIFAR_PIXELS 3072              /**< bytes of pixels per record */
+/** Most images an SVHN file may declare (2²⁰; the largest file of the distribution,
+ *  extra_32x32.mat, holds 531,131). The count comes from X's header: it is checked against this
+ *  bound and against the file's size (N·3072 bytes at most the file size for an uncompressed X,
+ *  at most 1032 times it for a compressed one, deflate's largest expansion) before anything is
+ *  allocated, so a damaged header asks for at most 3 GiB of pixels (12 GiB as floats). */
+#define ALIG_SVHN_MAX_IMAGES ((size_t)1 << 20)
 
 /**
  * @brief Read one CIFAR binary file.
