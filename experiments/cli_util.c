@@ -582,8 +582,7 @@ void cli_solvers_help(FILE *f)
 {
     for (size_t i = 0; alig_solver_types[i]; i++) {
         const alig_solver_type *t = alig_solver_types[i];
-        fprintf(f, "  %s%s\n      %s\n", t->name, (t->flags & ALIG_SOLVER_FULL_ORACLE)
-                                                    ? "  (solve: full-batch oracle; train: each mini-batch's loss)" : "",
+        fprintf(f, "  %s%s\n      %s\n", t->name, (t->flags & ALIG_SOLVER_FULL_ORACLE) ? "  (full-batch oracle)" : "",
                 t->summary);
         for (size_t j = 0; j < t->n_params_desc; j++) {
             const alig_param_desc *d = &t->params_desc[j];

@@ -3,8 +3,10 @@
  * checkpoint ends with a CRC-32 of everything before it; a fuzzer would almost never get past
  * that check, so the harness rewrites the last 4 bytes with the correct CRC before handing the
  * file over (the CRC comparison itself is one line). Checked beyond the sanitizers: a success
- * gives NUL-terminated names and arrays as long as their stated sizes (every byte is read, so
- * ASan sees a short one), and a failure gives a message and a zeroed struct. */
+ * gives format version 1 or 2, NUL-terminated names and arrays as long as their stated sizes
+ * (every byte is read, so ASan sees a short one; the logs travel in the file in version 1 only),
+ * and a failure gives a message and a zeroed struct. Seeds: two of each version (v1-*: an older
+ * build's, with the logs inside). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,16 +39,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     free(buf);
     if (st == ALIG_SUCCESS) {
         if (!memchr(ck.model, 0, sizeof ck.model) || !memchr(ck.solver, 0, sizeof ck.solver)) abort();
+        if (ck.version != 1 && ck.version != 2) abort();
+        const int logs_inside = ck.version == 1;
         if ((ck.n && !ck.x) || (ck.nbuf && !ck.buf) || (ck.params_bytes && !ck.params) ||
-            (ck.state_bytes && !ck.state) || (ck.csv_bytes && !ck.csv) || (ck.jsonl_bytes && !ck.jsonl) ||
-            (ck.user_bytes && !ck.user))
+            (ck.state_bytes && !ck.state) || (ck.user_bytes && !ck.user) ||
+            (logs_inside && ((ck.csv_bytes && !ck.csv) || (ck.jsonl_bytes && !ck.jsonl))) ||
+            (!logs_inside && (ck.csv || ck.jsonl)))
             abort();
         touch(ck.x, ck.n * sizeof *ck.x);
         touch(ck.buf, ck.nbuf * sizeof *ck.buf);
         touch(ck.params, ck.params_bytes);
         touch(ck.state, ck.state_bytes);
-        touch(ck.csv, ck.csv_bytes);
-        touch(ck.jsonl, ck.jsonl_bytes);
+        if (logs_inside) {
+            touch(ck.csv, ck.csv_bytes);
+            touch(ck.jsonl, ck.jsonl_bytes);
+        }
         touch(ck.user, ck.user_bytes);
         if (ck.model_desc) touch(ck.model_desc, strlen(ck.model_desc) + 1);
     } else {

@@ -3,7 +3,8 @@
  *   fuzz_seed_checkpoint DIR  ->  DIR/mlp-epoch-alig.ckpt (epoch mode: a 16-3-2 MLP, two epochs of
  *   ALI-G with momentum on 12 random 4x4 images written as IDX files, with a 16-byte caller's
  *   block) and DIR/dnc-step-sgd.ckpt (step mode: a DNC with 4 hidden units, 2 memory slots of width
- *   2 and one read head on the repeat-copy task, 3 steps of SGD, a log record every 2 steps). */
+ *   2 and one read head on the repeat-copy task, 3 steps of SGD, a log record every 2 steps). The
+ *   v1-*.ckpt seeds beside them are the same runs written by a build of checkpoint format 1. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>

@@ -95,9 +95,6 @@ check "rejected train commands create no run directory" [ ! -e "$TMP/ab" ]
 # TensorFlow 1.x's Adagrad refuses an initial accumulator <= 0; PyTorch's (adagrad) accepts 0
 usage_error "adagrad-tf: > 0" solve --problem smooth --solver adagrad-tf --initial-accumulator 0 --iters 5 --out "$TMP/ab.csv"
 run 0 solve --problem smooth --solver adagrad --initial-accumulator 0 --iters 5 --out "$TMP/ab.csv"
-# polyak is a full-batch oracle in solve only: train's help says what it gets there
-run 0 train --help && check "train --help: polyak's oracle in train" \
-    grep -qF "polyak  (solve: full-batch oracle; train: each mini-batch's loss)" "$TMP/out"
 usage_error "--seed" info --problem smooth --seed 0
 usage_error "--radius" info --problem smooth --radius 0
 usage_error "'nosuch'" info --problem nosuch
