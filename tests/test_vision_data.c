@@ -325,6 +325,97 @@ static void test_svhn(void)
 #endif
 }
 
+/* ---------------------------------------------------------------- MAT 5 files the reader refuses before matio */
+
+/* A MAT 5 file written byte by byte (MathWorks, "MAT-File Format"): the 128-byte header (version
+ * `version`, little-endian), then one element of type `type` whose content is `body`; with
+ * compress, the element is miCOMPRESSED and its content a zlib stream of one stored block holding
+ * body (RFC 1950 / 1951: header 78 01, block 01 LEN ~LEN, data, Adler-32). */
+static void write_raw_mat(const char *path, unsigned version, uint32_t type, const unsigned char *body, uint32_t n,
+                          int compress)
+{
+    unsigned char *b = calloc(1, 128 + 8 + 11 + n + 8);
+    CU_ASSERT_FATAL(b != NULL);
+    memset(b, ' ', 116);
+    memcpy(b, "MATLAB 5.0 MAT-file, written by test_vision_data", 48);
+    b[124] = (unsigned char)(version & 0xff);
+    b[125] = (unsigned char)(version >> 8);
+    b[126] = 'I';
+    b[127] = 'M';
+    size_t len = 136;
+    if (compress) {
+        unsigned char *z = b + 136;
+        z[0] = 0x78, z[1] = 0x01, z[2] = 0x01;
+        z[3] = (unsigned char)(n & 0xff), z[4] = (unsigned char)(n >> 8);
+        z[5] = (unsigned char)(~n & 0xff), z[6] = (unsigned char)((~n >> 8) & 0xff);
+        memcpy(z + 7, body, n);
+        uint32_t s1 = 1, s2 = 0;
+        for (uint32_t i = 0; i < n; i++) s1 = (s1 + body[i]) % 65521, s2 = (s2 + s1) % 65521;
+        const uint32_t adler = s2 << 16 | s1;
+        for (int k = 0; k < 4; k++) z[7 + n + k] = (unsigned char)(adler >> (24 - 8 * k));
+        len += 11 + n;
+        type = 15;
+    } else {
+        memcpy(b + 136, body, n);
+        len += n;
+    }
+    const uint32_t tag[2] = { type, (uint32_t)(len - 136) };
+    memcpy(b + 128, tag, 8);
+    write_bytes(path, b, len);
+    free(b);
+}
+
+/* An miMATRIX element's first 48 bytes: tag (14, nbytes), array flags (class), dimensions tag. */
+static void matrix_head(unsigned char *m, uint32_t nbytes, uint32_t cls, uint32_t dims_bytes)
+{
+    const uint32_t w[12] = { 14, nbytes, 6, 8, cls, 0, 5, dims_bytes, 32, 32, 3, 1 };
+    memcpy(m, w, sizeof w);
+}
+
+static void test_svhn_walk(void)
+{
+    const int have = alig_svhn_available();    /* without libmatio every read is ALIG_EUNSUPPORTED */
+    char err[1024];
+    alig_image_set s;
+    unsigned char m[64];
+    struct { const char *name; unsigned version; uint32_t type, cls, dims_bytes; int compress; alig_status st;
+             const char *want; } cs[] = {
+        /* fuzz_svhn's finding: a compressed X whose dimensions field claims 2^31 bytes; matio 1.5.23
+         * asked calloc for 8 GB before reading them */
+        { "rank-huge.mat", 0x0100, 14, 9, 0x7ffffff0u, 1, ALIG_EFORMAT, "2147483632 bytes of dimensions" },
+        { "rank-one.mat", 0x0100, 14, 9, 4, 0, ALIG_EFORMAT, "not a real numeric array of 2 to 4 dimensions" },
+        { "struct.mat", 0x0100, 14, 2, 16, 1, ALIG_EFORMAT, "class 2" },
+        { "cell.mat", 0x0100, 14, 1, 16, 0, ALIG_EFORMAT, "class 1" },
+        { "complex.mat", 0x0100, 14, 9 | 0x0800, 16, 0, ALIG_EFORMAT, "complex" },
+        { "int8-element.mat", 0x0100, 1, 9, 16, 0, ALIG_EFORMAT, "has type 1, not a variable" },
+        { "v73.mat", 0x0200, 14, 9, 16, 0, ALIG_EFORMAT, "MAT 7.3 (HDF5)" },
+        { "v4ish.mat", 0x0001, 14, 9, 16, 0, ALIG_EIO, "not a MATLAB MAT 5 file (version 0x0001)" },
+    };
+    for (size_t i = 0; i < sizeof cs / sizeof *cs; i++) {
+        matrix_head(m, 56, cs[i].cls, cs[i].dims_bytes);
+        memset(m + 48, 0, 16);
+        write_raw_mat(pth(cs[i].name), cs[i].version, cs[i].type, cs[i].compress ? m : m + 8, cs[i].compress ? 64 : 56,
+                      cs[i].compress);
+        memset(&s, 0xAB, sizeof s);
+        const alig_status st = alig_svhn_read(pth(cs[i].name), &s, err, sizeof err);
+        const int says = !have || (strstr(err, cs[i].want) != NULL && strstr(err, pth(cs[i].name)) != NULL);
+        const alig_status want = have ? cs[i].st : ALIG_EUNSUPPORTED;
+        if (st != want || !says) printf("\n  %s: got %s '%s'\n", cs[i].name, alig_status_name(st), err);
+        CU_ASSERT(st == want && says);
+        CU_ASSERT(s.x == NULL && s.y == NULL && s.n == 0);
+    }
+    /* a variable that declares more bytes than the file has after it */
+    matrix_head(m, 56, 9, 16);
+    write_raw_mat(pth("long.mat"), 0x0100, 14, m + 8, 56, 0);
+    FILE *fp = fopen(pth("long.mat"), "r+b");
+    CU_ASSERT_FATAL(fp != NULL);
+    const uint32_t big = 1u << 30;
+    CU_ASSERT_FATAL(fseek(fp, 132, SEEK_SET) == 0 && fwrite(&big, 4, 1, fp) == 1);
+    fclose(fp);
+    CU_ASSERT_EQUAL(alig_svhn_read(pth("long.mat"), &s, err, sizeof err), have ? ALIG_EFORMAT : ALIG_EUNSUPPORTED);
+    CU_ASSERT(!have || strstr(err, "declares 1073741824 bytes, the file has 56 after its tag") != NULL);
+}
+
 /* ---------------------------------------------------------------- splits and standardisation */
 
 /* A training split whose green channel is the same value everywhere cannot be standardised: the
@@ -554,6 +645,7 @@ int main(void)
     CU_add_test(s, "cifar-100: fine and coarse labels", test_cifar100);
     CU_add_test(s, "cifar: truncated, bad labels, missing files: errors, nothing built", test_cifar_errors);
     CU_add_test(s, "svhn: .mat read back (MATLAB order, 10 -> 0); damaged files", test_svhn);
+    CU_add_test(s, "svhn: what the MAT 5 walk refuses before matio", test_svhn_walk);
     CU_add_test(s, "task: splits (cifar 45k/5k style, svhn val + extra), standardisation", test_task_splits);
     CU_add_test(s, "task: a constant channel is named", test_task_constant_channel);
     CU_add_test(s, "augmentation: crop offsets, flip, padding", test_augment_image);
