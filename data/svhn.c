@@ -110,10 +110,11 @@ static void dims_text(const matvar_t *v, char *buf, size_t len)
  * releases fix several more such faults. So before matio opens a file, the reader walks the file's
  * top level itself (MathWorks, "MAT-File Format", level 5) and lets through only what an SVHN file
  * holds: a MAT 5 header, then variables (miMATRIX, or miCOMPRESSED holding one) that are real
- * numeric arrays of rank 2 to 4, each within the file. matio then only ever parses such arrays.
+ * numeric arrays of rank 2 to 4 with a name of at most 63 bytes (MATLAB's longest), each within the
+ * file (a damaged name length made matio ask for 2 GB too). matio then only ever parses such arrays.
  * MAT 7.3 (HDF5) and MAT 4 files are refused: the distribution's files are MAT 5. */
 
-enum { MI_INT32 = 5, MI_UINT32 = 6, MI_MATRIX = 14, MI_COMPRESSED = 15 };
+enum { MI_INT8 = 1, MI_INT32 = 5, MI_UINT32 = 6, MI_MATRIX = 14, MI_COMPRESSED = 15 };
 
 static uint32_t u32_at(const unsigned char *p, int swap)
 {
@@ -163,7 +164,7 @@ static alig_status mat5_walk(const char *path, FILE *f, uint64_t size, char *err
         return fail(ALIG_EIO, err, errlen, "%s: not a MATLAB MAT 5 file (version 0x%04x)", path, version);
     uint64_t pos = 128;
     for (int k = 1; size - pos >= 8; k++) {
-        unsigned char t[8], a[48];
+        unsigned char t[8], a[56];
         if (fseeko(f, (off_t)pos, SEEK_SET) || fread(t, 1, 8, f) != 8) break;
         const uint32_t type = u32_at(t, swap), nbytes = u32_at(t + 4, swap);
         if (type != MI_MATRIX && type != MI_COMPRESSED)
@@ -173,11 +174,11 @@ static alig_status mat5_walk(const char *path, FILE *f, uint64_t size, char *err
             return fail(ALIG_EFORMAT, err, errlen, "%s: variable %d at byte %llu declares %u bytes, the file has %llu "
                         "after its tag: truncated or damaged", path, k, (unsigned long long)pos, (unsigned)nbytes,
                         (unsigned long long)(size - pos - 8));
-        /* the array's head: its tag, flags (class, complex bit) and dimensions */
+        /* the array's head: its tag, flags (class, complex bit), dimensions and the name's tag */
         int ok;
         if (type == MI_MATRIX) {
             memcpy(a, t, 8);
-            ok = nbytes >= 40 && fread(a + 8, 1, 40, f) == 40;
+            ok = nbytes >= 48 && fread(a + 8, 1, 48, f) == 48;
         } else {
             ok = !inflate_head(f, nbytes, a, sizeof a) && u32_at(a, swap) == MI_MATRIX;
         }
@@ -189,6 +190,11 @@ static alig_status mat5_walk(const char *path, FILE *f, uint64_t size, char *err
             return fail(ALIG_EFORMAT, err, errlen, "%s: variable %d is not a real numeric array of 2 to 4 dimensions "
                         "(class %u%s, %u bytes of dimensions): SVHN files hold only X and y", path, k, (unsigned)cls,
                         flags & 0x0800 ? ", complex" : "", (unsigned)dbytes);
+        const size_t at = 32 + ((dbytes + 7) & ~(uint32_t)7);    /* the name's tag, after the padded dimensions */
+        const uint32_t nt = u32_at(a + at, swap), nlen = nt >> 16 ? nt >> 16 : u32_at(a + at + 4, swap);
+        if ((nt & 0xffff) != MI_INT8 || (nt >> 16 && nlen > 4) || nlen > 63)
+            return fail(ALIG_EFORMAT, err, errlen, "%s: variable %d at byte %llu: its name is damaged (%u bytes long; "
+                        "MATLAB names have at most 63)", path, k, (unsigned long long)pos, (unsigned)nlen);
         pos += 8 + (uint64_t)nbytes;
     }
     return ALIG_SUCCESS;

@@ -365,10 +365,13 @@ static void write_raw_mat(const char *path, unsigned version, uint32_t type, con
     free(b);
 }
 
-/* An miMATRIX element's first 48 bytes: tag (14, nbytes), array flags (class), dimensions tag. */
-static void matrix_head(unsigned char *m, uint32_t nbytes, uint32_t cls, uint32_t dims_bytes)
+/* An miMATRIX element's first 56 bytes: tag (14, nbytes), array flags (class), dimensions (tag and
+ * 32x32x3x1), then the name's tag: name_len 0 gives "X" packed in the tag (small element), else a
+ * full miINT8 tag declaring name_len bytes. The 8 bytes after it are zero. */
+static void matrix_head(unsigned char *m, uint32_t nbytes, uint32_t cls, uint32_t dims_bytes, uint32_t name_len)
 {
-    const uint32_t w[12] = { 14, nbytes, 6, 8, cls, 0, 5, dims_bytes, 32, 32, 3, 1 };
+    const uint32_t w[16] = { 14, nbytes, 6, 8, cls, 0, 5, dims_bytes, 32, 32, 3, 1,
+                             name_len ? 1 : (1u << 16 | 1), name_len ? name_len : 'X', 0, 0 };
     memcpy(m, w, sizeof w);
 }
 
@@ -378,22 +381,25 @@ static void test_svhn_walk(void)
     char err[1024];
     alig_image_set s;
     unsigned char m[64];
-    struct { const char *name; unsigned version; uint32_t type, cls, dims_bytes; int compress; alig_status st;
-             const char *want; } cs[] = {
-        /* fuzz_svhn's finding: a compressed X whose dimensions field claims 2^31 bytes; matio 1.5.23
-         * asked calloc for 8 GB before reading them */
-        { "rank-huge.mat", 0x0100, 14, 9, 0x7ffffff0u, 1, ALIG_EFORMAT, "2147483632 bytes of dimensions" },
-        { "rank-one.mat", 0x0100, 14, 9, 4, 0, ALIG_EFORMAT, "not a real numeric array of 2 to 4 dimensions" },
-        { "struct.mat", 0x0100, 14, 2, 16, 1, ALIG_EFORMAT, "class 2" },
-        { "cell.mat", 0x0100, 14, 1, 16, 0, ALIG_EFORMAT, "class 1" },
-        { "complex.mat", 0x0100, 14, 9 | 0x0800, 16, 0, ALIG_EFORMAT, "complex" },
-        { "int8-element.mat", 0x0100, 1, 9, 16, 0, ALIG_EFORMAT, "has type 1, not a variable" },
-        { "v73.mat", 0x0200, 14, 9, 16, 0, ALIG_EFORMAT, "MAT 7.3 (HDF5)" },
-        { "v4ish.mat", 0x0001, 14, 9, 16, 0, ALIG_EIO, "not a MATLAB MAT 5 file (version 0x0001)" },
+    struct { const char *name; unsigned version; uint32_t type, cls, dims_bytes, name_len; int compress;
+             alig_status st; const char *want; } cs[] = {
+        /* fuzz_svhn's findings: a compressed X whose dimensions field claims 2^31 bytes (matio 1.5.23
+         * asked calloc for 8 GB before reading them), and one whose name claims 2 GB (malloc'd) */
+        { "rank-huge.mat", 0x0100, 14, 9, 0x7ffffff0u, 0, 1, ALIG_EFORMAT, "2147483632 bytes of dimensions" },
+        { "name-huge.mat", 0x0100, 14, 9, 16, 0x7ffffff0u, 1, ALIG_EFORMAT, "its name is damaged (2147483632 bytes" },
+        { "name-huge-plain.mat", 0x0100, 14, 9, 16, 64, 0, ALIG_EFORMAT, "its name is damaged (64 bytes" },
+        { "rank-one.mat", 0x0100, 14, 9, 4, 0, 0, ALIG_EFORMAT, "not a real numeric array of 2 to 4 dimensions" },
+        { "struct.mat", 0x0100, 14, 2, 16, 0, 1, ALIG_EFORMAT, "class 2" },
+        { "cell.mat", 0x0100, 14, 1, 16, 0, 0, ALIG_EFORMAT, "class 1" },
+        { "complex.mat", 0x0100, 14, 9 | 0x0800, 16, 0, 0, ALIG_EFORMAT, "complex" },
+        { "int8-element.mat", 0x0100, 1, 9, 16, 0, 0, ALIG_EFORMAT, "has type 1, not a variable" },
+        { "v73.mat", 0x0200, 14, 9, 16, 0, 0, ALIG_EFORMAT, "MAT 7.3 (HDF5)" },
+        { "v4ish.mat", 0x0001, 14, 9, 16, 0, 0, ALIG_EIO, "not a MATLAB MAT 5 file (version 0x0001)" },
+        /* the same head, intact, passes the walk: matio reads X's header, and y is found missing */
+        { "head-ok.mat", 0x0100, 14, 9, 16, 0, 1, ALIG_EFORMAT, "variable 'y' is missing" },
     };
     for (size_t i = 0; i < sizeof cs / sizeof *cs; i++) {
-        matrix_head(m, 56, cs[i].cls, cs[i].dims_bytes);
-        memset(m + 48, 0, 16);
+        matrix_head(m, 56, cs[i].cls, cs[i].dims_bytes, cs[i].name_len);
         write_raw_mat(pth(cs[i].name), cs[i].version, cs[i].type, cs[i].compress ? m : m + 8, cs[i].compress ? 64 : 56,
                       cs[i].compress);
         memset(&s, 0xAB, sizeof s);
@@ -405,7 +411,7 @@ static void test_svhn_walk(void)
         CU_ASSERT(s.x == NULL && s.y == NULL && s.n == 0);
     }
     /* a variable that declares more bytes than the file has after it */
-    matrix_head(m, 56, 9, 16);
+    matrix_head(m, 56, 9, 16, 0);
     write_raw_mat(pth("long.mat"), 0x0100, 14, m + 8, 56, 0);
     FILE *fp = fopen(pth("long.mat"), "r+b");
     CU_ASSERT_FATAL(fp != NULL);
