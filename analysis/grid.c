@@ -407,25 +407,39 @@ alig_status alig_grid_add_axis(alig_grid *g, size_t m, const char *name, const c
         if (!q) break;
         p = q + 1;
     }
+    /* each value read as a number once (NAN: not a number), not once per pair: the pairwise check of
+     * ALIG_GRID_MAX_VALUES values took seconds with two strtod calls per pair */
+    double *num = malloc((a.n ? a.n : 1) * sizeof *num);
+    if (!num) {
+        st = ALIG_ENOMEM;
+        goto fail;
+    }
+    for (size_t i = 0; i < a.n; i++)
+        if (!parse_number(a.values[i], &num[i])) num[i] = NAN;
     for (size_t i = 0; i < a.n; i++)
         for (size_t j = 0; j < i; j++) {
             if (!strcmp(a.values[i], a.values[j])) {
                 st = ALIG_EINVAL;
                 set_err(err, errlen, "axis %s: value '%s' appears twice", name, a.values[i]);
+                free(num);
                 goto fail;
             }
             /* two spellings of one number ("1" and "1.0", "0.1" and "1e-1") run the same cell twice and
              * fall in one column of the figures */
-            double vi, vj;
-            if (parse_number(a.values[i], &vi) && parse_number(a.values[j], &vj) && vi == vj) {
+            if (num[i] == num[j]) {     /* false for NAN */
                 st = ALIG_EINVAL;
                 set_err(err, errlen, "axis %s: values '%s' and '%s' are the same number (give each value once)",
                         name, a.values[j], a.values[i]);
+                free(num);
                 goto fail;
             }
         }
+    free(num);
     alig_grid_axis *na = realloc(*axes, (*n_axes + 1) * sizeof *na);
-    if (!na) goto fail;
+    if (!na) {
+        st = ALIG_ENOMEM;   /* st held the last value's success */
+        goto fail;
+    }
     na[*n_axes] = a;
     *axes = na;
     (*n_axes)++;
@@ -859,8 +873,43 @@ static void list_scales(const proto *p, char *buf, size_t len)
         used += (size_t)snprintf(buf + used, len - used, "%s%s", i ? ", " : "", p->scales[i]);
 }
 
-/* Pass 1: read every line. */
+/* Longest protocol line: the canonical text puts an axis of ALIG_GRID_MAX_VALUES values of up to
+ * ALIG_GRID_MAX_TOKEN bytes on one line (about 512 KiB), and must parse back (fuzz_protocol found
+ * a 1019-value range that did not, with an earlier 4095-byte limit). */
+#define PROTOCOL_MAX_LINE ((size_t)1 << 20)
+
+static alig_status proto_read_lines(const char *text, const char *file, proto *p, char *line, char *err,
+                                    size_t errlen);
+
+/* Pass 1: read every line (into one buffer as long as the longest line). */
 static alig_status proto_read(const char *text, const char *file, proto *p, char *err, size_t errlen)
+{
+    size_t longest = 0, lineno = 0;
+    for (const char *q = text; *q;) {
+        const char *eol = strchr(q, '\n');
+        const size_t len = eol ? (size_t)(eol - q) : strlen(q);
+        lineno++;
+        if (len >= PROTOCOL_MAX_LINE) {
+            memset(p, 0, sizeof *p);
+            set_err(err, errlen, "%s:%zu: line longer than %zu bytes", file, lineno, PROTOCOL_MAX_LINE - 1);
+            return ALIG_EFORMAT;
+        }
+        if (len > longest) longest = len;
+        q = eol ? eol + 1 : q + len;
+    }
+    char *line = malloc(longest + 1);
+    if (!line) {
+        memset(p, 0, sizeof *p);
+        set_err(err, errlen, "%s: out of memory", file);
+        return ALIG_ENOMEM;
+    }
+    const alig_status st = proto_read_lines(text, file, p, line, err, errlen);
+    free(line);
+    return st;
+}
+
+static alig_status proto_read_lines(const char *text, const char *file, proto *p, char *line, char *err,
+                                    size_t errlen)
 {
     memset(p, 0, sizeof *p);
     alig_status st = proto_add_sec(p, SEC_TOP, -1, 0, 0);
@@ -872,12 +921,7 @@ static alig_status proto_read(const char *text, const char *file, proto *p, char
         lineno++;
         const char *eol = strchr(q, '\n');
         size_t len = eol ? (size_t)(eol - q) : strlen(q);
-        char line[4096];
-        if (len >= sizeof line) {
-            set_err(err, errlen, "%s:%zu: line longer than %zu bytes", file, lineno, sizeof line - 1);
-            return ALIG_EFORMAT;
-        }
-        memcpy(line, q, len);
+        memcpy(line, q, len);     /* len <= the longest line, checked by proto_read */
         line[len] = 0;
         q = eol ? eol + 1 : q + len;
         char *hash = strchr(line, '#');
@@ -1085,8 +1129,13 @@ static alig_status substitute(const char *val, const alig_grid_parse_opts *o, ch
 static alig_status apply_entry(alig_grid *g, const proto_entry *e, int kind, size_t method,
                                const alig_grid_parse_opts *o, const char *file, char *err, size_t errlen)
 {
-    char val[4096], msg[512] = "";
-    alig_status st = substitute(e->val, o, val, sizeof val, msg, sizeof msg);
+    /* a value may be as long as a protocol line (an axis of every value; see PROTOCOL_MAX_LINE) */
+    char msg[512] = "", *val = malloc(PROTOCOL_MAX_LINE);
+    if (!val) {
+        set_err(err, errlen, "%s:%zu: out of memory", file, e->line);
+        return ALIG_ENOMEM;
+    }
+    alig_status st = substitute(e->val, o, val, PROTOCOL_MAX_LINE, msg, sizeof msg);
     if (!st) {
         if (kind == SEC_TOP) {
             const char *key = e->key;
@@ -1130,6 +1179,7 @@ static alig_status apply_entry(alig_grid *g, const proto_entry *e, int kind, siz
         }
     }
     if (st) set_err(err, errlen, "%s:%zu: %s", file, e->line, msg[0] ? msg : alig_strerror(st));
+    free(val);
     return st;
 }
 
@@ -1628,6 +1678,17 @@ typedef struct {
     int bad;
 } result_ctx;
 
+/* Copy s into out (at most len-1 bytes), control characters replaced by spaces, as first_line()
+ * does for the notes it takes from stderr: a note or metric name is one printable line, so its
+ * JSON form (at most 6 bytes per character only for control characters) keeps the result within
+ * the 1024 bytes alig_grid_result_format promises. */
+static void printable(char *out, size_t len, const char *s)
+{
+    size_t n = 0;
+    for (; s[n] && n + 1 < len; n++) out[n] = (unsigned char)s[n] < 0x20 ? ' ' : s[n];
+    out[n] = 0;
+}
+
 static void result_cb(const char *key, double num, const char *str, void *vctx)
 {
     result_ctx *c = vctx;
@@ -1639,8 +1700,8 @@ static void result_cb(const char *key, double num, const char *str, void *vctx)
     if (k == sizeof keys / sizeof keys[0]) return;    /* unknown keys: tolerated (forward compatibility) */
     c->seen |= 1u << k;
     const int is_str = k == 0 || k == 6 || k == 9;
-    if (is_str != (str != NULL)) {
-        c->bad = 1;
+    if (is_str != (str != NULL) || (!str && !isnan(num) && !isfinite(num))) {
+        c->bad = 1;     /* the writer stores non-finite numbers as null: "1e999" was not written by it */
         return;
     }
     switch (k) {
@@ -1662,10 +1723,10 @@ static void result_cb(const char *key, double num, const char *str, void *vctx)
     case 3: r->obj_first = num; break;
     case 4: r->obj_last = num; break;
     case 5: r->obj_best = num; break;
-    case 6: snprintf(r->metric, sizeof r->metric, "%s", str); break;
+    case 6: printable(r->metric, sizeof r->metric, str); break;
     case 7: r->metric_last = num; break;
     case 8: r->metric_best = num; break;
-    case 9: snprintf(r->note, sizeof r->note, "%s", str); break;
+    case 9: printable(r->note, sizeof r->note, str); break;
     case 10: r->wall_s = num; break;
     }
 }

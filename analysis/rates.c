@@ -40,6 +40,7 @@
 #include "alig/problem.h"
 #include "alig/run.h"
 #include "alig/solver.h"
+#include "../nets/splitmix.h"
 #include "../problems/checked.h"
 
 enum { N_EPS = 3, N_ETA = 3, N_DELTA = 2, MAX_CASES_PER_CFG = 2 };
@@ -70,21 +71,13 @@ const char *alig_verdict_name(alig_verdict v)
     }
 }
 
-/* splitmix64 finaliser: a fixed, well-mixed map from (base, indices) to a run seed. */
-static uint64_t mix64(uint64_t z)
-{
-    z += 0x9e3779b97f4a7c15ULL;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
+/* A fixed, well-mixed map from (base, indices) to a run seed: SplitMix64 seed mixes (splitmix.h). */
 static unsigned long seed_of(unsigned long base, size_t cls, size_t eps, size_t run)
 {
-    uint64_t h = mix64((uint64_t)base);
-    h = mix64(h ^ (uint64_t)cls);
-    h = mix64(h ^ ((uint64_t)eps << 8));
-    h = mix64(h ^ ((uint64_t)run << 16));
+    uint64_t h = alig_splitmix((uint64_t)base);
+    h = alig_splitmix(h ^ (uint64_t)cls);
+    h = alig_splitmix(h ^ ((uint64_t)eps << 8));
+    h = alig_splitmix(h ^ ((uint64_t)run << 16));
     return (unsigned long)(h & 0xffffffffUL) | 1UL;     /* 32 bits: mt19937 seeds are 32-bit */
 }
 

@@ -18,7 +18,7 @@ if ! [[ "$SECONDS_EACH" =~ ^[0-9]+$ ]] || [ "$SECONDS_EACH" -lt 1 ]; then
 fi
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
-HARNESSES=(${ALIG_FUZZ_ONLY:-libsvm idx idx_gz checkpoint})
+HARNESSES=(${ALIG_FUZZ_ONLY:-libsvm idx idx_gz checkpoint cifar svhn protocol sweep_result})
 
 # --- tools
 if ! command -v clang >/dev/null 2>&1; then
@@ -47,6 +47,10 @@ total_findings=0
 printf '%-12s %12s %10s %8s %9s  %s\n' harness executions exec/s corpus findings reproducers
 for h in "${HARNESSES[@]}"; do
   exe=$B/fuzz/fuzz_$h
+  if [ "$h" = svhn ] && [ ! -x "$exe" ] && [ -z "${ALIG_FUZZ_ONLY:-}" ]; then
+    printf '%-12s %12s %10s %8s %9s  %s\n' "$h" - - - - "not built (no libmatio: the SVHN reader is not compiled)"
+    continue
+  fi
   [ -x "$exe" ] || { echo "fuzz.sh: no harness '$h' ($exe)" >&2; exit 2; }
   corpus=$B/corpus/$h
   findings=$B/findings/$h

@@ -6,21 +6,14 @@
 #include <string.h>
 
 #include "alig/vision.h"
-
-/* SplitMix64 finaliser (Steele, Lea & Flood, OOPSLA 2014). */
-static uint64_t mix64(uint64_t z)
-{
-    z += UINT64_C(0x9E3779B97F4A7C15);
-    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-    return z ^ (z >> 31);
-}
+#include "../nets/splitmix.h"
 
 #define AUG_TAG UINT64_C(0x61756734)   /* "aug4": keeps this stream apart from the others of a seed */
 
 alig_augment_draw alig_augment_draws(uint64_t seed, uint64_t k, uint64_t j, int pad)
 {
-    const uint64_t z = mix64(mix64(mix64(seed ^ AUG_TAG) ^ k) ^ (j * UINT64_C(0xD1B54A32D192ED03)));
+    const uint64_t z =
+        alig_splitmix(alig_splitmix(alig_splitmix(seed ^ AUG_TAG) ^ k) ^ (j * UINT64_C(0xD1B54A32D192ED03)));
     const uint64_t m = pad > 0 ? (uint64_t)(2 * pad + 1) : 1;
     alig_augment_draw d;
     /* two 21-bit fractions scaled to 0 .. 2·pad (multiply-shift), one bit for the flip */

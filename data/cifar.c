@@ -68,7 +68,7 @@ alig_status alig_cifar_read(const char *path, int label_bytes, int label_index, 
     }
     const size_t n = size / rec;
     alig_image_set s = { 0 };
-    unsigned char *buf = malloc(CIFAR_BLOCK * rec);
+    unsigned char *buf = malloc((n < CIFAR_BLOCK ? n : CIFAR_BLOCK) * rec);
     s.x = malloc(n * ALIG_CIFAR_PIXELS * sizeof *s.x);
     s.y = malloc(n * sizeof *s.y);
     alig_status rc = ALIG_SUCCESS;
@@ -149,14 +149,25 @@ alig_status alig_image_set_concat(const alig_image_set *a, const alig_image_set 
     return ALIG_SUCCESS;
 }
 
-/* dir/name, or dir/sub/name when only that exists; EIO naming dir/name when neither does. */
+/* dir/name, or dir/sub/name when only that exists; EIO naming dir/name when neither does, or the
+ * cause when dir itself or a file in it cannot be reached (missing, unreadable, not a directory). */
 static alig_status find_file(const char *dir, const char *sub, const char *name, char *path, size_t len, char *err,
                              size_t errlen)
 {
     struct stat st;
+    char eb[128];
+    if (stat(dir, &st) != 0)
+        return fail(ALIG_EIO, err, errlen, "%s: cannot access the data directory: %s", dir,
+                    errno_text(errno, eb, sizeof eb));
+    if (!S_ISDIR(st.st_mode))
+        return fail(ALIG_EIO, err, errlen, "%s: not a directory (--data-dir names the folder of the binary "
+                    "distribution)", dir);
     int w = snprintf(path, len, "%s/%s", dir, name);
     if (w < 0 || (size_t)w >= len) return fail(ALIG_EINVAL, err, errlen, "%s: directory name too long", dir);
+    errno = 0;
     if (stat(path, &st) == 0) return ALIG_SUCCESS;
+    if (errno != ENOENT)    /* e.g. EACCES: the directory exists but cannot be searched */
+        return fail(ALIG_EIO, err, errlen, "%s: cannot access: %s", path, errno_text(errno, eb, sizeof eb));
     char alt[4096];
     w = snprintf(alt, sizeof alt, "%s/%s/%s", dir, sub, name);
     if (w >= 0 && (size_t)w < sizeof alt && stat(alt, &st) == 0 && (size_t)w < len) {

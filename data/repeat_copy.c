@@ -11,22 +11,11 @@
 #include <stdio.h>
 
 #include "tasks.h"
-
-/* SplitMix64 output function (Steele, Lea & Flood 2014). */
-static uint64_t mix64(uint64_t z)
-{
-    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-    return z ^ (z >> 31);
-}
+#include "../nets/splitmix.h"
 
 typedef struct { uint64_t s; } sm64;
 
-static uint64_t sm64_next(sm64 *r)
-{
-    r->s += UINT64_C(0x9E3779B97F4A7C15);
-    return mix64(r->s);
-}
+static uint64_t sm64_next(sm64 *r) { return alig_splitmix_next(&r->s); }
 
 /* Uniform integer in [lo, hi] (hi − lo < 2^32), by rejection of the top partial block. */
 static int uniform_int(sm64 *r, int lo, int hi)
@@ -94,7 +83,7 @@ alig_status alig_repeat_copy_batch(const alig_repeat_copy_params *p, uint64_t se
     if (out->B != B || out->in_dim != ID || out->out_dim != OD || out->T_cap < alig_repeat_copy_max_T(p) ||
         !out->obs || !out->targ || !out->mask || !out->len)
         return ALIG_EBADLEN;
-    sm64 r = { mix64(mix64(seed + UINT64_C(0x9E3779B97F4A7C15)) ^ mix64(k ^ UINT64_C(0x5EED))) };
+    sm64 r = { alig_splitmix_mix(alig_splitmix(seed) ^ alig_splitmix_mix(k ^ UINT64_C(0x5EED))) };
 
     /* draw every sample first: T = max T_b fixes the layout */
     int T = 0;

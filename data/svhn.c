@@ -18,6 +18,7 @@
 
 #ifdef ALIG_HAVE_MATIO
 #include <matio.h>
+#include <zlib.h>
 #endif
 
 #if defined(__GNUC__)
@@ -102,6 +103,103 @@ static void dims_text(const matvar_t *v, char *buf, size_t len)
         k += (size_t)snprintf(buf + k, len - k, "%s%zu", i ? "x" : "", v->dims[i]);
 }
 
+/* ---------------------------------------------------------------- the MAT 5 walk before matio
+ *
+ * libmatio 1.5 trusts more of a file than it should: fuzz_svhn found a compressed variable whose
+ * rank field made Mat_VarReadInfo ask for 8 GB (inflate.c, InflateRankDims), and matio's later
+ * releases fix several more such faults. So before matio opens a file, the reader walks the file's
+ * top level itself (MathWorks, "MAT-File Format", level 5) and lets through only what an SVHN file
+ * holds: a MAT 5 header, then variables (miMATRIX, or miCOMPRESSED holding one) that are real
+ * numeric arrays of rank 2 to 4 with a name of at most 63 bytes (MATLAB's longest), each within the
+ * file (a damaged name length made matio ask for 2 GB too). matio then only ever parses such arrays.
+ * MAT 7.3 (HDF5) and MAT 4 files are refused: the distribution's files are MAT 5. */
+
+enum { MI_INT8 = 1, MI_INT32 = 5, MI_UINT32 = 6, MI_MATRIX = 14, MI_COMPRESSED = 15 };
+
+static uint32_t u32_at(const unsigned char *p, int swap)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return swap ? ((v >> 24) | ((v >> 8) & 0xff00u) | ((v << 8) & 0xff0000u) | (v << 24)) : v;
+}
+
+/* The first `want` bytes of the zlib stream of `len` bytes at the file's current position. */
+static int inflate_head(FILE *f, uint64_t len, unsigned char *out, size_t want)
+{
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (inflateInit(&z) != Z_OK) return -1;
+    unsigned char in[512];
+    z.next_out = out;
+    z.avail_out = (uInt)want;
+    int ret = Z_OK;
+    while (z.avail_out && len && ret == Z_OK) {
+        const size_t k = fread(in, 1, len < sizeof in ? (size_t)len : sizeof in, f);
+        if (!k) break;
+        len -= k;
+        z.next_in = in;
+        z.avail_in = (uInt)k;
+        ret = inflate(&z, Z_NO_FLUSH);
+    }
+    const int got = z.avail_out == 0;
+    inflateEnd(&z);
+    return got ? 0 : -1;
+}
+
+static alig_status mat5_walk(const char *path, FILE *f, uint64_t size, char *err, size_t errlen)
+{
+    unsigned char h[128];
+    if (size < 128 || fread(h, 1, 128, f) != 128 || (memcmp(h + 126, "IM", 2) && memcmp(h + 126, "MI", 2)))
+        return fail(ALIG_EIO, err, errlen, "%s: not a MATLAB MAT 5 file", path);
+    /* the writer stored 'M' << 8 | 'I' in its byte order: read back as that value, no swap is needed */
+    uint16_t endian, v16;
+    memcpy(&endian, h + 126, 2);
+    memcpy(&v16, h + 124, 2);
+    const int swap = endian != (('M' << 8) | 'I');
+    const unsigned version = swap ? (unsigned)((v16 >> 8) | ((v16 & 0xff) << 8)) : v16;
+    if (version == 0x0200)
+        return fail(ALIG_EFORMAT, err, errlen, "%s: a MAT 7.3 (HDF5) file: SVHN's files are MAT 5 (MATLAB's save -v7 "
+                    "writes one)", path);
+    if (version != 0x0100)
+        return fail(ALIG_EIO, err, errlen, "%s: not a MATLAB MAT 5 file (version 0x%04x)", path, version);
+    uint64_t pos = 128;
+    for (int k = 1; size - pos >= 8; k++) {
+        unsigned char t[8], a[56];
+        if (fseeko(f, (off_t)pos, SEEK_SET) || fread(t, 1, 8, f) != 8) break;
+        const uint32_t type = u32_at(t, swap), nbytes = u32_at(t + 4, swap);
+        if (type != MI_MATRIX && type != MI_COMPRESSED)
+            return fail(ALIG_EFORMAT, err, errlen, "%s: element %d at byte %llu has type %u, not a variable (14) or a "
+                        "compressed variable (15): damaged", path, k, (unsigned long long)pos, (unsigned)type);
+        if (nbytes > size - pos - 8)
+            return fail(ALIG_EFORMAT, err, errlen, "%s: variable %d at byte %llu declares %u bytes, the file has %llu "
+                        "after its tag: truncated or damaged", path, k, (unsigned long long)pos, (unsigned)nbytes,
+                        (unsigned long long)(size - pos - 8));
+        /* the array's head: its tag, flags (class, complex bit), dimensions and the name's tag */
+        int ok;
+        if (type == MI_MATRIX) {
+            memcpy(a, t, 8);
+            ok = nbytes >= 48 && fread(a + 8, 1, 48, f) == 48;
+        } else {
+            ok = !inflate_head(f, nbytes, a, sizeof a) && u32_at(a, swap) == MI_MATRIX;
+        }
+        if (!ok || u32_at(a + 8, swap) != MI_UINT32 || u32_at(a + 12, swap) != 8 || u32_at(a + 24, swap) != MI_INT32)
+            return fail(ALIG_EFORMAT, err, errlen, "%s: variable %d at byte %llu: its header is damaged", path, k,
+                        (unsigned long long)pos);
+        const uint32_t flags = u32_at(a + 16, swap), cls = flags & 0xff, dbytes = u32_at(a + 28, swap);
+        if (cls < 6 || cls > 15 || (flags & 0x0800) || dbytes % 4 || dbytes < 8 || dbytes > 16)
+            return fail(ALIG_EFORMAT, err, errlen, "%s: variable %d is not a real numeric array of 2 to 4 dimensions "
+                        "(class %u%s, %u bytes of dimensions): SVHN files hold only X and y", path, k, (unsigned)cls,
+                        flags & 0x0800 ? ", complex" : "", (unsigned)dbytes);
+        const size_t at = 32 + ((dbytes + 7) & ~(uint32_t)7);    /* the name's tag, after the padded dimensions */
+        const uint32_t nt = u32_at(a + at, swap), nlen = nt >> 16 ? nt >> 16 : u32_at(a + at + 4, swap);
+        if ((nt & 0xffff) != MI_INT8 || (nt >> 16 && nlen > 4) || nlen > 63)
+            return fail(ALIG_EFORMAT, err, errlen, "%s: variable %d at byte %llu: its name is damaged (%u bytes long; "
+                        "MATLAB names have at most 63)", path, k, (unsigned long long)pos, (unsigned)nlen);
+        pos += 8 + (uint64_t)nbytes;
+    }
+    return ALIG_SUCCESS;
+}
+
 alig_status alig_svhn_read(const char *path, alig_image_set *out, char *err, size_t errlen)
 {
     if (out) memset(out, 0, sizeof *out);
@@ -115,6 +213,15 @@ alig_status alig_svhn_read(const char *path, alig_image_set *out, char *err, siz
         return fail(ALIG_EIO, err, errlen, "%s: cannot open: %s", path, eb);
     }
     if (!S_ISREG(st.st_mode)) return fail(ALIG_EIO, err, errlen, "%s: not a regular file", path);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        char eb[128];
+        if (strerror_r(errno, eb, sizeof eb)) snprintf(eb, sizeof eb, "errno %d", errno);
+        return fail(ALIG_EIO, err, errlen, "%s: cannot open: %s", path, eb);
+    }
+    alig_status walked = mat5_walk(path, f, (uint64_t)st.st_size, err, errlen);
+    fclose(f);
+    if (walked) return walked;
     mat_t *mat = Mat_Open(path, MAT_ACC_RDONLY);
     if (!mat) return fail(ALIG_EIO, err, errlen, "%s: not a MATLAB file that libmatio can read", path);
     matvar_t *xi = NULL, *yi = NULL, *x = NULL, *y = NULL;
@@ -134,10 +241,15 @@ alig_status alig_svhn_read(const char *path, alig_image_set *out, char *err, siz
         goto done;
     }
     const size_t n = xi->dims[3];
+    if (n > ALIG_SVHN_MAX_IMAGES) {
+        rc = fail(ALIG_EFORMAT, err, errlen, "%s: X declares %zu images, more than ALIG_SVHN_MAX_IMAGES (%zu; SVHN's "
+                  "largest file has 531131): damaged", path, n, (size_t)ALIG_SVHN_MAX_IMAGES);
+        goto done;
+    }
     const size_t bytes = n * ALIG_CIFAR_PIXELS;
     /* deflate expands at most ~1032:1; an uncompressed variable must fit in the file as it is */
     const double cap = (double)st.st_size * (xi->compression == MAT_COMPRESSION_NONE ? 1.0 : 1032.0);
-    if (n > SIZE_MAX / ALIG_CIFAR_PIXELS / sizeof(float) || (double)bytes > cap) {
+    if ((double)bytes > cap) {
         rc = fail(ALIG_EFORMAT, err, errlen, "%s: X declares %zu images (%zu bytes), more than the %lld-byte file can "
                   "hold: truncated or damaged", path, n, bytes, (long long)st.st_size);
         goto done;

@@ -262,12 +262,15 @@ alig_status alig_task_image_load(alig_task **out, const alig_task_image_cfg *cfg
                 all = (alig_image_set){ 0 };
             }
         }
-        if (!st && t->train.c > 4) st = ALIG_EUNSUPPORTED;
+        if (!st && t->train.c > 4) {
+            snprintf(msg, sizeof msg, "images with %zu channels: at most 4 are supported", t->train.c);
+            st = ALIG_EUNSUPPORTED;
+        }
         alig_image_set *others[2] = { &t->val, &t->test };
-        if (!st) st = alig_data_normalise(&t->train, others, 2, t->mean, t->std);
-        if (st == ALIG_EINVAL) {    /* a constant channel cannot be standardised: say which one */
-            double m[4], sd[4];
-            for (size_t c = 0; !alig_data_channel_stats(&t->train, m, sd) && c < t->train.c; c++)
+        double m[4], sd[4];
+        if (!st && (st = alig_data_normalise(&t->train, others, 2, t->mean, t->std)) == ALIG_EINVAL &&
+            !alig_data_channel_stats(&t->train, m, sd)) {   /* a constant channel cannot be standardised: name it */
+            for (size_t c = 0; c < t->train.c; c++)
                 if (!(sd[c] > 0.0)) {
                     snprintf(msg, sizeof msg, "%s%s: channel %zu of the %zu training images (after the validation "
                              "split) is constant (every pixel %g, scaled to [0, 1]): it cannot be standardised",

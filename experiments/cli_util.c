@@ -477,6 +477,9 @@ static int is_solver_flag(const char *flag)
 int cli_solver_make(const cli_flags *fl, cli_solver *out)
 {
     const char *cmd = fl->cmd, *name = cli_get(fl, "solver");
+    /* `train` takes --opt as a synonym of --solver (and copies its value there): messages name the
+     * flag the user typed */
+    const char *sflag = cli_get(fl, "opt") ? "opt" : "solver";
     int rc;
     *out = (cli_solver){ 0 };
     char names[256];
@@ -485,10 +488,10 @@ int cli_solver_make(const cli_flags *fl, cli_solver *out)
     for (size_t i = 0; alig_solver_types[i] && used < sizeof names; i++)
         used += (size_t)snprintf(names + used, sizeof names - used, "%s%s", i ? ", " : "", alig_solver_types[i]->name);
     if (used < sizeof names) snprintf(names + used, sizeof names - used, ", alig-inf");
-    if (!name) return cli_fail(cmd, CLI_USAGE, "missing --solver NAME (one of %s)", names);
+    if (!name) return cli_fail(cmd, CLI_USAGE, "missing --%s NAME (one of %s)", sflag, names);
     const int alig_inf = !strcmp(name, "alig-inf");
     const alig_solver_type *t = alig_inf ? alig_solver_alig : alig_solver_type_find(name);
-    if (!t) return cli_fail(cmd, CLI_USAGE, "--solver: unknown solver '%s' (one of %s)", name, names);
+    if (!t) return cli_fail(cmd, CLI_USAGE, "--%s: unknown solver '%s' (one of %s)", sflag, name, names);
     out->type = t;
     out->name = name;
     out->params = malloc(t->params_size);
@@ -508,8 +511,8 @@ int cli_solver_make(const cli_flags *fl, cli_solver *out)
         }
         if (alig_inf && !strcmp(d->name, "eta")) {
             cli_solver_free(out);
-            return cli_fail(cmd, CLI_USAGE, "--eta %s: solver 'alig-inf' fixes eta = inf (use --solver alig --eta X)",
-                            f->value);
+            return cli_fail(cmd, CLI_USAGE, "--eta %s: solver 'alig-inf' fixes eta = inf (use --%s alig --eta X)",
+                            f->value, sflag);
         }
         if (!strict_param_text(d, f->value) || alig_params_set(t, out->params, d->name, f->value)) {
             char buf[160];
@@ -556,7 +559,7 @@ int cli_solver_make(const cli_flags *fl, cli_solver *out)
                 glen += (size_t)snprintf(given + glen, sizeof given - glen, " --%s %s", fl->f[i].name, fl->f[i].value);
         }
         cli_solver_free(out);
-        return cli_fail(cmd, st == ALIG_ENOMEM ? CLI_RUNTIME : CLI_USAGE, "--solver %s%s: %s", name, given,
+        return cli_fail(cmd, st == ALIG_ENOMEM ? CLI_RUNTIME : CLI_USAGE, "--%s %s%s: %s", sflag, name, given,
                         alig_strerror(st));
     }
     return CLI_OK;

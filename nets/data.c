@@ -24,6 +24,7 @@
 #include <zlib.h>
 
 #include "alig/data.h"
+#include "splitmix.h"
 
 /* ------------------------------------------------------------------------- */
 /* error messages: "<path>: <what>"                                           */
@@ -557,21 +558,12 @@ alig_status alig_data_normalise(alig_image_set *train, alig_image_set *const *ot
 /* shuffling and batches                                                     */
 /* ------------------------------------------------------------------------- */
 
-/* SplitMix64 finaliser (Steele, Lea & Flood, "Fast splittable pseudorandom number generators",
- * OOPSLA 2014): spreads (seed, epoch) over the 32 bits mt19937 keeps. */
-static uint64_t mix64(uint64_t z)
-{
-    z += UINT64_C(0x9E3779B97F4A7C15);
-    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-    return z ^ (z >> 31);
-}
-
 alig_status alig_data_shuffle_indices(size_t n, unsigned long seed, unsigned long epoch, size_t *idx)
 {
     if (!idx) return ALIG_EINVAL;
     if (n == 0) return ALIG_EBADLEN;
-    uint64_t z = mix64(mix64((uint64_t)seed) ^ (uint64_t)epoch);
+    /* SplitMix64 (splitmix.h) spreads (seed, epoch) over the 32 bits mt19937 keeps */
+    uint64_t z = alig_splitmix(alig_splitmix((uint64_t)seed) ^ (uint64_t)epoch);
     gsl_rng *r = rng_new((unsigned long)(z & 0xFFFFFFFFu));
     if (!r) return ALIG_ENOMEM;
     for (size_t i = 0; i < n; i++) idx[i] = i;

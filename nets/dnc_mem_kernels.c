@@ -61,11 +61,6 @@ static inline void put(float *y, double v, int set)
         *y += (float)v;
 }
 
-static inline void zero_f(int n, float *restrict y)
-{
-    for (int k = 0; k < n; k++) y[k] = 0.0f;
-}
-
 static inline void zero_d(int n, double *restrict y)
 {
     for (int k = 0; k < n; k++) y[k] = 0.0;

@@ -37,6 +37,7 @@
 #endif
 
 #include "kernels.h"
+#include "splitmix.h"
 
 /* Hot loops of our own (not sgemm) are built twice on x86-64 with GCC or Clang: for AVX2 and for
  * the baseline; the loader picks one per machine (function multiversioning, an ifunc). The
@@ -1348,22 +1349,15 @@ void alig_nk_softmax_backward(int N, int C, const float *y, const float *dy, flo
 
 /* ====================================================================== dropout */
 
-uint64_t alig_nk_mix64(uint64_t z)
-{
-    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-    return z ^ (z >> 31);
-}
-
 size_t alig_nk_dropout_mask(size_t n, float p, uint64_t key, float *mask)
 {
-    const uint64_t phi = UINT64_C(0x9E3779B97F4A7C15);
+    const uint64_t phi = ALIG_SPLITMIX_GAMMA;
     const uint64_t thr = (uint64_t)ceil((double)p * 16777216.0);    /* keep iff u·2^24 >= p·2^24 */
     const float keep = (float)(1.0 / (1.0 - (double)p));
     size_t kept = 0;
     ALIG_NK_OMP(omp parallel for schedule(static) reduction(+:kept) if (n >= ALIG_NK_PAR_MIN))
     for (size_t i = 0; i < n; i++) {
-        const uint64_t u = alig_nk_mix64(key + (uint64_t)(i + 1) * phi) >> 40;
+        const uint64_t u = alig_splitmix_mix(key + (uint64_t)(i + 1) * phi) >> 40;
         const int k = u >= thr;
         mask[i] = k ? keep : 0.0f;
         kept += (size_t)k;

@@ -181,9 +181,8 @@ void alig_nk_softmax_forward(int N, int C, const float *x, float *y);
 void alig_nk_softmax_backward(int N, int C, const float *y, const float *dy, float *dx);
 
 /* ------------------------------------------------------------------ dropout */
-/* SplitMix64 finaliser (Steele, Lea & Flood 2014). */
-uint64_t alig_nk_mix64(uint64_t z);
-/* mask[i] = (u_i >= p) / (1 − p), u_i = (mix64(key + (i+1)·φ) >> 40)·2^−24, φ = 0x9E3779B97F4A7C15.
+/* mask[i] = (u_i >= p) / (1 − p), u_i = (mix(key + (i+1)·γ) >> 40)·2^−24, mix and γ SplitMix64's
+ * finaliser and increment (splitmix.h).
  * Counter-based: mask[i] depends on (key, i) only. Returns the number of kept elements. */
 size_t alig_nk_dropout_mask(size_t n, float p, uint64_t key, float *mask);
 

@@ -25,6 +25,7 @@
 #include <gsl/gsl_rng.h>
 
 #include "nn_impl.h"
+#include "splitmix.h"
 
 /* ====================================================================== specs */
 
@@ -414,15 +415,6 @@ alig_ad_node *alig_nn_model_forward(nn_build *b, const alig_nn_spec *spec, alig_
 
 /* ====================================================================== init */
 
-/* SplitMix64 finaliser (Steele, Lea & Flood 2014): spreads a seed over the 32 bits mt19937 keeps. */
-static uint64_t mix64(uint64_t z)
-{
-    z += UINT64_C(0x9E3779B97F4A7C15);
-    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-    return z ^ (z >> 31);
-}
-
 alig_status alig_nn_net_init(alig_nn_net *net, unsigned long seed)
 {
     if (!net) return ALIG_EINVAL;
@@ -430,7 +422,7 @@ alig_status alig_nn_net_init(alig_nn_net *net, unsigned long seed)
     if (!r) return ALIG_ENOMEM;
     /* GSL's mt19937 uses the low 32 bits and maps 0 to its default seed: feed it a mixed,
      * non-zero value so that every seed gives its own stream */
-    unsigned long s32 = (unsigned long)(mix64(seed) & 0xFFFFFFFFu);
+    unsigned long s32 = (unsigned long)(alig_splitmix(seed) & 0xFFFFFFFFu);   /* SplitMix64 (splitmix.h) */
     gsl_rng_set(r, s32 ? s32 : 1);
     for (int i = 0; i < net->nt; i++) {
         const nn_tensor *t = &net->t[i];

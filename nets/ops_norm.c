@@ -17,6 +17,7 @@
 
 #include "ad_impl.h"
 #include "kernels.h"
+#include "splitmix.h"
 
 /* ---------------------------------------------------------------- dropout */
 
@@ -35,10 +36,10 @@ alig_ad_node *alig_ad_dropout(alig_ad_graph *G, alig_ad_node *x, double p)
 /* Stream key of dropout node `index` at training forward number `step`. */
 static uint64_t dropout_key(uint64_t seed, int index, uint64_t step)
 {
-    const uint64_t phi = UINT64_C(0x9E3779B97F4A7C15);
-    uint64_t k = alig_nk_mix64(seed + phi);
-    k = alig_nk_mix64(k ^ ((uint64_t)(unsigned)index * phi));
-    return alig_nk_mix64(k ^ (step * UINT64_C(0xD1B54A32D192ED03)));
+    const uint64_t phi = ALIG_SPLITMIX_GAMMA;
+    uint64_t k = alig_splitmix(seed);   /* = mix(seed + γ) */
+    k = alig_splitmix_mix(k ^ ((uint64_t)(unsigned)index * phi));
+    return alig_splitmix_mix(k ^ (step * UINT64_C(0xD1B54A32D192ED03)));
 }
 
 static alig_status dropout_forward(alig_ad_graph *G, alig_ad_node *n, int train)

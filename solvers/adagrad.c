@@ -42,6 +42,16 @@ static alig_status validate(const void *params)
     return ALIG_SUCCESS;
 }
 
+/* TensorFlow 1.x: AdagradOptimizer refuses initial_accumulator_value <= 0 ("must be positive"):
+ * with eps = 0, a zero accumulator divides 0 by 0 wherever a gradient coordinate is 0. */
+static alig_status validate_tf(const void *params)
+{
+    const alig_params_adagrad *p = params;
+    alig_status st = validate(params);
+    if (!st && !(p->initial_accumulator > 0.0)) st = ALIG_EBADACCUM;
+    return st;
+}
+
 static alig_status state_alloc(void *state, const void *params, alig_dtype dtype, size_t n)
 {
     adagrad_state *s = state;
@@ -114,7 +124,7 @@ const alig_solver_type alig_type_adagrad_tf = {
     .params_desc = desc,
     .n_params_desc = sizeof desc / sizeof desc[0],
     .state_size = sizeof(adagrad_state),
-    .validate = validate,
+    .validate = validate_tf,
     .alloc = state_alloc,
     .reset = reset,
     .iterate = iterate,

@@ -34,7 +34,7 @@ static const status_entry table[] = {
     { ALIG_EBADSEED, "ALIG_EBADSEED", "seed out of range" },
     { ALIG_EBADBATCH, "ALIG_EBADBATCH", "batch size must be between 1 and the number of samples" },
     { ALIG_EBADDTYPE, "ALIG_EBADDTYPE", "element type must be ALIG_F64 or ALIG_F32" },
-    { ALIG_EBADACCUM, "ALIG_EBADACCUM", "initial accumulator value must be finite and >= 0" },
+    { ALIG_EBADACCUM, "ALIG_EBADACCUM", "initial accumulator value must be finite and >= 0 (adagrad-tf: > 0, as TensorFlow 1.x requires)" },
     { ALIG_EBADFRACTION, "ALIG_EBADFRACTION", "L4 fraction alpha must be finite and > 0" },
     { ALIG_EBADMINLOSS, "ALIG_EBADMINLOSS", "L4 gamma and gamma0 must lie in [0, 1] and tau must be > 0" },
     { ALIG_EBADTIMESCALE, "ALIG_EBADTIMESCALE", "moving-average time scale must be finite and >= 1" },

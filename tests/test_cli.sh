@@ -86,6 +86,15 @@ usage_error "'abc'" info --problem smooth --samples abc
 # train --eps would silently mean an optimizer's --eps-inside)
 usage_error "not abbreviated" solve --problem smooth --solver alig --eta 0.1 --iter 10 --out "$TMP/ab.csv"
 usage_error "unknown flag '--eps'" train --task repeat-copy --model dnc --opt rmsprop --eps 1 --steps 2 --out "$TMP/ab"
+# messages name the flag the user typed: train's --opt, or its synonym --solver
+usage_error "--opt: unknown solver 'l4adamx'" train --task repeat-copy --model dnc --opt l4adamx --steps 2 --out "$TMP/ab"
+usage_error "--solver: unknown solver 'l4adamx'" train --task repeat-copy --model dnc --solver l4adamx --steps 2 --out "$TMP/ab"
+usage_error "--opt alig --momentum 1.5: momentum must lie in [0, 1)" \
+    train --task repeat-copy --model dnc --opt alig --momentum 1.5 --steps 2 --out "$TMP/ab"
+check "rejected train commands create no run directory" [ ! -e "$TMP/ab" ]
+# TensorFlow 1.x's Adagrad refuses an initial accumulator <= 0; PyTorch's (adagrad) accepts 0
+usage_error "adagrad-tf: > 0" solve --problem smooth --solver adagrad-tf --initial-accumulator 0 --iters 5 --out "$TMP/ab.csv"
+run 0 solve --problem smooth --solver adagrad --initial-accumulator 0 --iters 5 --out "$TMP/ab.csv"
 usage_error "--seed" info --problem smooth --seed 0
 usage_error "--radius" info --problem smooth --radius 0
 usage_error "'nosuch'" info --problem nosuch

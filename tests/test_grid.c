@@ -312,6 +312,48 @@ static void test_protocol(void)
     bad_protocol("base = solve\n[common]\nlr = 1\n[method x]\nlr = 2\n", 5, "axis lr is given twice");
     bad_protocol("base = solve\nseeds = 1\n[common]\nseed = 1,2\n", 0, "seed flag");
 
+    /* fuzz_protocol's finding: an axis of many values is one long line of the canonical text
+     * (sweep.protocol, which `alig sweep --plot` reads back); the parser refused lines beyond 4095
+     * bytes (1019 values did it). The largest axis, 4096 values (a 45 KB line), parses back. */
+    CU_ASSERT_EQUAL_FATAL(alig_grid_parse_text("base = solve --problem smooth --iters 5\n[method a]\n"
+                                               "args = --solver sgd\nlr = 1e-8:1:log:4096\n", "long.sweep", &g, err,
+                                               sizeof err), ALIG_SUCCESS);
+    CU_ASSERT_EQUAL(alig_grid_n_cells(g), 4096);
+    char lpath[512];
+    snprintf(lpath, sizeof lpath, "%s/long.protocol", tmpdir);
+    f = fopen(lpath, "w");
+    CU_ASSERT_FATAL(f != NULL);
+    CU_ASSERT_EQUAL(alig_grid_write_protocol(g, f), ALIG_SUCCESS);
+    CU_ASSERT_FATAL(fclose(f) == 0);
+    struct stat sb;
+    CU_ASSERT(stat(lpath, &sb) == 0 && sb.st_size > 4096 * 8);
+    err[0] = 0;
+    CU_ASSERT_EQUAL_FATAL(alig_grid_parse_file(lpath, &h, err, sizeof err), ALIG_SUCCESS);
+    CU_ASSERT_EQUAL(alig_grid_n_cells(h), 4096);
+    int same = 1;
+    for (size_t i = 0; i < 4096; i++) {
+        char *a, *b;
+        alig_grid_cell_config(g, i, &a);
+        alig_grid_cell_config(h, i, &b);
+        same &= a && b && !strcmp(a, b);
+        free(a);
+        free(b);
+    }
+    CU_ASSERT(same);
+    CU_ASSERT_STRING_EQUAL(h->methods[0].axes[0].values[4095], "1");
+    alig_grid_free(h);
+    alig_grid_free(g);
+    /* a line beyond the stated limit is still an error naming it */
+    const size_t big = ((size_t)1 << 20) + 16;
+    char *huge = malloc(big + 1);
+    CU_ASSERT_FATAL(huge != NULL);
+    memcpy(huge, "base = solve ", 13);
+    memset(huge + 13, 'x', big - 13);
+    huge[big] = 0;
+    CU_ASSERT_EQUAL(alig_grid_parse_text(huge, "huge.sweep", &g, err, sizeof err), ALIG_EFORMAT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "huge.sweep:1: line longer than 1048575 bytes"));
+    free(huge);
+
     /* a file that does not exist: EIO naming it */
     CU_ASSERT_EQUAL(alig_grid_parse_file("/nonexistent/p.sweep", &g, err, sizeof err), ALIG_EIO);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "/nonexistent/p.sweep"));
@@ -446,6 +488,39 @@ static void test_result_text(void)
     CU_ASSERT_EQUAL(alig_grid_result_format(&r, buf, 16), ALIG_EBADLEN);
     CU_ASSERT_EQUAL(alig_grid_result_parse("{\"status\": \"ok\"}", &s), ALIG_EFORMAT);     /* keys missing */
     CU_ASSERT_EQUAL(alig_grid_result_parse("{\"status\": \"fine\"", &s), ALIG_EFORMAT);
+
+    /* fuzz_sweep_result's finding: a note of control characters (raw, or escaped as \u001f) was
+     * kept as read, and its JSON form (6 bytes per character) no longer fitted the 1024 bytes
+     * alig_grid_result_format promises. They become spaces, as in the notes taken from stderr. */
+    static const char head[] = "{\"status\": \"failed\", \"exit\": 137, \"steps\": null, \"obj_first\": null, "
+                               "\"obj_last\": null, \"obj_best\": null, \"metric\": \"\", \"metric_last\": null, "
+                               "\"metric_best\": null, \"wall_s\": 3.5, \"note\": \"";
+    char text[2048], spaces[160];
+    memset(spaces, ' ', 159);
+    spaces[159] = 0;
+    for (int escaped = 0; escaped < 2; escaped++) {
+        size_t n = strlen(head);
+        memcpy(text, head, n);
+        for (int k = 0; k < 159; k++) n += (size_t)snprintf(text + n, sizeof text - n, escaped ? "\\u001f" : "\x1f");
+        snprintf(text + n, sizeof text - n, "\"}");
+        CU_ASSERT_EQUAL_FATAL(alig_grid_result_parse(text, &s), ALIG_SUCCESS);
+        CU_ASSERT_STRING_EQUAL(s.note, spaces);
+        char out[1024];
+        CU_ASSERT_EQUAL_FATAL(alig_grid_result_format(&s, out, sizeof out), ALIG_SUCCESS);
+        alig_grid_result t;
+        CU_ASSERT_EQUAL_FATAL(alig_grid_result_parse(out, &t), ALIG_SUCCESS);
+        CU_ASSERT_STRING_EQUAL(t.note, spaces);
+        CU_ASSERT(t.exit_code == 137 && t.status == ALIG_GRID_FAILED && t.wall_s == 3.5);
+    }
+    /* a number the writer cannot have written (it stores non-finite values as null) */
+    static const char *const num[] = { "1e999", "-1e999", "0.5" };
+    for (int k = 0; k < 3; k++) {
+        snprintf(text, sizeof text, "{\"status\": \"ok\", \"exit\": 0, \"steps\": 2, \"obj_first\": 1, \"obj_last\": %s, "
+                 "\"obj_best\": 0.5, \"metric\": \"\", \"metric_last\": null, \"metric_best\": null, \"note\": \"\", "
+                 "\"wall_s\": 1}", num[k]);
+        CU_ASSERT_EQUAL(alig_grid_result_parse(text, &s), k < 2 ? ALIG_EFORMAT : ALIG_SUCCESS);
+    }
+    CU_ASSERT_EQUAL(s.obj_last, 0.5);
 }
 
 static void test_summary_and_resume(void)

@@ -171,7 +171,12 @@ static void test_cifar_errors(void)
     /* missing files name the path; a damaged batch 3 fails the whole load, outputs zeroed */
     alig_image_set tr, te;
     CU_ASSERT_EQUAL(alig_cifar10_load(pth("nowhere"), &tr, &te, err, sizeof err), ALIG_EIO);
-    CU_ASSERT(strstr(err, "data_batch_1.bin") != NULL);
+    CU_ASSERT(strstr(err, "nowhere: cannot access the data directory: No such file or directory") != NULL);
+    CU_ASSERT_FATAL(mkdir(pth("c10empty"), 0700) == 0);     /* the directory exists, the files do not */
+    CU_ASSERT_EQUAL(alig_cifar10_load(pth("c10empty"), &tr, &te, err, sizeof err), ALIG_EIO);
+    CU_ASSERT(strstr(err, "c10empty/data_batch_1.bin: not found") != NULL);
+    CU_ASSERT_EQUAL(alig_cifar100_load(pth("f2.bin"), 0, &tr, &te, err, sizeof err), ALIG_EIO);   /* not a directory */
+    CU_ASSERT(strstr(err, "f2.bin: not a directory") != NULL && tr.x == NULL && te.x == NULL);
     write_cifar10_dir(pth("c10bad"), 2, 1);
     CU_ASSERT_FATAL(truncate(pth("c10bad/data_batch_3.bin"), 3073 + 5) == 0);
     memset(&tr, 0xAB, sizeof tr);
@@ -294,6 +299,23 @@ static void test_svhn(void)
                                        (long long)sb.st_size);
         CU_ASSERT(s.x == NULL && s.n == 0);
     }
+    /* a header that declares more images than ALIG_SVHN_MAX_IMAGES (X's fourth dimension patched
+     * in a valid one-image file): refused before anything is allocated or read */
+    write_mat(pth("many.mat"), 0, 32, 32, 3, 1, l5, 1, 1, 1, 0);
+    FILE *fp = fopen(pth("many.mat"), "r+b");
+    CU_ASSERT_FATAL(fp != NULL);
+    unsigned char head[512];
+    const size_t got = fread(head, 1, sizeof head, fp);
+    const int32_t dims_one[4] = { 32, 32, 3, 1 }, n_many = (int32_t)ALIG_SVHN_MAX_IMAGES + 1;
+    size_t at = 0;
+    while (at + sizeof dims_one <= got && memcmp(head + at, dims_one, sizeof dims_one)) at++;
+    CU_ASSERT_FATAL(at + sizeof dims_one <= got);      /* X's dimensions, as matio wrote them */
+    CU_ASSERT_FATAL(fseek(fp, (long)(at + 12), SEEK_SET) == 0 && fwrite(&n_many, 4, 1, fp) == 1);
+    fclose(fp);
+    memset(&s, 0xAB, sizeof s);
+    CU_ASSERT_EQUAL(alig_svhn_read(pth("many.mat"), &s, err, sizeof err), ALIG_EFORMAT);
+    CU_ASSERT(strstr(err, "X declares 1048577 images, more than ALIG_SVHN_MAX_IMAGES (1048576") != NULL);
+    CU_ASSERT(s.x == NULL && s.n == 0);
     /* not a MATLAB file; missing */
     write_bytes(pth("junk.mat"), (const unsigned char *)"hello, this is not a mat file at all", 36);
     CU_ASSERT_EQUAL(alig_svhn_read(pth("junk.mat"), &s, err, sizeof err), ALIG_EIO);
@@ -303,7 +325,132 @@ static void test_svhn(void)
 #endif
 }
 
+/* ---------------------------------------------------------------- MAT 5 files the reader refuses before matio */
+
+/* A MAT 5 file written byte by byte (MathWorks, "MAT-File Format"): the 128-byte header (version
+ * `version`, little-endian), then one element of type `type` whose content is `body`; with
+ * compress, the element is miCOMPRESSED and its content a zlib stream of one stored block holding
+ * body (RFC 1950 / 1951: header 78 01, block 01 LEN ~LEN, data, Adler-32). */
+static void write_raw_mat(const char *path, unsigned version, uint32_t type, const unsigned char *body, uint32_t n,
+                          int compress)
+{
+    unsigned char *b = calloc(1, 128 + 8 + 11 + n + 8);
+    CU_ASSERT_FATAL(b != NULL);
+    memset(b, ' ', 116);
+    memcpy(b, "MATLAB 5.0 MAT-file, written by test_vision_data", 48);
+    b[124] = (unsigned char)(version & 0xff);
+    b[125] = (unsigned char)(version >> 8);
+    b[126] = 'I';
+    b[127] = 'M';
+    size_t len = 136;
+    if (compress) {
+        unsigned char *z = b + 136;
+        z[0] = 0x78, z[1] = 0x01, z[2] = 0x01;
+        z[3] = (unsigned char)(n & 0xff), z[4] = (unsigned char)(n >> 8);
+        z[5] = (unsigned char)(~n & 0xff), z[6] = (unsigned char)((~n >> 8) & 0xff);
+        memcpy(z + 7, body, n);
+        uint32_t s1 = 1, s2 = 0;
+        for (uint32_t i = 0; i < n; i++) s1 = (s1 + body[i]) % 65521, s2 = (s2 + s1) % 65521;
+        const uint32_t adler = s2 << 16 | s1;
+        for (int k = 0; k < 4; k++) z[7 + n + k] = (unsigned char)(adler >> (24 - 8 * k));
+        len += 11 + n;
+        type = 15;
+    } else {
+        memcpy(b + 136, body, n);
+        len += n;
+    }
+    const uint32_t tag[2] = { type, (uint32_t)(len - 136) };
+    memcpy(b + 128, tag, 8);
+    write_bytes(path, b, len);
+    free(b);
+}
+
+/* An miMATRIX element's first 56 bytes: tag (14, nbytes), array flags (class), dimensions (tag and
+ * 32x32x3x1), then the name's tag: name_len 0 gives "X" packed in the tag (small element), else a
+ * full miINT8 tag declaring name_len bytes. The 8 bytes after it are zero. */
+static void matrix_head(unsigned char *m, uint32_t nbytes, uint32_t cls, uint32_t dims_bytes, uint32_t name_len)
+{
+    const uint32_t w[16] = { 14, nbytes, 6, 8, cls, 0, 5, dims_bytes, 32, 32, 3, 1,
+                             name_len ? 1 : (1u << 16 | 1), name_len ? name_len : 'X', 0, 0 };
+    memcpy(m, w, sizeof w);
+}
+
+static void test_svhn_walk(void)
+{
+    const int have = alig_svhn_available();    /* without libmatio every read is ALIG_EUNSUPPORTED */
+    char err[1024];
+    alig_image_set s;
+    unsigned char m[64];
+    struct { const char *name; unsigned version; uint32_t type, cls, dims_bytes, name_len; int compress;
+             alig_status st; const char *want; } cs[] = {
+        /* fuzz_svhn's findings: a compressed X whose dimensions field claims 2^31 bytes (matio 1.5.23
+         * asked calloc for 8 GB before reading them), and one whose name claims 2 GB (malloc'd) */
+        { "rank-huge.mat", 0x0100, 14, 9, 0x7ffffff0u, 0, 1, ALIG_EFORMAT, "2147483632 bytes of dimensions" },
+        { "name-huge.mat", 0x0100, 14, 9, 16, 0x7ffffff0u, 1, ALIG_EFORMAT, "its name is damaged (2147483632 bytes" },
+        { "name-huge-plain.mat", 0x0100, 14, 9, 16, 64, 0, ALIG_EFORMAT, "its name is damaged (64 bytes" },
+        { "rank-one.mat", 0x0100, 14, 9, 4, 0, 0, ALIG_EFORMAT, "not a real numeric array of 2 to 4 dimensions" },
+        { "struct.mat", 0x0100, 14, 2, 16, 0, 1, ALIG_EFORMAT, "class 2" },
+        { "cell.mat", 0x0100, 14, 1, 16, 0, 0, ALIG_EFORMAT, "class 1" },
+        { "complex.mat", 0x0100, 14, 9 | 0x0800, 16, 0, 0, ALIG_EFORMAT, "complex" },
+        { "int8-element.mat", 0x0100, 1, 9, 16, 0, 0, ALIG_EFORMAT, "has type 1, not a variable" },
+        { "v73.mat", 0x0200, 14, 9, 16, 0, 0, ALIG_EFORMAT, "MAT 7.3 (HDF5)" },
+        { "v4ish.mat", 0x0001, 14, 9, 16, 0, 0, ALIG_EIO, "not a MATLAB MAT 5 file (version 0x0001)" },
+        /* the same head, intact, passes the walk: matio reads X's header, and y is found missing */
+        { "head-ok.mat", 0x0100, 14, 9, 16, 0, 1, ALIG_EFORMAT, "variable 'y' is missing" },
+    };
+    for (size_t i = 0; i < sizeof cs / sizeof *cs; i++) {
+        matrix_head(m, 56, cs[i].cls, cs[i].dims_bytes, cs[i].name_len);
+        write_raw_mat(pth(cs[i].name), cs[i].version, cs[i].type, cs[i].compress ? m : m + 8, cs[i].compress ? 64 : 56,
+                      cs[i].compress);
+        memset(&s, 0xAB, sizeof s);
+        const alig_status st = alig_svhn_read(pth(cs[i].name), &s, err, sizeof err);
+        const int says = !have || (strstr(err, cs[i].want) != NULL && strstr(err, pth(cs[i].name)) != NULL);
+        const alig_status want = have ? cs[i].st : ALIG_EUNSUPPORTED;
+        if (st != want || !says) printf("\n  %s: got %s '%s'\n", cs[i].name, alig_status_name(st), err);
+        CU_ASSERT(st == want && says);
+        CU_ASSERT(s.x == NULL && s.y == NULL && s.n == 0);
+    }
+    /* a variable that declares more bytes than the file has after it */
+    matrix_head(m, 56, 9, 16, 0);
+    write_raw_mat(pth("long.mat"), 0x0100, 14, m + 8, 56, 0);
+    FILE *fp = fopen(pth("long.mat"), "r+b");
+    CU_ASSERT_FATAL(fp != NULL);
+    const uint32_t big = 1u << 30;
+    CU_ASSERT_FATAL(fseek(fp, 132, SEEK_SET) == 0 && fwrite(&big, 4, 1, fp) == 1);
+    fclose(fp);
+    CU_ASSERT_EQUAL(alig_svhn_read(pth("long.mat"), &s, err, sizeof err), have ? ALIG_EFORMAT : ALIG_EUNSUPPORTED);
+    CU_ASSERT(!have || strstr(err, "declares 1073741824 bytes, the file has 56 after its tag") != NULL);
+}
+
 /* ---------------------------------------------------------------- splits and standardisation */
+
+/* A training split whose green channel is the same value everywhere cannot be standardised: the
+ * task names the channel and the value (the issue: it said "preparing the data: invalid argument"). */
+static void test_task_constant_channel(void)
+{
+    mkdir(pth("c10flat"), 0700);
+    unsigned char rec[3073];
+    char p[512], err[1024], want[256];
+    for (int f = 1; f <= 6; f++) {
+        if (f <= 5) snprintf(p, sizeof p, "%s/data_batch_%d.bin", pth("c10flat"), f);
+        else snprintf(p, sizeof p, "%s/test_batch.bin", pth("c10flat"));
+        FILE *fp = fopen(p, "wb");
+        CU_ASSERT_FATAL(fp != NULL);
+        for (int r = 0; r < 2; r++) {
+            rec[0] = lab10(f, r);
+            for (int j = 0; j < 3072; j++) rec[1 + j] = j >= 1024 && j < 2048 ? 7 : pix(f, r, j);
+            CU_ASSERT_FATAL(fwrite(rec, 1, sizeof rec, fp) == sizeof rec);
+        }
+        fclose(fp);
+    }
+    alig_task_image_cfg cfg = { .data = "cifar10", .data_dir = pth("c10flat"), .val = 3, .val_seed = 1, .batch = 2 };
+    alig_task *t = (alig_task *)&t;
+    CU_ASSERT_EQUAL(alig_task_image_load(&t, &cfg, err, sizeof err), ALIG_EFORMAT);
+    snprintf(want, sizeof want, "data set cifar10: channel 1 of the 7 training images (after the validation split) is "
+             "constant (every pixel %g, scaled to [0, 1])", (double)(7.0f / 255.0f));
+    if (!strstr(err, want)) printf("\n    got '%s'\n    want '%s'\n", err, want);
+    CU_ASSERT(t == NULL && strstr(err, want) != NULL && strstr(err, "cannot be standardised") != NULL);
+}
 
 static void test_task_splits(void)
 {
@@ -360,7 +507,7 @@ static void test_task_splits(void)
     CU_ASSERT(t == NULL && strstr(err, "cifar10"));
     cfg.data_dir = pth("nowhere");
     CU_ASSERT_EQUAL(alig_task_image_load(&t, &cfg, err, sizeof err), ALIG_EIO);
-    CU_ASSERT(t == NULL && strstr(err, "nowhere/data_batch_1.bin"));
+    CU_ASSERT(t == NULL && strstr(err, "nowhere: cannot access the data directory"));
 
 #ifdef HAVE_MATIO_WRITER
     /* SVHN: val from train, then the rest of train followed by extra */
@@ -504,7 +651,9 @@ int main(void)
     CU_add_test(s, "cifar-100: fine and coarse labels", test_cifar100);
     CU_add_test(s, "cifar: truncated, bad labels, missing files: errors, nothing built", test_cifar_errors);
     CU_add_test(s, "svhn: .mat read back (MATLAB order, 10 -> 0); damaged files", test_svhn);
+    CU_add_test(s, "svhn: what the MAT 5 walk refuses before matio", test_svhn_walk);
     CU_add_test(s, "task: splits (cifar 45k/5k style, svhn val + extra), standardisation", test_task_splits);
+    CU_add_test(s, "task: a constant channel is named", test_task_constant_channel);
     CU_add_test(s, "augmentation: crop offsets, flip, padding", test_augment_image);
     CU_add_test(s, "augmentation draws: pure, uniform, seeded", test_augment_draws);
     CU_add_test(s, "task with augmentation: batch k, resume, eval sets untouched", test_task_augment);

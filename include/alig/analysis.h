@@ -301,7 +301,9 @@ typedef struct alig_rates_result {
  * @param cfg  NULL for the quick defaults.
  * @param out  receives the result (NULL on failure); free with alig_rates_free().
  * @return ALIG_SUCCESS (whatever the verdicts), ALIG_EINVAL (bad config, unknown class),
- *         ALIG_ENOMEM, or a problem/solver status if an instance cannot be built or a run fails.
+ *         ALIG_ENOMEM, or a problem/solver status if an instance cannot be built or a run fails;
+ *         when an instance cannot be built, alig_problem_last_error() (problem.h) says why, in
+ *         the calling thread.
  */
 alig_status alig_rates_run(const alig_rates_config *cfg, alig_rates_result **out);
 

@@ -284,7 +284,10 @@ alig_status alig_grid_classify(const alig_grid *g, const char *cell_dir, int exi
  *  @return ALIG_SUCCESS, ALIG_EBADLEN (too small). */
 alig_status alig_grid_result_format(const alig_grid_result *r, char *buf, size_t len);
 
-/** Parse the text of alig_grid_result_format. @return ALIG_SUCCESS, ALIG_EFORMAT. */
+/** Parse the text of alig_grid_result_format. Control characters in the metric and note strings
+ *  become spaces (as the classifier's notes), so a parsed result formats again within 1024 bytes;
+ *  a number that is not finite (e.g. 1e999: the writer stores those as null) is malformed.
+ *  @return ALIG_SUCCESS, ALIG_EFORMAT. */
 alig_status alig_grid_result_parse(const char *text, alig_grid_result *r);
 
 /**

@@ -279,6 +279,7 @@ typedef struct alig_params_adagrad {
     .initial_accumulator = 0.0, .eps = 1e-10 }
 /** Defaults of `adagrad-tf`, TensorFlow 1.x AdagradOptimizer(lr, initial_accumulator_value = 0.1)
  *  (training_ops.cc, ApplyAdagrad): S starts at 0.1, S ← S + g², w ← w − lr·g/√S, with no ε.
+ *  As in TensorFlow, initial_accumulator must be > 0 (ALIG_EBADACCUM otherwise).
  *  TensorFlow has no default learning rate; the row keeps adagrad's. */
 #define ALIG_PARAMS_ADAGRAD_TF_DEFAULT { .lr = 1e-2, .lr_decay = 0.0, .weight_decay = 0.0, \
     .initial_accumulator = 0.1, .eps = 0.0 }

@@ -48,7 +48,8 @@ typedef enum alig_status {
     ALIG_EBADSEED,          /**< seed out of range */
     ALIG_EBADBATCH,         /**< batch size must be in [1, n] */
     ALIG_EBADDTYPE,         /**< element type is neither ALIG_F64 nor ALIG_F32 */
-    ALIG_EBADACCUM,         /**< initial accumulator (AdaGrad, Yogi v0, RMSProp's v) must be finite and >= 0 */
+    ALIG_EBADACCUM,         /**< initial accumulator (AdaGrad, Yogi v0, RMSProp's v) must be finite and >= 0;
+                                 adagrad-tf's > 0 (TensorFlow 1.x) */
     ALIG_EBADFRACTION,      /**< L4 fraction alpha must be finite and > 0 */
     ALIG_EBADMINLOSS,       /**< L4 minimum-loss settings: gamma, gamma0 in [0, 1], forgetting time tau > 0 */
     ALIG_EBADTIMESCALE,     /**< a moving-average time scale must be finite and >= 1 */

@@ -105,8 +105,10 @@ int alig_repeat_copy_max_T(const alig_repeat_copy_params *p);
  * so len[b] = T_b = L(R + 1) + 3, and T = max_b T_b; rows past T_b are zero.
  *
  * The draws come from a counter-based stream: SplitMix64 (Steele, Lea & Flood, OOPSLA 2014)
- * started at mix(mix(s) ^ mix(k ^ 0x5EED)), one 64-bit word per integer draw (bounded by
- * rejection, so uniform exactly) and one word per 64 pattern bits. Batch k is therefore a pure
+ * whose state starts at m(m(s + γ) ^ m(k ^ 0x5EED)), with m SplitMix64's finaliser (output
+ * function) and γ = 0x9E3779B97F4A7C15 its increment (so m(s + γ) is the generator's first
+ * output from state s); each draw adds γ to the state and returns m of it. One 64-bit word is
+ * drawn per integer (bounded by rejection, so uniform exactly) and one per 64 pattern bits. Batch k is therefore a pure
  * function of (p, s, k): no state carries from one batch to the next.
  * @return ALIG_SUCCESS; ALIG_EINVAL (NULL, invalid p); ALIG_EBADLEN (out too small or of other
  *         dimensions).
@@ -211,7 +213,8 @@ struct alig_task {
 /**
  * @brief Load, split, standardise and subset an image data set (see the file comment).
  * @param err  receives a message naming what is wrong ("" on success), e.g. the file that failed.
- * @return ALIG_SUCCESS; ALIG_EIO / ALIG_EFORMAT (files); ALIG_EBADLEN (val >= the training
+ * @return ALIG_SUCCESS; ALIG_EIO / ALIG_EFORMAT (files; also a channel that is constant over the
+ *         training split, which cannot be standardised: err names it); ALIG_EBADLEN (val >= the training
  *         samples); ALIG_EBADBATCH (batch 0 or larger than the training split); ALIG_EINVAL;
  *         ALIG_EUNSUPPORTED (more than 4 channels; svhn in a build without libmatio); ALIG_ENOMEM.
  *         ALIG_EINVAL also for cifar10 / cifar100 / svhn without data_dir. *out is NULL on failure.

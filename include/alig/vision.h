@@ -11,8 +11,9 @@
  * records, a label out of range, a missing variable, a variable of the wrong class or
  * dimensions), ALIG_EUNSUPPORTED when this build cannot read the format (SVHN without libmatio).
  * Output sets are zeroed on failure: nothing is half-built. Allocations are bounded by the size
- * of the file on disk (CIFAR) or by the dimensions matio reports once they have been checked
- * against the format (SVHN). The library never prints or exits.
+ * of the file on disk (CIFAR: about 4 bytes per byte of file, the floats) or by the dimensions
+ * matio reports once they have been checked against the format, the file size and
+ * ALIG_SVHN_MAX_IMAGES (SVHN). The library never prints or exits.
  *
  * **CIFAR** (Krizhevsky, "Learning Multiple Layers of Features from Tiny Images", 2009; the
  * binary version on the CIFAR web page). A file is a sequence of fixed-size records:
@@ -28,8 +29,11 @@
  * and extra_32x32.mat, MATLAB files holding X, a 32×32×3×N uint8 array (MATLAB order: row,
  * column, channel, sample, the first index fastest), and y, an N×1 array of labels 1..10 where
  * 10 stands for the digit 0. The reader maps label 10 to class 0 (as torchvision's SVHN does)
- * and accepts y of any numeric class whose values are the integers 1..10. Files are read with
- * libmatio (MAT 5 and, when matio has HDF5 support, 7.3).
+ * and accepts y of any numeric class whose values are the integers 1..10. Files are MAT 5 (the
+ * distribution's format), read with libmatio after the reader has walked the file's top level
+ * itself: only variables that are real numeric arrays of 2 to 4 dimensions, each within the file,
+ * reach matio (libmatio 1.5 trusts some header fields: a damaged rank made it ask for 8 GB).
+ * MAT 7.3 (HDF5) and MAT 4 files are refused.
  */
 #ifndef ALIG_VISION_H
 #define ALIG_VISION_H
@@ -45,6 +49,12 @@ extern "C" {
 
 #define ALIG_CIFAR_SIDE 32                  /**< CIFAR and SVHN images are 3×32×32 */
 #define ALIG_CIFAR_PIXELS 3072              /**< bytes of pixels per record */
+/** Most images an SVHN file may declare (2²⁰; the largest file of the distribution,
+ *  extra_32x32.mat, holds 531,131). The count comes from X's header: it is checked against this
+ *  bound and against the file's size (N·3072 bytes at most the file size for an uncompressed X,
+ *  at most 1032 times it for a compressed one, deflate's largest expansion) before anything is
+ *  allocated, so a damaged header asks for at most 3 GiB of pixels (12 GiB as floats). */
+#define ALIG_SVHN_MAX_IMAGES ((size_t)1 << 20)
 
 /**
  * @brief Read one CIFAR binary file.
@@ -84,8 +94,9 @@ int alig_svhn_available(void);
 /**
  * @brief Read one SVHN cropped-digits file (see the file comment).
  * @param out  receives N images of 3×32×32 with labels 0..9 and num_classes = 10.
- * @return ALIG_SUCCESS; ALIG_EIO (cannot open, or not a MATLAB file matio recognises);
- *         ALIG_EFORMAT ("<path>: variable 'y' is missing", "<path>: X is 32x32x1x5, expected
+ * @return ALIG_SUCCESS; ALIG_EIO (cannot open, or not a MAT 5 file);
+ *         ALIG_EFORMAT (a MAT 7.3 file; a top-level element that is not a real numeric array of 2 to
+ *         4 dimensions, or that runs past the end of the file; "<path>: variable 'y' is missing", "<path>: X is 32x32x1x5, expected
  *         32x32x3xN uint8", "<path>: y has 4 labels, X has 5 images", "<path>: label 11 at index
  *         2 is not in 1..10", data that cannot be read in full); ALIG_EUNSUPPORTED (built without
  *         libmatio); ALIG_EINVAL; ALIG_ENOMEM.
