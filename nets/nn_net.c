@@ -53,7 +53,9 @@ static alig_status tgraph_build(alig_nn_net *net, nn_tgraph *t, int bs, int decl
         rc = ALIG_EINVAL;
         goto fail;
     }
-    if ((rc = alig_ad_graph_compile(t->G))) {
+    /* activations and their gradients share memory by liveness; the logits stay readable after
+     * backward (the accuracy count, per-sample losses) */
+    if ((rc = alig_ad_keep(t->G, t->logits)) || (rc = alig_ad_graph_compile_planned(t->G))) {
         snprintf(net->err, sizeof net->err, "%s", alig_ad_graph_error(t->G));
         goto fail;
     }

@@ -187,7 +187,8 @@ static void conv_backward(alig_ad_graph *G, alig_ad_node *n, int train)
                                 n->n_in == 3 ? n->in[2]->grad : NULL, G->ws, block, slots);
 }
 
-const alig_ad_opdef alig_ad_def_conv2d = { "conv2d", conv_forward, conv_backward, 1u };
+const alig_ad_opdef alig_ad_def_conv2d = { "conv2d", conv_forward, conv_backward, 1u,
+                                     ALIG_AD_BWD_KNOWN | ALIG_AD_BWD_IN(0) | ALIG_AD_BWD_IN(1) };
 
 /* ---------------------------------------------------------------- pooling */
 
@@ -257,7 +258,7 @@ static void maxpool_backward(alig_ad_graph *G, alig_ad_node *n, int train)
     if (x->grad) alig_nk_maxpool_backward_set(&s, n->grad, n->work, x->grad, alig_ad_grad_claim(G, x));
 }
 
-const alig_ad_opdef alig_ad_def_maxpool2d = { "maxpool2d", maxpool_forward, maxpool_backward, 1u };
+const alig_ad_opdef alig_ad_def_maxpool2d = { "maxpool2d", maxpool_forward, maxpool_backward, 1u, ALIG_AD_BWD_KNOWN };
 
 static alig_status avgpool_forward(alig_ad_graph *G, alig_ad_node *n, int train)
 {
@@ -276,7 +277,7 @@ static void avgpool_backward(alig_ad_graph *G, alig_ad_node *n, int train)
     if (n->in[0]->grad) alig_nk_avgpool_backward(&s, n->grad, n->in[0]->grad);
 }
 
-const alig_ad_opdef alig_ad_def_avgpool2d = { "avgpool2d", avgpool_forward, avgpool_backward, 0 };
+const alig_ad_opdef alig_ad_def_avgpool2d = { "avgpool2d", avgpool_forward, avgpool_backward, 0, ALIG_AD_BWD_KNOWN };
 
 /* ---------------------------------------------------------------- global average pooling */
 
@@ -304,4 +305,5 @@ static void gap_backward(alig_ad_graph *G, alig_ad_node *n, int train)
     if (n->in[0]->grad) alig_nk_plane_mean_backward(n->size, alig_ad_inner(n->in[0], 2), n->grad, n->in[0]->grad);
 }
 
-const alig_ad_opdef alig_ad_def_global_avgpool = { "global_avgpool", gap_forward, gap_backward, 0 };
+const alig_ad_opdef alig_ad_def_global_avgpool = { "global_avgpool", gap_forward, gap_backward, 0,
+                                     ALIG_AD_BWD_KNOWN };

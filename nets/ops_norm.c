@@ -65,7 +65,7 @@ static void dropout_backward(alig_ad_graph *G, alig_ad_node *n, int train)
         alig_nk_mul_backward(n->size, n->work, n->grad, x->grad);
 }
 
-const alig_ad_opdef alig_ad_def_dropout = { "dropout", dropout_forward, dropout_backward, 0 };
+const alig_ad_opdef alig_ad_def_dropout = { "dropout", dropout_forward, dropout_backward, 0, ALIG_AD_BWD_KNOWN };
 
 /* ---------------------------------------------------------------- batch normalisation */
 
@@ -133,4 +133,5 @@ static void bn_backward(alig_ad_graph *G, alig_ad_node *n, int train)
                         affine ? n->in[BN_BETA]->grad : NULL);
 }
 
-const alig_ad_opdef alig_ad_def_batchnorm = { "batchnorm", bn_forward, bn_backward, 1u };
+const alig_ad_opdef alig_ad_def_batchnorm = { "batchnorm", bn_forward, bn_backward, 1u,
+                                     ALIG_AD_BWD_KNOWN | ALIG_AD_BWD_IN(0) | ALIG_AD_BWD_IN(3) | ALIG_AD_BWD_SELF };
