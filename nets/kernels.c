@@ -1371,6 +1371,29 @@ size_t alig_nk_dropout_mask(size_t n, float p, uint64_t key, float *mask)
     return kept;
 }
 
+size_t alig_nk_dropout_forward(size_t n, float p, uint64_t key, const float *x, uint8_t *keep, float *y)
+{
+    const uint64_t phi = UINT64_C(0x9E3779B97F4A7C15);
+    const uint64_t thr = (uint64_t)ceil((double)p * 16777216.0);
+    const float scale = (float)(1.0 / (1.0 - (double)p));
+    size_t kept = 0;
+    ALIG_NK_OMP(omp parallel for schedule(static) reduction(+:kept) if (n >= ALIG_NK_PAR_MIN))
+    for (size_t i = 0; i < n; i++) {
+        const uint64_t u = alig_nk_mix64(key + (uint64_t)(i + 1) * phi) >> 40;
+        const int k = u >= thr;
+        keep[i] = (uint8_t)k;
+        y[i] = x[i] * (k ? scale : 0.0f);
+        kept += (size_t)k;
+    }
+    return kept;
+}
+
+void alig_nk_dropout_backward(size_t n, float p, const uint8_t *keep, const float *dy, float *dx)
+{
+    const float scale = (float)(1.0 / (1.0 - (double)p));
+    ELEMENTWISE(n, dx[i] += dy[i] * (keep[i] ? scale : 0.0f));
+}
+
 /* ====================================================================== batch normalisation */
 
 /* s[j] += Σ (x − k0), ss[j] += Σ (x − k0)² over the elements of lane j of row xr (L). */
