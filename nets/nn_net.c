@@ -173,7 +173,7 @@ void alig_nn_net_set_rng(alig_nn_net *net, uint64_t seed, uint64_t step)
 static int set_matches(const alig_nn_net *net, const alig_image_set *set)
 {
     const alig_nn_spec *s = &net->spec;
-    return set && set->x && set->y && set->c == (size_t)s->in_c && set->h == (size_t)s->in_h &&
+    return set && (set->x || (set->u && set->lut)) && set->y && set->c == (size_t)s->in_c && set->h == (size_t)s->in_h &&
            set->w == (size_t)s->in_w && set->num_classes <= (size_t)s->classes;
 }
 
