@@ -272,9 +272,9 @@ void alig_ad_graph_free(alig_ad_graph *G)
 {
     if (!G) return;
     for (int i = 0; i < G->n_nodes; i++) node_free(G->nodes[i]);
-    free(G->arena);
+    if (!(G->borrowed & 1)) free(G->arena);
     free(G->nodes);
-    free(G->ws);
+    if (!(G->borrowed & 2)) free(G->ws);
     free(G->mark);
     free(G->prof_t);
     free(G);
@@ -586,7 +586,11 @@ static alig_status graph_compile(alig_ad_graph *G, int mode)
             free(off);
             goto nomem;
         }
-        if (!(G->arena = calloc(G->arena_floats ? G->arena_floats : 1, sizeof *G->arena))) {
+        const alig_ad_graph *D = G->donor;
+        if (D && D->compiled && D->arena && D->arena_floats >= G->arena_floats) {
+            G->arena = D->arena;
+            G->borrowed |= 1;
+        } else if (!(G->arena = calloc(G->arena_floats ? G->arena_floats : 1, sizeof *G->arena))) {
             free(off);
             goto nomem;
         }
@@ -611,7 +615,12 @@ static alig_status graph_compile(alig_ad_graph *G, int mode)
         }
         if (n->work_bytes && !n->work && !(n->work = calloc(1, n->work_bytes))) goto nomem;
     }
-    if (G->ws_need && !(G->ws = malloc(G->ws_need * sizeof *G->ws))) goto nomem;
+    if (G->ws_need && G->donor && G->donor->compiled && G->donor->ws && G->donor->ws_need >= G->ws_need) {
+        G->ws = G->donor->ws;
+        G->borrowed |= 2;
+    } else if (G->ws_need && !(G->ws = malloc(G->ws_need * sizeof *G->ws))) {
+        goto nomem;
+    }
     if (!(G->mark = calloc((size_t)G->n_nodes + 1, 1))) goto nomem;
     G->compiled = 1;
     return ALIG_SUCCESS;
@@ -638,10 +647,17 @@ alig_status alig_ad_keep(alig_ad_graph *G, alig_ad_node *n)
     return ALIG_SUCCESS;
 }
 
+alig_status alig_ad_graph_borrow(alig_ad_graph *G, alig_ad_graph *donor)
+{
+    if (!G || !donor || G == donor || G->compiled || !donor->compiled || donor->donor) return ALIG_EINVAL;
+    G->donor = donor;
+    return ALIG_SUCCESS;
+}
+
 size_t alig_ad_graph_bytes(const alig_ad_graph *G)
 {
     if (!G || !G->compiled) return 0;
-    size_t b = (G->ws_need + G->arena_floats) * sizeof(float);
+    size_t b = ((G->borrowed & 2 ? 0 : G->ws_need) + (G->borrowed & 1 ? 0 : G->arena_floats)) * sizeof(float);
     for (int i = 0; i < G->n_nodes; i++) {
         const alig_ad_node *n = G->nodes[i];
         b += n->work_bytes;

@@ -60,6 +60,8 @@ struct alig_ad_graph {
     float *arena;               /* inference and planned graphs: the values (and gradients) that share
                                    memory by liveness, arena_floats floats */
     size_t arena_floats;
+    alig_ad_graph *donor;       /* alig_ad_graph_borrow: whose arena and scratch to use when they fit */
+    int borrowed;               /* bit 1: arena, bit 2: ws belong to the donor */
     int forward_done, last_train;
     uint64_t seed, step;        /* dropout stream */
     float *ws;                  /* shared scratch (conv2d), ws_need floats */

@@ -1014,10 +1014,11 @@ static void test_inference_compile(void)
 }
 
 /* A graph with every op whose backward-read set is recorded (and clip, which has none), built
- * twice over one arena: compiled plainly (every node its own buffers) and planned (values and
- * gradients sharing memory by liveness). The planned one starts with every buffer poisoned with
- * NaN; over three training steps and one evaluation-mode step, its loss, kept logits and g must
- * equal the plain graph's bit for bit, with less memory. */
+ * three times over one arena: compiled plainly (every node its own buffers), planned (values and
+ * gradients sharing memory by liveness), and planned in the second one's memory
+ * (alig_ad_graph_borrow). The planned one starts with every buffer poisoned with NaN; over three
+ * training steps and one evaluation-mode step, the planned graphs' losses, kept logits and g
+ * must equal the plain graph's bit for bit, with less memory. */
 enum { PN = 4, PC = 3, PH = 8, PK = 6, PCLS = 5 };
 
 static alig_ad_node *planned_net(alig_ad_graph *G, const int *id, alig_ad_node **x, alig_ad_node **y,
@@ -1052,8 +1053,8 @@ static alig_ad_node *planned_net(alig_ad_graph *G, const int *id, alig_ad_node *
 static void test_planned_compile(void)
 {
     alig_ad_params *P;
-    alig_ad_graph *G[2];
-    alig_ad_node *x[2], *y[2], *t[2], *lg[2], *loss[2], *clip[2];
+    alig_ad_graph *G[3];
+    alig_ad_node *x[3], *y[3], *t[3], *lg[3], *loss[3], *clip[3];
     int id[9];
     CU_ASSERT_FATAL(alig_ad_params_alloc(&P) == ALIG_SUCCESS);
     CU_ASSERT_FATAL(alig_ad_params_add(P, 4, (int[]){ PK, PC, 3, 3 }, &id[0]) == ALIG_SUCCESS);
@@ -1065,11 +1066,12 @@ static void test_planned_compile(void)
     CU_ASSERT_FATAL(alig_ad_params_add(P, 4, (int[]){ PK, PC, 1, 1 }, &id[6]) == ALIG_SUCCESS);
     CU_ASSERT_FATAL(alig_ad_params_add(P, 2, (int[]){ 8, PCLS }, &id[7]) == ALIG_SUCCESS);
     CU_ASSERT_FATAL(alig_ad_params_add(P, 1, (int[]){ PCLS }, &id[8]) == ALIG_SUCCESS);
-    for (int g = 0; g < 2; g++) {
+    for (int g = 0; g < 3; g++) {
         CU_ASSERT_FATAL(alig_ad_graph_alloc(&G[g], P, 11) == ALIG_SUCCESS);
         loss[g] = planned_net(G[g], id, &x[g], &y[g], &t[g], &lg[g], &clip[g]);
         CU_ASSERT_FATAL(loss[g] != NULL);
     }
+    CU_ASSERT(alig_ad_graph_borrow(G[2], G[1]) == ALIG_EINVAL);       /* the donor is not compiled */
     CU_ASSERT(alig_ad_keep(G[1], NULL) == ALIG_EINVAL);
     CU_ASSERT(alig_ad_keep(G[1], lg[0]) == ALIG_EINVAL);               /* a node of another graph */
     CU_ASSERT_FATAL(alig_ad_keep(G[1], lg[1]) == ALIG_SUCCESS);
@@ -1080,9 +1082,13 @@ static void test_planned_compile(void)
     CU_ASSERT(alig_ad_graph_compile_inference(G[1]) == ALIG_EINVAL);
     CU_ASSERT(alig_ad_graph_compile(G[1]) == ALIG_SUCCESS);            /* stays planned */
     CU_ASSERT(alig_ad_keep(G[1], lg[1]) == ALIG_EINVAL);               /* compiled */
-    const size_t b0 = alig_ad_graph_bytes(G[0]), b1 = alig_ad_graph_bytes(G[1]);
-    printf("  activation bytes: plain %zu, planned %zu\n", b0, b1);
-    CU_ASSERT(b1 > 0 && b1 < b0 * 3 / 4);
+    /* G[2], planned, runs in G[1]'s memory; they alternate below */
+    CU_ASSERT(alig_ad_graph_borrow(G[1], G[2]) == ALIG_EINVAL);       /* G[1] is compiled */
+    CU_ASSERT_FATAL(alig_ad_graph_borrow(G[2], G[1]) == ALIG_SUCCESS);
+    CU_ASSERT_FATAL(alig_ad_keep(G[2], lg[2]) == ALIG_SUCCESS && alig_ad_graph_compile_planned(G[2]) == ALIG_SUCCESS);
+    const size_t b0 = alig_ad_graph_bytes(G[0]), b1 = alig_ad_graph_bytes(G[1]), b2 = alig_ad_graph_bytes(G[2]);
+    printf("  activation bytes: plain %zu, planned %zu, borrowing %zu\n", b0, b1, b2);
+    CU_ASSERT(b1 > 0 && b1 < b0 * 3 / 4 && b2 < b1 / 2);
     /* clip has no recorded read set: private buffers; the others share */
     CU_ASSERT(clip[1]->value != clip[0]->value);
     int shared_pairs = 0;
@@ -1127,7 +1133,10 @@ static void test_planned_compile(void)
         for (size_t i = 0; i < x[0]->size; i++) x[0]->value[i] = x[1]->value[i] = (float)gsl_ran_gaussian_ziggurat(r, 1.0);
         for (int i = 0; i < PN; i++) y[0]->value[i] = y[1]->value[i] = (float)gsl_rng_uniform_int(r, PCLS);
         for (size_t i = 0; i < t[0]->size; i++) t[0]->value[i] = t[1]->value[i] = (float)gsl_rng_uniform(r);
-        for (int g = 0; g < 2; g++) alig_ad_graph_set_rng(G[g], 11, (uint64_t)step);    /* same dropout masks */
+        for (size_t i = 0; i < x[0]->size; i++) x[2]->value[i] = x[0]->value[i];
+        for (int i = 0; i < PN; i++) y[2]->value[i] = y[0]->value[i];
+        for (size_t i = 0; i < t[0]->size; i++) t[2]->value[i] = t[0]->value[i];
+        for (int g = 0; g < 3; g++) alig_ad_graph_set_rng(G[g], 11, (uint64_t)step);    /* same dropout masks */
         CU_ASSERT_FATAL(alig_ad_forward(G[0], train) == ALIG_SUCCESS && alig_ad_backward(G[0], loss[0]) == ALIG_SUCCESS);
         memcpy(g0, gv, n * sizeof *g0);
         memcpy(lg0, lg[0]->value, sizeof lg0);
@@ -1135,6 +1144,9 @@ static void test_planned_compile(void)
         CU_ASSERT_FATAL(alig_ad_forward(G[1], train) == ALIG_SUCCESS && alig_ad_backward(G[1], loss[1]) == ALIG_SUCCESS);
         same &= memcmp(g0, gv, n * sizeof *g0) == 0 && memcmp(lg0, lg[1]->value, sizeof lg0) == 0 &&
                 alig_ad_scalar(loss[1]) == L0 && isfinite(L0);
+        CU_ASSERT_FATAL(alig_ad_forward(G[2], train) == ALIG_SUCCESS && alig_ad_backward(G[2], loss[2]) == ALIG_SUCCESS);
+        same &= memcmp(g0, gv, n * sizeof *g0) == 0 && memcmp(lg0, lg[2]->value, sizeof lg0) == 0 &&
+                alig_ad_scalar(loss[2]) == L0;
         for (size_t i = 0; i < n; i++) nonzero += gv[i] != 0.0f;
     }
     CU_ASSERT(same);
@@ -1143,6 +1155,7 @@ static void test_planned_compile(void)
     CU_ASSERT(alig_ad_backward(G[0], loss[0]) == ALIG_SUCCESS);      /* (a plain graph allows it) */
     free(g0);
     gsl_rng_free(r);
+    alig_ad_graph_free(G[2]);           /* the borrower first */
     alig_ad_graph_free(G[0]);
     alig_ad_graph_free(G[1]);
     alig_ad_params_free(P);

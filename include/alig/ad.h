@@ -315,9 +315,20 @@ alig_status alig_ad_graph_compile_planned(alig_ad_graph *G);
 alig_status alig_ad_keep(alig_ad_graph *G, alig_ad_node *n);
 
 /**
+ * @brief Let G, not yet compiled, use the compiled graph donor's shared memory: when G is compiled
+ *        (planned or inference), it takes donor's arena if its own plan fits in it, and donor's
+ *        convolution scratch if large enough, instead of allocating them. The two graphs must
+ *        then never be in use at the same time: a forward of one overwrites what the other's
+ *        backward would read and the values it kept. The donor must outlive G and must not
+ *        itself borrow. Meant for a training graph at a second batch size (a short last batch).
+ * @return ALIG_SUCCESS; ALIG_EINVAL (NULL, G == donor, G compiled, donor not compiled or a borrower).
+ */
+alig_status alig_ad_graph_borrow(alig_ad_graph *G, alig_ad_graph *donor);
+
+/**
  * @brief Bytes of activation memory the compiled graph holds: node values and gradients
- *        (the planned arena, or each buffer), op workspaces and the shared scratch; not the
- *        parameter arena. 0 before compile.
+ *        (the planned arena, or each buffer), op workspaces and the shared scratch, except what it
+ *        borrows (alig_ad_graph_borrow); not the parameter arena. 0 before compile.
  */
 size_t alig_ad_graph_bytes(const alig_ad_graph *G);
 
