@@ -55,16 +55,18 @@ static alig_status dropout_forward(alig_ad_graph *G, alig_ad_node *n, int train)
 
 static void dropout_backward(alig_ad_graph *G, alig_ad_node *n, int train)
 {
-    (void)G;
     alig_ad_node *x = n->in[0];
     if (!x->grad) return;
-    if (!train || n->aux.dropout.p == 0.0f)
-        alig_nk_axpy(n->size, 1.0f, n->grad, x->grad);
+    const int set = alig_ad_grad_claim(G, x);      /* the first contribution is written, not added */
+    if (train && n->aux.dropout.p != 0.0f)
+        alig_nk_dropout_backward(n->size, n->aux.dropout.p, n->work, n->grad, x->grad, set);
+    else if (set)
+        alig_nk_affine_forward(n->size, 1.0f, 0.0f, n->grad, x->grad);     /* 1·dy + 0, as 0 + 1·dy */
     else
-        alig_nk_dropout_backward(n->size, n->aux.dropout.p, n->work, n->grad, x->grad);
+        alig_nk_axpy(n->size, 1.0f, n->grad, x->grad);
 }
 
-const alig_ad_opdef alig_ad_def_dropout = { "dropout", dropout_forward, dropout_backward, 0, ALIG_AD_BWD_KNOWN };
+const alig_ad_opdef alig_ad_def_dropout = { "dropout", dropout_forward, dropout_backward, 1u, ALIG_AD_BWD_KNOWN };
 
 /* ---------------------------------------------------------------- batch normalisation */
 

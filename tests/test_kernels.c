@@ -621,7 +621,12 @@ static void test_dropout_mask(void)
         CU_ASSERT_EQUAL(kk, n);
         for (size_t i = 0; i < n; i++) y1[i] = y2[i] = (float)cos(0.11 * (double)i);
         alig_nk_mul_backward(n, m1, x, y1);
-        alig_nk_dropout_backward(n, pp, k, x, y2);
+        alig_nk_dropout_backward(n, pp, k, x, y2, 0);
+        CU_ASSERT(memcmp(y1, y2, n * sizeof *y1) == 0);
+        /* set mode: what accumulating into zeros gives, -0 products included */
+        for (size_t i = 0; i < n; i++) y1[i] = 0.0f, y2[i] = NAN;
+        alig_nk_mul_backward(n, m1, x, y1);
+        alig_nk_dropout_backward(n, pp, k, x, y2, 1);
         CU_ASSERT(memcmp(y1, y2, n * sizeof *y1) == 0);
     }
     free(k); free(x); free(y1); free(y2);
