@@ -58,3 +58,38 @@ alig_status alig_augment_image(const float *in, float *out, int C, int H, int W,
     }
     return ALIG_SUCCESS;
 }
+
+alig_status alig_augment_image_bytes(const uint8_t *in, const float *lut, float *out, int C, int H, int W, int pad,
+                                     const float *fill, alig_augment_draw d)
+{
+    if (!in || !lut || !out || !fill || C < 1 || H < 1 || W < 1 || pad < 0) return ALIG_EINVAL;
+    if (d.dy < 0 || d.dx < 0 || d.dy > 2 * pad || d.dx > 2 * pad) return ALIG_EINVAL;
+    const int oy = d.dy - pad, ox = d.dx - pad;  /* as alig_augment_image */
+    const int s0 = ox < 0 ? -ox : 0, s1 = W - ox < W ? W - ox : W;
+    for (int c = 0; c < C; c++) {
+        const uint8_t *src = in + (size_t)c * H * W;
+        const float *t = lut + 256 * (size_t)c;
+        float *dst = out + (size_t)c * H * W;
+        const float f = fill[c];
+        for (int r = 0; r < H; r++) {
+            float *o = dst + (size_t)r * W;
+            const int sr = r + oy;
+            if (sr < 0 || sr >= H || s0 >= s1) {
+                for (int s = 0; s < W; s++) o[s] = f;
+                continue;
+            }
+            const uint8_t *row = src + (size_t)sr * W;
+            if (!d.flip) {
+                for (int s = 0; s < s0; s++) o[s] = f;
+                for (int s = s0; s < s1; s++) o[s] = t[row[s + ox]];
+                for (int s = s1; s < W; s++) o[s] = f;
+            } else {
+                for (int s = 0; s < W; s++) {
+                    const int sp = W - 1 - s;
+                    o[s] = sp >= s0 && sp < s1 ? t[row[sp + ox]] : f;
+                }
+            }
+        }
+    }
+    return ALIG_SUCCESS;
+}

@@ -69,10 +69,8 @@ alig_status alig_cifar_read(const char *path, int label_bytes, int label_index, 
     const size_t n = size / rec;
     alig_image_set s = { 0 };
     unsigned char *buf = malloc((n < CIFAR_BLOCK ? n : CIFAR_BLOCK) * rec);
-    s.x = malloc(n * ALIG_CIFAR_PIXELS * sizeof *s.x);
-    s.y = malloc(n * sizeof *s.y);
-    alig_status rc = ALIG_SUCCESS;
-    if (!buf || !s.x || !s.y) {
+    alig_status rc = alig_image_set_alloc_bytes(&s, n, 3, ALIG_CIFAR_SIDE, ALIG_CIFAR_SIDE, classes);
+    if (!buf || rc) {
         rc = fail(ALIG_ENOMEM, err, errlen, "%s: out of memory for %zu records", path, n);
         goto done;
     }
@@ -102,19 +100,13 @@ alig_status alig_cifar_read(const char *path, int label_bytes, int label_index, 
                 }
             }
             s.y[i0 + r] = (int32_t)lab;
-            float *x = s.x + (i0 + r) * ALIG_CIFAR_PIXELS;
-            const unsigned char *px = p + label_bytes;
-            for (size_t j = 0; j < ALIG_CIFAR_PIXELS; j++) x[j] = (float)px[j] / 255.0f;
+            memcpy(s.u + (i0 + r) * ALIG_CIFAR_PIXELS, p + label_bytes, ALIG_CIFAR_PIXELS);
         }
     }
     if (fgetc(f) != EOF) {
         rc = fail(ALIG_EFORMAT, err, errlen, "%s: the file grew while being read", path);
         goto done;
     }
-    s.n = n;
-    s.c = 3;
-    s.h = s.w = ALIG_CIFAR_SIDE;
-    s.num_classes = classes;
     *out = s;
     s = (alig_image_set){ 0 };
 done:
@@ -127,22 +119,38 @@ done:
 alig_status alig_image_set_concat(const alig_image_set *a, const alig_image_set *b, alig_image_set *out)
 {
     if (out) memset(out, 0, sizeof *out);
-    if (!a || !b || !out || !a->x || !a->y || !b->x || !b->y || !a->n || !b->n) return ALIG_EINVAL;
+    if (!a || !b || !out || !a->y || !b->y || !a->n || !b->n) return ALIG_EINVAL;
+    const int bytes = a->x == NULL;
+    if (bytes ? !(a->u && a->lut && b->u && b->lut) : !b->x) return ALIG_EINVAL;  /* both floats or both bytes */
     if (a->c != b->c || a->h != b->h || a->w != b->w) return ALIG_EBADLEN;
+    if (bytes && memcmp(a->lut, b->lut, 256 * a->c * sizeof *a->lut) != 0) return ALIG_EINVAL;  /* one table */
     const size_t ss = alig_image_set_sample_size(a), n = a->n + b->n;
     if (n < a->n || n > SIZE_MAX / sizeof(float) / ss) return ALIG_EBADLEN;
     alig_image_set s = *a;
     s.n = n;
     s.num_classes = a->num_classes > b->num_classes ? a->num_classes : b->num_classes;
-    s.x = malloc(n * ss * sizeof *s.x);
+    s.x = NULL;
+    s.u = NULL;
+    s.lut = NULL;
+    if (bytes) {
+        s.u = malloc(n * ss);
+        s.lut = malloc(256 * a->c * sizeof *s.lut);
+    } else {
+        s.x = malloc(n * ss * sizeof *s.x);
+    }
     s.y = malloc(n * sizeof *s.y);
-    if (!s.x || !s.y) {
-        free(s.x);
-        free(s.y);
+    if (!(s.x || (s.u && s.lut)) || !s.y) {
+        alig_image_set_free(&s);
         return ALIG_ENOMEM;
     }
-    memcpy(s.x, a->x, a->n * ss * sizeof *s.x);
-    memcpy(s.x + a->n * ss, b->x, b->n * ss * sizeof *s.x);
+    if (bytes) {
+        memcpy(s.lut, a->lut, 256 * a->c * sizeof *s.lut);
+        memcpy(s.u, a->u, a->n * ss);
+        memcpy(s.u + a->n * ss, b->u, b->n * ss);
+    } else {
+        memcpy(s.x, a->x, a->n * ss * sizeof *s.x);
+        memcpy(s.x + a->n * ss, b->x, b->n * ss * sizeof *s.x);
+    }
     memcpy(s.y, a->y, a->n * sizeof *s.y);
     memcpy(s.y + a->n, b->y, b->n * sizeof *s.y);
     *out = s;

@@ -292,9 +292,7 @@ alig_status alig_svhn_read(const char *path, alig_image_set *out, char *err, siz
         rc = fail(ALIG_EFORMAT, err, errlen, "%s: the data of y cannot be read in full: truncated or damaged", path);
         goto done;
     }
-    s.x = malloc(bytes * sizeof *s.x);
-    s.y = malloc(n * sizeof *s.y);
-    if (!s.x || !s.y) {
+    if (alig_image_set_alloc_bytes(&s, n, 3, 32, 32, 10)) {
         rc = fail(ALIG_ENOMEM, err, errlen, "%s: out of memory for %zu images", path, n);
         goto done;
     }
@@ -311,14 +309,10 @@ alig_status alig_svhn_read(const char *path, alig_image_set *out, char *err, siz
     for (size_t i = 0; i < n; i++)
         for (size_t ch = 0; ch < 3; ch++) {
             const uint8_t *src = u + i * ALIG_CIFAR_PIXELS + ch * 1024;
-            float *dst = s.x + i * ALIG_CIFAR_PIXELS + ch * 1024;
+            uint8_t *dst = s.u + i * ALIG_CIFAR_PIXELS + ch * 1024;
             for (size_t r = 0; r < 32; r++)
-                for (size_t c = 0; c < 32; c++) dst[r * 32 + c] = (float)src[r + 32 * c] / 255.0f;
+                for (size_t c = 0; c < 32; c++) dst[r * 32 + c] = src[r + 32 * c];
         }
-    s.n = n;
-    s.c = 3;
-    s.h = s.w = 32;
-    s.num_classes = 10;
     *out = s;
     s = (alig_image_set){ 0 };
 done:

@@ -50,8 +50,10 @@ static alig_status augment_batch(alig_task *t, uint64_t k, const size_t *idx, si
     for (size_t j = 0; j < n; j++) {
         const size_t i = idx[start + j];
         const alig_augment_draw d = alig_augment_draws(t->seed, k, j, ALIG_TASK_AUGMENT_PAD);
-        alig_status st = alig_augment_image(tr->x + i * ss, t->aug.x + j * ss, (int)tr->c, (int)tr->h, (int)tr->w,
-                                            ALIG_TASK_AUGMENT_PAD, t->fill, d);
+        alig_status st = tr->x ? alig_augment_image(tr->x + i * ss, t->aug.x + j * ss, (int)tr->c, (int)tr->h,
+                                                    (int)tr->w, ALIG_TASK_AUGMENT_PAD, t->fill, d)
+                               : alig_augment_image_bytes(tr->u + i * ss, tr->lut, t->aug.x + j * ss, (int)tr->c,
+                                                          (int)tr->h, (int)tr->w, ALIG_TASK_AUGMENT_PAD, t->fill, d);
         if (st) return st;
         t->aug.y[j] = tr->y[i];
     }

@@ -21,9 +21,9 @@
 
 /* ====================================================================== op table */
 
-static const alig_ad_opdef def_input = { "input", NULL, NULL, 0 };
-static const alig_ad_opdef def_param = { "param", NULL, NULL, 0 };
-static const alig_ad_opdef def_buffer = { "buffer", NULL, NULL, 0 };
+static const alig_ad_opdef def_input = { "input", NULL, NULL, 0, 0 };
+static const alig_ad_opdef def_param = { "param", NULL, NULL, 0, 0 };
+static const alig_ad_opdef def_buffer = { "buffer", NULL, NULL, 0, 0 };
 
 const alig_ad_opdef *const alig_ad_opdefs[ALIG_OP_COUNT] = {
     [ALIG_OP_INPUT] = &def_input,
@@ -257,12 +257,12 @@ alig_status alig_ad_graph_alloc(alig_ad_graph **out, alig_ad_params *P, uint64_t
     return ALIG_SUCCESS;
 }
 
-static void node_free(alig_ad_node *n, int borrowed)
+static void node_free(alig_ad_node *n)
 {
     if (!n) return;
-    if (n->op != ALIG_OP_PARAM && n->op != ALIG_OP_BUFFER && !borrowed) {
-        free(n->value);
-        free(n->grad);
+    if (n->op != ALIG_OP_PARAM && n->op != ALIG_OP_BUFFER) {
+        if (!(n->shared & 1)) free(n->value);
+        if (!(n->shared & 2)) free(n->grad);
     }
     free(n->work);
     free(n);
@@ -271,11 +271,10 @@ static void node_free(alig_ad_node *n, int borrowed)
 void alig_ad_graph_free(alig_ad_graph *G)
 {
     if (!G) return;
-    for (int i = 0; i < G->n_nodes; i++) node_free(G->nodes[i], G->pool != NULL);
-    for (int i = 0; i < G->n_pool; i++) free(G->pool[i]);
-    free(G->pool);
+    for (int i = 0; i < G->n_nodes; i++) node_free(G->nodes[i]);
+    if (!(G->borrowed & 1)) free(G->arena);
     free(G->nodes);
-    free(G->ws);
+    if (!(G->borrowed & 2)) free(G->ws);
     free(G->mark);
     free(G->prof_t);
     free(G);
@@ -410,73 +409,198 @@ alig_status alig_ad_read_labels(const alig_ad_node *labels, int N, int C, int32_
 
 /* ====================================================================== compile, forward, backward */
 
-/* Inference graphs: value buffers shared by liveness. Node j's value lives from j to the last
- * node that reads it; inputs and nodes nothing reads (the outputs) live for ever. Nodes are
- * served in creation order, each from the smallest free block that fits (a new block when
- * none does); a node's operands are released only after its own block is taken, so no op
- * ever writes over an operand. Returns ALIG_ENOMEM or ALIG_SUCCESS; blocks go to G->pool. */
-static alig_status plan_inference_values(alig_ad_graph *G)
+/* ---------------------------------------------------------------------- planned training graphs */
+
+/* A best-fit allocator over the offsets of a virtual arena: free spans sorted by offset and
+ * coalesced; a request no span holds is served at the end (extending a free span that reaches
+ * it), so `top` ends as the arena's size. Offsets and lengths are in floats. */
+typedef struct { size_t off, len; } vspan;
+typedef struct { vspan *f; int n; size_t top; } vheap;
+
+static size_t vheap_alloc(vheap *h, size_t len)
+{
+    int best = -1;
+    for (int i = 0; i < h->n; i++)
+        if (h->f[i].len >= len && (best < 0 || h->f[i].len < h->f[best].len)) best = i;
+    if (best < 0 && h->n && h->f[h->n - 1].off + h->f[h->n - 1].len == h->top) {
+        best = h->n - 1;                                /* the last span grows into new memory */
+        h->top = h->f[best].off + len;
+        h->f[best].len = len;
+    }
+    if (best < 0) {
+        const size_t off = h->top;
+        h->top += len;
+        return off;
+    }
+    const size_t off = h->f[best].off;
+    h->f[best].off += len;
+    h->f[best].len -= len;
+    if (!h->f[best].len) {
+        memmove(h->f + best, h->f + best + 1, (size_t)(h->n - best - 1) * sizeof *h->f);
+        h->n--;
+    }
+    return off;
+}
+
+/* Return [off, off + len) (the spans array has room for every buffer). */
+static void vheap_free(vheap *h, size_t off, size_t len)
+{
+    int i = 0;
+    while (i < h->n && h->f[i].off < off) i++;
+    memmove(h->f + i + 1, h->f + i, (size_t)(h->n - i) * sizeof *h->f);
+    h->f[i] = (vspan){ off, len };
+    h->n++;
+    if (i + 1 < h->n && h->f[i].off + h->f[i].len == h->f[i + 1].off) {     /* merge the next */
+        h->f[i].len += h->f[i + 1].len;
+        memmove(h->f + i + 1, h->f + i + 2, (size_t)(h->n - i - 2) * sizeof *h->f);
+        h->n--;
+    }
+    if (i > 0 && h->f[i - 1].off + h->f[i - 1].len == h->f[i].off) {        /* merge into the previous */
+        h->f[i - 1].len += h->f[i].len;
+        memmove(h->f + i, h->f + i + 1, (size_t)(h->n - i - 1) * sizeof *h->f);
+        h->n--;
+    }
+}
+
+#define PLAN_ALIGN 16   /* floats: 64-byte offsets */
+
+/* Does node j's op have a recorded backward-read set? */
+static int op_known(const alig_ad_node *n) { return (alig_ad_opdefs[n->op]->reads & ALIG_AD_BWD_KNOWN) != 0; }
+
+/* Memory plans (alig_ad_graph_compile_inference and _planned; see ad.h for the timeline). Buffer
+ * b = 2i is node i's value, 2i + 1 its gradient; start/end are times (end inclusive; `inf` =
+ * never released). Walking the times upwards, a buffer is released at the first time after its
+ * end and taken at its start, releases first: buffers alive at the same time never overlap, and
+ * an op never writes over what it reads in the same call (its own gradient ends at its backward
+ * time, the operand gradients it starts then are taken after; an operand value it reads ends no
+ * earlier). Inference: forward times only, every op's value planned (forward writes its value
+ * from its operands), no gradients. Training: only ops with a recorded read set (opdef.reads).
+ * Fills off[b] (floats into the arena), node->shared and G->arena_floats. */
+static alig_status plan_memory(alig_ad_graph *G, int inference, size_t *off)
 {
     const int n = G->n_nodes;
-    int *last = malloc((size_t)(n ? n : 1) * sizeof *last);
-    int *freeb = malloc((size_t)(n ? n : 1) * sizeof *freeb);           /* free block ids */
-    size_t *cap = malloc((size_t)(n ? n : 1) * sizeof *cap);
-    int *owner = malloc((size_t)(n ? n : 1) * sizeof *owner);           /* node -> block id */
-    G->pool = calloc((size_t)(n ? n : 1), sizeof *G->pool);
+    const long T = 2L * n, inf = T;                      /* times 0 .. 2n − 1 */
+    long *start = malloc((size_t)(2 * n + 1) * sizeof *start), *end = malloc((size_t)(2 * n + 1) * sizeof *end);
+    int *byt = malloc((size_t)(2 * n + 1) * sizeof *byt);             /* buffers sorted by start */
+    int *bye = malloc((size_t)(2 * n + 1) * sizeof *bye);             /* ... and by end */
+    vheap h = { malloc((size_t)(2 * n + 1) * sizeof(vspan)), 0, 0 };
     alig_status rc = ALIG_SUCCESS;
-    if (!last || !freeb || !cap || !owner || !G->pool) { rc = ALIG_ENOMEM; goto done; }
-    for (int i = 0; i < n; i++) last[i] = G->nodes[i]->op == ALIG_OP_INPUT ? INT_MAX : -1;
-    for (int j = 0; j < n; j++)
-        for (int k = 0; k < G->nodes[j]->n_in; k++) {
-            const int i = G->nodes[j]->in[k]->index;
-            if (last[i] != INT_MAX && last[i] < j) last[i] = j;
-        }
-    for (int i = 0; i < n; i++)
-        if (last[i] < 0) last[i] = INT_MAX;                              /* outputs */
-    int n_free = 0;
-    for (int j = 0; j < n; j++) {
-        alig_ad_node *nd = G->nodes[j];
-        owner[j] = -1;
-        if (nd->op == ALIG_OP_PARAM || nd->op == ALIG_OP_BUFFER) continue;
-        int best = -1;
-        for (int f = 0; f < n_free; f++)
-            if (cap[freeb[f]] >= nd->size && (best < 0 || cap[freeb[f]] < cap[freeb[best]])) best = f;
-        if (best >= 0) {
-            owner[j] = freeb[best];
-            freeb[best] = freeb[--n_free];
-        } else {
-            if (!(G->pool[G->n_pool] = calloc(nd->size, sizeof(float)))) { rc = ALIG_ENOMEM; goto done; }
-            cap[G->n_pool] = nd->size;
-            owner[j] = G->n_pool++;
-        }
-        nd->value = G->pool[owner[j]];
-        for (int k = 0; k < nd->n_in; k++) {        /* operands read for the last time: release */
-            const int i = nd->in[k]->index;
-            if (last[i] == j && owner[i] >= 0) {
-                freeb[n_free++] = owner[i];
-                owner[i] = -1;                      /* an operand used twice is released once */
-            }
+    if (!start || !end || !byt || !bye || !h.f) { rc = ALIG_ENOMEM; goto done; }
+    for (int b = 0; b < 2 * n; b++) start[b] = end[b] = -1;          /* −1: not planned */
+    for (int i = 0; i < n; i++) {
+        const alig_ad_node *nd = G->nodes[i];
+        if (nd->op == ALIG_OP_INPUT || nd->op == ALIG_OP_PARAM || nd->op == ALIG_OP_BUFFER) continue;
+        if (!inference && !op_known(nd)) continue;
+        start[2 * i] = i;
+        end[2 * i] = nd->keep ? inf : i;
+        if (inference) continue;
+        if (alig_ad_opdefs[nd->op]->reads & ALIG_AD_BWD_SELF) end[2 * i] = T - 1 - i;
+        if (nd->requires_grad) {
+            start[2 * i + 1] = n;        /* no consumer: a loss, its gradient set when backward starts */
+            end[2 * i + 1] = T - 1 - i;
         }
     }
+    int *consumers = calloc((size_t)n + 1, sizeof *consumers);
+    if (!consumers) { rc = ALIG_ENOMEM; goto done; }
+    for (int j = 0; j < n; j++) {
+        const alig_ad_node *nd = G->nodes[j];
+        const unsigned reads = alig_ad_opdefs[nd->op]->reads;
+        for (int k = 0; k < nd->n_in; k++) {
+            const int i = nd->in[k]->index, v = 2 * i, g = 2 * i + 1;
+            consumers[i]++;
+            if (start[v] >= 0) {
+                long e = j;                                             /* forward read */
+                if (!inference && !op_known(nd)) e = inf;
+                else if (!inference && (reads & ALIG_AD_BWD_IN(k))) e = T - 1 - j;     /* backward read */
+                if (e > end[v]) end[v] = e;
+            }
+            /* the consumer with the highest index adds first */
+            if (start[g] >= 0 && (consumers[i] == 1 || T - 1 - j < start[g])) start[g] = T - 1 - j;
+        }
+    }
+    for (int i = 0; i < n; i++)                               /* outputs: read by the caller */
+        if (!consumers[i] && start[2 * i] >= 0) end[2 * i] = inf;
+    free(consumers);
+    int nb = 0;
+    for (int b = 0; b < 2 * n; b++)
+        if (start[b] >= 0) byt[nb] = bye[nb] = b, nb++;
+    /* counting sorts by start and end (times 0 .. 2n) */
+    {
+        int *cnt = calloc((size_t)T + 2, sizeof *cnt), *tmp = malloc((size_t)(nb ? nb : 1) * sizeof *tmp);
+        if (!cnt || !tmp) { free(cnt); free(tmp); rc = ALIG_ENOMEM; goto done; }
+        for (int pass = 0; pass < 2; pass++) {
+            long *key = pass ? end : start;
+            int *arr = pass ? bye : byt;
+            memset(cnt, 0, ((size_t)T + 2) * sizeof *cnt);
+            for (int q = 0; q < nb; q++) cnt[key[arr[q]] + 1]++;
+            for (long t = 0; t <= T; t++) cnt[t + 1] += cnt[t];
+            for (int q = 0; q < nb; q++) tmp[cnt[key[arr[q]]]++] = arr[q];
+            memcpy(arr, tmp, (size_t)nb * sizeof *arr);
+        }
+        free(cnt);
+        free(tmp);
+    }
+    int qs = 0, qe = 0;
+    for (long t = 0; t < T; t++) {
+        for (; qe < nb && end[bye[qe]] < t; qe++) {
+            const int b = bye[qe];
+            const size_t len = (G->nodes[b / 2]->size + PLAN_ALIGN - 1) / PLAN_ALIGN * PLAN_ALIGN;
+            vheap_free(&h, off[b], len);
+        }
+        for (; qs < nb && start[byt[qs]] == t; qs++) {
+            const int b = byt[qs];
+            const size_t len = (G->nodes[b / 2]->size + PLAN_ALIGN - 1) / PLAN_ALIGN * PLAN_ALIGN;
+            off[b] = vheap_alloc(&h, len);
+            G->nodes[b / 2]->shared |= (unsigned char)(1u << (b & 1));
+        }
+    }
+    G->arena_floats = h.top;
 done:
-    free(last);
-    free(freeb);
-    free(cap);
-    free(owner);
+    free(start);
+    free(end);
+    free(byt);
+    free(bye);
+    free(h.f);
     return rc;
 }
 
-static alig_status graph_compile(alig_ad_graph *G, int inference)
+enum { MODE_TRAIN = 0, MODE_INFERENCE = 1, MODE_PLANNED = 2 };
+
+static int graph_mode(const alig_ad_graph *G) { return G->inference ? MODE_INFERENCE : G->planned ? MODE_PLANNED : MODE_TRAIN; }
+
+static alig_status graph_compile(alig_ad_graph *G, int mode)
 {
     if (!G) return ALIG_EINVAL;
     if (G->status) return G->status;
-    if (G->compiled) return G->inference == inference ? ALIG_SUCCESS : ALIG_EINVAL;
+    if (G->compiled) return graph_mode(G) == mode ? ALIG_SUCCESS : ALIG_EINVAL;
+    const int inference = mode == MODE_INFERENCE;
     G->inference = inference;
+    G->planned = mode == MODE_PLANNED;
     if (G->P && alig_ad_params_seal(G->P)) {
         alig_ad_fail(G, ALIG_ENOMEM, "compile", "cannot allocate the parameter arena");
         return G->status;
     }
-    if (inference && plan_inference_values(G)) goto nomem;
+    if (inference || G->planned) {
+        size_t *off = malloc((size_t)(2 * G->n_nodes + 1) * sizeof *off);
+        if (!off || plan_memory(G, inference, off)) {
+            free(off);
+            goto nomem;
+        }
+        const alig_ad_graph *D = G->donor;
+        if (D && D->compiled && D->arena && D->arena_floats >= G->arena_floats) {
+            G->arena = D->arena;
+            G->borrowed |= 1;
+        } else if (!(G->arena = calloc(G->arena_floats ? G->arena_floats : 1, sizeof *G->arena))) {
+            free(off);
+            goto nomem;
+        }
+        for (int i = 0; i < G->n_nodes; i++) {
+            alig_ad_node *n = G->nodes[i];
+            if (n->shared & 1) n->value = G->arena + off[2 * i];
+            if (n->shared & 2) n->grad = G->arena + off[2 * i + 1];
+        }
+        free(off);
+    }
     for (int i = 0; i < G->n_nodes; i++) {
         alig_ad_node *n = G->nodes[i];
         if (n->op == ALIG_OP_PARAM || n->op == ALIG_OP_BUFFER) {
@@ -491,7 +615,12 @@ static alig_status graph_compile(alig_ad_graph *G, int inference)
         }
         if (n->work_bytes && !n->work && !(n->work = calloc(1, n->work_bytes))) goto nomem;
     }
-    if (G->ws_need && !(G->ws = malloc(G->ws_need * sizeof *G->ws))) goto nomem;
+    if (G->ws_need && G->donor && G->donor->compiled && G->donor->ws && G->donor->ws_need >= G->ws_need) {
+        G->ws = G->donor->ws;
+        G->borrowed |= 2;
+    } else if (G->ws_need && !(G->ws = malloc(G->ws_need * sizeof *G->ws))) {
+        goto nomem;
+    }
     if (!(G->mark = calloc((size_t)G->n_nodes + 1, 1))) goto nomem;
     G->compiled = 1;
     return ALIG_SUCCESS;
@@ -503,11 +632,41 @@ nomem:
 
 alig_status alig_ad_graph_compile(alig_ad_graph *G)
 {
-    /* forward compiles on demand: an inference graph stays one */
-    return graph_compile(G, G && G->compiled ? G->inference : 0);
+    /* forward compiles on demand: an inference or planned graph stays one */
+    return graph_compile(G, G && G->compiled ? graph_mode(G) : MODE_TRAIN);
 }
 
-alig_status alig_ad_graph_compile_inference(alig_ad_graph *G) { return graph_compile(G, 1); }
+alig_status alig_ad_graph_compile_inference(alig_ad_graph *G) { return graph_compile(G, MODE_INFERENCE); }
+alig_status alig_ad_graph_compile_planned(alig_ad_graph *G) { return graph_compile(G, MODE_PLANNED); }
+
+alig_status alig_ad_keep(alig_ad_graph *G, alig_ad_node *n)
+{
+    if (!G || !n || G->compiled || n->index < 0 || n->index >= G->n_nodes || G->nodes[n->index] != n)
+        return ALIG_EINVAL;
+    n->keep = 1;
+    return ALIG_SUCCESS;
+}
+
+alig_status alig_ad_graph_borrow(alig_ad_graph *G, alig_ad_graph *donor)
+{
+    if (!G || !donor || G == donor || G->compiled || !donor->compiled || donor->donor) return ALIG_EINVAL;
+    G->donor = donor;
+    return ALIG_SUCCESS;
+}
+
+size_t alig_ad_graph_bytes(const alig_ad_graph *G)
+{
+    if (!G || !G->compiled) return 0;
+    size_t b = ((G->borrowed & 2 ? 0 : G->ws_need) + (G->borrowed & 1 ? 0 : G->arena_floats)) * sizeof(float);
+    for (int i = 0; i < G->n_nodes; i++) {
+        const alig_ad_node *n = G->nodes[i];
+        b += n->work_bytes;
+        if (n->op == ALIG_OP_PARAM || n->op == ALIG_OP_BUFFER) continue;
+        if (!(n->shared & 1)) b += n->size * sizeof(float);
+        if (n->grad && !(n->shared & 2)) b += n->size * sizeof(float);
+    }
+    return b;
+}
 
 /* ====================================================================== profiler */
 
@@ -663,6 +822,7 @@ alig_status alig_ad_backward(alig_ad_graph *G, alig_ad_node *loss)
         }
     }
     if (prof) G->prof_bwd++;
+    if (G->planned) G->forward_done = 0;      /* the values backward read may be gone */
     return ALIG_SUCCESS;
 }
 

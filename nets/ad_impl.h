@@ -19,7 +19,17 @@ typedef struct alig_ad_opdef {
     /* Bit j set: backward always writes operand j's gradient (when it has one) and asks
      * alig_ad_grad_claim first, so the driver may skip zeroing it (see alig_ad_grad_claim). */
     unsigned overwrites;
+    /* What backward reads besides n->grad and n->work, for alig_ad_graph_compile_planned:
+     * ALIG_AD_BWD_IN(j) operand j's value, ALIG_AD_BWD_SELF n->value. ALIG_AD_BWD_KNOWN says the
+     * set is complete AND that forward writes every element of n->value without reading it first
+     * (so the value may live in memory another buffer used before). 0: unknown, the planner then
+     * gives the node private buffers and keeps its operands' values for the whole step. */
+    unsigned reads;
 } alig_ad_opdef;
+
+#define ALIG_AD_BWD_IN(j) (1u << (j))
+#define ALIG_AD_BWD_SELF (1u << 30)
+#define ALIG_AD_BWD_KNOWN (1u << 31)
 
 
 
@@ -46,8 +56,12 @@ struct alig_ad_graph {
     char err[200];
     int compiled;
     int inference;              /* compiled by alig_ad_graph_compile_inference: no activation gradients */
-    float **pool;               /* inference: the value blocks nodes share (node values are borrowed) */
-    int n_pool;
+    int planned;                /* compiled by alig_ad_graph_compile_planned */
+    float *arena;               /* inference and planned graphs: the values (and gradients) that share
+                                   memory by liveness, arena_floats floats */
+    size_t arena_floats;
+    alig_ad_graph *donor;       /* alig_ad_graph_borrow: whose arena and scratch to use when they fit */
+    int borrowed;               /* bit 1: arena, bit 2: ws belong to the donor */
     int forward_done, last_train;
     uint64_t seed, step;        /* dropout stream */
     float *ws;                  /* shared scratch (conv2d), ws_need floats */

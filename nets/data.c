@@ -282,6 +282,8 @@ void alig_image_set_free(alig_image_set *set)
     if (!set) return;
     free(set->x);
     free(set->y);
+    free(set->u);
+    free(set->lut);
     memset(set, 0, sizeof *set);
 }
 
@@ -290,20 +292,47 @@ size_t alig_image_set_sample_size(const alig_image_set *set)
     return set ? set->c * set->h * set->w : 0;
 }
 
-/* Allocate x and y for n samples of shape (c, h, w). */
-static alig_status set_alloc(alig_image_set *s, size_t n, size_t c, size_t h, size_t w, size_t num_classes)
+/* The set holds its samples (floats, or bytes with their table) and labels. */
+static int set_filled(const alig_image_set *s) { return s && s->y && (s->x || (s->u && s->lut)); }
+
+float alig_image_set_value(const alig_image_set *set, size_t i)
+{
+    if (!set) return NAN;
+    if (set->x) return set->x[i];
+    if (!set->u || !set->lut) return NAN;
+    const size_t hw = set->h * set->w, k = (i / hw) % set->c;
+    return set->lut[256 * k + set->u[i]];
+}
+
+/* Allocate y and the samples of n images of shape (c, h, w): floats (bytes = 0) or bytes and
+ * their table, lut[256k + v] = v / 255 (bytes = 1). */
+static alig_status set_alloc(alig_image_set *s, size_t n, size_t c, size_t h, size_t w, size_t num_classes, int bytes)
 {
     memset(s, 0, sizeof *s);
     if (n == 0 || c == 0 || h == 0 || w == 0) return ALIG_EBADLEN;
-    if (h > SIZE_MAX / c || w > SIZE_MAX / (c * h)) return ALIG_EBADLEN;
+    if (h > SIZE_MAX / c || w > SIZE_MAX / (c * h) || c > SIZE_MAX / 256 / sizeof(float)) return ALIG_EBADLEN;
     const size_t ss = c * h * w;
     if (n > SIZE_MAX / sizeof(float) / ss) return ALIG_EBADLEN;
-    s->x = malloc(n * ss * sizeof *s->x);
+    if (bytes) {
+        s->u = malloc(n * ss);
+        s->lut = malloc(256 * c * sizeof *s->lut);
+        if (s->lut)
+            for (size_t k = 0; k < c; k++)
+                for (int v = 0; v < 256; v++) s->lut[256 * k + (size_t)v] = (float)v / 255.0f;
+    } else {
+        s->x = malloc(n * ss * sizeof *s->x);
+    }
     s->y = malloc(n * sizeof *s->y);
-    if (!s->x || !s->y) { alig_image_set_free(s); return ALIG_ENOMEM; }
+    if (!set_filled(s)) { alig_image_set_free(s); return ALIG_ENOMEM; }
     s->n = n; s->c = c; s->h = h; s->w = w;
     s->num_classes = num_classes;
     return ALIG_SUCCESS;
+}
+
+alig_status alig_image_set_alloc_bytes(alig_image_set *s, size_t n, size_t c, size_t h, size_t w, size_t num_classes)
+{
+    if (!s) return ALIG_EINVAL;
+    return set_alloc(s, n, c, h, w, num_classes, 1);
 }
 
 alig_status alig_data_load_idx(const char *images_path, const char *labels_path, size_t num_classes,
@@ -345,11 +374,11 @@ alig_status alig_data_load_idx(const char *images_path, const char *labels_path,
     }
     const size_t c = im.ndim == 4 ? im.dims[1] : 1;
     const size_t h = im.dims[im.ndim - 2], w = im.dims[im.ndim - 1];
-    rc = set_alloc(&s, n, c, h, w, num_classes ? num_classes : (size_t)maxl + 1);
+    rc = set_alloc(&s, n, c, h, w, num_classes ? num_classes : (size_t)maxl + 1, 1);
     if (rc == ALIG_ENOMEM) { rc = fail(rc, err, errlen, "%s: out of memory for %zu images", images_path, n); goto done; }
     if (rc) { rc = fail(rc, err, errlen, "%s: image dimensions too large", images_path); goto done; }
-    /* same scaling as torchvision's ToTensor and the peer: float32(u) / 255 in float */
-    for (size_t i = 0; i < im.count; i++) s.x[i] = (float)im.data[i] / 255.0f;
+    /* the bytes; their table scales as torchvision's ToTensor and the peer: float32(u) / 255 in float */
+    memcpy(s.u, im.data, im.count);
     for (size_t i = 0; i < n; i++) s.y[i] = lb.data[i];
     *out = s;
     s = (alig_image_set){ 0 };
@@ -420,16 +449,19 @@ alig_status alig_data_load_fashion_mnist(const char *dir, alig_image_set *train,
 alig_status alig_image_set_subset(const alig_image_set *set, const size_t *idx, size_t k, alig_image_set *out)
 {
     if (out) memset(out, 0, sizeof *out);
-    if (!set || !idx || !out || !set->x || !set->y) return ALIG_EINVAL;
+    if (!set || !idx || !out || !set_filled(set)) return ALIG_EINVAL;
     if (k == 0) return ALIG_EBADLEN;
     for (size_t j = 0; j < k; j++)
         if (idx[j] >= set->n) return ALIG_EINVAL;
     alig_image_set s;
-    alig_status rc = set_alloc(&s, k, set->c, set->h, set->w, set->num_classes);
+    const int bytes = set->x == NULL;
+    alig_status rc = set_alloc(&s, k, set->c, set->h, set->w, set->num_classes, bytes);
     if (rc) return rc;
     const size_t ss = alig_image_set_sample_size(set);
+    if (bytes) memcpy(s.lut, set->lut, 256 * set->c * sizeof *s.lut);
     for (size_t j = 0; j < k; j++) {
-        memcpy(s.x + j * ss, set->x + idx[j] * ss, ss * sizeof *s.x);
+        if (bytes) memcpy(s.u + j * ss, set->u + idx[j] * ss, ss);
+        else memcpy(s.x + j * ss, set->x + idx[j] * ss, ss * sizeof *s.x);
         s.y[j] = set->y[idx[j]];
     }
     *out = s;
@@ -450,7 +482,7 @@ alig_status alig_data_split(const alig_image_set *all, size_t val_count, unsigne
 {
     if (train_out) memset(train_out, 0, sizeof *train_out);
     if (val_out) memset(val_out, 0, sizeof *val_out);
-    if (!all || !train_out || !val_out || !all->x || !all->y) return ALIG_EINVAL;
+    if (!all || !train_out || !val_out || !set_filled(all)) return ALIG_EINVAL;
     const size_t n = all->n;
     if (val_count == 0 || val_count >= n) return ALIG_EBADLEN;
 
@@ -485,23 +517,38 @@ done:
 
 alig_status alig_data_channel_stats(const alig_image_set *set, double *mean, double *std)
 {
-    if (!set || !mean || !std || !set->x) return ALIG_EINVAL;
+    if (!set || !mean || !std || !(set->x || (set->u && set->lut))) return ALIG_EINVAL;
     const size_t hw = set->h * set->w, N = set->n * hw;
     if (N < 2) return ALIG_EBADLEN;
-    /* two passes in double, serial (the order of summation, hence the result, is fixed) */
+    /* two passes in double, serial (the order of summation, hence the result, is fixed); a byte
+     * set sums its table's values in the same order, so both kinds give the same statistics */
     for (size_t k = 0; k < set->c; k++) {
+        const float *t = set->lut ? set->lut + 256 * k : NULL;
         double s = 0.0;
         for (size_t i = 0; i < set->n; i++) {
-            const float *p = set->x + (i * set->c + k) * hw;
-            for (size_t j = 0; j < hw; j++) s += p[j];
+            if (set->x) {
+                const float *p = set->x + (i * set->c + k) * hw;
+                for (size_t j = 0; j < hw; j++) s += p[j];
+            } else {
+                const uint8_t *p = set->u + (i * set->c + k) * hw;
+                for (size_t j = 0; j < hw; j++) s += t[p[j]];
+            }
         }
         const double m = s / (double)N;
         double q = 0.0;
         for (size_t i = 0; i < set->n; i++) {
-            const float *p = set->x + (i * set->c + k) * hw;
-            for (size_t j = 0; j < hw; j++) {
-                double d = (double)p[j] - m;
-                q += d * d;
+            if (set->x) {
+                const float *p = set->x + (i * set->c + k) * hw;
+                for (size_t j = 0; j < hw; j++) {
+                    double d = (double)p[j] - m;
+                    q += d * d;
+                }
+            } else {
+                const uint8_t *p = set->u + (i * set->c + k) * hw;
+                for (size_t j = 0; j < hw; j++) {
+                    double d = (double)t[p[j]] - m;
+                    q += d * d;
+                }
             }
         }
         mean[k] = m;
@@ -512,10 +559,16 @@ alig_status alig_data_channel_stats(const alig_image_set *set, double *mean, dou
 
 alig_status alig_data_normalise_with(alig_image_set *set, const double *mean, const double *std)
 {
-    if (!set || !mean || !std || !set->x) return ALIG_EINVAL;
+    if (!set || !mean || !std || !(set->x || (set->u && set->lut))) return ALIG_EINVAL;
     for (size_t k = 0; k < set->c; k++)
         if (!isfinite(mean[k]) || !isfinite(std[k]) || !(std[k] > 0.0)) return ALIG_EINVAL;
     const size_t c = set->c, hw = set->h * set->w;
+    if (!set->x) {      /* a byte set: the same arithmetic on each of the 256 values of a channel */
+        for (size_t k = 0; k < c; k++)
+            for (size_t v = 0; v < 256; v++)
+                set->lut[256 * k + v] = (float)(((double)set->lut[256 * k + v] - mean[k]) / std[k]);
+        return ALIG_SUCCESS;
+    }
     float *x = set->x;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) if (set->n * c * hw >= ((size_t)1 << 18))
@@ -533,9 +586,9 @@ alig_status alig_data_normalise_with(alig_image_set *set, const double *mean, co
 alig_status alig_data_normalise(alig_image_set *train, alig_image_set *const *others, size_t n_others,
                                 double *mean_out, double *std_out)
 {
-    if (!train || !train->x || (n_others && !others)) return ALIG_EINVAL;
+    if (!train || !(train->x || (train->u && train->lut)) || (n_others && !others)) return ALIG_EINVAL;
     for (size_t j = 0; j < n_others; j++) {
-        if (!others[j] || !others[j]->x) return ALIG_EINVAL;
+        if (!others[j] || !(others[j]->x || (others[j]->u && others[j]->lut))) return ALIG_EINVAL;
         if (others[j]->c != train->c) return ALIG_EBADLEN;
     }
     const size_t c = train->c;
@@ -575,14 +628,24 @@ alig_status alig_data_shuffle_indices(size_t n, unsigned long seed, unsigned lon
 alig_status alig_data_batch(const alig_image_set *set, const size_t *idx, size_t start, size_t B,
                             float *x_out, int32_t *y_out)
 {
-    if (!set || !x_out || !set->x || !set->y) return ALIG_EINVAL;
+    if (!x_out || !set_filled(set)) return ALIG_EINVAL;
     if (B == 0 || start > set->n || B > set->n - start) return ALIG_EBADBATCH;
-    const size_t ss = alig_image_set_sample_size(set);
-    /* Serial on purpose: a batch is a few hundred KiB of memcpy; thread start-up costs more. */
+    const size_t ss = alig_image_set_sample_size(set), hw = set->h * set->w;
+    /* Serial on purpose: a batch is a few hundred KiB of memcpy (or table look-ups); thread
+     * start-up costs more. */
     for (size_t b = 0; b < B; b++) {
         size_t i = idx ? idx[start + b] : start + b;
         if (i >= set->n) return ALIG_EINVAL;
-        memcpy(x_out + b * ss, set->x + i * ss, ss * sizeof *x_out);
+        if (set->x) {
+            memcpy(x_out + b * ss, set->x + i * ss, ss * sizeof *x_out);
+        } else {
+            for (size_t k = 0; k < set->c; k++) {
+                const float *t = set->lut + 256 * k;
+                const uint8_t *p = set->u + i * ss + k * hw;
+                float *o = x_out + b * ss + k * hw;
+                for (size_t j = 0; j < hw; j++) o[j] = t[p[j]];
+            }
+        }
         if (y_out) y_out[b] = set->y[i];
     }
     return ALIG_SUCCESS;

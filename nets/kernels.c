@@ -1365,6 +1365,47 @@ size_t alig_nk_dropout_mask(size_t n, float p, uint64_t key, float *mask)
     return kept;
 }
 
+/* Elements [i0, i1) of the dropout forward; the mix is alig_nk_mix64's, written out so that the
+ * AVX2 clone can vectorise the 64-bit products. */
+NK_HOT static size_t dropout_span(size_t i0, size_t i1, uint64_t key, uint64_t thr, float scale, const float *x,
+                                  uint8_t *keep, float *y)
+{
+    const uint64_t phi = UINT64_C(0x9E3779B97F4A7C15);
+    size_t kept = 0;
+    for (size_t i = i0; i < i1; i++) {
+        uint64_t z = key + (uint64_t)(i + 1) * phi;
+        z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+        z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+        z ^= z >> 31;
+        const int k = (z >> 40) >= thr;
+        keep[i] = (uint8_t)k;
+        y[i] = x[i] * (k ? scale : 0.0f);
+        kept += (size_t)k;
+    }
+    return kept;
+}
+
+size_t alig_nk_dropout_forward(size_t n, float p, uint64_t key, const float *x, uint8_t *keep, float *y)
+{
+    const uint64_t thr = (uint64_t)ceil((double)p * 16777216.0);    /* as alig_nk_dropout_mask */
+    const float scale = (float)(1.0 / (1.0 - (double)p));
+    const size_t chunk = 16384;
+    const size_t nchunks = (n + chunk - 1) / chunk;
+    size_t kept = 0;
+    ALIG_NK_OMP(omp parallel for schedule(static) reduction(+:kept) if (n >= ALIG_NK_PAR_MIN))
+    for (size_t c = 0; c < nchunks; c++)
+        kept += dropout_span(c * chunk, zmin(n, (c + 1) * chunk), key, thr, scale, x, keep, y);
+    return kept;
+}
+
+void alig_nk_dropout_backward(size_t n, float p, const uint8_t *keep, const float *dy, float *dx, int set)
+{
+    const float scale = (float)(1.0 / (1.0 - (double)p));
+    /* set: 0 + v, not v, so that a signed zero comes out as it would from a zeroed dx */
+    if (set) ELEMENTWISE(n, dx[i] = 0.0f + dy[i] * (keep[i] ? scale : 0.0f));
+    else ELEMENTWISE(n, dx[i] += dy[i] * (keep[i] ? scale : 0.0f));
+}
+
 /* ====================================================================== batch normalisation */
 
 /* s[j] += Σ (x − k0), ss[j] += Σ (x − k0)² over the elements of lane j of row xr (L). */

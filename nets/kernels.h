@@ -185,6 +185,13 @@ void alig_nk_softmax_backward(int N, int C, const float *y, const float *dy, flo
  * finaliser and increment (splitmix.h).
  * Counter-based: mask[i] depends on (key, i) only. Returns the number of kept elements. */
 size_t alig_nk_dropout_mask(size_t n, float p, uint64_t key, float *mask);
+/* The dropout op's passes with a byte mask (4 times less memory than the float one): keep[i] = 1
+ * iff mask[i] above is not 0; y[i] = x[i]·m_i and dx[i] += dy[i]·m_i with m_i = keep[i] ? 1/(1 − p) : 0,
+ * the float mask's value, so the results equal alig_nk_mul_forward / _backward on that mask bit
+ * for bit. set: dx[i] = 0 + dy[i]·m_i instead, what += gives on a zeroed dx (signed zeros
+ * included). The forward returns the number of kept elements. */
+size_t alig_nk_dropout_forward(size_t n, float p, uint64_t key, const float *x, uint8_t *keep, float *y);
+void alig_nk_dropout_backward(size_t n, float p, const uint8_t *keep, const float *dy, float *dx, int set);
 
 /* ------------------------------------------------------------------ batch normalisation */
 /* x, y (N,C,L); gamma, beta (C) or NULL (1 and 0); mean, invstd (C) out: the statistics used.

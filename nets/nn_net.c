@@ -53,7 +53,12 @@ static alig_status tgraph_build(alig_nn_net *net, nn_tgraph *t, int bs, int decl
         rc = ALIG_EINVAL;
         goto fail;
     }
-    if ((rc = alig_ad_graph_compile(t->G))) {
+    /* activations and their gradients share memory by liveness; the logits stay readable after
+     * backward (the accuracy count, per-sample losses); the short-batch graph runs in the memory
+     * of the full one (the two never run at the same time) */
+    if ((rc = alig_ad_keep(t->G, t->logits)) ||
+        (t != &net->train && net->train.G && (rc = alig_ad_graph_borrow(t->G, net->train.G))) ||
+        (rc = alig_ad_graph_compile_planned(t->G))) {
         snprintf(net->err, sizeof net->err, "%s", alig_ad_graph_error(t->G));
         goto fail;
     }
@@ -125,8 +130,8 @@ fail:
 void alig_nn_net_free(alig_nn_net *net)
 {
     if (!net) return;
+    tgraph_free(&net->tail);        /* it may borrow the training graph's memory */
     tgraph_free(&net->train);
-    tgraph_free(&net->tail);
     alig_ad_graph_free(net->eval);
     alig_ad_params_free(net->P);
     free(net->t);
@@ -171,7 +176,7 @@ void alig_nn_net_set_rng(alig_nn_net *net, uint64_t seed, uint64_t step)
 static int set_matches(const alig_nn_net *net, const alig_image_set *set)
 {
     const alig_nn_spec *s = &net->spec;
-    return set && set->x && set->y && set->c == (size_t)s->in_c && set->h == (size_t)s->in_h &&
+    return set && (set->x || (set->u && set->lut)) && set->y && set->c == (size_t)s->in_c && set->h == (size_t)s->in_h &&
            set->w == (size_t)s->in_w && set->num_classes <= (size_t)s->classes;
 }
 
@@ -314,8 +319,8 @@ alig_status alig_nn_net_set_loss(alig_nn_net *net, int loss)
     /* free first, so that a large net never holds two training graphs; the short-batch graph is
      * rebuilt with the new loss when a short batch comes */
     const int old = net->loss;
-    tgraph_free(&net->train);
     tgraph_free(&net->tail);
+    tgraph_free(&net->train);
     net->loss = loss;
     alig_status rc = tgraph_build(net, &net->train, net->B, 0);
     if (rc) {

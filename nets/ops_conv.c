@@ -10,10 +10,13 @@
  * backward recomputes the columns instead of keeping them for the whole batch.
  *
  * Plan: when several OpenMP threads are available, OpenBLAS nests safely (OpenMP or sequential
- * build) and the layer is small (at most CONV_PAR_MAX_WEIGHTS weights), blocks of about
- * CONV_SLOT_FLOATS scratch (1 MiB: they stay in a core's cache) run in parallel, one per thread.
- * With several threads otherwise, one large block (about CONV_BIG_FLOATS) at a time, with
- * OpenBLAS threading the sgemm. With one thread, cache-sized blocks one after the other
+ * build) and the layer is not huge (at most CONV_PAR_MAX_WEIGHTS weights, each thread keeping a
+ * partial weight gradient), blocks of about CONV_SLOT_FLOATS scratch (1 MiB: they stay in a
+ * core's cache) run in parallel, one per thread. With several threads otherwise, one large block
+ * (about CONV_BIG_FLOATS) at a time, with OpenBLAS threading the sgemm. (The limit was 2^18
+ * weights; WRN-16-4's 128 -> 256 strided 3×3 convolution, 295k weights, then took the second
+ * plan and ran forward + backward 2-4 times slower than with the first, 2 threads, batch 128,
+ * on the shared machine; WRN-16-8's 256 -> 512 likewise.) With one thread, cache-sized blocks one after the other
  * (measured on the CNN's second layer, one thread: blocks of 0.7-1.4 MB ran forward + backward
  * in about 50 ms, blocks of 5-22 MB in 75-85 ms).
  * The plan is re-derived at every call from the current thread count, within the scratch
@@ -30,7 +33,7 @@
 
 #define CONV_SLOT_FLOATS ((size_t)1 << 18)
 #define CONV_BIG_FLOATS ((size_t)1 << 21)
-#define CONV_PAR_MAX_WEIGHTS ((size_t)1 << 18)
+#define CONV_PAR_MAX_WEIGHTS ((size_t)1 << 21)
 
 /* ---------------------------------------------------------------- conv2d */
 
@@ -187,7 +190,8 @@ static void conv_backward(alig_ad_graph *G, alig_ad_node *n, int train)
                                 n->n_in == 3 ? n->in[2]->grad : NULL, G->ws, block, slots);
 }
 
-const alig_ad_opdef alig_ad_def_conv2d = { "conv2d", conv_forward, conv_backward, 1u };
+const alig_ad_opdef alig_ad_def_conv2d = { "conv2d", conv_forward, conv_backward, 1u,
+                                     ALIG_AD_BWD_KNOWN | ALIG_AD_BWD_IN(0) | ALIG_AD_BWD_IN(1) };
 
 /* ---------------------------------------------------------------- pooling */
 
@@ -257,7 +261,7 @@ static void maxpool_backward(alig_ad_graph *G, alig_ad_node *n, int train)
     if (x->grad) alig_nk_maxpool_backward_set(&s, n->grad, n->work, x->grad, alig_ad_grad_claim(G, x));
 }
 
-const alig_ad_opdef alig_ad_def_maxpool2d = { "maxpool2d", maxpool_forward, maxpool_backward, 1u };
+const alig_ad_opdef alig_ad_def_maxpool2d = { "maxpool2d", maxpool_forward, maxpool_backward, 1u, ALIG_AD_BWD_KNOWN };
 
 static alig_status avgpool_forward(alig_ad_graph *G, alig_ad_node *n, int train)
 {
@@ -276,7 +280,7 @@ static void avgpool_backward(alig_ad_graph *G, alig_ad_node *n, int train)
     if (n->in[0]->grad) alig_nk_avgpool_backward(&s, n->grad, n->in[0]->grad);
 }
 
-const alig_ad_opdef alig_ad_def_avgpool2d = { "avgpool2d", avgpool_forward, avgpool_backward, 0 };
+const alig_ad_opdef alig_ad_def_avgpool2d = { "avgpool2d", avgpool_forward, avgpool_backward, 0, ALIG_AD_BWD_KNOWN };
 
 /* ---------------------------------------------------------------- global average pooling */
 
@@ -304,4 +308,5 @@ static void gap_backward(alig_ad_graph *G, alig_ad_node *n, int train)
     if (n->in[0]->grad) alig_nk_plane_mean_backward(n->size, alig_ad_inner(n->in[0], 2), n->grad, n->in[0]->grad);
 }
 
-const alig_ad_opdef alig_ad_def_global_avgpool = { "global_avgpool", gap_forward, gap_backward, 0 };
+const alig_ad_opdef alig_ad_def_global_avgpool = { "global_avgpool", gap_forward, gap_backward, 0,
+                                     ALIG_AD_BWD_KNOWN };

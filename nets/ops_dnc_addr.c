@@ -41,7 +41,7 @@ static void clip_backward(alig_ad_graph *G, alig_ad_node *n, int train)
     alig_nk_clip_backward(n->size, n->aux.clip.lo, n->aux.clip.hi, n->in[0]->value, n->grad, n->in[0]->grad);
 }
 
-const alig_ad_opdef alig_ad_def_clip = { "clip", clip_forward, clip_backward, 0 };
+const alig_ad_opdef alig_ad_def_clip = { "clip", clip_forward, clip_backward, 0, 0 };
 
 /* ---------------------------------------------------------------- masked sigmoid cross-entropy */
 
@@ -85,7 +85,7 @@ static void sce_backward(alig_ad_graph *G, alig_ad_node *n, int train)
                                        n->n_in > 2 ? n->in[2]->value : NULL, n->aux.sce.scale, n->grad[0], x->grad);
 }
 
-const alig_ad_opdef alig_ad_def_sigmoid_ce_masked = { "sigmoid_ce_masked", sce_forward, sce_backward, 0 };
+const alig_ad_opdef alig_ad_def_sigmoid_ce_masked = { "sigmoid_ce_masked", sce_forward, sce_backward, 0, 0 };
 
 /* ---------------------------------------------------------------- content weights */
 
@@ -148,7 +148,7 @@ static void content_backward(alig_ad_graph *G, alig_ad_node *n, int train)
                                  w.ws);
 }
 
-const alig_ad_opdef alig_ad_def_dnc_content = { "dnc_content", content_forward, content_backward, 0 };
+const alig_ad_opdef alig_ad_def_dnc_content = { "dnc_content", content_forward, content_backward, 0, 0 };
 
 /* ---------------------------------------------------------------- usage */
 
@@ -195,7 +195,7 @@ static void usage_backward(alig_ad_graph *G, alig_ad_node *n, int train)
                                n->grad, n->in[0]->grad, dww, n->in[2]->grad, n->in[3]->grad);
 }
 
-const alig_ad_opdef alig_ad_def_dnc_usage = { "dnc_usage", usage_forward, usage_backward, 0 };
+const alig_ad_opdef alig_ad_def_dnc_usage = { "dnc_usage", usage_forward, usage_backward, 0, 0 };
 
 /* ---------------------------------------------------------------- allocation */
 
@@ -228,4 +228,4 @@ static void allocation_backward(alig_ad_graph *G, alig_ad_node *n, int train)
     alig_nk_dnc_allocation_backward(n->dims[0], n->dims[1], n->in[0]->value, perm, n->grad, n->in[0]->grad, ws);
 }
 
-const alig_ad_opdef alig_ad_def_dnc_allocation = { "dnc_allocation", allocation_forward, allocation_backward, 0 };
+const alig_ad_opdef alig_ad_def_dnc_allocation = { "dnc_allocation", allocation_forward, allocation_backward, 0, 0 };

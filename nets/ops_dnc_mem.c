@@ -82,7 +82,7 @@ static void ww_backward(alig_ad_graph *G, alig_ad_node *n, int train)
                                     n->in[3]->grad, set);
 }
 
-const alig_ad_opdef alig_ad_def_dnc_write_weights = { "dnc_write_weights", ww_forward, ww_backward, 0xFu };
+const alig_ad_opdef alig_ad_def_dnc_write_weights = { "dnc_write_weights", ww_forward, ww_backward, 0xFu, 0 };
 
 /* ---------------------------------------------------------------- memory write */
 
@@ -122,7 +122,7 @@ static void mem_backward(alig_ad_graph *G, alig_ad_node *n, int train)
                              n->in[2]->grad, n->in[3]->grad, set, n->work);
 }
 
-const alig_ad_opdef alig_ad_def_dnc_memory = { "dnc_memory", mem_forward, mem_backward, 0xFu };
+const alig_ad_opdef alig_ad_def_dnc_memory = { "dnc_memory", mem_forward, mem_backward, 0xFu, 0 };
 
 /* ---------------------------------------------------------------- temporal link */
 
@@ -158,7 +158,7 @@ static void link_backward(alig_ad_graph *G, alig_ad_node *n, int train)
                            n->in[0]->grad, n->in[1]->grad, n->in[2]->grad, set, n->work);
 }
 
-const alig_ad_opdef alig_ad_def_dnc_link = { "dnc_link", link_forward, link_backward, 0x7u };
+const alig_ad_opdef alig_ad_def_dnc_link = { "dnc_link", link_forward, link_backward, 0x7u, 0 };
 
 /* ---------------------------------------------------------------- precedence */
 
@@ -189,7 +189,7 @@ static void prec_backward(alig_ad_graph *G, alig_ad_node *n, int train)
                                  n->in[0]->grad, n->in[1]->grad, set);
 }
 
-const alig_ad_opdef alig_ad_def_dnc_precedence = { "dnc_precedence", prec_forward, prec_backward, 0x3u };
+const alig_ad_opdef alig_ad_def_dnc_precedence = { "dnc_precedence", prec_forward, prec_backward, 0x3u, 0 };
 
 /* ---------------------------------------------------------------- read weights */
 
@@ -233,7 +233,7 @@ static void read_backward(alig_ad_graph *G, alig_ad_node *n, int train)
                                    n->in[1]->grad, n->in[2]->grad, n->in[3]->grad, set);
 }
 
-const alig_ad_opdef alig_ad_def_dnc_read_weights = { "dnc_read_weights", read_forward, read_backward, 0xFu };
+const alig_ad_opdef alig_ad_def_dnc_read_weights = { "dnc_read_weights", read_forward, read_backward, 0xFu, 0 };
 
 /* ---------------------------------------------------------------- bmm */
 
@@ -269,4 +269,4 @@ static void bmm_backward(alig_ad_graph *G, alig_ad_node *n, int train)
                           n->in[0]->grad, n->in[1]->grad, set);
 }
 
-const alig_ad_opdef alig_ad_def_bmm = { "bmm", bmm_forward, bmm_backward, 0x3u };
+const alig_ad_opdef alig_ad_def_bmm = { "bmm", bmm_forward, bmm_backward, 0x3u, 0 };

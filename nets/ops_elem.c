@@ -79,9 +79,12 @@ static void tanh_backward(alig_ad_graph *G, alig_ad_node *n, int train)
     if (n->in[0]->grad) alig_nk_tanh_backward(n->size, n->value, n->grad, n->in[0]->grad);
 }
 
-const alig_ad_opdef alig_ad_def_relu = { "relu", relu_forward, relu_backward, 1u };
-const alig_ad_opdef alig_ad_def_sigmoid = { "sigmoid", sigmoid_forward, sigmoid_backward, 0 };
-const alig_ad_opdef alig_ad_def_tanh = { "tanh", tanh_forward, tanh_backward, 0 };
+const alig_ad_opdef alig_ad_def_relu = { "relu", relu_forward, relu_backward, 1u,
+                                     ALIG_AD_BWD_KNOWN | ALIG_AD_BWD_IN(0) };
+const alig_ad_opdef alig_ad_def_sigmoid = { "sigmoid", sigmoid_forward, sigmoid_backward, 0,
+                                     ALIG_AD_BWD_KNOWN | ALIG_AD_BWD_SELF };
+const alig_ad_opdef alig_ad_def_tanh = { "tanh", tanh_forward, tanh_backward, 0,
+                                     ALIG_AD_BWD_KNOWN | ALIG_AD_BWD_SELF };
 
 /* ---------------------------------------------------------------- add, mul */
 
@@ -124,8 +127,9 @@ static void mul_backward(alig_ad_graph *G, alig_ad_node *n, int train)
     if (n->in[1]->grad) alig_nk_mul_backward(n->size, n->in[0]->value, n->grad, n->in[1]->grad);
 }
 
-const alig_ad_opdef alig_ad_def_add = { "add", add_forward, add_backward, 3u };
-const alig_ad_opdef alig_ad_def_mul = { "mul", mul_forward, mul_backward, 0 };
+const alig_ad_opdef alig_ad_def_add = { "add", add_forward, add_backward, 3u, ALIG_AD_BWD_KNOWN };
+const alig_ad_opdef alig_ad_def_mul = { "mul", mul_forward, mul_backward, 0,
+                                     ALIG_AD_BWD_KNOWN | ALIG_AD_BWD_IN(0) | ALIG_AD_BWD_IN(1) };
 
 /* ---------------------------------------------------------------- affine */
 
@@ -152,7 +156,7 @@ static void affine_backward(alig_ad_graph *G, alig_ad_node *n, int train)
     if (n->in[0]->grad) alig_nk_axpy(n->size, n->aux.affine.a, n->grad, n->in[0]->grad);
 }
 
-const alig_ad_opdef alig_ad_def_affine = { "affine", affine_forward, affine_backward, 0 };
+const alig_ad_opdef alig_ad_def_affine = { "affine", affine_forward, affine_backward, 0, ALIG_AD_BWD_KNOWN };
 
 /* ---------------------------------------------------------------- softmax */
 
@@ -180,4 +184,5 @@ static void softmax_backward(alig_ad_graph *G, alig_ad_node *n, int train)
     if (n->in[0]->grad) alig_nk_softmax_backward(n->dims[0], n->dims[1], n->value, n->grad, n->in[0]->grad);
 }
 
-const alig_ad_opdef alig_ad_def_softmax = { "softmax", softmax_forward, softmax_backward, 0 };
+const alig_ad_opdef alig_ad_def_softmax = { "softmax", softmax_forward, softmax_backward, 0,
+                                     ALIG_AD_BWD_KNOWN | ALIG_AD_BWD_SELF };

@@ -64,7 +64,8 @@ static void matmul_backward(alig_ad_graph *G, alig_ad_node *n, int train)
     }
 }
 
-const alig_ad_opdef alig_ad_def_matmul = { "matmul", matmul_forward, matmul_backward, 0 };
+const alig_ad_opdef alig_ad_def_matmul = { "matmul", matmul_forward, matmul_backward, 0,
+                                     ALIG_AD_BWD_KNOWN | ALIG_AD_BWD_IN(0) | ALIG_AD_BWD_IN(1) };
 
 /* ---------------------------------------------------------------- bias_add */
 
@@ -93,7 +94,7 @@ static void bias_backward(alig_ad_graph *G, alig_ad_node *n, int train)
     if (n->in[1]->grad) alig_nk_bias_backward(n->dims[0], n->dims[1], alig_ad_inner(n, 2), n->grad, n->in[1]->grad);
 }
 
-const alig_ad_opdef alig_ad_def_bias_add = { "bias_add", bias_forward, bias_backward, 0 };
+const alig_ad_opdef alig_ad_def_bias_add = { "bias_add", bias_forward, bias_backward, 0, ALIG_AD_BWD_KNOWN };
 
 /* ---------------------------------------------------------------- sum */
 
@@ -118,4 +119,4 @@ static void sum_backward(alig_ad_graph *G, alig_ad_node *n, int train)
     if (n->in[0]->grad) alig_nk_add_const(n->in[0]->size, n->grad[0], n->in[0]->grad);
 }
 
-const alig_ad_opdef alig_ad_def_sum = { "sum", sum_forward, sum_backward, 0 };
+const alig_ad_opdef alig_ad_def_sum = { "sum", sum_forward, sum_backward, 0, ALIG_AD_BWD_KNOWN };

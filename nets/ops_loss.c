@@ -62,7 +62,7 @@ static void ce_backward(alig_ad_graph *G, alig_ad_node *n, int train)
                                     n->in[0]->grad);
 }
 
-const alig_ad_opdef alig_ad_def_softmax_ce = { "softmax_ce", ce_forward, ce_backward, 0 };
+const alig_ad_opdef alig_ad_def_softmax_ce = { "softmax_ce", ce_forward, ce_backward, 0, ALIG_AD_BWD_KNOWN };
 
 /* ---------------------------------------------------------------- multi-class hinge */
 
@@ -93,7 +93,7 @@ static void hinge_backward(alig_ad_graph *G, alig_ad_node *n, int train)
                                n->in[0]->grad);
 }
 
-const alig_ad_opdef alig_ad_def_hinge = { "hinge", hinge_forward, hinge_backward, 0 };
+const alig_ad_opdef alig_ad_def_hinge = { "hinge", hinge_forward, hinge_backward, 0, ALIG_AD_BWD_KNOWN };
 
 /* ---------------------------------------------------------------- binary cross-entropy on logits */
 
@@ -125,4 +125,5 @@ static void bce_backward(alig_ad_graph *G, alig_ad_node *n, int train)
         alig_nk_bce_logits_backward(n->in[0]->size, n->in[0]->value, n->in[1]->value, n->grad[0], n->in[0]->grad);
 }
 
-const alig_ad_opdef alig_ad_def_bce_logits = { "bce_logits", bce_forward, bce_backward, 0 };
+const alig_ad_opdef alig_ad_def_bce_logits = { "bce_logits", bce_forward, bce_backward, 0,
+                                     ALIG_AD_BWD_KNOWN | ALIG_AD_BWD_IN(0) | ALIG_AD_BWD_IN(1) };

@@ -47,4 +47,4 @@ static void lstm_backward(alig_ad_graph *G, alig_ad_node *n, int train)
 }
 
 /* the gates' gradient is written in full (overwrites bit 0); the state's only in its c half */
-const alig_ad_opdef alig_ad_def_lstm_cell = { "lstm_cell", lstm_forward, lstm_backward, 1u };
+const alig_ad_opdef alig_ad_def_lstm_cell = { "lstm_cell", lstm_forward, lstm_backward, 1u, 0 };

@@ -3,7 +3,7 @@
  *
  * Dropout (Srivastava et al. 2014), inverted: train y = x ⊙ m, m_i = [u_i >= p]/(1 − p), so the
  * expectation is unchanged and evaluation is the identity. The mask is stored for backward
- * (dx += dy ⊙ m). u_i comes from a counter-based SplitMix64 stream keyed by (graph seed, node
+ * (dx += dy ⊙ m), as one byte per element (kept or not). u_i comes from a counter-based SplitMix64 stream keyed by (graph seed, node
  * index, training-forward count): deterministic for any thread count and recomputable.
  *
  * Batch normalisation (Ioffe & Szegedy 2015), PyTorch's conventions: biased batch variance to
@@ -29,7 +29,7 @@ alig_ad_node *alig_ad_dropout(alig_ad_graph *G, alig_ad_node *x, double p)
     alig_ad_node *n = alig_ad_new_node(G, ALIG_OP_DROPOUT, x->ndim, x->dims, 1, ins);
     if (!n) return NULL;
     n->aux.dropout.p = (float)p;
-    n->work_bytes = n->size * sizeof(float);
+    n->work_bytes = n->size;                            /* the mask, one byte per element */
     return n;
 }
 
@@ -49,24 +49,25 @@ static alig_status dropout_forward(alig_ad_graph *G, alig_ad_node *n, int train)
         memcpy(n->value, n->in[0]->value, n->size * sizeof *n->value);
         return ALIG_SUCCESS;
     }
-    float *mask = n->work;
-    alig_nk_dropout_mask(n->size, p, dropout_key(G->seed, n->index, G->step), mask);
-    alig_nk_mul_forward(n->size, n->in[0]->value, mask, n->value);
+    alig_nk_dropout_forward(n->size, p, dropout_key(G->seed, n->index, G->step), n->in[0]->value, n->work,
+                            n->value);
     return ALIG_SUCCESS;
 }
 
 static void dropout_backward(alig_ad_graph *G, alig_ad_node *n, int train)
 {
-    (void)G;
     alig_ad_node *x = n->in[0];
     if (!x->grad) return;
-    if (!train || n->aux.dropout.p == 0.0f)
-        alig_nk_axpy(n->size, 1.0f, n->grad, x->grad);
+    const int set = alig_ad_grad_claim(G, x);      /* the first contribution is written, not added */
+    if (train && n->aux.dropout.p != 0.0f)
+        alig_nk_dropout_backward(n->size, n->aux.dropout.p, n->work, n->grad, x->grad, set);
+    else if (set)
+        alig_nk_affine_forward(n->size, 1.0f, 0.0f, n->grad, x->grad);     /* 1·dy + 0, as 0 + 1·dy */
     else
-        alig_nk_mul_backward(n->size, n->work, n->grad, x->grad);
+        alig_nk_axpy(n->size, 1.0f, n->grad, x->grad);
 }
 
-const alig_ad_opdef alig_ad_def_dropout = { "dropout", dropout_forward, dropout_backward, 0 };
+const alig_ad_opdef alig_ad_def_dropout = { "dropout", dropout_forward, dropout_backward, 1u, ALIG_AD_BWD_KNOWN };
 
 /* ---------------------------------------------------------------- batch normalisation */
 
@@ -134,4 +135,5 @@ static void bn_backward(alig_ad_graph *G, alig_ad_node *n, int train)
                         affine ? n->in[BN_BETA]->grad : NULL);
 }
 
-const alig_ad_opdef alig_ad_def_batchnorm = { "batchnorm", bn_forward, bn_backward, 1u };
+const alig_ad_opdef alig_ad_def_batchnorm = { "batchnorm", bn_forward, bn_backward, 1u,
+                                     ALIG_AD_BWD_KNOWN | ALIG_AD_BWD_IN(0) | ALIG_AD_BWD_IN(3) | ALIG_AD_BWD_SELF };

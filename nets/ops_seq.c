@@ -68,7 +68,7 @@ static void reverse_backward(alig_ad_graph *G, alig_ad_node *n, int train)
         alig_nk_seq_reverse_backward(n->dims[0], n->dims[1], n->dims[2], n->work, n->grad, n->in[0]->grad);
 }
 
-const alig_ad_opdef alig_ad_def_seq_reverse = { "seq_reverse", reverse_forward, reverse_backward, 0 };
+const alig_ad_opdef alig_ad_def_seq_reverse = { "seq_reverse", reverse_forward, reverse_backward, 0, 0 };
 
 /* ---------------------------------------------------------------- max-pooling over time */
 
@@ -99,4 +99,4 @@ static void maxpool_backward(alig_ad_graph *G, alig_ad_node *n, int train)
     if (n->in[0]->grad) alig_nk_seq_maxpool_backward(n->dims[0], n->dims[1], n->work, n->grad, n->in[0]->grad);
 }
 
-const alig_ad_opdef alig_ad_def_seq_maxpool = { "seq_maxpool", maxpool_forward, maxpool_backward, 0 };
+const alig_ad_opdef alig_ad_def_seq_maxpool = { "seq_maxpool", maxpool_forward, maxpool_backward, 0, 0 };

@@ -62,7 +62,7 @@ static void concat_backward(alig_ad_graph *G, alig_ad_node *n, int train)
     }
 }
 
-const alig_ad_opdef alig_ad_def_concat = { "concat", concat_forward, concat_backward, 0 };
+const alig_ad_opdef alig_ad_def_concat = { "concat", concat_forward, concat_backward, 0, ALIG_AD_BWD_KNOWN };
 
 /* ---------------------------------------------------------------- slice */
 
@@ -107,7 +107,7 @@ static void slice_backward(alig_ad_graph *G, alig_ad_node *n, int train)
                      (size_t)x->dims[1] * inner);
 }
 
-const alig_ad_opdef alig_ad_def_slice = { "slice", slice_forward, slice_backward, 0 };
+const alig_ad_opdef alig_ad_def_slice = { "slice", slice_forward, slice_backward, 0, ALIG_AD_BWD_KNOWN };
 
 /* ---------------------------------------------------------------- reshape, flatten */
 
@@ -150,4 +150,4 @@ static void reshape_backward(alig_ad_graph *G, alig_ad_node *n, int train)
     if (n->in[0]->grad) alig_nk_axpy(n->size, 1.0f, n->grad, n->in[0]->grad);
 }
 
-const alig_ad_opdef alig_ad_def_reshape = { "reshape", reshape_forward, reshape_backward, 0 };
+const alig_ad_opdef alig_ad_def_reshape = { "reshape", reshape_forward, reshape_backward, 0, ALIG_AD_BWD_KNOWN };

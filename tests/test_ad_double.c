@@ -1605,6 +1605,13 @@ static void model_check(const mcase *mc)
         for (size_t i = 0; i < set.n; i++) lab[i] = (float)set.y[i];
         if (!mc->eval) {
             CU_ASSERT_FATAL(alig_nn_net_gradient(net, &set, NULL, 0, set.n, &Lf, NULL) == ALIG_SUCCESS);
+            /* the training graph shares memory by liveness (alig_ad_graph_compile_planned): what
+             * backward reads is readable after a forward, not after the backward; repeat that
+             * step's forward (same dropout stream position) to read the masks */
+            uint64_t seed, step;
+            alig_ad_graph_rng(G, &seed, &step);
+            alig_ad_graph_set_rng(G, seed, step - 1);
+            CU_ASSERT_FATAL(alig_ad_forward(G, 1) == ALIG_SUCCESS && fabs(alig_ad_scalar(Lnode) - Lf) == 0.0);
             mr_read_masks(m, G);
         } else {
             memcpy(xin->value, set.x, nin * sizeof *set.x);

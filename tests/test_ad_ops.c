@@ -14,6 +14,9 @@
  *     from running averages, a second graph sharing the arena);
  *   - dropout train/eval semantics and determinism (seed, step, thread count);
  *   - with OpenMP, a CNN's loss and gradient with 1 and 2 threads (within float rounding);
+ *   - a training graph planned by liveness (alig_ad_graph_compile_planned) against the same
+ *     graph compiled plainly: bitwise equal losses, kept values and gradients from poisoned
+ *     buffers, less memory;
  *   - the flat x/g contract (views, zeroing, accumulation) and shape errors reported as a
  *     status with a message, never a crash;
  *   - the solver core (ALIG_F32) training a small net through x and g. */
@@ -22,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -1009,6 +1013,154 @@ static void test_inference_compile(void)
     alig_ad_params_free(P);
 }
 
+/* A graph with every op whose backward-read set is recorded (and clip, which has none), built
+ * three times over one arena: compiled plainly (every node its own buffers), planned (values and
+ * gradients sharing memory by liveness), and planned in the second one's memory
+ * (alig_ad_graph_borrow). The planned one starts with every buffer poisoned with NaN; over three
+ * training steps and one evaluation-mode step, the planned graphs' losses, kept logits and g
+ * must equal the plain graph's bit for bit, with less memory. */
+enum { PN = 4, PC = 3, PH = 8, PK = 6, PCLS = 5 };
+
+static alig_ad_node *planned_net(alig_ad_graph *G, const int *id, alig_ad_node **x, alig_ad_node **y,
+                                 alig_ad_node **t, alig_ad_node **logits, alig_ad_node **clip)
+{
+    const alig_ad_conv_opts pad1 = { .pad_h = 1, .pad_w = 1 };
+    const alig_ad_bn_opts bnr = { .momentum = 0.1, .eps = 1e-5, .relu = 1 };
+    const alig_ad_pool_opts p2 = { .kh = 2, .kw = 2 };
+    *x = alig_ad_input(G, 4, (int[]){ PN, PC, PH, PH });
+    *y = alig_ad_input(G, 1, (int[]){ PN });
+    *t = alig_ad_input(G, 2, (int[]){ PN, PCLS });
+    alig_ad_node *c1 = alig_ad_conv2d(G, *x, alig_ad_param(G, id[0]), NULL, &pad1);
+    alig_ad_node *b1 = alig_ad_batchnorm(G, c1, alig_ad_param(G, id[1]), alig_ad_param(G, id[2]),
+                                         alig_ad_buffer(G, id[3]), alig_ad_buffer(G, id[4]), &bnr);
+    alig_ad_node *d = alig_ad_dropout(G, b1, 0.3);
+    alig_ad_node *c2 = alig_ad_conv2d(G, d, alig_ad_param(G, id[5]), NULL, &pad1);
+    alig_ad_node *sc = alig_ad_conv2d(G, *x, alig_ad_param(G, id[6]), NULL, NULL);
+    alig_ad_node *r = alig_ad_relu(G, alig_ad_add(G, c2, sc));
+    alig_ad_node *cat = alig_ad_concat(G, 2, (alig_ad_node *[]){ alig_ad_maxpool2d(G, r, &p2),
+                                                                 alig_ad_avgpool2d(G, b1, &p2) });
+    alig_ad_node *s = alig_ad_slice(G, cat, 2, 8);
+    alig_ad_node *m = alig_ad_affine(G, alig_ad_mul(G, alig_ad_tanh(G, s), alig_ad_sigmoid(G, s)), 2.0, 0.1);
+    *clip = alig_ad_clip(G, m, -0.3, 0.3);
+    alig_ad_node *gp = alig_ad_global_avgpool(G, alig_ad_reshape(G, *clip, 4, (int[]){ PN, 8, 2, 8 }));
+    *logits = alig_ad_bias_add(G, alig_ad_matmul(G, gp, alig_ad_param(G, id[7]), 0, 0), alig_ad_param(G, id[8]));
+    alig_ad_node *sm = alig_ad_softmax(G, *logits);
+    alig_ad_node *l = alig_ad_add(G, alig_ad_softmax_ce(G, *logits, *y), alig_ad_hinge(G, *logits, *y, 0));
+    l = alig_ad_add(G, l, alig_ad_bce_logits(G, *logits, *t));
+    return alig_ad_add(G, l, alig_ad_sum(G, alig_ad_mul(G, sm, *t)));
+}
+
+static void test_planned_compile(void)
+{
+    alig_ad_params *P;
+    alig_ad_graph *G[3];
+    alig_ad_node *x[3], *y[3], *t[3], *lg[3], *loss[3], *clip[3];
+    int id[9];
+    CU_ASSERT_FATAL(alig_ad_params_alloc(&P) == ALIG_SUCCESS);
+    CU_ASSERT_FATAL(alig_ad_params_add(P, 4, (int[]){ PK, PC, 3, 3 }, &id[0]) == ALIG_SUCCESS);
+    CU_ASSERT_FATAL(alig_ad_params_add(P, 1, (int[]){ PK }, &id[1]) == ALIG_SUCCESS);
+    CU_ASSERT_FATAL(alig_ad_params_add(P, 1, (int[]){ PK }, &id[2]) == ALIG_SUCCESS);
+    CU_ASSERT_FATAL(alig_ad_params_add_buffer(P, 1, (int[]){ PK }, 0.0f, &id[3]) == ALIG_SUCCESS);
+    CU_ASSERT_FATAL(alig_ad_params_add_buffer(P, 1, (int[]){ PK }, 1.0f, &id[4]) == ALIG_SUCCESS);
+    CU_ASSERT_FATAL(alig_ad_params_add(P, 4, (int[]){ PK, PK, 3, 3 }, &id[5]) == ALIG_SUCCESS);
+    CU_ASSERT_FATAL(alig_ad_params_add(P, 4, (int[]){ PK, PC, 1, 1 }, &id[6]) == ALIG_SUCCESS);
+    CU_ASSERT_FATAL(alig_ad_params_add(P, 2, (int[]){ 8, PCLS }, &id[7]) == ALIG_SUCCESS);
+    CU_ASSERT_FATAL(alig_ad_params_add(P, 1, (int[]){ PCLS }, &id[8]) == ALIG_SUCCESS);
+    for (int g = 0; g < 3; g++) {
+        CU_ASSERT_FATAL(alig_ad_graph_alloc(&G[g], P, 11) == ALIG_SUCCESS);
+        loss[g] = planned_net(G[g], id, &x[g], &y[g], &t[g], &lg[g], &clip[g]);
+        CU_ASSERT_FATAL(loss[g] != NULL);
+    }
+    CU_ASSERT(alig_ad_graph_borrow(G[2], G[1]) == ALIG_EINVAL);       /* the donor is not compiled */
+    CU_ASSERT(alig_ad_keep(G[1], NULL) == ALIG_EINVAL);
+    CU_ASSERT(alig_ad_keep(G[1], lg[0]) == ALIG_EINVAL);               /* a node of another graph */
+    CU_ASSERT_FATAL(alig_ad_keep(G[1], lg[1]) == ALIG_SUCCESS);
+    CU_ASSERT(alig_ad_graph_bytes(G[1]) == 0);                         /* not compiled */
+    CU_ASSERT_FATAL(alig_ad_graph_compile(G[0]) == ALIG_SUCCESS);
+    CU_ASSERT_FATAL(alig_ad_graph_compile_planned(G[1]) == ALIG_SUCCESS);
+    CU_ASSERT(alig_ad_graph_compile_planned(G[0]) == ALIG_EINVAL);     /* already a plain graph */
+    CU_ASSERT(alig_ad_graph_compile_inference(G[1]) == ALIG_EINVAL);
+    CU_ASSERT(alig_ad_graph_compile(G[1]) == ALIG_SUCCESS);            /* stays planned */
+    CU_ASSERT(alig_ad_keep(G[1], lg[1]) == ALIG_EINVAL);               /* compiled */
+    /* G[2], planned, runs in G[1]'s memory; they alternate below */
+    CU_ASSERT(alig_ad_graph_borrow(G[1], G[2]) == ALIG_EINVAL);       /* G[1] is compiled */
+    CU_ASSERT_FATAL(alig_ad_graph_borrow(G[2], G[1]) == ALIG_SUCCESS);
+    CU_ASSERT_FATAL(alig_ad_keep(G[2], lg[2]) == ALIG_SUCCESS && alig_ad_graph_compile_planned(G[2]) == ALIG_SUCCESS);
+    const size_t b0 = alig_ad_graph_bytes(G[0]), b1 = alig_ad_graph_bytes(G[1]), b2 = alig_ad_graph_bytes(G[2]);
+    printf("  activation bytes: plain %zu, planned %zu, borrowing %zu\n", b0, b1, b2);
+    CU_ASSERT(b1 > 0 && b1 < b0 * 3 / 4 && b2 < b1 / 2);
+    /* clip has no recorded read set: private buffers; the others share */
+    CU_ASSERT(clip[1]->value != clip[0]->value);
+    int shared_pairs = 0;
+    for (int i = 0; i < alig_ad_graph_size(G[1]); i++) {
+        const alig_ad_node *a = alig_ad_graph_node(G[1], i);
+        if (a == clip[1]) {
+            for (int j = 0; j < alig_ad_graph_size(G[1]); j++) {
+                const alig_ad_node *b = alig_ad_graph_node(G[1], j);
+                CU_ASSERT(j == i || b->op == ALIG_OP_PARAM || b->op == ALIG_OP_BUFFER ||
+                          (b->value != a->value && b->grad != a->value && b->value != a->grad && b->grad != a->grad));
+            }
+        }
+        for (int j = 0; j < i; j++) {
+            const alig_ad_node *b = alig_ad_graph_node(G[1], j);
+            if (a->op == ALIG_OP_PARAM || b->op == ALIG_OP_PARAM || a->op == ALIG_OP_BUFFER || b->op == ALIG_OP_BUFFER)
+                continue;
+            shared_pairs += a->value == b->value || (a->grad && (a->grad == b->value || a->grad == b->grad));
+        }
+    }
+    CU_ASSERT(shared_pairs >= 5);
+    /* poison every activation buffer of the planned graph */
+    for (int i = 0; i < alig_ad_graph_size(G[1]); i++) {
+        alig_ad_node *a = alig_ad_graph_node(G[1], i);
+        if (a->op == ALIG_OP_PARAM || a->op == ALIG_OP_BUFFER) continue;
+        for (size_t k = 0; k < a->size; k++) {
+            a->value[k] = NAN;
+            if (a->grad) a->grad[k] = NAN;
+        }
+    }
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    CU_ASSERT_FATAL(r != NULL);
+    gsl_rng_set(r, 5);
+    float *xv = alig_ad_params_x(P), *gv = alig_ad_params_g(P);
+    const size_t n = alig_ad_params_n(P);
+    for (size_t i = 0; i < n; i++) xv[i] = (float)(0.5 * gsl_ran_gaussian_ziggurat(r, 1.0));
+    float *g0 = malloc(n * sizeof *g0);
+    float lg0[PN * PCLS];
+    CU_ASSERT_FATAL(g0 != NULL);
+    int same = 1, nonzero = 0;
+    for (int step = 0; step < 4; step++) {
+        const int train = step < 3;
+        for (size_t i = 0; i < x[0]->size; i++) x[0]->value[i] = x[1]->value[i] = (float)gsl_ran_gaussian_ziggurat(r, 1.0);
+        for (int i = 0; i < PN; i++) y[0]->value[i] = y[1]->value[i] = (float)gsl_rng_uniform_int(r, PCLS);
+        for (size_t i = 0; i < t[0]->size; i++) t[0]->value[i] = t[1]->value[i] = (float)gsl_rng_uniform(r);
+        for (size_t i = 0; i < x[0]->size; i++) x[2]->value[i] = x[0]->value[i];
+        for (int i = 0; i < PN; i++) y[2]->value[i] = y[0]->value[i];
+        for (size_t i = 0; i < t[0]->size; i++) t[2]->value[i] = t[0]->value[i];
+        for (int g = 0; g < 3; g++) alig_ad_graph_set_rng(G[g], 11, (uint64_t)step);    /* same dropout masks */
+        CU_ASSERT_FATAL(alig_ad_forward(G[0], train) == ALIG_SUCCESS && alig_ad_backward(G[0], loss[0]) == ALIG_SUCCESS);
+        memcpy(g0, gv, n * sizeof *g0);
+        memcpy(lg0, lg[0]->value, sizeof lg0);
+        const double L0 = alig_ad_scalar(loss[0]);
+        CU_ASSERT_FATAL(alig_ad_forward(G[1], train) == ALIG_SUCCESS && alig_ad_backward(G[1], loss[1]) == ALIG_SUCCESS);
+        same &= memcmp(g0, gv, n * sizeof *g0) == 0 && memcmp(lg0, lg[1]->value, sizeof lg0) == 0 &&
+                alig_ad_scalar(loss[1]) == L0 && isfinite(L0);
+        CU_ASSERT_FATAL(alig_ad_forward(G[2], train) == ALIG_SUCCESS && alig_ad_backward(G[2], loss[2]) == ALIG_SUCCESS);
+        same &= memcmp(g0, gv, n * sizeof *g0) == 0 && memcmp(lg0, lg[2]->value, sizeof lg0) == 0 &&
+                alig_ad_scalar(loss[2]) == L0;
+        for (size_t i = 0; i < n; i++) nonzero += gv[i] != 0.0f;
+    }
+    CU_ASSERT(same);
+    CU_ASSERT(nonzero > (int)n);                           /* most coordinates moved in each step */
+    CU_ASSERT(alig_ad_backward(G[1], loss[1]) == ALIG_EINVAL);       /* a second backward needs a forward */
+    CU_ASSERT(alig_ad_backward(G[0], loss[0]) == ALIG_SUCCESS);      /* (a plain graph allows it) */
+    free(g0);
+    gsl_rng_free(r);
+    alig_ad_graph_free(G[2]);           /* the borrower first */
+    alig_ad_graph_free(G[0]);
+    alig_ad_graph_free(G[1]);
+    alig_ad_params_free(P);
+}
+
 static void test_shape_errors(void)
 {
     alig_ad_params *P;
@@ -1226,6 +1378,7 @@ int main(void)
     CU_add_test(s4, "flat x/g views, zeroing, accumulation", test_flat_params);
     CU_add_test(s4, "shape errors: status + message", test_shape_errors);
     CU_add_test(s4, "inference compile: no gradients, same values", test_inference_compile);
+    CU_add_test(s4, "planned compile: shared buffers, same results bit for bit", test_planned_compile);
     CU_add_test(s4, "solver core (ALIG_F32) trains a net", test_solver_drives_net);
 #ifdef _OPENMP   /* without OpenMP there is one thread count only: not registered, not counted */
     CU_add_test(s4, "1 vs 2 threads, whole graph", test_threads_graph);

@@ -1,5 +1,6 @@
 /* test_data.c - IDX reader on generated good, truncated and corrupt files (plain and gzip),
- * image-set loading, seeded split, normalisation, shuffling, batches, and Fashion-MNIST itself
+ * image-set loading, seeded split, normalisation, shuffling, batches, byte sets against float sets
+ * (bit for bit), and Fashion-MNIST itself
  * when Debian's dataset-fashion-mnist is installed (required when ALIG_REQUIRE_FMNIST=1).
  *
  * Files are generated here byte by byte from the IDX definition (big-endian magic 0x0000TTNN,
@@ -376,17 +377,23 @@ static void test_load_idx(void)
     CU_ASSERT_EQUAL_FATAL(alig_data_load_idx(tpath("im"), tpath("lb"), 10, &s, err, sizeof err), ALIG_SUCCESS);
     CU_ASSERT(s.n == 6 && s.c == 1 && s.h == 5 && s.w == 4 && s.num_classes == 10);
     CU_ASSERT_EQUAL(alig_image_set_sample_size(&s), 20);
+    /* a byte set: the file's bytes, and the table v / 255 */
+    CU_ASSERT_FATAL(s.x == NULL && s.u != NULL && s.lut != NULL);
+    CU_ASSERT(memcmp(s.u, d, 120) == 0);
     int exact = 1;
+    float xb[120];
+    CU_ASSERT_EQUAL_FATAL(alig_data_batch(&s, NULL, 0, 6, xb, NULL), ALIG_SUCCESS);
     for (size_t i = 0; i < 120; i++) {
         /* x = u/255: within half an ulp of the double quotient; 0 and 255 exactly 0 and 1 */
-        if (fabs((double)s.x[i] - d[i] / 255.0) > 3e-8) exact = 0;
-        if (d[i] == 255 && s.x[i] != 1.0f) exact = 0;
-        if (d[i] == 0 && s.x[i] != 0.0f) exact = 0;
+        const float v = alig_image_set_value(&s, i);
+        if (fabs((double)v - d[i] / 255.0) > 3e-8 || xb[i] != v) exact = 0;
+        if (d[i] == 255 && v != 1.0f) exact = 0;
+        if (d[i] == 0 && v != 0.0f) exact = 0;
     }
     CU_ASSERT(exact);
     for (size_t i = 0; i < 6; i++) CU_ASSERT_EQUAL(s.y[i], lab[i]);
     alig_image_set_free(&s);
-    CU_ASSERT(s.x == NULL && s.y == NULL && s.n == 0);
+    CU_ASSERT(s.x == NULL && s.u == NULL && s.lut == NULL && s.y == NULL && s.n == 0);
     alig_image_set_free(NULL);
 
     /* num_classes = 0 infers max label + 1 */
@@ -397,7 +404,7 @@ static void test_load_idx(void)
     /* a label out of range names the labels file and the index */
     expect_fail(alig_data_load_idx(tpath("im"), tpath("lb"), 9, &s, err, sizeof err), ALIG_EFORMAT, err,
                 tpath("lb"), "label 9 at index 2");
-    CU_ASSERT(s.x == NULL && s.n == 0);
+    CU_ASSERT(s.x == NULL && s.u == NULL && s.n == 0);
 
     /* count mismatch names both files */
     write_labels("lb5", 5, lab, 1);
@@ -434,7 +441,8 @@ static void test_fashion_mnist_dir(void)
     CU_ASSERT(tr.n == 8 && te.n == 3 && tr.c == 1 && tr.h == 28 && te.w == 28);
     CU_ASSERT(tr.num_classes == 10 && te.num_classes == 10);
     CU_ASSERT(te.y[0] == 9 && tr.y[7] == 7);
-    CU_ASSERT(tr.x[100] == (float)a[100] / 255.0f && te.x[783] == (float)t[783] / 255.0f);
+    CU_ASSERT(alig_image_set_value(&tr, 100) == (float)a[100] / 255.0f &&
+              alig_image_set_value(&te, 783) == (float)t[783] / 255.0f);
     alig_image_set_free(&tr);
     alig_image_set_free(&te);
     /* test part only */
@@ -445,7 +453,7 @@ static void test_fashion_mnist_dir(void)
     remove(tpath("fm/t10k-labels-idx1-ubyte.gz"));
     expect_fail(alig_data_load_fashion_mnist(sub, &tr, &te, err, sizeof err), ALIG_EIO, err,
                 tpath("fm/t10k-labels-idx1-ubyte.gz"), "dataset-fashion-mnist");
-    CU_ASSERT(tr.x == NULL && te.x == NULL);              /* the loaded train part was released */
+    CU_ASSERT(tr.u == NULL && te.u == NULL);              /* the loaded train part was released */
     remove(tpath("fm/train-images-idx3-ubyte.gz"));
     remove(tpath("fm/train-labels-idx1-ubyte"));
     remove(tpath("fm/t10k-images-idx3-ubyte"));
@@ -521,6 +529,69 @@ static void test_split(void)
     alig_image_set_free(&tr);
     alig_image_set_free(&va);
     alig_image_set_free(&all);
+}
+
+/* A byte set and the float set of its values (float)u / 255 go through the same pipeline (split,
+ * statistics, normalisation with the training split's statistics, a second normalisation, a
+ * subset, batches in a shuffled order) and must agree bit for bit at every stage. */
+static void test_bytes_equal_floats(void)
+{
+    const size_t n = 90, c = 3, h = 5, w = 4, ss = c * h * w;
+    alig_image_set b, f = { .n = n, .c = c, .h = h, .w = w, .num_classes = 7 };
+    CU_ASSERT_FATAL(alig_image_set_alloc_bytes(&b, n, c, h, w, 7) == ALIG_SUCCESS);
+    CU_ASSERT_EQUAL(alig_image_set_alloc_bytes(NULL, n, c, h, w, 7), ALIG_EINVAL);
+    alig_image_set z;
+    CU_ASSERT_EQUAL(alig_image_set_alloc_bytes(&z, 0, c, h, w, 7), ALIG_EBADLEN);
+    f.x = malloc(n * ss * sizeof *f.x);
+    f.y = malloc(n * sizeof *f.y);
+    CU_ASSERT_FATAL(f.x && f.y);
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(r, 21);
+    for (size_t i = 0; i < n * ss; i++) {
+        const size_t k = (i / (h * w)) % c;      /* channels with different ranges */
+        b.u[i] = (uint8_t)gsl_rng_uniform_int(r, 64 + 96 * k);
+        f.x[i] = (float)b.u[i] / 255.0f;
+    }
+    for (size_t i = 0; i < n; i++) b.y[i] = f.y[i] = (int32_t)(i % 7);
+    alig_image_set bt, bv, ft, fv;
+    CU_ASSERT_FATAL(alig_data_split(&b, 20, 3, &bt, &bv) == ALIG_SUCCESS && alig_data_split(&f, 20, 3, &ft, &fv) == 0);
+    CU_ASSERT(bt.u && bt.lut && !bt.x && bv.u && ft.x && !ft.u);
+    double mb[3], sb[3], mf[3], sf[3];
+    alig_image_set *bo[] = { &bv }, *fo[] = { &fv };
+    CU_ASSERT_FATAL(alig_data_normalise(&bt, bo, 1, mb, sb) == ALIG_SUCCESS);
+    CU_ASSERT_FATAL(alig_data_normalise(&ft, fo, 1, mf, sf) == ALIG_SUCCESS);
+    CU_ASSERT(memcmp(mb, mf, sizeof mb) == 0 && memcmp(sb, sf, sizeof sb) == 0);
+    CU_ASSERT(mf[2] > mf[0] + 0.1);                       /* the channels differ */
+    const double m2[3] = { 0.1, -0.2, 0.3 }, s2[3] = { 1.5, 0.7, 2.0 };
+    CU_ASSERT_FATAL(alig_data_normalise_with(&bv, m2, s2) == ALIG_SUCCESS && alig_data_normalise_with(&fv, m2, s2) == 0);
+    CU_ASSERT(alig_data_channel_stats(&bt, mb, sb) == ALIG_SUCCESS && alig_data_channel_stats(&ft, mf, sf) == 0);
+    CU_ASSERT(memcmp(mb, mf, sizeof mb) == 0 && memcmp(sb, sf, sizeof sb) == 0);
+    size_t pick[4] = { 3, 0, 19, 3 };
+    alig_image_set bs, fs;
+    CU_ASSERT_FATAL(alig_image_set_subset(&bv, pick, 4, &bs) == 0 && alig_image_set_subset(&fv, pick, 4, &fs) == 0);
+    size_t perm[70];
+    CU_ASSERT_FATAL(alig_data_shuffle_indices(70, 5, 1, perm) == ALIG_SUCCESS);
+    float *xb = malloc(70 * ss * sizeof *xb), *xf = malloc(70 * ss * sizeof *xf);
+    int32_t yb[70], yf[70];
+    CU_ASSERT_FATAL(xb && xf);
+    int same = 1;
+    const alig_image_set *pb[3] = { &bt, &bv, &bs }, *pf[3] = { &ft, &fv, &fs };
+    for (int q = 0; q < 3; q++) {
+        const size_t m = pb[q]->n;
+        CU_ASSERT_FATAL(m == pf[q]->n);
+        CU_ASSERT_FATAL(alig_data_batch(pb[q], q ? NULL : perm, 0, m, xb, yb) == ALIG_SUCCESS);
+        CU_ASSERT_FATAL(alig_data_batch(pf[q], q ? NULL : perm, 0, m, xf, yf) == ALIG_SUCCESS);
+        same &= memcmp(xb, xf, m * ss * sizeof *xb) == 0 && memcmp(yb, yf, m * sizeof *yb) == 0;
+        for (size_t i = 0; i < m * ss; i++) same &= alig_image_set_value(pb[q], i) == pf[q]->x[i];
+    }
+    CU_ASSERT(same);
+    CU_ASSERT(fabs(xf[5]) > 0.0f);
+    CU_ASSERT(isnan(alig_image_set_value(NULL, 0)));
+    free(xb);
+    free(xf);
+    gsl_rng_free(r);
+    alig_image_set *all[] = { &b, &f, &bt, &bv, &ft, &fv, &bs, &fs };
+    for (int q = 0; q < 8; q++) alig_image_set_free(all[q]);
 }
 
 static void test_stats_hand(void)
@@ -745,6 +816,7 @@ int main(void)
     CU_add_test(s, "split", test_split);
     CU_add_test(s, "stats_hand", test_stats_hand);
     CU_add_test(s, "normalise", test_normalise);
+    CU_add_test(s, "byte sets equal float sets bit for bit", test_bytes_equal_floats);
     CU_add_test(s, "shuffle", test_shuffle);
     CU_add_test(s, "batch", test_batch);
     if (have_fmnist || require)

@@ -12,7 +12,8 @@
  *     absent, and dx written over NaN (set mode); the plan chooser's arithmetic, scratch sizes;
  *   - max pooling (general and 2×2 fast path, with ties) and average pooling vs naive;
  *   - batch normalisation (train and eval, forward and backward) vs the staged naive version;
- *   - the deterministic chunked sum, the counter-based dropout mask;
+ *   - the deterministic chunked sum, the counter-based dropout mask and the byte-mask dropout
+ *     passes against it;
  *   - with OpenMP: 1 vs 2 threads give bitwise-identical results for every kernel of ours, and
  *     for the convolution under a fixed plan (its slots make the split, not the threads).
  * Each comparison prints the largest relative difference it saw.
@@ -603,6 +604,32 @@ static void test_dropout_mask(void)
     /* p = 0 keeps everything with factor 1 */
     CU_ASSERT_EQUAL(alig_nk_dropout_mask(n, 0.0f, 7, m2), n);
     CU_ASSERT(m2[0] == 1.0f && m2[n - 1] == 1.0f);
+    /* the byte-mask passes of the dropout op equal the float mask times x (forward) and
+     * dy (backward, accumulated) bit for bit; x and dy include negatives, so signed zeros count */
+    uint8_t *k = malloc(n);
+    float *x = malloc(n * sizeof *x), *y1 = malloc(n * sizeof *y1), *y2 = malloc(n * sizeof *y2);
+    CU_ASSERT_FATAL(k && x && y1 && y2);
+    for (size_t i = 0; i < n; i++) x[i] = (float)sin(0.37 * (double)i) * (i % 7 == 0 ? 0.0f : 1.0f);
+    for (int pass = 0; pass < 2; pass++) {
+        const float pp = pass ? 0.0f : p;
+        alig_nk_dropout_mask(n, pp, 999, m1);
+        CU_ASSERT_EQUAL(alig_nk_dropout_forward(n, pp, 999, x, k, y2), alig_nk_dropout_mask(n, pp, 999, m1));
+        alig_nk_mul_forward(n, x, m1, y1);
+        CU_ASSERT(memcmp(y1, y2, n * sizeof *y1) == 0);
+        size_t kk = 0;
+        for (size_t i = 0; i < n; i++) kk += k[i] == (m1[i] != 0.0f);
+        CU_ASSERT_EQUAL(kk, n);
+        for (size_t i = 0; i < n; i++) y1[i] = y2[i] = (float)cos(0.11 * (double)i);
+        alig_nk_mul_backward(n, m1, x, y1);
+        alig_nk_dropout_backward(n, pp, k, x, y2, 0);
+        CU_ASSERT(memcmp(y1, y2, n * sizeof *y1) == 0);
+        /* set mode: what accumulating into zeros gives, -0 products included */
+        for (size_t i = 0; i < n; i++) y1[i] = 0.0f, y2[i] = NAN;
+        alig_nk_mul_backward(n, m1, x, y1);
+        alig_nk_dropout_backward(n, pp, k, x, y2, 1);
+        CU_ASSERT(memcmp(y1, y2, n * sizeof *y1) == 0);
+    }
+    free(k); free(x); free(y1); free(y2);
     free(m1); free(m2); free(m3);
 }
 
@@ -746,7 +773,7 @@ int main(void)
     CU_add_test(s, "batchnorm vs naive", test_batchnorm);
     CU_add_test(s, "deterministic sum", test_sum);
     CU_add_test(s, "bias gradient, softmax CE, hinge vs naive", test_bias_losses);
-    CU_add_test(s, "dropout mask", test_dropout_mask);
+    CU_add_test(s, "dropout mask, byte-mask passes", test_dropout_mask);
     CU_add_test(s, "zero (threaded memset)", test_zero);
 #ifdef _OPENMP   /* without OpenMP there is one thread count only: not registered, not counted */
     CU_add_test(s, "1 vs 2 threads", test_threads);

@@ -58,7 +58,7 @@ usage_error "densenet-bc-41-2" --data cifar10 --data-dir "$C10" --model densenet
 usage_error "--dropout" --data cifar10 --data-dir "$C10" --model densenet-bc-10-2 --dropout 0.2 --opt sgd --epochs 1 --out "$O"
 
 # ---------------------------------------------------------------- missing and damaged files
-runtime_error "nowhere/data_batch_1.bin" --data cifar10 --data-dir "$TMP/nowhere" "${RUN[@]}" --epochs 1 --out "$O"
+runtime_error "nowhere: cannot access the data directory" --data cifar10 --data-dir "$TMP/nowhere" "${RUN[@]}" --epochs 1 --out "$O"
 runtime_error "svhn/train_32x32.mat" --data svhn --data-dir "$TMP/svhn" "${RUN[@]}" --epochs 1 --out "$O"
 BAD="$TMP/bad"; cp -r "$C10" "$BAD"
 head -c 5000 "$C10/data_batch_4.bin" > "$BAD/data_batch_4.bin"

@@ -11,7 +11,9 @@
  *     per-channel standardisation from the training split;
  *   - augmentation: a crop with known offset moves known pixels, the flip mirrors them, the padding
  *     is the standardised black; the draws are seeded, uniform and a pure function of (seed, k, j);
- *     the task's batch k is the augmentation of its samples, and the evaluation sets are untouched. */
+ *     the task's batch k is the augmentation of its samples, and the evaluation sets are untouched;
+ *   - the readers' byte sets: the byte augmentation equals the float one on the table's values bit
+ *     for bit; concatenation keeps bytes, labels and the one table, and refuses mixed kinds. */
 #include <CUnit/Basic.h>
 #include <math.h>
 #include <stdio.h>
@@ -29,6 +31,9 @@
 
 #include "alig/task.h"
 #include "alig/vision.h"
+
+/* one value of a float or byte set */
+#define V(set, i) alig_image_set_value((set), (size_t)(i))
 
 static char dir[256];
 
@@ -100,10 +105,10 @@ static void test_cifar10(void)
                 for (int row = 0; row < 32; row += 7)
                     for (int col = 0; col < 32; col += 5) {
                         const int j = ch * 1024 + row * 32 + col;
-                        bad += tr.x[i * 3072 + (size_t)j] != (float)pix(f, r, j) / 255.0f;
+                        bad += V(&tr, i * 3072 + (size_t)j) != (float)pix(f, r, j) / 255.0f;
                     }
         }
-    for (int r = 0; r < 2; r++) bad += te.y[r] != lab10(6, r) || te.x[r * 3072 + 1500] != (float)pix(6, r, 1500) / 255.0f;
+    for (int r = 0; r < 2; r++) bad += te.y[r] != lab10(6, r) || V(&te, r * 3072 + 1500) != (float)pix(6, r, 1500) / 255.0f;
     CU_ASSERT_EQUAL(bad, 0);
     alig_image_set_free(&tr);
     alig_image_set_free(&te);
@@ -128,7 +133,7 @@ static void test_cifar100(void)
     CU_ASSERT(tr.n == 4 && tr.num_classes == 100 && te.n == 1);
     CU_ASSERT(tr.y[0] == 17 && tr.y[1] == 99 && tr.y[2] == 0 && tr.y[3] == 42 && te.y[0] == 55);
     /* pixels start after the two label bytes */
-    CU_ASSERT(tr.x[3 * 3072 + 0] == (float)pix(1, 3, 0) / 255.0f && tr.x[3 * 3072 + 3071] == (float)pix(1, 3, 3071) / 255.0f);
+    CU_ASSERT(V(&tr, 3 * 3072 + 0) == (float)pix(1, 3, 0) / 255.0f && V(&tr, 3 * 3072 + 3071) == (float)pix(1, 3, 3071) / 255.0f);
     alig_image_set_free(&tr);
     alig_image_set_free(&te);
     CU_ASSERT_FATAL(alig_cifar100_load(pth("c100"), 1, &tr, &te, err, sizeof err) == ALIG_SUCCESS);
@@ -148,7 +153,7 @@ static void test_cifar_errors(void)
     memset(&s, 0xAB, sizeof s);
     CU_ASSERT_EQUAL(alig_cifar_read(pth("cut.bin"), 1, 0, 10, &s, err, sizeof err), ALIG_EFORMAT);
     CU_ASSERT(strstr(err, pth("cut.bin")) && strstr(err, "3073-byte records") && strstr(err, "truncated"));
-    CU_ASSERT(s.n == 0 && s.x == NULL && s.y == NULL);
+    CU_ASSERT(s.n == 0 && s.u == NULL && s.y == NULL);
     /* empty */
     write_bytes(pth("empty.bin"), l, 0);
     CU_ASSERT_EQUAL(alig_cifar_read(pth("empty.bin"), 1, 0, 10, &s, err, sizeof err), ALIG_EFORMAT);
@@ -157,7 +162,7 @@ static void test_cifar_errors(void)
     write_cifar(pth("badlab.bin"), 0, 3, 1, bl);
     CU_ASSERT_EQUAL(alig_cifar_read(pth("badlab.bin"), 1, 0, 10, &s, err, sizeof err), ALIG_EFORMAT);
     CU_ASSERT(strstr(err, pth("badlab.bin")) && strstr(err, "record 2") && strstr(err, "label 10"));
-    CU_ASSERT(s.x == NULL);
+    CU_ASSERT(s.u == NULL);
     /* CIFAR-100: fine 100, and a coarse 20 even when the fine labels are used */
     const unsigned char f1[4] = { 1, 5, 2, 100 }, f2[4] = { 20, 5, 2, 6 };
     write_cifar(pth("f1.bin"), 0, 2, 2, f1);
@@ -181,7 +186,7 @@ static void test_cifar_errors(void)
     CU_ASSERT_FATAL(truncate(pth("c10bad/data_batch_3.bin"), 3073 + 5) == 0);
     memset(&tr, 0xAB, sizeof tr);
     CU_ASSERT_EQUAL(alig_cifar10_load(pth("c10bad"), &tr, &te, err, sizeof err), ALIG_EFORMAT);
-    CU_ASSERT(strstr(err, "data_batch_3.bin") && tr.x == NULL && tr.n == 0 && te.x == NULL);
+    CU_ASSERT(strstr(err, "data_batch_3.bin") && tr.u == NULL && tr.n == 0 && te.u == NULL);
     CU_ASSERT_EQUAL(alig_cifar_read(pth("f2.bin"), 3, 0, 10, &s, err, sizeof err), ALIG_EINVAL);
 }
 
@@ -247,10 +252,10 @@ static void test_svhn(void)
         for (int ch = 0; ch < 3; ch++)
             for (int r = 0; r < 32; r += 3)
                 for (int c = 0; c < 32; c += 5)
-                    bad += tr.x[((i * 3 + (size_t)ch) * 32 + (size_t)r) * 32 + (size_t)c] != (float)svx(1, i, ch, r, c) / 255.0f;
+                    bad += V(&tr, ((i * 3 + (size_t)ch) * 32 + (size_t)r) * 32 + (size_t)c) != (float)svx(1, i, ch, r, c) / 255.0f;
     }
     bad += ex.y[0] != 0 || ex.y[1] != 0 || ex.y[2] != 1 || ex.y[3] != 5 || te.y[1] != 0 || te.y[2] != 9;
-    bad += ex.x[3 * 3072 + 1024 + 5 * 32 + 7] != (float)svx(2, 3, 1, 5, 7) / 255.0f;
+    bad += V(&ex, 3 * 3072 + 1024 + 5 * 32 + 7) != (float)svx(2, 3, 1, 5, 7) / 255.0f;
     CU_ASSERT_EQUAL(bad, 0);
     alig_image_set_free(&tr);
     alig_image_set_free(&ex);
@@ -278,7 +283,7 @@ static void test_svhn(void)
         const int named = strstr(err, pth(cs[i].name)) != NULL, says = strstr(err, cs[i].want) != NULL;
         CU_ASSERT(named && says);
         if (!named || !says) printf("\n  %s: got '%s'\n", cs[i].name, err);
-        CU_ASSERT(s.x == NULL && s.y == NULL && s.n == 0);
+        CU_ASSERT(s.u == NULL && s.y == NULL && s.n == 0);
     }
     /* truncated files */
     write_mat(pth("full.mat"), 0, 32, 32, 3, 5, l5, 5, 1, 1, 0);
@@ -297,7 +302,7 @@ static void test_svhn(void)
         CU_ASSERT(strstr(err, pth(nm)) != NULL);
         if (st == ALIG_SUCCESS) printf("\n  %s (cut at %lld of %lld): read without error\n", nm, (long long)cuts[k],
                                        (long long)sb.st_size);
-        CU_ASSERT(s.x == NULL && s.n == 0);
+        CU_ASSERT(s.u == NULL && s.n == 0);
     }
     /* a header that declares more images than ALIG_SVHN_MAX_IMAGES (X's fourth dimension patched
      * in a valid one-image file): refused before anything is allocated or read */
@@ -321,7 +326,7 @@ static void test_svhn(void)
     CU_ASSERT_EQUAL(alig_svhn_read(pth("junk.mat"), &s, err, sizeof err), ALIG_EIO);
     CU_ASSERT(strstr(err, "junk.mat") != NULL);
     CU_ASSERT_EQUAL(alig_svhn_load(pth("nowhere"), &tr, &ex, &te, err, sizeof err), ALIG_EIO);
-    CU_ASSERT(strstr(err, "train_32x32.mat") != NULL && tr.x == NULL);
+    CU_ASSERT(strstr(err, "train_32x32.mat") != NULL && tr.u == NULL);
 #endif
 }
 
@@ -467,10 +472,10 @@ static void test_task_splits(void)
         double s = 0, q = 0;
         const size_t N = t->train.n * 1024;
         for (size_t i = 0; i < t->train.n; i++)
-            for (int j = 0; j < 1024; j++) s += t->train.x[i * 3072 + (size_t)c * 1024 + (size_t)j];
+            for (int j = 0; j < 1024; j++) s += V(&t->train, i * 3072 + (size_t)c * 1024 + (size_t)j);
         for (size_t i = 0; i < t->train.n; i++)
             for (int j = 0; j < 1024; j++) {
-                const double d = t->train.x[i * 3072 + (size_t)c * 1024 + (size_t)j] - s / (double)N;
+                const double d = V(&t->train, i * 3072 + (size_t)c * 1024 + (size_t)j) - s / (double)N;
                 q += d * d;
             }
         CU_ASSERT(fabs(s / (double)N) < 1e-5 && fabs(sqrt(q / (double)(N - 1)) - 1.0) < 1e-5);
@@ -479,14 +484,14 @@ static void test_task_splits(void)
     for (int r = 0; r < 3; r++) {
         const int j = 2048 + 77;   /* blue channel */
         const double raw = (double)((float)pix(6, r, j) / 255.0f);
-        CU_ASSERT(fabs(t->test.x[(size_t)r * 3072 + (size_t)j] - (raw - t->mean[2]) / t->std[2]) < 1e-6);
+        CU_ASSERT(fabs(V(&t->test, (size_t)r * 3072 + (size_t)j) - (raw - t->mean[2]) / t->std[2]) < 1e-6);
     }
     /* train + val hold every record once: labels and a pixel signature as a multiset */
     int seen[5][4] = { { 0 } };
     const alig_image_set *parts[2] = { &t->train, &t->val };
     for (int p = 0; p < 2; p++)
         for (size_t i = 0; i < parts[p]->n; i++) {
-            const double raw0 = parts[p]->x[i * 3072] * t->std[0] + t->mean[0];
+            const double raw0 = V(parts[p], i * 3072) * t->std[0] + t->mean[0];
             int found = 0;
             for (int f = 1; f <= 5; f++)
                 for (int r = 0; r < 4; r++)
@@ -524,7 +529,7 @@ static void test_task_splits(void)
         const size_t i = 4 + e;   /* the extra samples close the training split, in order */
         ok &= t->train.y[i] == (lex[e] == 10 ? 0 : (int)lex[e]);
         for (int ch = 0; ch < 3; ch++) {
-            const double raw = t->train.x[((i * 3 + (size_t)ch) * 32 + 9) * 32 + 4] * t->std[ch] + t->mean[ch];
+            const double raw = V(&t->train, ((i * 3 + (size_t)ch) * 32 + 9) * 32 + 4) * t->std[ch] + t->mean[ch];
             ok &= fabs(raw - svx(2, e, ch, 9, 4) / 255.0) < 1e-5;
         }
     }
@@ -611,8 +616,12 @@ static void test_task_augment(void)
     CU_ASSERT_FATAL(alig_task_image_load(&plain, &cfg, err, sizeof err) == ALIG_SUCCESS);
     /* the padding is what a black pixel becomes once standardised */
     for (int c = 0; c < 3; c++) CU_ASSERT(fabs(t->fill[c] - (0.0 - t->mean[c]) / t->std[c]) < 1e-6);
-    float *val0 = malloc(t->val.n * 3072 * sizeof *val0);
-    memcpy(val0, t->val.x, t->val.n * 3072 * sizeof *val0);
+    /* the sets hold bytes; the evaluation sets must never change */
+    CU_ASSERT_FATAL(t->train.u && t->val.u && plain->train.u && !t->train.x);
+    uint8_t *val0 = malloc(t->val.n * 3072);
+    float lut0[3 * 256];
+    memcpy(val0, t->val.u, t->val.n * 3072);
+    memcpy(lut0, t->val.lut, sizeof lut0);
     float *keep = malloc(4 * 3072 * sizeof *keep);
     int bad = 0, moved = 0;
     for (uint64_t k = 0; k < 9; k++) {   /* over two epochs and a short last batch */
@@ -621,10 +630,11 @@ static void test_task_augment(void)
         CU_ASSERT_FATAL(b.n == p.n && b.set == &t->aug && b.idx == NULL && b.start == 0);
         for (size_t j = 0; j < b.n; j++) {
             const size_t i = p.idx[p.start + j];      /* the sample the plain task gives */
-            float want[3072];
-            alig_augment_image(plain->train.x + i * 3072, want, 3, 32, 32, 4, t->fill, alig_augment_draws(3, k, j, 4));
+            float want[3072], orig[3072];
+            CU_ASSERT_FATAL(alig_data_batch(&plain->train, NULL, i, 1, orig, NULL) == ALIG_SUCCESS);
+            alig_augment_image(orig, want, 3, 32, 32, 4, t->fill, alig_augment_draws(3, k, j, 4));
             bad += memcmp(b.set->x + j * 3072, want, sizeof want) != 0 || b.set->y[j] != plain->train.y[i];
-            moved += memcmp(b.set->x + j * 3072, plain->train.x + i * 3072, sizeof want) != 0;
+            moved += memcmp(b.set->x + j * 3072, orig, sizeof want) != 0;
         }
         if (k == 5) memcpy(keep, b.set->x, b.n * 3072 * sizeof *keep);
     }
@@ -634,11 +644,66 @@ static void test_task_augment(void)
     alig_batch b;
     CU_ASSERT_FATAL(alig_task_batch(t, 5, &b) == ALIG_SUCCESS);
     CU_ASSERT(!memcmp(keep, b.set->x, b.n * 3072 * sizeof *keep));
-    CU_ASSERT(!memcmp(val0, t->val.x, t->val.n * 3072 * sizeof *val0));
+    CU_ASSERT(!memcmp(val0, t->val.u, t->val.n * 3072) && !memcmp(lut0, t->val.lut, sizeof lut0));
     free(val0);
     free(keep);
     alig_task_free(t);
     alig_task_free(plain);
+}
+
+/* the byte form of the augmentation equals the float one on the table's values, bit for bit */
+static void test_augment_bytes(void)
+{
+    enum { C = 3, H = 6, W = 5, P = 3 };
+    uint8_t in[C * H * W];
+    float lut[C * 256], inf[C * H * W], a[C * H * W], b[C * H * W];
+    const float fill[C] = { -1.25f, 0.5f, 3.0f };
+    for (int k = 0; k < C * 256; k++) lut[k] = (float)sin(0.1 * k) * (float)(k / 256 + 1);
+    for (int i = 0; i < C * H * W; i++) {
+        in[i] = (uint8_t)((37 * i + 11) % 256);
+        inf[i] = lut[256 * (i / (H * W)) + in[i]];
+    }
+    int bad = 0;
+    for (int dy = 0; dy <= 2 * P; dy++)
+        for (int dx = 0; dx <= 2 * P; dx++)
+            for (int flip = 0; flip < 2; flip++) {
+                const alig_augment_draw d = { dy, dx, flip };
+                CU_ASSERT_FATAL(alig_augment_image(inf, a, C, H, W, P, fill, d) == ALIG_SUCCESS);
+                CU_ASSERT_FATAL(alig_augment_image_bytes(in, lut, b, C, H, W, P, fill, d) == ALIG_SUCCESS);
+                bad += memcmp(a, b, sizeof a) != 0;
+            }
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT_EQUAL(alig_augment_image_bytes(in, NULL, b, C, H, W, P, fill, (alig_augment_draw){ 0, 0, 0 }), ALIG_EINVAL);
+    CU_ASSERT_EQUAL(alig_augment_image_bytes(in, lut, b, C, H, W, P, fill, (alig_augment_draw){ 7, 0, 0 }), ALIG_EINVAL);
+}
+
+/* concatenating byte sets: bytes and labels in order, one table; mixed kinds or tables refused */
+static void test_concat_bytes(void)
+{
+    alig_image_set a, b, c, f = { .n = 1, .c = 3, .h = 2, .w = 2, .num_classes = 4 };
+    CU_ASSERT_FATAL(alig_image_set_alloc_bytes(&a, 2, 3, 2, 2, 4) == ALIG_SUCCESS);
+    CU_ASSERT_FATAL(alig_image_set_alloc_bytes(&b, 3, 3, 2, 2, 6) == ALIG_SUCCESS);
+    for (int i = 0; i < 24; i++) a.u[i] = (uint8_t)i;
+    for (int i = 0; i < 36; i++) b.u[i] = (uint8_t)(100 + i);
+    a.y[0] = 1; a.y[1] = 3; b.y[0] = 5; b.y[1] = 0; b.y[2] = 2;
+    CU_ASSERT_FATAL(alig_image_set_concat(&a, &b, &c) == ALIG_SUCCESS);
+    CU_ASSERT(c.n == 5 && c.num_classes == 6 && c.x == NULL && c.u && c.lut);
+    int ok = 1;
+    for (int i = 0; i < 60; i++) ok &= c.u[i] == (i < 24 ? i : 100 + i - 24);
+    CU_ASSERT(ok && c.y[1] == 3 && c.y[2] == 5 && c.y[4] == 2);
+    CU_ASSERT(V(&c, 59) == (float)(100 + 35) / 255.0f);
+    alig_image_set_free(&c);
+    f.x = calloc(12, sizeof *f.x);
+    f.y = calloc(1, sizeof *f.y);
+    CU_ASSERT_EQUAL(alig_image_set_concat(&a, &f, &c), ALIG_EINVAL);       /* bytes and floats */
+    CU_ASSERT_EQUAL(alig_image_set_concat(&f, &a, &c), ALIG_EINVAL);
+    const double m[3] = { 0.5, 0.5, 0.5 }, sd[3] = { 0.25, 0.25, 0.25 };
+    CU_ASSERT_FATAL(alig_data_normalise_with(&b, m, sd) == ALIG_SUCCESS);
+    CU_ASSERT_EQUAL(alig_image_set_concat(&a, &b, &c), ALIG_EINVAL);       /* two tables */
+    CU_ASSERT(c.u == NULL && c.n == 0);
+    alig_image_set_free(&a);
+    alig_image_set_free(&b);
+    alig_image_set_free(&f);
 }
 
 int main(void)
@@ -657,6 +722,8 @@ int main(void)
     CU_add_test(s, "augmentation: crop offsets, flip, padding", test_augment_image);
     CU_add_test(s, "augmentation draws: pure, uniform, seeded", test_augment_draws);
     CU_add_test(s, "task with augmentation: batch k, resume, eval sets untouched", test_task_augment);
+    CU_add_test(s, "augmentation of byte images = of their float values", test_augment_bytes);
+    CU_add_test(s, "concatenation of byte sets", test_concat_bytes);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     const unsigned fails = CU_get_number_of_failures() + CU_get_number_of_tests_failed();

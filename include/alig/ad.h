@@ -189,6 +189,8 @@ struct alig_ad_node {
     /* private to nets/: op workspace owned by the graph */
     void *work;
     size_t work_bytes;
+    int keep;                           /* alig_ad_keep: the value outlives forward and backward */
+    unsigned char shared;               /* planned graphs: 1 value, 2 grad inside the graph's arena */
 };
 
 /* ------------------------------------------------------------------------- */
@@ -280,6 +282,55 @@ alig_status alig_ad_graph_compile(alig_ad_graph *G);
  *         (alig_ad_graph_compile on an inference graph returns ALIG_SUCCESS and changes nothing.)
  */
 alig_status alig_ad_graph_compile_inference(alig_ad_graph *G);
+
+/**
+ * @brief Compile a training graph whose activations and activation gradients share one block of
+ *        memory by liveness (a static plan over one forward + backward step).
+ *
+ * The step is a timeline: node i's forward runs at time i, its backward at time 2·count − 1 − i.
+ * Node i's value lives from its forward to the last time something reads it: the forward of a
+ * consumer, the backward of a consumer whose op reads that operand's value (conv2d its input,
+ * batchnorm its input, relu its input, matmul both; add, concat, pooling, dropout and the losses
+ * none), or its own backward when its op reads its output (batchnorm with the fused ReLU, sigmoid,
+ * tanh, softmax). Its gradient lives from the backward of its last consumer (the first to add
+ * into it) to its own backward. Buffers whose lives do not overlap share addresses (best fit
+ * with coalescing over one arena, 64-byte aligned); results are bitwise those of
+ * alig_ad_graph_compile, since only where values are stored changes.
+ *
+ * What stays readable: after alig_ad_forward, every value backward will read (and the values
+ * below); after alig_ad_backward, the values of INPUT nodes, of nodes no other node reads (the
+ * loss) and of nodes marked with alig_ad_keep (e.g. the logits), and the parameters' gradient g.
+ * Other values and all activation gradients are scratch. A second alig_ad_backward needs a new
+ * forward (ALIG_EINVAL otherwise). An op without a recorded backward-read set (the DNC, LSTM
+ * and sequence ops) gets private buffers and keeps its operands' values, as in a plain compile.
+ * @return as alig_ad_graph_compile; ALIG_EINVAL if G was already compiled in another mode.
+ */
+alig_status alig_ad_graph_compile_planned(alig_ad_graph *G);
+
+/**
+ * @brief Keep node n's value readable after forward and backward in a planned graph
+ *        (alig_ad_graph_compile_planned). Before compile. No effect on other graphs.
+ * @return ALIG_SUCCESS; ALIG_EINVAL (NULL, a node of another graph, or G compiled).
+ */
+alig_status alig_ad_keep(alig_ad_graph *G, alig_ad_node *n);
+
+/**
+ * @brief Let G, not yet compiled, use the compiled graph donor's shared memory: when G is compiled
+ *        (planned or inference), it takes donor's arena if its own plan fits in it, and donor's
+ *        convolution scratch if large enough, instead of allocating them. The two graphs must
+ *        then never be in use at the same time: a forward of one overwrites what the other's
+ *        backward would read and the values it kept. The donor must outlive G and must not
+ *        itself borrow. Meant for a training graph at a second batch size (a short last batch).
+ * @return ALIG_SUCCESS; ALIG_EINVAL (NULL, G == donor, G compiled, donor not compiled or a borrower).
+ */
+alig_status alig_ad_graph_borrow(alig_ad_graph *G, alig_ad_graph *donor);
+
+/**
+ * @brief Bytes of activation memory the compiled graph holds: node values and gradients
+ *        (the planned arena, or each buffer), op workspaces and the shared scratch, except what it
+ *        borrows (alig_ad_graph_borrow); not the parameter arena. 0 before compile.
+ */
+size_t alig_ad_graph_bytes(const alig_ad_graph *G);
 
 /** @return number of nodes; node i (creation order). */
 int alig_ad_graph_size(const alig_ad_graph *G);

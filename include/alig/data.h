@@ -108,14 +108,27 @@ void alig_idx_free(alig_idx *idx);
 /* Image sets                                                                */
 /* ------------------------------------------------------------------------- */
 
-/** n labelled images, stored as one contiguous float tensor in NCHW layout. */
+/**
+ * n labelled images in NCHW layout, held in one of two ways:
+ *   - floats: x holds the n·c·h·w values (u and lut are NULL); or
+ *   - bytes: u holds n·c·h·w pixel bytes in the same layout and lut a table of c·256 floats, the
+ *     value of byte v in channel k being lut[256·k + v] (x is NULL). The loaders (IDX, CIFAR,
+ *     SVHN) produce byte sets with lut[256·k + v] = (float)v / 255.0f, a quarter of the memory
+ *     of floats; alig_data_normalise rewrites the table instead of the pixels, with the same
+ *     float arithmetic per value, and alig_data_batch gathers floats through it. A byte set
+ *     therefore yields bit for bit the values the float set of (float)u / 255.0f would, after
+ *     the same operations.
+ * Every function below accepts both; alig_image_set_value reads one value of either.
+ */
 typedef struct alig_image_set {
     size_t n;               /**< number of samples */
     size_t c, h, w;         /**< channels, height, width of one sample */
-    float *x;               /**< n·c·h·w values, x[((i·c + k)·h + r)·w + s] (owned); in [0, 1] as loaded,
-                                 standardised after alig_data_normalise() */
+    float *x;               /**< float sets: n·c·h·w values, x[((i·c + k)·h + r)·w + s] (owned); NULL for
+                                 byte sets. In [0, 1] as loaded, standardised after alig_data_normalise() */
     int32_t *y;             /**< n labels in [0, num_classes) (owned) */
     size_t num_classes;     /**< number of classes */
+    uint8_t *u;             /**< byte sets: n·c·h·w pixel bytes in the layout of x (owned); NULL for float sets */
+    float *lut;             /**< byte sets: c·256 floats (owned), the value of byte v in channel k at [256·k + v] */
 } alig_image_set;
 
 /** @brief Free the set's arrays and zero the struct; NULL-safe. */
@@ -125,11 +138,24 @@ void alig_image_set_free(alig_image_set *set);
 size_t alig_image_set_sample_size(const alig_image_set *set);
 
 /**
+ * @brief An empty byte set (see alig_image_set): y, u and lut allocated for n images of shape
+ *        (c, h, w), u and y uninitialised, lut[256·k + v] = (float)v / 255.0f.
+ * @return ALIG_SUCCESS, ALIG_EINVAL (NULL), ALIG_EBADLEN (a size 0 or too large), ALIG_ENOMEM
+ *         (s zeroed on failure).
+ */
+alig_status alig_image_set_alloc_bytes(alig_image_set *s, size_t n, size_t c, size_t h, size_t w,
+                                       size_t num_classes);
+
+/** @brief Element i (0 ≤ i < n·c·h·w, NCHW order) of a float or byte set, as a float.
+ *  No check beyond NULL (which gives NaN). */
+float alig_image_set_value(const alig_image_set *set, size_t i);
+
+/**
  * @brief Build an image set from an IDX image file and an IDX label file.
  *
  * The images file must be 3-D (n, h, w; then c = 1) or 4-D (n, c, h, w); the labels file 1-D
- * with the same n. Pixels are scaled to [0, 1] as x = (float)u / 255.0f (as torchvision's
- * ToTensor and the PyTorch peer do).
+ * with the same n. The set holds the bytes (see alig_image_set); their values are scaled to
+ * [0, 1] as (float)u / 255.0f (as torchvision's ToTensor and the PyTorch peer do).
  * @param num_classes  labels must be < num_classes; 0 infers num_classes = max label + 1.
  * @param out          receives the set (zeroed on failure); free with alig_image_set_free().
  * @return ALIG_SUCCESS, ALIG_EIO, ALIG_EFORMAT (also for wrong dimensionality, "label 12 at index
@@ -190,7 +216,8 @@ alig_status alig_data_channel_stats(const alig_image_set *set, double *mean, dou
 
 /**
  * @brief Standardise one set in place with given per-channel statistics:
- *        x ← (x − mean[k]) / std[k] for channel k, computed in double and rounded once to float.
+ *        x ← (x − mean[k]) / std[k] for channel k, computed in double and rounded once to float
+ *        (a byte set: each of the channel's 256 table values, the pixels staying as they are).
  * @return ALIG_SUCCESS, ALIG_EINVAL (NULL argument, or a mean not finite, or a std not finite
  *         and > 0; the set is then untouched).
  */

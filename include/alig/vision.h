@@ -4,8 +4,9 @@
  *        their binary distribution format, SVHN's cropped digits in MATLAB format, and the
  *        standard CIFAR augmentation (random crop with zero padding, random horizontal flip).
  *
- * Every loader fills an alig_image_set (data.h): NCHW floats, pixels scaled to [0, 1] as
- * x = (float)u / 255.0f exactly as the IDX loader (and torchvision's ToTensor) does. Errors
+ * Every loader fills an alig_image_set (data.h) holding the pixel bytes in NCHW order, their
+ * values scaled to [0, 1] as (float)u / 255.0f exactly as the IDX loader (and torchvision's
+ * ToTensor) does. Errors
  * follow data.h: `err` receives "<path>: <what is wrong>", ALIG_EIO when a file cannot be opened
  * or read, ALIG_EFORMAT when its content is malformed (a size that is not a whole number of
  * records, a label out of range, a missing variable, a variable of the wrong class or
@@ -154,6 +155,15 @@ alig_augment_draw alig_augment_draws(uint64_t seed, uint64_t k, uint64_t j, int 
  */
 alig_status alig_augment_image(const float *in, float *out, int C, int H, int W, int pad, const float *fill,
                                alig_augment_draw d);
+
+/**
+ * @brief alig_augment_image on an image of a byte set (data.h): in holds C·H·W pixel bytes, the
+ *        value of byte v in channel c is lut[256·c + v]; out receives the floats, bit for bit
+ *        what alig_augment_image gives on the image of those values.
+ * @return ALIG_SUCCESS, ALIG_EINVAL (NULL, sizes < 1, pad < 0, an offset outside 0 .. 2·pad).
+ */
+alig_status alig_augment_image_bytes(const uint8_t *in, const float *lut, float *out, int C, int H, int W, int pad,
+                                     const float *fill, alig_augment_draw d);
 
 #ifdef __cplusplus
 }
