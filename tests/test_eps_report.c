@@ -179,7 +179,9 @@ static void test_by_hand(void)
         size_t ok = 0;
         for (size_t i = 0; i < tr->n; i++) {
             double s[3];
-            mlp_scores(alig_model_x(m), H, tr->x + i * 36, s);
+            float xi[36];       /* the sample's values, whichever form the set stores (bytes or floats) */
+            for (size_t k = 0; k < 36; k++) xi[k] = alig_image_set_value(tr, i * 36 + k);
+            mlp_scores(alig_model_x(m), H, xi, s);
             const int y = tr->y[i];
             int k = 0;
             for (int c = 1; c < 3; c++) k = s[c] > s[k] ? c : k;
@@ -245,7 +247,8 @@ static void test_eval_mode(void)
     for (size_t i = 0; i < n; i += 7) {
         alig_image_set one = t->train;
         one.n = 1;
-        one.x += i * 36;
+        if (one.x) one.x += i * 36;
+        if (one.u) one.u += i * 36;     /* byte sets: the same value table */
         one.y += i;
         double li;
         CU_ASSERT_FATAL(alig_model_sample_losses(m, &one, &li, NULL, NULL) == ALIG_SUCCESS);
