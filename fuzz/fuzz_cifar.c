@@ -39,11 +39,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             const uint8_t *r = f + i * rec;
             if (s.y[i] != (int32_t)r[modes[m].label_index]) abort();
             for (size_t j = 0; j < ALIG_CIFAR_PIXELS; j++)
-                if (s.x[i * ALIG_CIFAR_PIXELS + j] != (float)r[modes[m].label_bytes + j] / 255.0f) abort();
+                if (alig_image_set_value(&s, i * ALIG_CIFAR_PIXELS + j) != (float)r[modes[m].label_bytes + j] / 255.0f)
+                    abort();   /* the set keeps bytes or floats */
         }
     } else {
         if (st != ALIG_EFORMAT || strncmp(err, path, strlen(path)) != 0) abort();   /* "<path>: what" */
-        if (s.n || s.x || s.y) abort();                                             /* zeroed on failure */
+        if (s.n || s.x || s.u || s.y) abort();                                      /* zeroed on failure */
     }
     alig_image_set_free(&s);
     return 0;

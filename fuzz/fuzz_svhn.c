@@ -20,16 +20,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char err[1024];
     const alig_status st = alig_svhn_read(fuzz_file(data, size), &s, err, sizeof err);
     if (st == ALIG_SUCCESS) {
-        if (s.n < 1 || s.c != 3 || s.h != 32 || s.w != 32 || s.num_classes != 10 || !s.x || !s.y) abort();
+        if (s.n < 1 || s.c != 3 || s.h != 32 || s.w != 32 || s.num_classes != 10 || !(s.x || s.u) || !s.y) abort();
         if ((double)s.n * ALIG_CIFAR_PIXELS > 1032.0 * (double)size || s.n > ALIG_SVHN_MAX_IMAGES) abort();
         for (size_t i = 0; i < s.n; i++)
             if (s.y[i] < 0 || s.y[i] > 9) abort();
         for (size_t j = 0; j < s.n * ALIG_CIFAR_PIXELS; j++) {
-            const float u = s.x[j] * 255.0f, r = roundf(u);
-            if (!(r >= 0.0f && r <= 255.0f) || s.x[j] != r / 255.0f) abort();
+            const float v = alig_image_set_value(&s, j), u = v * 255.0f, r = roundf(u);   /* bytes or floats */
+            if (!(r >= 0.0f && r <= 255.0f) || v != r / 255.0f) abort();
         }
     } else {
-        if (!err[0] || s.n || s.x || s.y) abort();
+        if (!err[0] || s.n || s.x || s.u || s.y) abort();
     }
     alig_image_set_free(&s);
     return 0;
