@@ -164,46 +164,48 @@ int alig_dist_poll(void *buf, size_t cap, int *src, int *tag, size_t *len, char 
  * changes nothing in the result). */
 #define DIST_CHUNK ((size_t)1 << 28)
 
-int alig_dist_allreduce_sum(double *buf, size_t n, char *err, size_t errlen)
-{
 #ifdef ALIG_HAVE_MPI
+/* In-place allreduce of n elements of `size` bytes, in chunks that MPI's int counts can hold. */
+static int allreduce(void *buf, size_t n, size_t size, MPI_Datatype type, MPI_Op op, const char *what, char *err,
+                     size_t errlen)
+{
     if (!g_init || g_size == 1) return 0;
     for (size_t i = 0; i < n; i += DIST_CHUNK) {
         const size_t m = n - i < DIST_CHUNK ? n - i : DIST_CHUNK;
-        int rc = MPI_Allreduce(MPI_IN_PLACE, buf + i, (int)m, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+        int rc = MPI_Allreduce(MPI_IN_PLACE, (char *)buf + i * size, (int)m, type, op, MPI_COMM_WORLD);
         if (rc != MPI_SUCCESS) {
-            set_err(err, errlen, "MPI_Allreduce (sum)", rc);
+            set_err(err, errlen, what, rc);
             return -1;
         }
     }
+    return 0;
+}
+#endif
+
+int alig_dist_allreduce_sum(double *buf, size_t n, char *err, size_t errlen)
+{
+#ifdef ALIG_HAVE_MPI
+    return allreduce(buf, n, sizeof *buf, MPI_DOUBLE, MPI_SUM, "MPI_Allreduce (sum)", err, errlen);
 #else
     (void)buf;
     (void)n;
     (void)err;
     (void)errlen;
-#endif
     return 0;
+#endif
 }
 
 int alig_dist_allreduce_max_u64(unsigned long long *buf, size_t n, char *err, size_t errlen)
 {
 #ifdef ALIG_HAVE_MPI
-    if (!g_init || g_size == 1) return 0;
-    for (size_t i = 0; i < n; i += DIST_CHUNK) {
-        const size_t m = n - i < DIST_CHUNK ? n - i : DIST_CHUNK;
-        int rc = MPI_Allreduce(MPI_IN_PLACE, buf + i, (int)m, MPI_UNSIGNED_LONG_LONG, MPI_MAX, MPI_COMM_WORLD);
-        if (rc != MPI_SUCCESS) {
-            set_err(err, errlen, "MPI_Allreduce (max)", rc);
-            return -1;
-        }
-    }
+    return allreduce(buf, n, sizeof *buf, MPI_UNSIGNED_LONG_LONG, MPI_MAX, "MPI_Allreduce (max)", err, errlen);
 #else
     (void)buf;
     (void)n;
     (void)err;
     (void)errlen;
-#endif
     return 0;
+#endif
 }
 
 int alig_dist_barrier(char *err, size_t errlen)
