@@ -1297,31 +1297,39 @@ alig_status alig_grid_parse_text(const char *text, const char *file, alig_grid *
     return alig_grid_parse_text_ex(text, file, NULL, out, err, errlen);
 }
 
-/* Read a whole file (NUL-terminated). NULL on failure (errno set). */
+/* Read a whole file (NUL-terminated) of at most ALIG_GRID_MAX_FILE bytes. NULL on failure with errno
+ * set (EFBIG when the file is larger: a pipe or /dev/zero ends there too, not in an endless read). */
 static char *slurp(const char *path, size_t *len_out)
 {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
     size_t cap = 4096, len = 0;
     char *buf = malloc(cap);
+    int too_big = 0;
     while (buf) {
         size_t r = fread(buf + len, 1, cap - len - 1, f);
         len += r;
+        if (len > ALIG_GRID_MAX_FILE) {
+            too_big = 1;
+            break;
+        }
         if (len + 1 < cap) break;
-        char *nb = realloc(buf, cap * 2);
+        size_t ncap = cap * 2 > ALIG_GRID_MAX_FILE + 2 ? ALIG_GRID_MAX_FILE + 2 : cap * 2;
+        char *nb = realloc(buf, ncap);
         if (!nb) {
             free(buf);
             buf = NULL;
             break;
         }
         buf = nb;
-        cap *= 2;
+        cap = ncap;
     }
     int bad = ferror(f);
     fclose(f);
     if (!buf) return NULL;
-    if (bad) {
+    if (too_big || bad) {
         free(buf);
+        errno = too_big ? EFBIG : (errno ? errno : EIO);
         return NULL;
     }
     buf[len] = 0;
@@ -1337,6 +1345,10 @@ alig_status alig_grid_parse_file_ex(const char *path, const alig_grid_parse_opts
     size_t len;
     char *text = slurp(path, &len);
     if (!text) {
+        if (errno == EFBIG) {
+            set_err(err, errlen, "%s: larger than %zu MiB (not a protocol file?)", path, ALIG_GRID_MAX_FILE >> 20);
+            return ALIG_EBADLEN;
+        }
         set_err(err, errlen, "%s: cannot read: %s", path, strerror(errno));
         return ALIG_EIO;
     }

@@ -354,6 +354,38 @@ static void test_protocol(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "huge.sweep:1: line longer than 1048575 bytes"));
     free(huge);
 
+    /* a protocol file is read whole, up to ALIG_GRID_MAX_FILE bytes: one of exactly that size (comment
+     * lines after the base line) parses, one byte more is refused by name, and an endless stream
+     * (/dev/zero) stops at the limit too instead of filling memory */
+    snprintf(lpath, sizeof lpath, "%s/big.sweep", tmpdir);
+    f = fopen(lpath, "w");
+    CU_ASSERT_FATAL(f != NULL);
+    const char *head = "base = solve --problem smooth --iters 5\n[method a]\nargs = --solver sgd\nlr = 1\n";
+    fputs(head, f);
+    size_t left = ALIG_GRID_MAX_FILE - strlen(head);
+    char cline[1024];
+    memset(cline, 'c', sizeof cline);
+    cline[0] = '#';
+    cline[sizeof cline - 1] = '\n';
+    for (; left >= sizeof cline; left -= sizeof cline) fwrite(cline, 1, sizeof cline, f);
+    cline[left - 1] = '\n';
+    fwrite(cline, 1, left, f);
+    CU_ASSERT_FATAL(fclose(f) == 0);
+    CU_ASSERT_FATAL(stat(lpath, &sb) == 0 && (size_t)sb.st_size == ALIG_GRID_MAX_FILE);
+    CU_ASSERT_EQUAL(alig_grid_parse_file(lpath, &h, err, sizeof err), ALIG_SUCCESS);
+    if (h) CU_ASSERT_EQUAL(alig_grid_n_cells(h), 1);
+    alig_grid_free(h);
+    f = fopen(lpath, "a");
+    CU_ASSERT_FATAL(f != NULL);
+    fputc('\n', f);
+    CU_ASSERT_FATAL(fclose(f) == 0);
+    CU_ASSERT_EQUAL(alig_grid_parse_file(lpath, &h, err, sizeof err), ALIG_EBADLEN);
+    CU_ASSERT_PTR_NULL(h);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "big.sweep: larger than 16 MiB"));
+    unlink(lpath);
+    CU_ASSERT_EQUAL(alig_grid_parse_file("/dev/zero", &h, err, sizeof err), ALIG_EBADLEN);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "/dev/zero: larger than 16 MiB"));
+
     /* a file that does not exist: EIO naming it */
     CU_ASSERT_EQUAL(alig_grid_parse_file("/nonexistent/p.sweep", &g, err, sizeof err), ALIG_EIO);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "/nonexistent/p.sweep"));

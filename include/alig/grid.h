@@ -57,6 +57,7 @@ extern "C" {
 #define ALIG_GRID_MAX_VALUES 4096    /**< most values of one axis */
 #define ALIG_GRID_MAX_CELLS 100000   /**< most cells of one grid */
 #define ALIG_GRID_MAX_AXES 64        /**< most axes of one cell (common + method) */
+#define ALIG_GRID_MAX_FILE ((size_t)16 << 20) /**< largest protocol file, in bytes (16 MiB) */
 
 /** One axis: a flag of the base command and its values, kept as text (the child parses them). */
 typedef struct alig_grid_axis {
