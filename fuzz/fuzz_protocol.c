@@ -1,6 +1,9 @@
 /* fuzz_protocol.c - libFuzzer harness of the sweep protocol parser (analysis/grid.c,
  * alig_grid_parse_text, which alig_grid_parse_file and `alig sweep --protocol` use): the input is
- * the protocol file's text (cut at its first NUL byte, as the file reader refuses NUL bytes).
+ * the protocol file's text (cut at its first NUL byte, as the file reader refuses NUL bytes). An input
+ * whose first byte is '!' is parsed, from its second byte on, as `alig sweep --scale reduced --set
+ * lr=1e-3 --set dir=/data` would parse it (scale sections and ${NAME} substitution); any other input
+ * as a protocol without options.
  * Checked beyond the sanitizers:
  *   - a failure comes with a message "fuzz.sweep:..." and no grid;
  *   - a success gives 1 .. ALIG_GRID_MAX_CELLS cells; for each cell checked (all of them up to 64,
@@ -56,7 +59,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     text[size] = 0;
     alig_grid *g = NULL;
     char err[1024] = "";
-    alig_status st = alig_grid_parse_text(text, "fuzz.sweep", &g, err, sizeof err);
+    static const char *const names[] = {"lr", "dir"}, *const values[] = {"1e-3", "/data"};
+    const alig_grid_parse_opts opts = {.scale = "reduced", .n_vars = 2, .var_names = names, .var_values = values};
+    const int with_opts = size > 0 && data[0] == '!';
+    alig_status st = alig_grid_parse_text_ex(text + with_opts, "fuzz.sweep", with_opts ? &opts : NULL, &g, err,
+                                             sizeof err);
     free(text);
     if (st) {
         if (g || strncmp(err, "fuzz.sweep:", 11)) abort();
