@@ -728,7 +728,9 @@ void alig_nk_wino_forward(const alig_nk_conv *s, int m, const float *x, const fl
     const int chunks = (s->N + imgs - 1) / imgs;
     weight_transform(s, &g, w, U);
     if (slots > 1 && n_threads() > 1) {
-        ALIG_NK_OMP(omp parallel for schedule(static) num_threads(slots))
+        /* chunks are independent here (no partial sums), so they are handed out as threads come
+         * free: on a shared machine a thread that loses its core does not hold the other one up */
+        ALIG_NK_OMP(omp parallel for schedule(dynamic, 1) num_threads(slots))
         for (int ch = 0; ch < chunks; ch++) {
             const int n0 = ch * imgs, nb = n0 + imgs <= s->N ? imgs : s->N - n0;
             forward_chunk(s, &g, x, U, bias, y, slot0 + (size_t)slot_id(slots) * per, n0, nb);
