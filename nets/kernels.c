@@ -1283,6 +1283,18 @@ void alig_nk_acc_rows(size_t rows, size_t len, const float *src, size_t src_ld, 
     });
 }
 
+void alig_nk_acc_rows_set(size_t rows, size_t len, const float *src, size_t src_ld, float *dst, size_t dst_ld,
+                          int set)
+{
+    if (!set) {
+        alig_nk_acc_rows(rows, len, src, src_ld, dst, dst_ld);
+        return;
+    }
+    NK_FOR(rows * len >= ALIG_NK_PAR_MIN, size_t, r, rows, {
+        for (size_t j = 0; j < len; j++) dst[r * dst_ld + j] = 0.0f + src[r * src_ld + j];
+    });
+}
+
 /* Deterministic sum: fixed 4096-element chunks, partials added serially in chunk order. */
 #define NK_CHUNK ((size_t)4096)
 #define NK_SUPER 256

@@ -172,6 +172,9 @@ void alig_nk_zero(size_t n, float *y);                                          
 /* Strided row blocks (concat, slice): for r < rows, dst[r·dst_ld + j] (=, or += for acc) src[r·src_ld + j], j < len. */
 void alig_nk_copy_rows(size_t rows, size_t len, const float *src, size_t src_ld, float *dst, size_t dst_ld);
 void alig_nk_acc_rows(size_t rows, size_t len, const float *src, size_t src_ld, float *dst, size_t dst_ld);
+/* set = 0: alig_nk_acc_rows; set = 1: dst = 0 + src, what accumulating into zeros gives (signed zeros included) */
+void alig_nk_acc_rows_set(size_t rows, size_t len, const float *src, size_t src_ld, float *dst, size_t dst_ld,
+                          int set);
 
 /* Σ x in double over fixed 4096-element chunks (deterministic for any thread count). */
 double alig_nk_sum(size_t n, const float *x);

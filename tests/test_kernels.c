@@ -633,6 +633,26 @@ static void test_dropout_mask(void)
     free(m1); free(m2); free(m3);
 }
 
+/* acc_rows in set mode writes what accumulating into zeros gives, -0 included; strided rows */
+static void test_acc_rows_set(void)
+{
+    enum { R = 300, LEN = 70, LD = 90 };      /* R·LEN above the threading threshold? either way */
+    float *src = malloc(R * LD * sizeof *src), *a = malloc(R * LEN * sizeof *a), *b = malloc(R * LEN * sizeof *b);
+    CU_ASSERT_FATAL(src && a && b);
+    for (size_t i = 0; i < (size_t)R * LD; i++) src[i] = i % 5 == 0 ? -0.0f : (float)sin(0.3 * (double)i);
+    for (size_t i = 0; i < (size_t)R * LEN; i++) a[i] = 0.0f, b[i] = NAN;
+    alig_nk_acc_rows(R, LEN, src + 3, LD, a, LEN);
+    alig_nk_acc_rows_set(R, LEN, src + 3, LD, b, LEN, 1);
+    CU_ASSERT(memcmp(a, b, R * LEN * sizeof *a) == 0);
+    alig_nk_acc_rows(R, LEN, src, LD, a, LEN);
+    alig_nk_acc_rows_set(R, LEN, src, LD, b, LEN, 0);
+    CU_ASSERT(memcmp(a, b, R * LEN * sizeof *a) == 0);
+    int negzero = 0;
+    for (size_t i = 0; i < (size_t)R * LEN; i++) negzero += signbit(b[i]) && b[i] == 0.0f;
+    CU_ASSERT(negzero == 0);        /* 0 + (−0) is +0: no signed zero survives the set */
+    free(src); free(a); free(b);
+}
+
 /* ------------------------------------------------------------------ thread-count invariance */
 
 /* alig_nk_zero: every element in [0, n) becomes 0, the guard cells around it stay; sizes below,
@@ -774,6 +794,7 @@ int main(void)
     CU_add_test(s, "deterministic sum", test_sum);
     CU_add_test(s, "bias gradient, softmax CE, hinge vs naive", test_bias_losses);
     CU_add_test(s, "dropout mask, byte-mask passes", test_dropout_mask);
+    CU_add_test(s, "acc_rows set mode", test_acc_rows_set);
     CU_add_test(s, "zero (threaded memset)", test_zero);
 #ifdef _OPENMP   /* without OpenMP there is one thread count only: not registered, not counted */
     CU_add_test(s, "1 vs 2 threads", test_threads);
