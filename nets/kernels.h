@@ -206,6 +206,14 @@ void alig_nk_dropout_backward(size_t n, float p, const uint8_t *keep, const floa
 void alig_nk_bn_forward(int train, int N, int C, size_t L, const float *x, const float *gamma, const float *beta,
                         float eps, float momentum, float *run_mean, float *run_var, float *mean, float *invstd,
                         float *y, int relu);
+/* The same with the batch statistics of channels [0, c_known) given (train only): known[2c] and
+ * known[2c + 1] are the mean and biased variance, in double, that an earlier call computed on the
+ * same values (in stats), e.g. a batch norm of a prefix of these channels. stats (2·C doubles, or
+ * NULL) receives this call's in that form. Results are bitwise those of alig_nk_bn_forward. */
+void alig_nk_bn_forward_stats(int train, int N, int C, size_t L, const float *x, const float *gamma,
+                              const float *beta, float eps, float momentum, float *run_mean, float *run_var,
+                              float *mean, float *invstd, float *y, int relu, const double *known, int c_known,
+                              double *stats);
 void alig_nk_bn_forward_naive(int train, int N, int C, size_t L, const float *x, const float *gamma,
                               const float *beta, float eps, float momentum, float *run_mean, float *run_var,
                               float *mean, float *invstd, float *y, int relu);
