@@ -1284,6 +1284,18 @@ void alig_nk_acc_rows(size_t rows, size_t len, const float *src, size_t src_ld, 
     });
 }
 
+void alig_nk_acc_rows_set(size_t rows, size_t len, const float *src, size_t src_ld, float *dst, size_t dst_ld,
+                          int set)
+{
+    if (!set) {
+        alig_nk_acc_rows(rows, len, src, src_ld, dst, dst_ld);
+        return;
+    }
+    NK_FOR(rows * len >= ALIG_NK_PAR_MIN, size_t, r, rows, {
+        for (size_t j = 0; j < len; j++) dst[r * dst_ld + j] = 0.0f + src[r * src_ld + j];
+    });
+}
+
 /* Deterministic sum: fixed 4096-element chunks, partials added serially in chunk order. */
 #define NK_CHUNK ((size_t)4096)
 #define NK_SUPER 256
@@ -1491,19 +1503,39 @@ void alig_nk_bn_forward(int train, int N, int C, size_t L, const float *x, const
                         float eps, float momentum, float *run_mean, float *run_var, float *mean, float *invstd,
                         float *y, int relu)
 {
+    alig_nk_bn_forward_stats(train, N, C, L, x, gamma, beta, eps, momentum, run_mean, run_var, mean, invstd, y,
+                             relu, NULL, 0, NULL);
+}
+
+void alig_nk_bn_forward_stats(int train, int N, int C, size_t L, const float *x, const float *gamma,
+                              const float *beta, float eps, float momentum, float *run_mean, float *run_var,
+                              float *mean, float *invstd, float *y, int relu, const double *known, int c_known,
+                              double *stats)
+{
     const double M = (double)N * (double)L;
+    if (!known) c_known = 0;
     ALIG_NK_OMP(omp parallel for schedule(dynamic, 1) if ((size_t)N * C * L >= ALIG_NK_PAR_MIN))
     for (int c = 0; c < C; c++) {
         double mu, is;
         if (train) {
-            /* one pass, shifted by the channel's first value against cancellation */
-            const double k0 = x[(size_t)c * L];
-            double sa[BN_LANES] = { 0 }, ssa[BN_LANES] = { 0 };
-            for (int n = 0; n < N; n++) bn_stat_sums(x + ((size_t)n * C + c) * L, L, k0, sa, ssa);
-            const double s = lanes_total(sa), ss = lanes_total(ssa);
-            mu = k0 + s / M;
-            double var = (ss - s * s / M) / M;
-            if (var < 0.0) var = 0.0;
+            double var;
+            if (c < c_known) {          /* computed before on the same values */
+                mu = known[2 * c];
+                var = known[2 * c + 1];
+            } else {
+                /* one pass, shifted by the channel's first value against cancellation */
+                const double k0 = x[(size_t)c * L];
+                double sa[BN_LANES] = { 0 }, ssa[BN_LANES] = { 0 };
+                for (int n = 0; n < N; n++) bn_stat_sums(x + ((size_t)n * C + c) * L, L, k0, sa, ssa);
+                const double s = lanes_total(sa), ss = lanes_total(ssa);
+                mu = k0 + s / M;
+                var = (ss - s * s / M) / M;
+                if (var < 0.0) var = 0.0;
+            }
+            if (stats) {
+                stats[2 * c] = mu;
+                stats[2 * c + 1] = var;
+            }
             is = 1.0 / sqrt(var + eps);
             const double unbiased = M > 1.0 ? var * M / (M - 1.0) : var;
             run_mean[c] = (float)((1.0 - momentum) * run_mean[c] + (double)momentum * mu);

@@ -172,6 +172,9 @@ void alig_nk_zero(size_t n, float *y);                                          
 /* Strided row blocks (concat, slice): for r < rows, dst[r·dst_ld + j] (=, or += for acc) src[r·src_ld + j], j < len. */
 void alig_nk_copy_rows(size_t rows, size_t len, const float *src, size_t src_ld, float *dst, size_t dst_ld);
 void alig_nk_acc_rows(size_t rows, size_t len, const float *src, size_t src_ld, float *dst, size_t dst_ld);
+/* set = 0: alig_nk_acc_rows; set = 1: dst = 0 + src, what accumulating into zeros gives (signed zeros included) */
+void alig_nk_acc_rows_set(size_t rows, size_t len, const float *src, size_t src_ld, float *dst, size_t dst_ld,
+                          int set);
 
 /* Σ x in double over fixed 4096-element chunks (deterministic for any thread count). */
 double alig_nk_sum(size_t n, const float *x);
@@ -202,6 +205,14 @@ void alig_nk_dropout_backward(size_t n, float p, const uint8_t *keep, const floa
 void alig_nk_bn_forward(int train, int N, int C, size_t L, const float *x, const float *gamma, const float *beta,
                         float eps, float momentum, float *run_mean, float *run_var, float *mean, float *invstd,
                         float *y, int relu);
+/* The same with the batch statistics of channels [0, c_known) given (train only): known[2c] and
+ * known[2c + 1] are the mean and biased variance, in double, that an earlier call computed on the
+ * same values (in stats), e.g. a batch norm of a prefix of these channels. stats (2·C doubles, or
+ * NULL) receives this call's in that form. Results are bitwise those of alig_nk_bn_forward. */
+void alig_nk_bn_forward_stats(int train, int N, int C, size_t L, const float *x, const float *gamma,
+                              const float *beta, float eps, float momentum, float *run_mean, float *run_var,
+                              float *mean, float *invstd, float *y, int relu, const double *known, int c_known,
+                              double *stats);
 void alig_nk_bn_forward_naive(int train, int N, int C, size_t L, const float *x, const float *gamma,
                               const float *beta, float eps, float momentum, float *run_mean, float *run_var,
                               float *mean, float *invstd, float *y, int relu);

@@ -104,21 +104,39 @@ alig_ad_node *alig_ad_batchnorm(alig_ad_graph *G, alig_ad_node *x, alig_ad_node 
     n->aux.bn.momentum = (float)o.momentum;
     n->aux.bn.eps = (float)o.eps;
     n->aux.bn.relu = o.relu != 0;
-    n->work_bytes = 2 * (size_t)C * sizeof(float);      /* mean, invstd */
+    n->aux.bn.donor = -1;
+    n->aux.bn.shared = 0;
+    /* x = concat(p, ...) with p normalised by an earlier batch norm of the same ε: its batch
+     * statistics are those of x's first channels, bit for bit (same values, same sums) */
+    if (x->op == ALIG_OP_CONCAT && x->ndim == 4)
+        for (int j = x->in[0]->index + 1; j < n->index; j++) {
+            const alig_ad_node *b = G->nodes[j];
+            if (b->op == ALIG_OP_BATCHNORM && b->in[BN_X] == x->in[0] && b->aux.bn.eps == n->aux.bn.eps) {
+                n->aux.bn.donor = j;
+                n->aux.bn.shared = x->in[0]->dims[1];
+                break;
+            }
+        }
+    /* mean, invstd (floats, read by backward), then the batch mean and biased variance in double */
+    n->work_bytes = 2 * (size_t)C * sizeof(float) + 2 * (size_t)C * sizeof(double);
     return n;
 }
 
+/* The batch statistics of a training forward: mean and biased variance per channel, in double. */
+static double *bn_stats(const alig_ad_node *n) { return (double *)((float *)n->work + 2 * n->dims[1]); }
+
 static alig_status bn_forward(alig_ad_graph *G, alig_ad_node *n, int train)
 {
-    (void)G;
     const int N = n->dims[0], C = n->dims[1];
     const size_t L = alig_ad_inner(n, 2);
     if (train && (size_t)N * L < 2) return ALIG_EBADLEN;   /* no batch variance from one value */
     float *mean = n->work, *invstd = mean + C;
     const float *gamma = n->n_in == 5 ? n->in[BN_GAMMA]->value : NULL;
     const float *beta = n->n_in == 5 ? n->in[BN_BETA]->value : NULL;
-    alig_nk_bn_forward(train, N, C, L, n->in[BN_X]->value, gamma, beta, n->aux.bn.eps, n->aux.bn.momentum,
-                       n->in[BN_RMEAN]->value, n->in[BN_RVAR]->value, mean, invstd, n->value, n->aux.bn.relu);
+    const alig_ad_node *donor = n->aux.bn.donor >= 0 ? G->nodes[n->aux.bn.donor] : NULL;
+    alig_nk_bn_forward_stats(train, N, C, L, n->in[BN_X]->value, gamma, beta, n->aux.bn.eps, n->aux.bn.momentum,
+                             n->in[BN_RMEAN]->value, n->in[BN_RVAR]->value, mean, invstd, n->value, n->aux.bn.relu,
+                             donor && train ? bn_stats(donor) : NULL, donor ? n->aux.bn.shared : 0, bn_stats(n));
     return ALIG_SUCCESS;
 }
 

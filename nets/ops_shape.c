@@ -52,17 +52,19 @@ static alig_status concat_forward(alig_ad_graph *G, alig_ad_node *n, int train)
 
 static void concat_backward(alig_ad_graph *G, alig_ad_node *n, int train)
 {
-    (void)G; (void)train;
+    (void)train;
     const size_t inner = alig_ad_inner(n, 2), ld = (size_t)n->dims[1] * inner;
     size_t off = 0;
     for (int i = 0; i < n->n_in; i++) {
         const size_t len = (size_t)n->in[i]->dims[1] * inner;
-        if (n->in[i]->grad) alig_nk_acc_rows((size_t)n->dims[0], len, n->grad + off, ld, n->in[i]->grad, len);
+        alig_ad_node *a = n->in[i];
+        if (a->grad)    /* the first contribution is written (as 0 + dy), later ones added */
+            alig_nk_acc_rows_set((size_t)n->dims[0], len, n->grad + off, ld, a->grad, len, alig_ad_grad_claim(G, a));
         off += len;
     }
 }
 
-const alig_ad_opdef alig_ad_def_concat = { "concat", concat_forward, concat_backward, 0, ALIG_AD_BWD_KNOWN };
+const alig_ad_opdef alig_ad_def_concat = { "concat", concat_forward, concat_backward, 0xFFu, ALIG_AD_BWD_KNOWN };
 
 /* ---------------------------------------------------------------- slice */
 

@@ -33,8 +33,9 @@ int alig_nk_wino_eligible(const alig_nk_conv *s);
 size_t alig_nk_wino_ws(const alig_nk_conv *s, int m, int imgs, int slots);
 
 /* Choose a plan: at most max_slots chunks in flight (never more than N), chunks of about
- * slot_floats scratch each (at least one image), shrunk (slots first, then images) until
- * alig_nk_wino_ws fits ws_avail (0 = no limit). */
+ * slot_floats scratch each but of at least one image and at least K·C/(K + C) tiles, at most
+ * ⌈N/slots⌉ images, shrunk (slots first, then images) until alig_nk_wino_ws fits ws_avail
+ * (0 = no limit). */
 void alig_nk_wino_plan(const alig_nk_conv *s, int m, int max_slots, size_t slot_floats, size_t ws_avail, int *imgs,
                        int *slots);
 

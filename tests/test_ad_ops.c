@@ -1161,6 +1161,81 @@ static void test_planned_compile(void)
     alig_ad_params_free(P);
 }
 
+/* Σ r ⊙ y with r a fresh input node (filled by the caller) */
+static alig_ad_node *project_in(alig_ad_graph *G, alig_ad_node *y)
+{
+    return alig_ad_sum(G, alig_ad_mul(G, y, alig_ad_input(G, y->ndim, y->dims)));
+}
+
+/* DenseNet's pattern: y = BN(p), z = BN(concat(p, q)). The second batch norm takes p's channels'
+ * statistics from the first (aux.bn.donor); the same graph with a copy of p in the concat (no
+ * donor) gives the same values, running averages and gradients bit for bit, in training and
+ * evaluation mode. */
+static void test_bn_stats_donor(void)
+{
+    enum { N = 3, CP = 4, CQ = 2, H = 5 };
+    alig_ad_params *P;
+    alig_ad_graph *G[2];
+    alig_ad_node *p[2], *q[2], *loss[2], *z[2];
+    int id[8];
+    CU_ASSERT_FATAL(alig_ad_params_alloc(&P) == ALIG_SUCCESS);
+    const int C[2] = { CP, CP + CQ };
+    for (int k = 0; k < 2; k++) {
+        CU_ASSERT_FATAL(alig_ad_params_add(P, 1, (int[]){ C[k] }, &id[4 * k]) == ALIG_SUCCESS);
+        CU_ASSERT_FATAL(alig_ad_params_add(P, 1, (int[]){ C[k] }, &id[4 * k + 1]) == ALIG_SUCCESS);
+        CU_ASSERT_FATAL(alig_ad_params_add_buffer(P, 1, (int[]){ C[k] }, 0.0f, &id[4 * k + 2]) == ALIG_SUCCESS);
+        CU_ASSERT_FATAL(alig_ad_params_add_buffer(P, 1, (int[]){ C[k] }, 1.0f, &id[4 * k + 3]) == ALIG_SUCCESS);
+    }
+    int wid;
+    CU_ASSERT_FATAL(alig_ad_params_add(P, 4, (int[]){ CP, 1, 1, 1 }, &wid) == ALIG_SUCCESS);
+    const alig_ad_bn_opts o = { .momentum = 0.1, .eps = 1e-5, .relu = 1 };
+    for (int g = 0; g < 2; g++) {
+        CU_ASSERT_FATAL(alig_ad_graph_alloc(&G[g], P, 3) == ALIG_SUCCESS);
+        alig_ad_node *x = alig_ad_input(G[g], 4, (int[]){ N, 1, H, H });
+        p[g] = alig_ad_conv2d(G[g], x, alig_ad_param(G[g], wid), NULL, NULL);        /* p depends on a parameter */
+        q[g] = alig_ad_input(G[g], 4, (int[]){ N, CQ, H, H });
+        alig_ad_node *y = alig_ad_batchnorm(G[g], p[g], alig_ad_param(G[g], id[0]), alig_ad_param(G[g], id[1]),
+                                            alig_ad_buffer(G[g], id[2]), alig_ad_buffer(G[g], id[3]), &o);
+        alig_ad_node *pc = g ? alig_ad_reshape(G[g], p[g], 4, p[g]->dims) : p[g];     /* g = 1: a copy */
+        z[g] = alig_ad_batchnorm(G[g], alig_ad_concat(G[g], 2, (alig_ad_node *[]){ pc, q[g] }),
+                                 alig_ad_param(G[g], id[4]), alig_ad_param(G[g], id[5]), alig_ad_buffer(G[g], id[6]),
+                                 alig_ad_buffer(G[g], id[7]), &o);
+        loss[g] = alig_ad_add(G[g], project_in(G[g], y), project_in(G[g], z[g]));
+        CU_ASSERT_FATAL(loss[g] != NULL);
+        CU_ASSERT_FATAL(alig_ad_graph_compile_planned(G[g]) == ALIG_SUCCESS);
+        for (int i = 0, k = 0; i < alig_ad_graph_size(G[g]); i++) {     /* the k-th input alike in both */
+            alig_ad_node *a = alig_ad_graph_node(G[g], i);
+            if (a->op != ALIG_OP_INPUT) continue;
+            for (size_t j = 0; j < a->size; j++) a->value[j] = (float)sin(1.0 + 0.37 * (double)j + (double)k);
+            k++;
+        }
+    }
+    CU_ASSERT(z[0]->aux.bn.donor >= 0 && z[0]->aux.bn.shared == CP && z[1]->aux.bn.donor == -1);
+    float *xv = alig_ad_params_x(P), *gv = alig_ad_params_g(P), *buf = alig_ad_params_buf(P);
+    const size_t n = alig_ad_params_n(P), nb = alig_ad_params_nbuf(P);
+    for (size_t i = 0; i < n; i++) xv[i] = (float)(0.8 + 0.3 * cos(0.9 * (double)i));
+    float *g0 = malloc(n * sizeof *g0), *b0 = malloc(nb * sizeof *b0), *bsave = malloc(nb * sizeof *bsave);
+    CU_ASSERT_FATAL(g0 && b0 && bsave);
+    int same = 1;
+    for (int step = 0; step < 3; step++) {
+        const int train = step < 2;
+        memcpy(bsave, buf, nb * sizeof *buf);
+        CU_ASSERT_FATAL(alig_ad_forward(G[0], train) == ALIG_SUCCESS && alig_ad_backward(G[0], loss[0]) == ALIG_SUCCESS);
+        memcpy(g0, gv, n * sizeof *g0);
+        memcpy(b0, buf, nb * sizeof *b0);
+        const double L0 = alig_ad_scalar(loss[0]);
+        memcpy(buf, bsave, nb * sizeof *buf);            /* the same running averages to start from */
+        CU_ASSERT_FATAL(alig_ad_forward(G[1], train) == ALIG_SUCCESS && alig_ad_backward(G[1], loss[1]) == ALIG_SUCCESS);
+        same &= alig_ad_scalar(loss[1]) == L0 && memcmp(g0, gv, n * sizeof *g0) == 0 &&
+                memcmp(b0, buf, nb * sizeof *b0) == 0;
+    }
+    CU_ASSERT(same);
+    free(g0); free(b0); free(bsave);
+    alig_ad_graph_free(G[0]);
+    alig_ad_graph_free(G[1]);
+    alig_ad_params_free(P);
+}
+
 static void test_shape_errors(void)
 {
     alig_ad_params *P;
@@ -1379,6 +1454,7 @@ int main(void)
     CU_add_test(s4, "shape errors: status + message", test_shape_errors);
     CU_add_test(s4, "inference compile: no gradients, same values", test_inference_compile);
     CU_add_test(s4, "planned compile: shared buffers, same results bit for bit", test_planned_compile);
+    CU_add_test(s3, "batch norm of a concatenation: statistics handed on, same results", test_bn_stats_donor);
     CU_add_test(s4, "solver core (ALIG_F32) trains a net", test_solver_drives_net);
 #ifdef _OPENMP   /* without OpenMP there is one thread count only: not registered, not counted */
     CU_add_test(s4, "1 vs 2 threads, whole graph", test_threads_graph);

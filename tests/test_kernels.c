@@ -633,6 +633,57 @@ static void test_dropout_mask(void)
     free(m1); free(m2); free(m3);
 }
 
+/* Batch-norm statistics handed on: a forward over the first C1 channels of x (a prefix, as in
+ * DenseNet's concatenations) records them; a forward over x given them equals a plain one bit for
+ * bit (outputs, running averages, mean and 1/σ, the recorded statistics); a perturbed handed-on
+ * mean shows in the output (they are used). */
+static void test_bn_known_stats(void)
+{
+    enum { N = 4, C = 6, C1 = 4, L = 50 };
+    const size_t n = (size_t)N * C * L, n1 = (size_t)N * C1 * L;
+    float *x = randv(n, 1, 3), *p = malloc(n1 * sizeof *p), *g = randv(C, 0.5, 1.5), *b = randv(C, -1, 1);
+    CU_ASSERT_FATAL(p != NULL);
+    for (int i = 0; i < N; i++) memcpy(p + (size_t)i * C1 * L, x + (size_t)i * C * L, (size_t)C1 * L * sizeof *p);
+    float rmp[C1] = { 0 }, rvp[C1] = { 0 }, mp[C1], sp[C1], *yp = malloc(n1 * sizeof *yp);
+    double known[2 * C1], st1[2 * C], st2[2 * C];
+    CU_ASSERT_FATAL(yp != NULL);
+    alig_nk_bn_forward_stats(1, N, C1, L, p, g, b, 1e-5f, 0.1f, rmp, rvp, mp, sp, yp, 1, NULL, 0, known);
+    float rm1[C], rv1[C], rm2[C], rv2[C], m1[C], s1[C], m2[C], s2[C];
+    for (int c = 0; c < C; c++) rm1[c] = rm2[c] = 0.1f * (float)c, rv1[c] = rv2[c] = 1.0f + 0.2f * (float)c;
+    float *y1 = malloc(n * sizeof *y1), *y2 = malloc(n * sizeof *y2);
+    CU_ASSERT_FATAL(y1 && y2);
+    alig_nk_bn_forward_stats(1, N, C, L, x, g, b, 1e-5f, 0.1f, rm1, rv1, m1, s1, y1, 1, NULL, 0, st1);
+    alig_nk_bn_forward_stats(1, N, C, L, x, g, b, 1e-5f, 0.1f, rm2, rv2, m2, s2, y2, 1, known, C1, st2);
+    CU_ASSERT(memcmp(y1, y2, n * sizeof *y1) == 0 && memcmp(rm1, rm2, sizeof rm1) == 0 &&
+              memcmp(rv1, rv2, sizeof rv1) == 0 && memcmp(m1, m2, sizeof m1) == 0 && memcmp(s1, s2, sizeof s1) == 0 &&
+              memcmp(st1, st2, sizeof st1) == 0 && memcmp(st1, known, sizeof known) == 0);
+    known[0] += 0.01;
+    alig_nk_bn_forward_stats(1, N, C, L, x, g, b, 1e-5f, 0.1f, rm2, rv2, m2, s2, y2, 0, known, C1, st2);
+    alig_nk_bn_forward_stats(1, N, C, L, x, g, b, 1e-5f, 0.1f, rm1, rv1, m1, s1, y1, 0, NULL, 0, st1);
+    CU_ASSERT(y1[0] != y2[0] && y1[L] == y2[L]);          /* channel 0 moved, channel 1 not */
+    free(x); free(p); free(g); free(b); free(yp); free(y1); free(y2);
+}
+
+/* acc_rows in set mode writes what accumulating into zeros gives, -0 included; strided rows */
+static void test_acc_rows_set(void)
+{
+    enum { R = 300, LEN = 70, LD = 90 };      /* R·LEN above the threading threshold? either way */
+    float *src = malloc(R * LD * sizeof *src), *a = malloc(R * LEN * sizeof *a), *b = malloc(R * LEN * sizeof *b);
+    CU_ASSERT_FATAL(src && a && b);
+    for (size_t i = 0; i < (size_t)R * LD; i++) src[i] = i % 5 == 0 ? -0.0f : (float)sin(0.3 * (double)i);
+    for (size_t i = 0; i < (size_t)R * LEN; i++) a[i] = 0.0f, b[i] = NAN;
+    alig_nk_acc_rows(R, LEN, src + 3, LD, a, LEN);
+    alig_nk_acc_rows_set(R, LEN, src + 3, LD, b, LEN, 1);
+    CU_ASSERT(memcmp(a, b, R * LEN * sizeof *a) == 0);
+    alig_nk_acc_rows(R, LEN, src, LD, a, LEN);
+    alig_nk_acc_rows_set(R, LEN, src, LD, b, LEN, 0);
+    CU_ASSERT(memcmp(a, b, R * LEN * sizeof *a) == 0);
+    int negzero = 0;
+    for (size_t i = 0; i < (size_t)R * LEN; i++) negzero += signbit(b[i]) && b[i] == 0.0f;
+    CU_ASSERT(negzero == 0);        /* 0 + (−0) is +0: no signed zero survives the set */
+    free(src); free(a); free(b);
+}
+
 /* ------------------------------------------------------------------ thread-count invariance */
 
 /* alig_nk_zero: every element in [0, n) becomes 0, the guard cells around it stay; sizes below,
@@ -771,9 +822,11 @@ int main(void)
     CU_add_test(s, "relu backward, accumulate and set", test_relu_backward);
     CU_add_test(s, "avgpool vs naive", test_avgpool);
     CU_add_test(s, "batchnorm vs naive", test_batchnorm);
+    CU_add_test(s, "batchnorm with handed-on statistics", test_bn_known_stats);
     CU_add_test(s, "deterministic sum", test_sum);
     CU_add_test(s, "bias gradient, softmax CE, hinge vs naive", test_bias_losses);
     CU_add_test(s, "dropout mask, byte-mask passes", test_dropout_mask);
+    CU_add_test(s, "acc_rows set mode", test_acc_rows_set);
     CU_add_test(s, "zero (threaded memset)", test_zero);
 #ifdef _OPENMP   /* without OpenMP there is one thread count only: not registered, not counted */
     CU_add_test(s, "1 vs 2 threads", test_threads);

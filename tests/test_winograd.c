@@ -221,6 +221,20 @@ static void test_plan(void)
     alig_nk_conv small = shape(3, 2, 6, 6, 2, 1, 1);
     alig_nk_wino_plan(&small, 2, 8, (size_t)1 << 20, 0, &imgs, &slots);
     CU_ASSERT(slots == 3 && imgs == 1);     /* never more slots than images, chunks ⌈N/slots⌉ at most */
+    /* small images, many channels: at least K·C/(K + C) = 128 tiles a chunk. 8×8 outputs are 16
+     * F(2×2) tiles per image, so 8 images although one (16·(256+256)·16 floats) is above the target */
+    alig_nk_conv deep = shape(128, 256, 8, 8, 256, 1, 1);
+    alig_nk_wino_plan(&deep, 2, 2, (size_t)1 << 18, 0, &imgs, &slots);
+    CU_ASSERT(slots == 2 && imgs == 8);
+    alig_nk_wino_plan(&deep, 4, 2, (size_t)1 << 18, 0, &imgs, &slots);
+    CU_ASSERT(slots == 2 && imgs == 32);    /* F(4×4): 4 tiles per image */
+    alig_nk_conv few = shape(3, 256, 8, 8, 256, 1, 1);
+    alig_nk_wino_plan(&few, 2, 2, (size_t)1 << 18, 0, &imgs, &slots);
+    CU_ASSERT(slots == 2 && imgs == 2);     /* ⌈3/2⌉ images at most */
+    const size_t room = alig_nk_wino_ws(&deep, 2, 3, 2);
+    alig_nk_wino_plan(&deep, 2, 2, (size_t)1 << 18, room, &imgs, &slots);
+    /* the scratch available wins: fewer chunks in flight first, then fewer images */
+    CU_ASSERT(alig_nk_wino_ws(&deep, 2, imgs, slots) <= room && (slots == 1 || imgs < 8));
 }
 
 static void test_hand4(void) { M = 4; test_hand(); M = 2; }

@@ -161,7 +161,7 @@ typedef union alig_ad_aux {
     struct { float a, c; } affine;
     struct { int start, len; } slice;
     struct { float p; } dropout;
-    struct { float momentum, eps; int relu; } bn;
+    struct { float momentum, eps; int relu, donor, shared; } bn;   /* donor: see alig_ad_batchnorm */
     struct { int smooth; } hinge;
     struct { float lo, hi; } clip;
     struct { double scale; } sce;
@@ -466,6 +466,10 @@ alig_ad_node *alig_ad_dropout(alig_ad_graph *G, alig_ad_node *x, double p);
  * @param gamma, beta  (C) trainable nodes, or both NULL for no affine part (γ = 1, β = 0).
  * @param running_mean, running_var  (C) BUFFER nodes (declare with init 0 and 1).
  * @param opts  NULL = ALIG_AD_BN_OPTS_DEFAULT.
+ * When x is concat(p, …) and an earlier batch norm of this graph with the same ε normalises p
+ * itself (DenseNet's running concatenation), a training forward takes the batch statistics of
+ * x's first channels from that one (aux.bn.donor: its node index, −1 if none; aux.bn.shared: the
+ * channels) instead of summing them again: the same numbers, computed once.
  */
 alig_ad_node *alig_ad_batchnorm(alig_ad_graph *G, alig_ad_node *x, alig_ad_node *gamma, alig_ad_node *beta,
                                 alig_ad_node *running_mean, alig_ad_node *running_var,

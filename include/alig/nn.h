@@ -186,6 +186,9 @@ alig_ad_params *alig_nn_net_params(alig_nn_net *net);
 
 /**
  * @brief The training graph at batch B and its nodes (for gradient checks and custom losses).
+ *        It is compiled with alig_ad_graph_compile_planned (ad.h): after a step the input,
+ *        labels, logits and loss values are readable, other nodes' values only between a
+ *        forward and its backward, activation gradients never.
  * @param x, y, logits, loss  receive the input (B,C,H,W), labels (B), scores (B,classes) and mean
  *                            loss (alig_nn_net_set_loss) nodes; each may be NULL.
  */
