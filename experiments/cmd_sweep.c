@@ -589,8 +589,6 @@ static int finish_cell(sweep_state *s, slot *sl, int wstatus)
     free(err_text);
     alig_status st = alig_grid_cell_store(s->g, s->o->out, sl->cell, &r);
     if (st) return cli_fail(CMD, CLI_RUNTIME, "cannot write %s/result.json: %s", sl->dir, alig_strerror(st));
-    sl->pid = 0;
-    s->running--;
     return deliver(s, sl->cell, &r, 1);
 }
 
@@ -602,6 +600,20 @@ static void kill_all(slot *slots, size_t n)
             waitpid(slots[k].pid, NULL, 0);
             slots[k].pid = 0;
         }
+}
+
+/* Start cells todo[*next...] in free slots until `jobs` run or none is left. */
+static int fill_slots(sweep_state *s, slot *slots, const size_t *todo, size_t n_todo, size_t *next, size_t *active)
+{
+    while (*next < n_todo && *active < s->o->jobs) {
+        size_t k = 0;
+        while (slots[k].pid > 0) k++;
+        int rc = start_cell(s, &slots[k], todo[*next]);
+        if (rc) return rc;
+        ++*next;
+        ++*active;
+    }
+    return CLI_OK;
 }
 
 /* This rank's share: cells i with i mod size == rank; finished ones are reported, others run. */
@@ -625,14 +637,7 @@ static int run_share(sweep_state *s)
     }
     size_t next = 0, active = 0;
     while (!rc && (next < n_todo || active)) {
-        while (!rc && next < n_todo && active < s->o->jobs) {
-            size_t k = 0;
-            while (slots[k].pid > 0) k++;
-            if (!(rc = start_cell(s, &slots[k], todo[next]))) {
-                next++;
-                active++;
-            }
-        }
+        rc = fill_slots(s, slots, todo, n_todo, &next, &active);
         if (rc) break;
         progress(s, 0);
         int wstatus;
@@ -651,8 +656,16 @@ static int run_share(sweep_state *s)
         }
         for (size_t k = 0; k < s->o->jobs; k++)
             if (slots[k].pid == pid) {
-                rc = finish_cell(s, &slots[k], wstatus);
+                /* the slot is handed to the next cell before this one's result.json and the summary
+                 * are written (each synced to disk), so that no core waits on the bookkeeping; a
+                 * kill in between leaves this cell without result.json, and a resumed sweep runs
+                 * it again */
+                slot ended = slots[k];
+                slots[k].pid = 0;
+                s->running--;
                 active--;
+                rc = fill_slots(s, slots, todo, n_todo, &next, &active);
+                if (!rc) rc = finish_cell(s, &ended, wstatus);
                 break;
             }
         if (!rc) rc = drain(s);
