@@ -1206,6 +1206,7 @@ static const char *axis_label(const char *name)
 }
 
 typedef struct plot_col {
+    int axis;               /* index into plot_data.rate_names; -1: no rate axis */
     double x;               /* numeric rate value; INFINITY for inf */
     char text[ALIG_GRID_MAX_TOKEN];
 } plot_col;
@@ -1221,7 +1222,8 @@ typedef struct plot_data {
     size_t n_rows, n_cols;
     char (*rows)[512];
     const char **row_rate;  /* each row's rate axis name ("-" when none) */
-    plot_col *cols;
+    int *row_axis;          /* each row's rate axis: index into rate_names, -1 when none */
+    plot_col *cols;         /* sorted by axis (in rate_names order, none last), then value */
     plot_cell *cells;       /* n_rows x n_cols */
     double **vals;          /* per (row, col): the ok objectives */
     const char *rate_names[16];
@@ -1236,7 +1238,33 @@ static int cmp_double(const void *a, const void *b)
 
 static int cmp_col(const void *a, const void *b)
 {
-    return cmp_double(&((const plot_col *)a)->x, &((const plot_col *)b)->x);
+    const plot_col *p = a, *q = b;
+    const unsigned ap = (unsigned)p->axis, aq = (unsigned)q->axis;   /* -1 sorts last */
+    if (ap != aq) return ap < aq ? -1 : 1;
+    return cmp_double(&p->x, &q->x);
+}
+
+/* The column of (axis, x), or n_cols. */
+static size_t col_index(const plot_data *d, int axis, double x)
+{
+    size_t k = 0;
+    while (k < d->n_cols && !(d->cols[k].axis == axis && d->cols[k].x == x)) k++;
+    return k;
+}
+
+/* Groups of columns with one rate axis each (a method's cells lie in one): [first, end). */
+static size_t col_groups(const plot_data *d, size_t *first, size_t *end, size_t max)
+{
+    size_t n = 0;
+    for (size_t k = 0; k < d->n_cols; k++)
+        if (!k || d->cols[k].axis != d->cols[k - 1].axis) {
+            if (n == max) break;
+            first[n] = k;
+            end[n] = d->n_cols;
+            if (n) end[n - 1] = k;
+            n++;
+        }
+    return n;
 }
 
 /* The row key and the rate axis (index into the cell's axes, or -1) of cell c. */
@@ -1265,6 +1293,7 @@ static void plot_data_free(plot_data *d)
     free(d->vals);
     free(d->rows);
     free(d->row_rate);
+    free(d->row_axis);
     free(d->cols);
     free(d->cells);
 }
@@ -1275,11 +1304,12 @@ static int collect(const alig_grid *g, const char *dir, plot_data *d, size_t *n_
     memset(d, 0, sizeof *d);
     d->rows = calloc(n + 1, sizeof *d->rows);
     d->row_rate = calloc(n + 1, sizeof *d->row_rate);
+    d->row_axis = calloc(n + 1, sizeof *d->row_axis);
     d->cols = calloc(n + 1, sizeof *d->cols);
     size_t *row_of_cell = calloc(n + 1, sizeof *row_of_cell);
     alig_grid_result *res = calloc(n + 1, sizeof *res);
     int rc = CLI_OK;
-    if (!d->rows || !d->row_rate || !d->cols || !row_of_cell || !res) {
+    if (!d->rows || !d->row_rate || !d->row_axis || !d->cols || !row_of_cell || !res) {
         rc = cli_fail(CMD, CLI_RUNTIME, "out of memory");
         goto done;
     }
@@ -1297,14 +1327,7 @@ static int collect(const alig_grid *g, const char *dir, plot_data *d, size_t *n_
         char key[512];
         int rk;
         row_of(g, &c, key, sizeof key, &rk);
-        size_t r = 0;
-        while (r < d->n_rows && strcmp(d->rows[r], key)) r++;
-        if (r == d->n_rows) {
-            d->row_rate[r] = rk >= 0 ? alig_grid_cell_axis(g, &c, (size_t)rk)->name : "-";
-            snprintf(d->rows[d->n_rows++], sizeof d->rows[0], "%s", key);
-        }
-        row_of_cell[i] = r;
-        plot_col col = { .x = 0, .text = "-" };
+        plot_col col = { .axis = -1, .x = 0, .text = "-" };
         if (rk >= 0) {
             const alig_grid_axis *a = alig_grid_cell_axis(g, &c, (size_t)rk);
             const char *t = a->values[c.value[rk]];
@@ -1317,11 +1340,24 @@ static int collect(const alig_grid *g, const char *dir, plot_data *d, size_t *n_
             snprintf(col.text, sizeof col.text, "%s", t);
             size_t q = 0;
             while (q < d->n_rate_names && strcmp(d->rate_names[q], a->name)) q++;
-            if (q == d->n_rate_names && q < 16) d->rate_names[d->n_rate_names++] = a->name;
+            if (q == d->n_rate_names) {
+                if (q == sizeof d->rate_names / sizeof d->rate_names[0]) {
+                    rc = cli_fail(CMD, CLI_USAGE, "--plot: more than %zu rate axes", q);
+                    break;
+                }
+                d->rate_names[d->n_rate_names++] = a->name;
+            }
+            col.axis = (int)q;
         }
-        size_t k = 0;
-        while (k < d->n_cols && d->cols[k].x != col.x) k++;
-        if (k == d->n_cols) d->cols[d->n_cols++] = col;
+        size_t r = 0;
+        while (r < d->n_rows && strcmp(d->rows[r], key)) r++;
+        if (r == d->n_rows) {
+            d->row_rate[r] = rk >= 0 ? alig_grid_cell_axis(g, &c, (size_t)rk)->name : "-";
+            d->row_axis[r] = col.axis;
+            snprintf(d->rows[d->n_rows++], sizeof d->rows[0], "%s", key);
+        }
+        row_of_cell[i] = r;
+        if (col_index(d, col.axis, col.x) == d->n_cols) d->cols[d->n_cols++] = col;
     }
     if (rc) goto done;
     qsort(d->cols, d->n_cols, sizeof *d->cols, cmp_col);
@@ -1340,8 +1376,7 @@ static int collect(const alig_grid *g, const char *dir, plot_data *d, size_t *n_
         row_of(g, &c, key, sizeof key, &rk);
         double x = 0;
         if (rk >= 0) x = strtod(alig_grid_cell_axis(g, &c, (size_t)rk)->values[c.value[rk]], NULL);
-        size_t k = 0;
-        while (k < d->n_cols && d->cols[k].x != x) k++;
+        const size_t k = col_index(d, d->row_axis[row_of_cell[i]], x);
         const size_t at = row_of_cell[i] * d->n_cols + k;
         plot_cell *pc = &d->cells[at];
         if (!pc->n && !(d->vals[at] = calloc(g->n_seeds + 1, sizeof **d->vals))) {
@@ -1385,31 +1420,20 @@ static void gp_label(FILE *f, const char *s)
     fputc('"', f);
 }
 
-static int write_markdown(const alig_grid *g, const plot_data *d, const char *path, const char *objective)
+/* The markdown table of the rows of one rate axis (group of columns [c0, c1)). */
+static void markdown_group(FILE *f, const plot_data *d, int axis, size_t c0, size_t c1)
 {
-    cli_out o = { 0 };
-    int rc = cli_out_open(CMD, &o, path);
-    if (rc) return rc;
-    FILE *f = o.f;
-    fprintf(f, "# Sweep summary\n\nBase command: `alig");
-    for (size_t k = 0; k < g->n_base; k++) fprintf(f, " %s", g->base[k]);
-    fprintf(f, "`; seeds: ");
-    for (size_t k = 0; k < g->n_seeds; k++) fprintf(f, "%s%lu", k ? ", " : "", g->seeds[k]);
-    fprintf(f, ".\n\nEach entry: the %s, median over the seeds whose status is `ok` (`k/n ok` when only k of n\n"
-               "seeds are); `div` diverged, `NaN` non-finite, `fail` failed (all seeds). Columns: ",
-            objective);
-    for (size_t q = 0; q < d->n_rate_names; q++) fprintf(f, "%s%s", q ? " / " : "", axis_label(d->rate_names[q]));
-    if (!d->n_rate_names) fprintf(f, "(no rate axis)");
-    fprintf(f, ".\n\n| row |");
-    for (size_t k = 0; k < d->n_cols; k++) fprintf(f, " %s |", d->cols[k].text);
+    fprintf(f, "| row |");
+    for (size_t k = c0; k < c1; k++) fprintf(f, " %s |", d->cols[k].text);
     fprintf(f, " best |\n|---|");
-    for (size_t k = 0; k < d->n_cols; k++) fprintf(f, "---:|");
+    for (size_t k = c0; k < c1; k++) fprintf(f, "---:|");
     fprintf(f, "---|\n");
     for (size_t r = 0; r < d->n_rows; r++) {
+        if (d->row_axis[r] != axis) continue;
         fprintf(f, "| %s |", d->rows[r]);
         double best = INFINITY;
         size_t best_k = 0;
-        for (size_t k = 0; k < d->n_cols; k++) {
+        for (size_t k = c0; k < c1; k++) {
             const plot_cell *pc = &d->cells[r * d->n_cols + k];
             if (!pc->n) fprintf(f, " |");
             else if (!pc->n_ok)
@@ -1426,6 +1450,34 @@ static int write_markdown(const alig_grid *g, const plot_data *d, const char *pa
         }
         if (isfinite(best)) fprintf(f, " %s = %s: %.3g |\n", d->row_rate[r], d->cols[best_k].text, best);
         else fprintf(f, " - |\n");
+    }
+}
+
+static int write_markdown(const alig_grid *g, const plot_data *d, const char *path, const char *objective)
+{
+    cli_out o = { 0 };
+    int rc = cli_out_open(CMD, &o, path);
+    if (rc) return rc;
+    FILE *f = o.f;
+    fprintf(f, "# Sweep summary\n\nBase command: `alig");
+    for (size_t k = 0; k < g->n_base; k++) fprintf(f, " %s", g->base[k]);
+    fprintf(f, "`; seeds: ");
+    for (size_t k = 0; k < g->n_seeds; k++) fprintf(f, "%s%lu", k ? ", " : "", g->seeds[k]);
+    fprintf(f, ".\n\nEach entry: the %s, median over the seeds whose status is `ok` (`k/n ok` when only k of n\n"
+               "seeds are); `div` diverged, `NaN` non-finite, `fail` failed (all seeds). ",
+            objective);
+    size_t first[17], end[17];
+    const size_t n_groups = col_groups(d, first, end, 17);
+    if (n_groups <= 1) {
+        fprintf(f, "Columns: %s.\n\n", d->n_rate_names ? axis_label(d->rate_names[0]) : "(no rate axis)");
+        markdown_group(f, d, d->n_cols ? d->cols[0].axis : -1, 0, d->n_cols);
+    } else {
+        fprintf(f, "One table per step-size axis.\n");
+        for (size_t gi = 0; gi < n_groups; gi++) {
+            const int axis = d->cols[first[gi]].axis;
+            fprintf(f, "\n## %s\n\n", axis >= 0 ? axis_label(d->rate_names[axis]) : "(no rate axis)");
+            markdown_group(f, d, axis, first[gi], end[gi]);
+        }
     }
     return cli_out_commit(CMD, &o);
 }
@@ -1455,54 +1507,80 @@ static int sweep_plot(const char *dir)
     snprintf(path, sizeof path, "%s/figures", dir);
     if ((rc = cli_mkdir_p(CMD, path))) goto done;
 
-    /* ---- data: heatmap cells and curves */
-    double vmin = INFINITY, vmax = -INFINITY, xmax = -INFINITY, xmin = INFINITY;
+    /* ---- one panel per rate axis (a method's cells share one): the groups of columns */
+    size_t first[17], end[17];
+    const size_t n_groups = col_groups(&d, first, end, 17);
+    size_t g_rows[17], max_cols = 1;
+    double xinf[17];
     int has_inf = 0;
+    for (size_t gi = 0; gi < n_groups; gi++) {
+        const int axis = d.cols[first[gi]].axis;
+        g_rows[gi] = 0;
+        for (size_t r = 0; r < d.n_rows; r++) g_rows[gi] += d.row_axis[r] == axis;
+        if (end[gi] - first[gi] > max_cols) max_cols = end[gi] - first[gi];
+        double gmax = -INFINITY;
+        for (size_t k = first[gi]; k < end[gi]; k++) {
+            if (isinf(d.cols[k].x)) has_inf = 1;
+            else if (d.cols[k].x > 0) gmax = fmax(gmax, d.cols[k].x);
+        }
+        xinf[gi] = isfinite(gmax) ? gmax * 10 : 1;   /* where a group's ∞ is drawn */
+    }
+    double vmin = INFINITY, vmax = -INFINITY;
     for (size_t k = 0; k < d.n_rows * d.n_cols; k++)
         if (d.cells[k].n_ok && d.cells[k].med > 0) {
             vmin = fmin(vmin, d.cells[k].lo > 0 ? d.cells[k].lo : d.cells[k].med);
             vmax = fmax(vmax, d.cells[k].hi);
         }
-    for (size_t k = 0; k < d.n_cols; k++) {
-        if (isinf(d.cols[k].x)) has_inf = 1;
-        else if (d.cols[k].x > 0) {
-            xmax = fmax(xmax, d.cols[k].x);
-            xmin = fmin(xmin, d.cols[k].x);
-        }
-    }
     if (!isfinite(vmin)) vmin = vmax = 1;
     if (!(vmax > vmin)) vmax = vmin * 10;
-    const double xinf = isfinite(xmax) ? xmax * 10 : 1;
+    const char *what = g->kind == ALIG_GRID_SOLVE ? "Final objective f(w_T) − f⋆" : "Final training loss (nats)";
+
+    /* ---- data: heatmap cells (one block per panel: column and row within the panel) */
     snprintf(path, sizeof path, "%s/figures/heatmap.dat", dir);
     cli_out o = { 0 };
     if ((rc = cli_out_open(CMD, &o, path))) goto done;
-    fprintf(o.f, "# col row log10(median) label kind(0 ok, 1 diverged, 2 non-finite, 3 failed)\n");
-    for (size_t r = 0; r < d.n_rows; r++)
-        for (size_t k = 0; k < d.n_cols; k++) {
-            const plot_cell *pc = &d.cells[r * d.n_cols + k];
-            if (!pc->n) continue;
-            char lab[64];
-            int kind = 0;
-            double z = 0;
-            if (pc->n_ok) {
-                z = log10(pc->med > 0 ? pc->med : vmin);
-                fmt_val(pc->med, lab, sizeof lab);
-                if (pc->n_ok < pc->n) strcat(lab, "*");
-            } else {
-                kind = (int)pc->worst;
-                snprintf(lab, sizeof lab, "%s", kind == 1 ? "div" : kind == 2 ? "NaN" : "fail");
+    fprintf(o.f, "# one block per panel (rate axis): col row log10(median) label kind(0 ok, 1 diverged, 2 non-finite, 3 failed)\n");
+    int has_kind[17][4];
+    memset(has_kind, 0, sizeof has_kind);
+    for (size_t gi = 0; gi < n_groups; gi++) {
+        const int axis = d.cols[first[gi]].axis;
+        size_t rr = 0;
+        for (size_t r = 0; r < d.n_rows; r++) {
+            if (d.row_axis[r] != axis) continue;
+            for (size_t k = first[gi]; k < end[gi]; k++) {
+                const plot_cell *pc = &d.cells[r * d.n_cols + k];
+                if (!pc->n) continue;
+                char lab[64];
+                int kind = 0;
+                double z = 0;
+                if (pc->n_ok) {
+                    z = log10(pc->med > 0 ? pc->med : vmin);
+                    fmt_val(pc->med, lab, sizeof lab);
+                    if (pc->n_ok < pc->n) strcat(lab, "*");
+                } else {
+                    kind = pc->worst >= 1 && pc->worst <= 3 ? (int)pc->worst : 3;
+                    snprintf(lab, sizeof lab, "%s", kind == 1 ? "div" : kind == 2 ? "NaN" : "fail");
+                }
+                has_kind[gi][kind] = 1;
+                fprintf(o.f, "%zu %zu %.17g \"%s\" %d\n", k - first[gi], g_rows[gi] - 1 - rr, z, lab, kind);
             }
-            fprintf(o.f, "%zu %zu %.17g \"%s\" %d\n", k, d.n_rows - 1 - r, z, lab, kind);
+            rr++;
         }
+        fprintf(o.f, "\n\n");
+    }
     if ((rc = cli_out_commit(CMD, &o))) goto done;
+
+    /* ---- data: the curves (one block per row), then one block of not-ok points per panel */
     snprintf(path, sizeof path, "%s/figures/objective.dat", dir);
     if ((rc = cli_out_open(CMD, &o, path))) goto done;
     for (size_t r = 0; r < d.n_rows; r++) {
+        size_t gi = 0;
+        while (gi + 1 < n_groups && d.cols[first[gi]].axis != d.row_axis[r]) gi++;
         fprintf(o.f, "# %s\n# x median min max\n", d.rows[r]);
         int any = 0;
         for (size_t k = 0; k < d.n_cols; k++) {
             const plot_cell *pc = &d.cells[r * d.n_cols + k];
-            const double x = isinf(d.cols[k].x) ? xinf : d.cols[k].x;
+            const double x = isinf(d.cols[k].x) ? xinf[gi] : d.cols[k].x;
             if (!pc->n_ok || !(pc->med > 0) || !(x > 0)) continue;
             fprintf(o.f, "%.17g %.17g %.17g %.17g\n", x, pc->med, pc->lo > 0 ? pc->lo : pc->med, pc->hi);
             any = 1;
@@ -1510,27 +1588,26 @@ static int sweep_plot(const char *dir)
         if (!any) fprintf(o.f, "nan nan nan nan\n");
         fprintf(o.f, "\n\n");
     }
-    fprintf(o.f, "# not ok (all seeds): x kind\n");
-    int bad_any = 0;
-    for (size_t r = 0; r < d.n_rows; r++)
-        for (size_t k = 0; k < d.n_cols; k++) {
-            const plot_cell *pc = &d.cells[r * d.n_cols + k];
-            const double x = isinf(d.cols[k].x) ? xinf : d.cols[k].x;
-            if (pc->n && !pc->n_ok && x > 0) {
-                fprintf(o.f, "%.17g %d\n", x, (int)pc->worst);
-                bad_any = 1;
+    int bad_any[17];
+    for (size_t gi = 0; gi < n_groups; gi++) {
+        const int axis = d.cols[first[gi]].axis;
+        fprintf(o.f, "# not ok (all seeds), %s: x kind\n", axis >= 0 ? d.rate_names[axis] : "-");
+        bad_any[gi] = 0;
+        for (size_t r = 0; r < d.n_rows; r++)
+            for (size_t k = first[gi]; k < end[gi]; k++) {
+                const plot_cell *pc = &d.cells[r * d.n_cols + k];
+                const double x = isinf(d.cols[k].x) ? xinf[gi] : d.cols[k].x;
+                if (d.row_axis[r] == axis && pc->n && !pc->n_ok && x > 0) {
+                    fprintf(o.f, "%.17g %d\n", x, (int)pc->worst);
+                    bad_any[gi] = 1;
+                }
             }
-        }
-    if (!bad_any) fprintf(o.f, "nan nan\n");
+        if (!bad_any[gi]) fprintf(o.f, "nan nan\n");
+        fprintf(o.f, "\n\n");
+    }
     if ((rc = cli_out_commit(CMD, &o))) goto done;
 
-    /* ---- heatmap */
-    char xlabel[512] = "";
-    size_t used = 0;
-    for (size_t r = 0; r < d.n_rate_names; r++)
-        used += (size_t)snprintf(xlabel + used, sizeof xlabel - used, "%s%s", r ? " / " : "", axis_label(d.rate_names[r]));
-    if (!d.n_rate_names) snprintf(xlabel, sizeof xlabel, "(no rate axis)");
-    else snprintf(xlabel + used, sizeof xlabel - used, " (dimensionless; grid values)");
+    /* ---- heatmap: the panels stacked, cells of one size in all of them, one colour bar */
     if (!(f = open_memstream(&body, &body_len))) {
         rc = cli_fail(CMD, CLI_RUNTIME, "out of memory");
         goto done;
@@ -1540,62 +1617,85 @@ static int sweep_plot(const char *dir)
         rc = cli_fail(CMD, CLI_RUNTIME, "path too long: %s", path);
         goto done;
     }
-    fprintf(f, "reset\nset encoding utf8\nunset key\n");
     char over[64];   /* no seed list: one run per cell, with the command's own seed */
     if (g->n_seeds) snprintf(over, sizeof over, "median over %zu seed%s", g->n_seeds, g->n_seeds == 1 ? "" : "s");
     else snprintf(over, sizeof over, "one run per cell (no seed list)");
-    fprintf(f, "set title \"%s, %s\\ncolour log-proportional; * some seeds not ok\\ndiv: diverged, NaN: non-finite, fail: failed\" font ',10'\n",
-            g->kind == ALIG_GRID_SOLVE ? "Final objective f(w_T) − f⋆" : "Final training loss (nats)", over);
-    fprintf(f, "set xlabel \"%s\"\nset ylabel 'method'\n", xlabel);
-    fprintf(f, "set xrange [-0.5:%g]\nset yrange [-0.5:%g]\n", (double)d.n_cols - 0.5, (double)d.n_rows - 0.5);
-    fprintf(f, "set xtics rotate by 45 right (");
-    for (size_t k = 0; k < d.n_cols; k++) {
-        fprintf(f, "%s", k ? ", " : "");
-        gp_label(f, isinf(d.cols[k].x) ? "∞" : d.cols[k].text);
-        fprintf(f, " %zu", k);
-    }
-    fprintf(f, ")\nset ytics (");
-    for (size_t r = 0; r < d.n_rows; r++) {
-        fprintf(f, "%s", r ? ", " : "");
-        gp_label(f, d.rows[r]);
-        fprintf(f, " %zu", d.n_rows - 1 - r);
-    }
-    fprintf(f, ")\nset tics scale 0\nset cbrange [%.17g:%.17g]\nset cblabel \"log_{10} %s\"\n",
-            floor(log10(vmin)), ceil(log10(vmax)) > floor(log10(vmin)) ? ceil(log10(vmax)) : floor(log10(vmin)) + 1,
+    /* pixel layout: title band, then per panel its cells (42 px a row) and its tick labels and
+     * axis label below; rows named on the left, the colour bar on the right */
+    const double cw = 62, ch = 42, left = 230, right = 170, top = 90, below = 105;
+    double H = top;
+    for (size_t gi = 0; gi < n_groups; gi++) H += ch * (double)g_rows[gi] + below;
+    if (H < 400) H = 400;
+    double W = left + cw * (double)max_cols + right;
+    if (W < 640) W = 640;
+    const double cb_lo = top + 0.25 * (H - top);   /* the colour bar: the middle half of the panels' height */
+    fprintf(f, "reset\nset encoding utf8\nunset key\n");
+    fprintf(f, "set multiplot title \"%s, %s\\ncolour log-proportional; * some seeds not ok\\n"
+               "div: diverged, NaN: non-finite, fail: failed\" font ',10'\n", what, over);
+    fprintf(f, "set tics scale 0\nset cbrange [%.17g:%.17g]\nset cblabel \"log_{10} %s\"\n", floor(log10(vmin)),
+            ceil(log10(vmax)) > floor(log10(vmin)) ? ceil(log10(vmax)) : floor(log10(vmin)) + 1,
             g->kind == ALIG_GRID_SOLVE ? "(f(w_T) − f⋆)" : "(training loss)");
     fprintf(f, "set palette defined (0 '#ffffe5', 0.35 '#fec44f', 0.7 '#ec7014', 1 '#993404')\n"
-               "set style fill solid 1.0 border rgb '#ffffff'\n");
-    /* one plot clause per kind of cell the grid has: gnuplot 5.4 crashes (SIGSEGV) on a `with labels`
-     * clause none of whose points is defined when the file has a single point (a 1x1 grid) */
-    int has_kind[4] = { 0, 0, 0, 0 };
-    for (size_t k = 0; k < d.n_rows * d.n_cols; k++) {
-        const plot_cell *pc = &d.cells[k];
-        if (pc->n) has_kind[pc->n_ok ? 0 : (pc->worst >= 1 && pc->worst <= 3 ? (int)pc->worst : 3)] = 1;
-    }
+               "set style fill solid 1.0 border rgb '#ffffff'\nset ylabel 'method'\n");
     static const char *const fills[4] = { "palette", "rgb '#9e9ac8'", "rgb '#252525'", "rgb '#f4a6a6'" };
-    int clauses = 0;
-    for (int kd = 0; kd < 4; kd++) {
-        if (!has_kind[kd]) continue;
-        fprintf(f, "%s%s using 1:($5 == %d ? $2 : 1/0):(0.5):(0.5)%s with boxxyerror fc %s", clauses++ ? ", \\\n     " : "plot ",
-                q, kd, kd == 0 ? ":3" : "", fills[kd]);
-        fputs(" notitle", f);   /* (a clause without a title puts the data path in the SVG) */
+    double y = top;
+    for (size_t gi = 0; gi < n_groups; gi++) {
+        const int axis = d.cols[first[gi]].axis;
+        const size_t nc = end[gi] - first[gi];
+        const double y1 = y + ch * (double)g_rows[gi];
+        fprintf(f, "set lmargin at screen %.6f\nset rmargin at screen %.6f\n", left / W, (left + cw * (double)nc) / W);
+        fprintf(f, "set tmargin at screen %.6f\nset bmargin at screen %.6f\n", 1 - y / H, 1 - y1 / H);
+        if (gi == 0)
+            fprintf(f, "set colorbox user origin screen %.6f, screen %.6f size screen %.6f, screen %.6f\n",
+                    (left + cw * (double)max_cols + 30) / W, 1 - (H - 0.25 * (H - top)) / H, 22 / W,
+                    (H - 0.25 * (H - top) - cb_lo) / H);
+        else fprintf(f, "unset colorbox\n");
+        fprintf(f, "set xlabel \"%s\"\n", axis >= 0 ? axis_label(d.rate_names[axis]) : "(no rate axis)");
+        fprintf(f, "set xrange [-0.5:%g]\nset yrange [-0.5:%g]\n", (double)nc - 0.5, (double)g_rows[gi] - 0.5);
+        fprintf(f, "set xtics rotate by 45 right (");
+        for (size_t k = first[gi]; k < end[gi]; k++) {
+            fprintf(f, "%s", k > first[gi] ? ", " : "");
+            gp_label(f, isinf(d.cols[k].x) ? "∞" : d.cols[k].text);
+            fprintf(f, " %zu", k - first[gi]);
+        }
+        fprintf(f, ")\nset ytics (");
+        size_t rr = 0;
+        for (size_t r = 0; r < d.n_rows; r++) {
+            if (d.row_axis[r] != axis) continue;
+            fprintf(f, "%s", rr ? ", " : "");
+            gp_label(f, d.rows[r]);
+            fprintf(f, " %zu", g_rows[gi] - 1 - rr++);
+        }
+        fprintf(f, ")\n");
+        /* one plot clause per kind of cell the panel has: gnuplot 5.4 crashes (SIGSEGV) on a
+         * `with labels` clause none of whose points is defined when the data has a single point */
+        int clauses = 0;
+        for (int kd = 0; kd < 4; kd++) {
+            if (!has_kind[gi][kd]) continue;
+            fprintf(f, "%s%s index %zu using 1:($5 == %d ? $2 : 1/0):(0.5):(0.5)%s with boxxyerror fc %s notitle",
+                    clauses++ ? ", \\\n     " : "plot ", q, gi, kd, kd == 0 ? ":3" : "", fills[kd]);
+        }
+        if (has_kind[gi][0] || has_kind[gi][1] || has_kind[gi][3])
+            fprintf(f, ", \\\n     %s index %zu using 1:($5 == 2 ? 1/0 : $2):4 with labels font ',9' tc rgb '#000000' notitle",
+                    q, gi);
+        if (has_kind[gi][2])
+            fprintf(f, ", \\\n     %s index %zu using 1:($5 == 2 ? $2 : 1/0):4 with labels font ',9' tc rgb '#ffffff' notitle",
+                    q, gi);
+        fprintf(f, "\n");
+        y = y1 + below;
     }
-    if (has_kind[0] || has_kind[1] || has_kind[3])
-        fprintf(f, ", \\\n     %s using 1:($5 == 2 ? 1/0 : $2):4 with labels font ',9' tc rgb '#000000' notitle", q);
-    if (has_kind[2]) fprintf(f, ", \\\n     %s using 1:($5 == 2 ? $2 : 1/0):4 with labels font ',9' tc rgb '#ffffff' notitle", q);
-    fprintf(f, "\n");
+    fprintf(f, "unset multiplot\n");
     fclose(f);
     f = NULL;
-    const int w = (int)(260 + 62 * d.n_cols), h = (int)(200 + 42 * d.n_rows);
     snprintf(path, sizeof path, "%s/figures/heatmap", dir);
-    if (alig_plot_render(path, body, w < 640 ? 640 : w, h < 400 ? 400 : h, err, sizeof err)) {
+    if (alig_plot_render(path, body, (int)W, (int)H, err, sizeof err)) {
         rc = cli_fail(CMD, CLI_RUNTIME, "--plot: %s", err);
         goto done;
     }
     free(body);
     body = NULL;
 
-    /* ---- objective against the rate, log-log, min-max over seeds */
+    /* ---- objective against the rate, log-log, min-max over seeds: one panel per rate axis, side by side */
     if (!(f = open_memstream(&body, &body_len))) {
         rc = cli_fail(CMD, CLI_RUNTIME, "out of memory");
         goto done;
@@ -1608,25 +1708,47 @@ static int sweep_plot(const char *dir)
     const double ytop = pow(10, ceil(log10(vmax)) + 1);
     fprintf(f, "reset\nset encoding utf8\nset logscale xy\nset format x '10^{%%T}'\nset format y '10^{%%T}'\n"
                "set grid lc rgb '#dddddd'\n");
-    fprintf(f, "set title \"%s against the learning rate: median over the ok seeds, bars min–max\\n"
+    fprintf(f, "set multiplot layout 1,%zu title \"%s against the step size: median over the ok seeds, bars min–max\\n"
                "(crosses on the top edge: every seed diverged or non-finite%s)\" font ',11'\n",
-            g->kind == ALIG_GRID_SOLVE ? "Final objective f(w_T) − f⋆" : "Final training loss", has_inf ? "; ∞ drawn at the right" : "");
-    fprintf(f, "set xlabel \"%s\"\nset ylabel \"%s\"\n", xlabel,
-            g->kind == ALIG_GRID_SOLVE ? "f(w_T) − f⋆ (objective units)" : "training loss (nats)");
-    if (isfinite(xmin)) fprintf(f, "set xrange [%.17g:%.17g]\n", xmin / 2, (has_inf ? xinf : xmax) * 2);
-    fprintf(f, "set yrange [%.17g:%.17g]\n", pow(10, floor(log10(vmin)) - 1), ytop * 3);
-    if (has_inf) fprintf(f, "set xtics add ('∞' %.17g)\n", xinf);
-    fprintf(f, "set key outside right top vertical box opaque font ',10'\nplot ");
-    for (size_t r = 0; r < d.n_rows; r++) {
-        fprintf(f, "%s%s index %zu using 1:2:3:4 with yerrorlines lw 2 pt 7 ps 0.8 title ", r ? ", \\\n     " : "", q, r);
-        gp_label(f, d.rows[r]);
+            n_groups ? n_groups : 1, g->kind == ALIG_GRID_SOLVE ? "Final objective f(w_T) − f⋆" : "Final training loss",
+            has_inf ? "; ∞ drawn at the right" : "");
+    fprintf(f, "set ylabel \"%s\"\nset yrange [%.17g:%.17g]\n",
+            g->kind == ALIG_GRID_SOLVE ? "f(w_T) − f⋆ (objective units)" : "training loss (nats)",
+            pow(10, floor(log10(vmin)) - 1), ytop * 3);
+    fprintf(f, "set key outside right top vertical Left reverse box opaque width 1 font ',9'\n");
+    for (size_t gi = 0; gi < n_groups; gi++) {
+        const int axis = d.cols[first[gi]].axis;
+        double xmin = INFINITY, xmax = -INFINITY;
+        int ginf = 0;
+        for (size_t k = first[gi]; k < end[gi]; k++) {
+            if (isinf(d.cols[k].x)) ginf = 1;
+            else if (d.cols[k].x > 0) {
+                xmin = fmin(xmin, d.cols[k].x);
+                xmax = fmax(xmax, d.cols[k].x);
+            }
+        }
+        fprintf(f, "set xlabel \"%s\"\n", axis >= 0 ? axis_label(d.rate_names[axis]) : "(no rate axis)");
+        if (isfinite(xmin)) fprintf(f, "set xrange [%.17g:%.17g]\n", xmin / 2, (ginf ? xinf[gi] : xmax) * 2);
+        else fprintf(f, "set autoscale x\n");
+        fprintf(f, "set xtics autofreq\n");
+        if (ginf) fprintf(f, "set xtics add ('∞' %.17g)\n", xinf[gi]);
+        int clauses = 0;
+        for (size_t r = 0; r < d.n_rows; r++) {
+            if (d.row_axis[r] != axis) continue;
+            fprintf(f, "%s%s index %zu using 1:2:3:4 with yerrorlines lw 2 pt 7 ps 0.8 title ", clauses++ ? ", \\\n     " : "plot ",
+                    q, r);
+            gp_label(f, d.rows[r]);
+        }
+        if (bad_any[gi])
+            fprintf(f, ", \\\n     %s index %zu using 1:(%.17g) with points pt 2 ps 1.5 lc rgb '#000000' title 'not ok'", q,
+                    d.n_rows + gi, ytop);
+        fprintf(f, "\n");
     }
-    fprintf(f, ", \\\n     %s index %zu using 1:(%.17g) with points pt 2 ps 1.5 lc rgb '#000000' title 'not ok'\n", q,
-            d.n_rows, ytop);
+    fprintf(f, "unset multiplot\n");
     fclose(f);
     f = NULL;
     snprintf(path, sizeof path, "%s/figures/objective", dir);
-    if (alig_plot_render(path, body, 900, 520, err, sizeof err)) {
+    if (alig_plot_render(path, body, n_groups > 1 ? (int)(620 * n_groups) : 900, 560, err, sizeof err)) {
         rc = cli_fail(CMD, CLI_RUNTIME, "--plot: %s", err);
         goto done;
     }

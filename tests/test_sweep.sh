@@ -161,6 +161,13 @@ m=$(grep -E '^alig__eta=1__s[12],' "$TMP/j1/summary.csv" | cut -d, -f10 | awk '{
 check "summary.md: alig at eta=1 shows the median $m" grep -qE "^\| alig \|.*\| $m \|" "$TMP/j1/summary.md"
 check "summary.md: sgd shows div and NaN" grep -qE '^\| sgd \|.*\| div \| NaN \|' "$TMP/j1/summary.md"
 check "heatmap labels the axis with η" grep -q 'η' "$TMP/j1/figures/heatmap.gp"
+# alig's η and sgd's lr are different axes: one table and one panel each, and no column of one in
+# the other's table (the lr table has no 1e5 column, the η table no 1e-3 ... of sgd's)
+check "summary.md: one table per step-size axis" \
+    sh -c "grep -q '^## η' '$TMP/j1/summary.md' && grep -q '^## learning rate' '$TMP/j1/summary.md'"
+check "summary.md: the η table holds alig only" \
+    sh -c "sed -n '/^## η/,/^## /p' '$TMP/j1/summary.md' | grep -q '^| alig |' && ! sed -n '/^## η/,/^## /p' '$TMP/j1/summary.md' | grep -q '^| sgd |'"
+check "heatmap: one panel per axis" test "$(grep -c '^set xlabel' "$TMP/j1/figures/heatmap.gp")" -ge 4
 
 # ---- 6. threads per cell
 check "1 thread per cell: config.json has no threads member (the text of earlier sweeps)" \
