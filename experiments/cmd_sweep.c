@@ -1511,19 +1511,24 @@ static int sweep_plot(const char *dir)
     size_t first[17], end[17];
     const size_t n_groups = col_groups(&d, first, end, 17);
     size_t g_rows[17], max_cols = 1;
-    double xinf[17];
-    int has_inf = 0;
+    double xinf[17], xlo[17], xhi[17];   /* per panel: where ∞ is drawn, the finite positive values' range */
+    int g_inf[17], has_inf = 0;
     for (size_t gi = 0; gi < n_groups; gi++) {
         const int axis = d.cols[first[gi]].axis;
         g_rows[gi] = 0;
         for (size_t r = 0; r < d.n_rows; r++) g_rows[gi] += d.row_axis[r] == axis;
         if (end[gi] - first[gi] > max_cols) max_cols = end[gi] - first[gi];
-        double gmax = -INFINITY;
+        xlo[gi] = INFINITY;
+        xhi[gi] = -INFINITY;
+        g_inf[gi] = 0;
         for (size_t k = first[gi]; k < end[gi]; k++) {
-            if (isinf(d.cols[k].x)) has_inf = 1;
-            else if (d.cols[k].x > 0) gmax = fmax(gmax, d.cols[k].x);
+            if (isinf(d.cols[k].x)) g_inf[gi] = has_inf = 1;
+            else if (d.cols[k].x > 0) {
+                xlo[gi] = fmin(xlo[gi], d.cols[k].x);
+                xhi[gi] = fmax(xhi[gi], d.cols[k].x);
+            }
         }
-        xinf[gi] = isfinite(gmax) ? gmax * 10 : 1;   /* where a group's ∞ is drawn */
+        xinf[gi] = isfinite(xhi[gi]) ? xhi[gi] * 10 : 1;
     }
     double vmin = INFINITY, vmax = -INFINITY;
     for (size_t k = 0; k < d.n_rows * d.n_cols; k++)
@@ -1718,20 +1723,11 @@ static int sweep_plot(const char *dir)
     fprintf(f, "set key outside right top vertical Left reverse box opaque width 1 font ',9'\n");
     for (size_t gi = 0; gi < n_groups; gi++) {
         const int axis = d.cols[first[gi]].axis;
-        double xmin = INFINITY, xmax = -INFINITY;
-        int ginf = 0;
-        for (size_t k = first[gi]; k < end[gi]; k++) {
-            if (isinf(d.cols[k].x)) ginf = 1;
-            else if (d.cols[k].x > 0) {
-                xmin = fmin(xmin, d.cols[k].x);
-                xmax = fmax(xmax, d.cols[k].x);
-            }
-        }
         fprintf(f, "set xlabel \"%s\"\n", axis >= 0 ? axis_label(d.rate_names[axis]) : "(no rate axis)");
-        if (isfinite(xmin)) fprintf(f, "set xrange [%.17g:%.17g]\n", xmin / 2, (ginf ? xinf[gi] : xmax) * 2);
+        if (isfinite(xlo[gi])) fprintf(f, "set xrange [%.17g:%.17g]\n", xlo[gi] / 2, (g_inf[gi] ? xinf[gi] : xhi[gi]) * 2);
         else fprintf(f, "set autoscale x\n");
         fprintf(f, "set xtics autofreq\n");
-        if (ginf) fprintf(f, "set xtics add ('∞' %.17g)\n", xinf[gi]);
+        if (g_inf[gi]) fprintf(f, "set xtics add ('∞' %.17g)\n", xinf[gi]);
         int clauses = 0;
         for (size_t r = 0; r < d.n_rows; r++) {
             if (d.row_axis[r] != axis) continue;
