@@ -1448,7 +1448,8 @@ static void markdown_group(FILE *f, const plot_data *d, int axis, size_t c0, siz
                 }
             }
         }
-        if (isfinite(best)) fprintf(f, " %s = %s: %.3g |\n", d->row_rate[r], d->cols[best_k].text, best);
+        if (isfinite(best) && axis < 0) fprintf(f, " %.3g |\n", best);
+        else if (isfinite(best)) fprintf(f, " %s = %s: %.3g |\n", d->row_rate[r], d->cols[best_k].text, best);
         else fprintf(f, " - |\n");
     }
 }
@@ -1713,19 +1714,24 @@ static int sweep_plot(const char *dir)
     const double ytop = pow(10, ceil(log10(vmax)) + 1);
     fprintf(f, "reset\nset encoding utf8\nset logscale xy\nset format x '10^{%%T}'\nset format y '10^{%%T}'\n"
                "set grid lc rgb '#dddddd'\n");
+    size_t n_panels = 0;   /* a panel per axis with a positive value to put on a log scale */
+    for (size_t gi = 0; gi < n_groups; gi++) n_panels += isfinite(xlo[gi]);
     fprintf(f, "set multiplot layout 1,%zu title \"%s against the step size: median over the ok seeds, bars min–max\\n"
                "(crosses on the top edge: every seed diverged or non-finite%s)\" font ',11'\n",
-            n_groups ? n_groups : 1, g->kind == ALIG_GRID_SOLVE ? "Final objective f(w_T) − f⋆" : "Final training loss",
+            n_panels ? n_panels : 1, g->kind == ALIG_GRID_SOLVE ? "Final objective f(w_T) − f⋆" : "Final training loss",
             has_inf ? "; ∞ drawn at the right" : "");
     fprintf(f, "set ylabel \"%s\"\nset yrange [%.17g:%.17g]\n",
             g->kind == ALIG_GRID_SOLVE ? "f(w_T) − f⋆ (objective units)" : "training loss (nats)",
             pow(10, floor(log10(vmin)) - 1), ytop * 3);
     fprintf(f, "set key outside right top vertical Left reverse box opaque width 1 font ',9'\n");
+    if (!n_panels)   /* nothing to draw against: an empty frame that says so */
+        fprintf(f, "unset key\nset xrange [0.1:10]\nset xlabel 'step size'\nset label 'no step-size axis with positive values' at "
+                   "graph 0.5, 0.5 center\nplot 1/0 notitle\n");
     for (size_t gi = 0; gi < n_groups; gi++) {
+        if (!isfinite(xlo[gi])) continue;
         const int axis = d.cols[first[gi]].axis;
         fprintf(f, "set xlabel \"%s\"\n", axis >= 0 ? axis_label(d.rate_names[axis]) : "(no rate axis)");
-        if (isfinite(xlo[gi])) fprintf(f, "set xrange [%.17g:%.17g]\n", xlo[gi] / 2, (g_inf[gi] ? xinf[gi] : xhi[gi]) * 2);
-        else fprintf(f, "set autoscale x\n");
+        fprintf(f, "set xrange [%.17g:%.17g]\n", xlo[gi] / 2, (g_inf[gi] ? xinf[gi] : xhi[gi]) * 2);
         fprintf(f, "set xtics autofreq\n");
         if (g_inf[gi]) fprintf(f, "set xtics add ('∞' %.17g)\n", xinf[gi]);
         int clauses = 0;
@@ -1744,7 +1750,7 @@ static int sweep_plot(const char *dir)
     fclose(f);
     f = NULL;
     snprintf(path, sizeof path, "%s/figures/objective", dir);
-    if (alig_plot_render(path, body, n_groups > 1 ? (int)(620 * n_groups) : 900, 560, err, sizeof err)) {
+    if (alig_plot_render(path, body, n_panels > 1 ? (int)(620 * n_panels) : 900, 560, err, sizeof err)) {
         rc = cli_fail(CMD, CLI_RUNTIME, "--plot: %s", err);
         goto done;
     }

@@ -168,6 +168,16 @@ check "summary.md: one table per step-size axis" \
 check "summary.md: the η table holds alig only" \
     sh -c "sed -n '/^## η/,/^## /p' '$TMP/j1/summary.md' | grep -q '^| alig |' && ! sed -n '/^## η/,/^## /p' '$TMP/j1/summary.md' | grep -q '^| sgd |'"
 check "heatmap: one panel per axis" test "$(grep -c '^set xlabel' "$TMP/j1/figures/heatmap.gp")" -ge 4
+# a method without a rate axis beside one with: its own panel in the heatmap, no panel (nothing to put
+# on a log axis) in the objective figure, and --plot still succeeds; alone, an empty frame says so
+run 0 --base "solve --problem smooth --iters 20" --method fixed --args "--solver alig --eta 1" \
+    --method sgd --args "--solver sgd" --axis lr=0.01,0.1 --seeds 1 --out "$TMP/mix" --quiet
+run 0 --plot "$TMP/mix"
+check "--plot: a method without a rate axis beside one with" [ -s "$TMP/mix/figures/objective.png" ]
+check "summary.md: the row without a rate axis gives its value as best" grep -qE '^\| fixed \| [0-9.e-]+ \| [0-9.e-]+ \|$' "$TMP/mix/summary.md"
+run 0 --base "solve --problem smooth --iters 20" --method fixed --args "--solver alig --eta 1" --seeds 1 --out "$TMP/norate" --quiet
+run 0 --plot "$TMP/norate"
+check "--plot: no rate axis at all: an empty objective frame that says so" grep -q 'no step-size axis' "$TMP/norate/figures/objective.gp"
 
 # ---- 6. threads per cell
 check "1 thread per cell: config.json has no threads member (the text of earlier sweeps)" \
