@@ -1634,7 +1634,8 @@ static int sweep_plot(const char *dir)
     if (H < 400) H = 400;
     double W = left + cw * (double)max_cols + right;
     if (W < 640) W = 640;
-    const double cb_lo = top + 0.25 * (H - top);   /* the colour bar: the middle half of the panels' height */
+    /* the colour bar spans the middle half of the panels' height: pixels cb_top to cb_bottom from the top */
+    const double cb_top = top + 0.25 * (H - top), cb_bottom = H - 0.25 * (H - top);
     fprintf(f, "reset\nset encoding utf8\nunset key\n");
     fprintf(f, "set multiplot title \"%s, %s\\ncolour log-proportional; * some seeds not ok\\n"
                "div: diverged, NaN: non-finite, fail: failed\" font ',10'\n", what, over);
@@ -1653,8 +1654,7 @@ static int sweep_plot(const char *dir)
         fprintf(f, "set tmargin at screen %.6f\nset bmargin at screen %.6f\n", 1 - y / H, 1 - y1 / H);
         if (gi == 0)
             fprintf(f, "set colorbox user origin screen %.6f, screen %.6f size screen %.6f, screen %.6f\n",
-                    (left + cw * (double)max_cols + 30) / W, 1 - (H - 0.25 * (H - top)) / H, 22 / W,
-                    (H - 0.25 * (H - top) - cb_lo) / H);
+                    (left + cw * (double)max_cols + 30) / W, 1 - cb_bottom / H, 22 / W, (cb_bottom - cb_top) / H);
         else fprintf(f, "unset colorbox\n");
         fprintf(f, "set xlabel \"%s\"\n", axis >= 0 ? axis_label(d.rate_names[axis]) : "(no rate axis)");
         fprintf(f, "set xrange [-0.5:%g]\nset yrange [-0.5:%g]\n", (double)nc - 0.5, (double)g_rows[gi] - 0.5);
