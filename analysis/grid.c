@@ -9,6 +9,7 @@
  * sweep killed at any instant leaves each cell either finished (both files whole) or not; a
  * restart needs no log replay, and a cell can be rerun by deleting its result.json. */
 #include "alig/grid.h"
+#include "json_flat.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -1485,126 +1486,6 @@ static void sb_json_num(sbuf *b, double v)
         sb_str(b, "null");
 }
 
-/* Scan one flat JSON object at *p, calling cb for every member of the top level: for a number or
- * null, num holds it (NAN for null) and str is NULL; for a string, str holds it unescaped (at
- * most 255 bytes kept); other values (true, false, objects, arrays) are skipped. Returns 0 on a
- * well-formed object, -1 otherwise. *p is left after the object. */
-typedef void (*json_cb)(const char *key, double num, const char *str, void *ctx);
-
-static void skip_ws(const char **p)
-{
-    while (**p == ' ' || **p == '\t' || **p == '\n' || **p == '\r') (*p)++;
-}
-
-static int json_string(const char **p, char *out, size_t cap)
-{
-    if (**p != '"') return -1;
-    (*p)++;
-    size_t n = 0;
-    for (;;) {
-        char c = **p;
-        if (!c) return -1;
-        (*p)++;
-        if (c == '"') break;
-        if (c == '\\') {
-            char e = **p;
-            if (!e) return -1;
-            (*p)++;
-            switch (e) {
-            case 'n': c = '\n'; break;
-            case 't': c = '\t'; break;
-            case 'r': c = '\r'; break;
-            case 'b': c = '\b'; break;
-            case 'f': c = '\f'; break;
-            case 'u': {
-                unsigned v = 0;
-                for (int k = 0; k < 4; k++) {
-                    char h = **p;
-                    if (!isxdigit((unsigned char)h)) return -1;
-                    v = v * 16 + (unsigned)(isdigit((unsigned char)h) ? h - '0' : tolower((unsigned char)h) - 'a' + 10);
-                    (*p)++;
-                }
-                c = v < 128 ? (char)v : '?';
-                break;
-            }
-            default: c = e;
-            }
-        }
-        if (n + 1 < cap) out[n++] = c;
-    }
-    if (cap) out[n] = 0;
-    return 0;
-}
-
-static int json_skip_value(const char **p)
-{
-    skip_ws(p);
-    char tmp[8];
-    if (**p == '"') return json_string(p, tmp, sizeof tmp);
-    if (**p == '{' || **p == '[') {
-        int depth = 0;
-        do {
-            if (**p == '"') {
-                if (json_string(p, tmp, sizeof tmp)) return -1;
-                continue;
-            }
-            if (!**p) return -1;
-            if (**p == '{' || **p == '[') depth++;
-            if (**p == '}' || **p == ']') depth--;
-            (*p)++;
-        } while (depth > 0);
-        return 0;
-    }
-    const char *s = *p;
-    while (**p && !strchr(",}] \t\r\n", **p)) (*p)++;
-    return *p > s ? 0 : -1;
-}
-
-static int json_object(const char **p, json_cb cb, void *ctx)
-{
-    skip_ws(p);
-    if (**p != '{') return -1;
-    (*p)++;
-    skip_ws(p);
-    if (**p == '}') {
-        (*p)++;
-        return 0;
-    }
-    for (;;) {
-        char key[64], str[256];
-        skip_ws(p);
-        if (json_string(p, key, sizeof key)) return -1;
-        skip_ws(p);
-        if (**p != ':') return -1;
-        (*p)++;
-        skip_ws(p);
-        if (**p == '"') {
-            if (json_string(p, str, sizeof str)) return -1;
-            cb(key, NAN, str, ctx);
-        } else if (!strncmp(*p, "null", 4)) {
-            *p += 4;
-            cb(key, NAN, NULL, ctx);
-        } else if (**p == '-' || isdigit((unsigned char)**p)) {
-            char *end;
-            double v = strtod(*p, &end);
-            if (end == *p) return -1;
-            *p = end;
-            cb(key, v, NULL, ctx);
-        } else if (json_skip_value(p))
-            return -1;
-        skip_ws(p);
-        if (**p == ',') {
-            (*p)++;
-            continue;
-        }
-        if (**p == '}') {
-            (*p)++;
-            return 0;
-        }
-        return -1;
-    }
-}
-
 /* ================================================================ configs and results */
 
 alig_status alig_grid_cell_config(const alig_grid *g, size_t i, char **json)
@@ -1749,8 +1630,8 @@ alig_status alig_grid_result_parse(const char *text, alig_grid_result *r)
     alig_grid_result tmp = { 0 };
     result_ctx c = { .r = &tmp };
     const char *p = text;
-    if (json_object(&p, result_cb, &c) || c.bad || c.seen != (1u << 11) - 1) return ALIG_EFORMAT;
-    skip_ws(&p);
+    if (alig_json_object(&p, result_cb, &c) || c.bad || c.seen != (1u << 11) - 1) return ALIG_EFORMAT;
+    alig_json_skip_ws(&p);
     if (*p) return ALIG_EFORMAT;
     tmp.done = 1;
     *r = tmp;
@@ -1913,7 +1794,7 @@ static int read_train_jsonl(const char *path, series *s, char *key_metric, size_
     char *save = NULL;
     for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         const char *p = line;
-        skip_ws(&p);
+        alig_json_skip_ws(&p);
         if (!*p) continue;
         jsonl_ctx c;
         for (int k = 0; k < N_ROLES; k++) {
@@ -1921,7 +1802,7 @@ static int read_train_jsonl(const char *path, series *s, char *key_metric, size_
             c.rank[k] = -1;
             c.v[k] = NAN;
         }
-        if (json_object(&p, jsonl_cb, &c)) {
+        if (alig_json_object(&p, jsonl_cb, &c)) {
             bad_lines++;        /* e.g. a line cut short: skipped, counted */
             continue;
         }

@@ -6,6 +6,7 @@
  * whole for each cell that a setting needs, one at a time, so memory is one log at a time plus
  * the chosen settings' curves. Means and standard deviations are summed in double, in two passes. */
 #include "alig/grid_report.h"
+#include "json_flat.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -35,112 +36,37 @@ static void set_err(char *err, size_t len, const char *fmt, ...)
 enum { K_EPOCH, K_TRAIN_LOSS, K_VAL_ACC, K_TEST_ACC, K_EPS_MAX, K_EPS_Q50, N_KEYS };
 static const char *const record_keys[N_KEYS] = { "epoch", "train_loss", "val_acc", "test_acc", "eps_max", "eps_q50" };
 
-static void skip_ws(const char **p)
-{
-    while (**p == ' ' || **p == '\t' || **p == '\r' || **p == '\n') (*p)++;
-}
+typedef struct record {
+    double v[N_KEYS];   /* record_keys[k]'s number (NAN for null or absent) */
+    int has[N_KEYS];    /* whether the key was there with a number or null */
+} record;
 
-/* A JSON string at *p: its raw bytes (escapes kept as written, which is enough to compare with the
- * plain keys above) into out (cut at cap - 1 bytes). 0, or -1 when it is not a whole string. */
-static int scan_string(const char **p, char *out, size_t cap)
+static void record_cb(const char *key, double num, const char *str, void *ctx)
 {
-    if (**p != '"') return -1;
-    (*p)++;
-    size_t n = 0;
-    for (;;) {
-        const char c = **p;
-        if (!c) return -1;
-        (*p)++;
-        if (c == '"') break;
-        if (c == '\\') {
-            if (!**p) return -1;
-            if (n + 1 < cap) out[n++] = c;
-            (*p)++;
-            continue;
+    if (str) return;    /* a string value: not one of ours */
+    record *r = ctx;
+    for (int k = 0; k < N_KEYS; k++)
+        if (!strcmp(key, record_keys[k])) {
+            r->v[k] = num;
+            r->has[k] = 1;
         }
-        if (n + 1 < cap) out[n++] = c;
-    }
-    if (cap) out[n] = 0;
-    return 0;
 }
 
-/* Skip one JSON value that is not a number or null: a string, true, false, an object or an array
- * (nested brackets counted, strings inside skipped whole). 0, or -1 when malformed. */
-static int skip_value(const char **p)
-{
-    char tmp[2];
-    if (**p == '"') return scan_string(p, tmp, sizeof tmp);
-    if (!strncmp(*p, "true", 4) || !strncmp(*p, "false", 5)) {
-        *p += **p == 't' ? 4 : 5;
-        return 0;
-    }
-    if (**p != '{' && **p != '[') return -1;
-    int depth = 0;
-    do {
-        if (**p == '"') {
-            if (scan_string(p, tmp, sizeof tmp)) return -1;
-            continue;
-        }
-        if (!**p) return -1;
-        if (**p == '{' || **p == '[') depth++;
-        if (**p == '}' || **p == ']') depth--;
-        (*p)++;
-    } while (depth > 0);
-    return 0;
-}
-
-/* Parse one line holding a flat JSON object; v[k] receives record_keys[k]'s number (NAN for null
- * or absent), has[k] whether the key was there. 0, or -1 when the line is not one whole object. */
+/* Parse one line holding a flat JSON object. 0, or -1 when the line is not one whole object. */
 static int parse_record(const char *line, double v[N_KEYS], int has[N_KEYS])
 {
+    record r;
     for (int k = 0; k < N_KEYS; k++) {
-        v[k] = NAN;
-        has[k] = 0;
+        r.v[k] = NAN;
+        r.has[k] = 0;
     }
     const char *p = line;
-    skip_ws(&p);
-    if (*p++ != '{') return -1;
-    skip_ws(&p);
-    if (*p == '}') {
-        p++;
-    } else {
-        for (;;) {
-            char key[64];
-            skip_ws(&p);
-            if (scan_string(&p, key, sizeof key)) return -1;
-            skip_ws(&p);
-            if (*p++ != ':') return -1;
-            skip_ws(&p);
-            int k = 0;
-            while (k < N_KEYS && strcmp(key, record_keys[k])) k++;
-            double num = NAN;
-            if (!strncmp(p, "null", 4)) {
-                p += 4;
-            } else if (*p == '-' || isdigit((unsigned char)*p)) {
-                char *end;
-                num = strtod(p, &end);
-                if (end == p) return -1;
-                p = end;
-            } else if (skip_value(&p)) {
-                return -1;
-            } else {
-                k = N_KEYS;     /* a string, boolean or nested value: not one of ours */
-            }
-            if (k < N_KEYS) {
-                v[k] = num;
-                has[k] = 1;
-            }
-            skip_ws(&p);
-            if (*p == ',') {
-                p++;
-                continue;
-            }
-            if (*p++ != '}') return -1;
-            break;
-        }
-    }
-    skip_ws(&p);
-    return *p ? -1 : 0;
+    if (alig_json_object(&p, record_cb, &r)) return -1;
+    alig_json_skip_ws(&p);
+    if (*p) return -1;
+    memcpy(v, r.v, sizeof r.v);
+    memcpy(has, r.has, sizeof r.has);
+    return 0;
 }
 
 /* ================================================================ logs */
@@ -184,7 +110,7 @@ alig_status alig_grid_log_read(const char *path, alig_grid_log *log, char *err, 
     while ((len = getline(&line, &line_cap, f)) >= 0) {
         lineno++;
         const char *p = line;
-        skip_ws(&p);
+        alig_json_skip_ws(&p);
         if (!*p) continue;
         if (bad_line) {     /* a malformed line followed by another: not a record cut by a crash */
             set_err(err, errlen, "%s:%zu: not a JSON object", path, bad_line);

@@ -126,6 +126,9 @@ static void test_log_read(void)
     put(path, "{\"epoch\":1,\"train_loss\":1}\n{\"epoch\":2,\"train_loss\":}\n{\"epoch\":3,\"train_loss\":1}\n");
     CU_ASSERT_EQUAL(alig_grid_log_read(path, &log, err, sizeof err), ALIG_EFORMAT);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "bad.jsonl:2: not a JSON object"));
+    put(path, "{\"epoch\":1,\"train_loss\":1,\"x\":abc}\n{\"epoch\":2}\n");   /* a bare word is not JSON */
+    CU_ASSERT_EQUAL(alig_grid_log_read(path, &log, err, sizeof err), ALIG_EFORMAT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "bad.jsonl:1:"));
     put(path, "{\"epoch\":1,\"train_loss\":1} trailing\n{\"epoch\":2}\n");
     CU_ASSERT_EQUAL(alig_grid_log_read(path, &log, err, sizeof err), ALIG_EFORMAT);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "bad.jsonl:1:"));
