@@ -1507,6 +1507,30 @@ void alig_nk_bn_forward(int train, int N, int C, size_t L, const float *x, const
                              relu, NULL, 0, NULL);
 }
 
+/* Channel blocks. A channel's rows are L floats, one per image, C·L floats apart: with small L
+ * (WRN's 8×8 maps, L = 64, rows 256 bytes a page apart at C = 256) walking one channel at a time
+ * touches a new page per row and defeats the prefetcher, and batch norm ran at half the speed
+ * it reaches on 32×32 maps. The kernels therefore walk a block of channels together, image by
+ * image, over one contiguous run of cb·L floats; each channel keeps its own accumulators and
+ * sees its rows in the same order (n ascending), so the results are those of one channel at a
+ * time, bit for bit, whatever the block. */
+#define BN_RUN 2048             /* floats: aim for runs of at least 8 KiB */
+#define BN_MAX_CB 64            /* channels per block at most (the accumulators live on the stack) */
+
+static int bn_block(int C, size_t L)
+{
+    size_t cb = L >= BN_RUN ? 1 : (BN_RUN + L - 1) / L;
+    if (cb > BN_MAX_CB) cb = BN_MAX_CB;
+#ifdef _OPENMP
+    /* at least four blocks per thread where C allows, for the dynamic schedule to balance */
+    const size_t spread = (size_t)C / (4 * (size_t)omp_get_max_threads());
+    if (cb > spread) cb = spread;
+#endif
+    if (cb < 1) cb = 1;
+    if (cb > (size_t)C) cb = (size_t)C;
+    return (int)cb;
+}
+
 void alig_nk_bn_forward_stats(int train, int N, int C, size_t L, const float *x, const float *gamma,
                               const float *beta, float eps, float momentum, float *run_mean, float *run_var,
                               float *mean, float *invstd, float *y, int relu, const double *known, int c_known,
@@ -1514,44 +1538,58 @@ void alig_nk_bn_forward_stats(int train, int N, int C, size_t L, const float *x,
 {
     const double M = (double)N * (double)L;
     if (!known) c_known = 0;
+    const int cb = bn_block(C, L), nblk = (C + cb - 1) / cb;
     ALIG_NK_OMP(omp parallel for schedule(dynamic, 1) if ((size_t)N * C * L >= ALIG_NK_PAR_MIN))
-    for (int c = 0; c < C; c++) {
-        double mu, is;
-        if (train) {
-            double var;
-            if (c < c_known) {          /* computed before on the same values */
-                mu = known[2 * c];
-                var = known[2 * c + 1];
+    for (int blk = 0; blk < nblk; blk++) {
+        const int c0 = blk * cb, c1 = imin(C, c0 + cb);
+        double sa[BN_MAX_CB][BN_LANES], ssa[BN_MAX_CB][BN_LANES], k0[BN_MAX_CB];
+        float av[BN_MAX_CB], shv[BN_MAX_CB];
+        /* the channels to sum: [cs, c1), those before c_known were summed by an earlier call */
+        const int cs = train ? imax(c0, imin(c_known, c1)) : c1;
+        for (int c = cs; c < c1; c++) {
+            k0[c - c0] = x[(size_t)c * L];      /* one pass, shifted by the channel's first value */
+            for (int j = 0; j < BN_LANES; j++) sa[c - c0][j] = ssa[c - c0][j] = 0.0;
+        }
+        if (cs < c1)
+            for (int n = 0; n < N; n++)
+                for (int c = cs; c < c1; c++)
+                    bn_stat_sums(x + ((size_t)n * C + c) * L, L, k0[c - c0], sa[c - c0], ssa[c - c0]);
+        for (int c = c0; c < c1; c++) {
+            double mu, is;
+            if (train) {
+                double var;
+                if (c < c_known) {      /* computed before on the same values */
+                    mu = known[2 * c];
+                    var = known[2 * c + 1];
+                } else {
+                    const double s = lanes_total(sa[c - c0]), ss = lanes_total(ssa[c - c0]);
+                    mu = k0[c - c0] + s / M;
+                    var = (ss - s * s / M) / M;
+                    if (var < 0.0) var = 0.0;
+                }
+                if (stats) {
+                    stats[2 * c] = mu;
+                    stats[2 * c + 1] = var;
+                }
+                is = 1.0 / sqrt(var + eps);
+                const double unbiased = M > 1.0 ? var * M / (M - 1.0) : var;
+                run_mean[c] = (float)((1.0 - momentum) * run_mean[c] + (double)momentum * mu);
+                run_var[c] = (float)((1.0 - momentum) * run_var[c] + (double)momentum * unbiased);
             } else {
-                /* one pass, shifted by the channel's first value against cancellation */
-                const double k0 = x[(size_t)c * L];
-                double sa[BN_LANES] = { 0 }, ssa[BN_LANES] = { 0 };
-                for (int n = 0; n < N; n++) bn_stat_sums(x + ((size_t)n * C + c) * L, L, k0, sa, ssa);
-                const double s = lanes_total(sa), ss = lanes_total(ssa);
-                mu = k0 + s / M;
-                var = (ss - s * s / M) / M;
-                if (var < 0.0) var = 0.0;
+                mu = run_mean[c];
+                is = 1.0 / sqrt((double)run_var[c] + eps);
             }
-            if (stats) {
-                stats[2 * c] = mu;
-                stats[2 * c + 1] = var;
+            mean[c] = (float)mu;
+            invstd[c] = (float)is;
+            const double g = gamma ? gamma[c] : 1.0, b = beta ? beta[c] : 0.0;
+            av[c - c0] = (float)(g * is);                       /* y = a·x + sh */
+            shv[c - c0] = (float)(b - mu * g * is);
+        }
+        for (int n = 0; n < N; n++)
+            for (int c = c0; c < c1; c++) {
+                const size_t o = ((size_t)n * C + c) * L;
+                bn_apply(x + o, L, av[c - c0], shv[c - c0], relu, y + o);
             }
-            is = 1.0 / sqrt(var + eps);
-            const double unbiased = M > 1.0 ? var * M / (M - 1.0) : var;
-            run_mean[c] = (float)((1.0 - momentum) * run_mean[c] + (double)momentum * mu);
-            run_var[c] = (float)((1.0 - momentum) * run_var[c] + (double)momentum * unbiased);
-        } else {
-            mu = run_mean[c];
-            is = 1.0 / sqrt((double)run_var[c] + eps);
-        }
-        mean[c] = (float)mu;
-        invstd[c] = (float)is;
-        const double g = gamma ? gamma[c] : 1.0, b = beta ? beta[c] : 0.0;
-        const float a = (float)(g * is), sh = (float)(b - mu * g * is);    /* y = a·x + sh */
-        for (int n = 0; n < N; n++) {
-            const size_t o = ((size_t)n * C + c) * L;
-            bn_apply(x + o, L, a, sh, relu, y + o);
-        }
     }
 }
 
@@ -1617,29 +1655,40 @@ void alig_nk_bn_backward(int train, int N, int C, size_t L, const float *x, cons
                          float *dx, int set, float *dgamma, float *dbeta)
 {
     const double M = (double)N * (double)L;
+    const int cb = bn_block(C, L), nblk = (C + cb - 1) / cb;
     ALIG_NK_OMP(omp parallel for schedule(dynamic, 1) if ((size_t)N * C * L >= ALIG_NK_PAR_MIN))
-    for (int c = 0; c < C; c++) {
-        const double mu = mean[c], is = invstd[c];
-        double da[BN_LANES] = { 0 }, dxa[BN_LANES] = { 0 };
-        for (int n = 0; n < N; n++) {
-            const size_t o = ((size_t)n * C + c) * L;
-            if (y)
-                bn_grad_sums_masked(dy + o, y + o, x + o, L, mu, is, da, dxa);
-            else
-                bn_grad_sums(dy + o, x + o, L, mu, is, da, dxa);
+    for (int blk = 0; blk < nblk; blk++) {
+        const int c0 = blk * cb, c1 = imin(C, c0 + cb);
+        double da[BN_MAX_CB][BN_LANES], dxa[BN_MAX_CB][BN_LANES];
+        float av[BN_MAX_CB], bv[BN_MAX_CB], ev[BN_MAX_CB];
+        for (int c = c0; c < c1; c++)
+            for (int j = 0; j < BN_LANES; j++) da[c - c0][j] = dxa[c - c0][j] = 0.0;
+        for (int n = 0; n < N; n++)
+            for (int c = c0; c < c1; c++) {
+                const size_t o = ((size_t)n * C + c) * L;
+                const double mu = mean[c], is = invstd[c];
+                if (y)
+                    bn_grad_sums_masked(dy + o, y + o, x + o, L, mu, is, da[c - c0], dxa[c - c0]);
+                else
+                    bn_grad_sums(dy + o, x + o, L, mu, is, da[c - c0], dxa[c - c0]);
+            }
+        for (int c = c0; c < c1; c++) {
+            const double is = invstd[c];
+            const double sdy = lanes_total(da[c - c0]), sdyx = lanes_total(dxa[c - c0]);
+            if (dgamma) dgamma[c] += (float)sdyx;
+            if (dbeta) dbeta[c] += (float)sdy;
+            const double k = (gamma ? gamma[c] : 1.0) * is;
+            /* train: dx = k·(dŷ − Σdŷ/M − x̂·Σ(dŷ·x̂)/M); eval: the same with b = e = 0 */
+            av[c - c0] = (float)k;
+            bv[c - c0] = train ? (float)(k * sdy / M) : 0.0f;
+            ev[c - c0] = train ? (float)(k * sdyx / M * is) : 0.0f;
         }
-        const double sdy = lanes_total(da), sdyx = lanes_total(dxa);
-        if (dgamma) dgamma[c] += (float)sdyx;
-        if (dbeta) dbeta[c] += (float)sdy;
         if (!dx) continue;
-        const double k = (gamma ? gamma[c] : 1.0) * is;
-        /* train: dx = k·(dŷ − Σdŷ/M − x̂·Σ(dŷ·x̂)/M); eval: the same with b = e = 0 */
-        const float a = (float)k, b = train ? (float)(k * sdy / M) : 0.0f;
-        const float e = train ? (float)(k * sdyx / M * is) : 0.0f, f = (float)mu;
-        for (int n = 0; n < N; n++) {
-            const size_t o = ((size_t)n * C + c) * L;
-            bn_dx(dy + o, y ? y + o : NULL, x + o, L, a, b, e, f, set, dx + o);
-        }
+        for (int n = 0; n < N; n++)
+            for (int c = c0; c < c1; c++) {
+                const size_t o = ((size_t)n * C + c) * L;
+                bn_dx(dy + o, y ? y + o : NULL, x + o, L, av[c - c0], bv[c - c0], ev[c - c0], mean[c], set, dx + o);
+            }
     }
 }
 

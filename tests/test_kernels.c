@@ -664,6 +664,51 @@ static void test_bn_known_stats(void)
     free(x); free(p); free(g); free(b); free(yp); free(y1); free(y2);
 }
 
+/* Channel blocks: the kernels walk blocks of channels together when maps are small (L = 7 and C = 70
+ * here give blocks of several channels, the last one partial, for any thread count). Every
+ * channel must come out exactly as when it is normalised alone, a (N, 1, L) tensor of its own:
+ * outputs, statistics, running averages, and in backward dx, dγ, dβ; with handed-on statistics
+ * for a prefix that ends inside a block. */
+static void test_bn_channel_blocks(void)
+{
+    enum { N = 3, C = 70, L = 7, CK = 13 };
+    const size_t n = (size_t)N * C * L;
+    float *x = randv(n, 1, 3), *g = randv(C, 0.5, 1.5), *b = randv(C, -1, 1), *dy = randv(n, -1, 1);
+    float *y = malloc(n * sizeof *y), *dx = malloc(n * sizeof *dx);
+    float rm[C], rv[C], m[C], s[C], dg[C], db[C];
+    double known[2 * C], st[2 * C];
+    float xc[N * L], yc[N * L], dyc[N * L], dxc[N * L];
+    CU_ASSERT_FATAL(y && dx);
+    for (int pass = 0; pass < 2; pass++) {          /* 0: plain, 1: the first CK channels' statistics handed on */
+        for (int c = 0; c < C; c++) known[2 * c] = 2.0 + 0.01 * c, known[2 * c + 1] = 0.3 + 0.02 * c;
+        for (int c = 0; c < C; c++) rm[c] = 0.1f * (float)c, rv[c] = 1.0f + 0.01f * (float)c, dg[c] = db[c] = 0.5f;
+        alig_nk_bn_forward_stats(1, N, C, L, x, g, b, 1e-5f, 0.1f, rm, rv, m, s, y, 1, pass ? known : NULL,
+                                 pass ? CK : 0, st);
+        alig_nk_bn_backward(1, N, C, L, x, g, m, s, dy, y, dx, 1, dg, db);
+        int same = 1;
+        for (int c = 0; c < C; c++) {
+            for (int i = 0; i < N; i++)
+                for (int l = 0; l < L; l++) {
+                    xc[i * L + l] = x[((size_t)i * C + c) * L + (size_t)l];
+                    dyc[i * L + l] = dy[((size_t)i * C + c) * L + (size_t)l];
+                }
+            float rmc = 0.1f * (float)c, rvc = 1.0f + 0.01f * (float)c, mc, sc, dgc = 0.5f, dbc = 0.5f;
+            double stc[2];
+            const int k = pass && c < CK;
+            alig_nk_bn_forward_stats(1, N, 1, L, xc, g + c, b + c, 1e-5f, 0.1f, &rmc, &rvc, &mc, &sc, yc, 1,
+                                     k ? known + 2 * c : NULL, k, stc);
+            alig_nk_bn_backward(1, N, 1, L, xc, g + c, &mc, &sc, dyc, yc, dxc, 1, &dgc, &dbc);
+            same &= rmc == rm[c] && rvc == rv[c] && mc == m[c] && sc == s[c] && dgc == dg[c] && dbc == db[c] &&
+                    stc[0] == st[2 * c] && stc[1] == st[2 * c + 1];
+            for (int i = 0; i < N; i++)
+                same &= memcmp(yc + i * L, y + ((size_t)i * C + c) * L, L * sizeof *y) == 0 &&
+                        memcmp(dxc + i * L, dx + ((size_t)i * C + c) * L, L * sizeof *dx) == 0;
+        }
+        CU_ASSERT(same);
+    }
+    free(x); free(g); free(b); free(dy); free(y); free(dx);
+}
+
 /* acc_rows in set mode writes what accumulating into zeros gives, -0 included; strided rows */
 static void test_acc_rows_set(void)
 {
@@ -823,6 +868,7 @@ int main(void)
     CU_add_test(s, "avgpool vs naive", test_avgpool);
     CU_add_test(s, "batchnorm vs naive", test_batchnorm);
     CU_add_test(s, "batchnorm with handed-on statistics", test_bn_known_stats);
+    CU_add_test(s, "batchnorm channel blocks = one channel at a time", test_bn_channel_blocks);
     CU_add_test(s, "deterministic sum", test_sum);
     CU_add_test(s, "bias gradient, softmax CE, hinge vs naive", test_bias_losses);
     CU_add_test(s, "dropout mask, byte-mask passes", test_dropout_mask);
