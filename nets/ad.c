@@ -483,10 +483,11 @@ static alig_status plan_memory(alig_ad_graph *G, int inference, size_t *off)
     long *start = malloc((size_t)(2 * n + 1) * sizeof *start), *end = malloc((size_t)(2 * n + 1) * sizeof *end);
     int *byt = malloc((size_t)(2 * n + 1) * sizeof *byt);             /* buffers sorted by start */
     int *bye = malloc((size_t)(2 * n + 1) * sizeof *bye);             /* ... and by end */
+    int *alias = malloc((size_t)(2 * n + 1) * sizeof *alias);         /* a buffer shared with another, or −1 */
     vheap h = { malloc((size_t)(2 * n + 1) * sizeof(vspan)), 0, 0 };
     alig_status rc = ALIG_SUCCESS;
-    if (!start || !end || !byt || !bye || !h.f) { rc = ALIG_ENOMEM; goto done; }
-    for (int b = 0; b < 2 * n; b++) start[b] = end[b] = -1;          /* −1: not planned */
+    if (!start || !end || !byt || !bye || !alias || !h.f) { rc = ALIG_ENOMEM; goto done; }
+    for (int b = 0; b < 2 * n; b++) start[b] = end[b] = alias[b] = -1;     /* −1: not planned */
     for (int i = 0; i < n; i++) {
         const alig_ad_node *nd = G->nodes[i];
         if (nd->op == ALIG_OP_INPUT || nd->op == ALIG_OP_PARAM || nd->op == ALIG_OP_BUFFER) continue;
@@ -520,6 +521,25 @@ static alig_status plan_memory(alig_ad_graph *G, int inference, size_t *off)
     }
     for (int i = 0; i < n; i++)                               /* outputs: read by the caller */
         if (!consumers[i] && start[2 * i] >= 0) end[2 * i] = inf;
+    /* An add hands its gradient to each operand unchanged: an operand it is the only consumer of
+     * (training only) takes the add's gradient buffer as its own, and add's backward has nothing
+     * to copy (a residual block's last conv, a 1×1 shortcut). The shared buffer lives until the
+     * last of them is read; chains of adds share one buffer (highest index first, so an add's own
+     * gradient is already resolved when its operands join it). */
+    if (!inference)
+        for (int j = n - 1; j >= 0; j--) {
+            const alig_ad_node *nd = G->nodes[j];
+            if (nd->op != ALIG_OP_ADD || start[2 * j + 1] < 0) continue;
+            int r = 2 * j + 1;
+            while (alias[r] >= 0) r = alias[r];
+            for (int k = 0; k < nd->n_in; k++) {
+                const int i = nd->in[k]->index, g = 2 * i + 1;
+                if (consumers[i] != 1 || start[g] < 0 || nd->in[k]->size != nd->size) continue;
+                alias[g] = r;
+                if (end[g] > end[r]) end[r] = end[g];
+                start[g] = -1;
+            }
+        }
     free(consumers);
     int nb = 0;
     for (int b = 0; b < 2 * n; b++)
@@ -554,12 +574,20 @@ static alig_status plan_memory(alig_ad_graph *G, int inference, size_t *off)
             G->nodes[b / 2]->shared |= (unsigned char)(1u << (b & 1));
         }
     }
+    for (int b = 0; b < 2 * n; b++)
+        if (alias[b] >= 0) {
+            int r = alias[b];
+            while (alias[r] >= 0) r = alias[r];
+            off[b] = off[r];
+            G->nodes[b / 2]->shared |= (unsigned char)(1u << (b & 1));
+        }
     G->arena_floats = h.top;
 done:
     free(start);
     free(end);
     free(byt);
     free(bye);
+    free(alias);
     free(h.f);
     return rc;
 }

@@ -105,6 +105,10 @@ static void add_backward(alig_ad_graph *G, alig_ad_node *n, int train)
     for (int i = 0; i < 2; i++) {
         alig_ad_node *a = n->in[i];
         if (!a->grad) continue;
+        if (a->grad == n->grad) {           /* a planned graph gave a this gradient buffer (ad.c) */
+            (void)alig_ad_grad_claim(G, a);
+            continue;
+        }
         if (alig_ad_grad_claim(G, a))       /* first contribution: written, not added */
             alig_nk_copy(n->size, n->grad, a->grad);
         else

@@ -293,7 +293,9 @@ alig_status alig_ad_graph_compile_inference(alig_ad_graph *G);
  * batchnorm its input, relu its input, matmul both; add, concat, pooling, dropout and the losses
  * none), or its own backward when its op reads its output (batchnorm with the fused ReLU, sigmoid,
  * tanh, softmax). Its gradient lives from the backward of its last consumer (the first to add
- * into it) to its own backward. Buffers whose lives do not overlap share addresses (best fit
+ * into it) to its own backward. An operand consumed by an add and nothing else shares the add's
+ * gradient buffer, which is then kept until the operand's backward (the add passes its gradient
+ * on unchanged, so there is nothing to copy). Buffers whose lives do not overlap share addresses (best fit
  * with coalescing over one arena, 64-byte aligned); results are bitwise those of
  * alig_ad_graph_compile, since only where values are stored changes.
  *
