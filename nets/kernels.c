@@ -1452,14 +1452,15 @@ NK_HOT static void bn_grad_sums(const float *dy, const float *x, size_t L, doubl
  * multiple of BN_LANES, so element l still goes to lane l mod BN_LANES. */
 #define BN_MASK_BLOCK 512
 NK_HOT static void bn_grad_sums_masked(const float *dy, const float *y, const float *x, size_t L, double mu,
-                                       double is, double *a, double *b)
+                                       double is, float ds, double *a, double *b)
 {
     float t[BN_MASK_BLOCK];
     for (size_t l0 = 0; l0 < L; l0 += BN_MASK_BLOCK) {
         const size_t m = L - l0 < BN_MASK_BLOCK ? L - l0 : BN_MASK_BLOCK;
+        /* select, then scale: a multiply inside the select is sunk into a branch (it may trap) */
         for (size_t l = 0; l < m; l++) {
             const float dv = dy[l0 + l];
-            t[l] = y[l0 + l] > 0.0f ? dv : 0.0f;
+            t[l] = (y[l0 + l] > 0.0f ? dv : 0.0f) * ds;
         }
         bn_grad_sums(t, x + l0, m, mu, is, a, b);
     }
@@ -1531,11 +1532,52 @@ static int bn_block(int C, size_t L)
     return (int)cb;
 }
 
+/* y = max(a·x + sh, 0)·m for elements [i0, i0 + L) of a dropout stream: bn_apply's rectified
+ * values, then dropout_span's mask and product */
+NK_HOT static void bn_apply_dropout(const float *x, size_t L, float a, float sh, size_t i0, uint64_t key,
+                                   uint64_t thr, float scale, float *y)
+{
+    const uint64_t phi = UINT64_C(0x9E3779B97F4A7C15);
+    for (size_t l = 0; l < L; l++) {
+        const float v = a * x[l] + sh, r = v > 0.0f ? v : 0.0f;
+        uint64_t z = key + (uint64_t)(i0 + l + 1) * phi;
+        z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+        z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+        z ^= z >> 31;
+        y[l] = r * ((z >> 40) >= thr ? scale : 0.0f);
+    }
+}
+
+static void bn_forward_impl(int train, int N, int C, size_t L, const float *x, const float *gamma,
+                            const float *beta, float eps, float momentum, float *run_mean, float *run_var,
+                            float *mean, float *invstd, float *y, int relu, const double *known, int c_known,
+                            double *stats, float p, uint64_t key);
+
 void alig_nk_bn_forward_stats(int train, int N, int C, size_t L, const float *x, const float *gamma,
                               const float *beta, float eps, float momentum, float *run_mean, float *run_var,
                               float *mean, float *invstd, float *y, int relu, const double *known, int c_known,
                               double *stats)
 {
+    bn_forward_impl(train, N, C, L, x, gamma, beta, eps, momentum, run_mean, run_var, mean, invstd, y, relu, known,
+                    c_known, stats, 0.0f, 0);
+}
+
+void alig_nk_bn_forward_dropout(int N, int C, size_t L, const float *x, const float *gamma, const float *beta,
+                                float eps, float momentum, float *run_mean, float *run_var, float *mean,
+                                float *invstd, float *y, const double *known, int c_known, double *stats, float p,
+                                uint64_t key)
+{
+    bn_forward_impl(1, N, C, L, x, gamma, beta, eps, momentum, run_mean, run_var, mean, invstd, y, 1, known, c_known,
+                    stats, p, key);
+}
+
+static void bn_forward_impl(int train, int N, int C, size_t L, const float *x, const float *gamma,
+                            const float *beta, float eps, float momentum, float *run_mean, float *run_var,
+                            float *mean, float *invstd, float *y, int relu, const double *known, int c_known,
+                            double *stats, float p, uint64_t key)
+{
+    const uint64_t thr = (uint64_t)ceil((double)p * 16777216.0);    /* as alig_nk_dropout_forward */
+    const float scale = (float)(1.0 / (1.0 - (double)p));
     const double M = (double)N * (double)L;
     if (!known) c_known = 0;
     const int cb = bn_block(C, L), nblk = (C + cb - 1) / cb;
@@ -1588,7 +1630,10 @@ void alig_nk_bn_forward_stats(int train, int N, int C, size_t L, const float *x,
         for (int n = 0; n < N; n++)
             for (int c = c0; c < c1; c++) {
                 const size_t o = ((size_t)n * C + c) * L;
-                bn_apply(x + o, L, av[c - c0], shv[c - c0], relu, y + o);
+                if (p > 0.0f)
+                    bn_apply_dropout(x + o, L, av[c - c0], shv[c - c0], o, key, thr, scale, y + o);
+                else
+                    bn_apply(x + o, L, av[c - c0], shv[c - c0], relu, y + o);
             }
     }
 }
@@ -1631,18 +1676,19 @@ void alig_nk_bn_forward_naive(int train, int N, int C, size_t L, const float *x,
 }
 
 /* dx[l] (= or +=) a·dŷ[l] − b − e·(x[l] − f), dŷ = dy masked by y > 0 when y is given */
-NK_HOT static void bn_dx(const float *dy, const float *y, const float *x, size_t L, float a, float b, float e,
-                         float f, int set, float *dx)
+NK_HOT static void bn_dx(const float *dy, const float *y, float ds, const float *x, size_t L, float a, float b,
+                         float e, float f, int set, float *dx)
 {
+    /* the select first, as in bn_grad_sums_masked */
     if (y && set)
         for (size_t l = 0; l < L; l++) {
             const float dv = dy[l], yv = y[l];
-            dx[l] = a * (yv > 0.0f ? dv : 0.0f) - b - e * (x[l] - f);
+            dx[l] = a * ((yv > 0.0f ? dv : 0.0f) * ds) - b - e * (x[l] - f);
         }
     else if (y)
         for (size_t l = 0; l < L; l++) {
             const float dv = dy[l], yv = y[l];
-            dx[l] += a * (yv > 0.0f ? dv : 0.0f) - b - e * (x[l] - f);
+            dx[l] += a * ((yv > 0.0f ? dv : 0.0f) * ds) - b - e * (x[l] - f);
         }
     else if (set)
         for (size_t l = 0; l < L; l++) dx[l] = a * dy[l] - b - e * (x[l] - f);
@@ -1653,6 +1699,13 @@ NK_HOT static void bn_dx(const float *dy, const float *y, const float *x, size_t
 void alig_nk_bn_backward(int train, int N, int C, size_t L, const float *x, const float *gamma,
                          const float *mean, const float *invstd, const float *dy, const float *y,
                          float *dx, int set, float *dgamma, float *dbeta)
+{
+    alig_nk_bn_backward_scaled(train, N, C, L, x, gamma, mean, invstd, dy, y, 1.0f, dx, set, dgamma, dbeta);
+}
+
+void alig_nk_bn_backward_scaled(int train, int N, int C, size_t L, const float *x, const float *gamma,
+                                const float *mean, const float *invstd, const float *dy, const float *y, float ds,
+                                float *dx, int set, float *dgamma, float *dbeta)
 {
     const double M = (double)N * (double)L;
     const int cb = bn_block(C, L), nblk = (C + cb - 1) / cb;
@@ -1668,7 +1721,7 @@ void alig_nk_bn_backward(int train, int N, int C, size_t L, const float *x, cons
                 const size_t o = ((size_t)n * C + c) * L;
                 const double mu = mean[c], is = invstd[c];
                 if (y)
-                    bn_grad_sums_masked(dy + o, y + o, x + o, L, mu, is, da[c - c0], dxa[c - c0]);
+                    bn_grad_sums_masked(dy + o, y + o, x + o, L, mu, is, ds, da[c - c0], dxa[c - c0]);
                 else
                     bn_grad_sums(dy + o, x + o, L, mu, is, da[c - c0], dxa[c - c0]);
             }
@@ -1687,7 +1740,7 @@ void alig_nk_bn_backward(int train, int N, int C, size_t L, const float *x, cons
         for (int n = 0; n < N; n++)
             for (int c = c0; c < c1; c++) {
                 const size_t o = ((size_t)n * C + c) * L;
-                bn_dx(dy + o, y ? y + o : NULL, x + o, L, av[c - c0], bv[c - c0], ev[c - c0], mean[c], set, dx + o);
+                bn_dx(dy + o, y ? y + o : NULL, ds, x + o, L, av[c - c0], bv[c - c0], ev[c - c0], mean[c], set, dx + o);
             }
     }
 }

@@ -213,6 +213,15 @@ void alig_nk_bn_forward_stats(int train, int N, int C, size_t L, const float *x,
                               const float *beta, float eps, float momentum, float *run_mean, float *run_var,
                               float *mean, float *invstd, float *y, int relu, const double *known, int c_known,
                               double *stats);
+/* alig_nk_bn_forward_stats followed by inverted dropout of rate p in [0, 1) on its rectified
+ * output (relu = 1, train = 1): y[i] = max(BN(x)[i], 0)·m_i, m_i the mask of alig_nk_dropout_forward
+ * with the same key, element i counted over the whole (N,C,L) tensor; bitwise the two calls in
+ * sequence, without the intermediate tensor or the byte mask (backward reads the mask back from
+ * y: see alig_nk_bn_backward_scaled). p = 0 is alig_nk_bn_forward_stats. */
+void alig_nk_bn_forward_dropout(int N, int C, size_t L, const float *x, const float *gamma, const float *beta,
+                                float eps, float momentum, float *run_mean, float *run_var, float *mean,
+                                float *invstd, float *y, const double *known, int c_known, double *stats, float p,
+                                uint64_t key);
 void alig_nk_bn_forward_naive(int train, int N, int C, size_t L, const float *x, const float *gamma,
                               const float *beta, float eps, float momentum, float *run_mean, float *run_var,
                               float *mean, float *invstd, float *y, int relu);
@@ -223,6 +232,14 @@ void alig_nk_bn_forward_naive(int train, int N, int C, size_t L, const float *x,
 void alig_nk_bn_backward(int train, int N, int C, size_t L, const float *x, const float *gamma,
                          const float *mean, const float *invstd, const float *dy, const float *y,
                          float *dx, int set, float *dgamma, float *dbeta);
+/* The same with dŷ = dy·ds where y > 0 (0 elsewhere), y required: the backward of
+ * alig_nk_bn_forward_dropout with ds = 1/(1 − p) as a float (y > 0 exactly where an element was
+ * kept and rectified positive; a dropped element's gradient is 0 either way). Bitwise
+ * alig_nk_dropout_backward (set) followed by alig_nk_bn_backward on its output, and
+ * alig_nk_bn_backward itself when ds = 1. */
+void alig_nk_bn_backward_scaled(int train, int N, int C, size_t L, const float *x, const float *gamma,
+                                const float *mean, const float *invstd, const float *dy, const float *y, float ds,
+                                float *dx, int set, float *dgamma, float *dbeta);
 void alig_nk_bn_backward_naive(int train, int N, int C, size_t L, const float *x, const float *gamma,
                                const float *mean, const float *invstd, const float *dy, const float *y,
                                float *dx, int set, float *dgamma, float *dbeta);

@@ -309,8 +309,10 @@ static alig_ad_node *conv_wrn(nn_build *b, alig_ad_node *x, int cout, int k, int
 }
 
 /* Batch norm with γ = 1, β = 0, running mean 0, running variance 1 (PyTorch defaults), followed
- * by a ReLU fused into it when relu (the same function as alig_ad_relu on its output). */
-static alig_ad_node *bnorm(nn_build *b, alig_ad_node *x, int relu)
+ * by a ReLU fused into it when relu (the same function as alig_ad_relu on its output) and by
+ * dropout of rate p fused as well when p > 0 (alig_ad_bn_opts.dropout: the function of
+ * alig_ad_dropout on that output, without a node, a mask or a pass of its own). */
+static alig_ad_node *bnorm_drop(nn_build *b, alig_ad_node *x, int relu, double p)
 {
     if (!x) return NULL;
     const int C = x->dims[1];
@@ -320,8 +322,11 @@ static alig_ad_node *bnorm(nn_build *b, alig_ad_node *x, int relu)
     alig_ad_node *rv = tensor(b, 0, 1, &C, NN_INIT_CONST, 1.0);
     alig_ad_bn_opts o = ALIG_AD_BN_OPTS_DEFAULT;
     o.relu = relu;
+    o.dropout = p;
     return alig_ad_batchnorm(b->G, x, gamma, beta, rm, rv, &o);
 }
+
+static alig_ad_node *bnorm(nn_build *b, alig_ad_node *x, int relu) { return bnorm_drop(b, x, relu, 0.0); }
 
 static alig_ad_node *mlp_forward(nn_build *b, const alig_nn_spec *s, alig_ad_node *x)
 {
@@ -341,7 +346,8 @@ static alig_ad_node *cnn_forward(nn_build *b, const alig_nn_spec *s, alig_ad_nod
 }
 
 /* Pre-activation basic block (Zagoruyko & Komodakis 2016): BN-ReLU-conv3x3-BN-ReLU-dropout-conv3x3,
- * plus the identity, or a 1x1 conv of the pre-activated input when channels or stride change. */
+ * plus the identity, or a 1x1 conv of the pre-activated input when channels or stride change. The
+ * second BN-ReLU-dropout is one batchnorm node (bnorm_drop). */
 static alig_ad_node *wrn_block(nn_build *b, alig_ad_node *x, int cout, int stride, double p)
 {
     if (!x) return NULL;
@@ -350,8 +356,7 @@ static alig_ad_node *wrn_block(nn_build *b, alig_ad_node *x, int cout, int strid
     alig_ad_node *o = bnorm(b, x, 1);
     alig_ad_node *shortcut_in = equal ? x : o;
     o = conv_wrn(b, o, cout, 3, stride);
-    o = bnorm(b, o, 1);
-    if (p > 0.0) o = alig_ad_dropout(G, o, p);
+    o = bnorm_drop(b, o, 1, p);
     o = conv_wrn(b, o, cout, 3, 1);
     alig_ad_node *sc = equal ? shortcut_in : conv_wrn(b, shortcut_in, cout, 1, stride);
     return alig_ad_add(G, o, sc);

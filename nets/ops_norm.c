@@ -11,7 +11,10 @@
  * running averages are BUFFER nodes (arena buffers outside x) updated in place by every
  * training forward; the statistics actually used (mean, 1/σ) are kept in the node's
  * workspace for backward. With opts.relu the output is max(BN(x), 0): the ReLU's derivative
- * is read back from the output's zeros, so the fused op saves a pass and a buffer each way. */
+ * is read back from the output's zeros, so the fused op saves a pass and a buffer each way.
+ * With opts.dropout as well, the rectified output is multiplied by the dropout mask of this
+ * node's stream in training; y > 0 then marks exactly the elements both kept and rectified
+ * positive, so backward needs no stored mask: dŷ = dy/(1 − p) where y > 0, 0 elsewhere. */
 #include <math.h>
 #include <string.h>
 
@@ -89,6 +92,10 @@ alig_ad_node *alig_ad_batchnorm(alig_ad_graph *G, alig_ad_node *x, alig_ad_node 
         return alig_ad_fail(G, ALIG_EINVAL, "batchnorm", "momentum %g must lie in [0, 1]", o.momentum);
     if (!(o.eps > 0.0) || !isfinite(o.eps))
         return alig_ad_fail(G, ALIG_EINVAL, "batchnorm", "eps %g must be finite and > 0", o.eps);
+    if (!(o.dropout >= 0.0 && o.dropout < 1.0))
+        return alig_ad_fail(G, ALIG_EINVAL, "batchnorm", "dropout p = %g must lie in [0, 1)", o.dropout);
+    if (o.dropout > 0.0 && !o.relu)
+        return alig_ad_fail(G, ALIG_EINVAL, "batchnorm", "dropout p = %g needs the fused ReLU (relu = 1)", o.dropout);
     if (x->ndim != 2 && x->ndim != 4)
         return alig_ad_fail(G, ALIG_EBADLEN, "batchnorm", "need x (N,C) or (N,C,H,W), got %s",
                             alig_ad_shape_str(x, sx, sizeof sx));
@@ -104,6 +111,7 @@ alig_ad_node *alig_ad_batchnorm(alig_ad_graph *G, alig_ad_node *x, alig_ad_node 
     n->aux.bn.momentum = (float)o.momentum;
     n->aux.bn.eps = (float)o.eps;
     n->aux.bn.relu = o.relu != 0;
+    n->aux.bn.p = (float)o.dropout;
     n->aux.bn.donor = -1;
     n->aux.bn.shared = 0;
     /* x = concat(p, ...) with p normalised by an earlier batch norm of the same ε: its batch
@@ -134,6 +142,13 @@ static alig_status bn_forward(alig_ad_graph *G, alig_ad_node *n, int train)
     const float *gamma = n->n_in == 5 ? n->in[BN_GAMMA]->value : NULL;
     const float *beta = n->n_in == 5 ? n->in[BN_BETA]->value : NULL;
     const alig_ad_node *donor = n->aux.bn.donor >= 0 ? G->nodes[n->aux.bn.donor] : NULL;
+    if (train && n->aux.bn.p > 0.0f) {
+        alig_nk_bn_forward_dropout(N, C, L, n->in[BN_X]->value, gamma, beta, n->aux.bn.eps, n->aux.bn.momentum,
+                                   n->in[BN_RMEAN]->value, n->in[BN_RVAR]->value, mean, invstd, n->value,
+                                   donor ? bn_stats(donor) : NULL, donor ? n->aux.bn.shared : 0, bn_stats(n),
+                                   n->aux.bn.p, dropout_key(G->seed, n->index, G->step));
+        return ALIG_SUCCESS;
+    }
     alig_nk_bn_forward_stats(train, N, C, L, n->in[BN_X]->value, gamma, beta, n->aux.bn.eps, n->aux.bn.momentum,
                              n->in[BN_RMEAN]->value, n->in[BN_RVAR]->value, mean, invstd, n->value, n->aux.bn.relu,
                              donor && train ? bn_stats(donor) : NULL, donor ? n->aux.bn.shared : 0, bn_stats(n));
@@ -148,9 +163,11 @@ static void bn_backward(alig_ad_graph *G, alig_ad_node *n, int train)
     const int affine = n->n_in == 5;
     alig_ad_node *x = n->in[BN_X];
     const int set = x->grad ? alig_ad_grad_claim(G, x) : 0;    /* dx written, not added */
-    alig_nk_bn_backward(train, N, C, L, x->value, affine ? n->in[BN_GAMMA]->value : NULL, mean, invstd, n->grad,
-                        n->aux.bn.relu ? n->value : NULL, x->grad, set, affine ? n->in[BN_GAMMA]->grad : NULL,
-                        affine ? n->in[BN_BETA]->grad : NULL);
+    /* with dropout, y > 0 marks the kept and rectified elements; their gradient is scaled */
+    const float ds = train && n->aux.bn.p > 0.0f ? (float)(1.0 / (1.0 - (double)n->aux.bn.p)) : 1.0f;
+    alig_nk_bn_backward_scaled(train, N, C, L, x->value, affine ? n->in[BN_GAMMA]->value : NULL, mean, invstd,
+                               n->grad, n->aux.bn.relu ? n->value : NULL, ds, x->grad, set,
+                               affine ? n->in[BN_GAMMA]->grad : NULL, affine ? n->in[BN_BETA]->grad : NULL);
 }
 
 const alig_ad_opdef alig_ad_def_batchnorm = { "batchnorm", bn_forward, bn_backward, 1u,

@@ -1095,8 +1095,9 @@ static void test_negative_control(void)
  * sign and each pooling winner with the base point's, and the check asserts that none changed.
  *
  * Dropout (WRN, p > 0, training): the masks are those of the float forward that gave a, read back
- * from each dropout node: kept iff its output is not 0 where its input is not 0 (the output is
- * then asserted to be input·s exactly, s = the op's float 1/(1 − p)); where the input is 0 (a ReLU
+ * from each batch norm with fused dropout, its output against the same forward's output with the
+ * dropout off: kept iff the output is not 0 where the rectified value is not 0 (the output is
+ * then asserted to be that value·s exactly, s = the op's float 1/(1 − p)); where it is 0 (a ReLU
  * zero, which stays 0 in every perturbed forward) the mask is unknown and is NaN in the reference,
  * so that a reference input there that is not exactly 0 would turn the loss into NaN.
  *
@@ -1439,24 +1440,44 @@ static double mr_forward(mref *m, const double *x, int from)
     return d_softmax_ce(m->act[m->logits].v, m->lab, m->B, m->classes);
 }
 
-/* The dropout masks of the float training forward just run on G: the k-th dropout node of the
- * graph is the reference's k-th dropout layer (both in model order). */
-static void mr_read_masks(mref *m, alig_ad_graph *G)
+/* The dropout masks of the float training forward at dropout stream position (seed, step): the
+ * WRN's dropout is fused into the batch norm before it (alig_ad_bn_opts.dropout), and the k-th
+ * such node of the graph is the reference's k-th dropout layer (both in model order). The node
+ * keeps no mask and no pre-dropout tensor, so its output y is saved, and the same forward is run
+ * again with its dropout alone off (the earlier ones still drop, so its input is the same) to get
+ * its rectified output r; last the first forward is run again (the logits and everything backward
+ * reads are then those of the gradient a). */
+static void mr_read_masks(mref *m, alig_ad_graph *G, uint64_t seed, uint64_t step)
 {
-    int j = 0;
+    alig_ad_node *nodes[MMAX];
+    float *saved[MMAX], p[MMAX];
+    int nf = 0;
+    for (int j = 0; j < alig_ad_graph_size(G); j++) {
+        alig_ad_node *c = alig_ad_graph_node(G, j);
+        CU_ASSERT(c->op != ALIG_OP_DROPOUT);
+        if (c->op != ALIG_OP_BATCHNORM || c->aux.bn.p == 0.0f) continue;
+        CU_ASSERT_FATAL(nf < MMAX && c->aux.bn.relu);
+        nodes[nf] = c;
+        p[nf] = c->aux.bn.p;
+        saved[nf] = malloc(c->size * sizeof *saved[nf]);
+        CU_ASSERT_FATAL(saved[nf] != NULL);
+        memcpy(saved[nf], c->value, c->size * sizeof *saved[nf]);
+        nf++;
+    }
+    int k = 0;
     for (int l = 0; l < m->nl; l++) {
         mlayer *L = &m->L[l];
         if (L->kind != M_DROPOUT) continue;
-        const alig_ad_node *nd = NULL;
-        while (j < alig_ad_graph_size(G) && !nd) {
-            const alig_ad_node *c = alig_ad_graph_node(G, j++);
-            if (c->op == ALIG_OP_DROPOUT) nd = c;
-        }
-        CU_ASSERT_FATAL(nd != NULL && nd->size == m->act[L->in].size && nd->aux.dropout.p == (float)L->p);
-        const float s = (float)(1.0 / (1.0 - (double)nd->aux.dropout.p));     /* the op's scale */
+        CU_ASSERT_FATAL(k < nf && nodes[k]->size == m->act[L->in].size && p[k] == (float)L->p);
+        /* node k alone without dropout: its input is the first forward's, its output r */
+        nodes[k]->aux.bn.p = 0.0f;
+        alig_ad_graph_set_rng(G, seed, step);
+        CU_ASSERT_FATAL(alig_ad_forward(G, 1) == ALIG_SUCCESS);
+        nodes[k]->aux.bn.p = p[k];
+        const float s = (float)(1.0 / (1.0 - (double)p[k]));       /* the op's scale */
         size_t kept = 0, dropped = 0, bad = 0;
-        for (size_t i = 0; i < nd->size; i++) {
-            const float xi = nd->in[0]->value[i], yi = nd->value[i];
+        for (size_t i = 0; i < nodes[k]->size; i++) {
+            const float xi = nodes[k]->value[i], yi = saved[k][i];
             if (xi == 0.0f) {
                 L->mask[i] = NAN;
                 bad += yi != 0.0f;
@@ -1471,8 +1492,12 @@ static void mr_read_masks(mref *m, alig_ad_graph *G)
         }
         CU_ASSERT(bad == 0);
         CU_ASSERT(kept > 0 && dropped > 0);
+        k++;
     }
-    for (; j < alig_ad_graph_size(G); j++) CU_ASSERT(alig_ad_graph_node(G, j)->op != ALIG_OP_DROPOUT);
+    CU_ASSERT(k == nf);
+    for (int q = 0; q < nf; q++) free(saved[q]);
+    alig_ad_graph_set_rng(G, seed, step);
+    CU_ASSERT_FATAL(alig_ad_forward(G, 1) == ALIG_SUCCESS);
 }
 
 /* the checked coordinates of each tensor: S_T = ci[ts[k] .. ts[k+1]), d their differences */
@@ -1612,7 +1637,8 @@ static void model_check(const mcase *mc)
             alig_ad_graph_rng(G, &seed, &step);
             alig_ad_graph_set_rng(G, seed, step - 1);
             CU_ASSERT_FATAL(alig_ad_forward(G, 1) == ALIG_SUCCESS && fabs(alig_ad_scalar(Lnode) - Lf) == 0.0);
-            mr_read_masks(m, G);
+            mr_read_masks(m, G, seed, step - 1);
+            CU_ASSERT_FATAL(fabs(alig_ad_scalar(Lnode) - Lf) == 0.0);
         } else {
             memcpy(xin->value, set.x, nin * sizeof *set.x);
             memcpy(yin->value, lab, set.n * sizeof *lab);

@@ -1178,6 +1178,96 @@ static alig_ad_node *project_in(alig_ad_graph *G, alig_ad_node *y)
     return alig_ad_sum(G, alig_ad_mul(G, y, alig_ad_input(G, y->ndim, y->dims)));
 }
 
+/* Batch norm + ReLU with dropout fused (alig_ad_bn_opts.dropout) against the batch norm + ReLU
+ * followed by a dropout node: the same function, bit for bit, when both draw the same mask. The
+ * mask's stream is keyed by the node's index, so the fused graph has one extra (unused) input
+ * before its batch norm, which then sits at the index of the other graph's dropout node. Plain
+ * and planned compiles, training steps and an evaluation step: loss, logits and g equal; the
+ * fused graph has one node less after the batch norm and no dropout node. */
+static void test_bn_dropout_graph(void)
+{
+    enum { N = 4, C = 3, K = 5, H = 6 };
+    alig_ad_params *P;
+    int id[6];
+    CU_ASSERT_FATAL(alig_ad_params_alloc(&P) == ALIG_SUCCESS);
+    CU_ASSERT_FATAL(alig_ad_params_add(P, 4, (int[]){ K, C, 3, 3 }, &id[0]) == ALIG_SUCCESS);
+    CU_ASSERT_FATAL(alig_ad_params_add(P, 1, (int[]){ K }, &id[1]) == ALIG_SUCCESS);
+    CU_ASSERT_FATAL(alig_ad_params_add(P, 1, (int[]){ K }, &id[2]) == ALIG_SUCCESS);
+    CU_ASSERT_FATAL(alig_ad_params_add_buffer(P, 1, (int[]){ K }, 0.0f, &id[3]) == ALIG_SUCCESS);
+    CU_ASSERT_FATAL(alig_ad_params_add_buffer(P, 1, (int[]){ K }, 1.0f, &id[4]) == ALIG_SUCCESS);
+    CU_ASSERT_FATAL(alig_ad_params_add(P, 4, (int[]){ K, K, 3, 3 }, &id[5]) == ALIG_SUCCESS);
+    const alig_ad_conv_opts same = { .pad_h = 1, .pad_w = 1 };
+    for (int planned = 0; planned < 2; planned++) {
+        alig_ad_graph *G[2];
+        alig_ad_node *x[2], *w[2], *lg[2], *loss[2], *bn[2];
+        for (int g = 0; g < 2; g++) {            /* 0: bn(relu) then dropout, 1: bn(relu, dropout) */
+            CU_ASSERT_FATAL(alig_ad_graph_alloc(&G[g], P, 5) == ALIG_SUCCESS);
+            x[g] = alig_ad_input(G[g], 4, (int[]){ N, C, H, H });
+            alig_ad_node *c1 = alig_ad_conv2d(G[g], x[g], alig_ad_param(G[g], id[0]), NULL, &same);
+            alig_ad_node *ga = alig_ad_param(G[g], id[1]), *be = alig_ad_param(G[g], id[2]);
+            alig_ad_node *rm = alig_ad_buffer(G[g], id[3]), *rv = alig_ad_buffer(G[g], id[4]);
+            alig_ad_bn_opts o = ALIG_AD_BN_OPTS_DEFAULT;
+            o.relu = 1;
+            if (g == 1) {
+                (void)alig_ad_input(G[g], 1, (int[]){ 1 });          /* index shift: see above */
+                o.dropout = 0.4;
+            }
+            bn[g] = alig_ad_batchnorm(G[g], c1, ga, be, rm, rv, &o);
+            alig_ad_node *h = g == 0 ? alig_ad_dropout(G[g], bn[g], 0.4) : bn[g];
+            lg[g] = alig_ad_global_avgpool(G[g], alig_ad_conv2d(G[g], h, alig_ad_param(G[g], id[5]), NULL, &same));
+            w[g] = alig_ad_input(G[g], 2, (int[]){ N, K });
+            loss[g] = alig_ad_sum(G[g], alig_ad_mul(G[g], lg[g], w[g]));
+            CU_ASSERT_FATAL(loss[g] != NULL);
+            if (planned) CU_ASSERT_FATAL(alig_ad_keep(G[g], lg[g]) == ALIG_SUCCESS);
+            CU_ASSERT_FATAL((planned ? alig_ad_graph_compile_planned(G[g]) : alig_ad_graph_compile(G[g])) ==
+                            ALIG_SUCCESS);
+        }
+        CU_ASSERT(alig_ad_graph_size(G[1]) == alig_ad_graph_size(G[0]));  /* + the shift input − dropout */
+        CU_ASSERT(bn[1]->index == bn[0]->index + 1);
+        for (int i = 0; i < alig_ad_graph_size(G[1]); i++) CU_ASSERT(alig_ad_graph_node(G[1], i)->op != ALIG_OP_DROPOUT);
+        gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+        CU_ASSERT_FATAL(r != NULL);
+        gsl_rng_set(r, 17);
+        float *xv = alig_ad_params_x(P), *gv = alig_ad_params_g(P), *buf = alig_ad_params_buf(P);
+        const size_t n = alig_ad_params_n(P), nb = alig_ad_params_nbuf(P);
+        for (size_t i = 0; i < n; i++) xv[i] = (float)(0.4 * gsl_ran_gaussian_ziggurat(r, 1.0));
+        float *g0 = malloc(n * sizeof *g0), *b0 = malloc(nb * sizeof *b0), *bsave = malloc(nb * sizeof *bsave);
+        CU_ASSERT_FATAL(g0 && b0 && bsave);
+        int same_all = 1, zeros = 0, pos = 0;
+        for (int step = 0; step < 4; step++) {
+            const int train = step < 3;
+            for (size_t i = 0; i < x[0]->size; i++) x[0]->value[i] = x[1]->value[i] = (float)gsl_ran_gaussian_ziggurat(r, 1.0);
+            for (size_t i = 0; i < w[0]->size; i++) w[0]->value[i] = w[1]->value[i] = (float)gsl_rng_uniform(r);
+            memcpy(bsave, buf, nb * sizeof *buf);             /* running statistics: both from the same */
+            alig_ad_graph_set_rng(G[0], 23, (uint64_t)step);
+            alig_ad_graph_set_rng(G[1], 23, (uint64_t)step);
+            CU_ASSERT_FATAL(alig_ad_forward(G[0], train) == ALIG_SUCCESS && alig_ad_backward(G[0], loss[0]) == ALIG_SUCCESS);
+            memcpy(g0, gv, n * sizeof *g0);
+            memcpy(b0, buf, nb * sizeof *buf);
+            float lg0[N * K];
+            memcpy(lg0, lg[0]->value, sizeof lg0);
+            const double L0 = alig_ad_scalar(loss[0]);
+            memcpy(buf, bsave, nb * sizeof *buf);
+            CU_ASSERT_FATAL(alig_ad_forward(G[1], train) == ALIG_SUCCESS);
+            if (train && !planned)                            /* rectified positive, then dropped */
+                for (size_t i = 0; i < bn[1]->size; i++) {
+                    pos += bn[0]->value[i] > 0.0f;
+                    zeros += bn[0]->value[i] > 0.0f && bn[1]->value[i] == 0.0f;
+                }
+            CU_ASSERT_FATAL(alig_ad_backward(G[1], loss[1]) == ALIG_SUCCESS);
+            same_all &= alig_ad_scalar(loss[1]) == L0 && isfinite(L0) && memcmp(lg0, lg[1]->value, sizeof lg0) == 0 &&
+                        memcmp(g0, gv, n * sizeof *g0) == 0 && memcmp(b0, buf, nb * sizeof *buf) == 0;
+        }
+        CU_ASSERT(same_all);
+        if (!planned) CU_ASSERT(pos > 100 && fabs((double)zeros / pos - 0.4) < 0.1);     /* about p dropped */
+        free(g0); free(b0); free(bsave);
+        gsl_rng_free(r);
+        alig_ad_graph_free(G[0]);
+        alig_ad_graph_free(G[1]);
+    }
+    alig_ad_params_free(P);
+}
+
 /* DenseNet's pattern: y = BN(p), z = BN(concat(p, q)). The second batch norm takes p's channels'
  * statistics from the first (aux.bn.donor); the same graph with a copy of p in the concat (no
  * donor) gives the same values, running averages and gradients bit for bit, in training and
@@ -1269,6 +1359,8 @@ static void test_shape_errors(void)
         { "input dims", "shape", ALIG_EBADLEN },
         { "concat dims", "axis 1", ALIG_EBADLEN },
         { "reshape size", "elements", ALIG_EBADLEN },
+        { "bn dropout p", "dropout p = 1", ALIG_EINVAL },
+        { "bn dropout relu", "needs the fused ReLU", ALIG_EINVAL },
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         CU_ASSERT_FATAL(alig_ad_graph_alloc(&G, P, 0) == ALIG_SUCCESS);
@@ -1289,7 +1381,15 @@ static void test_shape_errors(void)
         case 9: r = alig_ad_softmax_ce(G, m, alig_ad_input(G, 1, (int[]){ 3 })); break;
         case 10: r = alig_ad_input(G, 2, (int[]){ 4, -1 }); break;
         case 11: r = alig_ad_concat(G, 2, (alig_ad_node *[]){ x3, m }); break;
-        default: r = alig_ad_reshape(G, m, 2, (int[]){ 5, 2 }); break;
+        case 12: r = alig_ad_reshape(G, m, 2, (int[]){ 5, 2 }); break;
+        default: {
+            alig_ad_bn_opts o = ALIG_AD_BN_OPTS_DEFAULT;
+            o.relu = k == 13;
+            o.dropout = k == 13 ? 1.0 : 0.3;
+            r = alig_ad_batchnorm(G, m, NULL, NULL, alig_ad_input(G, 1, (int[]){ 3 }), alig_ad_input(G, 1, (int[]){ 3 }),
+                                  &o);
+            break;
+        }
         }
         const char *msg = alig_ad_graph_error(G);
         printf("  %-16s -> %s: \"%s\"\n", cases[k].what, alig_status_name(alig_ad_graph_status(G)), msg);
@@ -1466,6 +1566,7 @@ int main(void)
     CU_add_test(s4, "inference compile: no gradients, same values", test_inference_compile);
     CU_add_test(s4, "planned compile: shared buffers, same results bit for bit", test_planned_compile);
     CU_add_test(s3, "batch norm of a concatenation: statistics handed on, same results", test_bn_stats_donor);
+    CU_add_test(s3, "batch norm + ReLU + dropout fused = the two nodes, bit for bit", test_bn_dropout_graph);
     CU_add_test(s4, "solver core (ALIG_F32) trains a net", test_solver_drives_net);
 #ifdef _OPENMP   /* without OpenMP there is one thread count only: not registered, not counted */
     CU_add_test(s4, "1 vs 2 threads, whole graph", test_threads_graph);

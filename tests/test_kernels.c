@@ -709,6 +709,59 @@ static void test_bn_channel_blocks(void)
     free(x); free(g); free(b); free(dy); free(y); free(dx);
 }
 
+/* Batch norm + ReLU + dropout fused: bitwise the batch norm with its fused ReLU, then the dropout
+ * kernel with the same key (forward), and the dropout backward then the batch-norm backward on its
+ * output (dx set and accumulated, dγ, dβ); shapes with one channel per block and with several.
+ * The mask drops about p of the elements, and a scale of 1 is the plain backward. */
+static void test_bn_dropout_fused(void)
+{
+    const int shapes[2][3] = { { 4, 3, 30 }, { 3, 70, 7 } };       /* N, C, L */
+    for (int si = 0; si < 2; si++)
+        for (int set = 0; set < 2; set++) {
+            const int N = shapes[si][0], C = shapes[si][1], L = shapes[si][2];
+            const size_t n = (size_t)N * C * L;
+            const float p = 0.4f;
+            const uint64_t key = 0x1234567u + (uint64_t)si;
+            float *x = randv(n, -1, 3), *g = randv((size_t)C, 0.5, 1.5), *b = randv((size_t)C, -1, 1);
+            float *dy = randv(n, -1, 1), *dx0 = randv(n, -1, 1);
+            float *y1 = malloc(n * sizeof *y1), *yb = malloc(n * sizeof *yb), *y2 = malloc(n * sizeof *y2);
+            float *t = malloc(n * sizeof *t), *dx1 = copyv(dx0, n), *dx2 = copyv(dx0, n), *dx3 = copyv(dx0, n);
+            uint8_t *keep = malloc(n);
+            float *rm1 = randv((size_t)C, -1, 1), *rv1 = randv((size_t)C, 0.5, 2);
+            float *rm2 = copyv(rm1, (size_t)C), *rv2 = copyv(rv1, (size_t)C);
+            float *m1 = malloc((size_t)C * sizeof *m1), *s1 = malloc((size_t)C * sizeof *s1);
+            float *m2 = malloc((size_t)C * sizeof *m2), *s2 = malloc((size_t)C * sizeof *s2);
+            float *dg1 = calloc((size_t)C, sizeof *dg1), *db1 = calloc((size_t)C, sizeof *db1);
+            float *dg2 = calloc((size_t)C, sizeof *dg2), *db2 = calloc((size_t)C, sizeof *db2);
+            CU_ASSERT_FATAL(y1 && yb && y2 && t && dx1 && dx2 && dx3 && keep && m1 && s1 && m2 && s2 && dg1 && db1 &&
+                            dg2 && db2);
+            alig_nk_bn_forward_dropout(N, C, (size_t)L, x, g, b, 1e-5f, 0.1f, rm1, rv1, m1, s1, y1, NULL, 0, NULL, p,
+                                       key);
+            alig_nk_bn_forward(1, N, C, (size_t)L, x, g, b, 1e-5f, 0.1f, rm2, rv2, m2, s2, yb, 1);
+            const size_t kept = alig_nk_dropout_forward(n, p, key, yb, keep, y2);
+            CU_ASSERT(memcmp(y1, y2, n * sizeof *y1) == 0);
+            CU_ASSERT(memcmp(rm1, rm2, (size_t)C * sizeof *rm1) == 0 && memcmp(rv1, rv2, (size_t)C * sizeof *rv1) == 0);
+            CU_ASSERT(memcmp(m1, m2, (size_t)C * sizeof *m1) == 0 && memcmp(s1, s2, (size_t)C * sizeof *s1) == 0);
+            CU_ASSERT(fabs((double)kept / (double)n - (1.0 - p)) < 0.06);
+            alig_nk_bn_backward_scaled(1, N, C, (size_t)L, x, g, m1, s1, dy, y1, (float)(1.0 / (1.0 - p)), dx1, set,
+                                       dg1, db1);
+            alig_nk_dropout_backward(n, p, keep, dy, t, 1);
+            alig_nk_bn_backward(1, N, C, (size_t)L, x, g, m2, s2, t, yb, dx2, set, dg2, db2);
+            int same = 1;
+            for (size_t i = 0; i < n; i++) same &= dx1[i] == dx2[i];
+            for (int c = 0; c < C; c++) same &= dg1[c] == dg2[c] && db1[c] == db2[c];
+            CU_ASSERT(same);
+            /* ds = 1 is the plain backward, bit for bit */
+            memcpy(dx1, dx0, n * sizeof *dx1);
+            alig_nk_bn_backward_scaled(1, N, C, (size_t)L, x, g, m2, s2, dy, yb, 1.0f, dx1, set, NULL, NULL);
+            alig_nk_bn_backward(1, N, C, (size_t)L, x, g, m2, s2, dy, yb, dx3, set, NULL, NULL);
+            CU_ASSERT(memcmp(dx1, dx3, n * sizeof *dx1) == 0);
+            free(x); free(g); free(b); free(dy); free(dx0); free(y1); free(yb); free(y2); free(t);
+            free(dx1); free(dx2); free(dx3); free(keep); free(rm1); free(rv1); free(rm2); free(rv2);
+            free(m1); free(s1); free(m2); free(s2); free(dg1); free(db1); free(dg2); free(db2);
+        }
+}
+
 /* acc_rows in set mode writes what accumulating into zeros gives, -0 included; strided rows */
 static void test_acc_rows_set(void)
 {
@@ -869,6 +922,7 @@ int main(void)
     CU_add_test(s, "batchnorm vs naive", test_batchnorm);
     CU_add_test(s, "batchnorm with handed-on statistics", test_bn_known_stats);
     CU_add_test(s, "batchnorm channel blocks = one channel at a time", test_bn_channel_blocks);
+    CU_add_test(s, "batchnorm + ReLU + dropout fused = the three in sequence", test_bn_dropout_fused);
     CU_add_test(s, "deterministic sum", test_sum);
     CU_add_test(s, "bias gradient, softmax CE, hinge vs naive", test_bias_losses);
     CU_add_test(s, "dropout mask, byte-mask passes", test_dropout_mask);

@@ -150,8 +150,10 @@ typedef struct alig_ad_bn_opts {
     double momentum;            /**< running ← (1 − m)·running + m·batch, m in (0, 1] [0.1] */
     double eps;                 /**< ε > 0 added to the variance [1e-5] */
     int relu;                   /**< 1: output max(BN(x), 0), a fused BN → ReLU (one pass less each way) [0] */
+    double dropout;             /**< p in [0, 1): inverted dropout on the rectified output in training
+                                     (needs relu), fused: no mask stored, a pass less each way [0] */
 } alig_ad_bn_opts;
-#define ALIG_AD_BN_OPTS_DEFAULT { .momentum = 0.1, .eps = 1e-5, .relu = 0 }
+#define ALIG_AD_BN_OPTS_DEFAULT { .momentum = 0.1, .eps = 1e-5, .relu = 0, .dropout = 0.0 }
 
 /** Op-specific parameters of a node (the member named after the op is the valid one). */
 typedef union alig_ad_aux {
@@ -161,7 +163,7 @@ typedef union alig_ad_aux {
     struct { float a, c; } affine;
     struct { int start, len; } slice;
     struct { float p; } dropout;
-    struct { float momentum, eps; int relu, donor, shared; } bn;   /* donor: see alig_ad_batchnorm */
+    struct { float momentum, eps, p; int relu, donor, shared; } bn;   /* donor: see alig_ad_batchnorm; p: dropout */
     struct { int smooth; } hinge;
     struct { float lo, hi; } clip;
     struct { double scale; } sce;
@@ -472,6 +474,9 @@ alig_ad_node *alig_ad_dropout(alig_ad_graph *G, alig_ad_node *x, double p);
  * itself (DenseNet's running concatenation), a training forward takes the batch statistics of
  * x's first channels from that one (aux.bn.donor: its node index, −1 if none; aux.bn.shared: the
  * channels) instead of summing them again: the same numbers, computed once.
+ * With opts->dropout = p > 0 (and relu) a training forward multiplies the rectified output by the
+ * mask alig_ad_dropout would draw for a node of this index (the graph's dropout stream): the
+ * same function as batchnorm(relu) followed by alig_ad_dropout, one node and no stored mask.
  */
 alig_ad_node *alig_ad_batchnorm(alig_ad_graph *G, alig_ad_node *x, alig_ad_node *gamma, alig_ad_node *beta,
                                 alig_ad_node *running_mean, alig_ad_node *running_var,
