@@ -131,9 +131,13 @@ void alig_nk_wino_plan(const alig_nk_conv *s, int m, int max_slots, size_t targe
 static void weight_transform_f2(const alig_nk_conv *s, const float *w, float *U)
 {
     const size_t KC = (size_t)s->K * s->C;
+    /* c outer, k inner: the 16 output streams U[ξ][c][·] are written contiguously (k inner over
+     * the strided writes of a k-outer loop made every store a cache line of its own: 4 MiB of U
+     * at K = C = 256 went through memory line by line); w's 9-float kernels are read 9·C apart,
+     * and the next c reads the adjacent ones, still in cache */
     ALIG_NK_OMP(omp parallel for schedule(static) if (KC >= 256))
-    for (int k = 0; k < s->K; k++)
-        for (int c = 0; c < s->C; c++) {
+    for (int c = 0; c < s->C; c++)
+        for (int k = 0; k < s->K; k++) {
             const float *g = w + 9 * ((size_t)k * s->C + c);
             float t[4][3];      /* G g: rows a, columns s */
             for (int j = 0; j < 3; j++) {
@@ -213,8 +217,8 @@ static void weight_transform_f4(const alig_nk_conv *s, const float *w, float *U)
                                     { 1.0 / 24, 1.0 / 12, 1.0 / 6 }, { 1.0 / 24, -1.0 / 12, 1.0 / 6 }, { 0, 0, 1 } };
     const size_t KC = (size_t)s->K * s->C;
     ALIG_NK_OMP(omp parallel for schedule(static) if (KC >= 256))
-    for (int k = 0; k < s->K; k++)
-        for (int c = 0; c < s->C; c++) {
+    for (int c = 0; c < s->C; c++)             /* c outer: see weight_transform_f2 */
+        for (int k = 0; k < s->K; k++) {
             const float *g = w + 9 * ((size_t)k * s->C + c);
             double t[6][3];
             for (int a = 0; a < 6; a++)
@@ -234,20 +238,127 @@ static void weight_transform(const alig_nk_conv *s, const wino_geom *g, const fl
         weight_transform_f2(s, w, U);
 }
 
+/* ---------------------------------------------------------------- layout changes
+ *
+ * Between planar rows (channel c at pl + c·ldc, pixels contiguous) and pixel-major rows (pixel x
+ * at pm + x·ldp, channels contiguous): transposes of npix × nch blocks. Written element by element
+ * they were the costliest part of the transforms (a scalar store per element, 16 pointers held in
+ * registers and spilled); on x86-64 with AVX, whole 8 × 8 blocks are transposed in registers
+ * (unpack, shuffle, 128-bit permute) and the edges go element by element. Moves only (and, when
+ * asked, one float addition per element), so every path gives the same bits. */
+enum { PL_COPY, PL_BIAS, PL_ACC };     /* pm_to_planar: =, = v + bias (0 without), += */
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(ALIG_NK_NO_CLONES)
+#include <immintrin.h>
+#define WINO_AVX_T 1
+
+/* r[j] ← column j of the 8 × 8 block whose rows are r[0..7] */
+__attribute__((target("avx"))) static inline void tr8(__m256 r[8])
+{
+    const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+    r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+    r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+    r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+    r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+    r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+    r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+    r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+/* the full 8 × 8 blocks of pm_to_planar / planar_to_pm; return the pixels done (a multiple of 8) */
+__attribute__((target("avx"))) static int pm_to_planar_avx(const float *pm, size_t ldp, float *pl, size_t ldc,
+                                                           int npix, int nch, const float *bias, int mode)
+{
+    const int xn = npix & ~7, cn = nch & ~7;
+    for (int c0 = 0; c0 < cn; c0 += 8)
+        for (int x0 = 0; x0 < xn; x0 += 8) {
+            __m256 r[8];
+            for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(pm + (size_t)(x0 + i) * ldp + c0);
+            tr8(r);
+            for (int j = 0; j < 8; j++) {
+                float *d = pl + (size_t)(c0 + j) * ldc + x0;
+                if (mode == PL_COPY)
+                    _mm256_storeu_ps(d, r[j]);
+                else if (mode == PL_BIAS)
+                    _mm256_storeu_ps(d, _mm256_add_ps(r[j], _mm256_set1_ps(bias ? bias[c0 + j] : 0.0f)));
+                else
+                    _mm256_storeu_ps(d, _mm256_add_ps(_mm256_loadu_ps(d), r[j]));
+            }
+        }
+    return cn;
+}
+
+__attribute__((target("avx"))) static int planar_to_pm_avx(const float *pl, size_t ldc, float *pm, size_t ldp,
+                                                           int npix, int nch)
+{
+    const int xn = npix & ~7, cn = nch & ~7;
+    for (int x0 = 0; x0 < xn; x0 += 8)
+        for (int c0 = 0; c0 < cn; c0 += 8) {
+            __m256 r[8];
+            for (int j = 0; j < 8; j++) r[j] = _mm256_loadu_ps(pl + (size_t)(c0 + j) * ldc + x0);
+            tr8(r);
+            for (int i = 0; i < 8; i++) _mm256_storeu_ps(pm + (size_t)(x0 + i) * ldp + c0, r[i]);
+        }
+    return cn;
+}
+
+static inline int have_avx(void) { return __builtin_cpu_supports("avx"); }     /* reads a table set at load */
+#endif
+
+/* pl[c·ldc + x] = pm[x·ldp + c] (PL_COPY), + (bias ? bias[c] : 0) (PL_BIAS), or += (PL_ACC), for
+ * x < npix, c < nch */
+static void pm_to_planar(const float *pm, size_t ldp, float *pl, size_t ldc, int npix, int nch, const float *bias,
+                         int mode)
+{
+    int cdone = 0, xdone = npix;        /* the block [0, xdone) × [0, cdone) was done by the AVX path */
+#ifdef WINO_AVX_T
+    if (have_avx() && npix >= 8) {
+        cdone = pm_to_planar_avx(pm, ldp, pl, ldc, npix, nch, bias, mode);
+        xdone = npix & ~7;
+    }
+#endif
+    for (int c = 0; c < nch; c++) {
+        float *d = pl + (size_t)c * ldc;
+        const float b = bias ? bias[c] : 0.0f;
+        for (int x = c < cdone ? xdone : 0; x < npix; x++) {
+            const float v = pm[(size_t)x * ldp + c];
+            if (mode == PL_COPY) d[x] = v;
+            else if (mode == PL_BIAS) d[x] = v + b;
+            else d[x] += v;
+        }
+    }
+}
+
+/* pm[x·ldp + c] = pl[c·ldc + x] for x < npix, c < nch */
+static void planar_to_pm(const float *pl, size_t ldc, float *pm, size_t ldp, int npix, int nch)
+{
+    int cdone = 0, xdone = npix;
+#ifdef WINO_AVX_T
+    if (have_avx() && npix >= 8) {
+        cdone = planar_to_pm_avx(pl, ldc, pm, ldp, npix, nch);
+        xdone = npix & ~7;
+    }
+#endif
+    for (int x = 0; x < npix; x++)
+        for (int c = x < xdone ? cdone : 0; c < nch; c++) pm[(size_t)x * ldp + c] = pl[(size_t)c * ldc + x];
+}
+
 /* xt (bh·bw, C) ← image x (C, H, W), transposed and padded with zeros (ph rows, pw columns). */
 static inline void to_padded(const alig_nk_conv *s, const wino_geom *g, const float *x, float *xt)
 {
     const int C = s->C, HW = s->H * s->W;
     memset(xt, 0, sizeof(float) * (size_t)g->bh * g->bw * C);
-    for (int h = 0; h < s->H; h++) {
-        float *row = xt + ((size_t)(h + s->ph) * g->bw + s->pw) * C;
-        const float *xr = x + (size_t)h * s->W;
-        for (int c0 = 0; c0 < C; c0 += 16) {      /* 16 planes at a time: 16 read streams, one write */
-            const int cn = C - c0 < 16 ? C - c0 : 16;
-            for (int w = 0; w < s->W; w++)
-                for (int c = 0; c < cn; c++) row[(size_t)w * C + c0 + c] = xr[(size_t)(c0 + c) * HW + w];
-        }
-    }
+    for (int h = 0; h < s->H; h++)
+        planar_to_pm(x + (size_t)h * s->W, (size_t)HW, xt + ((size_t)(h + s->ph) * g->bw + s->pw) * C, (size_t)C, s->W,
+                     C);
 }
 
 /* V[t][ξ][·] for tiles t0 .. t0 + TH·TW ← B^T d B of every tile of one padded image (ldv = C). */
@@ -407,20 +518,11 @@ WINO_HOT static void chunk_output(const alig_nk_conv *s, const wino_geom *g, con
             output_tiles_f4(s, g, M, ldm, yt, i, tmp);
         else
             output_tiles_f2(s, g, M, ldm, yt, i);
-        /* transpose (P, Q, K) → (K, P, Q) in blocks of 16 channels, adding the bias */
+        /* transpose (P, Q, K) → (K, P, Q) row by row, adding the bias (or 0) */
         const size_t PQ = (size_t)P * Q;
         float *yn = y + (size_t)(n0 + i) * K * PQ;
-        for (int k0 = 0; k0 < K; k0 += 16) {
-            const int kn = K - k0 < 16 ? K - k0 : 16;
-            float b[16];
-            for (int k = 0; k < kn; k++) b[k] = bias ? bias[k0 + k] : 0.0f;
-            for (int p = 0; p < P; p++)
-                for (int q = 0; q < Q; q++) {
-                    const float *src = yt + ((size_t)p * Q2 + q) * K + k0;
-                    float *dst = yn + (size_t)k0 * PQ + (size_t)p * Q + q;
-                    for (int k = 0; k < kn; k++) dst[(size_t)k * PQ] = src[k] + b[k];
-                }
-        }
+        for (int p = 0; p < P; p++)
+            pm_to_planar(yt + (size_t)p * Q2 * K, (size_t)K, yn + (size_t)p * Q, PQ, Q, K, bias, PL_BIAS);
     }
 }
 
@@ -492,16 +594,9 @@ WINO_HOT static void chunk_output_adjoint(const alig_nk_conv *s, const wino_geom
         memset(dyt + (size_t)P * Q2 * K, 0, sizeof(float) * (size_t)(g->m * g->TH - P) * Q2 * K);
     for (int i = 0; i < nb; i++) {
         const float *dn = dy + (size_t)(n0 + i) * K * PQ;
-        for (int k0 = 0; k0 < K; k0 += 16) {
-            const int kn = K - k0 < 16 ? K - k0 : 16;
-            for (int p = 0; p < P; p++) {
-                for (int q = 0; q < Q; q++) {
-                    float *dst = dyt + ((size_t)p * Q2 + q) * K + k0;
-                    const float *src = dn + (size_t)k0 * PQ + (size_t)p * Q + q;
-                    for (int k = 0; k < kn; k++) dst[k] = src[(size_t)k * PQ];
-                }
-                for (int q = Q; q < Q2; q++) memset(dyt + ((size_t)p * Q2 + q) * K + k0, 0, sizeof(float) * (size_t)kn);
-            }
+        for (int p = 0; p < P; p++) {
+            planar_to_pm(dn + (size_t)p * Q, PQ, dyt + (size_t)p * Q2 * K, (size_t)K, Q, K);
+            if (Q < Q2) memset(dyt + ((size_t)p * Q2 + Q) * K, 0, sizeof(float) * (size_t)(Q2 - Q) * K);
         }
         if (g->m == 4)
             output_adjoint_tiles_f4(s, g, dyt, M, ldm, i, tmp);
@@ -597,20 +692,9 @@ WINO_HOT static void chunk_input_adjoint(const alig_nk_conv *s, const wino_geom 
         else
             input_adjoint_tiles_f2(s, g, V, ldv, xt, i);
         float *dn = dx + (size_t)(n0 + i) * C * HW;
-        for (int h = 0; h < s->H; h++) {
-            const float *row = xt + ((size_t)(h + s->ph) * g->bw + s->pw) * C;
-            for (int c0 = 0; c0 < C; c0 += 16) {
-                const int cn = C - c0 < 16 ? C - c0 : 16;
-                if (set)
-                    for (int w = 0; w < s->W; w++)
-                        for (int c = 0; c < cn; c++)
-                            dn[(size_t)(c0 + c) * HW + (size_t)h * s->W + w] = row[(size_t)w * C + c0 + c];
-                else
-                    for (int w = 0; w < s->W; w++)
-                        for (int c = 0; c < cn; c++)
-                            dn[(size_t)(c0 + c) * HW + (size_t)h * s->W + w] += row[(size_t)w * C + c0 + c];
-            }
-        }
+        for (int h = 0; h < s->H; h++)
+            pm_to_planar(xt + ((size_t)(h + s->ph) * g->bw + s->pw) * C, (size_t)C, dn + (size_t)h * s->W, (size_t)HW,
+                         s->W, C, NULL, set ? PL_COPY : PL_ACC);
     }
 }
 
@@ -619,8 +703,8 @@ static void dw_transform_f2(const alig_nk_conv *s, const float *dU, size_t per, 
 {
     const size_t KC = (size_t)s->K * s->C;
     ALIG_NK_OMP(omp parallel for schedule(static) if (KC >= 256))
-    for (int k = 0; k < s->K; k++)
-        for (int c = 0; c < s->C; c++) {
+    for (int c = 0; c < s->C; c++)             /* c outer: dU read contiguously (see weight_transform_f2) */
+        for (int k = 0; k < s->K; k++) {
             const size_t ck = (size_t)c * s->K + k;
             double u[4][4];
             for (int xi = 0; xi < 16; xi++) {
@@ -650,8 +734,8 @@ static void dw_transform_f4(const alig_nk_conv *s, const float *dU, size_t per, 
                                     { 1.0 / 24, 1.0 / 12, 1.0 / 6 }, { 1.0 / 24, -1.0 / 12, 1.0 / 6 }, { 0, 0, 1 } };
     const size_t KC = (size_t)s->K * s->C;
     ALIG_NK_OMP(omp parallel for schedule(static) if (KC >= 256))
-    for (int k = 0; k < s->K; k++)
-        for (int c = 0; c < s->C; c++) {
+    for (int c = 0; c < s->C; c++)             /* c outer: as dw_transform_f2 */
+        for (int k = 0; k < s->K; k++) {
             const size_t ck = (size_t)c * s->K + k;
             double u[6][6];
             for (int xi = 0; xi < 36; xi++) {

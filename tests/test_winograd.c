@@ -77,6 +77,8 @@ static const int cases[][7] = {
     { 4, 8, 14, 14, 6, 1, 1 },
     { 5, 3, 3, 3, 2, 0, 0 },   /* 1×1 output */
     { 2, 6, 13, 11, 5, 0, 2 },
+    { 2, 19, 18, 19, 17, 1, 1 },   /* layout changes: whole 8 × 8 blocks (AVX path) and ragged edges */
+    { 1, 16, 16, 16, 24, 1, 1 },   /* whole blocks only */
 };
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))
 
