@@ -794,12 +794,16 @@ static int write_synthetic(const char *dir, int channels, int classes, size_t re
     return CLI_OK;
 }
 
-/* train flags the timing run replaces (each takes a value). */
+/* train flags the timing run replaces or leaves out (each takes a value). The learning-rate
+ * schedules go too: a multistep schedule's milestones lie beyond the timing run's few steps and
+ * a plateau schedule needs epochs, so `alig train` would refuse either, and a schedule does not
+ * change the time of a step. */
 static const char *const timing_drop[] = { "epochs", "steps", "out", "task", "data", "data-dir", "val", "val-seed",
                                            "train-subset", "test-subset", "max-batches", "svhn-extra", "labels",
                                            "log-every", "checkpoint-every", "threads", "augment", "eval-batch",
                                            "train-images", "train-labels", "test-images", "test-labels",
-                                           "classes", NULL };
+                                           "classes", "schedule", "milestones", "factor", "patience",
+                                           "epoch-decay", NULL };
 
 static int drop_flag(const char *a, int *takes_value)
 {

@@ -125,6 +125,14 @@ check "measured: two configuration rows with a rate > 0" \
     [ "$(awk '$NF ~ /^augment=/ && $1 + 0 > 0' "$TMP/out" | wc -l)" -eq 2 ]
 check "measured: says it measured" grep -q '^images/s: measured now on this machine' "$TMP/out"
 check "measured: no scratch directory left" [ -z "$(ls -A "$TMP/t")" ]
+# SGD with the presets' schedules: milestones past the timing run's steps, a plateau schedule (epochs
+# only) would be refused by alig train; the timing run leaves schedules out
+TMPDIR="$TMP/t" run 0 --base "train --model mlp-16 --opt sgd --epochs 200 --val 100" \
+    --method ms --args "--schedule multistep --milestones 60,120,160 --factor 0.2" --axis batch=16 \
+    --method pl --args "--schedule plateau --factor 0.5 --patience 2" --axis batch=32 \
+    --estimate --estimate-steps 1
+check "measured with schedules: a rate > 0 for both configurations" \
+    [ "$(awk '$NF ~ /^augment=/ && $1 + 0 > 0' "$TMP/out" | wc -l)" -eq 2 ]
 TMPDIR="$TMP/t" run 1 --base "train --model no-such-net --opt sgd --epochs 1" --estimate
 check "a failing timing run is reported with its message" grep -q 'the timing run of .*model=no-such-net.* failed: alig train: ' "$TMP/err"
 check "failing timing run: no scratch directory left" [ -z "$(ls -A "$TMP/t")" ]
