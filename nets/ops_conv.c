@@ -56,8 +56,11 @@ static void conv_shape(const alig_ad_node *n, alig_nk_conv *s)
  * least WINO4_MIN_SIZE in both directions and F(2×2, 3×3) on smaller ones: measured with
  * bench/conv_layers on WRN-16-2's layers (2 threads, forward + backward), F(4×4) was 20-25% faster
  * at 28×28 and 5-15% at 14×14, and 8-20% slower at 7×7, where its 2×2 tiles per image waste 31%
- * of the work and leave sgemms of only 4 rows per image. */
-#define WINO4_MIN_SIZE 12
+ * of the work and leave sgemms of only 4 rows per image. At 8×8 (2×2 tiles exactly, WRN-16-4's
+ * last stage on 32×32 inputs) F(2×2) was faster until the layout changes went through registers;
+ * since, F(4×4) takes those layers from 102 to 86 ms forward and 194 to 175 ms backward per batch
+ * of 128 (two alternating runs, alig train --profile). */
+#define WINO4_MIN_SIZE 8
 static int conv_wino(const alig_ad_node *n, const alig_nk_conv *s)
 {
     switch (n->aux.conv.algo) {

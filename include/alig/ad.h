@@ -125,7 +125,7 @@ typedef enum alig_op {
 /** How alig_ad_conv2d computes. Both give the same function up to float rounding. */
 typedef enum alig_conv_algo {
     ALIG_CONV_AUTO = 0,         /**< Winograd where eligible with >= 4 input channels (F(4×4) on outputs of
-                                     at least 12×12, F(2×2) below), else im2col */
+                                     at least 8×8, F(2×2) below), else im2col */
     ALIG_CONV_IM2COL,           /**< im2col + sgemm over blocks of images (any shape) */
     ALIG_CONV_WINOGRAD,         /**< F(2×2, 3×3) Winograd: 3×3 kernels, stride 1, padding 0..2 only */
     ALIG_CONV_WINOGRAD4         /**< F(4×4, 3×3) Winograd: the same shapes, 2.25 multiplications per output, not 4 */
