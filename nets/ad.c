@@ -524,14 +524,15 @@ static alig_status plan_memory(alig_ad_graph *G, int inference, size_t *off)
     /* An add hands its gradient to each operand unchanged: an operand it is the only consumer of
      * (training only) takes the add's gradient buffer as its own, and add's backward has nothing
      * to copy (a residual block's last conv, a 1×1 shortcut). The shared buffer lives until the
-     * last of them is read; chains of adds share one buffer (highest index first, so an add's own
-     * gradient is already resolved when its operands join it). */
+     * last of them is read; chains of adds share one buffer. Adds are taken highest index first,
+     * so an add's own gradient has joined its buffer's owner (the root) before its operands join:
+     * alias[] always names a root, which never joins another buffer later (its node comes after
+     * every operand still to be seen). */
     if (!inference)
         for (int j = n - 1; j >= 0; j--) {
             const alig_ad_node *nd = G->nodes[j];
             if (nd->op != ALIG_OP_ADD || start[2 * j + 1] < 0) continue;
-            int r = 2 * j + 1;
-            while (alias[r] >= 0) r = alias[r];
+            const int r = alias[2 * j + 1] >= 0 ? alias[2 * j + 1] : 2 * j + 1;
             for (int k = 0; k < nd->n_in; k++) {
                 const int i = nd->in[k]->index, g = 2 * i + 1;
                 if (consumers[i] != 1 || start[g] < 0 || nd->in[k]->size != nd->size) continue;
@@ -576,9 +577,7 @@ static alig_status plan_memory(alig_ad_graph *G, int inference, size_t *off)
     }
     for (int b = 0; b < 2 * n; b++)
         if (alias[b] >= 0) {
-            int r = alias[b];
-            while (alias[r] >= 0) r = alias[r];
-            off[b] = off[r];
+            off[b] = off[alias[b]];
             G->nodes[b / 2]->shared |= (unsigned char)(1u << (b & 1));
         }
     G->arena_floats = h.top;

@@ -1377,19 +1377,26 @@ size_t alig_nk_dropout_mask(size_t n, float p, uint64_t key, float *mask)
     return kept;
 }
 
-/* Elements [i0, i1) of the dropout forward; the mix is alig_nk_mix64's, written out so that the
- * AVX2 clone can vectorise the 64-bit products. */
+/* Is element i of the dropout stream `key` kept (its 24-bit uniform at or above thr = ⌈p·2^24⌉)?
+ * The mix is alig_splitmix_mix's, written out here, where the callers' AVX2 clones inline it and
+ * vectorise the 64-bit products. The one definition of the mask: the dropout op and the batch
+ * norm with fused dropout both draw through it. */
+static inline int dropout_kept(uint64_t key, size_t i, uint64_t thr)
+{
+    uint64_t z = key + (uint64_t)(i + 1) * UINT64_C(0x9E3779B97F4A7C15);
+    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+    z ^= z >> 31;
+    return (z >> 40) >= thr;
+}
+
+/* Elements [i0, i1) of the dropout forward. */
 NK_HOT static size_t dropout_span(size_t i0, size_t i1, uint64_t key, uint64_t thr, float scale, const float *x,
                                   uint8_t *keep, float *y)
 {
-    const uint64_t phi = UINT64_C(0x9E3779B97F4A7C15);
     size_t kept = 0;
     for (size_t i = i0; i < i1; i++) {
-        uint64_t z = key + (uint64_t)(i + 1) * phi;
-        z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-        z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-        z ^= z >> 31;
-        const int k = (z >> 40) >= thr;
+        const int k = dropout_kept(key, i, thr);
         keep[i] = (uint8_t)k;
         y[i] = x[i] * (k ? scale : 0.0f);
         kept += (size_t)k;
@@ -1537,38 +1544,10 @@ static int bn_block(int C, size_t L)
 NK_HOT static void bn_apply_dropout(const float *x, size_t L, float a, float sh, size_t i0, uint64_t key,
                                    uint64_t thr, float scale, float *y)
 {
-    const uint64_t phi = UINT64_C(0x9E3779B97F4A7C15);
     for (size_t l = 0; l < L; l++) {
         const float v = a * x[l] + sh, r = v > 0.0f ? v : 0.0f;
-        uint64_t z = key + (uint64_t)(i0 + l + 1) * phi;
-        z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-        z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-        z ^= z >> 31;
-        y[l] = r * ((z >> 40) >= thr ? scale : 0.0f);
+        y[l] = r * (dropout_kept(key, i0 + l, thr) ? scale : 0.0f);
     }
-}
-
-static void bn_forward_impl(int train, int N, int C, size_t L, const float *x, const float *gamma,
-                            const float *beta, float eps, float momentum, float *run_mean, float *run_var,
-                            float *mean, float *invstd, float *y, int relu, const double *known, int c_known,
-                            double *stats, float p, uint64_t key);
-
-void alig_nk_bn_forward_stats(int train, int N, int C, size_t L, const float *x, const float *gamma,
-                              const float *beta, float eps, float momentum, float *run_mean, float *run_var,
-                              float *mean, float *invstd, float *y, int relu, const double *known, int c_known,
-                              double *stats)
-{
-    bn_forward_impl(train, N, C, L, x, gamma, beta, eps, momentum, run_mean, run_var, mean, invstd, y, relu, known,
-                    c_known, stats, 0.0f, 0);
-}
-
-void alig_nk_bn_forward_dropout(int N, int C, size_t L, const float *x, const float *gamma, const float *beta,
-                                float eps, float momentum, float *run_mean, float *run_var, float *mean,
-                                float *invstd, float *y, const double *known, int c_known, double *stats, float p,
-                                uint64_t key)
-{
-    bn_forward_impl(1, N, C, L, x, gamma, beta, eps, momentum, run_mean, run_var, mean, invstd, y, 1, known, c_known,
-                    stats, p, key);
 }
 
 static void bn_forward_impl(int train, int N, int C, size_t L, const float *x, const float *gamma,
@@ -1636,6 +1615,24 @@ static void bn_forward_impl(int train, int N, int C, size_t L, const float *x, c
                     bn_apply(x + o, L, av[c - c0], shv[c - c0], relu, y + o);
             }
     }
+}
+
+void alig_nk_bn_forward_stats(int train, int N, int C, size_t L, const float *x, const float *gamma,
+                              const float *beta, float eps, float momentum, float *run_mean, float *run_var,
+                              float *mean, float *invstd, float *y, int relu, const double *known, int c_known,
+                              double *stats)
+{
+    bn_forward_impl(train, N, C, L, x, gamma, beta, eps, momentum, run_mean, run_var, mean, invstd, y, relu, known,
+                    c_known, stats, 0.0f, 0);
+}
+
+void alig_nk_bn_forward_dropout(int N, int C, size_t L, const float *x, const float *gamma, const float *beta,
+                                float eps, float momentum, float *run_mean, float *run_var, float *mean,
+                                float *invstd, float *y, const double *known, int c_known, double *stats, float p,
+                                uint64_t key)
+{
+    bn_forward_impl(1, N, C, L, x, gamma, beta, eps, momentum, run_mean, run_var, mean, invstd, y, 1, known, c_known,
+                    stats, p, key);
 }
 
 void alig_nk_bn_forward_naive(int train, int N, int C, size_t L, const float *x, const float *gamma,
